@@ -1,0 +1,88 @@
+// The `exec` kind: runs any program, the way a pipeline drives code smke does
+// not ship (the reference PyTorch implementation, a shell script). Its
+// descriptor is here; the process handling lives in ./run.ts so that loading
+// the registry stays cheap.
+
+import type { Value } from '../../compiler/plan.js';
+import type { OutputSpec, StageKind } from '../kind.js';
+
+/** Output names must be usable in references (`stage.name`). */
+const OUTPUT_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+export const execKind: StageKind = {
+  name: 'exec',
+  version: 1,
+  summary: 'Run a program (argv array, or a shell command with shell = true) and publish what it writes to {out}',
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['argv'],
+    properties: {
+      argv: {
+        description:
+          'The command: an array of arguments (no shell), or with shell = true one string run by /bin/sh -c. ' +
+          'The text {out} is replaced by the stage output directory; upstream references become absolute paths.',
+        anyOf: [
+          { type: 'array', items: { type: 'string' }, minItems: 1 },
+          { type: 'string', minLength: 1 },
+        ],
+      },
+      shell: { type: 'boolean', default: false, description: 'Run argv through /bin/sh -c (argv must be one string or one element).' },
+      inputs: {
+        type: 'array',
+        items: { type: 'string' },
+        default: [],
+        description: 'Files, directories or globs (project-relative) whose content goes into the cache key.',
+      },
+      outputs: {
+        description:
+          'Paths the program must create inside {out}: a list, or a map from output name to path. ' +
+          'A missing one fails the stage. Each becomes a referencable output (a list entry is named after its file name without extension).',
+        anyOf: [
+          { type: 'array', items: { type: 'string' } },
+          { type: 'object', propertyNames: { pattern: OUTPUT_NAME }, additionalProperties: { type: 'string' } },
+        ],
+        default: [],
+      },
+      env: {
+        type: 'object',
+        additionalProperties: { type: 'string' },
+        default: {},
+        description: 'Environment variables set for the program (their values are part of the key).',
+      },
+      cwd: { type: 'string', default: '.', description: 'Working directory, relative to the project directory.' },
+    },
+  },
+  outputs(params) {
+    const outputs: Record<string, OutputSpec> = {
+      out: { type: 'dir', path: '.', description: 'The whole output directory' },
+    };
+    for (const [name, path] of Object.entries(execOutputPaths(params.outputs))) {
+      outputs[name] = { type: 'file', path, description: `Declared output ${path}` };
+    }
+    return outputs;
+  },
+  inputs(params) {
+    return Array.isArray(params.inputs) ? (params.inputs as string[]) : [];
+  },
+  async run(ctx, params) {
+    const { runExec } = await import('./run.js');
+    await runExec(ctx, params);
+  },
+};
+
+/** Output name -> path inside the output directory, for both forms of `outputs`. */
+export function execOutputPaths(outputs: Value | undefined): Record<string, string> {
+  const named: Record<string, string> = {};
+  if (Array.isArray(outputs)) {
+    for (const p of outputs) {
+      if (typeof p !== 'string') continue;
+      const base = p.split('/').pop() ?? p;
+      const name = base.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_');
+      if (name) named[name] = p;
+    }
+  } else if (outputs && typeof outputs === 'object') {
+    for (const [name, p] of Object.entries(outputs)) if (typeof p === 'string') named[name] = p;
+  }
+  return named;
+}

@@ -1,0 +1,58 @@
+// The stage kind contract (shared/design.md, "The stage kind contract").
+// A kind's module must stay light at import time: `smke check`, `smke kinds`
+// and `smke status` load every kind's descriptor, so heavy libraries (tfjs,
+// sharp) are imported inside `run`, never at the top of a kind's module.
+
+import type { KindInfo } from '../compiler/kinds.js';
+import type { Resources, Value } from '../compiler/plan.js';
+
+export type { OutputSpec, KindInfo } from '../compiler/kinds.js';
+
+export interface StageLogger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** What a running stage sees. Built by the worker; the same locally and on Slurm. */
+export interface StageContext {
+  /** Instance id (`glue[cola]`) and stage name (`glue`). */
+  instance: string;
+  stage: string;
+  /** The instance's cache key. */
+  key: string;
+  /** Temporary output directory: the only place the stage may write results. */
+  outDir: string;
+  /**
+   * Scratch directory that survives failed and killed attempts of the same key
+   * (for resumable work: checkpoints, partial downloads) and is removed after a
+   * successful publish. Never part of the result.
+   */
+  scratchDir: string;
+  /** Project directory: relative paths in params resolve against it. */
+  projectDir: string;
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  attempt: number;
+  /** Deterministic seed for this instance. */
+  seed: number;
+  /** Resources granted by the scheduler; `gpuIds` are the device indexes assigned. */
+  resources: Resources & { gpuIds: number[] };
+  /** tfjs backend requested by the run (`--backend`), if any. */
+  backend?: string;
+  log: StageLogger;
+  /** Report progress: `done` of `total` `unit`s (steps, bytes, images). */
+  progress(done: number, total: number, unit?: string): void;
+  /** Record a metric (per-step when `step` is given; final otherwise). */
+  metric(name: string, value: number, step?: number): void;
+  /** Aborted on Ctrl-C, cancellation or timeout: stop promptly, the attempt is discarded. */
+  signal: AbortSignal;
+}
+
+/**
+ * A stage kind. Params arrive resolved: every OutputRef has been replaced by
+ * the absolute path of the upstream output, and schema defaults are filled.
+ */
+export interface StageKind extends KindInfo {
+  run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
+}

@@ -1,0 +1,42 @@
+// The registry of stage kinds: the one place the runtime (and the CLI, for
+// the compiler) finds a kind by name. Each area lists its kinds in its own
+// index.ts; adding a kind never needs a compiler change.
+
+import type { KindCatalog } from '../compiler/kinds.js';
+import type { StageKind } from './kind.js';
+import { kinds as execKinds } from './exec/index.js';
+import { kinds as dataKinds } from './data/index.js';
+import { kinds as mlKinds } from './ml/index.js';
+import { kinds as evalKinds } from './eval/index.js';
+import { kinds as reportKinds } from './report/index.js';
+
+export class Registry implements KindCatalog {
+  private readonly byName = new Map<string, StageKind>();
+
+  constructor(kinds: Iterable<StageKind>) {
+    for (const kind of kinds) {
+      if (this.byName.has(kind.name)) throw new Error(`stage kind '${kind.name}' is registered twice`);
+      this.byName.set(kind.name, kind);
+    }
+  }
+
+  get(name: string): StageKind | undefined {
+    return this.byName.get(name);
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()].sort();
+  }
+
+  all(): StageKind[] {
+    return this.names().map((n) => this.byName.get(n)!);
+  }
+}
+
+let defaultRegistry: Registry | undefined;
+
+/** The registry of every kind smke ships. */
+export function registry(): Registry {
+  defaultRegistry ??= new Registry([...execKinds, ...dataKinds, ...mlKinds, ...evalKinds, ...reportKinds]);
+  return defaultRegistry;
+}
