@@ -1,0 +1,120 @@
+// Transformer building blocks as functions of a ParamStore. Each `define*`
+// creates the parameters under a prefix; the matching function computes with
+// them. Weights are stored [in, out] so a forward pass is one matMul.
+
+import * as tf from '@tensorflow/tfjs';
+import type { ParamStore } from './params.js';
+
+export const INIT_STD = 0.02;
+
+export function defineLinear(ps: ParamStore, prefix: string, dIn: number, dOut: number, std = INIT_STD): void {
+  ps.add(`${prefix}.w`, [dIn, dOut], { kind: 'normal', std });
+  ps.add(`${prefix}.b`, [dOut], { kind: 'const', value: 0 });
+}
+
+/** x [..., dIn] -> [..., dOut]. */
+export function linear(ps: ParamStore, prefix: string, x: tf.Tensor): tf.Tensor {
+  const w = ps.get(`${prefix}.w`);
+  const shape = x.shape;
+  const flat = x.reshape([-1, shape[shape.length - 1]!]);
+  const y = tf.add(tf.matMul(flat, w), ps.get(`${prefix}.b`));
+  return y.reshape([...shape.slice(0, -1), w.shape[1]!]);
+}
+
+export function defineLayerNorm(ps: ParamStore, prefix: string, d: number): void {
+  ps.add(`${prefix}.g`, [d], { kind: 'const', value: 1 });
+  ps.add(`${prefix}.b`, [d], { kind: 'const', value: 0 });
+}
+
+export function layerNorm(ps: ParamStore, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
+  const axis = x.rank - 1;
+  const { mean, variance } = tf.moments(x, axis, true);
+  const xn = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(xn, ps.get(`${prefix}.g`)), ps.get(`${prefix}.b`));
+}
+
+/** Exact (erf) GELU, as BERT and ViT use; tfjs 4.22 has no gelu op. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
+}
+
+/**
+ * Embedding lookup as oneHot(ids) @ table: its gradient is a matMul, whereas
+ * gather's needs UnsortedSegmentSum, which the wasm backend lacks.
+ */
+export function embed(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
+  const [vocab, d] = table.shape as [number, number];
+  const flat = ids.reshape([-1]).toInt();
+  const rows = tf.matMul(tf.oneHot(flat, vocab, 1, 0, 'float32'), table);
+  return rows.reshape([...ids.shape, d]);
+}
+
+export function l2normalize(x: tf.Tensor, eps = 1e-12): tf.Tensor {
+  // Same as torch.nn.functional.normalize: x / max(||x||, eps).
+  const n = tf.maximum(tf.norm(x, 'euclidean', -1, true), eps);
+  return tf.div(x, n);
+}
+
+export interface BlockConfig {
+  dim: number;
+  heads: number;
+  mlpRatio: number;
+  eps: number;
+  /** Pre-LN (ViT, the shared block) or post-LN (BERT). */
+  preNorm: boolean;
+  /** Initial LayerScale value; 0 means no LayerScale. */
+  layerScale: number;
+}
+
+export function defineBlock(ps: ParamStore, prefix: string, c: BlockConfig): void {
+  defineLayerNorm(ps, `${prefix}.ln1`, c.dim);
+  defineLinear(ps, `${prefix}.attn.qkv`, c.dim, 3 * c.dim);
+  defineLinear(ps, `${prefix}.attn.proj`, c.dim, c.dim);
+  defineLayerNorm(ps, `${prefix}.ln2`, c.dim);
+  defineLinear(ps, `${prefix}.mlp.fc1`, c.dim, c.mlpRatio * c.dim);
+  defineLinear(ps, `${prefix}.mlp.fc2`, c.mlpRatio * c.dim, c.dim);
+  if (c.layerScale > 0) {
+    ps.add(`${prefix}.ls1`, [c.dim], { kind: 'const', value: c.layerScale });
+    ps.add(`${prefix}.ls2`, [c.dim], { kind: 'const', value: c.layerScale });
+  }
+}
+
+/**
+ * Multi-head self-attention. `maskBias` is [B, T] with 0 for real tokens and a
+ * large negative number for padding, so padded keys get no attention.
+ */
+export function attention(ps: ParamStore, prefix: string, x: tf.Tensor, heads: number, maskBias?: tf.Tensor): tf.Tensor {
+  const [b, t, d] = x.shape as [number, number, number];
+  const dh = d / heads;
+  const qkv = linear(ps, `${prefix}.qkv`, x).reshape([b, t, 3, heads, dh]).transpose([2, 0, 3, 1, 4]);
+  const [q, k, v] = tf.unstack(qkv, 0) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+  let scores: tf.Tensor = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
+  if (maskBias) scores = tf.add(scores, maskBias.reshape([b, 1, 1, t]));
+  const ctx = tf.matMul(tf.softmax(scores, -1), v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
+  return linear(ps, `${prefix}.proj`, ctx);
+}
+
+export interface BlockOutput {
+  out: tf.Tensor;
+  /** The MLP's first linear output, before GELU (S-SMKE's x_interm source). */
+  interm: tf.Tensor;
+}
+
+export function block(ps: ParamStore, prefix: string, c: BlockConfig, x: tf.Tensor, maskBias?: tf.Tensor): BlockOutput {
+  const scale = (name: string, y: tf.Tensor) => (c.layerScale > 0 ? tf.mul(y, ps.get(`${prefix}.${name}`)) : y);
+  if (c.preNorm) {
+    const h = tf.add(x, scale('ls1', attention(ps, `${prefix}.attn`, layerNorm(ps, `${prefix}.ln1`, x, c.eps), c.heads, maskBias)));
+    const interm = linear(ps, `${prefix}.mlp.fc1`, layerNorm(ps, `${prefix}.ln2`, h, c.eps));
+    const out = tf.add(h, scale('ls2', linear(ps, `${prefix}.mlp.fc2`, gelu(interm))));
+    return { out, interm };
+  }
+  const h = layerNorm(ps, `${prefix}.ln1`, tf.add(x, scale('ls1', attention(ps, `${prefix}.attn`, x, c.heads, maskBias))), c.eps);
+  const interm = linear(ps, `${prefix}.mlp.fc1`, h);
+  const out = layerNorm(ps, `${prefix}.ln2`, tf.add(h, scale('ls2', linear(ps, `${prefix}.mlp.fc2`, gelu(interm)))), c.eps);
+  return { out, interm };
+}
+
+/** [B, T] attention mask (1 real, 0 pad) -> additive bias for attention scores. */
+export function maskToBias(mask: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.sub(1, mask.toFloat()), -1e9);
+}

@@ -1,0 +1,90 @@
+// S-SMKE's losses (s-smke.md, "Losses"): contrastive distillation against a
+// memory bank of teacher targets, and a CLIP loss on x_interm and on x.
+
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../data/rng.js';
+
+/** Mean cross-entropy of logits [B, C] against the diagonal labels 0..B-1. */
+export function diagonalCrossEntropy(logits: tf.Tensor): tf.Scalar {
+  const b = logits.shape[0]!;
+  const logp = tf.logSoftmax(logits, -1);
+  const labels = tf.eye(b, logits.shape[1]!);
+  return tf.neg(tf.mean(tf.sum(tf.mul(logp, labels), -1))) as tf.Scalar;
+}
+
+/** Fraction of rows whose largest logit is the diagonal one (in-batch accuracy). */
+export function diagonalAccuracy(logits: tf.Tensor): tf.Scalar {
+  const b = logits.shape[0]!;
+  return tf.mean(tf.equal(tf.argMax(logits, -1), tf.range(0, b, 1, 'int32')).toFloat()) as tf.Scalar;
+}
+
+/** CLIP loss: scale = exp(logScale); (CE(a->b) + CE(b->a)) / 2. a, b normalised [B, D]. */
+export function clipLoss(a: tf.Tensor, b: tf.Tensor, logScale: tf.Tensor): tf.Scalar {
+  const logits = tf.mul(tf.matMul(a, b, false, true), tf.exp(logScale));
+  return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
+}
+
+/** c = exp(log(1/0.07)): the KD temperature, fixed (s-smke.md). */
+export const KD_SCALE = 1 / 0.07;
+/** Logit scales are clamped to [0, ln 100] after every step. */
+export const LOGIT_SCALE_MAX = Math.log(100);
+export const LOGIT_SCALE_INIT = Math.log(1 / 0.07);
+
+/**
+ * Contrastive KD. `t` are normalised teacher targets [B, Dt] (constants), `bank`
+ * past targets [G, Dt] or null for the in-batch version used at validation.
+ * logits = c * s @ [t ; bank]^T, label of row i is i; L = (CE_img + CE_txt) / 2.
+ */
+export function kdLoss(sImg: tf.Tensor, sTxt: tf.Tensor, t: tf.Tensor, bank: tf.Tensor | null, c = KD_SCALE): tf.Scalar {
+  // Targets are teacher outputs and past targets: constants, no gradient flows into them.
+  const targets = bank ? tf.concat([t, bank], 0) : t;
+  const ce = (s: tf.Tensor) => diagonalCrossEntropy(tf.mul(tf.matMul(s, targets, false, true), c));
+  return tf.div(tf.add(ce(sImg), ce(sTxt)), 2) as tf.Scalar;
+}
+
+/**
+ * A FIFO of the most recent teacher targets. Starts as L2-normalised uniform
+ * noise; each push puts the batch in front and drops the oldest rows.
+ */
+export class MemoryBank {
+  private bank: tf.Tensor2D;
+
+  constructor(readonly size: number, readonly dim: number, seed: number) {
+    const rng = new Rng(seed);
+    const data = new Float32Array(size * dim);
+    for (let i = 0; i < data.length; i++) data[i] = rng.next();
+    this.bank = tf.tidy(() => l2rows(tf.tensor2d(data, [size, dim])));
+  }
+
+  get tensor(): tf.Tensor2D {
+    return this.bank;
+  }
+
+  push(t: tf.Tensor): void {
+    const next = tf.tidy(() => {
+      const rows = Math.min(t.shape[0]!, this.size);
+      const fresh = t.slice([0, 0], [rows, this.dim]);
+      return (rows === this.size ? fresh : tf.concat([fresh, this.bank.slice([0, 0], [this.size - rows, this.dim])], 0)) as tf.Tensor2D;
+    });
+    this.bank.dispose();
+    this.bank = tf.keep(next);
+  }
+
+  async data(): Promise<Float32Array> {
+    return (await this.bank.data()) as Float32Array;
+  }
+
+  set(data: Float32Array): void {
+    if (data.length !== this.size * this.dim) throw new Error(`memory bank of ${this.size}x${this.dim} cannot take ${data.length} values`);
+    this.bank.dispose();
+    this.bank = tf.keep(tf.tensor2d(data, [this.size, this.dim]));
+  }
+
+  dispose(): void {
+    this.bank.dispose();
+  }
+}
+
+function l2rows(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12));
+}

@@ -1,0 +1,108 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/ml/backend.js';
+import { clipLoss, diagonalCrossEntropy, kdLoss, MemoryBank, LOGIT_SCALE_MAX } from '../../src/ml/losses.js';
+import { cosineWithWarmup, AdamW, clipGlobalNorm, GradAccumulator } from '../../src/ml/optim.js';
+import { ParamStore } from '../../src/ml/params.js';
+import { defineSmke, clampLogitScales } from '../../src/ml/smke.js';
+import { TINY } from './tiny.js';
+
+const val = (t: tf.Tensor) => t.dataSync()[0]!;
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+});
+
+describe('losses on hand-computed cases', () => {
+  it('diagonal cross-entropy', () => {
+    // row 0: logits [2,0] label 0 -> log(1+e^-2); row 1: [1,1] label 1 -> log 2
+    const l = diagonalCrossEntropy(tf.tensor2d([[2, 0], [1, 1]]));
+    expect(val(l)).toBeCloseTo((Math.log(1 + Math.exp(-2)) + Math.log(2)) / 2, 6);
+  });
+  it('CLIP loss with learned scale', () => {
+    const eye = tf.tensor2d([[1, 0], [0, 1]]);
+    expect(val(clipLoss(eye, eye, tf.scalar(Math.log(2))))).toBeCloseTo(Math.log(1 + Math.exp(-2)), 6);
+    // asymmetric case: a=[[1,0],[0,1]], b=[[0.6,0.8],[0,1]] scale 1
+    // i2t rows: [0.6,0]->l0 ; [0.8,1]->l1 ; t2i rows (columns): [0.6,0.8]->l0 ; [0,1]->l1
+    const lse = (a: number, b: number) => Math.log(Math.exp(a) + Math.exp(b));
+    const i2t = ((lse(0.6, 0) - 0.6) + (lse(0.8, 1) - 1)) / 2;
+    const t2i = ((lse(0.6, 0.8) - 0.6) + (lse(0, 1) - 1)) / 2;
+    expect(val(clipLoss(eye, tf.tensor2d([[0.6, 0.8], [0, 1]]), tf.scalar(0)))).toBeCloseTo((i2t + t2i) / 2, 6);
+  });
+  it('contrastive KD against teacher targets and the bank', () => {
+    const sImg = tf.tensor2d([[1, 0]]), sTxt = tf.tensor2d([[0, 1]]), t = tf.tensor2d([[1, 0]]), bank = tf.tensor2d([[0, 1]]);
+    const expected = (Math.log(1 + Math.exp(-1)) + Math.log(1 + Math.exp(1))) / 2;
+    expect(val(kdLoss(sImg, sTxt, t, bank, 1))).toBeCloseTo(expected, 6);
+    // in-batch (validation): one target only -> CE of a single logit is 0
+    expect(val(kdLoss(sImg, sTxt, t, null, 1))).toBeCloseTo(0, 6);
+    // default c = 1/0.07
+    const c = 1 / 0.07;
+    expect(val(kdLoss(sImg, sTxt, t, bank))).toBeCloseTo((Math.log(1 + Math.exp(-c)) + Math.log(1 + Math.exp(c))) / 2, 4);
+  });
+});
+
+describe('memory bank', () => {
+  it('starts as normalised noise and is FIFO', async () => {
+    const bank = new MemoryBank(3, 2, 7);
+    const init = await bank.data();
+    for (let r = 0; r < 3; r++) expect(Math.hypot(init[2 * r]!, init[2 * r + 1]!)).toBeCloseTo(1, 5);
+    bank.push(tf.tensor2d([[1, 0], [0, 1]]));
+    expect(Array.from(await bank.data())).toEqual([1, 0, 0, 1, init[0], init[1]]);
+    bank.push(tf.tensor2d([[5, 5], [6, 6], [7, 7], [8, 8]]));
+    expect(Array.from(await bank.data())).toEqual([5, 5, 6, 6, 7, 7]);
+    bank.dispose();
+  });
+});
+
+describe('optimisation', () => {
+  it('cosine schedule with linear warmup', () => {
+    expect(cosineWithWarmup(0, 1, 10, 110)).toBeCloseTo(0.1);
+    expect(cosineWithWarmup(9, 1, 10, 110)).toBeCloseTo(1);
+    expect(cosineWithWarmup(10, 1, 10, 110)).toBeCloseTo(1);
+    expect(cosineWithWarmup(60, 1, 10, 110)).toBeCloseTo(0.5);
+    expect(cosineWithWarmup(110, 1, 10, 110)).toBeCloseTo(0);
+  });
+
+  it('AdamW: one step by hand, decay only for matrices', () => {
+    const ps = new ParamStore(1);
+    ps.add('w', [1, 2], { kind: 'const', value: 1 });
+    ps.add('b', [2], { kind: 'const', value: 1 });
+    ps.add('e', [2, 1], { kind: 'const', value: 1 }, { embedding: true });
+    const opt = new AdamW(ps, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.5 });
+    const g = new Map([['w', tf.tensor2d([[2, -4]])], ['b', tf.tensor1d([2, -4])], ['e', tf.tensor2d([[2], [-4]])]]);
+    opt.apply(g, 0.1);
+    // first step: m_hat = g, v_hat = g^2 -> update = sign(g) (up to eps)
+    const w = ps.get('w').dataSync(), b = ps.get('b').dataSync(), e = ps.get('e').dataSync();
+    expect(w[0]).toBeCloseTo(1 * (1 - 0.1 * 0.5) - 0.1, 5);
+    expect(w[1]).toBeCloseTo(1 * (1 - 0.1 * 0.5) + 0.1, 5);
+    expect(b[0]).toBeCloseTo(0.9, 5);
+    expect(e[1]).toBeCloseTo(1.1, 5);
+    // second step with the same gradient: m = g(0.9*0.1+0.1)=..., bias-corrected still g
+    opt.apply(g, 0.1);
+    expect(ps.get('b').dataSync()[0]).toBeCloseTo(0.8, 5);
+    opt.dispose();
+    ps.dispose();
+  });
+
+  it('global-norm clipping and accumulation', async () => {
+    const g = new Map([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([0, 4])]]);
+    expect(await clipGlobalNorm(g, 1)).toBeCloseTo(5, 5);
+    expect(Array.from(g.get('a')!.dataSync())[0]).toBeCloseTo(0.6, 4);
+    expect(Array.from(g.get('b')!.dataSync())[1]).toBeCloseTo(0.8, 4);
+    const acc = new GradAccumulator();
+    acc.add(new Map([['a', tf.tensor1d([1, 2])]]));
+    acc.add(new Map([['a', tf.tensor1d([3, 6])]]));
+    expect(Array.from(acc.mean().get('a')!.dataSync())).toEqual([2, 4]);
+  });
+
+  it('logit scales are clamped to [0, ln 100]', () => {
+    const ps = new ParamStore(1);
+    defineSmke(ps, TINY);
+    ps.get('scale.interm').assign(tf.scalar(9));
+    ps.get('scale.out').assign(tf.scalar(-1));
+    clampLogitScales(ps);
+    expect(val(ps.get('scale.interm'))).toBeCloseTo(LOGIT_SCALE_MAX, 5);
+    expect(val(ps.get('scale.out'))).toBe(0);
+    ps.dispose();
+  });
+});
