@@ -1,0 +1,179 @@
+// WordPiece tokenisation as BERT-base-uncased does it: basic tokenisation
+// (clean, lowercase, strip accents, split on whitespace and punctuation),
+// then greedy longest-match-first over the vocabulary with "##" continuations.
+
+import { readFile } from 'node:fs/promises';
+
+export const SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] as const;
+const MAX_WORD_CHARS = 100;
+
+export interface Encoded {
+  ids: number[];
+  /** 1 for real tokens, 0 for padding. */
+  mask: number[];
+  /** 0 for the first sentence (and its [CLS]/[SEP]), 1 for the second. */
+  segments: number[];
+}
+
+function isPunctuation(ch: string): boolean {
+  const c = ch.codePointAt(0)!;
+  // BERT treats all non-alphanumeric ASCII as punctuation, plus Unicode P* classes.
+  if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
+  return /\p{P}/u.test(ch);
+}
+
+/** Lowercase, strip accents, split on whitespace and punctuation. */
+export function basicTokenize(text: string): string[] {
+  const cleaned = text
+    .replace(/[\u0000\ufffd]|\p{Cc}/gu, (m) => (/\s/.test(m) ? ' ' : ''))
+    .replace(/[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]/g, (m) => ` ${m} `)
+    .toLowerCase()
+    .normalize('NFD')
+    .replace(/\p{Mn}/gu, '');
+  const out: string[] = [];
+  for (const word of cleaned.split(/\s+/)) {
+    let cur = '';
+    for (const ch of word) {
+      if (isPunctuation(ch)) {
+        if (cur) out.push(cur);
+        out.push(ch);
+        cur = '';
+      } else cur += ch;
+    }
+    if (cur) out.push(cur);
+  }
+  return out;
+}
+
+export class WordPieceTokenizer {
+  readonly vocab: Map<string, number>;
+  readonly tokens: string[];
+  readonly pad: number;
+  readonly unk: number;
+  readonly cls: number;
+  readonly sep: number;
+  readonly maskId: number;
+
+  constructor(tokens: string[]) {
+    this.tokens = tokens;
+    this.vocab = new Map(tokens.map((t, i) => [t, i]));
+    const id = (t: string) => {
+      const i = this.vocab.get(t);
+      if (i === undefined) throw new Error(`vocabulary lacks ${t}`);
+      return i;
+    };
+    this.pad = id('[PAD]');
+    this.unk = id('[UNK]');
+    this.cls = id('[CLS]');
+    this.sep = id('[SEP]');
+    this.maskId = id('[MASK]');
+  }
+
+  get size(): number {
+    return this.tokens.length;
+  }
+
+  /** Reads a standard BERT vocab.txt: one token per line, the line number is the id. */
+  static async fromVocabFile(path: string): Promise<WordPieceTokenizer> {
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    return new WordPieceTokenizer(lines.map((l) => l.replace(/\r$/, '')));
+  }
+
+  /** vocab.txt contents for this vocabulary. */
+  toVocabText(): string {
+    return this.tokens.join('\n') + '\n';
+  }
+
+  /**
+   * A small vocabulary for the mini profile: the special tokens, every
+   * character seen (alone and as a "##" continuation, so no word is ever
+   * [UNK]), then whole words by descending frequency up to `size`.
+   */
+  static build(corpus: Iterable<string>, size: number): WordPieceTokenizer {
+    const counts = new Map<string, number>();
+    const chars = new Set<string>();
+    for (const text of corpus) {
+      for (const w of basicTokenize(text)) {
+        counts.set(w, (counts.get(w) ?? 0) + 1);
+        for (const ch of w) chars.add(ch);
+      }
+    }
+    const tokens: string[] = [...SPECIALS];
+    const seen = new Set<string>(tokens);
+    const push = (t: string) => {
+      if (!seen.has(t)) {
+        seen.add(t);
+        tokens.push(t);
+      }
+    };
+    const sortedChars = [...chars].sort();
+    for (const ch of sortedChars) push(ch);
+    for (const ch of sortedChars) push(`##${ch}`);
+    const words = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    for (const [w] of words) {
+      if (tokens.length >= size) break;
+      push(w);
+    }
+    return new WordPieceTokenizer(tokens);
+  }
+
+  /** WordPiece ids of a text, without special tokens. */
+  tokenize(text: string): number[] {
+    const ids: number[] = [];
+    for (const word of basicTokenize(text)) {
+      const chars = [...word];
+      if (chars.length > MAX_WORD_CHARS) {
+        ids.push(this.unk);
+        continue;
+      }
+      const pieces: number[] = [];
+      let start = 0;
+      let bad = false;
+      while (start < chars.length) {
+        let end = chars.length;
+        let found: number | undefined;
+        while (start < end) {
+          const sub = (start > 0 ? '##' : '') + chars.slice(start, end).join('');
+          found = this.vocab.get(sub);
+          if (found !== undefined) break;
+          end--;
+        }
+        if (found === undefined) {
+          bad = true;
+          break;
+        }
+        pieces.push(found);
+        start = end;
+      }
+      if (bad) ids.push(this.unk);
+      else ids.push(...pieces);
+    }
+    return ids;
+  }
+
+  /**
+   * [CLS] a [SEP] (b [SEP]), truncated longest-first to `maxLen` and padded
+   * with [PAD] to exactly `maxLen` tokens.
+   */
+  encode(a: string, b: string | undefined, maxLen: number): Encoded {
+    const ta = this.tokenize(a);
+    const tb = b === undefined ? [] : this.tokenize(b);
+    const budget = maxLen - (b === undefined ? 2 : 3);
+    if (budget < 0) throw new Error(`maxLen ${maxLen} is too small for the special tokens`);
+    while (ta.length + tb.length > budget) (ta.length >= tb.length ? ta : tb).pop();
+    const ids = [this.cls, ...ta, this.sep];
+    const segments = ids.map(() => 0);
+    if (b !== undefined) {
+      ids.push(...tb, this.sep);
+      segments.push(...tb.map(() => 1), 1);
+    }
+    const mask = ids.map(() => 1);
+    while (ids.length < maxLen) {
+      ids.push(this.pad);
+      mask.push(0);
+      segments.push(0);
+    }
+    return { ids, mask, segments };
+  }
+}
