@@ -1,0 +1,247 @@
+// Nine text tasks in GLUE's formats, drawn from the scene language. Each
+// label follows a rule a model can learn from the words (real signal), with
+// a little label noise and subtle negatives so that no task is trivial.
+
+import type { TextExample } from '../format.js';
+import type { GlueTask } from '../text-tasks.js';
+import { Rng, deriveSeed } from '../rng.js';
+import { ALL, COLOR_WORDS, SHAPE_WORDS, SIZE_WORDS, caption, nounPhrase, randomMention, type Mention } from './language.js';
+import { COLOR_NAMES, POSITIONS, SHAPES, SIZES, randomObject, randomScene, type SceneObject } from './scene.js';
+
+type Gen = (rng: Rng) => { text: string; text_pair?: string; label: number };
+
+function object(rng: Rng): SceneObject {
+  return randomObject(rng, new Set());
+}
+
+/** Copy of `o` with exactly one attribute changed. */
+function mutate(o: SceneObject, rng: Rng, attrs: ('shape' | 'color' | 'size' | 'position')[] = ['shape', 'color', 'size', 'position']): SceneObject {
+  const attr = rng.pick(attrs);
+  const other = <T>(all: readonly T[], v: T): T => rng.pick(all.filter((x) => x !== v));
+  switch (attr) {
+    case 'shape':
+      return { ...o, shape: other(SHAPES, o.shape) };
+    case 'color':
+      return { ...o, color: other(COLOR_NAMES, o.color) };
+    case 'size':
+      return { ...o, size: other(SIZES, o.size) };
+    case 'position':
+      return { ...o, position: other(POSITIONS, o.position) };
+  }
+}
+
+function flip(label: number, rng: Rng, p: number, classes = 2): number {
+  return rng.chance(p) ? (label + 1 + rng.int(classes - 1)) % classes : label;
+}
+
+// ---- CoLA: acceptability. Corruptions break word order or agreement.
+function corrupt(words: string[], rng: Rng): string[] {
+  const w = words.slice();
+  const k = rng.int(5);
+  if (k === 0 && w.length > 2) {
+    const i = rng.int(w.length - 1);
+    [w[i], w[i + 1]] = [w[i + 1]!, w[i]!];
+  } else if (k === 1) {
+    const i = rng.int(w.length);
+    w.splice(i, 0, w[i]!);
+  } else if (k === 2) {
+    const i = w.findIndex((x) => x === 'a' || x === 'an');
+    if (i >= 0) w[i] = w[i] === 'a' ? 'an' : 'a';
+    else w.splice(rng.int(w.length), 1);
+  } else if (k === 3) {
+    const i = w.findIndex((x) => x === 'is' || x === 'there');
+    if (i >= 0) w[i] = w[i] === 'is' ? 'are' : 'these';
+    else w.push(rng.pick(['the', 'a', 'of']));
+  } else {
+    w.splice(rng.int(w.length), 1);
+    if (w.length > 3) w.splice(rng.int(w.length), 1);
+  }
+  return w.join(' ') === words.join(' ') ? corrupt(words, rng) : w;
+}
+
+const cola: Gen = (rng) => {
+  const text = caption(randomScene(rng, { minObjects: 1, maxObjects: 2, distractors: 0 }), rng);
+  if (rng.chance(0.7)) return { text, label: flip(1, rng, 0.03) };
+  return { text: corrupt(text.split(' '), rng).join(' '), label: flip(0, rng, 0.03) };
+};
+
+// ---- SST-2: sentiment of an evaluative sentence; negation and "but" decide the polarity.
+const POSITIVE = ['beautiful', 'lovely', 'pleasant', 'charming', 'delightful', 'wonderful', 'elegant', 'cheerful'];
+const NEGATIVE = ['ugly', 'dull', 'boring', 'awful', 'gloomy', 'dreadful', 'clumsy', 'dreary'];
+
+const sst2: Gen = (rng) => {
+  const np = nounPhrase(object(rng), randomMention(rng), rng, { definite: true });
+  let pos = rng.chance(0.5);
+  const adj = () => rng.pick(pos ? POSITIVE : NEGATIVE);
+  // Negation and contrast make up 30%: enough that word counts alone fall short, as on the real SST-2.
+  const t = rng.chance(0.3) ? 2 + rng.int(2) : rng.pick([0, 1, 4]);
+  let text: string;
+  if (t === 0) text = `${np} looks ${adj()}`;
+  else if (t === 1) text = `what ${rng.pick(['a truly', 'a rather', 'an utterly'])} ${adj()} picture of ${np}`;
+  else if (t === 2) {
+    const a = adj();
+    pos = !pos;
+    text = `${np} is not ${a} at all`;
+  } else if (t === 3) {
+    const first = rng.pick(pos ? NEGATIVE : POSITIVE);
+    text = `${np} seemed ${first} at first , but it is ${adj()}`;
+  } else text = `i find ${np} ${rng.pick(['quite', 'very', 'somewhat'])} ${adj()}`;
+  return { text, label: flip(pos ? 1 : 0, rng, 0.03) };
+};
+
+// ---- MRPC: are two descriptions of the same object(s)? Negatives differ in one attribute.
+const mrpc: Gen = (rng) => {
+  const o = object(rng);
+  const m: Mention = { ...randomMention(rng), color: true };
+  const a = `${rng.pick(['there is', 'the image shows', 'we see'])} ${nounPhrase(o, m, rng)}`;
+  const equivalent = rng.chance(0.68);
+  const b_obj = equivalent ? o : mutate(o, rng, (['shape', 'color', 'size', 'position'] as const).filter((k) => k === 'shape' || m[k]));
+  const b = `${rng.pick(['the picture contains', 'visible is', 'a photo with'])} ${nounPhrase(b_obj, m, rng)}`;
+  return { text: a, text_pair: b, label: flip(equivalent ? 1 : 0, rng, 0.03) };
+};
+
+// ---- QQP: are two questions the same question?
+function question(o: SceneObject, kind: number, rng: Rng): string {
+  const np = nounPhrase(o, { color: kind !== 1, size: rng.chance(0.4), position: false }, rng, { definite: true });
+  if (kind === 0) return `${rng.pick(['where is', 'where can i find', 'in which part is'])} ${np} ?`;
+  if (kind === 1) return rng.pick([`what colour is ${np} ?`, `which colour does ${np} have ?`, `what is the colour of ${np} ?`]);
+  return `${rng.pick(['is there', 'can you see', 'does the image contain'])} ${nounPhrase(o, { color: true, size: false, position: true }, rng)} ?`;
+}
+
+const qqp: Gen = (rng) => {
+  const o = object(rng);
+  const kind = rng.int(3);
+  const duplicate = rng.chance(0.37);
+  const a = question(o, kind, rng);
+  const b = duplicate ? question(o, kind, rng) : rng.chance(0.5) ? question(o, (kind + 1 + rng.int(2)) % 3, rng) : question(mutate(o, rng, kind === 1 ? ['shape'] : ['shape', 'color']), kind, rng);
+  return { text: a, text_pair: b, label: flip(duplicate ? 1 : 0, rng, 0.03) };
+};
+
+// ---- STS-B: graded similarity of two full descriptions, 0-5.
+const WEIGHTS = { shape: 0.35, color: 0.3, size: 0.15, position: 0.2 };
+const stsb: Gen = (rng) => {
+  const a = object(rng);
+  let b = a;
+  const changes = rng.int(5);
+  for (let i = 0; i < changes; i++) b = mutate(b, rng);
+  let score = 0;
+  for (const k of Object.keys(WEIGHTS) as (keyof typeof WEIGHTS)[]) if (a[k] === b[k]) score += WEIGHTS[k];
+  const label = Math.round(Math.min(5, Math.max(0, 5 * score + rng.normal() * 0.25)) * 100) / 100;
+  return { text: nounPhrase(a, ALL, rng), text_pair: nounPhrase(b, ALL, rng), label };
+};
+
+// ---- MNLI / RTE: premise describes a scene; hypothesis is entailed, unknown (neutral) or contradicted.
+function nli(rng: Rng, matched: boolean): { text: string; text_pair: string; label: number } {
+  const scene = randomScene(rng, { minObjects: 2, maxObjects: 3, distractors: 0 });
+  // Premises never mention size, so a claim about size is neutral: the premise does not say.
+  const mentions = scene.objects.map(() => ({ color: true, size: false, position: rng.chance(0.5) }));
+  const nps = scene.objects.map((o, i) => nounPhrase(o, mentions[i]!, rng));
+  const premise = `${matched ? rng.pick(['there are', 'the scene has', 'we can see']) : rng.pick(['a drawing with', 'the canvas holds'])} ${nps.slice(0, -1).join(', ')} and ${nps.at(-1)}`;
+  const i = rng.int(scene.objects.length);
+  const o = scene.objects[i]!;
+  const shape = rng.pick(SHAPE_WORDS[o.shape]);
+  const label = rng.int(3);
+  let hyp: string;
+  if (label === 0) {
+    hyp = rng.chance(0.5) ? `the ${shape} is ${rng.pick(COLOR_WORDS[o.color])}` : `there is ${nounPhrase(o, { color: rng.chance(0.5), size: false, position: mentions[i]!.position && rng.chance(0.5) }, rng)}`;
+  } else if (label === 1) {
+    hyp = `the ${shape} is ${rng.pick(SIZE_WORDS[rng.pick(SIZES)])}`;
+  } else {
+    const taken = new Set(scene.objects.map((x) => x.color));
+    const free = COLOR_NAMES.filter((c) => !taken.has(c));
+    hyp = rng.chance(0.5) ? `the ${shape} is ${rng.pick(COLOR_WORDS[rng.pick(free)])}` : `there is no ${shape}`;
+  }
+  return { text: premise, text_pair: hyp, label };
+}
+
+// ---- QNLI: does the sentence contain the answer to the question?
+const qnli: Gen = (rng) => {
+  const scene = randomScene(rng, { minObjects: 2, maxObjects: 2, distractors: 0 });
+  const [o, other] = scene.objects as [SceneObject, SceneObject];
+  const asksColor = rng.chance(0.5);
+  const q = asksColor
+    ? `what colour is the ${rng.pick(SHAPE_WORDS[o.shape])} ?`
+    : `where is the ${rng.pick(COLOR_WORDS[o.color])} ${rng.pick(SHAPE_WORDS[o.shape])} ?`;
+  const answers = rng.chance(0.5);
+  let s: string;
+  if (answers) s = nounPhrase(o, { color: true, size: rng.chance(0.5), position: !asksColor || rng.chance(0.3) }, rng) + ' ' + rng.pick(['is drawn', 'appears', 'is shown']);
+  else if (rng.chance(0.5)) s = nounPhrase(other, { color: true, size: rng.chance(0.5), position: true }, rng) + ' is shown';
+  else s = asksColor ? `the ${rng.pick(SHAPE_WORDS[o.shape])} is ${rng.pick(SIZE_WORDS[o.size])}` : `${nounPhrase(o, { color: true, size: true, position: false }, rng)} is drawn`;
+  return { text: q, text_pair: s, label: flip(answers ? 0 : 1, rng, 0.03) };
+};
+
+// ---- WNLI: which object does "it" refer to? The verb's adjective pair decides.
+const VERBS: [string, string, string][] = [
+  ['covers', 'bigger', 'smaller'],
+  ['chases', 'faster', 'slower'],
+  ['outshines', 'brighter', 'duller'],
+  ['pushes', 'stronger', 'lighter'],
+];
+const wnli: Gen = (rng) => {
+  const scene = randomScene(rng, { minObjects: 2, maxObjects: 2, distractors: 0 });
+  const [a, b] = scene.objects as [SceneObject, SceneObject];
+  const na = `the ${rng.pick(COLOR_WORDS[a.color])} ${rng.pick(SHAPE_WORDS[a.shape])}`;
+  const nb = `the ${rng.pick(COLOR_WORDS[b.color])} ${rng.pick(SHAPE_WORDS[b.shape])}`;
+  const [verb, subjAdj, objAdj] = rng.pick(VERBS);
+  const aboutSubject = rng.chance(0.5);
+  const text = `${na} ${verb} ${nb} because it is ${aboutSubject ? subjAdj : objAdj} .`;
+  const claimSubject = rng.chance(0.5);
+  const text_pair = `${claimSubject ? na : nb} is ${aboutSubject ? subjAdj : objAdj} .`;
+  return { text, text_pair, label: flip(aboutSubject === claimSubject ? 1 : 0, rng, 0.05) };
+};
+
+const GENERATORS: Record<GlueTask, Gen> = {
+  cola,
+  sst2,
+  mrpc,
+  qqp,
+  stsb,
+  mnli: (rng) => nli(rng, true),
+  qnli,
+  rte: (rng) => {
+    const ex = nli(rng, true);
+    return { ...ex, label: ex.label === 0 ? 0 : 1 };
+  },
+  wnli,
+};
+
+/** Split sizes per task; GLUE's small tasks (RTE, WNLI) stay small here too. */
+export function taskSplits(task: GlueTask, train: number, evalSize: number): Record<string, number> {
+  const small = task === 'rte' || task === 'wnli';
+  const tr = small ? Math.max(1, Math.round(train / 4)) : train;
+  const ev = small ? Math.max(1, Math.round(evalSize / 2)) : evalSize;
+  return task === 'mnli'
+    ? { train: tr, validation_matched: ev, validation_mismatched: ev, test: ev }
+    : { train: tr, validation: ev, test: ev };
+}
+
+/** Every split of one task, deterministic in (seed, task, split). */
+export function generateTask(task: GlueTask, splits: Record<string, number>, seed: number): Record<string, TextExample[]> {
+  const out: Record<string, TextExample[]> = {};
+  for (const [split, n] of Object.entries(splits)) {
+    const rng = new Rng(deriveSeed(seed, 'glue', task, split));
+    const gen: Gen = task === 'mnli' && split === 'validation_mismatched' ? (r) => nli(r, false) : GENERATORS[task];
+    const examples: TextExample[] = [];
+    for (let i = 0; i < n; i++) {
+      const ex = gen(rng);
+      examples.push(ex.text_pair === undefined ? { idx: i, text: ex.text, label: ex.label } : { idx: i, text: ex.text, text_pair: ex.text_pair, label: ex.label });
+    }
+    out[split] = examples;
+  }
+  return out;
+}
+
+
+/** A sentence for the MLM corpus from the task grammars (never a CoLA corruption), so pretraining sees every word the tasks use. */
+export function corpusSentence(rng: Rng): string {
+  const k = rng.int(6);
+  if (k === 0) return sst2(rng).text;
+  if (k === 1) return qqp(rng).text;
+  if (k === 2) {
+    const ex = qnli(rng);
+    return rng.chance(0.5) ? ex.text : ex.text_pair!;
+  }
+  if (k === 3) return wnli(rng).text;
+  if (k === 4) return nli(rng, rng.chance(0.5)).text;
+  return mrpc(rng).text;
+}

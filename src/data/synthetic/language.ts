@@ -1,0 +1,131 @@
+// The scene language: a small grammar with synonyms. Captions of one image
+// differ in wording and in which attributes they mention, as human captions
+// do; the text tasks reuse the same phrases.
+
+import type { Rng } from '../rng.js';
+import type { Background, Color, Position, Scene, SceneObject, Shape, Size } from './scene.js';
+
+export const SHAPE_WORDS: Record<Shape, string[]> = {
+  circle: ['circle', 'disc', 'round dot'],
+  square: ['square', 'box', 'block'],
+  triangle: ['triangle', 'wedge'],
+  star: ['star'],
+  cross: ['cross', 'plus sign'],
+  diamond: ['diamond', 'rhombus'],
+  hexagon: ['hexagon', 'six-sided shape'],
+};
+
+export const COLOR_WORDS: Record<Color, string[]> = {
+  red: ['red', 'crimson', 'scarlet'],
+  green: ['green', 'emerald'],
+  blue: ['blue', 'navy', 'cobalt'],
+  yellow: ['yellow', 'golden'],
+  purple: ['purple', 'violet'],
+  orange: ['orange', 'amber'],
+  white: ['white', 'ivory'],
+};
+
+export const SIZE_WORDS: Record<Size, string[]> = {
+  small: ['small', 'little', 'tiny'],
+  large: ['large', 'big', 'huge'],
+};
+
+export const POSITION_WORDS: Record<Position, string[]> = {
+  left: ['on the left', 'at the left side', 'to the left'],
+  right: ['on the right', 'at the right side', 'to the right'],
+  top: ['at the top', 'near the top', 'up top'],
+  bottom: ['at the bottom', 'near the bottom', 'down below'],
+  center: ['in the middle', 'in the center', 'at the centre'],
+};
+
+export const BACKGROUND_WORDS: Record<Background, string[]> = {
+  black: ['black', 'dark'],
+  gray: ['gray', 'grey'],
+  brown: ['brown', 'wooden'],
+};
+
+/** Which attributes a phrase mentions (shape is always mentioned: it is the noun). */
+export interface Mention {
+  color: boolean;
+  size: boolean;
+  position: boolean;
+}
+
+export const ALL: Mention = { color: true, size: true, position: true };
+
+export function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
+/** "a small crimson disc on the left" (without the article when `bare`). */
+export function nounPhrase(o: Pick<SceneObject, 'shape' | 'color' | 'size' | 'position'>, m: Mention, rng: Rng, opts: { bare?: boolean; definite?: boolean } = {}): string {
+  const words: string[] = [];
+  if (m.size) words.push(rng.pick(SIZE_WORDS[o.size]));
+  if (m.color) words.push(rng.pick(COLOR_WORDS[o.color]));
+  words.push(rng.pick(SHAPE_WORDS[o.shape]));
+  let np = words.join(' ');
+  if (!opts.bare) np = `${opts.definite ? 'the' : article(np)} ${np}`;
+  if (m.position) np += ' ' + rng.pick(POSITION_WORDS[o.position]);
+  return np;
+}
+
+/** A random mention set that always says something beyond the shape, most often the colour. */
+export function randomMention(rng: Rng): Mention {
+  const m = { color: rng.chance(0.85), size: rng.chance(0.5), position: rng.chance(0.5) };
+  if (!m.color && !m.size && !m.position) m.color = true;
+  return m;
+}
+
+const ONE_OBJECT = [
+  (np: string) => np,
+  (np: string) => `there is ${np}`,
+  (np: string) => `a picture of ${np}`,
+  (np: string) => `an image showing ${np}`,
+  (np: string) => `${np} is visible`,
+  (np: string) => `we can see ${np}`,
+];
+
+function relation(a: SceneObject, b: SceneObject): string | undefined {
+  const dx = a.cx - b.cx;
+  const dy = a.cy - b.cy;
+  if (Math.abs(dx) > Math.abs(dy) + 0.1) return dx < 0 ? 'to the left of' : 'to the right of';
+  if (Math.abs(dy) > Math.abs(dx) + 0.1) return dy < 0 ? 'above' : 'below';
+  return undefined;
+}
+
+/** One caption of a scene. */
+export function caption(scene: Scene, rng: Rng): string {
+  const objs = scene.objects;
+  let text: string;
+  if (objs.length === 1) {
+    text = rng.pick(ONE_OBJECT)(nounPhrase(objs[0]!, randomMention(rng), rng));
+  } else {
+    const order = rng.shuffle(objs.slice());
+    const a = order[0]!;
+    const b = order[1]!;
+    const rel = relation(a, b);
+    const noPos = (): Mention => ({ ...randomMention(rng), position: false });
+    if (rel && rng.chance(0.5)) {
+      text = `${nounPhrase(a, noPos(), rng)} ${rel} ${nounPhrase(b, noPos(), rng)}`;
+    } else {
+      const nps = order.map((o) => nounPhrase(o, randomMention(rng), rng));
+      const list = nps.length === 2 ? `${nps[0]} and ${nps[1]}` : `${nps.slice(0, -1).join(', ')} and ${nps.at(-1)}`;
+      text = rng.pick([(l: string) => l, (l: string) => `there are ${l}`, (l: string) => `${numberWord(nps.length)} shapes: ${l}`])(list);
+    }
+  }
+  if (rng.chance(0.3)) text += ` on a ${rng.pick(BACKGROUND_WORDS[scene.background])} background`;
+  return text;
+}
+
+export function numberWord(n: number): string {
+  return ['zero', 'one', 'two', 'three', 'four', 'five'][n] ?? String(n);
+}
+
+/** `n` distinct captions where the grammar allows (a retry budget, then duplicates are accepted). */
+export function captions(scene: Scene, n: number, rng: Rng): string[] {
+  const out = new Set<string>();
+  for (let tries = 0; out.size < n && tries < n * 8; tries++) out.add(caption(scene, rng));
+  const list = [...out];
+  while (list.length < n) list.push(caption(scene, rng));
+  return list;
+}
