@@ -1,0 +1,130 @@
+// From a Plan to "what must run and why": fingerprints in topological order,
+// store lookups, and reasons diffed against each instance's last recorded
+// run. Shared by `smke run`, `run --dry-run`, `status` and `explain`, so the
+// reasons they print can never disagree.
+
+import { join } from 'node:path';
+import type { Plan, StageInstance } from '../compiler/plan.js';
+import type { Digester } from './digest.js';
+import { diffFingerprints, fingerprint, type Fingerprint } from './fingerprint.js';
+import type { Layout } from './layout.js';
+import type { EntryFile, StateDb } from './state.js';
+import { checkEntry, quarantine } from './store.js';
+
+export class UsageError extends Error {}
+
+export interface Analysed {
+  inst: StageInstance;
+  fp: Fingerprint;
+  /** The last recorded fingerprint of this instance, if any. */
+  prev?: Fingerprint;
+  action: 'cached' | 'run';
+  reasons: string[];
+  /** Store files as verified now (for cached instances). */
+  files?: EntryFile[];
+  /** The entry was only verified by a full re-digest: record its signature. */
+  verified?: boolean;
+}
+
+export interface Analysis {
+  items: Analysed[];
+  byId: Map<string, Analysed>;
+  warnings: string[];
+}
+
+/** Instance ids for names given on the command line: an instance id, or a stage name (all its cells). */
+export function resolveNames(plan: Plan, names: string[]): Set<string> {
+  const ids = new Set<string>();
+  const byStage = new Map<string, string[]>();
+  for (const i of plan.instances) {
+    let l = byStage.get(i.stage);
+    if (!l) byStage.set(i.stage, (l = []));
+    l.push(i.id);
+  }
+  const known = new Set(plan.instances.map((i) => i.id));
+  for (const n of names) {
+    if (known.has(n)) ids.add(n);
+    else if (byStage.has(n)) for (const id of byStage.get(n)!) ids.add(id);
+    else {
+      const stages = [...byStage.keys()];
+      const close = stages.find((s) => s.startsWith(n) || n.startsWith(s)) ?? stages.find((s) => s.toLowerCase() === n.toLowerCase());
+      throw new UsageError(`no stage or instance named '${n}'${close ? ` (did you mean '${close}'?)` : ''}; stages: ${stages.join(', ')}`);
+    }
+  }
+  return ids;
+}
+
+/** `ids` plus everything they need upstream (references and `after`). */
+export function withUpstream(plan: Plan, ids: Set<string>): Set<string> {
+  const byId = new Map(plan.instances.map((i) => [i.id, i]));
+  const out = new Set<string>();
+  const stack = [...ids];
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (out.has(id)) continue;
+    out.add(id);
+    const inst = byId.get(id);
+    if (!inst) continue;
+    for (const r of inst.refs) stack.push(r.instance);
+    for (const a of inst.after) stack.push(a);
+  }
+  return out;
+}
+
+export function deps(inst: StageInstance): string[] {
+  return [...new Set([...inst.refs.map((r) => r.instance), ...inst.after])];
+}
+
+export async function analyse(opts: {
+  plan: Plan;
+  layout: Layout;
+  state: StateDb;
+  digester: Digester;
+  env: Record<string, string | undefined>;
+  force?: Set<string>;
+  /** Instances to consider (default: all). */
+  select?: Set<string>;
+  /** Move corrupted entries out of the store (run), or only report them (status). */
+  repair: boolean;
+}): Promise<Analysis> {
+  const { plan, layout, state, digester } = opts;
+  const last = state.lastFingerprints();
+  const known = state.entries();
+  const keys = new Map<string, string>();
+  const items: Analysed[] = [];
+  const byId = new Map<string, Analysed>();
+  const warnings: string[] = [];
+  for (const inst of plan.instances) {
+    const fp = fingerprint({ inst, projectDir: plan.projectDir, upstreamKeys: keys, digester, env: opts.env });
+    keys.set(inst.id, fp.key);
+    if (opts.select && !opts.select.has(inst.id)) continue;
+    const lastRow = last.get(inst.id);
+    const prev = lastRow ? (JSON.parse(lastRow.fingerprint) as Fingerprint) : undefined;
+    const item: Analysed = { inst, fp, prev, action: 'run', reasons: [] };
+    if (opts.force?.has(inst.id)) item.reasons.push('forced');
+    else {
+      const entryDir = join(layout.storeDir, fp.key);
+      const check = checkEntry(entryDir, fp.key, digester, known.get(fp.key)?.files);
+      if (check.state === 'ok') {
+        item.action = 'cached';
+        item.files = check.files;
+        item.verified = check.verified;
+      } else if (check.state === 'corrupt') {
+        warnings.push(`store entry ${fp.key.slice(0, 12)} of ${inst.id} is corrupted (${check.problem}); it will not be used`);
+        item.reasons.push(`store entry corrupted: ${check.problem}`);
+        if (opts.repair) {
+          quarantine(entryDir, layout.tmpDir);
+          state.forgetEntry(fp.key);
+        }
+      } else if (!prev) item.reasons.push('never run');
+      else {
+        const diff = prev.key === fp.key ? [] : diffFingerprints(prev, fp);
+        item.reasons.push(...(diff.length ? diff : ['not in the store (removed by gc, or never finished)']));
+      }
+    }
+    items.push(item);
+    byId.set(inst.id, item);
+  }
+  state.flushStats();
+  return { items, byId, warnings };
+}

@@ -1,0 +1,151 @@
+// Content digests of files and directories, through a stat cache.
+//
+// Content, not mtimes, decides whether an input changed (a reverted file or a
+// fresh checkout must not rerun anything), but reading a 100 GB dataset on
+// every run is what makes DVC slow. So each file's digest is remembered with
+// its (size, mtime_ns, inode); while those three are unchanged, one stat is
+// the whole cost. The content hash is xxh128 from hash-wasm: several times
+// faster than sha256 here (shared/platform.md), and collisions between
+// versions of one file are not an adversarial concern. The outer cache key
+// stays sha256.
+
+import { closeSync, openSync, readSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { createXXHash128, type IHasher } from 'hash-wasm';
+import { expandGlob, isGlob } from './glob.js';
+
+export interface StatRecord {
+  size: number;
+  mtimeNs: bigint;
+  ino: bigint;
+  digest: string;
+}
+
+/** Path -> (size, mtime_ns, inode, digest). The state DB implements it; tests use a Map. */
+export interface StatCache {
+  get(path: string): StatRecord | undefined;
+  put(path: string, rec: StatRecord): void;
+}
+
+export class MemoryStatCache implements StatCache {
+  readonly map = new Map<string, StatRecord>();
+  get(path: string): StatRecord | undefined { return this.map.get(path); }
+  put(path: string, rec: StatRecord): void { this.map.set(path, rec); }
+}
+
+/**
+ * A file modified within this window of "now" is digested but not cached:
+ * file systems with coarse timestamps could see a second write inside the same
+ * mtime tick, and the cache would then vouch for the old content (git's
+ * "racy clean" problem).
+ */
+const RACY_WINDOW_NS = 2_000_000_000n;
+
+const CHUNK = 4 << 20;
+
+export class Digester {
+  /** Files read (not answered by the stat cache): for tests and benchmarks. */
+  reads = 0;
+  private readonly buf = Buffer.allocUnsafe(CHUNK);
+
+  private constructor(private readonly hasher: IHasher, private readonly cache?: StatCache) {}
+
+  static async create(cache?: StatCache): Promise<Digester> {
+    return new Digester(await createXXHash128(), cache);
+  }
+
+  /** Digest of one file's content, answered from the stat cache when size, mtime and inode are unchanged. */
+  file(path: string, st: BigIntStats = statSync(path, { bigint: true })): string {
+    const size = Number(st.size);
+    const hit = this.cache?.get(path);
+    if (hit && hit.size === size && hit.mtimeNs === st.mtimeNs && hit.ino === st.ino) return hit.digest;
+    const digest = this.readDigest(path);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    if (this.cache && now - st.mtimeNs > RACY_WINDOW_NS) this.cache.put(path, { size, mtimeNs: st.mtimeNs, ino: st.ino, digest });
+    return digest;
+  }
+
+  /** Digest of raw bytes (manifests, small texts). */
+  bytes(data: Uint8Array | string): string {
+    this.hasher.init();
+    this.hasher.update(data);
+    return this.hasher.digest('hex');
+  }
+
+  private readDigest(path: string): string {
+    this.reads++;
+    const fd = openSync(path, 'r');
+    try {
+      this.hasher.init();
+      for (;;) {
+        const n = readSync(fd, this.buf, 0, CHUNK, null);
+        if (n <= 0) break;
+        this.hasher.update(n === CHUNK ? this.buf : this.buf.subarray(0, n));
+      }
+      return this.hasher.digest('hex');
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Every file under `dir` (relative '/'-paths, sorted) with its digest and size. */
+  tree(dir: string, skip?: (rel: string) => boolean): Map<string, { digest: string; size: number }> {
+    const files: string[] = [];
+    const walk = (rel: string): void => {
+      for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+        const child = rel ? `${rel}/${e.name}` : e.name;
+        if (skip?.(child)) continue;
+        if (e.isDirectory()) walk(child);
+        else files.push(child);
+      }
+    };
+    walk('');
+    files.sort();
+    const out = new Map<string, { digest: string; size: number }>();
+    for (const f of files) {
+      const st = statSync(join(dir, f), { bigint: true });
+      if (!st.isFile()) continue;
+      out.set(f, { digest: this.file(join(dir, f), st), size: Number(st.size) });
+    }
+    return out;
+  }
+
+  /** One digest for a directory: its sorted relative paths with their contents' digests. */
+  dir(path: string): string {
+    const lines: string[] = [];
+    for (const [rel, { digest }] of this.tree(path)) lines.push(`${rel}\0${digest}\n`);
+    return this.bytes(lines.join(''));
+  }
+
+  /**
+   * Digests of one declared input (file, directory or glob), keyed by the
+   * path as the pipeline wrote it (globs: by each matching file), so reasons
+   * can name the file that changed.
+   */
+  input(projectDir: string, pattern: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (isGlob(pattern)) {
+      const root = isAbsolute(pattern) ? '/' : projectDir;
+      const rel = isAbsolute(pattern) ? pattern.slice(1) : pattern;
+      const files = expandGlob(root, rel);
+      if (files.length === 0) throw new InputError(pattern, 'matches no file');
+      for (const f of files) out[isAbsolute(pattern) ? `/${f}` : f] = this.file(join(root, f));
+      return out;
+    }
+    const abs = isAbsolute(pattern) ? pattern : join(projectDir, pattern);
+    let st: BigIntStats;
+    try {
+      st = statSync(abs, { bigint: true });
+    } catch {
+      throw new InputError(pattern, `does not exist (looked for ${relative(process.cwd(), abs) || abs})`);
+    }
+    out[pattern.split(sep).join('/')] = st.isDirectory() ? `dir:${this.dir(abs)}` : this.file(abs, st);
+    return out;
+  }
+}
+
+export class InputError extends Error {
+  constructor(readonly input: string, problem: string) {
+    super(`input '${input}' ${problem}: create it or fix the stage's inputs`);
+  }
+}

@@ -1,0 +1,34 @@
+// Everything the runtime does is an event; renderers (TTY, plain, JSON) and
+// tests consume them. The runtime never asks a renderer anything.
+
+export type RunEvent =
+  | { type: 'planned'; instance: string; stage: string; key: string; action: 'cached' | 'run'; reasons: string[] }
+  | { type: 'cached'; instance: string; key: string; reused?: boolean }
+  | { type: 'queued'; instance: string }
+  | { type: 'waiting'; instance: string; holder: string }
+  | { type: 'started'; instance: string; key: string; attempt: number; logPath: string; gpuIds: number[] }
+  | { type: 'progress'; instance: string; done: number; total: number; unit?: string }
+  | { type: 'metric'; instance: string; name: string; value: number; step?: number }
+  | { type: 'log'; instance: string; level: string; message: string }
+  | { type: 'succeeded'; instance: string; key: string; seconds: number }
+  | { type: 'failed'; instance: string; key: string; error: string; logPath?: string; attempt: number }
+  | { type: 'retried'; instance: string; attempt: number; error: string }
+  | { type: 'skipped'; instance: string; because: string }
+  | { type: 'cancelled'; instance: string }
+  | { type: 'warning'; message: string; instance?: string }
+  | { type: 'summary'; ran: number; cached: number; failed: number; skipped: number; cancelled: number; seconds: number; dryRun: boolean };
+
+export type Listener = (e: RunEvent) => void;
+
+export class EventBus {
+  private readonly listeners: Listener[] = [];
+  on(l: Listener): void { this.listeners.push(l); }
+  emit(e: RunEvent): void { for (const l of this.listeners) l(e); }
+}
+
+/** Events a worker streams to its orchestrator (one JSON object per line). */
+export type WorkerEvent =
+  | { type: 'progress'; done: number; total: number; unit?: string }
+  | { type: 'metric'; name: string; value: number; step?: number }
+  | { type: 'log'; level: string; message: string }
+  | { type: 'final'; status: 'succeeded' | 'failed' | 'cancelled' | 'lost-lock'; error?: string; published?: 'published' | 'exists' };

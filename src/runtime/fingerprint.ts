@@ -1,0 +1,153 @@
+// The cache key of a stage instance (shared/design.md, step 2).
+//
+// key = sha256(canonicalJson(parts)). Every field of FingerprintParts is here
+// for a reason, and everything that is NOT here is deliberately left out:
+//   - resources (cpus, gpus, memory, time): asking for more GPUs does not
+//     change what a stage computes; rerunning on a resource change is the
+//     Nextflow/Snakemake behaviour users complain about.
+//   - executor, retries, log level: where and how persistently a stage runs
+//     does not change its result either.
+//   - the instance's name: renaming a stage must not rerun it; its identity
+//     for reasons and `results/` is kept outside the key (Fingerprint.instance).
+// The parts are kept (not just the hash) so that a rerun can say *which* part
+// changed, by diffing against the last recorded run of the same instance.
+
+import { createHash } from 'node:crypto';
+import { isOutputRef, type StageInstance, type Value } from '../compiler/plan.js';
+import { canonicalJson } from './canonical.js';
+import type { Digester } from './digest.js';
+
+/**
+ * Bump when the store's layout or the meaning of a key changes: old entries
+ * then simply stop matching instead of being misread.
+ */
+export const STORE_FORMAT = 1;
+
+export interface FingerprintParts {
+  /** Which code produces the result: a different kind is a different computation. */
+  kind: string;
+  /** Kinds bump their version when their results would change (a fixed bug, a new default). */
+  kindVersion: number;
+  /**
+   * The resolved parameters. References to upstream outputs are replaced by
+   * {$upstream: <upstream key>, output}: the upstream's *content identity*,
+   * not its name, so a change anywhere upstream propagates down the DAG, and
+   * so the key never contains an absolute path of this machine.
+   */
+  params: Record<string, Value>;
+  /** Content digest of every declared input file, directory or glob match, by path. */
+  inputs: Record<string, string>;
+  /** Values of the declared environment variables (null when unset: unset differs from empty). */
+  env: Record<string, string | null>;
+  /** See STORE_FORMAT. */
+  storeFormat: number;
+}
+
+export interface Fingerprint {
+  key: string;
+  parts: FingerprintParts;
+  /** Upstream instance id -> its key. Not hashed on its own (the keys are in params); kept for reasons. */
+  upstream: Record<string, string>;
+  /** Params with references left symbolic (`stage.output`), for readable diffs. */
+  symbolic: Record<string, Value>;
+}
+
+function replaceRefs(v: Value, fn: (ref: { instance: string; output: string }) => Value): Value {
+  if (isOutputRef(v)) return fn(v.$ref);
+  if (Array.isArray(v)) return v.map((x) => replaceRefs(x, fn));
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, Value> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = replaceRefs(x, fn);
+    return out;
+  }
+  return v;
+}
+
+export function mapParams(
+  params: Record<string, Value>,
+  fn: (ref: { instance: string; output: string }) => Value,
+): Record<string, Value> {
+  return replaceRefs(params, fn) as Record<string, Value>;
+}
+
+export interface FingerprintInput {
+  inst: StageInstance;
+  projectDir: string;
+  /** Keys of the instances this one references (computed first: topological order). */
+  upstreamKeys: ReadonlyMap<string, string>;
+  digester: Digester;
+  env: Record<string, string | undefined>;
+}
+
+export function fingerprint({ inst, projectDir, upstreamKeys, digester, env }: FingerprintInput): Fingerprint {
+  const upstream: Record<string, string> = {};
+  const params = mapParams(inst.params, (ref) => {
+    const key = upstreamKeys.get(ref.instance);
+    if (key === undefined) throw new Error(`internal: '${inst.id}' references '${ref.instance}', whose key is not computed yet`);
+    upstream[ref.instance] = key;
+    return { $upstream: key, output: ref.output };
+  });
+  const inputs: Record<string, string> = {};
+  for (const pattern of inst.inputs) Object.assign(inputs, digester.input(projectDir, pattern));
+  const envValues: Record<string, string | null> = {};
+  for (const name of inst.env) envValues[name] = env[name] ?? null;
+  const parts: FingerprintParts = {
+    kind: inst.kind,
+    kindVersion: inst.kindVersion,
+    params,
+    inputs,
+    env: envValues,
+    storeFormat: STORE_FORMAT,
+  };
+  const key = createHash('sha256').update(canonicalJson(parts)).digest('hex');
+  const symbolic = mapParams(inst.params, (ref) => `${ref.instance}.${ref.output}`);
+  return { key, parts, upstream, symbolic };
+}
+
+// --- reasons -----------------------------------------------------------------
+
+function show(v: Value | undefined): string {
+  if (v === undefined) return '(unset)';
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function diffValues(path: string, a: Value | undefined, b: Value | undefined, out: string[]): void {
+  if (canonicalJson(a) === canonicalJson(b)) return;
+  const isObj = (x: unknown): x is Record<string, Value> => x !== null && typeof x === 'object' && !Array.isArray(x);
+  if (isObj(a) && isObj(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) diffValues(`${path}.${k}`, a[k], b[k], out);
+    return;
+  }
+  out.push(`param ${path}: ${show(a)} -> ${show(b)}`);
+}
+
+/**
+ * Why an instance must run, as the list of fingerprint parts that differ from
+ * its last recorded run ("param lr: 2e-5 -> 3e-5", "input data/x.tsv changed",
+ * "upstream s_smke changed", "kind train.s_smke version 3 -> 4").
+ */
+export function diffFingerprints(prev: Fingerprint, cur: Fingerprint): string[] {
+  const out: string[] = [];
+  const a = prev.parts;
+  const b = cur.parts;
+  if (a.kind !== b.kind) out.push(`kind ${a.kind} -> ${b.kind}`);
+  else if (a.kindVersion !== b.kindVersion) out.push(`kind ${b.kind} version ${a.kindVersion} -> ${b.kindVersion}`);
+  if (a.storeFormat !== b.storeFormat) out.push(`store format ${a.storeFormat} -> ${b.storeFormat}`);
+  for (const k of [...new Set([...Object.keys(prev.symbolic), ...Object.keys(cur.symbolic)])].sort()) {
+    diffValues(k, prev.symbolic[k], cur.symbolic[k], out);
+  }
+  for (const [id, key] of Object.entries(cur.upstream)) {
+    if (prev.upstream[id] !== undefined && prev.upstream[id] !== key) out.push(`upstream ${id} changed`);
+  }
+  for (const p of [...new Set([...Object.keys(a.inputs), ...Object.keys(b.inputs)])].sort()) {
+    if (!(p in a.inputs)) out.push(`input ${p} added`);
+    else if (!(p in b.inputs)) out.push(`input ${p} removed`);
+    else if (a.inputs[p] !== b.inputs[p]) out.push(`input ${p} changed`);
+  }
+  for (const n of [...new Set([...Object.keys(a.env), ...Object.keys(b.env)])].sort()) {
+    // Values are not printed: environment variables often hold tokens.
+    if ((a.env[n] ?? null) !== (b.env[n] ?? null)) out.push(`env ${n} changed`);
+  }
+  return out;
+}

@@ -1,0 +1,131 @@
+// Instance locks: `<locksDir>/<key>` holds {pid, host, start, token} while an
+// instance runs, so that a second `smke run` needing the same instance waits
+// for it and reuses the result instead of running it twice.
+//
+// A lock whose process is gone (same host) is stale and is taken over with a
+// warning: there is no "run --unlock", the complaint of Snakemake, DVC and
+// Nextflow users after every crash. The orchestrator creates the lock and the
+// worker adopts it (rewrites it with its own pid), so an orchestrator killed
+// while its worker still runs does not make the lock look stale.
+
+import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export interface LockInfo {
+  pid: number;
+  /** Start time of the pid (Linux clock ticks since boot), so a reused pid is not mistaken for the holder. */
+  pidStart?: string;
+  host: string;
+  start: number;
+  token: string;
+  instance: string;
+}
+
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime); fields after the parenthesised command name.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function pidAlive(pid: number, pidStart?: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (pidStart === undefined) return true;
+  const now = processStart(pid);
+  return now === undefined || now === pidStart;
+}
+
+export function readLock(path: string): LockInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isStale(info: LockInfo): boolean {
+  // Another host's process cannot be checked from here: never presume it dead.
+  return info.host === hostname() && !pidAlive(info.pid, info.pidStart);
+}
+
+function writeDurable(path: string, text: string): void {
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function newLockInfo(instance: string, pid = process.pid): LockInfo {
+  return { pid, pidStart: processStart(pid), host: hostname(), start: Date.now(), token: randomBytes(12).toString('hex'), instance };
+}
+
+export type AcquireResult = { ok: true; info: LockInfo } | { ok: false; holder: LockInfo | undefined };
+
+/** Create the lock atomically (link(2) fails if it exists, and readers never see it half-written). */
+export function tryAcquire(path: string, instance: string): AcquireResult {
+  const info = newLockInfo(instance);
+  const tmp = `${path}.${process.pid}.${info.token}`;
+  writeDurable(tmp, JSON.stringify(info));
+  try {
+    linkSync(tmp, path);
+    return { ok: true, info };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return { ok: false, holder: readLock(path) };
+  }
+  finally {
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+  }
+}
+
+/**
+ * Remove a stale lock, but only the one we judged stale: the lock is renamed
+ * aside first (atomic), and if what we moved turns out to be a fresh lock of
+ * someone faster, it is put back.
+ */
+export function breakStale(path: string, seen: LockInfo | undefined): boolean {
+  const aside = `${path}.stale.${process.pid}.${randomBytes(6).toString('hex')}`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return false;
+  }
+  const moved = readLock(aside);
+  if (seen === undefined || moved === undefined || moved.token === seen.token) {
+    unlinkSync(aside);
+    return true;
+  }
+  try { linkSync(aside, path); } catch { /* the lock was re-created meanwhile */ }
+  unlinkSync(aside);
+  return false;
+}
+
+/** Hand the lock to another process (the worker), if we still own it. */
+export function adopt(path: string, token: string, pid: number): boolean {
+  const cur = readLock(path);
+  if (!cur || cur.token !== token) return false;
+  const next: LockInfo = { ...cur, pid, pidStart: processStart(pid), host: hostname() };
+  const tmp = `${path}.${pid}.adopt`;
+  writeDurable(tmp, JSON.stringify(next));
+  renameSync(tmp, path);
+  return true;
+}
+
+/** Release the lock if it is still ours. */
+export function release(path: string, token: string): void {
+  const cur = readLock(path);
+  if (cur && cur.token === token) {
+    try { unlinkSync(path); } catch { /* released by the other holder of the token */ }
+  }
+}

@@ -1,0 +1,325 @@
+// `smke run` without the command line: analyse the plan, then schedule every
+// instance that is not cached through an executor, and record what happened.
+
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Plan, StageInstance } from '../compiler/plan.js';
+import { registry } from '../stages/registry.js';
+import { analyse, deps, resolveNames, withUpstream, type Analysed } from './analyse.js';
+import { Digester } from './digest.js';
+import type { EventBus } from './events.js';
+import { LocalExecutor } from './executors/local.js';
+import type { Executor, JobHandle } from './executors/types.js';
+import { refKey, seedFromKey, type JobSpec } from './job.js';
+import { layout as makeLayout, safeName, type Layout } from './layout.js';
+import { breakStale, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
+import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
+import { StateDb } from './state.js';
+import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
+import { smkeVersion } from './version.js';
+
+export interface RunOptions {
+  plan: Plan;
+  bus: EventBus;
+  store?: string;
+  jobs?: number;
+  /** GPU pool size; detected when absent. */
+  gpus?: number;
+  keepGoing?: boolean;
+  dryRun?: boolean;
+  only?: string[];
+  force?: string[];
+  executor?: Executor;
+  argv?: string[];
+  env?: Record<string, string | undefined>;
+  backend?: string;
+  /** Aborted on Ctrl-C / SIGTERM. */
+  signal?: AbortSignal;
+  /** How often to look at a lock held by another run. */
+  lockPollMs?: number;
+  /** Grace period between SIGTERM and SIGKILL when cancelling a job. */
+  cancelGraceMs?: number;
+}
+
+export interface RunSummary {
+  exitCode: number;
+  ran: number;
+  cached: number;
+  failed: number;
+  skipped: number;
+  cancelled: number;
+  seconds: number;
+}
+
+/** Exit codes of `smke run` (docs/runtime.md). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** The GPUs of this machine, without starting a process (`nvidia-smi` costs ~100 ms). */
+export function detectGpus(): number {
+  try {
+    return readdirSync('/proc/driver/nvidia/gpus').length;
+  } catch {
+    return 0;
+  }
+}
+
+function workerCommand(jobFile: string): string[] {
+  const bin = fileURLToPath(new URL('../../bin/smke.js', import.meta.url));
+  return [process.execPath, bin, 'worker', jobFile];
+}
+
+/** `glue[cola,3]` -> `cola,3` (the results/ sub-link of a matrix cell). */
+function cellName(inst: StageInstance): string | undefined {
+  if (Object.keys(inst.matrix).length === 0) return undefined;
+  const m = /\[(.*)\]$/.exec(inst.id);
+  return safeName(m ? m[1]! : inst.id);
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((res) => {
+    const t = setTimeout(res, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+  });
+
+export async function runPlan(opts: RunOptions): Promise<RunSummary> {
+  const t0 = performance.now();
+  const { plan, bus } = opts;
+  const lay: Layout = makeLayout(plan.projectDir, opts.store);
+  for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
+  const state = new StateDb(lay.dbPath);
+  try {
+    return await runWithState(opts, lay, state, t0);
+  } finally {
+    state.close();
+  }
+}
+
+async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: number): Promise<RunSummary> {
+  const { plan, bus } = opts;
+  const env = opts.env ?? process.env;
+  const only = opts.only?.length ? withUpstream(plan, resolveNames(plan, opts.only)) : undefined;
+  const force = opts.force?.length ? resolveNames(plan, opts.force) : undefined;
+  cleanTmp(lay.tmpDir);
+  state.reapDeadRuns();
+
+  const digester = await Digester.create(state);
+  const analysis = await analyse({ plan, layout: lay, state, digester, env, force, select: only, repair: !opts.dryRun });
+  for (const w of analysis.warnings) bus.emit({ type: 'warning', message: w });
+  for (const a of analysis.items) {
+    bus.emit({ type: 'planned', instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, action: a.action, reasons: a.reasons });
+  }
+  const cachedItems = analysis.items.filter((a) => a.action === 'cached');
+  const toRun = analysis.items.filter((a) => a.action === 'run');
+  const seconds = (): number => (performance.now() - t0) / 1000;
+
+  if (opts.dryRun) {
+    const s = { exitCode: EXIT.ok, ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
+    bus.emit({ type: 'summary', ...s, dryRun: true });
+    return s;
+  }
+
+  const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
+  const recordUse = (a: Analysed, files: import('./state.js').EntryFile[] | undefined, verified: boolean): void => {
+    if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
+    if (a.prev?.key !== a.fp.key) {
+      state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
+    }
+    linkResult(lay.resultsDir, a.inst.stage, cellName(a.inst), join(lay.storeDir, a.fp.key));
+  };
+  state.transaction(() => {
+    for (const a of cachedItems) recordUse(a, a.files, a.verified === true);
+    state.touchEntries(cachedItems.map((a) => a.fp.key), runId);
+  });
+  for (const a of cachedItems) bus.emit({ type: 'cached', instance: a.inst.id, key: a.fp.key });
+
+  const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
+  const executor = opts.executor ?? new LocalExecutor();
+  const needGpus = toRun.some((a) => a.inst.resources.gpus > 0);
+  const scheduler = new Scheduler({
+    jobs: Math.max(1, opts.jobs ?? availableParallelism()),
+    keepGoing: opts.keepGoing === true,
+    pools: {
+      cpus: Math.max(opts.jobs ?? 0, availableParallelism()),
+      gpus: opts.gpus ?? (needGpus ? detectGpus() : 0),
+      memBytes: totalmem(),
+    },
+  });
+  const onAbort = (): void => scheduler.cancel();
+  if (opts.signal?.aborted) scheduler.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const byId = new Map(toRun.map((a) => [a.inst.id, a]));
+  const tasks: Task[] = toRun.map((a) => ({ id: a.inst.id, deps: deps(a.inst), resources: a.inst.resources, retries: a.inst.retries }));
+  for (const t of tasks) bus.emit({ type: 'queued', instance: t.id });
+  const lockPollMs = opts.lockPollMs ?? 200;
+  const lastLog = new Map<string, { logPath: string; attempt: number }>();
+  const keyOf = (id: string): string => analysis.byId.get(id)?.fp.key ?? '';
+
+  const runOne = async (task: Task, attempt: number, grant: Grant, signal: AbortSignal): Promise<Outcome> => {
+    const a = byId.get(task.id)!;
+    const { inst, fp } = a;
+    const entryDir = join(lay.storeDir, fp.key);
+    const lockPath = join(lay.locksDir, fp.key);
+    const reused = (): Outcome => {
+      const check = checkEntry(entryDir, fp.key, digester);
+      if (check.state !== 'ok') return { status: 'failed', error: 'internal: entry vanished' };
+      state.transaction(() => recordUse(a, check.files, true));
+      counts.cached++;
+      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true });
+      return { status: 'succeeded' };
+    };
+
+    // Take the instance's lock; if another run holds it, wait and reuse its result.
+    let lock: LockInfo | undefined;
+    let waitingSaid = false;
+    while (!lock) {
+      if (signal.aborted) return { status: 'cancelled' };
+      const r = tryAcquire(lockPath, inst.id);
+      if (r.ok) { lock = r.info; break; }
+      if (r.holder && isStale(r.holder)) {
+        if (breakStale(lockPath, r.holder)) {
+          bus.emit({
+            type: 'warning',
+            instance: inst.id,
+            message: `took over the stale lock of ${inst.id} (pid ${r.holder.pid} on ${r.holder.host} is gone)`,
+          });
+        }
+        continue;
+      }
+      if (!waitingSaid && r.holder) {
+        bus.emit({ type: 'waiting', instance: inst.id, holder: `pid ${r.holder.pid} on ${r.holder.host}` });
+        waitingSaid = true;
+      }
+      await sleep(lockPollMs, signal);
+      if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
+    }
+    // Published by another run between our analysis and the lock.
+    if (!a.reasons.includes('forced') && checkEntry(entryDir, fp.key, digester).state === 'ok') {
+      release(lockPath, lock.token);
+      return reused();
+    }
+
+    const base = tmpName(fp.key, attempt);
+    const jobFile = join(lay.tmpDir, `${base}.job.json`);
+    const logPath = join(lay.logsDir, String(runId), `${safeName(inst.id)}.${attempt}.log`);
+    const refPaths: Record<string, string> = {};
+    for (const ref of inst.refs) {
+      const up = analysis.byId.get(ref.instance)?.inst ?? plan.instances.find((i) => i.id === ref.instance);
+      const upKind = up && registry().get(up.kind);
+      const spec = up && upKind?.outputs(up.params)[ref.output];
+      const upEntry = join(lay.storeDir, keyOf(ref.instance));
+      refPaths[refKey(ref.instance, ref.output)] = spec && spec.path !== '.' ? join(upEntry, spec.path) : upEntry;
+    }
+    const job: JobSpec = {
+      format: 1,
+      key: fp.key,
+      instance: inst.id,
+      stage: inst.stage,
+      kind: inst.kind,
+      kindVersion: inst.kindVersion,
+      params: inst.params,
+      refPaths,
+      symbolic: fp.symbolic,
+      fingerprint: fp.parts,
+      upstream: fp.upstream,
+      projectDir: plan.projectDir,
+      tmpDir: join(lay.tmpDir, base),
+      entryDir,
+      scratchDir: join(lay.scratchDir, fp.key),
+      logPath,
+      eventsPath: join(lay.tmpDir, `${base}.events.jsonl`),
+      lock: { path: lockPath, token: lock.token },
+      attempt,
+      seed: seedFromKey(fp.key),
+      resources: { ...inst.resources, cpus: grant.cpus, gpuIds: grant.gpuIds },
+      backend: opts.backend,
+      smkeVersion: smkeVersion(),
+    };
+    writeFileSync(jobFile, JSON.stringify(job));
+    const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
+    lastLog.set(inst.id, { logPath, attempt });
+    bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
+    const t1 = performance.now();
+    let final: { status: string; error?: string } | undefined;
+    let handle: JobHandle | undefined;
+    const cleanup = (): void => {
+      release(lockPath, lock!.token);
+      rmSync(jobFile, { force: true });
+      rmSync(job.eventsPath, { force: true });
+      rmSync(job.tmpDir, { recursive: true, force: true });
+    };
+    try {
+      const extraEnv: Record<string, string> = {};
+      if (grant.gpuIds.length || task.resources.gpus === 0) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
+      handle = await executor.submit(
+        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
+        (e) => {
+          if (e.type === 'final') final = e;
+          else bus.emit({ ...e, instance: inst.id });
+        },
+      );
+    } catch (e) {
+      cleanup();
+      const error = `could not start: ${e instanceof Error ? e.message : String(e)}`;
+      state.finishAttempt(attemptId, 'failed', { error });
+      return { status: 'failed', error };
+    }
+    const onCancel = (): void => void executor.cancel(handle!, opts.cancelGraceMs);
+    signal.addEventListener('abort', onCancel, { once: true });
+    const exit = await executor.wait(handle);
+    signal.removeEventListener('abort', onCancel);
+
+    if (final?.status === 'succeeded') {
+      const check = checkEntry(entryDir, fp.key, digester);
+      cleanup();
+      if (check.state === 'ok') {
+        state.transaction(() => {
+          recordUse(a, check.files, true);
+          state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
+        });
+        counts.ran++;
+        bus.emit({ type: 'succeeded', instance: inst.id, key: fp.key, seconds: (performance.now() - t1) / 1000 });
+        return { status: 'succeeded' };
+      }
+      final = { status: 'failed', error: `the worker reported success but the store entry is ${check.state}` };
+    }
+    cleanup();
+    if (signal.aborted || final?.status === 'cancelled') {
+      state.finishAttempt(attemptId, 'cancelled', { exitCode: exit.exitCode, signal: exit.signal });
+      bus.emit({ type: 'cancelled', instance: inst.id });
+      return { status: 'cancelled' };
+    }
+    const error =
+      final?.error ??
+      (final?.status === 'lost-lock'
+        ? 'the instance lock was taken over by another run'
+        : exit.signal
+          ? `the worker was killed by ${exit.signal} before reporting a result`
+          : `the worker exited with code ${exit.exitCode} before reporting a result`);
+    state.finishAttempt(attemptId, 'failed', { error, exitCode: exit.exitCode, signal: exit.signal });
+    return { status: 'failed', error };
+  };
+
+  const final = await scheduler.run(tasks, {
+    run: runOne,
+    onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error }),
+    onSkip: (t, because) => bus.emit({ type: 'skipped', instance: t.id, because }),
+    onFail: (t, error) => {
+      const l = lastLog.get(t.id);
+      bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
+    },
+  }).finally(() => opts.signal?.removeEventListener('abort', onAbort));
+  for (const s of final.values()) {
+    if (s === 'failed') counts.failed++;
+    else if (s === 'skipped') counts.skipped++;
+  }
+  const cancelled = opts.signal?.aborted === true;
+  counts.cancelled = [...final.values()].filter((s) => s === 'cancelled').length;
+  const exitCode = cancelled ? EXIT.interrupted : counts.failed > 0 ? EXIT.failed : EXIT.ok;
+  state.finishRun(runId, cancelled ? 'cancelled' : counts.failed ? 'failed' : 'succeeded', counts);
+  const summary = { exitCode, ...counts, seconds: seconds() };
+  bus.emit({ type: 'summary', ...summary, dryRun: false });
+  return summary;
+}

@@ -1,0 +1,221 @@
+// The state database (.smke/state.db): runs, stage attempts, the stat cache,
+// the last fingerprint of every instance and which store entries runs used.
+// SQLite in WAL mode so that `smke status` can read while a run writes, and
+// two runs sharing a project serialise their writes instead of failing.
+
+import Database from 'better-sqlite3';
+import { hostname } from 'node:os';
+import type { StatCache, StatRecord } from './digest.js';
+import { pidAlive } from './locks.js';
+
+type DB = Database.Database;
+
+/**
+ * Schema migrations, applied in order; PRAGMA user_version is the index of
+ * the last one applied. Never edit a released step: append a new one.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE runs (
+     id INTEGER PRIMARY KEY,
+     file TEXT NOT NULL, profile TEXT, argv TEXT NOT NULL,
+     host TEXT NOT NULL, pid INTEGER NOT NULL,
+     started_ms INTEGER NOT NULL, finished_ms INTEGER,
+     status TEXT NOT NULL,            -- running | succeeded | failed | cancelled
+     ran INTEGER NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE attempts (
+     id INTEGER PRIMARY KEY,
+     run_id INTEGER NOT NULL REFERENCES runs(id),
+     instance TEXT NOT NULL, stage TEXT NOT NULL, key TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     status TEXT NOT NULL,            -- running | succeeded | failed | cancelled
+     reason TEXT, error TEXT, exit_code INTEGER, signal TEXT,
+     started_ms INTEGER NOT NULL, finished_ms INTEGER,
+     log_path TEXT
+   );
+   CREATE INDEX attempts_instance ON attempts(instance, id);
+   CREATE INDEX attempts_stage ON attempts(stage, id);
+   CREATE TABLE stat_cache (
+     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns TEXT NOT NULL, ino TEXT NOT NULL, digest TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE last_fingerprint (
+     instance TEXT PRIMARY KEY, stage TEXT NOT NULL, key TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,       -- JSON: parts, symbolic params, upstream keys
+     run_id INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   -- Store entries this project knows, with the stat signature of their files
+   -- at publish time: lets a no-op run trust an entry after a few stats.
+   CREATE TABLE entries (
+     key TEXT PRIMARY KEY, instance TEXT NOT NULL, files TEXT NOT NULL, last_run INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
+];
+
+export interface RunRow {
+  id: number; file: string; profile: string | null; argv: string; host: string; pid: number;
+  started_ms: number; finished_ms: number | null; status: string; ran: number; cached: number; failed: number;
+}
+
+export interface AttemptRow {
+  id: number; run_id: number; instance: string; stage: string; key: string; attempt: number; status: string;
+  reason: string | null; error: string | null; exit_code: number | null; signal: string | null;
+  started_ms: number; finished_ms: number | null; log_path: string | null;
+}
+
+export interface LastFingerprintRow { instance: string; stage: string; key: string; fingerprint: string; run_id: number }
+
+/** One file of a store entry as published: enough to notice it changed without reading it. */
+export interface EntryFile { path: string; size: number; mtimeNs: string; ino: string; digest: string }
+
+export class StateDb implements StatCache {
+  readonly db: DB;
+  private readonly stmts;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // Runs sharing a project write from several processes: wait instead of SQLITE_BUSY.
+    this.db.pragma('busy_timeout = 10000');
+    // WAL + NORMAL: a crash may lose the last transactions but never corrupts;
+    // the store, not the DB, is the source of truth for results.
+    this.db.pragma('synchronous = NORMAL');
+    this.migrate();
+    const db = this.db;
+    this.stmts = {
+      statGet: db.prepare('SELECT size, mtime_ns, ino, digest FROM stat_cache WHERE path = ?'),
+      statPut: db.prepare('INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ino, digest) VALUES (?, ?, ?, ?, ?)'),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(`the state database was written by a newer smke (schema ${current}, this one knows ${MIGRATIONS.length}): upgrade smke`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  }
+
+  close(): void { this.db.close(); }
+
+  // --- stat cache ---------------------------------------------------------
+  // Writes are buffered and flushed in one transaction: a first digest of
+  // 100,000 files must not cost 100,000 commits.
+  private pendingStats: [string, StatRecord][] = [];
+
+  get(path: string): StatRecord | undefined {
+    const r = this.stmts.statGet.get(path) as { size: number; mtime_ns: string; ino: string; digest: string } | undefined;
+    return r && { size: r.size, mtimeNs: BigInt(r.mtime_ns), ino: BigInt(r.ino), digest: r.digest };
+  }
+
+  put(path: string, rec: StatRecord): void {
+    this.pendingStats.push([path, rec]);
+    if (this.pendingStats.length >= 5000) this.flushStats();
+  }
+
+  flushStats(): void {
+    if (this.pendingStats.length === 0) return;
+    const rows = this.pendingStats;
+    this.pendingStats = [];
+    this.db.transaction(() => {
+      for (const [p, r] of rows) this.stmts.statPut.run(p, r.size, r.mtimeNs.toString(), r.ino.toString(), r.digest);
+    })();
+  }
+
+  // --- runs and attempts --------------------------------------------------
+  startRun(file: string, profile: string | undefined, argv: string[]): number {
+    const r = this.db
+      .prepare(`INSERT INTO runs (file, profile, argv, host, pid, started_ms, status) VALUES (?, ?, ?, ?, ?, ?, 'running')`)
+      .run(file, profile ?? null, JSON.stringify(argv), hostname(), process.pid, Date.now());
+    return Number(r.lastInsertRowid);
+  }
+
+  finishRun(id: number, status: string, counts: { ran: number; cached: number; failed: number }): void {
+    this.db
+      .prepare('UPDATE runs SET finished_ms = ?, status = ?, ran = ?, cached = ?, failed = ? WHERE id = ?')
+      .run(Date.now(), status, counts.ran, counts.cached, counts.failed, id);
+  }
+
+  startAttempt(a: { runId: number; instance: string; stage: string; key: string; attempt: number; reason: string; logPath: string }): number {
+    const r = this.db
+      .prepare(`INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
+                VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`)
+      .run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
+    return Number(r.lastInsertRowid);
+  }
+
+  finishAttempt(id: number, status: string, detail: { error?: string; exitCode?: number | null; signal?: string | null }): void {
+    this.db
+      .prepare('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?')
+      .run(status, detail.error ?? null, detail.exitCode ?? null, detail.signal ?? null, Date.now(), id);
+  }
+
+  /** Runs left 'running' by an orchestrator that is gone (killed): mark them, and their attempts, as killed. */
+  reapDeadRuns(): void {
+    const host = hostname();
+    const rows = this.db.prepare(`SELECT id, pid FROM runs WHERE status = 'running' AND host = ?`).all(host) as { id: number; pid: number }[];
+    for (const r of rows) {
+      if (r.pid === process.pid || pidAlive(r.pid)) continue;
+      this.db.transaction(() => {
+        this.db.prepare(`UPDATE runs SET status = 'killed' WHERE id = ?`).run(r.id);
+        this.db.prepare(`UPDATE attempts SET status = 'killed', error = 'the orchestrator was killed' WHERE run_id = ? AND status = 'running'`).run(r.id);
+      })();
+    }
+  }
+
+  runs(limit: number): RunRow[] {
+    return this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT ?').all(limit) as RunRow[];
+  }
+
+  attemptsOfRun(runId: number): AttemptRow[] {
+    return this.db.prepare('SELECT * FROM attempts WHERE run_id = ? ORDER BY id').all(runId) as AttemptRow[];
+  }
+
+  /** The latest attempt of an instance id, or of any instance of a stage name. */
+  lastAttempt(name: string): AttemptRow | undefined {
+    return (this.db.prepare('SELECT * FROM attempts WHERE instance = ? ORDER BY id DESC LIMIT 1').get(name) ??
+      this.db.prepare('SELECT * FROM attempts WHERE stage = ? ORDER BY id DESC LIMIT 1').get(name)) as AttemptRow | undefined;
+  }
+
+  // --- fingerprints and entries ------------------------------------------
+  lastFingerprints(): Map<string, LastFingerprintRow> {
+    const rows = this.db.prepare('SELECT * FROM last_fingerprint').all() as LastFingerprintRow[];
+    return new Map(rows.map((r) => [r.instance, r]));
+  }
+
+  recordFingerprint(row: LastFingerprintRow): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO last_fingerprint (instance, stage, key, fingerprint, run_id) VALUES (?, ?, ?, ?, ?)')
+      .run(row.instance, row.stage, row.key, row.fingerprint, row.run_id);
+  }
+
+  entries(): Map<string, { instance: string; files: EntryFile[]; lastRun: number }> {
+    const rows = this.db.prepare('SELECT key, instance, files, last_run FROM entries').all() as {
+      key: string; instance: string; files: string; last_run: number;
+    }[];
+    return new Map(rows.map((r) => [r.key, { instance: r.instance, files: JSON.parse(r.files) as EntryFile[], lastRun: r.last_run }]));
+  }
+
+  recordEntry(key: string, instance: string, files: EntryFile[], runId: number): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)')
+      .run(key, instance, JSON.stringify(files), runId);
+  }
+
+  forgetEntry(key: string): void {
+    this.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
+  }
+
+  /** Mark entries as used by a run, in one statement (a no-op run of 10,000 instances must stay cheap). */
+  touchEntries(keys: string[], runId: number): void {
+    if (keys.length === 0) return;
+    this.db.prepare('UPDATE entries SET last_run = ? WHERE key IN (SELECT value FROM json_each(?))').run(runId, JSON.stringify(keys));
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+}

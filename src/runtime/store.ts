@@ -1,0 +1,222 @@
+// The store: one directory per cache key, published atomically.
+//
+// A stage writes only into a temporary directory under the store's tmp dir.
+// On success the manifest is written, every file and directory is fsynced, and
+// the directory is renamed to <storeDir>/<key> in one step: whatever kills the
+// process, an entry is either absent or complete. An entry is trusted only
+// after checking it against its manifest (cheaply, by stat signature, when the
+// state DB remembers it), so a corrupted one is rerun, never used.
+
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { hostname } from 'node:os';
+import type { Value } from '../compiler/plan.js';
+import type { Digester } from './digest.js';
+import { realDisk, type Disk } from './disk.js';
+import type { FingerprintParts } from './fingerprint.js';
+import type { EntryFile } from './state.js';
+import { pidAlive } from './locks.js';
+
+/** Inside each entry: smke's own files, never outputs. */
+export const META_DIR = '_smke';
+export const MANIFEST = `${META_DIR}/manifest.json`;
+
+export interface Manifest {
+  format: number;
+  key: string;
+  instance: string;
+  stage: string;
+  kind: string;
+  kindVersion: number;
+  /** Params as written (references symbolic). */
+  params: Record<string, Value>;
+  fingerprint: FingerprintParts;
+  upstream: Record<string, string>;
+  /** Relative path -> size and xxh128 digest, for every output file. */
+  outputs: Record<string, { size: number; digest: string }>;
+  /** Final value of each metric (the last one reported). */
+  metrics: Record<string, number>;
+  timings: { started: string; finished: string; seconds: number };
+  attempt: number;
+  smkeVersion: string;
+  host: string;
+}
+
+export class PublishError extends Error {}
+
+/** Make every file and directory under `dir` durable, children before parents. */
+function fsyncTree(disk: Disk, dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) fsyncTree(disk, p);
+    else if (e.isFile()) disk.fsync(p);
+  }
+  disk.fsync(dir);
+}
+
+export type PublishResult = 'published' | 'exists';
+
+/**
+ * Publish `tmpDir` as `<storeDir>/<key>`. The manifest (without `outputs`,
+ * which are digested here) is written last so a manifest always describes
+ * complete outputs. If another run published the same key meanwhile, its
+ * entry wins and ours is discarded (same key, same inputs: same result).
+ */
+export function publish(opts: {
+  tmpDir: string;
+  entryDir: string;
+  manifest: Omit<Manifest, 'outputs'>;
+  logPath?: string;
+  digester: Digester;
+  disk?: Disk;
+}): PublishResult {
+  const disk = opts.disk ?? realDisk;
+  try {
+    mkdirSync(join(opts.tmpDir, META_DIR), { recursive: true });
+    if (opts.logPath && existsSync(opts.logPath)) disk.copyFile(opts.logPath, join(opts.tmpDir, META_DIR, 'log'));
+    const outputs: Manifest['outputs'] = {};
+    for (const [rel, v] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) outputs[rel] = v;
+    const manifest: Manifest = { ...opts.manifest, outputs };
+    disk.writeFile(join(opts.tmpDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    fsyncTree(disk, opts.tmpDir);
+  } catch (e) {
+    rmSync(opts.tmpDir, { recursive: true, force: true });
+    const err = e as NodeJS.ErrnoException;
+    const hint = err.code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : '';
+    throw new PublishError(`publishing the outputs failed (${err.code ?? err.message})${hint}; nothing was stored`);
+  }
+  mkdirSync(dirname(opts.entryDir), { recursive: true });
+  try {
+    disk.rename(opts.tmpDir, opts.entryDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    rmSync(opts.tmpDir, { recursive: true, force: true });
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
+    throw new PublishError(`publishing the outputs failed (${code}); nothing was stored`);
+  }
+  // The rename itself must survive a power cut.
+  disk.fsync(dirname(opts.entryDir));
+  return 'published';
+}
+
+export function readManifest(entryDir: string): Manifest | undefined {
+  try {
+    return JSON.parse(readFileSync(join(entryDir, MANIFEST), 'utf8')) as Manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+export type EntryCheck =
+  | { state: 'ok'; files: EntryFile[]; verified: boolean }
+  | { state: 'missing' }
+  | { state: 'corrupt'; problem: string };
+
+function statSignature(path: string): { size: number; mtimeNs: string; ino: string } | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `<storeDir>/<key>` is a complete, intact entry. With `known` (the
+ * stat signatures recorded when this project last verified it) an unchanged
+ * entry costs one stat per file; otherwise, or when anything differs, every
+ * output is re-digested against the manifest.
+ */
+export function checkEntry(entryDir: string, key: string, digester: Digester, known?: EntryFile[]): EntryCheck {
+  if (known) {
+    let same = true;
+    for (const f of known) {
+      const s = statSignature(join(entryDir, f.path));
+      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino) { same = false; break; }
+    }
+    if (same) return { state: 'ok', files: known, verified: false };
+  }
+  if (!existsSync(entryDir)) return { state: 'missing' };
+  const manifest = readManifest(entryDir);
+  if (!manifest) return { state: 'corrupt', problem: `${MANIFEST} is missing or unreadable` };
+  if (manifest.key !== key) return { state: 'corrupt', problem: `its manifest is for key ${String(manifest.key).slice(0, 12)}` };
+  const files: EntryFile[] = [];
+  const m = statSignature(join(entryDir, MANIFEST))!;
+  files.push({ path: MANIFEST, ...m, digest: '' });
+  for (const [rel, want] of Object.entries(manifest.outputs)) {
+    const p = join(entryDir, rel);
+    const s = statSignature(p);
+    if (!s) return { state: 'corrupt', problem: `output ${rel} is missing` };
+    const digest = digester.file(p);
+    if (digest !== want.digest) return { state: 'corrupt', problem: `output ${rel} does not match its digest` };
+    files.push({ path: rel, ...s, digest });
+  }
+  return { state: 'ok', files, verified: true };
+}
+
+/** Move a corrupted entry out of the store (atomically, so no reader sees it half-deleted), then delete it. */
+export function quarantine(entryDir: string, tmpDir: string): void {
+  mkdirSync(tmpDir, { recursive: true });
+  const aside = join(tmpDir, `corrupt-${Date.now()}-${process.pid}-${relative(dirname(entryDir), entryDir)}`);
+  try {
+    renameSync(entryDir, aside);
+  } catch {
+    return;
+  }
+  rmSync(aside, { recursive: true, force: true });
+}
+
+/** In-flight directory names carry host and pid so a run can clean up after dead runs without touching live ones. */
+export function tmpName(key: string, attempt: number): string {
+  return `${key}.${hostname()}.${process.pid}.${attempt}`;
+}
+
+/** Remove in-flight directories (and job files) left by processes that are gone. */
+export function cleanTmp(tmpDir: string): number {
+  let removed = 0;
+  let names: string[];
+  try { names = readdirSync(tmpDir); } catch { return 0; }
+  const host = hostname();
+  for (const name of names) {
+    const m = /^[0-9a-f]{64}\.(.+)\.(\d+)\.\d+(?:\.job\.json)?$/.exec(name) ?? /^corrupt-\d+-(\d+)-/.exec(name);
+    if (!m) continue;
+    const [h, pid] = m.length === 3 ? [m[1]!, Number(m[2])] : [host, Number(m[1])];
+    if (h !== host || pidAlive(pid)) continue;
+    rmSync(join(tmpDir, name), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
+}
+
+/** Keys of every entry in the store. */
+export function listEntries(storeDir: string): string[] {
+  try {
+    return readdirSync(storeDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Point `results/<stage>` (plain stages) or `results/<stage>/<cell>` (matrix
+ * cells, `glue[cola]` -> results/glue/cola) at an entry. The link is replaced
+ * by a rename, so readers never find it missing.
+ */
+export function linkResult(resultsDir: string, stage: string, cell: string | undefined, entryDir: string): void {
+  const linkPath = cell === undefined ? join(resultsDir, stage) : join(resultsDir, stage, cell);
+  const target = relative(dirname(linkPath), entryDir);
+  try {
+    if (readlinkSync(linkPath) === target) return;
+  } catch { /* absent or not a link */ }
+  if (cell !== undefined) {
+    // A stage that was plain and became a matrix: its old link must give way to a directory.
+    try { if (lstatSync(join(resultsDir, stage)).isSymbolicLink()) unlinkSync(join(resultsDir, stage)); } catch { /* absent */ }
+  } else {
+    try { if (lstatSync(linkPath).isDirectory()) rmSync(linkPath, { recursive: true }); } catch { /* absent */ }
+  }
+  mkdirSync(dirname(linkPath), { recursive: true });
+  const tmp = `${linkPath}.${process.pid}.tmp`;
+  try { unlinkSync(tmp); } catch { /* absent */ }
+  symlinkSync(target, tmp);
+  renameSync(tmp, linkPath);
+}
