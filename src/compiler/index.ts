@@ -8,26 +8,9 @@ import type { Plan, SourceSpan } from './plan.js';
 export type { Plan, StageInstance, Value, OutputRef, Resources, SourceSpan } from './plan.js';
 export type { KindCatalog, KindInfo, OutputSpec, JsonSchema } from './kinds.js';
 
-export interface DiagnosticLabel {
-  span: SourceSpan;
-  message: string;
-}
-
-export interface Diagnostic {
-  /** Stable code, e.g. `E0001`; documented in docs/errors.md. */
-  code: string;
-  severity: 'error' | 'warning';
-  message: string;
-  /** Primary location (absent only for errors without a source, e.g. a missing file given on the command line). */
-  span?: SourceSpan;
-  /** Label under the primary span. */
-  label?: string;
-  /** Secondary labelled spans. */
-  labels?: DiagnosticLabel[];
-  /** `help:` line, e.g. a did-you-mean. */
-  help?: string;
-  notes?: string[];
-}
+import type { Diagnostic } from './diagnostic.js';
+import { build } from './build.js';
+export type { Diagnostic, DiagnosticLabel } from './diagnostic.js';
 
 export interface CompileOptions {
   /** Path of the root .smke file. */
@@ -48,8 +31,17 @@ export interface CompileResult {
   /** Present when there are no errors. */
   plan?: Plan;
   diagnostics: Diagnostic[];
+  /** Text of every file read, by the path diagnostics use, so they can be rendered with their source lines. */
+  texts?: Map<string, string>;
 }
 
-export function compile(_options: CompileOptions): CompileResult {
-  throw new Error('compiler: not implemented yet');
+/**
+ * Compiles a pipeline. Never throws for any input file: every problem,
+ * including an unreadable file, is a diagnostic.
+ */
+export function compile(options: CompileOptions): CompileResult {
+  return build(options);
 }
+
+export { renderDiagnostics, diagnosticsJson } from './render.js';
+export { parseLiteral } from './literal-text.js';

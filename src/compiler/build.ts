@@ -1,0 +1,573 @@
+// From parsed files to a Plan: declarations, the chosen profile, --set,
+// pipeline parameters, matrix expansion, each instance's entries, schema
+// checks, output checks, and the ordered graph. Every step reports into one
+// Diagnostics and carries on, so that one compile shows every error.
+
+import { Graph } from '@dagrejs/graphlib';
+import { resolve } from 'node:path';
+import type * as A from './ast.js';
+import { Diagnostics, type Diagnostic } from './diagnostic.js';
+import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, type RefSite, type Result, type StageEntry } from './evaluate.js';
+import { findCycles, topoOrder } from './graph.js';
+import type { CompileOptions, CompileResult } from './index.js';
+import type { KindInfo, OutputSpec } from './kinds.js';
+import { load } from './load.js';
+import { parseLiteral } from './literal-text.js';
+import { DEFAULT_RESOURCES, type OutputRef, type Plan, type Resources, type SourceSpan, type StageInstance, type Value } from './plan.js';
+import { didYouMean } from './suggest.js';
+import { validateParams } from './validate.js';
+
+/** Entries of a stage body that configure the stage rather than pass a parameter to its kind. */
+export const STAGE_SETTINGS = ['resources', 'retries', 'after', 'executor'] as const;
+const RESOURCE_FIELDS = ['cpus', 'gpus', 'mem', 'time'] as const;
+
+interface Draft {
+  inst: StageInstance;
+  stageDecl: A.StageDecl;
+  kind?: KindInfo;
+  /** Params failed evaluation or validation: skip checks that would only repeat the error. */
+  broken: boolean;
+  refSites: RefSite[];
+  afterIds: { id: string; span: SourceSpan }[];
+}
+
+export function build(options: CompileOptions): CompileResult & { texts: Map<string, string> } {
+  const diags = new Diagnostics();
+  const projectDir = resolve(options.projectDir ?? process.cwd());
+  const envVars = options.env ?? process.env;
+  const loaded = load(options.file, projectDir, diags);
+  const texts = loaded.texts;
+  if (loaded.files.length === 0) return { diagnostics: diags.list, texts };
+
+  // Declarations of every file, imports first.
+  const paramDecls = new Map<string, A.ParamDecl>();
+  const stageDecls = new Map<string, A.StageDecl>();
+  const profiles = new Map<string, A.ProfileDecl[]>();
+  const duplicate = (what: string, name: string, span: SourceSpan, first: SourceSpan) =>
+    diags.error('E0007', `duplicate ${what} \`${name}\``, span, {
+      label: 'defined again here',
+      labels: [{ span: first, message: 'first defined here' }],
+      help: `rename one of them; a profile replaces a ${what} with \`profile NAME { ${what} ${name} = ... }\``,
+    });
+  for (const file of loaded.files) {
+    for (const item of file.items) {
+      if (item.type === 'Param') {
+        const prev = paramDecls.get(item.name);
+        if (prev) duplicate('param', item.name, item.nameSpan, prev.nameSpan);
+        else paramDecls.set(item.name, item);
+      } else if (item.type === 'Stage') {
+        const prev = stageDecls.get(item.name);
+        if (prev) duplicate('stage', item.name, item.nameSpan, prev.nameSpan);
+        else stageDecls.set(item.name, item);
+      } else if (item.type === 'Profile') {
+        const list = profiles.get(item.name) ?? [];
+        list.push(item);
+        profiles.set(item.name, list);
+      }
+    }
+  }
+
+  const profile = chooseProfile(options.profile, profiles, diags);
+  const paramExprs = new Map<string, A.Expr>();
+  for (const [name, d] of paramDecls) paramExprs.set(name, d.value);
+  const stageOrder = [...stageDecls.keys()];
+  for (const [pname, decls] of profiles) {
+    const seen = new Map<string, SourceSpan>();
+    for (const decl of decls) {
+      for (const item of decl.items) {
+        const key = `${item.type}:${item.name}`;
+        const prev = seen.get(key);
+        if (prev) {
+          duplicate(item.type === 'Param' ? 'param' : 'stage', item.name, item.nameSpan, prev);
+          continue;
+        }
+        seen.set(key, item.nameSpan);
+        const table: Map<string, unknown> = item.type === 'Param' ? paramDecls : stageDecls;
+        if (!table.has(item.name)) {
+          const what = item.type === 'Param' ? 'param' : 'stage';
+          diags.error('E0018', `profile \`${pname}\` overrides unknown ${what} \`${item.name}\``, item.nameSpan, {
+            label: `no top-level ${what} of this name`,
+            help:
+              didYouMean(item.name, table.keys()) ??
+              `declare \`${what} ${item.name}\` at the top level; a profile only overrides what the pipeline declares`,
+          });
+          continue;
+        }
+        if (pname !== profile) continue;
+        if (item.type === 'Param') paramExprs.set(item.name, item.value);
+        else stageDecls.set(item.name, item);
+      }
+    }
+  }
+
+  // --set: literal values from the command line, applied after the profile.
+  const setValues = new Map<string, Value>();
+  for (const [name, text] of Object.entries(options.set ?? {})) {
+    if (!paramDecls.has(name)) {
+      diags.error('E0019', `--set names unknown parameter \`${name}\``, undefined, {
+        help: didYouMean(name, paramDecls.keys()) ?? `the parameters are ${[...paramDecls.keys()].map((k) => `\`${k}\``).join(', ') || '(none)'}`,
+      });
+      continue;
+    }
+    setValues.set(name, parseLiteral(text) ?? text);
+  }
+
+  // Pipeline parameters, evaluated on first use (they may refer to each other in any order).
+  const paramValues = new Map<string, Result>();
+  const evaluating: string[] = [];
+  const stageTable = new Map<string, Expanded>();
+  const baseEnv: Omit<EvalEnv, 'mode'> = {
+    diags,
+    param: (name, span) => paramValue(name, span),
+    hasParam: (name) => paramExprs.has(name),
+    paramNames: () => paramExprs.keys(),
+    stage: (name) => stageTable.get(name),
+    stageNames: () => stageTable.keys(),
+    env: envVars,
+    literal: parseLiteral,
+  };
+  const paramEnv: EvalEnv = { ...baseEnv, mode: 'param' };
+  function paramValue(name: string, span: SourceSpan): Result | undefined {
+    if (setValues.has(name)) return setValues.get(name)!;
+    const expr = paramExprs.get(name);
+    if (expr === undefined) return undefined;
+    const memo = paramValues.get(name);
+    if (memo !== undefined) return memo;
+    const at = evaluating.indexOf(name);
+    if (at !== -1) {
+      const path = [...evaluating.slice(at), name];
+      diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, span, {
+        label: `\`${name}\` is used while computing itself`,
+        help: 'give one of these parameters a value that does not depend on the others',
+      });
+      return BAD;
+    }
+    evaluating.push(name);
+    const v = evaluate(expr, paramEnv);
+    evaluating.pop();
+    paramValues.set(name, v);
+    return v;
+  }
+
+  // Stage table: every stage with its matrix cells, before any reference is resolved.
+  for (const name of stageOrder) stageTable.set(name, expandStage(stageDecls.get(name)!, paramEnv, diags));
+  const planParams: Record<string, Value> = {};
+  for (const name of paramExprs.keys()) {
+    const v = paramValue(name, paramDecls.get(name)!.nameSpan);
+    if (v !== BAD && v !== undefined) planParams[name] = v;
+  }
+
+  // Instances.
+  const drafts: Draft[] = [];
+  const kindChecked = new Set<string>();
+  for (const name of stageOrder) {
+    const decl = stageDecls.get(name)!;
+    const entry = stageTable.get(name)!;
+    const kind = options.catalog.get(decl.kind);
+    if (!kind && !kindChecked.has(decl.kind + decl.kindSpan.offset)) {
+      kindChecked.add(decl.kind + decl.kindSpan.offset);
+      diags.error('E0009', `unknown stage kind \`${decl.kind}\``, decl.kindSpan, {
+        label: 'not a registered kind',
+        help: didYouMean(decl.kind, options.catalog.names()) ?? '`smke kinds` lists the registered kinds',
+      });
+    }
+    for (const cell of entry.cells) drafts.push(instantiate(decl, kind, cell.id, cell.matrix, baseEnv, diags));
+  }
+
+  // Output references: each must name an output of the upstream kind for its resolved params.
+  const byId = new Map<string, number>();
+  drafts.forEach((d, i) => byId.set(d.inst.id, i));
+  const outputsOf = new Map<number, Record<string, OutputSpec> | undefined>();
+  const outputs = (i: number) => {
+    if (!outputsOf.has(i)) {
+      const d = drafts[i]!;
+      outputsOf.set(i, d.kind && !d.broken ? kindCall(d, 'outputs', () => d.kind!.outputs(d.inst.params), diags) : undefined);
+    }
+    return outputsOf.get(i);
+  };
+  const succ: number[][] = drafts.map(() => []);
+  const edgeSpan = new Map<string, SourceSpan>();
+  const edgeKind = new Map<string, 'data' | 'after'>();
+  drafts.forEach((d, to) => {
+    for (const site of d.refSites) {
+      const from = byId.get(site.instance)!;
+      const outs = outputs(from);
+      if (outs && !Object.hasOwn(outs, site.output)) {
+        const names = Object.keys(outs);
+        diags.error('E0010', `stage \`${site.instance}\` has no output \`${site.output}\``, site.memberSpan, {
+          label: `not an output of kind \`${drafts[from]!.inst.kind}\``,
+          help: didYouMean(site.output, names) ?? `its outputs are ${names.map((n) => `\`${n}\``).join(', ')}`,
+        });
+      }
+      addEdge(from, to, site.span, 'data');
+    }
+    for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a.span, 'after');
+  });
+  function addEdge(from: number, to: number, span: SourceSpan, kind: 'data' | 'after') {
+    const key = `${from},${to}`;
+    if (!edgeKind.has(key)) {
+      succ[from]!.push(to);
+      edgeSpan.set(key, span);
+      edgeKind.set(key, kind);
+    } else if (kind === 'data') edgeKind.set(key, 'data');
+  }
+
+  const order = topoOrder({ size: drafts.length, succ });
+  if (order.length < drafts.length) {
+    for (const cycle of findCycles({ size: drafts.length, succ }, order)) {
+      const ids = cycle.map((i) => drafts[i]!.inst.id);
+      const labels = cycle.slice(0, -1).map((from, k) => {
+        const to = cycle[k + 1]!;
+        return { span: edgeSpan.get(`${from},${to}`)!, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
+      });
+      const [first, ...rest] = labels;
+      diags.error('E0014', `dependency cycle: ${ids.join(' -> ')}`, first!.span, {
+        label: first!.message,
+        labels: rest,
+        help: 'a stage cannot depend on its own output, directly or through others: remove one of these references',
+      });
+    }
+  }
+
+  if (diags.hasErrors) return { diagnostics: sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse()), texts };
+
+  const graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
+  const instances = order.map((i) => drafts[i]!.inst);
+  for (const inst of instances) graph.setNode(inst.id, inst);
+  for (const [key, kind] of edgeKind) {
+    const [from, to] = key.split(',').map(Number) as [number, number];
+    graph.setEdge(drafts[from]!.inst.id, drafts[to]!.inst.id, { kind });
+  }
+  const plan: Plan = {
+    file: resolve(projectDir, options.file),
+    projectDir,
+    profile: profile ?? '',
+    params: planParams,
+    instances,
+    graph,
+    sources: loaded.sources,
+  };
+  return { plan, diagnostics: diags.list, texts };
+}
+
+/** In reading order: command-line problems first, then by file (root first) and position. */
+function sortDiagnostics(list: Diagnostic[], files: string[]): Diagnostic[] {
+  const rank = (d: Diagnostic) => (d.span ? files.indexOf(d.span.file) + 1 : 0);
+  return [...list].sort((a, b) => rank(a) - rank(b) || (a.span?.offset ?? 0) - (b.span?.offset ?? 0));
+}
+
+/** The profile to apply: the one asked for, else the one marked default; reports the errors around that. */
+function chooseProfile(asked: string | undefined, profiles: Map<string, A.ProfileDecl[]>, diags: Diagnostics): string | undefined {
+  const defaults = [...profiles.values()].flat().filter((p) => p.isDefault);
+  const defaultNames = [...new Set(defaults.map((p) => p.name))];
+  if (defaultNames.length > 1) {
+    const second = defaults.find((p) => p.name !== defaults[0]!.name)!;
+    diags.error('E0018', `more than one default profile: \`${defaultNames.join('`, `')}\``, second.nameSpan, {
+      label: 'marked default here',
+      labels: [{ span: defaults[0]!.nameSpan, message: 'and here' }],
+      help: 'keep `default` on one profile; choose the others with --profile',
+    });
+  }
+  if (asked !== undefined) {
+    if (!profiles.has(asked)) {
+      diags.error('E0011', `unknown profile \`${asked}\``, undefined, {
+        help:
+          profiles.size === 0
+            ? 'this pipeline declares no profiles: drop --profile'
+            : (didYouMean(asked, profiles.keys()) ?? `the profiles are ${[...profiles.keys()].map((p) => `\`${p}\``).join(', ')}`),
+      });
+      return undefined;
+    }
+    return asked;
+  }
+  if (profiles.size > 0 && defaultNames.length === 0) {
+    const first = [...profiles.values()][0]![0]!;
+    diags.error('E0018', 'no default profile', first.nameSpan, {
+      label: 'profiles are declared, but none is marked default',
+      help: `mark one as the default: \`profile ${first.name} default { ... }\`, or choose one with --profile`,
+    });
+    return undefined;
+  }
+  return defaultNames[0];
+}
+
+interface Expanded extends StageEntry {
+  cells: { id: string; values: string[]; matrix: Record<string, Value> }[];
+}
+
+/** A stage's matrix cells: the cartesian product of its axes, first axis outermost. */
+function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expanded {
+  const entry: Expanded = { name: decl.name, decl, axes: decl.axes.map((a) => a.name), ids: [], byKey: new Map(), cells: [] };
+  if (decl.axes.length === 0) {
+    entry.ids.push(decl.name);
+    entry.byKey.set('', decl.name);
+    entry.cells.push({ id: decl.name, values: [], matrix: {} });
+    return entry;
+  }
+  const axisValues: Value[][] = [];
+  const seenAxis = new Map<string, SourceSpan>();
+  let ok = true;
+  for (const axis of decl.axes) {
+    const prev = seenAxis.get(axis.name);
+    if (prev) {
+      diags.error('E0007', `duplicate matrix axis \`${axis.name}\``, axis.nameSpan, {
+        label: 'declared again here',
+        labels: [{ span: prev, message: 'first declared here' }],
+        help: 'give each axis its own name',
+      });
+      ok = false;
+    }
+    seenAxis.set(axis.name, axis.nameSpan);
+    const v = evaluate(axis.values, env);
+    if (v === BAD) {
+      ok = false;
+      continue;
+    }
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => isScalar(x))) {
+      diags.error('E0013', `matrix axis \`${axis.name}\` must be a non-empty list of strings, numbers or booleans`, axis.values.span, {
+        label: Array.isArray(v) ? (v.length === 0 ? 'an empty list' : 'a list containing other values') : `this is ${describeValue(v)}`,
+        help: `write the values as a list: \`${axis.name} in ["a", "b"]\``,
+      });
+      ok = false;
+      continue;
+    }
+    const seen = new Set<string>();
+    for (const x of v) {
+      const f = formatAxisValue(x);
+      if (seen.has(f)) {
+        diags.error('E0007', `duplicate value \`${f}\` in matrix axis \`${axis.name}\``, axis.values.span, {
+          label: 'the same instance would be declared twice',
+          help: 'remove the repeated value',
+        });
+        ok = false;
+      }
+      seen.add(f);
+    }
+    axisValues.push(v);
+  }
+  if (!ok) {
+    entry.broken = true;
+    return entry;
+  }
+  let combos: Value[][] = [[]];
+  for (const values of axisValues) combos = combos.flatMap((c) => values.map((v) => [...c, v]));
+  for (const combo of combos) {
+    const values = combo.map(formatAxisValue);
+    const key = values.join(',');
+    const id = `${decl.name}[${key}]`;
+    const matrix: Record<string, Value> = {};
+    decl.axes.forEach((a, i) => (matrix[a.name] = combo[i]!));
+    entry.ids.push(id);
+    entry.byKey.set(key, id);
+    entry.cells.push({ id, values, matrix });
+  }
+  return entry;
+}
+
+function instantiate(
+  decl: A.StageDecl,
+  kind: KindInfo | undefined,
+  id: string,
+  matrix: Record<string, Value>,
+  base: Omit<EvalEnv, 'mode'>,
+  diags: Diagnostics,
+): Draft {
+  const refSites: RefSite[] = [];
+  const afterIds: Draft['afterIds'] = [];
+  const matrixMap = new Map(Object.entries(matrix));
+  const stageEnv: EvalEnv = { ...base, mode: 'stage', matrix: matrixMap, refs: refSites };
+  const settingEnv: EvalEnv = { ...base, mode: 'param', matrix: matrixMap };
+  const inst: StageInstance = {
+    id,
+    stage: decl.name,
+    matrix,
+    kind: decl.kind,
+    kindVersion: kind?.version ?? 0,
+    params: {},
+    refs: [],
+    after: [],
+    inputs: [],
+    env: [],
+    resources: { ...DEFAULT_RESOURCES },
+    retries: 0,
+    span: decl.nameSpan,
+  };
+  const draft: Draft = { inst, stageDecl: decl, kind, broken: false, refSites, afterIds };
+  const entries = new Map<string, A.Entry>();
+  const overrides: Partial<Resources> = {};
+  let bad = false;
+  for (const e of decl.entries) {
+    const prev = entries.get(e.key);
+    if (prev) {
+      diags.error('E0007', `duplicate entry \`${e.key}\` in stage \`${decl.name}\``, e.keySpan, {
+        label: 'set again here',
+        labels: [{ span: prev.keySpan, message: 'first set here' }],
+        help: 'remove one of them',
+      });
+      bad = true;
+      continue;
+    }
+    entries.set(e.key, e);
+    if (e.block && e.key !== 'resources') {
+      diags.error('E0021', `\`${e.key}\` does not take a block`, e.keySpan, {
+        label: 'only `resources` takes `{ ... }`',
+        help: `write \`${e.key} = value\`, or a map value as \`${e.key} = { k = v }\``,
+      });
+      bad = true;
+      continue;
+    }
+    switch (e.key) {
+      case 'resources':
+        if (!e.block) {
+          diags.error('E0017', '`resources` takes a block', e.keySpan, {
+            label: 'written as a value',
+            help: 'write `resources { cpus = 2, gpus = 1, mem = 8GB, time = 2h }`',
+          });
+          break;
+        }
+        if (!readResources(e.block, settingEnv, overrides, diags)) bad = true;
+        break;
+      case 'retries': {
+        const v = evaluate(e.value!, settingEnv);
+        if (v === BAD) break;
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+          diags.error('E0021', '`retries` must be a non-negative integer', e.value!.span, {
+            label: `this is ${typeof v === 'number' ? String(v) : describeValue(v)}`,
+            help: 'write `retries = 2` to run a failing stage up to three times',
+          });
+        } else inst.retries = v;
+        break;
+      }
+      case 'executor': {
+        const v = evaluate(e.value!, settingEnv);
+        if (v === BAD) break;
+        if (typeof v !== 'string' || v === '') {
+          diags.error('E0021', '`executor` must be a string', e.value!.span, {
+            label: `this is ${describeValue(v)}`,
+            help: 'write `executor = "local"` or `executor = "slurm"`',
+          });
+        } else inst.executor = v;
+        break;
+      }
+      case 'after': {
+        const ids: Draft['afterIds'] = [];
+        evaluate(e.value!, { ...base, mode: 'after', matrix: matrixMap, afterIds: ids });
+        for (const a of ids) {
+          afterIds.push(a);
+          if (!inst.after.includes(a.id)) inst.after.push(a.id);
+        }
+        break;
+      }
+      default: {
+        const v = evaluate(e.value!, stageEnv);
+        if (v === BAD) bad = true;
+        else inst.params[e.key] = v;
+      }
+    }
+  }
+  const seenRefs = new Set<string>();
+  for (const r of refSites) {
+    const key = `${r.instance}\0${r.output}`;
+    if (!seenRefs.has(key)) {
+      seenRefs.add(key);
+      inst.refs.push({ instance: r.instance, output: r.output });
+    }
+  }
+  if (!kind || bad) {
+    draft.broken = true;
+    return draft;
+  }
+  const filled = validateParams(inst.params, { kind, entries, stageSpan: decl.nameSpan }, diags);
+  if (!filled) {
+    draft.broken = true;
+    return draft;
+  }
+  inst.params = filled;
+  const defaults = kind.resources ? kindCall(draft, 'resources', () => kind.resources!(filled), diags) : undefined;
+  inst.resources = { ...DEFAULT_RESOURCES, ...(defaults ?? {}), ...overrides };
+  inst.inputs = (kind.inputs ? kindCall(draft, 'inputs', () => kind.inputs!(filled), diags) : undefined) ?? [];
+  inst.env = (kind.env ? kindCall(draft, 'env', () => kind.env!(filled), diags) : undefined) ?? [];
+  return draft;
+}
+
+/** Calls a kind's own code; a kind that throws is reported, not allowed to crash the compile. */
+function kindCall<T>(d: Draft, what: string, fn: () => T, diags: Diagnostics): T | undefined {
+  try {
+    return fn();
+  } catch (e) {
+    d.broken = true;
+    diags.error('E0012', `kind \`${d.inst.kind}\` failed to compute its ${what} for \`${d.inst.id}\`: ${(e as Error)?.message ?? String(e)}`, d.stageDecl.nameSpan, {
+      label: 'while checking this stage',
+      help: 'check the parameters; if they are valid, this is a bug in the stage kind',
+    });
+    return undefined;
+  }
+}
+
+function readResources(block: A.Entry[], env: EvalEnv, out: Partial<Resources>, diags: Diagnostics): boolean {
+  let ok = true;
+  const seen = new Map<string, SourceSpan>();
+  for (const e of block) {
+    const prev = seen.get(e.key);
+    if (prev) {
+      diags.error('E0007', `duplicate resource \`${e.key}\``, e.keySpan, {
+        label: 'set again here',
+        labels: [{ span: prev, message: 'first set here' }],
+        help: 'remove one of them',
+      });
+      ok = false;
+      continue;
+    }
+    seen.set(e.key, e.keySpan);
+    if (!(RESOURCE_FIELDS as readonly string[]).includes(e.key) || !e.value) {
+      diags.error('E0017', `unknown resource \`${e.key}\``, e.keySpan, {
+        label: 'not a resource',
+        help: didYouMean(e.key, RESOURCE_FIELDS) ?? 'the resources are `cpus`, `gpus`, `mem` (a size such as 8GB) and `time` (a duration such as 2h)',
+      });
+      ok = false;
+      continue;
+    }
+    const v = evaluate(e.value, env);
+    if (v === BAD) {
+      ok = false;
+      continue;
+    }
+    const unit = unitOf(e.value);
+    const fail = (why: string, help: string) => {
+      diags.error('E0017', `invalid \`${e.key}\`: ${why}`, e.value!.span, { label: typeof v === 'number' ? String(v) : describeValue(v), help });
+      ok = false;
+    };
+    if (typeof v !== 'number' || v < 0 || !Number.isFinite(v)) {
+      fail('expected a non-negative number', e.key === 'mem' ? 'write a size, e.g. `mem = 16GB`' : e.key === 'time' ? 'write a duration, e.g. `time = 2h`' : `e.g. \`${e.key} = 2\``);
+      continue;
+    }
+    switch (e.key) {
+      case 'cpus':
+        if (unit) fail('a count takes no unit', 'write e.g. `cpus = 4`');
+        else if (v === 0) fail('at least one cpu is needed', 'write e.g. `cpus = 1`');
+        else out.cpus = v;
+        break;
+      case 'gpus':
+        if (unit || !Number.isInteger(v)) fail('gpus are whole devices', 'write e.g. `gpus = 1`');
+        else out.gpus = v;
+        break;
+      case 'mem':
+        if (unit === 'duration') fail('memory is a size, not a duration', 'write e.g. `mem = 16GB`');
+        else out.memBytes = Math.round(v);
+        break;
+      case 'time':
+        if (unit === 'size') fail('time is a duration, not a size', 'write e.g. `time = 2h`');
+        else out.timeSeconds = v;
+        break;
+    }
+  }
+  return ok;
+}
+
+/** Whether a literal was written with a size or duration unit (so `cpus = 2GB` can be refused). */
+function unitOf(e: A.Expr): 'size' | 'duration' | undefined {
+  if (e.type !== 'Number' || !e.unit) return undefined;
+  return /B$/.test(e.unit) ? 'size' : 'duration';
+}
+
+export type { OutputRef };

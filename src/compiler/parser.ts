@@ -1,0 +1,577 @@
+// The parser: tokens -> typed AST, with chevrotain's error recovery so that
+// one compile reports every syntax error of a file, not just the first.
+// Recursion happens only through brackets, whose depth is checked on the
+// token stream before parsing (see guardDepth), so no input can overflow
+// the stack.
+
+import { EmbeddedActionsParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import type * as A from './ast.js';
+import type { Diagnostic } from './diagnostic.js';
+import * as T from './lexer.js';
+import type { SourceSpan } from './plan.js';
+import type { SourceFile } from './source.js';
+import { parseNumber, parseString } from './literals.js';
+
+/** Deepest bracket nesting accepted; far beyond any real pipeline, far below the stack limit. */
+export const MAX_DEPTH = 64;
+/** Syntax errors reported per file; after that many, the rest are noise from the first ones. */
+export const MAX_SYNTAX_ERRORS = 50;
+
+const RULE_WHAT: Record<string, string> = {
+  item: '`stage`, `param`, `profile` or `import`',
+  profileItem: '`param` or `stage`',
+  entry: 'a parameter name',
+  expr: 'an expression',
+  term: 'an expression',
+  unary: 'an expression',
+  postfix: 'an expression',
+  primary: 'an expression',
+  selector: 'an instance value or `*`',
+  mapKey: 'a key',
+};
+
+export function describeToken(tok: IToken): string {
+  if (tok.tokenType === EOF) return 'end of file';
+  const image = tok.image.length > 24 ? `${tok.image.slice(0, 20)}...` : tok.image;
+  return `\`${image.replace(/\n/g, '\\n')}\``;
+}
+
+const what = (ruleName: string) => RULE_WHAT[ruleName] ?? 'something else';
+const label = (t: TokenType) => (t as { LABEL?: string }).LABEL ?? t.name;
+
+const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${label(expected)}, found ${describeToken(actual)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
+    `expected ${RULE_WHAT.item}, found ${describeToken(firstRedundant)}`,
+  buildNoViableAltMessage: ({ actual, ruleName }) => `expected ${what(ruleName)}, found ${describeToken(actual[0]!)}`,
+  buildEarlyExitMessage: ({ actual, ruleName }) => `expected ${what(ruleName)}, found ${describeToken(actual[0]!)}`,
+};
+
+const DUMMY: SourceSpan = { file: '', line: 1, column: 1, offset: 0, length: 1 };
+
+class SmkeParser extends EmbeddedActionsParser {
+  src?: SourceFile;
+  /** Diagnostics found while building nodes (bad units, escapes, interpolations). */
+  diags: Diagnostic[] = [];
+
+  constructor() {
+    super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages, skipValidations: true });
+    this.performSelfAnalysis();
+  }
+
+  /** Span of a token; tokens inserted by error recovery have no position and take the next real one's. */
+  sp(tok: IToken | undefined): SourceSpan {
+    const src = this.src;
+    if (!src || !tok) return DUMMY;
+    if (Number.isFinite(tok.startOffset) && tok.tokenType !== EOF) {
+      return {
+        file: src.path,
+        line: tok.startLine ?? 1,
+        column: tok.startColumn ?? 1,
+        offset: tok.startOffset,
+        length: Math.max(1, (tok.endOffset ?? tok.startOffset) - tok.startOffset + 1),
+      };
+    }
+    const next = this.LA(1);
+    if (next.tokenType !== EOF && Number.isFinite(next.startOffset)) return this.sp(next);
+    return src.span(src.text.length, 1);
+  }
+
+  join(a: SourceSpan | undefined, b: SourceSpan | undefined): SourceSpan {
+    if (!a || !b || !this.src) return a ?? DUMMY;
+    return this.src.join(a, b);
+  }
+
+  errorExpr(): A.ErrorExpr {
+    return { type: 'Error', span: this.sp(this.LA(1)) };
+  }
+
+  file = this.RULE('file', (): Pick<A.FileAst, 'version' | 'items'> => {
+    let version: A.FileAst['version'];
+    this.OPTION(() => {
+      const k = this.CONSUME(T.Smke);
+      const n = this.CONSUME(T.NumberLit);
+      version = { value: n.image, span: this.join(this.sp(k), this.sp(n)) };
+    });
+    const items: A.Item[] = [];
+    this.MANY(() => {
+      const it = this.SUBRULE(this.item);
+      if (it && typeof it === 'object' && 'type' in it) items.push(it);
+    });
+    return { version, items };
+  });
+
+  item = this.RULE(
+    'item',
+    (): A.Item | undefined =>
+      this.OR([
+        { ALT: () => this.SUBRULE(this.importDecl) },
+        { ALT: () => this.SUBRULE(this.paramDecl) },
+        { ALT: () => this.SUBRULE(this.profileDecl) },
+        { ALT: () => this.SUBRULE(this.stageDecl) },
+      ]),
+    { recoveryValueFunc: () => undefined },
+  );
+
+  importDecl = this.RULE('importDecl', (): A.ImportDecl => {
+    const k = this.CONSUME(T.Import);
+    const s = this.CONSUME(T.StringLit);
+    const path = this.ACTION(() => parseString(s.image, this.sp(s), false, this.diags));
+    return { type: 'Import', span: this.join(this.sp(k), this.sp(s)), path };
+  });
+
+  paramDecl = this.RULE('paramDecl', (): A.ParamDecl => {
+    const k = this.CONSUME(T.Param);
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    const value = this.SUBRULE(this.expr);
+    return {
+      type: 'Param',
+      span: this.join(this.sp(k), value?.span),
+      name: name.image,
+      nameSpan: this.sp(name),
+      value,
+    };
+  });
+
+  profileDecl = this.RULE('profileDecl', (): A.ProfileDecl => {
+    const k = this.CONSUME(T.Profile);
+    const name = this.CONSUME(T.Identifier);
+    let isDefault = false;
+    this.OPTION(() => {
+      this.CONSUME(T.Default);
+      isDefault = true;
+    });
+    this.CONSUME(T.LBrace);
+    const items: (A.ParamDecl | A.StageDecl)[] = [];
+    this.MANY(() => {
+      const it = this.SUBRULE(this.profileItem);
+      if (it && typeof it === 'object' && 'type' in it) items.push(it);
+      this.OPTION1(() => this.CONSUME(T.Comma));
+    });
+    const close = this.CONSUME(T.RBrace);
+    const closeSpan = this.sp(close);
+    return {
+      type: 'Profile',
+      span: this.join(this.sp(k), closeSpan),
+      name: name.image,
+      nameSpan: this.sp(name),
+      isDefault,
+      items,
+      end: closeSpan.offset,
+    };
+  });
+
+  profileItem = this.RULE(
+    'profileItem',
+    (): A.ParamDecl | A.StageDecl | undefined =>
+      this.OR([{ ALT: () => this.SUBRULE(this.paramDecl) }, { ALT: () => this.SUBRULE(this.stageDecl) }]),
+    { recoveryValueFunc: () => undefined },
+  );
+
+  stageDecl = this.RULE('stageDecl', (): A.StageDecl => {
+    const k = this.CONSUME(T.Stage);
+    const name = this.CONSUME(T.Identifier);
+    const axes: A.Axis[] = [];
+    this.OPTION(() => {
+      this.CONSUME(T.LBracket);
+      axes.push(this.SUBRULE(this.axis));
+      this.MANY({
+        GATE: () => this.LA(2).tokenType !== T.RBracket,
+        DEF: () => {
+          this.CONSUME(T.Comma);
+          axes.push(this.SUBRULE2(this.axis));
+        },
+      });
+      this.OPTION1(() => this.CONSUME1(T.Comma));
+      this.CONSUME(T.RBracket);
+    });
+    this.CONSUME(T.Equals);
+    const kindFirst = this.CONSUME1(T.Identifier);
+    let kind = kindFirst.image;
+    let kindSpan = this.sp(kindFirst);
+    this.MANY1(() => {
+      this.CONSUME(T.Dot);
+      const part = this.CONSUME2(T.Identifier);
+      kind += `.${part.image}`;
+      kindSpan = this.join(kindSpan, this.sp(part));
+    });
+    const { entries, end } = this.SUBRULE(this.body);
+    return {
+      type: 'Stage',
+      span: this.join(this.sp(k), this.src?.span(end ?? 0, 1)),
+      name: name.image,
+      nameSpan: this.sp(name),
+      axes: axes.filter((a) => a && typeof a === 'object' && 'name' in a),
+      kind,
+      kindSpan,
+      entries: entries ?? [],
+      end: end ?? 0,
+    };
+  });
+
+  axis = this.RULE('axis', (): A.Axis => {
+    const name = this.CONSUME(T.Identifier);
+    this.CONSUME(T.In);
+    const values = this.SUBRULE(this.expr);
+    return { name: name.image, nameSpan: this.sp(name), values };
+  });
+
+  body = this.RULE('body', (): { entries: A.Entry[]; end: number } => {
+    this.CONSUME(T.LBrace);
+    const entries: A.Entry[] = [];
+    this.MANY(() => {
+      const e = this.SUBRULE(this.entry);
+      if (e && typeof e === 'object' && 'key' in e) entries.push(e);
+      this.OPTION(() => this.CONSUME(T.Comma));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { entries, end: this.sp(close).offset };
+  });
+
+  entry = this.RULE(
+    'entry',
+    (): A.Entry | undefined => {
+      const key = this.CONSUME(T.Identifier);
+      const keySpan = this.sp(key);
+      return this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(T.Equals);
+            const value = this.SUBRULE(this.expr);
+            return { key: key.image, keySpan, span: this.join(keySpan, value?.span), value };
+          },
+        },
+        {
+          ALT: () => {
+            const { entries, end } = this.SUBRULE(this.body);
+            return { key: key.image, keySpan, span: this.join(keySpan, this.src?.span(end ?? 0, 1)), block: entries ?? [] };
+          },
+        },
+      ]);
+    },
+    { recoveryValueFunc: () => undefined },
+  );
+
+  expr = this.RULE(
+    'expr',
+    (): A.Expr => {
+      const first = this.SUBRULE(this.term);
+      const rest: A.BinaryExpr['rest'] = [];
+      this.MANY(() => {
+        const op = this.OR([{ ALT: () => this.CONSUME(T.Plus) }, { ALT: () => this.CONSUME(T.Minus) }]);
+        const right = this.SUBRULE2(this.term);
+        rest.push({ op: op.image as A.BinaryOp, opSpan: this.sp(op), right });
+      });
+      if (rest.length === 0) return first;
+      return { type: 'Binary', span: this.join(first?.span, rest[rest.length - 1]!.right?.span), first, rest };
+    },
+    { recoveryValueFunc: () => this.errorExpr() },
+  );
+
+  term = this.RULE(
+    'term',
+    (): A.Expr => {
+      const first = this.SUBRULE(this.unary);
+      const rest: A.BinaryExpr['rest'] = [];
+      this.MANY(() => {
+        const op = this.OR([
+          { ALT: () => this.CONSUME(T.Star) },
+          { ALT: () => this.CONSUME(T.Slash) },
+          { ALT: () => this.CONSUME(T.Percent) },
+        ]);
+        const right = this.SUBRULE2(this.unary);
+        rest.push({ op: op.image as A.BinaryOp, opSpan: this.sp(op), right });
+      });
+      if (rest.length === 0) return first;
+      return { type: 'Binary', span: this.join(first?.span, rest[rest.length - 1]!.right?.span), first, rest };
+    },
+    { recoveryValueFunc: () => this.errorExpr() },
+  );
+
+  unary = this.RULE(
+    'unary',
+    (): A.Expr => {
+      const minus: IToken[] = [];
+      this.MANY(() => minus.push(this.CONSUME(T.Minus)));
+      let e = this.SUBRULE(this.postfix);
+      for (let i = minus.length - 1; i >= 0; i--) {
+        e = { type: 'Neg', span: this.join(this.sp(minus[i]), e?.span), operand: e };
+      }
+      return e;
+    },
+    { recoveryValueFunc: () => this.errorExpr() },
+  );
+
+  postfix = this.RULE(
+    'postfix',
+    (): A.Expr => {
+      let e: A.Expr = this.SUBRULE(this.primary);
+      this.OPTION(() => {
+        this.CONSUME(T.LBracket);
+        const selectors: (A.Expr | A.WildcardSelector)[] = [this.SUBRULE(this.selector)];
+        this.MANY({
+          GATE: () => this.LA(2).tokenType !== T.RBracket,
+          DEF: () => {
+            this.CONSUME(T.Comma);
+            selectors.push(this.SUBRULE2(this.selector));
+          },
+        });
+        this.OPTION1(() => this.CONSUME1(T.Comma));
+        const close = this.CONSUME(T.RBracket);
+        e = { type: 'Select', span: this.join(e?.span, this.sp(close)), target: e as A.NameExpr, selectors };
+      });
+      this.OPTION2(() => {
+        this.CONSUME(T.Dot);
+        const m = this.CONSUME(T.Identifier);
+        e = { type: 'Member', span: this.join(e?.span, this.sp(m)), target: e as A.NameExpr, member: m.image, memberSpan: this.sp(m) };
+      });
+      return e;
+    },
+    { recoveryValueFunc: () => this.errorExpr() },
+  );
+
+  selector = this.RULE(
+    'selector',
+    (): A.Expr | A.WildcardSelector =>
+      this.OR([
+        { ALT: () => ({ type: 'Wildcard' as const, span: this.sp(this.CONSUME(T.Star)) }) },
+        { ALT: () => this.SUBRULE(this.expr) },
+      ]),
+    { recoveryValueFunc: () => this.errorExpr() },
+  );
+
+  primary = this.RULE(
+    'primary',
+    (): A.Expr =>
+      this.OR([
+        {
+          ALT: () => {
+            const t = this.CONSUME(T.NumberLit);
+            return this.ACTION(() => parseNumber(t.image, this.sp(t), this.diags));
+          },
+        },
+        {
+          ALT: () => {
+            const t = this.CONSUME(T.StringLit);
+            return this.ACTION(() => parseString(t.image, this.sp(t), false, this.diags));
+          },
+        },
+        {
+          ALT: () => {
+            const t = this.CONSUME(T.TripleString);
+            return this.ACTION(() => parseString(t.image, this.sp(t), true, this.diags));
+          },
+        },
+        {
+          ALT: () => {
+            const t = this.OR1([{ ALT: () => this.CONSUME(T.UnterminatedString) }, { ALT: () => this.CONSUME(T.UnterminatedTriple) }]);
+            const span = this.sp(t);
+            this.ACTION(() =>
+              this.diags.push({
+                code: 'E0002',
+                severity: 'error',
+                message: 'unterminated string',
+                span: { ...span, length: 1 },
+                label: 'this string has no closing quote',
+                help: t.tokenType === T.UnterminatedTriple ? 'close it with `"""`' : 'close it with `"` on the same line, or use `"""` for a multi-line string',
+              }),
+            );
+            return { type: 'Error' as const, span };
+          },
+        },
+        { ALT: () => ({ type: 'Bool' as const, span: this.sp(this.CONSUME(T.True)), value: true }) },
+        { ALT: () => ({ type: 'Bool' as const, span: this.sp(this.CONSUME(T.False)), value: false }) },
+        { ALT: () => ({ type: 'Null' as const, span: this.sp(this.CONSUME(T.Null)) }) },
+        { ALT: () => this.SUBRULE(this.list) },
+        { ALT: () => this.SUBRULE(this.map) },
+        {
+          ALT: () => {
+            const open = this.CONSUME(T.LParen);
+            const expr = this.SUBRULE(this.expr);
+            const close = this.CONSUME(T.RParen);
+            return { type: 'Paren' as const, span: this.join(this.sp(open), this.sp(close)), expr };
+          },
+        },
+        {
+          GATE: () => this.LA(2).tokenType === T.LParen,
+          ALT: () => this.SUBRULE(this.call),
+        },
+        {
+          ALT: () => {
+            const t = this.CONSUME1(T.Identifier);
+            return { type: 'Name' as const, span: this.sp(t), name: t.image };
+          },
+        },
+      ]),
+    { recoveryValueFunc: () => this.errorExpr() },
+  );
+
+  call = this.RULE('call', (): A.CallExpr => {
+    const callee = this.CONSUME(T.Identifier);
+    this.CONSUME(T.LParen);
+    const args: A.Expr[] = [];
+    this.OPTION(() => {
+      args.push(this.SUBRULE(this.expr));
+      this.MANY({
+        GATE: () => this.LA(2).tokenType !== T.RParen,
+        DEF: () => {
+          this.CONSUME(T.Comma);
+          args.push(this.SUBRULE2(this.expr));
+        },
+      });
+      this.OPTION1(() => this.CONSUME1(T.Comma));
+    });
+    const close = this.CONSUME(T.RParen);
+    return { type: 'Call', span: this.join(this.sp(callee), this.sp(close)), callee: callee.image, calleeSpan: this.sp(callee), args };
+  });
+
+  list = this.RULE('list', (): A.ListExpr => {
+    const open = this.CONSUME(T.LBracket);
+    const items: A.Expr[] = [];
+    this.OPTION(() => {
+      items.push(this.SUBRULE(this.expr));
+      this.MANY({
+        GATE: () => this.LA(2).tokenType !== T.RBracket,
+        DEF: () => {
+          this.CONSUME(T.Comma);
+          items.push(this.SUBRULE2(this.expr));
+        },
+      });
+      this.OPTION1(() => this.CONSUME1(T.Comma));
+    });
+    const close = this.CONSUME(T.RBracket);
+    return { type: 'List', span: this.join(this.sp(open), this.sp(close)), items };
+  });
+
+  map = this.RULE('map', (): A.MapExpr => {
+    const open = this.CONSUME(T.LBrace);
+    const entries: A.MapEntry[] = [];
+    this.MANY(() => {
+      const k = this.SUBRULE(this.mapKey);
+      this.CONSUME(T.Equals);
+      const value = this.SUBRULE(this.expr);
+      if (k) entries.push({ ...k, value });
+      this.OPTION(() => this.CONSUME(T.Comma));
+    });
+    const close = this.CONSUME(T.RBrace);
+    return { type: 'Map', span: this.join(this.sp(open), this.sp(close)), entries };
+  });
+
+  mapKey = this.RULE(
+    'mapKey',
+    (): { key: string; quoted: boolean; keySpan: SourceSpan } | undefined =>
+      this.OR([
+        {
+          ALT: () => {
+            const t = this.CONSUME(T.Identifier);
+            return { key: t.image, quoted: false, keySpan: this.sp(t) };
+          },
+        },
+        {
+          ALT: () => {
+            const t = this.CONSUME(T.StringLit);
+            return this.ACTION(() => {
+              const s = parseString(t.image, this.sp(t), false, this.diags);
+              const text = s.parts.map((p) => (typeof p === 'string' ? p : '')).join('');
+              if (s.parts.some((p) => typeof p !== 'string')) {
+                this.diags.push({
+                  code: 'E0020',
+                  severity: 'error',
+                  message: 'a map key cannot be interpolated',
+                  span: s.span,
+                  label: 'keys must be fixed text',
+                  help: 'write the key literally, or escape `$` as `\\$`',
+                });
+              }
+              return { key: text, quoted: true, keySpan: s.span };
+            });
+          },
+        },
+      ]),
+    { recoveryValueFunc: () => undefined },
+  );
+}
+
+let parser: SmkeParser | undefined;
+
+/**
+ * Checks bracket nesting (and runs of unary minus, which nest the same way)
+ * before parsing, because the parser recurses once per level.
+ */
+function guardDepth(tokens: IToken[], src: SourceFile): Diagnostic | undefined {
+  let depth = 0;
+  let minusRun = 0;
+  for (const t of tokens) {
+    const tt = t.tokenType;
+    if (tt === T.LBracket || tt === T.LBrace || tt === T.LParen) depth++;
+    else if (tt === T.RBracket || tt === T.RBrace || tt === T.RParen) depth = Math.max(0, depth - 1);
+    minusRun = tt === T.Minus ? minusRun + 1 : 0;
+    if (depth > MAX_DEPTH || minusRun > MAX_DEPTH) {
+      return {
+        code: 'E0004',
+        severity: 'error',
+        message: `nesting deeper than ${MAX_DEPTH} levels`,
+        span: src.span(t.startOffset, t.image.length),
+        label: `level ${MAX_DEPTH + 1} starts here`,
+        help: 'flatten the value: a pipeline never needs this much nesting',
+      };
+    }
+  }
+  return undefined;
+}
+
+export interface ParseResult {
+  ast: A.FileAst;
+  diagnostics: Diagnostic[];
+}
+
+/** Lexes and parses one file. Never throws on any input. */
+export function parse(src: SourceFile): ParseResult {
+  const diagnostics: Diagnostic[] = [];
+  const lexed = T.smkeLexer().tokenize(src.text);
+  const comments: A.Comment[] = (lexed.groups.comments ?? []).map((c) => ({ text: c.image, offset: c.startOffset, line: c.startLine ?? 1 }));
+  for (const e of lexed.errors.slice(0, MAX_SYNTAX_ERRORS)) {
+    const ch = src.text.slice(e.offset, e.offset + 1);
+    diagnostics.push({
+      code: 'E0002',
+      severity: 'error',
+      message: `unexpected character \`${ch === '`' ? "'`'" : JSON.stringify(ch).slice(1, -1)}\``,
+      span: src.span(e.offset, Math.min(e.length, 40)),
+      label: e.length > 1 ? `${e.length} characters the language does not use` : 'not part of the language',
+      help: 'comments start with `#`; text belongs in double quotes',
+    });
+  }
+  const ast: A.FileAst = { path: src.path, items: [], comments };
+  const deep = guardDepth(lexed.tokens, src);
+  if (deep) {
+    diagnostics.push(deep);
+    return { ast, diagnostics };
+  }
+  parser ??= new SmkeParser();
+  parser.src = src;
+  parser.diags = [];
+  parser.input = lexed.tokens;
+  const result = parser.file();
+  ast.version = result?.version;
+  ast.items = result?.items ?? [];
+  const seen = new Set<number>();
+  for (const err of parser.errors) {
+    if (seen.size >= MAX_SYNTAX_ERRORS) break;
+    const span = parser.sp(err.token);
+    if (seen.has(span.offset)) continue;
+    seen.add(span.offset);
+    diagnostics.push({
+      code: 'E0001',
+      severity: 'error',
+      message: err.message,
+      span: err.token.tokenType === EOF ? src.span(src.text.length, 1) : span,
+      label: err.token.tokenType === EOF ? 'the file ends here' : 'unexpected here',
+    });
+  }
+  diagnostics.push(...parser.diags.slice(0, MAX_SYNTAX_ERRORS));
+  parser.input = [];
+  parser.src = undefined;
+  diagnostics.sort((a, b) => (a.span?.offset ?? 0) - (b.span?.offset ?? 0));
+  return { ast, diagnostics };
+}
