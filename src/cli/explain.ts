@@ -1,5 +1,23 @@
-// `smke explain`: not built yet.
-export default async function explainCommand(_argv: string[]): Promise<number> {
-  process.stderr.write("smke explain: not implemented yet\n");
-  return 2;
+// `smke explain FILE STAGE`: every fingerprint part, and which differ from the last run.
+import { Command, CommanderError } from 'commander';
+import { collect, compileLazily } from './run.js';
+
+export default async function explainCommand(argv: string[]): Promise<number> {
+  const cmd = new Command('smke explain')
+    .description("Show a stage's fingerprint parts and which changed since its last run")
+    .argument('<file>', 'the .smke pipeline')
+    .argument('<stage>', 'a stage name (all its matrix cells) or an instance id such as glue[cola]')
+    .option('--profile <name>', 'profile to use')
+    .option('--set <name=value>', 'override a pipeline parameter (repeatable)', collect, [])
+    .option('--store <dir>', 'store directory (default: .smke/store, or $SMKE_STORE)')
+    .exitOverride();
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  const o = cmd.opts<{ profile?: string; set: string[]; store?: string }>();
+  const { explainCli } = await import('../runtime/commands.js');
+  return explainCli({ file: cmd.args[0]!, stage: cmd.args[1]!, profile: o.profile, set: o.set, store: o.store ?? process.env.SMKE_STORE, compile: compileLazily });
 }

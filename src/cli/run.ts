@@ -1,5 +1,71 @@
-// `smke run`: not built yet.
-export default async function runCommand(_argv: string[]): Promise<number> {
-  process.stderr.write("smke run: not implemented yet\n");
-  return 2;
+// `smke run FILE`: argument parsing only; the work is in src/runtime.
+import { Command, CommanderError, Option } from 'commander';
+
+export function intArg(name: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new CommanderError(2, 'smke.usage', `${name} expects an integer >= ${min}, got '${v}'`);
+    return n;
+  };
+}
+
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** The compiler, imported only on a plan-cache miss: a no-op run loads neither chevrotain nor ajv. */
+export async function compileLazily(file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) {
+  const { compileForCli } = await import('./compile.js');
+  return compileForCli(file, o);
+}
+
+export default async function runCommand(argv: string[]): Promise<number> {
+  const cmd = new Command('smke run')
+    .description('Run a pipeline: every stage instance not already in the store')
+    .argument('<file>', 'the .smke pipeline')
+    .option('--profile <name>', 'profile to use (default: the pipeline default)')
+    .option('--set <name=value>', 'override a pipeline parameter (repeatable)', collect, [])
+    .option('-j, --jobs <n>', 'stages running at once (default: CPU count)', intArg('--jobs', 1))
+    .option('-k, --keep-going', 'after a failure, go on with stages that do not depend on it')
+    .option('-n, --dry-run', 'print what would run and why, run nothing')
+    .option('--only <stage...>', 'run only these stages (and what they need)')
+    .option('--force <stage...>', 'rerun these stages even if cached')
+    .option('--store <dir>', 'store directory shared between projects (default: .smke/store, or $SMKE_STORE)')
+    .option('--gpus <n>', 'GPUs the scheduler may hand out (default: detected)', intArg('--gpus', 0))
+    .option('--backend <name>', 'tfjs backend for ML stages')
+    .option('--json', 'print events as JSON lines')
+    .addOption(new Option('--progress <style>', 'progress display').choices(['tty', 'plain']))
+    .option('--no-plan-cache', 'always compile the pipeline')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'smke.usage') process.stderr.write(`smke run: ${e.message}\n`);
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    throw e;
+  }
+  const o = cmd.opts<{
+    profile?: string; set: string[]; jobs?: number; keepGoing?: boolean; dryRun?: boolean; only?: string[]; force?: string[];
+    store?: string; gpus?: number; backend?: string; json?: boolean; progress?: 'tty' | 'plain'; planCache: boolean;
+  }>();
+  const { runCli } = await import('../runtime/commands.js');
+  return runCli({
+    file: cmd.args[0]!,
+    profile: o.profile,
+    set: o.set,
+    jobs: o.jobs,
+    keepGoing: o.keepGoing === true,
+    dryRun: o.dryRun === true,
+    only: o.only,
+    force: o.force,
+    store: o.store ?? process.env.SMKE_STORE,
+    gpus: o.gpus,
+    backend: o.backend,
+    json: o.json === true,
+    progress: o.progress,
+    planCache: o.planCache,
+    compile: compileLazily,
+    argv,
+  });
 }

@@ -112,11 +112,30 @@ function show(v: Value | undefined): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
+/** Two long strings shown around their first difference, so the change is visible. */
+function showPair(a: string, b: string): [string, string] {
+  if (a.length <= 60 && b.length <= 60) return [a, b];
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const from = Math.max(0, i - 20);
+  const cut = (s: string): string => `${from > 0 ? '...' : ''}${s.slice(from, from + 50)}${s.length > from + 50 ? '...' : ''}`;
+  return [cut(a), cut(b)];
+}
+
 function diffValues(path: string, a: Value | undefined, b: Value | undefined, out: string[]): void {
   if (canonicalJson(a) === canonicalJson(b)) return;
   const isObj = (x: unknown): x is Record<string, Value> => x !== null && typeof x === 'object' && !Array.isArray(x);
   if (isObj(a) && isObj(b)) {
     for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) diffValues(`${path}.${k}`, a[k], b[k], out);
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    a.forEach((x, i) => diffValues(`${path}[${i}]`, x, b[i], out));
+    return;
+  }
+  if (typeof a === 'string' && typeof b === 'string') {
+    const [x, y] = showPair(a, b);
+    out.push(`param ${path}: ${x} -> ${y}`);
     return;
   }
   out.push(`param ${path}: ${show(a)} -> ${show(b)}`);

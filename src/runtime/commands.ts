@@ -1,0 +1,329 @@
+// What the runtime's commands do (src/cli only parses their arguments).
+
+import { existsSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Plan } from '../compiler/plan.js';
+import { analyse, resolveNames, UsageError } from './analyse.js';
+import { canonicalJson } from './canonical.js';
+import { Digester, InputError } from './digest.js';
+import { EventBus } from './events.js';
+import { layout, type Layout } from './layout.js';
+import { loadPlan } from './load.js';
+import { release, tryAcquire } from './locks.js';
+import { EXIT, runPlan } from './orchestrate.js';
+import { chooseRenderer } from './renderers/index.js';
+import { colours, seconds, shown } from './renderers/format.js';
+import { StateDb } from './state.js';
+import { checkEntry, cleanTmp, listEntries } from './store.js';
+
+export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
+
+
+export interface PipelineArgs {
+  file: string;
+  profile?: string;
+  set?: string[];
+  store?: string;
+  planCache?: boolean;
+  /** The compiler, called only on a plan-cache miss (the CLI passes a lazy import: it brings chevrotain and ajv). */
+  compile: Compile;
+}
+
+function splitSet(pairs: string[] | undefined): Record<string, string> {
+  const set: Record<string, string> = {};
+  for (const p of pairs ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set expects name=value, got '${p}'`);
+    set[p.slice(0, eq).trim()] = p.slice(eq + 1);
+  }
+  return set;
+}
+
+async function pipeline(a: PipelineArgs): Promise<{ plan?: Plan; exitCode: number }> {
+  if (!existsSync(a.file)) throw new UsageError(`no such pipeline file: ${a.file}`);
+  const set = splitSet(a.set);
+  const projectDir = process.cwd();
+  const compile = a.compile;
+  return loadPlan({
+    file: a.file,
+    profile: a.profile,
+    set: Object.keys(set).length ? set : undefined,
+    projectDir,
+    useCache: a.planCache !== false,
+    compile: () => compile(a.file, { profile: a.profile, set: Object.keys(set).length ? set : undefined, projectDir }),
+  });
+}
+
+async function guard(name: string, fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`smke ${name}: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    if (e instanceof InputError) {
+      process.stderr.write(`smke ${name}: ${e.message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  }
+}
+
+// --- run -----------------------------------------------------------------------
+
+export interface RunCliArgs extends PipelineArgs {
+  jobs?: number; keepGoing: boolean; dryRun: boolean; only?: string[]; force?: string[];
+  gpus?: number; backend?: string; json: boolean; progress?: 'tty' | 'plain'; argv: string[];
+}
+
+export function runCli(a: RunCliArgs): Promise<number> {
+  return guard('run', async () => {
+    const { plan, exitCode } = await pipeline(a);
+    if (!plan) return exitCode;
+    const bus = new EventBus();
+    const renderer = chooseRenderer({ json: a.json, progress: a.progress });
+    bus.on((e) => renderer.handle(e));
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      interrupts++;
+      if (interrupts === 1) {
+        process.stderr.write(`\nsmke: ${sig}: stopping — no new stages; running ones are being stopped (again to quit at once)\n`);
+        controller.abort();
+      } else process.exit(EXIT.interrupted);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const s = await runPlan({
+        plan, bus, store: a.store, jobs: a.jobs, gpus: a.gpus, keepGoing: a.keepGoing, dryRun: a.dryRun,
+        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal,
+      });
+      await renderer.close();
+      return s.exitCode;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}
+
+// --- status and explain -------------------------------------------------------------
+
+async function analysePlan(plan: Plan, store?: string) {
+  const lay = layout(plan.projectDir, store);
+  if (!existsSync(lay.smkeDir)) (await import('node:fs')).mkdirSync(lay.smkeDir, { recursive: true });
+  const state = new StateDb(lay.dbPath);
+  try {
+    const digester = await Digester.create(state);
+    return { lay, analysis: await analyse({ plan, layout: lay, state, digester, env: process.env, repair: false }) };
+  } finally {
+    state.close();
+  }
+}
+
+export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number> {
+  return guard('status', async () => {
+    const { plan, exitCode } = await pipeline(a);
+    if (!plan) return exitCode;
+    const { analysis } = await analysePlan(plan, a.store);
+    const c = colours(process.stdout);
+    if (a.json) {
+      for (const i of analysis.items) {
+        process.stdout.write(`${JSON.stringify({ instance: i.inst.id, key: i.fp.key, action: i.action, reasons: i.reasons })}\n`);
+      }
+      return EXIT.ok;
+    }
+    for (const w of analysis.warnings) process.stdout.write(`warning: ${w}\n`);
+    const width = Math.max(8, ...analysis.items.map((i) => i.inst.id.length));
+    for (const i of analysis.items) {
+      const what = i.action === 'cached' ? c(32, 'cached  ') : c(33, 'will run');
+      process.stdout.write(`${i.inst.id.padEnd(width)}  ${what}  ${i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}\n`);
+    }
+    const n = analysis.items.filter((i) => i.action === 'run').length;
+    process.stdout.write(`${analysis.items.length - n} cached, ${n} to run\n`);
+    return EXIT.ok;
+  });
+}
+
+export function explainCli(a: PipelineArgs & { stage: string }): Promise<number> {
+  return guard('explain', async () => {
+    const { plan, exitCode } = await pipeline(a);
+    if (!plan) return exitCode;
+    const ids = resolveNames(plan, [a.stage]);
+    const { analysis } = await analysePlan(plan, a.store);
+    const c = colours(process.stdout);
+    const out = (s: string): boolean => process.stdout.write(`${s}\n`);
+    for (const id of ids) {
+      const i = analysis.byId.get(id)!;
+      const p = i.fp.parts;
+      const q = i.prev?.parts;
+      const mark = (changed: boolean): string => (q === undefined ? ' ' : changed ? c(33, '*') : ' ');
+      out(`${c(1, id)}  (${i.inst.kind})`);
+      out(`  key           ${i.fp.key}${i.prev ? (i.prev.key === i.fp.key ? '  (same as last run)' : `  (last run: ${i.prev.key})`) : '  (never run)'}`);
+      out(`  status        ${i.action === 'cached' ? 'cached' : `will run: ${i.reasons.join('; ')}`}`);
+      out(`${mark(q?.kind !== p.kind)} kind          ${p.kind}`);
+      out(`${mark(q?.kindVersion !== p.kindVersion)} kind version  ${p.kindVersion}${q && q.kindVersion !== p.kindVersion ? `  (was ${q.kindVersion})` : ''}`);
+      out(`${mark(q?.storeFormat !== p.storeFormat)} store format  ${p.storeFormat}`);
+      out('  params');
+      for (const k of Object.keys(i.fp.symbolic).sort()) {
+        const changed = q !== undefined && canonicalJson(i.prev!.symbolic[k]) !== canonicalJson(i.fp.symbolic[k]);
+        out(`${mark(changed)}   ${k} = ${JSON.stringify(i.fp.symbolic[k])}${changed ? `  (was ${JSON.stringify(i.prev!.symbolic[k]) ?? 'unset'})` : ''}`);
+      }
+      if (Object.keys(i.fp.upstream).length) out('  upstream');
+      for (const [u, k] of Object.entries(i.fp.upstream)) {
+        const changed = q !== undefined && i.prev!.upstream[u] !== k;
+        out(`${mark(changed)}   ${u}  ${k.slice(0, 12)}${changed ? '  (changed)' : ''}`);
+      }
+      if (Object.keys(p.inputs).length) out('  inputs');
+      for (const [f, d] of Object.entries(p.inputs)) {
+        const changed = q !== undefined && q.inputs[f] !== d;
+        out(`${mark(changed)}   ${f}  ${d.slice(0, 16)}${changed ? (q.inputs[f] ? '  (changed)' : '  (new)') : ''}`);
+      }
+      if (q) for (const f of Object.keys(q.inputs)) if (!(f in p.inputs)) out(`${mark(true)}   ${f}  (removed)`);
+      if (Object.keys(p.env).length) out('  env');
+      for (const [n, v] of Object.entries(p.env)) {
+        const changed = q !== undefined && (q.env[n] ?? null) !== v;
+        out(`${mark(changed)}   ${n} ${v === null ? '(unset)' : '(set)'}${changed ? '  (changed)' : ''}`);
+      }
+      out('  not in the key: resources, executor, retries, log level');
+      if (q) out(`  ${c(33, '*')} = differs from the last recorded run`);
+    }
+    return EXIT.ok;
+  });
+}
+
+// --- log, history --------------------------------------------------------------------
+
+function openState(): { lay: Layout; state: StateDb } | undefined {
+  const lay = layout(process.cwd(), process.env.SMKE_STORE);
+  if (!existsSync(lay.dbPath)) return undefined;
+  return { lay, state: new StateDb(lay.dbPath) };
+}
+
+export async function logCli(a: { stage: string; attempt?: number }): Promise<number> {
+  const s = openState();
+  if (!s) {
+    process.stderr.write('smke log: no runs recorded here (no .smke/state.db in this directory)\n');
+    return EXIT.failed;
+  }
+  try {
+    const row = s.state.lastAttempt(a.stage);
+    if (!row) {
+      process.stderr.write(`smke log: no recorded attempt of '${a.stage}' (smke history lists what ran)\n`);
+      return EXIT.failed;
+    }
+    const path = row.log_path ?? '';
+    if (!existsSync(path)) {
+      process.stderr.write(`smke log: the log of ${row.instance} (attempt ${row.attempt}) is gone: ${path}\n`);
+      return EXIT.failed;
+    }
+    process.stderr.write(`# ${row.instance}, run ${row.run_id}, attempt ${row.attempt}, ${row.status}: ${shown(path)}\n`);
+    process.stdout.write(readFileSync(path));
+    return EXIT.ok;
+  } finally {
+    s.state.close();
+  }
+}
+
+export async function historyCli(a: { limit: number; json?: boolean }): Promise<number> {
+  const s = openState();
+  if (!s) {
+    process.stdout.write('no runs recorded yet\n');
+    return EXIT.ok;
+  }
+  try {
+    const runs = s.state.runs(a.limit);
+    for (const r of runs) {
+      const attempts = s.state.attemptsOfRun(r.id);
+      if (a.json) {
+        process.stdout.write(`${JSON.stringify({ ...r, attempts })}\n`);
+        continue;
+      }
+      const took = r.finished_ms ? seconds((r.finished_ms - r.started_ms) / 1000) : '-';
+      process.stdout.write(
+        `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
+      );
+      for (const t of attempts) {
+        const why = t.status === 'failed' ? `  ${t.error ?? ''}${t.log_path ? ` — log: ${shown(t.log_path)}` : ''}` : t.reason ? `  (${t.reason})` : '';
+        process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${why}\n`);
+      }
+    }
+    return EXIT.ok;
+  } finally {
+    s.state.close();
+  }
+}
+
+// --- gc, verify ------------------------------------------------------------------------
+
+export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: string }): Promise<number> {
+  const lay = layout(process.cwd(), a.store);
+  const state = existsSync(lay.dbPath) ? new StateDb(lay.dbPath) : undefined;
+  try {
+    const known = state?.entries() ?? new Map();
+    const runs = state?.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER) ?? [];
+    const oldestKept = a.keepLast !== undefined ? (runs[runs.length - 1]?.id ?? Infinity) : -Infinity;
+    // A shared store holds other projects' entries, which this project's
+    // records know nothing about: there, only entries we know may go.
+    const shared = a.store !== undefined;
+    const removable = listEntries(lay.storeDir).filter((k) => {
+      const e = known.get(k);
+      if (!e) return !shared;
+      return e.lastRun < oldestKept;
+    });
+    let freed = 0;
+    for (const k of removable) {
+      const dir = join(lay.storeDir, k);
+      if (a.dryRun) {
+        process.stdout.write(`would remove ${k}${known.get(k) ? ` (${known.get(k).instance})` : ' (no recorded run)'}\n`);
+        continue;
+      }
+      // Never pull an entry from under a run that is using it right now.
+      const lock = tryAcquire(join(lay.locksDir, k), 'gc');
+      if (!lock.ok) continue;
+      try {
+        const aside = join(lay.tmpDir, `gc-${k}-${process.pid}`);
+        renameSync(dir, aside);
+        rmSync(aside, { recursive: true, force: true });
+        state?.forgetEntry(k);
+        freed++;
+      } finally {
+        release(join(lay.locksDir, k), lock.info.token);
+      }
+    }
+    const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir);
+    process.stdout.write(
+      a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}\n`,
+    );
+    return EXIT.ok;
+  } finally {
+    state?.close();
+  }
+}
+
+export async function verifyCli(a: { store?: string; json?: boolean }): Promise<number> {
+  const lay = layout(process.cwd(), a.store);
+  const state = existsSync(lay.dbPath) ? new StateDb(lay.dbPath) : undefined;
+  try {
+    const digester = await Digester.create();
+    let bad = 0;
+    const keys = listEntries(lay.storeDir);
+    for (const k of keys) {
+      const r = checkEntry(join(lay.storeDir, k), k, digester);
+      if (r.state === 'corrupt') {
+        bad++;
+        // Forget its signature so the next run re-digests it, finds it corrupt and reruns it.
+        state?.forgetEntry(k);
+        process.stdout.write(a.json ? `${JSON.stringify({ key: k, problem: r.problem })}\n` : `CORRUPT ${k}: ${r.problem}\n`);
+      }
+    }
+    if (!a.json) {
+      process.stdout.write(`${keys.length} entr${keys.length === 1 ? 'y' : 'ies'} checked in ${shown(resolve(lay.storeDir))}, ${bad} corrupted${bad ? ' (the next run reruns them)' : ''}\n`);
+    }
+    return bad ? EXIT.failed : EXIT.ok;
+  } finally {
+    state?.close();
+  }
+}

@@ -1,0 +1,115 @@
+// The compiled-plan cache. A no-op `smke run` of a 10,000-stage pipeline must
+// not pay for chevrotain and ajv: the Plan is stored under .smke/plans/, keyed
+// by the root file, profile and --set, and reused while every source file
+// read by the compiler has the same sha256, every kind has the same version,
+// smke has the same version, and every environment variable the sources
+// mention in `env("NAME")` has the same value.
+
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Graph } from '@dagrejs/graphlib';
+import type { Plan, StageInstance } from '../compiler/plan.js';
+import { canonicalJson } from './canonical.js';
+
+interface CacheFile {
+  smke: string;
+  kinds: Record<string, number>;
+  sources: { path: string; sha256: string }[];
+  env: Record<string, string | null>;
+  plan: Omit<Plan, 'graph'>;
+}
+
+export interface PlanCacheKey {
+  file: string;
+  profile?: string;
+  set?: Record<string, string>;
+  projectDir: string;
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function cachePath(plansDir: string, k: PlanCacheKey): string {
+  return join(plansDir, `${sha256(canonicalJson({ file: resolve(k.file), profile: k.profile ?? null, set: k.set ?? {}, dir: k.projectDir }))}.json`);
+}
+
+/** Names of environment variables the sources read through `env("NAME", ...)`. */
+function envNames(texts: string[]): string[] {
+  const names = new Set<string>();
+  for (const t of texts) for (const m of t.matchAll(/\benv\(\s*["']([^"']+)["']/g)) names.add(m[1]!);
+  return [...names].sort();
+}
+
+/** The graph is rebuilt only if someone asks for it: the runtime walks `instances`. */
+export function attachGraph(plan: Omit<Plan, 'graph'>): Plan {
+  let graph: Plan['graph'] | undefined;
+  Object.defineProperty(plan, 'graph', {
+    enumerable: false,
+    get() {
+      if (!graph) {
+        graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
+        for (const i of plan.instances) graph.setNode(i.id, i);
+        for (const i of plan.instances) {
+          for (const r of i.refs) graph.setEdge(r.instance, i.id, { kind: 'data' });
+          for (const a of i.after) graph.setEdge(a, i.id, { kind: 'after' });
+        }
+      }
+      return graph;
+    },
+  });
+  return plan as Plan;
+}
+
+export function loadCachedPlan(
+  plansDir: string,
+  k: PlanCacheKey,
+  kinds: Record<string, number>,
+  smke: string,
+  env: Record<string, string | undefined>,
+): Plan | undefined {
+  let c: CacheFile;
+  try {
+    c = JSON.parse(readFileSync(cachePath(plansDir, k), 'utf8')) as CacheFile;
+  } catch {
+    return undefined;
+  }
+  if (c.smke !== smke || canonicalJson(c.kinds) !== canonicalJson(kinds)) return undefined;
+  for (const s of c.sources) {
+    try {
+      if (sha256(readFileSync(s.path)) !== s.sha256) return undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  for (const [n, v] of Object.entries(c.env)) if ((env[n] ?? null) !== v) return undefined;
+  return attachGraph(c.plan);
+}
+
+export function storeCachedPlan(
+  plansDir: string,
+  k: PlanCacheKey,
+  plan: Plan,
+  kinds: Record<string, number>,
+  smke: string,
+  env: Record<string, string | undefined>,
+): void {
+  // Without the list of sources there is nothing to validate the cache against.
+  if (plan.sources.length === 0) return;
+  const texts: string[] = [];
+  const sources = plan.sources.map((s) => {
+    const buf = readFileSync(s.path);
+    texts.push(buf.toString('utf8'));
+    return { path: resolve(s.path), sha256: sha256(buf) };
+  });
+  const envValues: Record<string, string | null> = {};
+  for (const n of envNames(texts)) envValues[n] = env[n] ?? null;
+  const { graph: _graph, ...rest } = plan;
+  const c: CacheFile = { smke, kinds, sources, env: envValues, plan: rest };
+  mkdirSync(plansDir, { recursive: true });
+  const path = cachePath(plansDir, k);
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(c));
+  renameSync(tmp, path);
+}
