@@ -1,0 +1,50 @@
+// The work of the `download` kind (descriptor in ./download.ts).
+
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Value } from '../../compiler/plan.js';
+import { downloadFile } from '../../data/download.js';
+import { extractArchive } from '../../data/extract.js';
+import { applyMirror, redactUrl } from '../../data/http.js';
+import type { StageContext } from '../kind.js';
+import { downloadName } from './download.js';
+
+export async function runDownload(ctx: StageContext, params: Record<string, Value>): Promise<void> {
+  const original = String(params.url);
+  const url = applyMirror(original, process.env.SMKE_MIRROR);
+  if (url !== original) ctx.log.info(`SMKE_MIRROR: fetching ${redactUrl(original)} from ${redactUrl(url)}`);
+  const name = downloadName(params);
+  const dest = join(ctx.outDir, name);
+  const started = Date.now();
+  const res = await downloadFile(url, dest, {
+    partPath: join(ctx.scratchDir, `${name}.part`),
+    sha256: params.sha256 as string | undefined,
+    md5: params.md5 as string | undefined,
+    size: params.size as number | undefined,
+    retry: { retries: params.retries as number, baseDelayMs: (params.retry_delay as number) * 1000 },
+    stallTimeoutMs: (params.stall_timeout as number) * 1000,
+    signal: ctx.signal,
+    seed: ctx.seed,
+    onProgress: (done, total) => ctx.progress(done, total, 'bytes'),
+    onRetry: (err, attempt, delay) => ctx.log.warn(`attempt ${attempt} failed (${err.message}); retrying in ${(delay / 1000).toFixed(1)} s`),
+  });
+  ctx.log.info(`downloaded ${redactUrl(url)}: ${res.bytes} bytes, sha256 ${res.sha256} (${res.attempts} attempt(s), ${res.resumed} resumed)`);
+  ctx.metric('bytes', res.bytes);
+  ctx.metric('attempts', res.attempts);
+  ctx.metric('seconds', (Date.now() - started) / 1000);
+  const record: Record<string, unknown> = { url: redactUrl(original), file: name, bytes: res.bytes, sha256: res.sha256, md5: res.md5 };
+  if (params.extract) {
+    const ex = await extractArchive(dest, join(ctx.outDir, 'data'), undefined, {
+      unsafe: params.unsafe_entries as 'fail' | 'skip',
+      signal: ctx.signal,
+      onProgress: (bytes) => ctx.progress(bytes, 0, 'bytes extracted'),
+    });
+    for (const s of ex.skipped) ctx.log.warn(`skipped archive entry ${JSON.stringify(s.name)}: ${s.reason}`);
+    ctx.log.info(`extracted ${ex.files} files, ${ex.dirs} directories, ${ex.links} links (${ex.bytes} bytes)`);
+    ctx.metric('files', ex.files);
+    ctx.metric('skipped_entries', ex.skipped.length);
+    record.extracted = { files: ex.files, dirs: ex.dirs, links: ex.links, bytes: ex.bytes, skipped: ex.skipped };
+    if (!params.keep_archive) await rm(dest, { force: true });
+  }
+  await writeFile(join(ctx.outDir, 'download.json'), JSON.stringify(record, null, 2) + '\n');
+}
