@@ -1,0 +1,113 @@
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { StageInstance } from '../../src/compiler/plan.js';
+import { Digester, MemoryStatCache } from '../../src/runtime/digest.js';
+import { diffFingerprints, fingerprint, type Fingerprint } from '../../src/runtime/fingerprint.js';
+import { exec, makePlan, ref, tempProject } from './helpers.js';
+
+let proj: { dir: string; cleanup: () => void };
+let digester: Digester;
+beforeEach(async () => {
+  proj = tempProject();
+  digester = await Digester.create(new MemoryStatCache());
+  mkdirSync(join(proj.dir, 'data'));
+  writeFileSync(join(proj.dir, 'data/x.tsv'), 'a\t1\n');
+  writeFileSync(join(proj.dir, 'data/y.tsv'), 'b\t2\n');
+});
+afterEach(() => proj.cleanup());
+
+type Tweak = (up: StageInstance, down: StageInstance) => void;
+
+/** Fingerprints of a two-instance plan (up -> down), after an optional tweak. */
+function fps(tweak?: Tweak, env: Record<string, string> = { TOKEN: 'a' }): { up: Fingerprint; down: Fingerprint } {
+  const plan = makePlan(proj.dir, [
+    { id: 's_smke', kind: 'train.s_smke', kindVersion: 3, params: { lr: 2e-5, steps: 10 }, inputs: ['data/x.tsv'], env: ['TOKEN'] },
+    { id: 'eval', params: exec(['eval', ref('s_smke', 'checkpoint')]), resources: { cpus: 1 } },
+  ]);
+  const [up, down] = plan.instances as [StageInstance, StageInstance];
+  tweak?.(up, down);
+  const keys = new Map<string, string>();
+  const a = fingerprint({ inst: up, projectDir: proj.dir, upstreamKeys: keys, digester, env });
+  keys.set(up.id, a.key);
+  const b = fingerprint({ inst: down, projectDir: proj.dir, upstreamKeys: keys, digester, env });
+  return { up: a, down: b };
+}
+
+describe('fingerprint', () => {
+  it('is stable for the same inputs', () => {
+    expect(fps().up.key).toBe(fps().up.key);
+    expect(fps().up.key).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  const misses: [string, Tweak | 'input' | 'env', string][] = [
+    ['kind name', (u) => { u.kind = 'train.other'; }, 'kind train.s_smke -> train.other'],
+    ['kind version', (u) => { u.kindVersion = 4; }, 'kind train.s_smke version 3 -> 4'],
+    ['a param', (u) => { u.params.lr = 3e-5; }, 'param lr: 0.00002 -> 0.00003'],
+    ['a nested param', (u) => { u.params.opt = { beta: 1 }; }, 'param opt: (unset) -> {"beta":1}'],
+    ['declared inputs', (u) => { u.inputs = ['data/x.tsv', 'data/y.tsv']; }, 'input data/y.tsv added'],
+    ['input content', 'input', 'input data/x.tsv changed'],
+    ['a declared env value', 'env', 'env TOKEN changed'],
+  ];
+  for (const [what, tweak, reason] of misses) {
+    it(`misses when ${what} changes, and says "${reason}"`, () => {
+      const before = fps();
+      let after;
+      if (tweak === 'input') {
+        writeFileSync(join(proj.dir, 'data/x.tsv'), 'a\t9\n');
+        after = fps();
+      } else if (tweak === 'env') after = fps(undefined, { TOKEN: 'b' });
+      else after = fps(tweak);
+      expect(after.up.key).not.toBe(before.up.key);
+      expect(diffFingerprints(before.up, after.up)).toEqual([reason]);
+      // The change propagates: the downstream key changes through the upstream key.
+      expect(after.down.key).not.toBe(before.down.key);
+      expect(diffFingerprints(before.down, after.down)).toEqual(['upstream s_smke changed']);
+    });
+  }
+
+  it('misses when the store format changes', () => {
+    const a = fps().up;
+    const b = { ...a, parts: { ...a.parts, storeFormat: a.parts.storeFormat + 1 } };
+    expect(diffFingerprints(a, b)).toEqual([`store format ${a.parts.storeFormat} -> ${a.parts.storeFormat + 1}`]);
+  });
+
+  it('does not miss for resources, retries, executor, or the input file being touched', () => {
+    const before = fps();
+    const t = new Date(Date.now() - 60_000);
+    utimesSync(join(proj.dir, 'data/x.tsv'), t, t);
+    const after = fps((u, d) => {
+      u.resources = { cpus: 16, gpus: 8, memBytes: 1 << 30, timeSeconds: 3600 };
+      u.retries = 5;
+      u.executor = 'slurm';
+      d.retries = 2;
+      d.resources.gpus = 1;
+    });
+    expect(after.up.key).toBe(before.up.key);
+    expect(after.down.key).toBe(before.down.key);
+  });
+
+  it('puts the upstream key, not its name or path, in place of a reference', () => {
+    const { up, down } = fps();
+    expect(down.parts.params.argv).toEqual(['eval', { $upstream: up.key, output: 'checkpoint' }]);
+    expect(down.upstream).toEqual({ s_smke: up.key });
+    expect(down.symbolic.argv).toEqual(['eval', 's_smke.checkpoint']);
+  });
+
+  it('digests directories and globs by content', () => {
+    const one = fps((u) => { u.inputs = ['data']; }).up;
+    const glob = fps((u) => { u.inputs = ['data/*.tsv']; }).up;
+    expect(Object.keys(glob.parts.inputs)).toEqual(['data/x.tsv', 'data/y.tsv']);
+    writeFileSync(join(proj.dir, 'data/z.tsv'), 'c\n');
+    const one2 = fps((u) => { u.inputs = ['data']; }).up;
+    const glob2 = fps((u) => { u.inputs = ['data/*.tsv']; }).up;
+    expect(one2.key).not.toBe(one.key);
+    expect(diffFingerprints(one, one2)).toEqual(['input data changed']);
+    expect(diffFingerprints(glob, glob2)).toEqual(['input data/z.tsv added']);
+  });
+
+  it('refuses a missing input with a message naming it', () => {
+    expect(() => fps((u) => { u.inputs = ['data/nope.tsv']; })).toThrow(/input 'data\/nope.tsv' does not exist/);
+    expect(() => fps((u) => { u.inputs = ['data/*.csv']; })).toThrow(/matches no file/);
+  });
+});

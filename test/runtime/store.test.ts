@@ -1,0 +1,99 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Digester } from '../../src/runtime/digest.js';
+import { realDisk, type Disk } from '../../src/runtime/disk.js';
+import { STORE_FORMAT } from '../../src/runtime/fingerprint.js';
+import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest } from '../../src/runtime/store.js';
+import { tempProject } from './helpers.js';
+
+let proj: { dir: string; cleanup: () => void };
+let d: Digester;
+beforeEach(async () => { proj = tempProject(); d = await Digester.create(); });
+afterEach(() => proj.cleanup());
+
+const KEY = 'a'.repeat(64);
+const manifest = {
+  format: 1, key: KEY, instance: 'a', stage: 'a', kind: 'exec', kindVersion: 1, params: {},
+  fingerprint: { kind: 'exec', kindVersion: 1, params: {}, inputs: {}, env: {}, storeFormat: STORE_FORMAT },
+  upstream: {}, metrics: { acc: 0.5 }, timings: { started: '', finished: '', seconds: 0 }, attempt: 1, smkeVersion: '0', host: 'h',
+};
+
+function staged(): { tmp: string; entry: string } {
+  const tmp = join(proj.dir, 'tmp', 'x');
+  mkdirSync(join(tmp, 'sub'), { recursive: true });
+  writeFileSync(join(tmp, 'model.bin'), 'weights');
+  writeFileSync(join(tmp, 'sub/m.json'), '{}');
+  return { tmp, entry: join(proj.dir, 'store', KEY) };
+}
+
+describe('store', () => {
+  it('publishes atomically with a manifest of every output', () => {
+    const { tmp, entry } = staged();
+    expect(publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d })).toBe('published');
+    expect(existsSync(tmp)).toBe(false);
+    const m = readManifest(entry)!;
+    expect(Object.keys(m.outputs)).toEqual(['model.bin', 'sub/m.json']);
+    expect(m.metrics).toEqual({ acc: 0.5 });
+    expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'ok', verified: true });
+  });
+
+  it('keeps the first entry when two publish the same key', () => {
+    const a = staged();
+    publish({ tmpDir: a.tmp, entryDir: a.entry, manifest, digester: d });
+    const b = staged();
+    expect(publish({ tmpDir: b.tmp, entryDir: b.entry, manifest, digester: d })).toBe('exists');
+    expect(existsSync(b.tmp)).toBe(false);
+  });
+
+  for (const step of ['writeFile', 'fsync', 'rename'] as const) {
+    it(`fails cleanly when the disk is full at ${step}: nothing in the store, nothing left in tmp`, () => {
+      const { tmp, entry } = staged();
+      const full: Disk = {
+        ...realDisk,
+        [step]: () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); },
+      };
+      expect(() => publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d, disk: full })).toThrow(PublishError);
+      expect(existsSync(entry)).toBe(false);
+      expect(existsSync(tmp)).toBe(false);
+      try {
+        publish({ tmpDir: staged().tmp, entryDir: entry, manifest, digester: d, disk: full });
+      } catch (e) {
+        expect(String(e)).toMatch(step === 'rename' ? /ENOSPC/ : /disk is full/);
+      }
+    });
+  }
+
+  it('detects a missing manifest, a changed output and a missing output', () => {
+    const { tmp, entry } = staged();
+    publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
+    const ok = checkEntry(entry, KEY, d);
+    if (ok.state !== 'ok') throw new Error('not ok');
+    writeFileSync(join(entry, 'model.bin'), 'WEIGHTS'); // same size, other content
+    expect(checkEntry(entry, KEY, d, ok.files)).toMatchObject({ state: 'corrupt', problem: 'output model.bin does not match its digest' });
+    rmSync(join(entry, 'sub/m.json'));
+    expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'corrupt' });
+    rmSync(join(entry, MANIFEST));
+    expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'corrupt', problem: expect.stringContaining('manifest.json is missing') });
+    expect(checkEntry(join(proj.dir, 'store', 'b'.repeat(64)), 'b'.repeat(64), d)).toEqual({ state: 'missing' });
+  });
+
+  it('trusts a known entry by stat signature without reading it', async () => {
+    const { tmp, entry } = staged();
+    publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
+    const first = checkEntry(entry, KEY, d);
+    if (first.state !== 'ok') throw new Error('not ok');
+    const fresh = await Digester.create();
+    expect(checkEntry(entry, KEY, fresh, first.files)).toMatchObject({ state: 'ok', verified: false });
+    expect(fresh.reads).toBe(0);
+  });
+
+  it('cleans in-flight directories of dead processes only', () => {
+    const tmpDir = join(proj.dir, 'tmp');
+    mkdirSync(join(tmpDir, `${KEY}.${hostname()}.999999999.1`), { recursive: true });
+    mkdirSync(join(tmpDir, `${KEY}.${hostname()}.${process.pid}.1`), { recursive: true });
+    expect(cleanTmp(tmpDir)).toBe(1);
+    expect(readdirSync(tmpDir)).toEqual([`${KEY}.${hostname()}.${process.pid}.1`]);
+  });
+});
