@@ -61,8 +61,8 @@ export interface ListExpr {
 
 export interface MapEntry {
   key: string;
-  /** Whether the key was written as a quoted string (kept for `smke fmt`). */
-  quoted: boolean;
+  /** The key as written: a name, or a quoted string with its quotes (kept for `smke fmt`). */
+  raw: string;
   keySpan: SourceSpan;
   value: Expr;
 }

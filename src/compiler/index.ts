@@ -10,6 +10,9 @@ export type { KindCatalog, KindInfo, OutputSpec, JsonSchema } from './kinds.js';
 
 import type { Diagnostic } from './diagnostic.js';
 import { build } from './build.js';
+import { formatFile } from './format.js';
+import { parse } from './parser.js';
+import { SourceFile } from './source.js';
 export type { Diagnostic, DiagnosticLabel } from './diagnostic.js';
 
 export interface CompileOptions {
@@ -45,3 +48,13 @@ export function compile(options: CompileOptions): CompileResult {
 
 export { renderDiagnostics, diagnosticsJson } from './render.js';
 export { parseLiteral } from './literal-text.js';
+
+/**
+ * The canonical layout of one file's text, or its syntax errors (a file that
+ * does not parse is never rewritten).
+ */
+export function formatSource(path: string, text: string): { formatted: string } | { diagnostics: Diagnostic[] } {
+  const { ast, diagnostics } = parse(new SourceFile(path, text));
+  if (diagnostics.length > 0) return { diagnostics };
+  return { formatted: formatFile(ast, text) };
+}

@@ -460,12 +460,12 @@ class SmkeParser extends EmbeddedActionsParser {
 
   mapKey = this.RULE(
     'mapKey',
-    (): { key: string; quoted: boolean; keySpan: SourceSpan } | undefined =>
+    (): { key: string; raw: string; keySpan: SourceSpan } | undefined =>
       this.OR([
         {
           ALT: () => {
             const t = this.CONSUME(T.Identifier);
-            return { key: t.image, quoted: false, keySpan: this.sp(t) };
+            return { key: t.image, raw: t.image, keySpan: this.sp(t) };
           },
         },
         {
@@ -484,7 +484,7 @@ class SmkeParser extends EmbeddedActionsParser {
                   help: 'write the key literally, or escape `$` as `\\$`',
                 });
               }
-              return { key: text, quoted: true, keySpan: s.span };
+              return { key: text, raw: t.image, keySpan: s.span };
             });
           },
         },
