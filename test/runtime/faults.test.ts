@@ -1,0 +1,155 @@
+// Faults with real worker processes: retries, keep-going, cancellation,
+// GPUs, corrupted entries, stale locks, missing outputs.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runPlan } from '../../src/runtime/orchestrate.js';
+import { StateDb } from '../../src/runtime/state.js';
+import { listEntries } from '../../src/runtime/store.js';
+import { capture, exec, makePlan, ref, tempProject } from './helpers.js';
+
+let proj: { dir: string; cleanup: () => void };
+beforeEach(() => { proj = tempProject(); });
+afterEach(() => proj.cleanup());
+const store = () => join(proj.dir, '.smke/store');
+
+describe('runtime faults', () => {
+  it('retries with the attempt number visible to the stage, and records every attempt', async () => {
+    const plan = makePlan(proj.dir, [
+      { id: 'flaky', retries: 2, params: exec('echo "attempt $SMKE_ATTEMPT"; test "$SMKE_ATTEMPT" -ge 2 && echo ok > {out}/r') },
+    ]);
+    const c = capture();
+    const r = await runPlan({ plan, bus: c.bus });
+    expect(r).toMatchObject({ exitCode: 0, ran: 1 });
+    expect(c.of('retried').map((e) => e.attempt)).toEqual([1]);
+    expect(c.of('started').map((e) => e.attempt)).toEqual([1, 2]);
+    const db = new StateDb(join(proj.dir, '.smke/state.db'));
+    const rows = db.attemptsOfRun(1);
+    db.close();
+    expect(rows.map((a) => [a.attempt, a.status, a.exit_code])).toEqual([[1, 'failed', 1], [2, 'succeeded', 0]]);
+    expect(readFileSync(rows[0]!.log_path!, 'utf8')).toContain('attempt 1');
+  });
+
+  it('keeps going with -k: independent branches finish, dependants of the failure are skipped', async () => {
+    const specs = [
+      { id: 'bad', params: exec('exit 4') },
+      { id: 'bad_child', params: exec(['true', ref('bad')]) },
+      { id: 'good', params: exec('echo g > {out}/g') },
+      { id: 'good_child', params: exec(['cp', ref('good', 'g'), '{out}/g2'], { outputs: ['g2'] }) },
+    ];
+    const c = capture();
+    const r = await runPlan({ plan: makePlan(proj.dir, specs.map((s) => ({ ...s, params: s.id === 'good' ? exec('echo g > {out}/g', { outputs: ['g'] }) : s.params }))), bus: c.bus, keepGoing: true, jobs: 1 });
+    expect(r).toMatchObject({ exitCode: 1, ran: 2, failed: 1, skipped: 1 });
+    expect(c.of('skipped').map((e) => e.instance)).toEqual(['bad_child']);
+    expect(listEntries(store())).toHaveLength(2);
+  });
+
+  it('fails a stage whose declared output is missing, and publishes nothing', async () => {
+    const c = capture();
+    const r = await runPlan({ plan: makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/other', { outputs: ['wanted.txt'] }) }]), bus: c.bus });
+    expect(r.exitCode).toBe(1);
+    expect(c.of('failed')[0]!.error).toContain('wanted.txt');
+    expect(listEntries(store())).toEqual([]);
+    expect(readdirSync(join(proj.dir, '.smke/tmp'))).toEqual([]);
+  });
+
+  it('cancels: signals the whole process group, records cancelled, exits 130, stores nothing', async () => {
+    const marker = join(proj.dir, 'grandchild.pid');
+    const plan = makePlan(proj.dir, [
+      { id: 'slow', params: exec(`sleep 30 & echo $! > ${marker}; wait`) },
+      { id: 'next', params: exec(['true', ref('slow')]) },
+    ]);
+    const c = capture();
+    const controller = new AbortController();
+    c.bus.on((e) => { if (e.type === 'started') setTimeout(() => controller.abort(), 400); });
+    const t0 = Date.now();
+    const r = await runPlan({ plan, bus: c.bus, signal: controller.signal, cancelGraceMs: 2000 });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(r.exitCode).toBe(130);
+    expect(c.of('cancelled').map((e) => e.instance)).toEqual(['slow']);
+    expect(listEntries(store())).toEqual([]);
+    const pid = Number(readFileSync(marker, 'utf8'));
+    await new Promise((res) => setTimeout(res, 200));
+    // The grandchild died with its group (a zombie at most, where nothing reaps orphans).
+    const state = (() => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]; } catch { return 'gone'; } })();
+    expect(['gone', 'Z', 'X']).toContain(state);
+    const db = new StateDb(join(proj.dir, '.smke/state.db'));
+    expect(db.attemptsOfRun(1).map((a) => a.status)).toEqual(['cancelled']);
+    expect(db.runs(1)[0]!.status).toBe('cancelled');
+    db.close();
+  });
+
+  it('gives GPU stages their device index in CUDA_VISIBLE_DEVICES and never overlaps them on a 1-GPU pool', async () => {
+    const stage = (id: string) => ({
+      id,
+      resources: { gpus: 1 },
+      params: exec(`echo "$CUDA_VISIBLE_DEVICES $(date +%s%N)" > {out}/t; : ${id}; sleep 0.3; date +%s%N >> {out}/t`, { outputs: ['t'] }),
+    });
+    const c = capture();
+    const r = await runPlan({ plan: makePlan(proj.dir, [stage('g1'), stage('g2')]), bus: c.bus, gpus: 1, jobs: 2 });
+    expect(r).toMatchObject({ exitCode: 0, ran: 2 });
+    const spans = ['g1', 'g2'].map((s) => {
+      const [first, end] = readFileSync(join(proj.dir, 'results', s, 't'), 'utf8').trim().split('\n');
+      const [dev, start] = first!.split(' ');
+      return { dev, start: BigInt(start!), end: BigInt(end!) };
+    });
+    expect(spans.map((s) => s.dev)).toEqual(['0', '0']);
+    const [a, b] = spans as [typeof spans[0], typeof spans[0]];
+    expect(a.end <= b.start || b.end <= a.start).toBe(true);
+  });
+
+  it('does not rerun when only resources or retries change', async () => {
+    const mk = (cpus: number, retries: number) => makePlan(proj.dir, [{ id: 'a', resources: { cpus, memBytes: 1 << 20 }, retries, params: exec('echo > {out}/x') }]);
+    await runPlan({ plan: mk(1, 0), bus: capture().bus });
+    const r = await runPlan({ plan: mk(2, 3), bus: capture().bus });
+    expect(r).toMatchObject({ ran: 0, cached: 1 });
+  });
+
+  it('detects a corrupted entry, never uses it, and reruns it', async () => {
+    const plan = () => makePlan(proj.dir, [{ id: 'a', params: exec('echo good > {out}/x', { outputs: ['x'] }) }]);
+    await runPlan({ plan: plan(), bus: capture().bus });
+    const [key] = listEntries(store());
+    writeFileSync(join(store(), key!, 'x'), 'evil\n'); // a different size and mtime: the stat check notices
+    const c = capture();
+    const r = await runPlan({ plan: plan(), bus: c.bus });
+    expect(r).toMatchObject({ ran: 1, cached: 0 });
+    expect(c.of('planned')[0]!.reasons[0]).toMatch(/^store entry corrupted: output x does not match its digest/);
+    expect(c.of('warning')[0]!.message).toContain('corrupted');
+    expect(readFileSync(join(proj.dir, 'results/a/x'), 'utf8')).toBe('good\n');
+    rmSync(join(store(), key!, '_smke/manifest.json'));
+    const c2 = capture();
+    expect(await runPlan({ plan: plan(), bus: c2.bus })).toMatchObject({ ran: 1 });
+    expect(c2.of('planned')[0]!.reasons[0]).toMatch(/manifest.json is missing/);
+  });
+
+  it('takes over a stale lock with a warning', async () => {
+    const plan = () => makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/x') }]);
+    const c0 = capture();
+    await runPlan({ plan: plan(), bus: c0.bus, dryRun: true });
+    const key = c0.of('planned')[0]!.key;
+    const dead = Number(spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim());
+    writeFileSync(join(proj.dir, '.smke/locks', key), JSON.stringify({ pid: dead, host: hostname(), start: 0, token: 'old', instance: 'a' }));
+    const c = capture();
+    const r = await runPlan({ plan: plan(), bus: c.bus });
+    expect(r).toMatchObject({ exitCode: 0, ran: 1 });
+    expect(c.of('warning').map((w) => w.message)).toEqual([expect.stringMatching(new RegExp(`took over the stale lock of a \\(pid ${dead} on .* is gone\\)`))]);
+    expect(existsSync(join(proj.dir, '.smke/locks', key))).toBe(false);
+  });
+
+  it('--only runs a stage with what it needs; --force reruns a cached one', async () => {
+    const plan = () => makePlan(proj.dir, [
+      { id: 'up', params: exec('echo > {out}/u') },
+      { id: 'mid', params: exec(['true', ref('up')]) },
+      { id: 'other', params: exec('true') },
+    ]);
+    const c = capture();
+    expect(await runPlan({ plan: plan(), bus: c.bus, only: ['mid'] })).toMatchObject({ ran: 2 });
+    expect(c.of('started').map((e) => e.instance).sort()).toEqual(['mid', 'up']);
+    const c2 = capture();
+    expect(await runPlan({ plan: plan(), bus: c2.bus, force: ['up'] })).toMatchObject({ ran: 2, cached: 1 });
+    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', []], ['other', ['never run']]]);
+    await expect(runPlan({ plan: plan(), bus: capture().bus, only: ['nope'] })).rejects.toThrow(/no stage or instance named 'nope'/);
+  });
+});
