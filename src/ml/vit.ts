@@ -30,13 +30,15 @@ export function numPatches(c: VitConfig): number {
   return (c.imageSize / c.patchSize) ** 2;
 }
 
-export function defineVit(ps: ParamStore, prefix: string, c: VitConfig): void {
+export function defineVit(ps: ParamStore, prefix: string, c: VitConfig, opts: { maskToken?: boolean } = {}): void {
   if (c.dim % c.heads !== 0) throw new Error(`width ${c.dim} is not divisible by ${c.heads} heads`);
   defineLinear(ps, `${prefix}.patch`, c.patchSize * c.patchSize * c.channels, c.dim);
   ps.add(`${prefix}.cls`, [1, 1, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
   ps.add(`${prefix}.pos`, [1, numPatches(c) + 1, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
   for (let i = 0; i < c.depth; i++) defineBlock(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c));
   defineLayerNorm(ps, `${prefix}.norm`, c.dim);
+  // Masked image modelling replaces hidden patches' embeddings with this token.
+  if (opts.maskToken) ps.add(`${prefix}.mask_token`, [1, 1, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
 }
 
 /** [B, H, W, C] -> [B, N, p*p*C], patches in row-major order. */
@@ -53,9 +55,14 @@ export function patchify(images: tf.Tensor, p: number): tf.Tensor {
  * (all by default). `finalNorm` applies the encoder's last LayerNorm, which the
  * teacher and truncated encoders omit (s-smke.md: "final norm removed").
  */
-export function vitForward(ps: ParamStore, prefix: string, c: VitConfig, images: tf.Tensor, opts: { layers?: number; finalNorm?: boolean } = {}): tf.Tensor {
+export function vitForward(ps: ParamStore, prefix: string, c: VitConfig, images: tf.Tensor, opts: { layers?: number; finalNorm?: boolean; patchMask?: tf.Tensor } = {}): tf.Tensor {
   const b = images.shape[0]!;
-  const patches = linear(ps, `${prefix}.patch`, patchify(images, c.patchSize));
+  let patches = linear(ps, `${prefix}.patch`, patchify(images, c.patchSize));
+  if (opts.patchMask) {
+    // patchMask [B, N]: 1 where the patch is hidden from the encoder.
+    const m = opts.patchMask.expandDims(2);
+    patches = tf.add(tf.mul(patches, tf.sub(1, m)), tf.mul(ps.get(`${prefix}.mask_token`), m));
+  }
   const cls = tf.tile(ps.get(`${prefix}.cls`), [b, 1, 1]);
   let x: tf.Tensor = tf.add(tf.concat([cls, patches], 1), ps.get(`${prefix}.pos`));
   const n = Math.min(opts.layers ?? c.depth, c.depth);

@@ -1,4 +1,5 @@
 // The ml stage kinds, registered in ../registry.ts.
 import type { StageKind } from '../kind.js';
+import { trainImageEncoder, trainMlm, trainTeacher } from './unimodal.js';
 
-export const kinds: StageKind[] = [];
+export const kinds: StageKind[] = [trainTeacher, trainImageEncoder, trainMlm];

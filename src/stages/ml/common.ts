@@ -1,0 +1,58 @@
+// Shared by the ml and eval stage kinds' run functions: backend setup,
+// per-step metrics and progress, final metrics, and typed parameter access.
+// Imported only inside `run` (it loads tfjs through src/ml/backend).
+
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Value } from '../../compiler/plan.js';
+import type { StageContext } from '../kind.js';
+import { selectBackend, type BackendChoice } from '../../ml/backend.js';
+
+export const METRICS_FILE = 'metrics.json';
+
+/** The backend the stage asks for (`backend =`), else the run's (`--backend`), else the fastest available. */
+export async function setupBackend(ctx: StageContext, params: Record<string, Value>): Promise<BackendChoice> {
+  const requested = (params.backend as string | undefined) || ctx.backend || undefined;
+  return selectBackend(requested, (m) => ctx.log.info(m));
+}
+
+export async function writeMetrics(ctx: StageContext, metrics: Record<string, number | string>): Promise<void> {
+  for (const [k, v] of Object.entries(metrics)) if (typeof v === 'number') ctx.metric(k, v);
+  await writeFile(join(ctx.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
+}
+
+/** Reports progress in steps and the per-step loss, lr and throughput (examples/s). */
+export class StepReporter {
+  private last = performance.now();
+
+  constructor(
+    private readonly ctx: StageContext,
+    private readonly total: number,
+    private readonly examplesPerStep: number,
+  ) {}
+
+  /** `step` counts completed steps (1-based). */
+  report(step: number, values: Record<string, number>): number {
+    const now = performance.now();
+    const throughput = (this.examplesPerStep * 1000) / Math.max(1e-3, now - this.last);
+    this.last = now;
+    for (const [k, v] of Object.entries(values)) this.ctx.metric(k, v, step);
+    this.ctx.metric('throughput', throughput, step);
+    this.ctx.progress(step, this.total, 'steps');
+    return throughput;
+  }
+
+  /** Excludes time spent outside training steps (validation, checkpoints) from the next throughput figure. */
+  resetClock(): void {
+    this.last = performance.now();
+  }
+}
+
+export function checkAbort(ctx: StageContext): void {
+  ctx.signal.throwIfAborted();
+}
+
+export function dirList(v: Value | undefined): string[] {
+  if (v === undefined || v === null) return [];
+  return (Array.isArray(v) ? v : [v]).map((x) => String(x));
+}

@@ -1,0 +1,78 @@
+// The optimisation loop every training stage shares: AdamW (s-smke.md's
+// betas and no-decay groups), cosine schedule with warmup, clipping,
+// per-step metrics and progress, periodic evaluation.
+
+import * as tf from '@tensorflow/tfjs';
+import type { StageContext } from '../kind.js';
+import type { ParamStore } from '../../ml/params.js';
+import { AdamW, clipGlobalNorm, cosineWithWarmup, lossAndGrads, SMKE_ADAMW } from '../../ml/optim.js';
+import { StepReporter } from './common.js';
+
+export interface LoopOptions {
+  ctx: StageContext;
+  ps: ParamStore;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  warmupFrac: number;
+  clip: number;
+  weightDecay?: number;
+  /** The loss of step `step` (0-based), built inside a tidy scope. */
+  loss(step: number): tf.Scalar;
+  /** Called every `evalEvery` steps and after the last one. */
+  evaluate?(step: number): Promise<void>;
+  evalEvery?: number;
+}
+
+export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; seconds: number }> {
+  const opt = new AdamW(o.ps, { ...SMKE_ADAMW, weightDecay: o.weightDecay ?? SMKE_ADAMW.weightDecay });
+  const reporter = new StepReporter(o.ctx, o.steps, o.batchSize);
+  const warmup = Math.round(o.warmupFrac * o.steps);
+  const t0 = performance.now();
+  let finalLoss = NaN;
+  let trainSeconds = 0;
+  try {
+    for (let step = 0; step < o.steps; step++) {
+      o.ctx.signal.throwIfAborted();
+      const ts = performance.now();
+      const lr = cosineWithWarmup(step, o.lr, warmup, o.steps);
+      const { loss, grads } = lossAndGrads(o.ps, () => ({ loss: o.loss(step) }));
+      finalLoss = (await loss.data())[0]!;
+      loss.dispose();
+      if (!Number.isFinite(finalLoss)) throw new Error(`loss is ${finalLoss} at step ${step + 1}: lower the learning rate`);
+      if (o.clip > 0) await clipGlobalNorm(grads, o.clip);
+      opt.apply(grads, lr);
+      for (const g of grads.values()) g.dispose();
+      trainSeconds += (performance.now() - ts) / 1000;
+      reporter.report(step + 1, { loss: finalLoss, lr });
+      if (o.evaluate && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === o.steps)) {
+        await o.evaluate(step + 1);
+        reporter.resetClock();
+      }
+    }
+  } finally {
+    opt.dispose();
+  }
+  o.ctx.log.info(`trained ${o.steps} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s (${trainSeconds.toFixed(1)} s in steps)`);
+  return { finalLoss, seconds: trainSeconds };
+}
+
+/** Runs `f` over [0, n) in chunks of `batch` inside tidy scopes and concatenates the float rows it returns. */
+export async function inBatches(n: number, batch: number, f: (idx: number[]) => tf.Tensor): Promise<{ data: Float32Array; cols: number }> {
+  const parts: Float32Array[] = [];
+  let cols = 0;
+  for (let i = 0; i < n; i += batch) {
+    const idx = Array.from({ length: Math.min(batch, n - i) }, (_, k) => i + k);
+    const t = tf.tidy(() => f(idx));
+    cols = t.shape[t.rank - 1] ?? 1;
+    parts.push((await t.data()) as Float32Array);
+    t.dispose();
+  }
+  const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    data.set(p, off);
+    off += p.length;
+  }
+  return { data, cols };
+}

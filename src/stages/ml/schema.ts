@@ -1,0 +1,44 @@
+// JSON Schema fragments shared by the ml and eval kinds' descriptors. Light:
+// no tfjs here, descriptors are loaded by `smke check` and `smke kinds`.
+
+import type { OutputSpec } from '../kind.js';
+
+export const int = (def: number, min = 1, description?: string) => ({ type: 'integer', minimum: min, default: def, ...(description ? { description } : {}) });
+export const num = (def: number, min = 0, description?: string) => ({ type: 'number', minimum: min, default: def, ...(description ? { description } : {}) });
+export const path = (description: string) => ({ type: 'string', minLength: 1, description });
+
+export const BACKEND = {
+  type: 'string',
+  enum: ['', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu', 'tfjs-node', 'tfjs-node-gpu'],
+  default: '',
+  description: "tfjs backend; '' picks the fastest available (tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu) unless --backend says otherwise.",
+};
+
+export const TRAIN_COMMON = {
+  steps: int(300, 1, 'Optimisation steps.'),
+  batch_size: int(32, 2, 'Examples per step.'),
+  lr: num(1e-3, 0, 'Peak learning rate (cosine schedule with linear warmup).'),
+  warmup: { type: 'number', minimum: 0, maximum: 1, default: 0.1, description: 'Fraction of the steps spent in linear warmup.' },
+  clip: num(1.0, 0, 'Global gradient-norm clip; 0 disables it.'),
+  backend: BACKEND,
+};
+
+export const VIT_ARCH = {
+  image_size: int(32, 8, 'Side of the (square) input images in pixels.'),
+  patch_size: int(8, 1),
+  width: int(48, 8),
+  depth: int(2, 1),
+  heads: int(4, 1),
+  mlp_ratio: int(2, 1),
+};
+
+export const MODEL_OUT: Record<string, OutputSpec> = {
+  model: { type: 'dir', path: 'model', description: 'Checkpoint: model.safetensors + config.json' },
+  metrics: { type: 'metrics', path: 'metrics.json', description: 'Final metrics' },
+};
+
+export const METRICS_OUT: Record<string, OutputSpec> = {
+  metrics: { type: 'metrics', path: 'metrics.json', description: 'Final metrics' },
+};
+
+export const TRAIN_RESOURCES = { cpus: 1, memBytes: 2 * 1024 ** 3 };

@@ -1,0 +1,188 @@
+// The mini profile's stand-ins for the pretrained unimodal models:
+// - train.teacher: a ViT trained supervised on the named-class image set
+//   (BEiTv2's role: a strong frozen image model to distil from);
+// - train.image_encoder: a ViT trained self-supervised by masked image
+//   modelling (hidden patches' normalised pixels regressed, SimMIM-style;
+//   Data2Vec2's role);
+// - train.mlm: a BERT-style encoder trained by masked language modelling on
+//   the text corpus, with a WordPiece vocabulary built from that corpus.
+
+import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { Value } from '../../compiler/plan.js';
+import type { StageContext } from '../kind.js';
+import { Rng, deriveSeed } from '../../data/rng.js';
+import { readCorpus } from '../../data/text-tasks.js';
+import { ParamStore } from '../../ml/params.js';
+import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
+import { defineText, textForward, type TextConfig } from '../../ml/text.js';
+import { defineLayerNorm, defineLinear, gelu, layerNorm, linear } from '../../ml/layers.js';
+import { saveCheckpoint } from '../../ml/checkpoint.js';
+import { VOCAB_FILE } from '../../ml/models.js';
+import { WordPieceTokenizer } from '../../ml/tokenizer.js';
+import { argmaxRows, accuracy } from '../../ml/metrics.js';
+import { setupBackend, writeMetrics } from './common.js';
+import { epochBatches, imageBatch, loadImageSplit } from './images.js';
+import { inBatches, trainLoop } from './loop.js';
+
+type P = Record<string, Value>;
+const n = (p: P, k: string) => p[k] as number;
+
+export function vitConfigFrom(p: P): VitConfig {
+  return { imageSize: n(p, 'image_size'), patchSize: n(p, 'patch_size'), channels: 3, dim: n(p, 'width'), depth: n(p, 'depth'), heads: n(p, 'heads'), mlpRatio: n(p, 'mlp_ratio'), eps: 1e-6, layerScale: 0.1 };
+}
+
+export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
+  await setupBackend(ctx, p);
+  const cfg = vitConfigFrom(p);
+  const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
+  if (!train.classes.length) throw new Error(`${p.images} is not an image-class dataset`);
+  const nc = train.classes.length;
+  const ps = new ParamStore(ctx.seed);
+  defineVit(ps, 'image', cfg);
+  defineLinear(ps, 'head', cfg.dim, nc);
+  const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
+  const batches = epochBatches(train.records.length, n(p, 'batch_size'), (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const logits = (images: tf.Tensor) => linear(ps, 'head', vitForward(ps, 'image', cfg, images).slice([0, 0, 0], [-1, 1, -1]).squeeze([1]));
+  let valAcc = 0;
+  const { finalLoss } = await trainLoop({
+    ctx, ps, steps: n(p, 'steps'), batchSize: n(p, 'batch_size'), lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    loss: (step) => {
+      const idx = batches(step);
+      const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
+      const y = tf.oneHot(tf.tensor1d(labels(train, idx), 'int32'), nc);
+      return tf.losses.softmaxCrossEntropy(y, logits(x)) as tf.Scalar;
+    },
+    evaluate: async (step) => {
+      const out = await inBatches(val.records.length, 64, (idx) => logits(tf.tensor4d(imageBatch(val, idx), [idx.length, cfg.imageSize, cfg.imageSize, 3])));
+      valAcc = accuracy(argmaxRows(out.data, val.records.length, nc), labels(val, val.records.map((_, i) => i)));
+      ctx.metric('val_accuracy', valAcc, step);
+    },
+  });
+  await saveCheckpoint(join(ctx.outDir, 'model'), ps, { model: 'vit', vit: cfg, classes: train.classes, trained_by: 'train.teacher' });
+  await writeMetrics(ctx, { loss: finalLoss, val_accuracy: valAcc * 100, params: ps.count('image.') });
+  ps.dispose();
+}
+
+export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
+  await setupBackend(ctx, p);
+  const cfg = vitConfigFrom(p);
+  const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { limit: 256, signal: ctx.signal });
+  const ps = new ParamStore(ctx.seed);
+  defineVit(ps, 'image', cfg, { maskToken: true });
+  const pdim = cfg.patchSize * cfg.patchSize * 3;
+  defineLinear(ps, 'mim.head', cfg.dim, pdim);
+  const np = numPatches(cfg);
+  const ratio = n(p, 'mask_ratio');
+  const maskFor = (b: number, rng: Rng) => {
+    const m = new Float32Array(b * np);
+    const hide = Math.max(1, Math.round(ratio * np));
+    for (let i = 0; i < b; i++) for (const j of rng.shuffle(Array.from({ length: np }, (_, k) => k)).slice(0, hide)) m[i * np + j] = 1;
+    return tf.tensor2d(m, [b, np]);
+  };
+  // Loss on hidden patches only, against per-patch normalised pixels (MAE's norm_pix target).
+  const mimLoss = (images: tf.Tensor, mask: tf.Tensor) => {
+    const tokens = vitForward(ps, 'image', cfg, images, { patchMask: mask });
+    const pred = linear(ps, 'mim.head', tokens.slice([0, 1, 0], [-1, -1, -1]));
+    const target = patchify(images, cfg.patchSize);
+    const { mean, variance } = tf.moments(target, 2, true);
+    const tn = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
+    const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
+    return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
+  };
+  const batches = epochBatches(train.records.length, n(p, 'batch_size'), (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  let valLoss = NaN;
+  const { finalLoss } = await trainLoop({
+    ctx, ps, steps: n(p, 'steps'), batchSize: n(p, 'batch_size'), lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    loss: (step) => {
+      const idx = batches(step);
+      const rng = new Rng(deriveSeed(ctx.seed, 'aug', step));
+      const x = tf.tensor4d(imageBatch(train, idx, rng), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
+      return mimLoss(x, maskFor(idx.length, rng));
+    },
+    evaluate: async (step) => {
+      const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
+      const out = await inBatches(val.records.length, 64, (idx) => mimLoss(tf.tensor4d(imageBatch(val, idx), [idx.length, cfg.imageSize, cfg.imageSize, 3]), maskFor(idx.length, rng)).reshape([1]));
+      valLoss = out.data.reduce((a, b) => a + b, 0) / out.data.length;
+      ctx.metric('val_loss', valLoss, step);
+    },
+  });
+  await saveCheckpoint(join(ctx.outDir, 'model'), ps, { model: 'vit', vit: cfg, trained_by: 'train.image_encoder', objective: 'masked image modelling' });
+  await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, params: ps.count('image.') });
+  ps.dispose();
+}
+
+/** BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random token, 10% unchanged. */
+export function maskTokens(ids: number[], special: Set<number>, vocab: number, maskId: number, rng: Rng, rate = 0.15): { input: number[]; targets: number[] } {
+  const input = ids.slice();
+  const targets = ids.map(() => -1);
+  const candidates = ids.map((t, i) => (special.has(t) ? -1 : i)).filter((i) => i >= 0);
+  for (const i of candidates) {
+    if (!rng.chance(rate)) continue;
+    targets[i] = ids[i]!;
+    const r = rng.next();
+    if (r < 0.8) input[i] = maskId;
+    else if (r < 0.9) input[i] = special.size + rng.int(vocab - special.size);
+  }
+  // Every sequence predicts at least one token, so no batch is without a target.
+  if (candidates.length && targets.every((t) => t < 0)) {
+    const i = candidates[rng.int(candidates.length)]!;
+    targets[i] = ids[i]!;
+    input[i] = maskId;
+  }
+  return { input, targets };
+}
+
+export async function runMlm(ctx: StageContext, p: P): Promise<void> {
+  await setupBackend(ctx, p);
+  const lines = (await readCorpus(p.corpus as string)).filter((l) => l.trim());
+  const tok = WordPieceTokenizer.build(lines, n(p, 'vocab_size'));
+  ctx.log.info(`vocabulary: ${tok.size} WordPiece tokens from ${lines.length} lines`);
+  const cfg: TextConfig = { vocabSize: tok.size, maxLen: n(p, 'max_len'), dim: n(p, 'width'), depth: n(p, 'depth'), heads: n(p, 'heads'), mlpRatio: n(p, 'mlp_ratio'), eps: 1e-12 };
+  const holdout = Math.min(256, Math.floor(lines.length / 10));
+  const encoded = lines.map((l) => tok.encode(l, undefined, cfg.maxLen));
+  const valEnc = encoded.slice(0, holdout), trainEnc = encoded.slice(holdout);
+  const ps = new ParamStore(ctx.seed);
+  defineText(ps, 'text', cfg);
+  defineLinear(ps, 'mlm.transform', cfg.dim, cfg.dim);
+  defineLayerNorm(ps, 'mlm.ln', cfg.dim);
+  ps.add('mlm.bias', [cfg.vocabSize], { kind: 'const', value: 0 });
+  const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
+  const b = n(p, 'batch_size');
+  const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
+    const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
+    const t = cfg.maxLen;
+    const ids = tf.tensor2d(m.flatMap((x) => x.input), [rows.length, t], 'int32');
+    const mask = tf.tensor2d(rows.flatMap((r) => r.mask), [rows.length, t], 'int32');
+    const h = textForward(ps, 'text', cfg, { ids, mask });
+    const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', h)), cfg.eps).reshape([-1, cfg.dim]);
+    // Output projection tied to the word embeddings, as BERT does.
+    const logits = tf.add(tf.matMul(z, ps.get('text.word'), false, true), ps.get('mlm.bias'));
+    const tgt = m.flatMap((x) => x.targets);
+    const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
+    const y = tf.oneHot(tf.tensor1d(tgt.map((x) => Math.max(0, x)), 'int32'), cfg.vocabSize);
+    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
+    return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
+  };
+  const batches = epochBatches(trainEnc.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  let valLoss = NaN;
+  const { finalLoss } = await trainLoop({
+    ctx, ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    loss: (step) => mlmLoss(batches(step).map((i) => trainEnc[i]!), new Rng(deriveSeed(ctx.seed, 'mask', step))),
+    evaluate: async (step) => {
+      const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
+      const out = await inBatches(valEnc.length, 64, (idx) => mlmLoss(idx.map((i) => valEnc[i]!), rng).reshape([1]));
+      valLoss = out.data.reduce((a, c) => a + c, 0) / Math.max(1, out.data.length);
+      ctx.metric('val_loss', valLoss, step);
+    },
+  });
+  const dir = join(ctx.outDir, 'model');
+  await mkdir(dir, { recursive: true });
+  await saveCheckpoint(dir, ps, { model: 'text', text: cfg, trained_by: 'train.mlm', objective: 'masked language modelling' });
+  await writeFile(join(dir, VOCAB_FILE), tok.toVocabText());
+  await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, val_perplexity: Math.exp(valLoss), vocab_size: tok.size, params: ps.count('text.') });
+  ps.dispose();
+}

@@ -1,0 +1,81 @@
+// Running stage kinds directly in tests: a StageContext that records what the
+// stage reports, params validated and defaulted by the kind's schema (as the
+// compiler does), and a small synthetic dataset generated once per process.
+
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import type { Value } from '../../src/compiler/plan.js';
+import type { StageContext, StageKind } from '../../src/stages/kind.js';
+import { generateSynthetic } from '../../src/data/synthetic/index.js';
+
+export interface Recorded {
+  metrics: { name: string; value: number; step?: number }[];
+  progress: { done: number; total: number; unit?: string }[];
+  logs: string[];
+}
+
+export async function makeCtx(root: string, name: string, opts: { seed?: number; scratchDir?: string; signal?: AbortSignal } = {}): Promise<{ ctx: StageContext; rec: Recorded }> {
+  const outDir = join(root, name, 'out');
+  const scratchDir = opts.scratchDir ?? join(root, name, 'scratch');
+  await mkdir(outDir, { recursive: true });
+  await mkdir(scratchDir, { recursive: true });
+  const rec: Recorded = { metrics: [], progress: [], logs: [] };
+  const log = (lvl: string) => (m: string) => rec.logs.push(`${lvl}: ${m}`);
+  const ctx: StageContext = {
+    instance: name,
+    stage: name,
+    key: `key-${name}`,
+    outDir,
+    scratchDir,
+    projectDir: root,
+    attempt: 1,
+    seed: opts.seed ?? 7,
+    resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
+    backend: 'wasm',
+    log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    progress: (done, total, unit) => rec.progress.push({ done, total, unit }),
+    metric: (n, value, step) => rec.metrics.push({ name: n, value, step }),
+    signal: opts.signal ?? new AbortController().signal,
+  };
+  return { ctx, rec };
+}
+
+/** Validates and fills defaults the way the compiler does (ajv, useDefaults). */
+export function resolveParams(kind: StageKind, params: Record<string, Value>): Record<string, Value> {
+  const ajv = new Ajv({ useDefaults: true, strict: false });
+  const copy = structuredClone(params);
+  const validate = ajv.compile(kind.params);
+  if (!validate(copy)) throw new Error(`${kind.name}: ${ajv.errorsText(validate.errors)}`);
+  return copy;
+}
+
+export async function runKind(kind: StageKind, ctx: StageContext, params: Record<string, Value>): Promise<void> {
+  await kind.run(ctx, resolveParams(kind, params));
+}
+
+let synthetic: Promise<string> | undefined;
+
+/** A tiny synthetic corpus (16 px images), generated once per test process. */
+export function tinySynthetic(): Promise<string> {
+  synthetic ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'smke-ml-syn-'));
+    await generateSynthetic(dir, {
+      seed: 1,
+      imageSize: 16,
+      coco: { train: 64, val: 16, test: 16 },
+      flickr: { train: 8, val: 4, test: 8 },
+      classify: { classes: 4, trainPerClass: 12, valPerClass: 6 },
+      text: { train: 64, eval: 24 },
+      corpusLines: 400,
+      shardSize: 100,
+    });
+    return dir;
+  })();
+  return synthetic;
+}
+
+export function lastMetric(rec: Recorded, name: string): number | undefined {
+  return rec.metrics.filter((m) => m.name === name).at(-1)?.value;
+}
