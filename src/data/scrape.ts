@@ -1,0 +1,261 @@
+// Scraping images for an image-caption index: bounded global and per-host
+// concurrency, a per-request timeout, retries for transient failures, and
+// validation (HTML pages, placeholders, undecodable bytes) before an image is
+// resized and kept. Progress is journaled in a state directory, so a rerun
+// after a kill fetches only what is missing.
+
+import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic.js';
+import { Semaphore } from './concurrency.js';
+import { DEFAULT_USER_AGENT } from './download.js';
+import { FetchError, backoffMs, networkError, sleep, statusError } from './http.js';
+import { Rng } from './rng.js';
+import type { CaptionRow } from './tsv.js';
+
+export interface ScrapeOptions {
+  /** Journal and fetched images live here (a stage's scratch dir). */
+  stateDir: string;
+  concurrency: number;
+  perHost: number;
+  timeoutMs: number;
+  /** Extra tries after a transient failure (network, 5xx, 429, timeout). */
+  retries: number;
+  retryDelayMs?: number;
+  userAgent?: string;
+  /** Shorter side after resizing (never enlarged). */
+  imageSize: number;
+  /** Images with a side below this are placeholders ("photo unavailable" 1-px GIFs and the like). */
+  minSide: number;
+  maxBytes: number;
+  signal?: AbortSignal;
+  onProgress?(done: number, total: number): void;
+  seed?: number;
+}
+
+export interface ScrapeOutcome {
+  row: number;
+  ok: boolean;
+  reason?: string;
+  width?: number;
+  height?: number;
+}
+
+export interface ScrapeStats {
+  rows: number;
+  attempted: number;
+  ok: number;
+  failed: Record<string, number>;
+  /** Rows already settled by an earlier (killed or failed) run and not fetched again. */
+  resumed: number;
+}
+
+const JOURNAL = 'journal.jsonl';
+
+export function imagePath(stateDir: string, row: number): string {
+  return join(stateDir, 'images', `${Math.floor(row / 10000)}`, `${row}.jpg`);
+}
+
+/** Outcomes recorded by earlier runs; a line cut by a kill is ignored (that row is fetched again). */
+async function readJournal(stateDir: string): Promise<Map<number, ScrapeOutcome>> {
+  const done = new Map<number, ScrapeOutcome>();
+  let text = '';
+  try {
+    text = await readFile(join(stateDir, JOURNAL), 'utf8');
+  } catch {
+    return done;
+  }
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const o = JSON.parse(line) as ScrapeOutcome;
+      if (typeof o.row === 'number') done.set(o.row, o);
+    } catch {
+      // the torn last line of a killed run
+    }
+  }
+  return done;
+}
+
+async function fetchImageBytes(url: string, opts: ScrapeOptions): Promise<Buffer> {
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(opts.signal!.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctl.abort(new Error('timeout'));
+  }, opts.timeoutMs);
+  try {
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { 'user-agent': opts.userAgent ?? DEFAULT_USER_AGENT, accept: 'image/*' }, signal: ctl.signal, redirect: 'follow' });
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      throw networkError(err, url, timedOut);
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw statusError(res.status, url, res.headers.get('retry-after'));
+    }
+    const type = (res.headers.get('content-type') ?? '').toLowerCase();
+    // Dead image links often answer 200 with an HTML error or login page.
+    if (type.startsWith('text/') || type.includes('html')) {
+      await res.body?.cancel().catch(() => {});
+      throw new FetchError(`${url} served ${type}, not an image`, 'html', false);
+    }
+    const len = Number(res.headers.get('content-length') ?? 0);
+    if (len > opts.maxBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new FetchError(`${url} is ${len} bytes, over the limit`, 'too_large', false);
+    }
+    const chunks: Buffer[] = [];
+    let got = 0;
+    try {
+      for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+        got += c.byteLength;
+        if (got > opts.maxBytes) {
+          ctl.abort(new Error('too large'));
+          throw new FetchError(`${url} exceeds ${opts.maxBytes} bytes`, 'too_large', false);
+        }
+        chunks.push(Buffer.from(c));
+      }
+    } catch (err) {
+      if (err instanceof FetchError) throw err;
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      throw networkError(err, url, timedOut);
+    }
+    if (len && got < len) throw new FetchError(`${url}: connection closed after ${got} of ${len} bytes`, 'truncated', true);
+    return Buffer.concat(chunks);
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Validate and resize; throws FetchError with reason decode_error / placeholder. */
+async function processImage(bytes: Buffer, opts: ScrapeOptions): Promise<{ data: Buffer; width: number; height: number }> {
+  const { default: sharp } = await import('sharp');
+  if (bytes.length > 0 && /^\s*</.test(bytes.subarray(0, 64).toString('latin1'))) {
+    throw new FetchError('body is HTML/XML, not an image', 'html', false);
+  }
+  let meta;
+  try {
+    meta = await sharp(bytes).metadata();
+  } catch (err) {
+    throw new FetchError(`not a decodable image: ${(err as Error).message}`, 'decode_error', false);
+  }
+  if (!meta.width || !meta.height || meta.width < opts.minSide || meta.height < opts.minSide) {
+    throw new FetchError(`image is ${meta.width}x${meta.height}, a placeholder`, 'placeholder', false);
+  }
+  try {
+    const { data, info } = await sharp(bytes, { failOn: 'error', animated: false })
+      .rotate()
+      .resize({ width: opts.imageSize, height: opts.imageSize, fit: 'outside', withoutEnlargement: true })
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: 90 })
+      .toBuffer({ resolveWithObject: true });
+    return { data, width: info.width, height: info.height };
+  } catch (err) {
+    throw new FetchError(`image does not decode: ${(err as Error).message}`, 'decode_error', false);
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
+}
+
+/** Fetch every row not settled yet; returns every row's outcome (old and new). */
+export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Promise<{ outcomes: Map<number, ScrapeOutcome>; stats: ScrapeStats }> {
+  await mkdir(join(opts.stateDir, 'images'), { recursive: true });
+  const outcomes = await readJournal(opts.stateDir);
+  const resumed = rows.filter((r) => outcomes.has(r.row)).length;
+  const todo = rows.filter((r) => !outcomes.has(r.row));
+  const global = new Semaphore(opts.concurrency);
+  const hosts = new Map<string, Semaphore>();
+  const rng = new Rng(opts.seed ?? 1);
+  let settled = resumed;
+  let journalTail: Promise<void> = Promise.resolve();
+  const record = (o: ScrapeOutcome) => {
+    outcomes.set(o.row, o);
+    // Serialised appends: one line per outcome, written after the image file, so a journaled ok always has its image.
+    journalTail = journalTail.then(() => appendFile(join(opts.stateDir, JOURNAL), JSON.stringify(o) + '\n'));
+    return journalTail;
+  };
+
+  const one = async (r: CaptionRow): Promise<void> => {
+    const host = hostOf(r.url);
+    let hs = hosts.get(host);
+    if (!hs) hosts.set(host, (hs = new Semaphore(opts.perHost)));
+    for (let attempt = 0; ; attempt++) {
+      opts.signal?.throwIfAborted();
+      const releaseHost = await hs.acquire();
+      let outcome: ScrapeOutcome | undefined;
+      let retry: FetchError | undefined;
+      try {
+        const bytes = await fetchImageBytes(r.url, opts);
+        const img = await processImage(bytes, opts);
+        const file = imagePath(opts.stateDir, r.row);
+        await mkdir(join(file, '..'), { recursive: true });
+        await writeFileAtomic(file, img.data);
+        outcome = { row: r.row, ok: true, width: img.width, height: img.height };
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        const fe = err instanceof FetchError ? err : new FetchError((err as Error).message, 'error', false);
+        if (fe.retryable && attempt < opts.retries) retry = fe;
+        else outcome = { row: r.row, ok: false, reason: fe.reason };
+      } finally {
+        releaseHost();
+      }
+      if (outcome) {
+        await record(outcome);
+        opts.onProgress?.(++settled, rows.length);
+        return;
+      }
+      await sleep(retry?.retryAfterMs ?? backoffMs({ retries: opts.retries, baseDelayMs: opts.retryDelayMs ?? 500, maxDelayMs: 10_000 }, attempt, rng), opts.signal);
+    }
+  };
+
+  // The global limit bounds open work; rows start in index order so a `limit` run and a full run agree on what is fetched first.
+  const running = new Set<Promise<void>>();
+  let failure: unknown;
+  for (const r of todo) {
+    if (failure) break;
+    const release = await global.acquire();
+    const p: Promise<void> = one(r)
+      .catch((err) => {
+        failure ??= err;
+      })
+      .finally(() => {
+        release();
+        running.delete(p);
+      });
+    running.add(p);
+  }
+  await Promise.all(running);
+  await journalTail;
+  if (failure) throw failure;
+
+  const stats: ScrapeStats = { rows: rows.length, attempted: rows.length, ok: 0, failed: {}, resumed };
+  for (const r of rows) {
+    const o = outcomes.get(r.row)!;
+    if (o.ok) stats.ok++;
+    else stats.failed[o.reason ?? 'error'] = (stats.failed[o.reason ?? 'error'] ?? 0) + 1;
+  }
+  return { outcomes, stats };
+}
+
+/** Rows whose images the journal lists as fetched (for tests and diagnostics). */
+export async function journaledImages(stateDir: string): Promise<number> {
+  let n = 0;
+  try {
+    for (const d of await readdir(join(stateDir, 'images'))) n += (await readdir(join(stateDir, 'images', d))).length;
+  } catch {
+    // no images yet
+  }
+  return n;
+}

@@ -1,0 +1,154 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ImageDataset } from '../../src/data/image-dataset.js';
+import { cc12mKind, cc3mKind } from '../../src/stages/data/cc.js';
+import { makeCtx, tempDir, withDefaults, type TestCtx } from './ctx.js';
+import { serveBytes, startServer, type TestServer } from './server.js';
+
+let srv: TestServer;
+let jpeg: Buffer;
+let inFlight = 0;
+let peak = 0;
+
+const FAST = { timeout: 0.5, retry_delay: 0.01, image_size: 32, concurrency: 8, per_host: 3 };
+
+beforeAll(async () => {
+  srv = await startServer();
+  jpeg = await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
+  for (let i = 0; i < 12; i++) {
+    srv.route(`/img/${i}.jpg`, async (req, res, n) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 15));
+      inFlight--;
+      serveBytes(jpeg, 'image/jpeg')(req, res, n);
+    });
+  }
+  srv.route('/html', (_q, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>gone</html>'));
+  srv.route('/html-as-jpeg.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg' }).end('<!DOCTYPE html><html>removed</html>'));
+  const pixel = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } }).gif().toBuffer();
+  srv.route('/placeholder.gif', serveBytes(pixel, 'image/gif'));
+  srv.route('/corrupt.jpg', serveBytes(jpeg.subarray(0, 300), 'image/jpeg'));
+  srv.route('/garbage.jpg', serveBytes(Buffer.from('definitely not an image, just bytes'), 'image/jpeg'));
+  srv.route('/err500', (_q, res) => void res.writeHead(500).end());
+  srv.route('/flaky.jpg', (req, res, n) => (n === 1 ? void res.writeHead(503).end() : serveBytes(jpeg, 'image/jpeg')(req, res, n)));
+  srv.route('/slow.jpg', () => {
+    /* never answers: the timeout must fire */
+  });
+});
+afterAll(() => srv.close());
+
+function cc3mTsv(dir: string): string {
+  const u = srv.url;
+  const rows = [
+    ...Array.from({ length: 10 }, (_, i) => `a red box number ${i}\t${u}/img/${i}.jpg`),
+    `an html page\t${u}/html`,
+    `html served as an image\t${u}/html-as-jpeg.jpg`,
+    `a placeholder\t${u}/placeholder.gif`,
+    `a truncated jpeg\t${u}/corrupt.jpg`,
+    `garbage bytes\t${u}/garbage.jpg`,
+    `gone\t${u}/nothing-here.jpg`,
+    `server error\t${u}/err500`,
+    `flaky\t${u}/flaky.jpg`,
+    `slow\t${u}/slow.jpg`,
+    `no tab in this row`,
+    `bad url\tftp://example.org/x.jpg`,
+    `\t${u}/img/11.jpg`,
+    `too\tmany\tcolumns`,
+  ];
+  const p = join(dir, 'Train-GCC-training.tsv');
+  writeFileSync(p, rows.join('\n') + '\n');
+  return p;
+}
+
+const ctxs: TestCtx[] = [];
+afterAll(() => ctxs.forEach((c) => c.cleanup()));
+
+describe('dataset.cc3m', () => {
+  test('scrapes, drops and counts every kind of bad input, keeps good images resized, never crashes', async () => {
+    const dir = tempDir();
+    const c = makeCtx({ root: dir, projectDir: dir });
+    ctxs.push(c);
+    cc3mTsv(dir);
+    const params = await withDefaults(cc3mKind.params, { tsv: 'Train-GCC-training.tsv', ...FAST, retries: 1 });
+    expect(cc3mKind.inputs!(params)).toEqual(['Train-GCC-training.tsv']);
+    peak = 0;
+    await cc3mKind.run(c, params);
+    const stats = JSON.parse(readFileSync(join(c.outDir, 'stats.json'), 'utf8'));
+    expect(stats).toMatchObject({
+      attempted: 19,
+      ok: 11,
+      failed: { html: 2, placeholder: 1, decode_error: 2, http_404: 1, http_500: 1, timeout: 1 },
+      malformed_rows: 4,
+      malformed_by_reason: { wrong_column_count: 2, bad_url: 1, empty_caption: 1 },
+    });
+    expect(srv.hits.get('/err500')).toHaveLength(2); // retried once
+    expect(srv.hits.get('/nothing-here.jpg')).toHaveLength(1); // 404 is final
+    expect(srv.hits.get('/img/0.jpg')![0]!.ua).toMatch(/^smke\//);
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(peak).toBeGreaterThan(1);
+
+    const ds = await ImageDataset.open(join(c.outDir, 'pairs'), 'image-text');
+    const recs = await ds.records('train');
+    expect(recs).toHaveLength(11);
+    expect(recs[0]).toMatchObject({ id: 'cc3m-000000000', captions: ['a red box number 0'], width: 43, height: 32 });
+    expect(recs.at(-1)!.captions).toEqual(['flaky']);
+    const meta = await sharp(await ds.readImage(recs[3]!)).metadata();
+    expect([meta.format, meta.height]).toEqual(['jpeg', 32]);
+    expect(c.metrics.find((m) => m.name === 'ok')!.value).toBe(11);
+  });
+
+  test('a rerun after a kill fetches only what is missing', async () => {
+    const dir = tempDir();
+    const tsv = join(dir, 'idx.tsv');
+    const u = srv.url;
+    for (let i = 0; i < 10; i++) srv.route(`/r/${i}.jpg`, serveBytes(jpeg, 'image/jpeg'));
+    writeFileSync(tsv, Array.from({ length: 10 }, (_, i) => `caption ${i}\t${u}/r/${i}.jpg`).join('\n'));
+    const params = await withDefaults(cc3mKind.params, { tsv, ...FAST, concurrency: 2, per_host: 2 });
+    const first = makeCtx({ root: dir });
+    first.progress = (done) => {
+      if (done >= 4) first.controller.abort(new Error('killed'));
+    };
+    await expect(cc3mKind.run(first, params)).rejects.toThrow('killed');
+    const fetchedBefore = [...Array(10).keys()].filter((i) => srv.hits.has(`/r/${i}.jpg`)).length;
+    expect(fetchedBefore).toBeGreaterThanOrEqual(4);
+    expect(fetchedBefore).toBeLessThan(10);
+
+    // Same scratch dir (same key), fresh output dir: what the runtime gives a retried attempt.
+    const second = makeCtx({ root: dir, attempt: 2 });
+    ctxs.push(second);
+    await cc3mKind.run(second, params);
+    for (let i = 0; i < 10; i++) expect(srv.hits.get(`/r/${i}.jpg`), `row ${i}`).toHaveLength(1);
+    const stats = JSON.parse(readFileSync(join(second.outDir, 'stats.json'), 'utf8'));
+    expect(stats.ok).toBe(10);
+    expect(stats.resumed).toBeGreaterThanOrEqual(4);
+    expect(second.logs.some((l) => /resumed: \d+ rows/.test(l.msg))).toBe(true);
+  });
+
+  test('a missing index says where to get it and where to put it', async () => {
+    const c = makeCtx();
+    ctxs.push(c);
+    await expect(cc3mKind.run(c, await withDefaults(cc3mKind.params, { tsv: 'data/cc3m/Train-GCC-training.tsv' }))).rejects.toThrow(
+      /CC3M index not found at .*data\/cc3m\/Train-GCC-training.tsv\. Download Train-GCC-training.tsv from https:\/\/ai.google.com\/research\/ConceptualCaptions\/download/,
+    );
+  });
+});
+
+describe('dataset.cc12m', () => {
+  test('downloads the url-caption index (header row skipped) and honours limit', async () => {
+    const u = srv.url;
+    const index = ['url\tcaption', ...Array.from({ length: 10 }, (_, i) => `${u}/img/${i}.jpg\tcc12m caption ${i}`)].join('\n');
+    srv.route('/cc12m.tsv', serveBytes(Buffer.from(index), 'text/tab-separated-values'));
+    const c = makeCtx();
+    ctxs.push(c);
+    await cc12mKind.run(c, await withDefaults(cc12mKind.params, { url: `${u}/cc12m.tsv`, limit: 6, ...FAST }));
+    const ds = await ImageDataset.open(join(c.outDir, 'pairs'));
+    const recs = await ds.records('train');
+    // limit counts data rows; the header is not one.
+    expect(recs.map((r) => r.captions![0])).toEqual([0, 1, 2, 3, 4, 5].map((i) => `cc12m caption ${i}`));
+    expect(recs[0]!.id).toBe('cc12m-000000000');
+    expect(cc12mKind.env!(await withDefaults(cc12mKind.params, {}))).toEqual(['SMKE_MIRROR']);
+  });
+});
