@@ -293,7 +293,7 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
         release(join(lay.locksDir, k), lock.info.token);
       }
     }
-    const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir);
+    const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir, lay.locksDir);
     process.stdout.write(
       a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}\n`,
     );

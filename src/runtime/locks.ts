@@ -22,14 +22,18 @@ export interface LockInfo {
   instance: string;
 }
 
-export function processStart(pid: number): string | undefined {
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime); fields after the parenthesised command name.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // The fields after the parenthesised command name (which may contain spaces).
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+export function processStart(pid: number): string | undefined {
+  return procStat(pid)?.[19]; // field 22, starttime
 }
 
 export function pidAlive(pid: number, pidStart?: string): boolean {
@@ -38,9 +42,11 @@ export function pidAlive(pid: number, pidStart?: string): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (pidStart === undefined) return true;
-  const now = processStart(pid);
-  return now === undefined || now === pidStart;
+  const fields = procStat(pid);
+  if (fields === undefined) return true; // no /proc: trust kill(0)
+  // A killed process whose parent has not reaped it yet is a zombie: gone for our purposes.
+  if (fields[0] === 'Z' || fields[0] === 'X') return false;
+  return pidStart === undefined || fields[19] === pidStart;
 }
 
 export function readLock(path: string): LockInfo | undefined {
@@ -102,7 +108,8 @@ export function breakStale(path: string, seen: LockInfo | undefined): boolean {
     return false;
   }
   const moved = readLock(aside);
-  if (seen === undefined || moved === undefined || moved.token === seen.token) {
+  // Same token *and* pid: a worker adopting the lock meanwhile keeps the token but changes the pid.
+  if (seen === undefined || moved === undefined || (moved.token === seen.token && moved.pid === seen.pid)) {
     unlinkSync(aside);
     return true;
   }

@@ -101,7 +101,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const env = opts.env ?? process.env;
   const only = opts.only?.length ? withUpstream(plan, resolveNames(plan, opts.only)) : undefined;
   const force = opts.force?.length ? resolveNames(plan, opts.force) : undefined;
-  cleanTmp(lay.tmpDir);
+  cleanTmp(lay.tmpDir, lay.locksDir);
   state.reapDeadRuns();
 
   const digester = await Digester.create(state);

@@ -15,7 +15,7 @@ import type { Digester } from './digest.js';
 import { realDisk, type Disk } from './disk.js';
 import type { FingerprintParts } from './fingerprint.js';
 import type { EntryFile } from './state.js';
-import { pidAlive } from './locks.js';
+import { isStale, pidAlive, readLock } from './locks.js';
 
 /** Inside each entry: smke's own files, never outputs. */
 export const META_DIR = '_smke';
@@ -171,8 +171,12 @@ export function tmpName(key: string, attempt: number): string {
   return `${key}.${hostname()}.${process.pid}.${attempt}`;
 }
 
-/** Remove in-flight directories (and job files) left by processes that are gone. */
-export function cleanTmp(tmpDir: string): number {
+/**
+ * Remove in-flight directories (and job files) left by processes that are
+ * gone. A directory named after a dead orchestrator may still be in use by
+ * its worker, which outlives it: the instance lock (held by the worker) says so.
+ */
+export function cleanTmp(tmpDir: string, locksDir?: string): number {
   let removed = 0;
   let names: string[];
   try { names = readdirSync(tmpDir); } catch { return 0; }
@@ -182,6 +186,10 @@ export function cleanTmp(tmpDir: string): number {
     if (!m) continue;
     const [h, pid] = m.length === 3 ? [m[1]!, Number(m[2])] : [host, Number(m[1])];
     if (h !== host || pidAlive(pid)) continue;
+    if (locksDir && !name.startsWith('corrupt-')) {
+      const holder = readLock(join(locksDir, name.slice(0, 64)));
+      if (holder && !isStale(holder)) continue;
+    }
     rmSync(join(tmpDir, name), { recursive: true, force: true });
     removed++;
   }

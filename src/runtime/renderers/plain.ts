@@ -41,7 +41,7 @@ export class PlainRenderer implements Renderer {
       return;
     }
     if (e.type === 'cached' && !e.reused) return;
-    if (e.type !== 'summary') this.flushCached();
+    this.flushCached();
     switch (e.type) {
       case 'cached':
         this.line(`${c(2, 'reused ')} ${e.instance} (finished by another run)`);
