@@ -10,6 +10,7 @@ import { writeFileAtomic } from './atomic.js';
 import { Semaphore } from './concurrency.js';
 import { DEFAULT_USER_AGENT } from './download.js';
 import { FetchError, backoffMs, networkError, sleep, statusError } from './http.js';
+import { prepareImage } from './image-prep.js';
 import { Rng } from './rng.js';
 import type { CaptionRow } from './tsv.js';
 
@@ -133,34 +134,6 @@ async function fetchImageBytes(url: string, opts: ScrapeOptions): Promise<Buffer
   }
 }
 
-/** Validate and resize; throws FetchError with reason decode_error / placeholder. */
-async function processImage(bytes: Buffer, opts: ScrapeOptions): Promise<{ data: Buffer; width: number; height: number }> {
-  const { default: sharp } = await import('sharp');
-  if (bytes.length > 0 && /^\s*</.test(bytes.subarray(0, 64).toString('latin1'))) {
-    throw new FetchError('body is HTML/XML, not an image', 'html', false);
-  }
-  let meta;
-  try {
-    meta = await sharp(bytes).metadata();
-  } catch (err) {
-    throw new FetchError(`not a decodable image: ${(err as Error).message}`, 'decode_error', false);
-  }
-  if (!meta.width || !meta.height || meta.width < opts.minSide || meta.height < opts.minSide) {
-    throw new FetchError(`image is ${meta.width}x${meta.height}, a placeholder`, 'placeholder', false);
-  }
-  try {
-    const { data, info } = await sharp(bytes, { failOn: 'error', animated: false })
-      .rotate()
-      .resize({ width: opts.imageSize, height: opts.imageSize, fit: 'outside', withoutEnlargement: true })
-      .flatten({ background: '#ffffff' })
-      .jpeg({ quality: 90 })
-      .toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height };
-  } catch (err) {
-    throw new FetchError(`image does not decode: ${(err as Error).message}`, 'decode_error', false);
-  }
-}
-
 function hostOf(url: string): string {
   try {
     return new URL(url).host;
@@ -198,7 +171,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
       let retry: FetchError | undefined;
       try {
         const bytes = await fetchImageBytes(r.url, opts);
-        const img = await processImage(bytes, opts);
+        const img = await prepareImage(bytes, { imageSize: opts.imageSize, minSide: opts.minSide });
         const file = imagePath(opts.stateDir, r.row);
         await mkdir(join(file, '..'), { recursive: true });
         await writeFileAtomic(file, img.data);

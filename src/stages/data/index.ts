@@ -2,6 +2,8 @@
 import type { StageKind } from '../kind.js';
 import { cc12mKind, cc3mKind } from './cc.js';
 import { downloadKind } from './download.js';
+import { cocoKind, flickr30kKind } from './karpathy-kinds.js';
 import { syntheticKind } from './synthetic.js';
+import { weightsFileKind } from './weights.js';
 
-export const kinds: StageKind[] = [downloadKind, syntheticKind, cc3mKind, cc12mKind];
+export const kinds: StageKind[] = [downloadKind, syntheticKind, cc3mKind, cc12mKind, cocoKind, flickr30kKind, weightsFileKind];
