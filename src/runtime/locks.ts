@@ -8,8 +8,9 @@
 // worker adopts it (rewrites it with its own pid), so an orchestrator killed
 // while its worker still runs does not make the lock look stale.
 
-import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, linkSync, readdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 export interface LockInfo {
@@ -134,5 +135,21 @@ export function release(path: string, token: string): void {
   const cur = readLock(path);
   if (cur && cur.token === token) {
     try { unlinkSync(path); } catch { /* released by the other holder of the token */ }
+  }
+}
+
+/**
+ * Remove the temporary files of lock operations (`<key>.<pid>.<token>`,
+ * `<key>.<pid>.adopt`, `<key>.stale.<pid>.<rand>`) whose process is gone:
+ * a kill between writing and linking one leaves it behind.
+ */
+export function cleanLockLeftovers(locksDir: string): void {
+  let names: string[];
+  try { names = readdirSync(locksDir); } catch { return; }
+  for (const n of names) {
+    const m = /^[0-9a-f]{64}\.(?:stale\.)?(\d+)\./.exec(n);
+    if (m && !pidAlive(Number(m[1]))) {
+      try { unlinkSync(join(locksDir, n)); } catch { /* removed by another run */ }
+    }
   }
 }

@@ -14,7 +14,7 @@ import { LocalExecutor } from './executors/local.js';
 import type { Executor, JobHandle } from './executors/types.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { layout as makeLayout, safeName, type Layout } from './layout.js';
-import { breakStale, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
+import { breakStale, cleanLockLeftovers, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import { StateDb } from './state.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
@@ -102,6 +102,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const only = opts.only?.length ? withUpstream(plan, resolveNames(plan, opts.only)) : undefined;
   const force = opts.force?.length ? resolveNames(plan, opts.force) : undefined;
   cleanTmp(lay.tmpDir, lay.locksDir);
+  cleanLockLeftovers(lay.locksDir);
   state.reapDeadRuns();
 
   const digester = await Digester.create(state);

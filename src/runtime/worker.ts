@@ -49,6 +49,8 @@ export async function runWorker(jobPath: string): Promise<number> {
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as JobSpec;
   const sink = new EventSink(job.eventsPath);
   const finish = async (e: WorkerEvent & { type: 'final' }, code: number): Promise<number> => {
+    // The job file is ours to remove: an orchestrator killed meanwhile cannot.
+    rmSync(jobPath, { force: true });
     sink.emit(e);
     await sink.close();
     return code;
