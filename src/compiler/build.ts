@@ -477,7 +477,7 @@ function instantiate(
     draft.broken = true;
     return draft;
   }
-  const filled = validateParams(inst.params, { kind, entries, stageSpan: decl.nameSpan }, diags);
+  const filled = validateParams(inst.params, refSites.length > 0, { kind, entries, stageSpan: decl.nameSpan }, diags);
   if (!filled) {
     draft.broken = true;
     return draft;

@@ -70,9 +70,9 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics): 
     loaded.sources.push({ path: abs, sha256: createHash('sha256').update(text).digest('hex') });
     loaded.texts.set(shown, text);
     const src = new SourceFile(shown, text);
-    const { ast, diagnostics } = parse(src);
+    const { ast, diagnostics, aborted } = parse(src);
     for (const d of diagnostics) diags.add(d);
-    checkVersion(ast, src, diags);
+    if (!aborted) checkVersion(ast, src, diags);
     stack.push({ abs, via });
     for (const item of ast.items) {
       if (item.type !== 'Import') continue;

@@ -70,7 +70,12 @@ export interface ValidationSite {
 }
 
 /** The parameters with defaults filled in, or undefined when they do not match the schema (reported). */
-export function validateParams(params: Record<string, Value>, site: ValidationSite, diags: Diagnostics): Record<string, Value> | undefined {
+export function validateParams(
+  params: Record<string, Value>,
+  hasRefs: boolean,
+  site: ValidationSite,
+  diags: Diagnostics,
+): Record<string, Value> | undefined {
   const validate = validatorFor(site.kind);
   if (validate instanceof Error) {
     diags.error('E0012', `the parameter schema of kind \`${site.kind.name}\` is invalid: ${validate.message}`, site.stageSpan, {
@@ -79,9 +84,10 @@ export function validateParams(params: Record<string, Value>, site: ValidationSi
     });
     return undefined;
   }
+  // Without references the params are validated (and defaulted) in place: no copy on the hot path.
   const refs: OutputRef[] = [];
-  const data = toChecked(params, refs) as Record<string, unknown>;
-  if (validate(data)) return fromChecked(data, refs) as Record<string, Value>;
+  const data = hasRefs ? (toChecked(params, refs) as Record<string, unknown>) : params;
+  if (validate(data)) return hasRefs ? (fromChecked(data, refs) as Record<string, Value>) : params;
   report(validate.errors ?? [], site, diags);
   return undefined;
 }
