@@ -534,7 +534,8 @@ function readResources(block: A.Entry[], env: EvalEnv, out: Partial<Resources>, 
     }
     const unit = unitOf(e.value);
     const fail = (why: string, help: string) => {
-      diags.error('E0017', `invalid \`${e.key}\`: ${why}`, e.value!.span, { label: typeof v === 'number' ? String(v) : describeValue(v), help });
+      const label = unit ? `a ${unit}` : typeof v === 'number' ? String(v) : describeValue(v);
+      diags.error('E0017', `invalid \`${e.key}\`: ${why}`, e.value!.span, { label, help });
       ok = false;
     };
     if (typeof v !== 'number' || v < 0 || !Number.isFinite(v)) {

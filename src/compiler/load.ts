@@ -97,7 +97,10 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics): 
 function checkVersion(ast: FileAst, src: SourceFile, diags: Diagnostics): void {
   if (!ast.version) {
     const first = ast.items[0];
-    diags.error('E0003', 'missing version line `smke 1`', first ? first.span : src.span(0, 1), {
+    // Point at the first word of the file, not the whole first declaration.
+    const at = first ? first.span.offset : 0;
+    const word = /^\S+/.exec(src.text.slice(at, at + 40))?.[0].length ?? 1;
+    diags.error('E0003', 'missing version line `smke 1`', src.span(at, word), {
       label: 'expected `smke 1` before this',
       help: 'start every .smke file with the line `smke 1`',
     });

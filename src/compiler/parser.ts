@@ -102,19 +102,23 @@ class SmkeParser extends EmbeddedActionsParser {
     return { type: 'Error', span: this.sp(this.LA(1)) };
   }
 
-  file = this.RULE('file', (): Pick<A.FileAst, 'version' | 'items'> => {
-    let version: A.FileAst['version'];
+  // The file's parts are collected into fields, not returned: if recovery
+  // abandons the top rule, what was parsed before the error is kept.
+  version: A.FileAst['version'];
+  items: A.Item[] = [];
+
+  file = this.RULE('file', (): void => {
     this.OPTION(() => {
       const k = this.CONSUME(T.Smke);
       const n = this.CONSUME(T.NumberLit);
-      version = { value: n.image, span: this.join(this.sp(k), this.sp(n)) };
+      this.ACTION(() => (this.version = { value: n.image, span: this.join(this.sp(k), this.sp(n)) }));
     });
-    const items: A.Item[] = [];
     this.MANY(() => {
       const it = this.SUBRULE(this.item);
-      if (it && typeof it === 'object' && 'type' in it) items.push(it);
+      this.ACTION(() => {
+        if (it && typeof it === 'object' && 'type' in it) this.items.push(it);
+      });
     });
-    return { version, items };
   });
 
   item = this.RULE(
@@ -563,10 +567,12 @@ export function parse(src: SourceFile): ParseResult {
   parser ??= new SmkeParser();
   parser.src = src;
   parser.diags = [];
+  parser.version = undefined;
+  parser.items = [];
   parser.input = lexed.tokens;
-  const result = parser.file();
-  ast.version = result?.version;
-  ast.items = result?.items ?? [];
+  parser.file();
+  ast.version = parser.version;
+  ast.items = parser.items;
   const seen = new Set<number>();
   for (const err of parser.errors) {
     if (seen.size >= MAX_SYNTAX_ERRORS) break;

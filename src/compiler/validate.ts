@@ -18,7 +18,8 @@ function validatorFor(kind: KindInfo): ValidateFunction | Error {
   let v = validators.get(kind);
   if (!v) {
     if (!ajv) {
-      ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false, logger: false });
+      // verbose: errors carry their parentSchema, from which messages say what was expected.
+      ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false, logger: false, verbose: true });
       addFormats.default(ajv);
     }
     try {
@@ -131,7 +132,7 @@ function report(errors: ErrorObject[], site: ValidationSite, diags: Diagnostics)
     const span = node?.span ?? site.entries.get(path[0] ?? '')?.keySpan ?? site.stageSpan;
     const expected =
       e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'type' || e.keyword === 'enum' || e.keyword === 'const'
-        ? `must be ${describeSchema(e.parentSchema as JsonSchema)}`
+        ? `must be ${describeSchema((e.parentSchema ?? {}) as JsonSchema)}`
         : (e.message ?? 'is invalid');
     diags.error('E0012', `invalid value for \`${where}\`: ${expected}`, span, {
       label: node && e.keyword !== 'anyOf' && e.keyword !== 'type' ? (e.message ?? 'invalid') : `does not match \`${kindName}\`'s schema`,
