@@ -7,8 +7,17 @@ import type { ParamStore } from './params.js';
 
 export const INIT_STD = 0.02;
 
-export function defineLinear(ps: ParamStore, prefix: string, dIn: number, dOut: number, std = INIT_STD): void {
-  ps.add(`${prefix}.w`, [dIn, dOut], { kind: 'normal', std });
+/**
+ * BERT and ViT initialise weights with std 0.02, tuned for width 768 (about
+ * 0.55/sqrt(768)). Keeping that ratio to 1/sqrt(fan_in) makes narrow mini
+ * models start as well-conditioned as the wide ones instead of near-constant.
+ */
+export function linearInitStd(dIn: number): number {
+  return INIT_STD * Math.sqrt(768 / dIn);
+}
+
+export function defineLinear(ps: ParamStore, prefix: string, dIn: number, dOut: number, std = linearInitStd(dIn)): void {
+  ps.add(`${prefix}.w`, [dIn, dOut], { kind: 'normal', std: Math.min(std, linearInitStd(dIn)) });
   ps.add(`${prefix}.b`, [dOut], { kind: 'const', value: 0 });
 }
 
@@ -45,8 +54,16 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 export function embed(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const [vocab, d] = table.shape as [number, number];
   const flat = ids.reshape([-1]).toInt();
-  const rows = tf.matMul(tf.oneHot(flat, vocab, 1, 0, 'float32'), table);
+  const rows = tf.matMul(oneHotFloat(flat, vocab), table);
   return rows.reshape([...ids.shape, d]);
+}
+
+/**
+ * One-hot rows as float32. Built as int32 and cast: the wasm backend's OneHot
+ * kernel with dtype float32 writes the integer bit pattern (1 reads as 1.4e-45).
+ */
+export function oneHotFloat(ids: tf.Tensor, depth: number): tf.Tensor2D {
+  return tf.oneHot(ids.reshape([-1]).toInt() as tf.Tensor1D, depth).toFloat() as tf.Tensor2D;
 }
 
 export function l2normalize(x: tf.Tensor, eps = 1e-12): tf.Tensor {

@@ -3,7 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
-import { block, defineBlock, defineLayerNorm, embed, layerNorm, maskToBias, INIT_STD, type BlockConfig } from './layers.js';
+import { block, defineBlock, defineLayerNorm, embed, layerNorm, maskToBias, linearInitStd, type BlockConfig } from './layers.js';
 
 export interface TextConfig {
   vocabSize: number;
@@ -23,9 +23,11 @@ export function textBlockConfig(c: TextConfig): BlockConfig {
 
 export function defineText(ps: ParamStore, prefix: string, c: TextConfig): void {
   if (c.dim % c.heads !== 0) throw new Error(`width ${c.dim} is not divisible by ${c.heads} heads`);
-  ps.add(`${prefix}.word`, [c.vocabSize, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
-  ps.add(`${prefix}.pos`, [c.maxLen, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
-  ps.add(`${prefix}.segment`, [2, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
+  // Width-scaled like the linear layers: at width 768 this is BERT's 0.02.
+  const std = linearInitStd(c.dim);
+  ps.add(`${prefix}.word`, [c.vocabSize, c.dim], { kind: 'normal', std }, { embedding: true });
+  ps.add(`${prefix}.pos`, [c.maxLen, c.dim], { kind: 'normal', std }, { embedding: true });
+  ps.add(`${prefix}.segment`, [2, c.dim], { kind: 'normal', std }, { embedding: true });
   defineLayerNorm(ps, `${prefix}.embln`, c.dim);
   for (let i = 0; i < c.depth; i++) defineBlock(ps, `${prefix}.blocks.${i}`, textBlockConfig(c));
 }

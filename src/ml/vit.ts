@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
-import { block, defineBlock, defineLayerNorm, defineLinear, layerNorm, linear, INIT_STD, type BlockConfig } from './layers.js';
+import { block, defineBlock, defineLayerNorm, defineLinear, layerNorm, linear, linearInitStd, type BlockConfig } from './layers.js';
 
 export interface VitConfig {
   imageSize: number;
@@ -33,12 +33,13 @@ export function numPatches(c: VitConfig): number {
 export function defineVit(ps: ParamStore, prefix: string, c: VitConfig, opts: { maskToken?: boolean } = {}): void {
   if (c.dim % c.heads !== 0) throw new Error(`width ${c.dim} is not divisible by ${c.heads} heads`);
   defineLinear(ps, `${prefix}.patch`, c.patchSize * c.patchSize * c.channels, c.dim);
-  ps.add(`${prefix}.cls`, [1, 1, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
-  ps.add(`${prefix}.pos`, [1, numPatches(c) + 1, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
+  const std = linearInitStd(c.dim);
+  ps.add(`${prefix}.cls`, [1, 1, c.dim], { kind: 'normal', std }, { embedding: true });
+  ps.add(`${prefix}.pos`, [1, numPatches(c) + 1, c.dim], { kind: 'normal', std }, { embedding: true });
   for (let i = 0; i < c.depth; i++) defineBlock(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c));
   defineLayerNorm(ps, `${prefix}.norm`, c.dim);
   // Masked image modelling replaces hidden patches' embeddings with this token.
-  if (opts.maskToken) ps.add(`${prefix}.mask_token`, [1, 1, c.dim], { kind: 'normal', std: INIT_STD }, { embedding: true });
+  if (opts.maskToken) ps.add(`${prefix}.mask_token`, [1, 1, c.dim], { kind: 'normal', std }, { embedding: true });
 }
 
 /** [B, H, W, C] -> [B, N, p*p*C], patches in row-major order. */

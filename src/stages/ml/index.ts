@@ -1,5 +1,6 @@
 // The ml stage kinds, registered in ../registry.ts.
 import type { StageKind } from '../kind.js';
 import { trainImageEncoder, trainMlm, trainTeacher } from './unimodal.js';
+import { trainSmke } from './s_smke.js';
 
-export const kinds: StageKind[] = [trainTeacher, trainImageEncoder, trainMlm];
+export const kinds: StageKind[] = [trainTeacher, trainImageEncoder, trainMlm, trainSmke];

@@ -17,7 +17,7 @@ import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
-import { defineLayerNorm, defineLinear, gelu, layerNorm, linear } from '../../ml/layers.js';
+import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
@@ -52,7 +52,7 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
-      const y = tf.oneHot(tf.tensor1d(labels(train, idx), 'int32'), nc);
+      const y = oneHotFloat(tf.tensor1d(labels(train, idx), 'int32'), nc);
       return tf.losses.softmaxCrossEntropy(y, logits(x)) as tf.Scalar;
     },
     evaluate: async (step) => {
@@ -149,7 +149,10 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   defineText(ps, 'text', cfg);
   defineLinear(ps, 'mlm.transform', cfg.dim, cfg.dim);
   defineLayerNorm(ps, 'mlm.ln', cfg.dim);
-  ps.add('mlm.bias', [cfg.vocabSize], { kind: 'const', value: 0 });
+  // Untied decoder: with a tied one, the softmax's push on every negative word
+  // drifts the whole (narrow) embedding table along one direction, until all
+  // words look alike after the embedding LayerNorm.
+  defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = n(p, 'batch_size');
   const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
@@ -159,11 +162,10 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
     const mask = tf.tensor2d(rows.flatMap((r) => r.mask), [rows.length, t], 'int32');
     const h = textForward(ps, 'text', cfg, { ids, mask });
     const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', h)), cfg.eps).reshape([-1, cfg.dim]);
-    // Output projection tied to the word embeddings, as BERT does.
-    const logits = tf.add(tf.matMul(z, ps.get('text.word'), false, true), ps.get('mlm.bias'));
+    const logits = linear(ps, 'mlm.decoder', z);
     const tgt = m.flatMap((x) => x.targets);
     const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
-    const y = tf.oneHot(tf.tensor1d(tgt.map((x) => Math.max(0, x)), 'int32'), cfg.vocabSize);
+    const y = oneHotFloat(tf.tensor1d(tgt.map((x) => Math.max(0, x)), 'int32'), cfg.vocabSize);
     const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
     return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
   };

@@ -1,0 +1,157 @@
+// train.s_smke: S-SMKE pretraining (s-smke.md). The image and text encoders
+// come from pretrained unimodal checkpoints truncated to `layers` blocks; the
+// frozen teacher gives the KD targets on the same augmented images.
+// Resumable: every `checkpoint_every` steps the model, AdamW moments, memory
+// bank and step go to ctx.scratchDir, which survives a killed attempt; data
+// order and augmentation are functions of (seed, step), so a resumed run
+// continues exactly where the killed one was.
+
+import * as tf from '@tensorflow/tfjs';
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Value } from '../../compiler/plan.js';
+import type { StageContext } from '../kind.js';
+import { Rng, deriveSeed } from '../../data/rng.js';
+import { l2normalize } from '../../ml/layers.js';
+import { MemoryBank } from '../../ml/losses.js';
+import { loadModel, loadTokenizer, smkeFromUnimodal, VOCAB_FILE, type VitCheckpoint } from '../../ml/models.js';
+import { AdamW, cosineWithWarmup, SMKE_ADAMW } from '../../ml/optim.js';
+import type { ParamStore } from '../../ml/params.js';
+import { loadSafetensors, saveSafetensors, type NamedTensor } from '../../ml/safetensors.js';
+import { saveCheckpoint } from '../../ml/checkpoint.js';
+import type { SmkeConfig } from '../../ml/smke.js';
+import { smkeTrainStep, smkeValidate, type SmkeBatch } from '../../ml/smke-train.js';
+import { vitForward } from '../../ml/vit.js';
+import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
+import { epochBatches } from './images.js';
+import { loadPairs, pairBatch } from './pairs.js';
+
+type P = Record<string, Value>;
+const n = (p: P, k: string) => p[k] as number;
+
+/** The teacher's target: its last-block CLS, final norm removed, L2-normalised. */
+export function teacherTargets(teacher: ParamStore, cfg: VitCheckpoint['vit'], images: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => l2normalize(vitForward(teacher, 'image', cfg, images, { finalNorm: false }).slice([0, 0, 0], [-1, 1, -1]).squeeze([1])) as tf.Tensor2D);
+}
+
+interface Resumable {
+  step: number;
+}
+
+async function saveResume(dir: string, step: number, ps: ParamStore, opt: AdamW, bank: MemoryBank): Promise<void> {
+  const target = join(dir, `ckpt-${String(step).padStart(8, '0')}`);
+  await rm(target, { recursive: true, force: true });
+  await mkdir(target, { recursive: true });
+  await saveSafetensors(join(target, 'model.safetensors'), (await ps.snapshot()) as Map<string, NamedTensor>);
+  const state = (await opt.snapshot()) as Map<string, NamedTensor>;
+  state.set('bank', { shape: [bank.size, bank.dim], data: await bank.data() });
+  await saveSafetensors(join(target, 'state.safetensors'), state, { step: String(step) });
+  // The pointer is written last and atomically: a kill before this leaves the previous checkpoint in force.
+  const tmp = join(dir, `latest.json.tmp-${process.pid}`);
+  await writeFile(tmp, JSON.stringify({ step, dir: target } satisfies Resumable & { dir: string }));
+  await rename(tmp, join(dir, 'latest.json'));
+  for (const e of await readdir(dir)) if (e.startsWith('ckpt-') && join(dir, e) !== target) await rm(join(dir, e), { recursive: true, force: true });
+}
+
+async function loadResume(dir: string, ps: ParamStore, opt: AdamW, bank: MemoryBank): Promise<number> {
+  let latest: { step: number; dir: string };
+  try {
+    latest = JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8'));
+  } catch {
+    return 0;
+  }
+  const model = await loadSafetensors(join(latest.dir, 'model.safetensors'));
+  ps.load(model.tensors as Map<string, { shape: number[]; data: Float32Array }>, { strict: true });
+  const state = await loadSafetensors(join(latest.dir, 'state.safetensors'));
+  opt.restore(state.tensors as Map<string, { shape: number[]; data: Float32Array }>, latest.step);
+  bank.set(state.tensors.get('bank')!.data as Float32Array);
+  return latest.step;
+}
+
+export async function runSmke(ctx: StageContext, p: P): Promise<void> {
+  const { backend } = await setupBackend(ctx, p);
+  const teacher = await loadModel(p.teacher as string, ctx.seed);
+  if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
+  const tcfg = teacher.config.vit;
+  teacher.ps.setTrainable('', false);
+  const { ps, cfg } = await smkeFromUnimodal(p.image_encoder as string, p.text_encoder as string, {
+    layers: n(p, 'layers'), sharedHeads: n(p, 'shared_heads'), sharedMlpRatio: n(p, 'shared_mlp_ratio'), teacherDim: tcfg.dim, seed: ctx.seed,
+  });
+  if (tcfg.imageSize !== cfg.image.imageSize) throw new Error(`teacher takes ${tcfg.imageSize} px images, the image encoder ${cfg.image.imageSize} px`);
+  ctx.log.info(`S-SMKE: ${ps.count()} parameters (${cfg.image.depth}+${cfg.text.depth} encoder layers, width ${cfg.image.dim}), teacher width ${tcfg.dim}`);
+  const tok = await loadTokenizer(p.text_encoder as string);
+  const dirs = dirList(p.pairs);
+  const size = cfg.image.imageSize, maxLen = cfg.text.maxLen;
+  const train = await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
+  const b = n(p, 'batch_size'), accum = n(p, 'accum_steps'), steps = n(p, 'steps');
+  const valSet = await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal });
+  if (train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
+
+  const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: n(p, 'weight_decay') });
+  const bank = new MemoryBank(n(p, 'bank_size'), tcfg.dim, deriveSeed(ctx.seed, 'bank'));
+  const resumeDir = join(ctx.scratchDir, 'resume');
+  await mkdir(resumeDir, { recursive: true });
+  const start = await loadResume(resumeDir, ps, opt, bank);
+  if (start > 0) ctx.log.info(`resuming from step ${start} (checkpoint in ${resumeDir})`);
+
+  const batches = epochBatches(train.images.records.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const makeBatch = (idx: number[], rng?: Rng): SmkeBatch => {
+    const { images, text } = pairBatch(train, idx, rng);
+    return { images, text, teacher: teacherTargets(teacher.ps, tcfg, images) };
+  };
+  const valBatches: SmkeBatch[] = [];
+  for (let i = 0; i + 1 < valSet.images.records.length; i += b) {
+    const idx = Array.from({ length: Math.min(b, valSet.images.records.length - i) }, (_, k) => i + k);
+    const { images, text } = pairBatch(valSet, idx);
+    valBatches.push({ images, text, teacher: teacherTargets(teacher.ps, tcfg, images) });
+  }
+  const free = (bs: SmkeBatch[]) => bs.forEach((x) => tf.dispose([x.images, x.text.ids, x.text.mask, x.text.segments ?? [], x.teacher]));
+
+  const warmup = Math.round(n(p, 'warmup') * steps);
+  const reporter = new StepReporter(ctx, steps, b * accum);
+  let last = { loss: NaN, kd: NaN, itc: NaN };
+  let val = { loss: NaN, kd: NaN, itc: NaN, kdAcc: NaN, itcAcc: NaN };
+  let stepSeconds = 0, stepsRun = 0;
+  const validate = async (step: number) => {
+    val = await smkeValidate(ps, cfg, valBatches);
+    for (const [k, v] of Object.entries(val)) ctx.metric(`val_${k}`, v, step);
+    ctx.log.info(`step ${step}: val loss ${val.loss.toFixed(4)}, KD acc ${(val.kdAcc * 100).toFixed(1)}%, ITC acc ${(val.itcAcc * 100).toFixed(1)}%`);
+  };
+  try {
+    for (let step = start; step < steps; step++) {
+      ctx.signal.throwIfAborted();
+      const t0 = performance.now();
+      const micro: SmkeBatch[] = [];
+      for (let k = 0; k < accum; k++) micro.push(makeBatch(batches(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k))));
+      const lr = cosineWithWarmup(step, n(p, 'lr'), warmup, steps);
+      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'));
+      free(micro);
+      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
+      stepSeconds += (performance.now() - t0) / 1000;
+      stepsRun++;
+      last = r;
+      const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
+      reporter.report(step + 1, { loss: r.loss, loss_kd: r.kd, loss_itc: r.itc, lr, grad_norm: r.gradNorm, logit_scale_interm: scales[0]!, logit_scale_out: scales[1]! });
+      const done = step + 1;
+      if (done % n(p, 'val_every') === 0 || done === steps) await validate(done);
+      if (done % n(p, 'checkpoint_every') === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
+      reporter.resetClock();
+    }
+    const out = join(ctx.outDir, 'model');
+    await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
+    await copyFile(join(p.text_encoder as string, VOCAB_FILE), join(out, VOCAB_FILE));
+    await writeMetrics(ctx, {
+      loss: last.loss, loss_kd: last.kd, loss_itc: last.itc,
+      val_loss: val.loss, val_kd: val.kd, val_itc: val.itc, val_kd_accuracy: val.kdAcc * 100, val_itc_accuracy: val.itcAcc * 100,
+      steps, resumed_from: start, params: ps.count(), examples_per_second: stepsRun ? (stepsRun * b * accum) / stepSeconds : 0, backend,
+    });
+  } finally {
+    free(valBatches);
+    bank.dispose();
+    opt.dispose();
+    ps.dispose();
+    teacher.ps.dispose();
+  }
+}
+
+export type { SmkeConfig };
