@@ -174,16 +174,19 @@ export function parseString(raw: string, span: SourceSpan, triple: boolean, diag
       i = close + 1;
       continue;
     }
+    if (c === '\n') {
+      text += c;
+      i++;
+      continue;
+    }
     // Copy the run up to the next character that needs attention in one step.
     let j = i + 1;
     while (j < end) {
       const cj = body.charCodeAt(j);
-      if (cj === 92 || cj === 36 || (triple && cj === 10)) break;
+      if (cj === 92 || cj === 36 || cj === 10) break;
       j++;
     }
-    if (triple && body.charCodeAt(j) === 10 && j < end) j++;
     text += body.slice(i, j);
-    lineStart = body.charCodeAt(j - 1) === 10;
     i = j;
   }
   if (text || parts.length === 0) parts.push(text);
