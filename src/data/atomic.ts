@@ -17,8 +17,16 @@ export function isTmpName(name: string): boolean {
   return name.startsWith('.tmp-');
 }
 
-/** Write `data` (one buffer, or chunks) to `path` atomically. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+/**
+ * Write `data` (one buffer, or chunks) to `path` atomically. `fsync: false`
+ * keeps the rename atomicity against a killed process but not against power
+ * loss: for scratch files that a rerun can fetch again.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  opts: { fsync?: boolean } = {},
+): Promise<void> {
   const tmp = tmpPathFor(path);
   const fh = await open(tmp, 'w');
   try {
@@ -27,7 +35,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
     } else {
       for await (const chunk of data as AsyncIterable<Uint8Array>) await fh.write(chunk);
     }
-    await fh.sync();
+    if (opts.fsync !== false) await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
     await rm(tmp, { force: true });

@@ -52,46 +52,95 @@ export function randomResizedCrop(width: number, height: number, scale: [number,
   return { left: Math.floor((width - w) / 2), top: Math.floor((height - h) / 2), width: w, height: h };
 }
 
+/** Per-image colour jitter factors (torchvision's ColorJitter: each factor uniform in [1-j, 1+j]). */
+interface Jitter {
+  brightness: number;
+  contrast: number;
+  saturation: number;
+}
+
 /**
  * Decode `bytes`, augment, and write normalised pixels into `out` at `offset`
  * (size*size*3 floats, HWC). Writing in place lets a batch be one allocation.
+ * `dims` (the record's width and height, when the index has them) saves a
+ * header parse per image.
  */
-export async function decodeInto(bytes: Uint8Array, spec: AugmentSpec, rng: Rng | undefined, out: Float32Array, offset: number): Promise<void> {
+export async function decodeInto(
+  bytes: Uint8Array,
+  spec: AugmentSpec,
+  rng: Rng | undefined,
+  out: Float32Array,
+  offset: number,
+  dims?: { width?: number; height?: number },
+): Promise<void> {
   const { default: sharp } = await import('sharp');
   const size = spec.size;
   let img = sharp(bytes, { failOn: 'error' });
+  let jitter: Jitter | undefined;
   if (spec.train) {
     if (!rng) throw new Error('decodeInto: train augmentation needs an Rng');
-    const meta = await img.metadata();
-    if (!meta.width || !meta.height) throw new Error('image has no dimensions');
-    // EXIF-rotated photos: crop in the displayed orientation.
-    const [w, h] = (meta.orientation ?? 1) >= 5 ? [meta.height, meta.width] : [meta.width, meta.height];
+    let w = dims?.width;
+    let h = dims?.height;
+    if (!w || !h) {
+      const meta = await img.metadata();
+      if (!meta.width || !meta.height) throw new Error('image has no dimensions');
+      // EXIF-rotated photos: crop in the displayed orientation.
+      [w, h] = (meta.orientation ?? 1) >= 5 ? [meta.height, meta.width] : [meta.width, meta.height];
+    }
     const crop = randomResizedCrop(w, h, spec.scale ?? [0.08, 1], spec.ratio ?? [3 / 4, 4 / 3], rng);
+    // Auto-orient always (a no-op without EXIF orientation): record sizes are in displayed orientation.
     img = img.rotate().extract(crop).resize(size, size, { fit: 'fill', kernel: 'cubic' });
     if (rng.chance(spec.flip ?? 0.5)) img = img.flop();
     const j = spec.jitter ?? 0;
-    if (j > 0) {
-      const brightness = rng.range(1 - j, 1 + j);
-      const saturation = rng.range(1 - j, 1 + j);
-      const contrast = rng.range(1 - j, 1 + j);
-      img = img.modulate({ brightness, saturation }).linear(contrast, 128 * (1 - contrast));
-    }
+    if (j > 0) jitter = { brightness: rng.range(1 - j, 1 + j), contrast: rng.range(1 - j, 1 + j), saturation: rng.range(1 - j, 1 + j) };
   } else {
     img = img.rotate().resize(size, size, { fit: 'cover', position: 'centre', kernel: 'cubic' });
   }
   const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   if (info.width !== size || info.height !== size) throw new Error(`decoded to ${info.width}x${info.height}, expected ${size}x${size}`);
-  const ch = info.channels;
+  normalise(data, info.channels, size * size, spec, jitter, out, offset);
+}
+
+/**
+ * Bytes -> (x/255 - mean)/std, with colour jitter applied on the way: one pass
+ * in JS is far cheaper than sharp's modulate (a colour-space round trip).
+ * Jitter follows torchvision: brightness scales, contrast blends with the
+ * image's mean grey, saturation blends with each pixel's grey; results clamp to [0, 1].
+ */
+function normalise(data: Buffer, ch: number, n: number, spec: AugmentSpec, jitter: Jitter | undefined, out: Float32Array, offset: number): void {
   const mean = spec.mean ?? IMAGENET_MEAN;
   const std = spec.std ?? IMAGENET_STD;
-  const scale = [1 / (255 * std[0]), 1 / (255 * std[1]), 1 / (255 * std[2])];
-  const shift = [mean[0] / std[0], mean[1] / std[1], mean[2] / std[2]];
-  const n = size * size;
-  for (let p = 0; p < n; p++) {
-    for (let c = 0; c < 3; c++) {
-      // A 1-channel result (grey input) is repeated into R, G and B.
-      const v = data[p * ch + (ch >= 3 ? c : 0)]!;
-      out[offset + p * 3 + c] = v * scale[c]! - shift[c]!;
+  const g = ch >= 3 ? 1 : 0; // a 1-channel result (grey input) is repeated into R, G and B
+  const b = ch >= 3 ? 2 : 0;
+  const inv = [1 / std[0], 1 / std[1], 1 / std[2]];
+  if (!jitter) {
+    for (let p = 0, q = 0; p < n; p++, q += ch) {
+      const o = offset + p * 3;
+      out[o] = (data[q]! / 255 - mean[0]) * inv[0]!;
+      out[o + 1] = (data[q + g]! / 255 - mean[1]) * inv[1]!;
+      out[o + 2] = (data[q + b]! / 255 - mean[2]) * inv[2]!;
     }
+    return;
+  }
+  const { brightness: bf, contrast: cf, saturation: sf } = jitter;
+  let greySum = 0;
+  for (let p = 0, q = 0; p < n; p++, q += ch) greySum += 0.299 * data[q]! + 0.587 * data[q + g]! + 0.114 * data[q + b]!;
+  const meanGrey = Math.min(1, (greySum / n / 255) * bf);
+  const clamp = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
+  for (let p = 0, q = 0; p < n; p++, q += ch) {
+    let r = clamp((data[q]! / 255) * bf);
+    let gg = clamp((data[q + g]! / 255) * bf);
+    let bb = clamp((data[q + b]! / 255) * bf);
+    r = clamp(cf * r + (1 - cf) * meanGrey);
+    gg = clamp(cf * gg + (1 - cf) * meanGrey);
+    bb = clamp(cf * bb + (1 - cf) * meanGrey);
+    const grey = 0.299 * r + 0.587 * gg + 0.114 * bb;
+    r = clamp(sf * r + (1 - sf) * grey);
+    gg = clamp(sf * gg + (1 - sf) * grey);
+    bb = clamp(sf * bb + (1 - sf) * grey);
+    const o = offset + p * 3;
+    out[o] = (r - mean[0]) * inv[0]!;
+    out[o + 1] = (gg - mean[1]) * inv[1]!;
+    out[o + 2] = (bb - mean[2]) * inv[2]!;
   }
 }

@@ -23,6 +23,24 @@ export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise
   const { default: sharp } = await import('sharp');
   if (bytes.length === 0) throw new FetchError('empty body', 'decode_error', false);
   if (/^\s*</.test(bytes.subarray(0, 64).toString('latin1'))) throw new FetchError('body is HTML/XML, not an image', 'html', false);
+  if (opts.imageSize > 0) {
+    // One decode-resize-encode pass; a placeholder stays tiny (never enlarged), so the output size tells.
+    let out;
+    try {
+      out = await sharp(bytes, { failOn: 'error', animated: false })
+        .rotate()
+        .resize({ width: opts.imageSize, height: opts.imageSize, fit: 'outside', withoutEnlargement: true })
+        .flatten({ background: '#ffffff' })
+        .jpeg({ quality: 90 })
+        .toBuffer({ resolveWithObject: true });
+    } catch (err) {
+      throw new FetchError(`image does not decode: ${(err as Error).message}`, 'decode_error', false);
+    }
+    if (out.info.width < opts.minSide || out.info.height < opts.minSide) {
+      throw new FetchError(`image is ${out.info.width}x${out.info.height}, a placeholder`, 'placeholder', false);
+    }
+    return { data: out.data, ext: 'jpg', width: out.info.width, height: out.info.height };
+  }
   let meta;
   try {
     meta = await sharp(bytes).metadata();
@@ -33,7 +51,7 @@ export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise
     throw new FetchError(`image is ${meta.width}x${meta.height}, a placeholder`, 'placeholder', false);
   }
   const rotated = (meta.orientation ?? 1) >= 5;
-  if (opts.imageSize === 0 && (meta.format === 'jpeg' || meta.format === 'png')) {
+  if (meta.format === 'jpeg' || meta.format === 'png') {
     // Kept as published, but decoded once (at 1/8 scale, cheap with JPEG shrink-on-load) so truncated files are caught here, not mid-training.
     try {
       await sharp(bytes, { failOn: 'error' }).resize(32, 32, { fit: 'inside' }).raw().toBuffer();
@@ -44,9 +62,7 @@ export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise
     return { data: bytes, ext: meta.format === 'jpeg' ? 'jpg' : 'png', width, height };
   }
   try {
-    let img = sharp(bytes, { failOn: 'error', animated: false }).rotate();
-    if (opts.imageSize > 0) img = img.resize({ width: opts.imageSize, height: opts.imageSize, fit: 'outside', withoutEnlargement: true });
-    const { data, info } = await img.flatten({ background: '#ffffff' }).jpeg({ quality: 90 }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes, { failOn: 'error', animated: false }).rotate().flatten({ background: '#ffffff' }).jpeg({ quality: 90 }).toBuffer({ resolveWithObject: true });
     return { data, ext: 'jpg', width: info.width, height: info.height };
   } catch (err) {
     throw new FetchError(`image does not decode: ${(err as Error).message}`, 'decode_error', false);

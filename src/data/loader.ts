@@ -93,7 +93,7 @@ export async function* imageBatches(ds: ImageDataset, opts: ImageLoaderOptions):
         // Per-image seeds: the same image gets the same augmentation in the same epoch, whatever the concurrency.
         const rng = train ? new Rng(deriveSeed(opts.seed, 'aug', epoch, r.id)) : undefined;
         try {
-          await decodeInto(await ds.readImage(r), opts.augment, rng, images, i * per);
+          await decodeInto(await ds.readImage(r), opts.augment, rng, images, i * per, r);
         } catch (err) {
           throw new ImageDecodeError(`${ds.dir}: image ${r.id} (${r.shard ?? r.path}) could not be decoded: ${(err as Error).message}`);
         }

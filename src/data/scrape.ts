@@ -4,7 +4,8 @@
 // resized and kept. Progress is journaled in a state directory, so a rerun
 // after a kill fetches only what is missing.
 
-import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { setMaxListeners } from 'node:events';
+import { mkdir, open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { Semaphore } from './concurrency.js';
@@ -152,11 +153,14 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   const hosts = new Map<string, Semaphore>();
   const rng = new Rng(opts.seed ?? 1);
   let settled = resumed;
-  let journalTail: Promise<void> = Promise.resolve();
+  // Every in-flight request listens to the stage's signal; that many listeners is by design, not a leak.
+  if (opts.signal) setMaxListeners(opts.concurrency * 2 + 20, opts.signal);
+  const journal = await open(join(opts.stateDir, JOURNAL), 'a');
+  let journalTail: Promise<unknown> = Promise.resolve();
   const record = (o: ScrapeOutcome) => {
     outcomes.set(o.row, o);
-    // Serialised appends: one line per outcome, written after the image file, so a journaled ok always has its image.
-    journalTail = journalTail.then(() => appendFile(join(opts.stateDir, JOURNAL), JSON.stringify(o) + '\n'));
+    // Serialised appends: one whole line per outcome, written after the image file, so a journaled ok always has its image.
+    journalTail = journalTail.then(() => journal.write(JSON.stringify(o) + '\n'));
     return journalTail;
   };
 
@@ -174,7 +178,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         const img = await prepareImage(bytes, { imageSize: opts.imageSize, minSide: opts.minSide });
         const file = imagePath(opts.stateDir, r.row);
         await mkdir(join(file, '..'), { recursive: true });
-        await writeFileAtomic(file, img.data);
+        await writeFileAtomic(file, img.data, { fsync: false });
         outcome = { row: r.row, ok: true, width: img.width, height: img.height };
       } catch (err) {
         if (opts.signal?.aborted) throw opts.signal.reason;
@@ -211,6 +215,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   }
   await Promise.all(running);
   await journalTail;
+  await journal.close();
   if (failure) throw failure;
 
   const stats: ScrapeStats = { rows: rows.length, attempted: rows.length, ok: 0, failed: {}, resumed };
