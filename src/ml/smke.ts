@@ -74,6 +74,12 @@ export function smkeImage(ps: ParamStore, c: SmkeConfig, images: tf.Tensor): Smk
   return shared(ps, c, smkeImageTokens(ps, c, images));
 }
 
+/** Every text token after the shared block [B, T, D]: the text model GLUE finetuning uses. */
+export function smkeTextTokens(ps: ParamStore, c: SmkeConfig, text: TextBatch): tf.Tensor {
+  const tokens = tf.add(textForward(ps, 'text', c.text, text), typeEmbedding(ps, 0));
+  return block(ps, 'shared', sharedBlockConfig(c), tokens, maskToBias(text.mask)).out;
+}
+
 export function smkeText(ps: ParamStore, c: SmkeConfig, text: TextBatch): SmkeEmbeddings {
   const tokens = tf.add(textForward(ps, 'text', c.text, text), typeEmbedding(ps, 0));
   return shared(ps, c, tokens, maskToBias(text.mask));

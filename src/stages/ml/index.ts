@@ -2,5 +2,6 @@
 import type { StageKind } from '../kind.js';
 import { trainImageEncoder, trainMlm, trainTeacher } from './unimodal.js';
 import { trainSmke } from './s_smke.js';
+import { finetuneImage, finetuneRetrieval, finetuneText } from './finetune.js';
 
-export const kinds: StageKind[] = [trainTeacher, trainImageEncoder, trainMlm, trainSmke];
+export const kinds: StageKind[] = [trainTeacher, trainImageEncoder, trainMlm, trainSmke, finetuneText, finetuneImage, finetuneRetrieval];

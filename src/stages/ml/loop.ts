@@ -19,6 +19,8 @@ export interface LoopOptions {
   weightDecay?: number;
   /** The loss of step `step` (0-based), built inside a tidy scope. */
   loss(step: number): tf.Scalar;
+  /** Called after every optimiser update (e.g. to clamp parameters). */
+  afterStep?(step: number): void;
   /** Called every `evalEvery` steps and after the last one. */
   evaluate?(step: number): Promise<void>;
   evalEvery?: number;
@@ -43,6 +45,7 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
       if (o.clip > 0) await clipGlobalNorm(grads, o.clip);
       opt.apply(grads, lr);
       for (const g of grads.values()) g.dispose();
+      o.afterStep?.(step + 1);
       trainSeconds += (performance.now() - ts) / 1000;
       reporter.report(step + 1, { loss: finalLoss, lr });
       if (o.evaluate && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === o.steps)) {

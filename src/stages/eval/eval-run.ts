@@ -1,0 +1,80 @@
+// Zero-shot evaluation of an S-SMKE checkpoint, as s-smke.md's reference does:
+// - eval.retrieval: every image and every caption embedded once (x), cosine
+//   scores, TR@k / IR@k with several captions per image, x100;
+// - eval.zeroshot: per class, the mean of the normalised text embeddings of
+//   its name in every prompt template, renormalised; top-1/top-5 accuracy.
+
+import * as tf from '@tensorflow/tfjs';
+import type { Value } from '../../compiler/plan.js';
+import type { StageContext } from '../kind.js';
+import { loadModel, loadTokenizer } from '../../ml/models.js';
+import { l2normalize } from '../../ml/layers.js';
+import { retrievalRecall } from '../../ml/metrics.js';
+import { dirList, setupBackend, writeMetrics } from '../ml/common.js';
+import { imageBatch, loadImageSplit } from '../ml/images.js';
+import { imageEmbedding, textEmbedding, type Loaded } from '../ml/encoders.js';
+import { inBatches } from '../ml/loop.js';
+import { loadPairs, textTensors } from '../ml/pairs.js';
+
+type P = Record<string, Value>;
+
+async function loadSmke(ctx: StageContext, p: P): Promise<Loaded> {
+  await setupBackend(ctx, p);
+  const m = await loadModel(p.model as string, ctx.seed);
+  if (m.config.model !== 's_smke') throw new Error(`${ctx.stage}: an S-SMKE checkpoint is needed, got '${m.config.model}'`);
+  return m;
+}
+
+export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
+  const m = await loadSmke(ctx, p);
+  if (m.config.model !== 's_smke') throw new Error('unreachable');
+  const cfg = m.config.smke;
+  const tok = await loadTokenizer(p.model as string);
+  const set = await loadPairs(dirList(p.pairs), p.split as string, cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
+  const nImages = set.images.records.length;
+  const s = cfg.image.imageSize;
+  const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(set.images, idx), [idx.length, s, s, 3])));
+  const caps = set.captions.flat();
+  const captionImage = set.captions.flatMap((cs, i) => cs.map(() => i));
+  const txt = await inBatches(caps.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => caps[i]!))));
+  const sim = tf.tidy(() => tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), tf.tensor2d(txt.data, [caps.length, txt.cols]), false, true).dataSync() as Float32Array);
+  const r = retrievalRecall(sim, nImages, captionImage, [1, 5, 10]);
+  const metrics: Record<string, number> = { images: nImages, captions: caps.length };
+  for (const k of [1, 5, 10]) {
+    metrics[`tr${k}`] = r.tr[k]! * 100;
+    metrics[`ir${k}`] = r.ir[k]! * 100;
+  }
+  metrics.r1_mean = (metrics.tr1! + metrics.ir1!) / 2;
+  ctx.log.info(`TR@1/5/10 ${[1, 5, 10].map((k) => metrics[`tr${k}`]!.toFixed(2)).join('/')} | IR@1/5/10 ${[1, 5, 10].map((k) => metrics[`ir${k}`]!.toFixed(2)).join('/')}`);
+  await writeMetrics(ctx, metrics);
+  m.ps.dispose();
+}
+
+export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
+  const m = await loadSmke(ctx, p);
+  if (m.config.model !== 's_smke') throw new Error('unreachable');
+  const cfg = m.config.smke;
+  const tok = await loadTokenizer(p.model as string);
+  const split = await loadImageSplit(p.images as string, p.split as string, cfg.image.imageSize, { signal: ctx.signal });
+  const classes = split.classes;
+  if (classes.length < 2) throw new Error(`${p.images} is not an image-class dataset with named classes`);
+  const templates = p.templates as string[];
+  // Class vectors: mean over templates of normalised text embeddings, renormalised.
+  const prompts = classes.flatMap((c) => templates.map((t) => tok.encode(t.replaceAll('{}', c), undefined, cfg.text.maxLen)));
+  const txt = await inBatches(prompts.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => prompts[i]!))));
+  const nImages = split.records.length, s = cfg.image.imageSize;
+  const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(split, idx), [idx.length, s, s, 3])));
+  const scores = tf.tidy(() => {
+    const classVec = l2normalize(tf.tensor3d(txt.data, [classes.length, templates.length, txt.cols]).mean(1));
+    return tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), classVec, false, true).arraySync() as number[][];
+  });
+  let top1 = 0, top5 = 0;
+  scores.forEach((row, i) => {
+    const gold = split.records[i]!.label!;
+    const better = row.filter((v) => v > row[gold]!).length;
+    if (better === 0) top1++;
+    if (better < 5) top5++;
+  });
+  await writeMetrics(ctx, { top1: (top1 / nImages) * 100, top5: (top5 / nImages) * 100, images: nImages, classes: classes.length, templates: templates.length });
+  m.ps.dispose();
+}

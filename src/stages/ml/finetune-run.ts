@@ -1,0 +1,156 @@
+// Downstream finetuning (s-smke.md, "Metrics"):
+// - finetune.text: a GLUE-format task; head = pooler(tanh) on the first token
+//   -> dropout 0.1 -> linear (classes, or 1 output trained with MSE for
+//   regression); each task's metrics on its evaluation split.
+// - finetune.image: mean-pooled patch tokens -> LayerNorm -> linear; `linear`
+//   trains only the head (linear probe), `full` the whole image encoder too.
+// - finetune.retrieval: S-SMKE trained further with the CLIP loss on x.
+
+import * as tf from '@tensorflow/tfjs';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Value } from '../../compiler/plan.js';
+import type { StageContext } from '../kind.js';
+import { Rng, deriveSeed } from '../../data/rng.js';
+import { TextTasks } from '../../data/text-tasks.js';
+import type { TextExample, TextMetric } from '../../data/format.js';
+import { loadModel, loadTokenizer, VOCAB_FILE } from '../../ml/models.js';
+import { defineLayerNorm, defineLinear, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
+import { accuracy, argmaxRows, f1, matthews, pearson, spearman } from '../../ml/metrics.js';
+import { clipLoss } from '../../ml/losses.js';
+import { clampLogitScales } from '../../ml/smke.js';
+import { saveCheckpoint } from '../../ml/checkpoint.js';
+import { dirList, setupBackend, writeMetrics } from './common.js';
+import { epochBatches, imageBatch, loadImageSplit } from './images.js';
+import { imageConfig, imageEmbedding, imageTokens, textEmbedding, textMaxLen, textTokens, textWidth } from './encoders.js';
+import { inBatches, trainLoop } from './loop.js';
+import { loadPairs, pairBatch, textTensors } from './pairs.js';
+
+type P = Record<string, Value>;
+const n = (p: P, k: string) => p[k] as number;
+
+export function taskMetric(metric: TextMetric, pred: number[], gold: number[]): number {
+  switch (metric) {
+    case 'accuracy': return accuracy(pred, gold);
+    case 'f1': return f1(pred, gold);
+    case 'matthews': return matthews(pred, gold);
+    case 'pearson': return pearson(pred, gold);
+    case 'spearman': return spearman(pred, gold);
+  }
+}
+
+export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
+  await setupBackend(ctx, p);
+  const model = await loadModel(p.model as string, ctx.seed);
+  const tok = await loadTokenizer(p.model as string);
+  const tasks = await TextTasks.open(p.tasks as string);
+  const task = p.task as string;
+  const spec = tasks.spec(task);
+  const maxLen = Math.min(n(p, 'max_len') || textMaxLen(model), textMaxLen(model));
+  const encode = (xs: TextExample[]) => xs.map((x) => tok.encode(x.text, x.text_pair, maxLen));
+  const trainEx = await tasks.examples(task, 'train');
+  const evalEx = await tasks.examples(task, spec.eval_split);
+  const trainEnc = encode(trainEx), evalEnc = encode(evalEx);
+  const regression = spec.problem === 'regression';
+  const outDim = regression ? 1 : spec.labels.length;
+  const d = textWidth(model);
+  defineLinear(model.ps, 'cls.pooler', d, d);
+  defineLinear(model.ps, 'cls.out', d, outDim);
+  const forward = (idx: number[], enc: typeof trainEnc, train: boolean, step = 0) => {
+    const h = textTokens(model, textTensors(idx.map((i) => enc[i]!)));
+    let pooled: tf.Tensor = tf.tanh(linear(model.ps, 'cls.pooler', h.slice([0, 0, 0], [-1, 1, -1]).squeeze([1])));
+    if (train) pooled = tf.dropout(pooled, 0.1, undefined, deriveSeed(ctx.seed, 'dropout', step));
+    return linear(model.ps, 'cls.out', pooled);
+  };
+  const b = n(p, 'batch_size');
+  const batches = epochBatches(trainEnc.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  let scores: Record<string, number> = {};
+  const { finalLoss } = await trainLoop({
+    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    loss: (step) => {
+      const idx = batches(step);
+      const out = forward(idx, trainEnc, true, step);
+      const labels = idx.map((i) => trainEx[i]!.label);
+      if (regression) return tf.losses.meanSquaredError(tf.tensor2d(labels, [labels.length, 1]), out) as tf.Scalar;
+      return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(labels, 'int32'), outDim), out) as tf.Scalar;
+    },
+    evaluate: async (step) => {
+      const out = await inBatches(evalEnc.length, 64, (idx) => forward(idx, evalEnc, false));
+      const pred = regression ? Array.from(out.data) : argmaxRows(out.data, evalEnc.length, outDim);
+      const gold = evalEx.map((x) => x.label);
+      scores = {};
+      for (const m of spec.metrics) scores[m] = taskMetric(m, pred, gold) * 100;
+      ctx.metric(`eval_${spec.metric}`, scores[spec.metric]!, step);
+    },
+  });
+  await writeMetrics(ctx, { task, metric: spec.metric, score: scores[spec.metric]!, ...scores, loss: finalLoss, train_examples: trainEx.length, eval_examples: evalEx.length });
+  model.ps.dispose();
+}
+
+export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
+  await setupBackend(ctx, p);
+  const model = await loadModel(p.model as string, ctx.seed);
+  const cfg = imageConfig(model);
+  const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
+  const nc = train.classes.length;
+  if (!nc) throw new Error(`${p.images} is not an image-class dataset`);
+  const mode = p.mode as 'linear' | 'full';
+  // Linear probe: only the new head learns; full: the image encoder too. The text side never trains here.
+  model.ps.setTrainable('', false);
+  if (mode === 'full') model.ps.setTrainable('image.', true);
+  model.ps.setTrainable('image.norm', false);
+  defineLayerNorm(model.ps, 'probe.ln', cfg.dim);
+  defineLinear(model.ps, 'probe.out', cfg.dim, nc);
+  const logits = (images: tf.Tensor) => {
+    const patches = imageTokens(model, images).slice([0, 1, 0], [-1, -1, -1]);
+    return linear(model.ps, 'probe.out', layerNorm(model.ps, 'probe.ln', tf.mean(patches, 1), 1e-6));
+  };
+  const s = cfg.imageSize, b = n(p, 'batch_size');
+  const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
+  const batches = epochBatches(train.records.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  let acc = 0;
+  const { finalLoss } = await trainLoop({
+    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'), weightDecay: n(p, 'weight_decay'),
+    loss: (step) => {
+      const idx = batches(step);
+      const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, s, s, 3]);
+      return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(labels(train, idx), 'int32'), nc), logits(x)) as tf.Scalar;
+    },
+    evaluate: async (step) => {
+      const out = await inBatches(val.records.length, 64, (idx) => logits(tf.tensor4d(imageBatch(val, idx), [idx.length, s, s, 3])));
+      acc = accuracy(argmaxRows(out.data, val.records.length, nc), labels(val, val.records.map((_, i) => i))) * 100;
+      ctx.metric('val_accuracy', acc, step);
+    },
+  });
+  await writeMetrics(ctx, { mode, accuracy: acc, loss: finalLoss, classes: nc, trainable_params: model.ps.trainableNames().reduce((t, k) => t + model.ps.get(k).size, 0) });
+  model.ps.dispose();
+}
+
+export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<void> {
+  await setupBackend(ctx, p);
+  const model = await loadModel(p.model as string, ctx.seed);
+  if (model.config.model !== 's_smke') throw new Error(`finetune.retrieval needs an S-SMKE checkpoint, got '${model.config.model}'`);
+  const tok = await loadTokenizer(p.model as string);
+  const cfg = model.config.smke;
+  const train = await loadPairs(dirList(p.pairs), 'train', cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
+  const b = n(p, 'batch_size');
+  const batches = epochBatches(train.images.records.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  // Only the path to x learns: the KD head and the x_interm scale get no gradient from this loss.
+  model.ps.setTrainable('kd.', false);
+  model.ps.setTrainable('scale.interm', false);
+  const { finalLoss } = await trainLoop({
+    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'),
+    loss: (step) => {
+      const { images, text } = pairBatch(train, batches(step), new Rng(deriveSeed(ctx.seed, 'aug', step)));
+      return clipLoss(imageEmbedding(model, images), textEmbedding(model, text), model.ps.get('scale.out'));
+    },
+    afterStep: () => clampLogitScales(model.ps),
+  });
+  model.ps.setTrainable('', true);
+  const out = join(ctx.outDir, 'model');
+  await saveCheckpoint(out, model.ps, { ...model.config, trained_by: 'finetune.retrieval' });
+  await copyFile(join(p.model as string, VOCAB_FILE), join(out, VOCAB_FILE));
+  await writeMetrics(ctx, { loss: finalLoss, steps: n(p, 'steps') });
+  model.ps.dispose();
+}

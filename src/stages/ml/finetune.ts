@@ -1,0 +1,83 @@
+// Descriptors of the finetuning kinds (run in finetune-run.ts). No tfjs at import time.
+
+import type { StageKind } from '../kind.js';
+import { int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
+
+export const finetuneText: StageKind = {
+  name: 'finetune.text',
+  version: 1,
+  summary: "Finetune a text model (S-SMKE or train.mlm) on one GLUE-format task; reports the task's metrics",
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['model', 'tasks', 'task'],
+    properties: {
+      model: path('Checkpoint with vocab.txt: train.s_smke checkpoint or train.mlm model.'),
+      tasks: path('Text-tasks dataset (data.synthetic tasks output, or GLUE).'),
+      task: { type: 'string', minLength: 1, description: 'Task name: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli.' },
+      max_len: int(0, 0, 'Token limit; 0 uses the model\'s.'),
+      eval_every: int(100),
+      ...TRAIN_COMMON,
+      steps: int(150),
+      lr: num(1e-3),
+    },
+  },
+  outputs: () => METRICS_OUT,
+  resources: () => TRAIN_RESOURCES,
+  async run(ctx, params) {
+    const { runFinetuneText } = await import('./finetune-run.js');
+    await runFinetuneText(ctx, params);
+  },
+};
+
+export const finetuneImage: StageKind = {
+  name: 'finetune.image',
+  version: 1,
+  summary: 'Linear probe or full finetune of an image encoder on mean-pooled patch tokens -> LN -> linear',
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['model', 'images'],
+    properties: {
+      model: path('Checkpoint with an image encoder (train.s_smke checkpoint, or a vit model).'),
+      images: path('Image-class dataset.'),
+      mode: { type: 'string', enum: ['linear', 'full'], default: 'linear' },
+      val_split: { type: 'string', default: 'val' },
+      weight_decay: num(0.01),
+      eval_every: int(100),
+      ...TRAIN_COMMON,
+      steps: int(150),
+      lr: num(2e-3),
+    },
+  },
+  outputs: () => METRICS_OUT,
+  resources: () => TRAIN_RESOURCES,
+  async run(ctx, params) {
+    const { runFinetuneImage } = await import('./finetune-run.js');
+    await runFinetuneImage(ctx, params);
+  },
+};
+
+export const finetuneRetrieval: StageKind = {
+  name: 'finetune.retrieval',
+  version: 1,
+  summary: 'Finetune S-SMKE for retrieval with the CLIP loss on x',
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['model', 'pairs'],
+    properties: {
+      model: path('train.s_smke checkpoint.'),
+      pairs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets (train split).' },
+      ...TRAIN_COMMON,
+      steps: int(150),
+      lr: num(2e-4),
+    },
+  },
+  outputs: () => ({ ...MODEL_OUT, checkpoint: MODEL_OUT.model! }),
+  resources: () => TRAIN_RESOURCES,
+  async run(ctx, params) {
+    const { runFinetuneRetrieval } = await import('./finetune-run.js');
+    await runFinetuneRetrieval(ctx, params);
+  },
+};
