@@ -35,7 +35,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const diags = new Diagnostics();
   const projectDir = resolve(options.projectDir ?? process.cwd());
   const envVars = options.env ?? process.env;
-  const loaded = load(options.file, projectDir, diags);
+  const loaded = load(options.file, projectDir, diags, options.text);
   const texts = loaded.texts;
   if (loaded.files.length === 0) return { diagnostics: diags.list, texts };
 

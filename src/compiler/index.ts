@@ -26,6 +26,8 @@ export interface CompileOptions {
   catalog: KindCatalog;
   /** Project directory (default: process.cwd()). */
   projectDir?: string;
+  /** Text of the root file, when the caller has it (an editor's unsaved buffer, a test); else it is read from `file`. */
+  text?: string;
   /** Environment for `env(...)` (default: process.env). */
   env?: Record<string, string | undefined>;
 }

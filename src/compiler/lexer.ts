@@ -186,6 +186,13 @@ let lexer: Lexer | undefined;
 
 /** The lexer, built on first use (building it analyses every pattern). */
 export function smkeLexer(): Lexer {
-  lexer ??= new Lexer(allTokens, { positionTracking: 'onlyStart', ensureOptimizations: false, skipValidations: true });
+  // Only \n ends a line, as in SourceFile: a stray \r must not shift line numbers between the two.
+  lexer ??= new Lexer(allTokens, {
+    positionTracking: 'onlyStart',
+    ensureOptimizations: false,
+    skipValidations: true,
+    lineTerminatorsPattern: /\n/g,
+    lineTerminatorCharacters: ['\n'],
+  });
   return lexer;
 }

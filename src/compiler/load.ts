@@ -29,7 +29,7 @@ export function displayPath(abs: string, projectDir: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs;
 }
 
-export function load(rootFile: string, projectDir: string, diags: Diagnostics): Loaded {
+export function load(rootFile: string, projectDir: string, diags: Diagnostics, rootText?: string): Loaded {
   const loaded: Loaded = { files: [], sources: [], texts: new Map() };
   const done = new Set<string>();
   // The import chain being followed, for cycle detection and the cycle's path.
@@ -55,8 +55,9 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics): 
     const shown = displayPath(abs, projectDir);
     let text: string;
     try {
-      if (statSync(abs).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      text = readFileSync(abs, 'utf8');
+      if (via === undefined && rootText !== undefined) text = rootText;
+      else if (statSync(abs).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      else text = readFileSync(abs, 'utf8');
     } catch (e) {
       const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
       diags.error('E0005', `cannot read \`${shown}\`: ${why}`, via?.path.span, {
