@@ -16,8 +16,10 @@ export class UsageError extends Error {}
 export interface Analysed {
   inst: StageInstance;
   fp: Fingerprint;
-  /** The last recorded fingerprint of this instance, if any. */
-  prev?: Fingerprint;
+  /** The last recorded fingerprint of this instance, if any (parsed on first use). */
+  readonly prev?: Fingerprint;
+  /** Its key, without parsing it. */
+  prevKey?: string;
   action: 'cached' | 'run';
   reasons: string[];
   /** Store files as verified now (for cached instances). */
@@ -99,8 +101,18 @@ export async function analyse(opts: {
     keys.set(inst.id, fp.key);
     if (opts.select && !opts.select.has(inst.id)) continue;
     const lastRow = last.get(inst.id);
-    const prev = lastRow ? (JSON.parse(lastRow.fingerprint) as Fingerprint) : undefined;
-    const item: Analysed = { inst, fp, prev, action: 'run', reasons: [] };
+    let prevParsed: Fingerprint | undefined;
+    const item: Analysed = {
+      inst,
+      fp,
+      prevKey: lastRow?.key,
+      get prev() {
+        if (lastRow && !prevParsed) prevParsed = JSON.parse(lastRow.fingerprint) as Fingerprint;
+        return prevParsed;
+      },
+      action: 'run',
+      reasons: [],
+    };
     if (opts.force?.has(inst.id)) item.reasons.push('forced');
     else {
       const entryDir = join(layout.storeDir, fp.key);
@@ -116,8 +128,9 @@ export async function analyse(opts: {
           quarantine(entryDir, layout.tmpDir);
           state.forgetEntry(fp.key);
         }
-      } else if (!prev) item.reasons.push('never run');
+      } else if (!lastRow) item.reasons.push('never run');
       else {
+        const prev = item.prev!;
         const diff = prev.key === fp.key ? [] : diffFingerprints(prev, fp);
         item.reasons.push(...(diff.length ? diff : ['not in the store (removed by gc, or never finished)']));
       }

@@ -100,8 +100,18 @@ export function fingerprint({ inst, projectDir, upstreamKeys, digester, env }: F
     storeFormat: STORE_FORMAT,
   };
   const key = createHash('sha256').update(canonicalJson(parts)).digest('hex');
-  const symbolic = mapParams(inst.params, (ref) => `${ref.instance}.${ref.output}`);
-  return { key, parts, upstream, symbolic };
+  // Only reasons and records need the symbolic params: a no-op run of
+  // 10,000 cached instances should not build them.
+  let symbolic: Record<string, Value> | undefined;
+  return {
+    key,
+    parts,
+    upstream,
+    get symbolic() {
+      symbolic ??= mapParams(inst.params, (ref) => `${ref.instance}.${ref.output}`);
+      return symbolic;
+    },
+  };
 }
 
 // --- reasons -----------------------------------------------------------------

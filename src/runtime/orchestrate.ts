@@ -10,7 +10,6 @@ import { registry } from '../stages/registry.js';
 import { analyse, deps, resolveNames, withUpstream, type Analysed } from './analyse.js';
 import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
-import { LocalExecutor } from './executors/local.js';
 import type { Executor, JobHandle } from './executors/types.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { layout as makeLayout, safeName, type Layout } from './layout.js';
@@ -124,10 +123,25 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
   const recordUse = (a: Analysed, files: import('./state.js').EntryFile[] | undefined, verified: boolean): void => {
     if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
-    if (a.prev?.key !== a.fp.key) {
+    if (a.prevKey !== a.fp.key) {
       state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
     }
-    linkResult(lay.resultsDir, a.inst.stage, cellName(a.inst), join(lay.storeDir, a.fp.key));
+    // The link was made when this key was recorded; re-reading 10,000 links
+    // on a no-op costs more than the rest of the run. One readdir per
+    // directory still notices links that were deleted.
+    const cell = cellName(a.inst);
+    const linkDir = cell === undefined ? lay.resultsDir : join(lay.resultsDir, a.inst.stage);
+    if (a.prevKey === a.fp.key && linkPresent(linkDir, cell ?? a.inst.stage)) return;
+    linkResult(lay.resultsDir, a.inst.stage, cell, join(lay.storeDir, a.fp.key));
+  };
+  const listed = new Map<string, Set<string>>();
+  const linkPresent = (dir: string, name: string): boolean => {
+    let names = listed.get(dir);
+    if (!names) {
+      try { names = new Set(readdirSync(dir)); } catch { names = new Set(); }
+      listed.set(dir, names);
+    }
+    return names.has(name);
   };
   state.transaction(() => {
     for (const a of cachedItems) recordUse(a, a.files, a.verified === true);
@@ -136,7 +150,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   for (const a of cachedItems) bus.emit({ type: 'cached', instance: a.inst.id, key: a.fp.key });
 
   const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
-  const executor = opts.executor ?? new LocalExecutor();
+  // execa costs ~90 ms to load: a no-op run never needs it.
+  const executor = opts.executor ?? (toRun.length ? new (await import('./executors/local.js')).LocalExecutor() : undefined);
   const needGpus = toRun.some((a) => a.inst.resources.gpus > 0);
   const scheduler = new Scheduler({
     jobs: Math.max(1, opts.jobs ?? availableParallelism()),
@@ -254,7 +269,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     try {
       const extraEnv: Record<string, string> = {};
       if (grant.gpuIds.length || task.resources.gpus === 0) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
-      handle = await executor.submit(
+      handle = await executor!.submit(
         { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
         (e) => {
           if (e.type === 'final') final = e;
@@ -267,9 +282,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       state.finishAttempt(attemptId, 'failed', { error });
       return { status: 'failed', error };
     }
-    const onCancel = (): void => void executor.cancel(handle!, opts.cancelGraceMs);
+    const onCancel = (): void => void executor!.cancel(handle!, opts.cancelGraceMs);
     signal.addEventListener('abort', onCancel, { once: true });
-    const exit = await executor.wait(handle);
+    const exit = await executor!.wait(handle);
     signal.removeEventListener('abort', onCancel);
 
     if (final?.status === 'succeeded') {

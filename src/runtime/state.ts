@@ -81,7 +81,6 @@ export class StateDb implements StatCache {
     this.migrate();
     const db = this.db;
     this.stmts = {
-      statGet: db.prepare('SELECT size, mtime_ns, ino, digest FROM stat_cache WHERE path = ?'),
       statPut: db.prepare('INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ino, digest) VALUES (?, ?, ?, ?, ?)'),
     };
   }
@@ -106,12 +105,22 @@ export class StateDb implements StatCache {
   // 100,000 files must not cost 100,000 commits.
   private pendingStats: [string, StatRecord][] = [];
 
+  // Read in one query on first use: re-checking 100,000 unchanged files must
+  // cost 100,000 stats and map lookups, not 100,000 SQLite round trips.
+  private statRows: Map<string, StatRecord> | undefined;
+
   get(path: string): StatRecord | undefined {
-    const r = this.stmts.statGet.get(path) as { size: number; mtime_ns: string; ino: string; digest: string } | undefined;
-    return r && { size: r.size, mtimeNs: BigInt(r.mtime_ns), ino: BigInt(r.ino), digest: r.digest };
+    if (!this.statRows) {
+      this.statRows = new Map();
+      for (const r of this.db.prepare('SELECT path, size, mtime_ns, ino, digest FROM stat_cache').raw().iterate() as Iterable<[string, number, string, string, string]>) {
+        this.statRows.set(r[0], { size: r[1], mtimeNs: BigInt(r[2]), ino: BigInt(r[3]), digest: r[4] });
+      }
+    }
+    return this.statRows.get(path);
   }
 
   put(path: string, rec: StatRecord): void {
+    this.statRows?.set(path, rec);
     this.pendingStats.push([path, rec]);
     if (this.pendingStats.length >= 5000) this.flushStats();
   }
