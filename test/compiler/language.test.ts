@@ -359,3 +359,13 @@ describe('the plan', () => {
     expect(isOutputRef(r.plan!.instances[0]!.params.argv)).toBe(false);
   });
 });
+
+describe('docs/language.md', () => {
+  it('has examples that all compile', async () => {
+    const { readFileSync } = await import('node:fs');
+    const md = readFileSync(new URL('../../docs/language.md', import.meta.url), 'utf8');
+    const blocks = [...md.matchAll(/```smke\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    for (const b of blocks) planOf(b, { files: { 'lib/common.smke': 'smke 1\n' } });
+  });
+});
