@@ -105,20 +105,28 @@ export async function decodeInto(
  * Bytes -> (x/255 - mean)/std, with colour jitter applied on the way: one pass
  * in JS is far cheaper than sharp's modulate (a colour-space round trip).
  * Jitter follows torchvision: brightness scales, contrast blends with the
- * image's mean grey, saturation blends with each pixel's grey; results clamp to [0, 1].
+ * image's mean grey, saturation blends with each pixel's grey; each step
+ * clamps to [0, 1]. Brightness and contrast depend on the byte alone, so they
+ * are one 256-entry table; only saturation needs per-pixel arithmetic.
  */
 function normalise(data: Buffer, ch: number, n: number, spec: AugmentSpec, jitter: Jitter | undefined, out: Float32Array, offset: number): void {
   const mean = spec.mean ?? IMAGENET_MEAN;
   const std = spec.std ?? IMAGENET_STD;
   const g = ch >= 3 ? 1 : 0; // a 1-channel result (grey input) is repeated into R, G and B
   const b = ch >= 3 ? 2 : 0;
-  const inv = [1 / std[0], 1 / std[1], 1 / std[2]];
+  const i0 = 1 / std[0], i1 = 1 / std[1], i2 = 1 / std[2];
+  const m0 = mean[0], m1 = mean[1], m2 = mean[2];
   if (!jitter) {
-    for (let p = 0, q = 0; p < n; p++, q += ch) {
-      const o = offset + p * 3;
-      out[o] = (data[q]! / 255 - mean[0]) * inv[0]!;
-      out[o + 1] = (data[q + g]! / 255 - mean[1]) * inv[1]!;
-      out[o + 2] = (data[q + b]! / 255 - mean[2]) * inv[2]!;
+    const l0 = new Float32Array(256), l1 = new Float32Array(256), l2 = new Float32Array(256);
+    for (let v = 0; v < 256; v++) {
+      l0[v] = (v / 255 - m0) * i0;
+      l1[v] = (v / 255 - m1) * i1;
+      l2[v] = (v / 255 - m2) * i2;
+    }
+    for (let p = 0, q = 0, o = offset; p < n; p++, q += ch, o += 3) {
+      out[o] = l0[data[q]!]!;
+      out[o + 1] = l1[data[q + g]!]!;
+      out[o + 2] = l2[data[q + b]!]!;
     }
     return;
   }
@@ -126,21 +134,20 @@ function normalise(data: Buffer, ch: number, n: number, spec: AugmentSpec, jitte
   let greySum = 0;
   for (let p = 0, q = 0; p < n; p++, q += ch) greySum += 0.299 * data[q]! + 0.587 * data[q + g]! + 0.114 * data[q + b]!;
   const meanGrey = Math.min(1, (greySum / n / 255) * bf);
-  const clamp = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
-  for (let p = 0, q = 0; p < n; p++, q += ch) {
-    let r = clamp((data[q]! / 255) * bf);
-    let gg = clamp((data[q + g]! / 255) * bf);
-    let bb = clamp((data[q + b]! / 255) * bf);
-    r = clamp(cf * r + (1 - cf) * meanGrey);
-    gg = clamp(cf * gg + (1 - cf) * meanGrey);
-    bb = clamp(cf * bb + (1 - cf) * meanGrey);
-    const grey = 0.299 * r + 0.587 * gg + 0.114 * bb;
-    r = clamp(sf * r + (1 - sf) * grey);
-    gg = clamp(sf * gg + (1 - sf) * grey);
-    bb = clamp(sf * bb + (1 - sf) * grey);
-    const o = offset + p * 3;
-    out[o] = (r - mean[0]) * inv[0]!;
-    out[o + 1] = (gg - mean[1]) * inv[1]!;
-    out[o + 2] = (bb - mean[2]) * inv[2]!;
+  const lut = new Float32Array(256);
+  for (let v = 0; v < 256; v++) {
+    const x = Math.min(1, (v / 255) * bf);
+    lut[v] = Math.min(1, Math.max(0, cf * x + (1 - cf) * meanGrey));
+  }
+  const keep = 1 - sf;
+  for (let p = 0, q = 0, o = offset; p < n; p++, q += ch, o += 3) {
+    const r = lut[data[q]!]!, gg = lut[data[q + g]!]!, bb = lut[data[q + b]!]!;
+    const grey = keep * (0.299 * r + 0.587 * gg + 0.114 * bb);
+    let x = sf * r + grey;
+    out[o] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m0) * i0;
+    x = sf * gg + grey;
+    out[o + 1] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m1) * i1;
+    x = sf * bb + grey;
+    out[o + 2] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m2) * i2;
   }
 }

@@ -3,6 +3,7 @@
 // writer is what every acquisition kind and the synthetic generator use; the
 // reader is what the loaders and the ML stages use.
 
+import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
@@ -16,7 +17,7 @@ import {
   type ImageRecord,
 } from './format.js';
 import { readJsonlAll, writeJsonlAtomic } from './jsonl.js';
-import { readRange, writeShard, type ShardMember } from './shards.js';
+import { writeShard, type ShardMember } from './shards.js';
 
 export const INDEX_FILE = 'index.jsonl';
 
@@ -205,9 +206,39 @@ export class ImageDataset {
   async readImage(rec: ImageRecord): Promise<Buffer> {
     if (rec.shard !== undefined) {
       if (rec.offset === undefined || rec.size === undefined) throw new DatasetFormatError(`${this.dir}: record ${rec.id} has a shard but no offset/size`);
-      return readRange(this.inside(rec.shard), rec.offset, rec.size);
+      return this.shardRead(this.inside(rec.shard), rec.offset, rec.size);
     }
     return readFile(this.inside(rec.path));
+  }
+
+  private readonly fds = new Map<string, number>();
+
+  /**
+   * A positional read through a cached descriptor, synchronously: an image is
+   * a few KB from the page cache, and going through the libuv pool (open,
+   * read, close) would queue behind sharp's decodes on the same 4 threads.
+   */
+  private shardRead(path: string, offset: number, size: number): Buffer {
+    let fd = this.fds.get(path);
+    if (fd === undefined) {
+      if (this.fds.size >= 64) this.closeShards();
+      fd = openSync(path, 'r');
+      this.fds.set(path, fd);
+    }
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, offset + got);
+      if (n === 0) throw new DatasetFormatError(`${path}: truncated shard (wanted ${size} bytes at offset ${offset}, file ends early); regenerate the dataset`);
+      got += n;
+    }
+    return buf;
+  }
+
+  /** Close cached shard descriptors (they are reopened on demand). */
+  closeShards(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
   }
 
   /** Resolve an index path, refusing one that points outside the dataset (a hand-edited or hostile index). */

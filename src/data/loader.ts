@@ -38,7 +38,7 @@ export interface ImageLoaderOptions {
   dropLast?: boolean;
   /** Use only the first N records of the split (before shuffling). */
   limit?: number;
-  /** Images decoded in parallel (default 4: sharp runs them on the libuv pool). */
+  /** Images decoded in parallel (default 6: a little over libuv's 4 threads, so none idles). */
   concurrency?: number;
   /** Finished batches held ahead of the consumer (default 2). */
   prefetch?: number;
@@ -81,34 +81,48 @@ export async function* imageBatches(ds: ImageDataset, opts: ImageLoaderOptions):
   const per = size * size * 3;
   const isClass = ds.type === 'image-class';
 
+  const positions = dropLast ? order.length - (order.length % opts.batchSize) : order.length;
+  const buffers = new Map<number, Float32Array>();
+  const bufferFor = (b: number): Float32Array => {
+    let buf = buffers.get(b);
+    if (!buf) buffers.set(b, (buf = new Float32Array(Math.min(opts.batchSize, positions - b * opts.batchSize) * per)));
+    return buf;
+  };
+
   async function* produce(): AsyncGenerator<ImageBatch> {
-    for (let start = 0; start < order.length; start += opts.batchSize) {
-      const idx = order.slice(start, start + opts.batchSize);
-      if (dropLast && idx.length < opts.batchSize) return;
+    // One decode window across batch boundaries: the threads never idle at the end of a batch.
+    const decoded = orderedMap(order.slice(0, positions), opts.concurrency ?? 6, async (k: number, pos: number) => {
       opts.signal?.throwIfAborted();
-      const recs = idx.map((k) => records[k]!);
-      const images = new Float32Array(recs.length * per);
-      // Decode this batch's images with bounded concurrency; the prefetch below overlaps whole batches with the consumer.
-      const decode = orderedMap(recs, opts.concurrency ?? 4, async (r: ImageRecord, i: number) => {
-        // Per-image seeds: the same image gets the same augmentation in the same epoch, whatever the concurrency.
-        const rng = train ? new Rng(deriveSeed(opts.seed, 'aug', epoch, r.id)) : undefined;
-        try {
-          await decodeInto(await ds.readImage(r), opts.augment, rng, images, i * per, r);
-        } catch (err) {
-          throw new ImageDecodeError(`${ds.dir}: image ${r.id} (${r.shard ?? r.path}) could not be decoded: ${(err as Error).message}`);
-        }
-      });
-      for await (const _ of decode);
-      const batch: ImageBatch = { size: recs.length, height: size, width: size, images, ids: recs.map((r) => r.id) };
-      if (isClass) batch.labels = Int32Array.from(recs, (r) => r.label ?? -1);
+      const r = records[k]!;
+      const b = Math.floor(pos / opts.batchSize);
+      // Per-image seeds: the same image gets the same augmentation in the same epoch, whatever the concurrency.
+      const rng = train ? new Rng(deriveSeed(opts.seed, 'aug', epoch, r.id)) : undefined;
+      try {
+        await decodeInto(await ds.readImage(r), opts.augment, rng, bufferFor(b), (pos - b * opts.batchSize) * per, r);
+      } catch (err) {
+        throw new ImageDecodeError(`${ds.dir}: image ${r.id} (${r.shard ?? r.path}) could not be decoded: ${(err as Error).message}`);
+      }
+      return r;
+    });
+    let recs: ImageRecord[] = [];
+    let b = 0;
+    for await (const r of decoded) {
+      recs.push(r);
+      if (recs.length < opts.batchSize && b * opts.batchSize + recs.length < positions) continue;
+      const images = bufferFor(b);
+      buffers.delete(b);
+      const batch: ImageBatch = { size: recs.length, height: size, width: size, images, ids: recs.map((x) => x.id) };
+      if (isClass) batch.labels = Int32Array.from(recs, (x) => x.label ?? -1);
       else {
-        batch.allCaptions = recs.map((r) => r.captions ?? []);
-        batch.captions = recs.map((r) => {
-          const caps = r.captions ?? [''];
-          return train ? caps[new Rng(deriveSeed(opts.seed, 'caption', epoch, r.id)).int(caps.length)]! : caps[0]!;
+        batch.allCaptions = recs.map((x) => x.captions ?? []);
+        batch.captions = recs.map((x) => {
+          const caps = x.captions ?? [''];
+          return train ? caps[new Rng(deriveSeed(opts.seed, 'caption', epoch, x.id)).int(caps.length)]! : caps[0]!;
         });
       }
       yield batch;
+      recs = [];
+      b++;
     }
   }
 

@@ -100,6 +100,18 @@ describe('image datasets', () => {
     const { readRange } = await import('../../src/data/shards.js');
     await expect(readRange(join(dir, 's.tar'), locs[0]!.offset, locs[0]!.size)).rejects.toThrow(/truncated shard/);
   });
+
+  test('the dataset reader reports a truncated shard too', async () => {
+    const dir = tmp();
+    const w = new ImageDatasetWriter(dir, { type: 'image-text', name: 't', source: 'test' });
+    await w.add({ id: 'a', split: 'train', data: bytes(5000, 3), ext: 'jpg', captions: ['x'] });
+    await w.finish();
+    const shard = join(dir, 'shards/train-000000.tar');
+    writeFileSync(shard, (await readFile(shard)).subarray(0, 2000));
+    const ds = await ImageDataset.open(dir);
+    await expect(ds.readImage((await ds.records())[0]!)).rejects.toThrow(/truncated shard .* regenerate the dataset/);
+    ds.closeShards();
+  });
 });
 
 describe('descriptor checks', () => {
