@@ -264,7 +264,8 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
   try {
     const known = state?.entries() ?? new Map();
     const runs = state?.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER) ?? [];
-    const oldestKept = a.keepLast !== undefined ? (runs[runs.length - 1]?.id ?? Infinity) : -Infinity;
+    // A fast-path no-op run used exactly the entries of the run it repeated (same_as).
+    const oldestKept = a.keepLast !== undefined ? Math.min(Infinity, ...runs.map((r) => r.same_as ?? r.id)) : -Infinity;
     // A shared store holds other projects' entries, which this project's
     // records know nothing about: there, only entries we know may go.
     const shared = a.store !== undefined;

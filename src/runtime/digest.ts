@@ -43,9 +43,25 @@ const RACY_WINDOW_NS = 2_000_000_000n;
 
 const CHUNK = 4 << 20;
 
+/** Stat signature of a file ("f:size:mtime_ns:ino") or a directory ("d:mtime_ns"). */
+export function signature(st: BigIntStats): string {
+  return st.isDirectory() ? `d:${st.mtimeNs}` : `f:${st.size}:${st.mtimeNs}:${st.ino}`;
+}
+
 export class Digester {
   /** Files read (not answered by the stat cache): for tests and benchmarks. */
   reads = 0;
+  /**
+   * Every file and directory an input digest depended on, with its stat
+   * signature: while all of them are unchanged, so are the digests (the no-op
+   * fast path, ./noop.ts). A directory's mtime changes when entries are
+   * added, removed or renamed in it, which is what a glob or a directory
+   * input could otherwise miss.
+   */
+  readonly observed = new Map<string, string>();
+  /** A signature taken within the racy window makes the observation unusable. */
+  racy = false;
+  private observing = false;
   private readonly buf = Buffer.allocUnsafe(CHUNK);
 
   private constructor(private readonly hasher: IHasher, private readonly cache?: StatCache) {}
@@ -58,11 +74,17 @@ export class Digester {
   file(path: string, st: BigIntStats = statSync(path, { bigint: true })): string {
     const size = Number(st.size);
     const hit = this.cache?.get(path);
+    if (this.observing) this.observe(path, st);
     if (hit && hit.size === size && hit.mtimeNs === st.mtimeNs && hit.ino === st.ino) return hit.digest;
     const digest = this.readDigest(path);
     const now = BigInt(Date.now()) * 1_000_000n;
     if (this.cache && now - st.mtimeNs > RACY_WINDOW_NS) this.cache.put(path, { size, mtimeNs: st.mtimeNs, ino: st.ino, digest });
     return digest;
+  }
+
+  private observe(path: string, st: BigIntStats): void {
+    this.observed.set(path, signature(st));
+    if (BigInt(Date.now()) * 1_000_000n - st.mtimeNs <= RACY_WINDOW_NS) this.racy = true;
   }
 
   /** Digest of raw bytes (manifests, small texts). */
@@ -92,6 +114,7 @@ export class Digester {
   tree(dir: string, skip?: (rel: string) => boolean): Map<string, { digest: string; size: number }> {
     const files: string[] = [];
     const walk = (rel: string): void => {
+      if (this.observing) this.observe(join(dir, rel), statSync(join(dir, rel), { bigint: true }));
       for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
         const child = rel ? `${rel}/${e.name}` : e.name;
         if (skip?.(child)) continue;
@@ -123,11 +146,20 @@ export class Digester {
    * can name the file that changed.
    */
   input(projectDir: string, pattern: string): Record<string, string> {
+    this.observing = true;
+    try {
+      return this.inputUnobserved(projectDir, pattern);
+    } finally {
+      this.observing = false;
+    }
+  }
+
+  private inputUnobserved(projectDir: string, pattern: string): Record<string, string> {
     const out: Record<string, string> = {};
     if (isGlob(pattern)) {
       const root = isAbsolute(pattern) ? '/' : projectDir;
       const rel = isAbsolute(pattern) ? pattern.slice(1) : pattern;
-      const files = expandGlob(root, rel);
+      const files = expandGlob(root, rel, (d) => this.observe(join(root, d), statSync(join(root, d), { bigint: true })));
       if (files.length === 0) throw new InputError(pattern, 'matches no file');
       for (const f of files) out[isAbsolute(pattern) ? `/${f}` : f] = this.file(join(root, f));
       return out;
@@ -139,6 +171,7 @@ export class Digester {
     } catch {
       throw new InputError(pattern, `does not exist (looked for ${relative(process.cwd(), abs) || abs})`);
     }
+    if (st.isFile()) this.observe(abs, st);
     out[pattern.split(sep).join('/')] = st.isDirectory() ? `dir:${this.dir(abs)}` : this.file(abs, st);
     return out;
   }

@@ -41,7 +41,7 @@ export function globToRegExp(pattern: string): RegExp {
  * Files matching `pattern` under `root`, as sorted '/'-separated paths
  * relative to `root` (sorted so the key never depends on readdir order).
  */
-export function expandGlob(root: string, pattern: string): string[] {
+export function expandGlob(root: string, pattern: string, onDir?: (rel: string) => void): string[] {
   const segments = pattern.split('/');
   const staticParts: string[] = [];
   for (const s of segments) { if (isGlob(s)) break; staticParts.push(s); }
@@ -51,6 +51,7 @@ export function expandGlob(root: string, pattern: string): string[] {
   const walk = (rel: string): void => {
     let entries;
     try { entries = readdirSync(join(root, rel), { withFileTypes: true }); } catch { return; }
+    onDir?.(rel);
     for (const e of entries) {
       const child = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) walk(child);

@@ -15,7 +15,10 @@ import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
-import { StateDb } from './state.js';
+import { StateDb, type EntryFile } from './state.js';
+import { checkSnapshot, writeSnapshot } from './noop.js';
+import { planDigest } from './plancache.js';
+import { STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { smkeVersion } from './version.js';
 
@@ -100,6 +103,24 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const env = opts.env ?? process.env;
   const only = opts.only?.length ? withUpstream(plan, resolveNames(plan, opts.only)) : undefined;
   const force = opts.force?.length ? resolveNames(plan, opts.force) : undefined;
+  const digest = planDigest(plan);
+  const seconds = (): number => (performance.now() - t0) / 1000;
+
+  if (digest && !only && !force && !opts.dryRun) {
+    const snap = checkSnapshot(lay, plan, digest, env);
+    if (snap) {
+      const n = plan.instances.length;
+      state.recordNoopRun(plan.file, plan.profile, opts.argv ?? [], snap.runId, n);
+      plan.instances.forEach((inst, i) => {
+        bus.emit({ type: 'planned', instance: inst.id, stage: inst.stage, key: snap.keys[i]!, action: 'cached', reasons: [] });
+      });
+      plan.instances.forEach((inst, i) => bus.emit({ type: 'cached', instance: inst.id, key: snap.keys[i]! }));
+      const s = { exitCode: EXIT.ok, ran: 0, cached: n, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
+      bus.emit({ type: 'summary', ...s, dryRun: false });
+      return s;
+    }
+  }
+
   cleanTmp(lay.tmpDir, lay.locksDir);
   cleanLockLeftovers(lay.locksDir);
   state.reapDeadRuns();
@@ -112,7 +133,6 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   }
   const cachedItems = analysis.items.filter((a) => a.action === 'cached');
   const toRun = analysis.items.filter((a) => a.action === 'run');
-  const seconds = (): number => (performance.now() - t0) / 1000;
 
   if (opts.dryRun) {
     const s = { exitCode: EXIT.ok, ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
@@ -121,7 +141,10 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   }
 
   const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
-  const recordUse = (a: Analysed, files: import('./state.js').EntryFile[] | undefined, verified: boolean): void => {
+  const entryFiles = new Map<string, EntryFile[]>();
+  const links = new Map<string, string[]>();
+  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean): void => {
+    if (files) entryFiles.set(a.fp.key, files);
     if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
     if (a.prevKey !== a.fp.key) {
       state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
@@ -131,6 +154,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     // directory still notices links that were deleted.
     const cell = cellName(a.inst);
     const linkDir = cell === undefined ? lay.resultsDir : join(lay.resultsDir, a.inst.stage);
+    let names = links.get(linkDir);
+    if (!names) links.set(linkDir, (names = []));
+    names.push(cell ?? a.inst.stage);
     if (a.prevKey === a.fp.key && linkPresent(linkDir, cell ?? a.inst.stage)) return;
     linkResult(lay.resultsDir, a.inst.stage, cell, join(lay.storeDir, a.fp.key));
   };
@@ -335,6 +361,24 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   counts.cancelled = [...final.values()].filter((s) => s === 'cancelled').length;
   const exitCode = cancelled ? EXIT.interrupted : counts.failed > 0 ? EXIT.failed : EXIT.ok;
   state.finishRun(runId, cancelled ? 'cancelled' : counts.failed ? 'failed' : 'succeeded', counts);
+  if (exitCode === EXIT.ok && digest && !only && !digester.racy) {
+    // Everything is cached now: remember what that depended on, for the fast path.
+    const stats: [string, string][] = [...digester.observed];
+    const env: Record<string, string | null> = {};
+    let complete = true;
+    for (const a of analysis.items) {
+      Object.assign(env, a.fp.parts.env);
+      const files = entryFiles.get(a.fp.key);
+      if (!files) { complete = false; break; }
+      for (const f of files) stats.push([join(lay.storeDir, a.fp.key, f.path), `f:${f.size}:${f.mtimeNs}:${f.ino}`]);
+    }
+    if (complete) {
+      writeSnapshot(lay, digest, {
+        format: 1, plan: digest, storeDir: lay.storeDir, storeFormat: STORE_FORMAT, keys: plan.instances.map((i) => keyOf(i.id)),
+        env, stats, links: [...links], runId,
+      });
+    }
+  }
   const summary = { exitCode, ...counts, seconds: seconds() };
   bus.emit({ type: 'summary', ...summary, dryRun: false });
   return summary;

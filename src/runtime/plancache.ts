@@ -27,6 +27,16 @@ export interface PlanCacheKey {
   projectDir: string;
 }
 
+const digests = new WeakMap<object, string>();
+
+/**
+ * The sha256 of the cached plan's file, for plans that came from (or went
+ * into) the cache: the identity the no-op fast path checks (./noop.ts).
+ */
+export function planDigest(plan: Plan): string | undefined {
+  return digests.get(plan);
+}
+
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -70,8 +80,10 @@ export function loadCachedPlan(
   env: Record<string, string | undefined>,
 ): Plan | undefined {
   let c: CacheFile;
+  let text: string;
   try {
-    c = JSON.parse(readFileSync(cachePath(plansDir, k), 'utf8')) as CacheFile;
+    text = readFileSync(cachePath(plansDir, k), 'utf8');
+    c = JSON.parse(text) as CacheFile;
   } catch {
     return undefined;
   }
@@ -84,7 +96,9 @@ export function loadCachedPlan(
     }
   }
   for (const [n, v] of Object.entries(c.env)) if ((env[n] ?? null) !== v) return undefined;
-  return attachGraph(c.plan);
+  const plan = attachGraph(c.plan);
+  digests.set(plan, sha256(text));
+  return plan;
 }
 
 export function storeCachedPlan(
@@ -110,6 +124,8 @@ export function storeCachedPlan(
   mkdirSync(plansDir, { recursive: true });
   const path = cachePath(plansDir, k);
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(c));
+  const text = JSON.stringify(c);
+  writeFileSync(tmp, text);
   renameSync(tmp, path);
+  digests.set(plan, sha256(text));
 }

@@ -48,11 +48,15 @@ const MIGRATIONS: string[] = [
    CREATE TABLE entries (
      key TEXT PRIMARY KEY, instance TEXT NOT NULL, files TEXT NOT NULL, last_run INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // 2: a run that took the no-op fast path used exactly the entries of the
+  // run it repeated; `same_as` says which, so gc --keep-last counts it right.
+  `ALTER TABLE runs ADD COLUMN same_as INTEGER REFERENCES runs(id);`,
 ];
 
 export interface RunRow {
   id: number; file: string; profile: string | null; argv: string; host: string; pid: number;
   started_ms: number; finished_ms: number | null; status: string; ran: number; cached: number; failed: number;
+  same_as: number | null;
 }
 
 export interface AttemptRow {
@@ -139,6 +143,16 @@ export class StateDb implements StatCache {
     const r = this.db
       .prepare(`INSERT INTO runs (file, profile, argv, host, pid, started_ms, status) VALUES (?, ?, ?, ?, ?, ?, 'running')`)
       .run(file, profile ?? null, JSON.stringify(argv), hostname(), process.pid, Date.now());
+    return Number(r.lastInsertRowid);
+  }
+
+  /** A no-op run answered by the fast path: recorded, pointing at the run whose entries it used. */
+  recordNoopRun(file: string, profile: string | undefined, argv: string[], sameAs: number, cached: number): number {
+    const now = Date.now();
+    const r = this.db
+      .prepare(`INSERT INTO runs (file, profile, argv, host, pid, started_ms, finished_ms, status, cached, same_as)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'succeeded', ?, ?)`)
+      .run(file, profile ?? null, JSON.stringify(argv), hostname(), process.pid, now, now, cached, sameAs);
     return Number(r.lastInsertRowid);
   }
 

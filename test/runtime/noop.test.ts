@@ -1,0 +1,95 @@
+// The no-op fast path must answer "everything cached" only when that is true.
+import { mkdirSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runPlan } from '../../src/runtime/orchestrate.js';
+import { attachGraph } from '../../src/runtime/plancache.js';
+import { StateDb } from '../../src/runtime/state.js';
+import { loadPlan } from '../../src/runtime/load.js';
+import { capture, exec, makePlan, tempProject } from './helpers.js';
+
+let proj: { dir: string; cleanup: () => void };
+beforeEach(() => { proj = tempProject(); });
+afterEach(() => proj.cleanup());
+
+const old = (p: string): void => { const t = new Date(Date.now() - 60_000); utimesSync(p, t, t); };
+
+describe('no-op fast path', () => {
+  it('answers from the snapshot only while every input, entry, link and env value is unchanged', async () => {
+    mkdirSync(join(proj.dir, 'data'));
+    writeFileSync(join(proj.dir, 'data/a.tsv'), 'a\n');
+    writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
+    old(join(proj.dir, 'data/a.tsv'));
+    old(join(proj.dir, 'data'));
+    const compiled = makePlan(proj.dir, [
+      { id: 'cat', env: ['MODE'], params: exec('cat data/*.tsv > {out}/all', { inputs: ['data/*.tsv'], outputs: ['all'] }) },
+    ]);
+    compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
+    // Through the plan cache, as the CLI does: the fast path keys on the cached plan.
+    const load = async () =>
+      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    const run = async (env: Record<string, string> = { MODE: 'x' }) => {
+      const c = capture();
+      const r = await runPlan({ plan: await load(), bus: c.bus, env });
+      return { ...r, reasons: c.of('planned').map((e) => e.reasons.join('; ')) };
+    };
+    const sameAs = (): (number | null)[] => {
+      const db = new StateDb(join(proj.dir, '.smke/state.db'));
+      const r = db.runs(100).reverse().map((x) => x.same_as);
+      db.close();
+      return r;
+    };
+
+    expect((await run()).ran).toBe(1);
+    expect(await run()).toMatchObject({ ran: 0, cached: 1 });
+    expect(sameAs()).toEqual([null, 1]); // the second run was the fast path, repeating run 1
+
+    // A new file in a globbed directory: the directory's mtime gives it away.
+    writeFileSync(join(proj.dir, 'data/b.tsv'), 'b\n');
+    old(join(proj.dir, 'data/b.tsv'));
+    old(join(proj.dir, 'data')); // (a fresh mtime would be "racy" and keep the fast path off)
+    expect(await run()).toMatchObject({ ran: 1, reasons: ['input data/b.tsv added'] });
+    expect(await run()).toMatchObject({ ran: 0 });
+    expect(sameAs().slice(-1)).toEqual([3]);
+
+    // Same size, new content and mtime.
+    writeFileSync(join(proj.dir, 'data/a.tsv'), 'A\n');
+    old(join(proj.dir, 'data/a.tsv'));
+    expect(await run()).toMatchObject({ ran: 1, reasons: ['input data/a.tsv changed'] });
+    expect(readFileSync(join(proj.dir, 'results/cat/all'), 'utf8')).toBe('A\nb\n');
+
+    // A declared env value.
+    expect(await run({ MODE: 'y' })).toMatchObject({ ran: 1, reasons: ['env MODE changed'] });
+    expect(await run({ MODE: 'y' })).toMatchObject({ ran: 0 });
+
+    // A deleted results link is put back (by the ordinary path).
+    unlinkSync(join(proj.dir, 'results/cat'));
+    expect(await run({ MODE: 'y' })).toMatchObject({ ran: 0 });
+    expect(readFileSync(join(proj.dir, 'results/cat/all'), 'utf8')).toBe('A\nb\n');
+
+    // A tampered store entry is never used.
+    writeFileSync(join(proj.dir, 'results/cat/all'), 'evil, and longer\n');
+    expect(await run({ MODE: 'y' })).toMatchObject({ ran: 1 });
+    expect(readFileSync(join(proj.dir, 'results/cat/all'), 'utf8')).toBe('A\nb\n');
+
+    // A changed plan (here: a new source text) is a different snapshot.
+    writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n# edited\n');
+    expect(await run({ MODE: 'y' })).toMatchObject({ ran: 0 });
+    const runs = sameAs();
+    expect(runs[runs.length - 1]).toBeNull();
+    rmSync(join(proj.dir, '.smke/plans'), { recursive: true });
+  });
+
+  it('is not used with --only, --force or --dry-run', async () => {
+    writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
+    const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/x') }]);
+    compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
+    const plan = async () => (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    await runPlan({ plan: await plan(), bus: capture().bus });
+    expect(await runPlan({ plan: await plan(), bus: capture().bus, force: ['a'] })).toMatchObject({ ran: 1 });
+    const c = capture();
+    await runPlan({ plan: await plan(), bus: c.bus, dryRun: true });
+    expect(c.of('summary')[0]!.dryRun).toBe(true);
+    void attachGraph;
+  });
+});
