@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// ML benchmarks (run after `npm run build`; use `nice`):
+//  - mini S-SMKE training step (the train.s_smke defaults: 32 px images,
+//    patch 8, width 48, 2+2 encoder layers, shared block, teacher width 48,
+//    batch 32, 32 text tokens, bank 1024): ms/step and examples/s, on each
+//    backend asked for (default: wasm and cpu);
+//  - the same model's forward+backward FLOP/s (analytic matmul FLOPs, see
+//    src/ml/flops.ts) beside the backend's own matMul FLOP/s on the model's
+//    largest matmul shape and on a square 512^3 product;
+//  - resident memory after training.
+// Usage: nice node bench/ml.mjs [backend ...]
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../dist/ml/backend.js';
+import { ParamStore } from '../dist/ml/params.js';
+import { defineSmke, smkeLoss } from '../dist/ml/smke.js';
+import { defineVit } from '../dist/ml/vit.js';
+import { AdamW, lossAndGrads } from '../dist/ml/optim.js';
+import { MemoryBank } from '../dist/ml/losses.js';
+import { smkeTrainStep } from '../dist/ml/smke-train.js';
+import { teacherTargets } from '../dist/stages/ml/s_smke-run.js';
+import { smkeStepForwardFlops } from '../dist/ml/flops.js';
+import { Rng } from '../dist/data/rng.js';
+
+const backends = process.argv.slice(2).length ? process.argv.slice(2) : ['wasm', 'cpu'];
+const B = 32, T = 32, BANK = 1024;
+const vit = { imageSize: 32, patchSize: 8, channels: 3, dim: 48, depth: 2, heads: 4, mlpRatio: 2, eps: 1e-6, layerScale: 0.1 };
+const cfg = { image: vit, text: { vocabSize: 400, maxLen: T, dim: 48, depth: 2, heads: 4, mlpRatio: 2, eps: 1e-12 }, sharedHeads: 4, sharedMlpRatio: 4, teacherDim: 48 };
+
+function batch(seed) {
+  const rng = new Rng(seed);
+  const images = tf.tensor4d(Float32Array.from({ length: B * 32 * 32 * 3 }, () => rng.normal()), [B, 32, 32, 3]);
+  const ids = [], mask = [];
+  for (let i = 0; i < B; i++) for (let j = 0; j < T; j++) { const real = j < 8 + rng.int(T - 8); ids.push(real ? 5 + rng.int(390) : 0); mask.push(real ? 1 : 0); }
+  return { images, text: { ids: tf.tensor2d(ids, [B, T], 'int32'), mask: tf.tensor2d(mask, [B, T], 'int32') } };
+}
+
+async function time(f, n) {
+  await f();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await f();
+  return (performance.now() - t0) / n / 1000;
+}
+
+async function matmulFlops(m, k, n, reps) {
+  const a = tf.randomNormal([m, k]), b = tf.randomNormal([k, n]);
+  const s = await time(async () => { const c = tf.matMul(a, b); await c.data(); c.dispose(); }, reps);
+  tf.dispose([a, b]);
+  return (2 * m * k * n) / s;
+}
+
+const fmt = (x) => (x / 1e9).toFixed(2) + ' GFLOP/s';
+for (const name of backends) {
+  await selectBackend(name, (m) => console.log(m));
+  const ps = new ParamStore(1);
+  defineSmke(ps, cfg);
+  const teacher = new ParamStore(2);
+  defineVit(teacher, 'image', vit);
+  teacher.setTrainable('', false);
+  const opt = new AdamW(ps);
+  const bank = new MemoryBank(BANK, cfg.teacherDim, 3);
+  const data = [0, 1, 2].map(batch);
+  let k = 0;
+  const steps = name === 'cpu' ? 4 : 20;
+  const stepS = await time(async () => {
+    const { images, text } = data[k++ % 3];
+    const t = teacherTargets(teacher, vit, images);
+    await smkeTrainStep(ps, cfg, opt, bank, [{ images, text, teacher: t }], 1e-4, 1);
+    t.dispose();
+  }, steps);
+  const { images, text } = data[0];
+  const tgt = teacherTargets(teacher, vit, images);
+  const fbS = await time(async () => {
+    const { loss, grads } = lossAndGrads(ps, () => ({ loss: smkeLoss(ps, cfg, images, text, tgt, bank.tensor).total }));
+    await loss.data();
+    loss.dispose();
+    for (const g of grads.values()) g.dispose();
+  }, steps);
+  const fwdFlops = smkeStepForwardFlops(cfg, vit, B, T, BANK);
+  // The teacher runs forward only; everything else forward and backward (backward ~ 2x forward).
+  const teacherFwd = smkeStepForwardFlops({ ...cfg, image: { ...vit, depth: 0 }, text: { ...cfg.text, depth: 0, vocabSize: 0 }, sharedMlpRatio: 0, teacherDim: 0 }, vit, B, T, 0);
+  const fbFlops = 3 * (fwdFlops - teacherFwd);
+  const mmModel = await matmulFlops(B * T, 48, 192, name === 'cpu' ? 5 : 50);
+  const mmSquare = await matmulFlops(512, 512, 512, name === 'cpu' ? 2 : 10);
+  console.log(`[${name}] mini S-SMKE train step: ${(stepS * 1000).toFixed(1)} ms/step, ${(B / stepS).toFixed(1)} examples/s (batch ${B}, ${ps.count()} params)`);
+  console.log(`[${name}] forward+backward: ${(fbS * 1000).toFixed(1)} ms, ${(fbFlops / 1e9).toFixed(3)} GFLOP -> ${fmt(fbFlops / fbS)}`);
+  console.log(`[${name}] backend matMul: ${fmt(mmModel)} at ${B * T}x48x192 (the model's MLP shape), ${fmt(mmSquare)} at 512^3; model reaches ${((fbFlops / fbS / mmSquare) * 100).toFixed(1)}% of the 512^3 rate`);
+  console.log(`[${name}] resident memory ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, tensors ${tf.memory().numTensors}`);
+  tgt.dispose();
+  for (const d of data) tf.dispose([d.images, d.text.ids, d.text.mask]);
+  bank.dispose(); opt.dispose(); ps.dispose(); teacher.dispose();
+}
