@@ -6,10 +6,9 @@
 
 import { setMaxListeners } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, readdir } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpPathFor } from './atomic.js';
-import { Semaphore } from './concurrency.js';
 import { DEFAULT_USER_AGENT } from './download.js';
 import { FetchError, backoffMs, networkError, sleep, statusError } from './http.js';
 import { prepareImage } from './image-prep.js';
@@ -150,9 +149,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   const outcomes = await readJournal(opts.stateDir);
   const resumed = rows.filter((r) => outcomes.has(r.row)).length;
   const todo = rows.filter((r) => !outcomes.has(r.row));
-  const global = new Semaphore(opts.concurrency);
   const dirs = new Set<string>();
-  const hosts = new Map<string, Semaphore>();
   const rng = new Rng(opts.seed ?? 1);
   let settled = resumed;
   // Every in-flight request listens to the stage's signal; that many listeners is by design, not a leak.
@@ -166,13 +163,10 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
     return journalTail;
   };
 
+  /** One row, retries included; the caller holds its global and per-host slots throughout. */
   const one = async (r: CaptionRow): Promise<void> => {
-    const host = hostOf(r.url);
-    let hs = hosts.get(host);
-    if (!hs) hosts.set(host, (hs = new Semaphore(opts.perHost)));
     for (let attempt = 0; ; attempt++) {
       opts.signal?.throwIfAborted();
-      const releaseHost = await hs.acquire();
       let outcome: ScrapeOutcome | undefined;
       let retry: FetchError | undefined;
       try {
@@ -196,8 +190,6 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         const fe = err instanceof FetchError ? err : new FetchError((err as Error).message, 'error', false);
         if (fe.retryable && attempt < opts.retries) retry = fe;
         else outcome = { row: r.row, ok: false, reason: fe.reason };
-      } finally {
-        releaseHost();
       }
       if (outcome) {
         await record(outcome);
@@ -208,23 +200,55 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
     }
   };
 
-  // The global limit bounds open work; rows start in index order so a `limit` run and a full run agree on what is fetched first.
-  const running = new Set<Promise<void>>();
+  // Dispatch in index order (a `limit` run and a full run agree on what is fetched first), but a row
+  // whose host is at its limit waits aside instead of holding a global slot: one slow or popular host
+  // must not stall the others (head-of-line blocking).
+  const hostActive = new Map<string, number>();
+  const deferred = new Map<string, CaptionRow[]>();
+  let cursor = 0;
+  const free = (h: string) => (hostActive.get(h) ?? 0) < opts.perHost;
+  const nextRow = (): CaptionRow | undefined => {
+    for (const [h, list] of deferred) {
+      if (free(h)) {
+        const r = list.shift()!;
+        if (list.length === 0) deferred.delete(h);
+        return r;
+      }
+    }
+    while (cursor < todo.length) {
+      const r = todo[cursor++]!;
+      const h = hostOf(r.url);
+      if (free(h)) return r;
+      let list = deferred.get(h);
+      if (!list) deferred.set(h, (list = []));
+      list.push(r);
+    }
+    return undefined;
+  };
   let failure: unknown;
-  for (const r of todo) {
-    if (failure) break;
-    const release = await global.acquire();
-    const p: Promise<void> = one(r)
-      .catch((err) => {
-        failure ??= err;
-      })
-      .finally(() => {
-        release();
-        running.delete(p);
-      });
-    running.add(p);
-  }
-  await Promise.all(running);
+  await new Promise<void>((resolveAll) => {
+    let active = 0;
+    const pump = () => {
+      while (!failure && active < opts.concurrency) {
+        const r = nextRow();
+        if (!r) break;
+        const h = hostOf(r.url);
+        hostActive.set(h, (hostActive.get(h) ?? 0) + 1);
+        active++;
+        one(r)
+          .catch((err) => {
+            failure ??= err;
+          })
+          .finally(() => {
+            hostActive.set(h, hostActive.get(h)! - 1);
+            active--;
+            pump();
+          });
+      }
+      if (active === 0) resolveAll();
+    };
+    pump();
+  });
   await journalTail;
   await journal.close();
   if (failure) throw failure;
@@ -238,13 +262,3 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   return { outcomes, stats };
 }
 
-/** Rows whose images the journal lists as fetched (for tests and diagnostics). */
-export async function journaledImages(stateDir: string): Promise<number> {
-  let n = 0;
-  try {
-    for (const d of await readdir(join(stateDir, 'images'))) n += (await readdir(join(stateDir, 'images', d))).length;
-  } catch {
-    // no images yet
-  }
-  return n;
-}

@@ -115,16 +115,52 @@ describe('dataset.cc3m', () => {
     const fetchedBefore = [...Array(10).keys()].filter((i) => srv.hits.has(`/r/${i}.jpg`)).length;
     expect(fetchedBefore).toBeGreaterThanOrEqual(4);
     expect(fetchedBefore).toBeLessThan(10);
+    const settled = readFileSync(join(first.scratchDir, 'scrape/journal.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).row as number);
+    expect(settled.length).toBeGreaterThanOrEqual(4);
 
     // Same scratch dir (same key), fresh output dir: what the runtime gives a retried attempt.
     const second = makeCtx({ root: dir, attempt: 2 });
     ctxs.push(second);
     await cc3mKind.run(second, params);
-    for (let i = 0; i < 10; i++) expect(srv.hits.get(`/r/${i}.jpg`), `row ${i}`).toHaveLength(1);
+    // Rows settled before the kill are not fetched again; only the ones in flight at the kill are (at most `concurrency`).
+    for (const i of settled) expect(srv.hits.get(`/r/${i}.jpg`), `row ${i}`).toHaveLength(1);
+    const total = [...Array(10).keys()].reduce((n, i) => n + (srv.hits.get(`/r/${i}.jpg`)?.length ?? 0), 0);
+    expect(total).toBeLessThanOrEqual(10 + 2);
     const stats = JSON.parse(readFileSync(join(second.outDir, 'stats.json'), 'utf8'));
     expect(stats.ok).toBe(10);
     expect(stats.resumed).toBeGreaterThanOrEqual(4);
     expect(second.logs.some((l) => /resumed: \d+ rows/.test(l.msg))).toBe(true);
+  });
+
+  test('a slow host at its per-host limit does not hold up rows of other hosts', async () => {
+    const slow = await startServer();
+    try {
+      const order: string[] = [];
+      slow.route('/s.jpg', async (req, res, n) => {
+        await new Promise((r) => setTimeout(r, 400));
+        order.push('slow');
+        serveBytes(jpeg, 'image/jpeg')(req, res, n);
+      });
+      srv.route('/fast.jpg', (req, res, n) => {
+        order.push('fast');
+        serveBytes(jpeg, 'image/jpeg')(req, res, n);
+      });
+      const dir = tempDir();
+      const tsv = join(dir, 'idx.tsv');
+      // Six rows of the slow host first, then six of the fast one.
+      writeFileSync(tsv, [...Array.from({ length: 6 }, (_, i) => `slow ${i}\t${slow.url}/s.jpg?${i}`), ...Array.from({ length: 6 }, (_, i) => `fast ${i}\t${srv.url}/fast.jpg?${i}`)].join('\n'));
+      const c = makeCtx({ root: dir });
+      ctxs.push(c);
+      await cc3mKind.run(c, await withDefaults(cc3mKind.params, { tsv, ...FAST, timeout: 5, concurrency: 4, per_host: 2 }));
+      expect(JSON.parse(readFileSync(join(c.outDir, 'stats.json'), 'utf8')).ok).toBe(12);
+      // All six fast rows finish before the second wave of slow rows does.
+      expect(order.slice(0, 6)).toEqual(Array(6).fill('fast'));
+    } finally {
+      await slow.close();
+    }
   });
 
   test('a missing index says where to get it and where to put it', async () => {
