@@ -171,7 +171,8 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
         help: didYouMean(decl.kind, options.catalog.names()) ?? '`smke kinds` lists the registered kinds',
       });
     }
-    for (const cell of entry.cells) drafts.push(instantiate(decl, kind, cell.id, cell.matrix, baseEnv, diags));
+    const checked = checkEntries(decl, diags);
+    for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, baseEnv, diags));
   }
 
   // Output references: each must name an output of the upstream kind for its resolved params.
@@ -364,8 +365,40 @@ function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expan
   return entry;
 }
 
+/** A stage's entries, each key once (duplicates reported), checked once per stage rather than per matrix cell. */
+function checkEntries(decl: A.StageDecl, diags: Diagnostics): { entries: A.Entry[]; bad: boolean } {
+  const first = new Map<string, A.Entry>();
+  let bad = false;
+  for (const e of decl.entries) {
+    const prev = first.get(e.key);
+    if (prev) {
+      diags.error('E0007', `duplicate entry \`${e.key}\` in stage \`${decl.name}\``, e.keySpan, {
+        label: 'set again here',
+        labels: [{ span: prev.keySpan, message: 'first set here' }],
+        help: 'remove one of them',
+      });
+      bad = true;
+      continue;
+    }
+    first.set(e.key, e);
+    if (e.block && e.key !== 'resources') {
+      diags.error('E0021', `\`${e.key}\` does not take a block`, e.keySpan, {
+        label: 'only `resources` takes `{ ... }`',
+        help: `write \`${e.key} = value\`, or a map value as \`${e.key} = { k = v }\``,
+      });
+      bad = true;
+      first.delete(e.key);
+      first.set(`\0${e.key}`, e);
+    }
+  }
+  return { entries: [...first.values()].filter((e) => !(e.block && e.key !== 'resources')), bad };
+}
+
+const NO_MATRIX = new Map<string, Value>();
+
 function instantiate(
   decl: A.StageDecl,
+  checked: { entries: A.Entry[]; bad: boolean },
   kind: KindInfo | undefined,
   id: string,
   matrix: Record<string, Value>,
@@ -374,9 +407,10 @@ function instantiate(
 ): Draft {
   const refSites: RefSite[] = [];
   const afterIds: Draft['afterIds'] = [];
-  const matrixMap = new Map(Object.entries(matrix));
-  const stageEnv: EvalEnv = { ...base, mode: 'stage', matrix: matrixMap, refs: refSites };
-  const settingEnv: EvalEnv = { ...base, mode: 'param', matrix: matrixMap };
+  const matrixMap = decl.axes.length === 0 ? NO_MATRIX : new Map(Object.entries(matrix));
+  // Environments share the base through the prototype: cheaper than copying it for every instance.
+  const stageEnv: EvalEnv = Object.assign(Object.create(base) as EvalEnv, { mode: 'stage', matrix: matrixMap, refs: refSites });
+  const settingEnv: EvalEnv = Object.assign(Object.create(base) as EvalEnv, { mode: 'param', matrix: matrixMap });
   const inst: StageInstance = {
     id,
     stage: decl.name,
@@ -388,34 +422,14 @@ function instantiate(
     after: [],
     inputs: [],
     env: [],
-    resources: { ...DEFAULT_RESOURCES },
+    resources: DEFAULT_RESOURCES,
     retries: 0,
     span: decl.nameSpan,
   };
   const draft: Draft = { inst, stageDecl: decl, kind, broken: false, refSites, afterIds };
-  const entries = new Map<string, A.Entry>();
   const overrides: Partial<Resources> = {};
-  let bad = false;
-  for (const e of decl.entries) {
-    const prev = entries.get(e.key);
-    if (prev) {
-      diags.error('E0007', `duplicate entry \`${e.key}\` in stage \`${decl.name}\``, e.keySpan, {
-        label: 'set again here',
-        labels: [{ span: prev.keySpan, message: 'first set here' }],
-        help: 'remove one of them',
-      });
-      bad = true;
-      continue;
-    }
-    entries.set(e.key, e);
-    if (e.block && e.key !== 'resources') {
-      diags.error('E0021', `\`${e.key}\` does not take a block`, e.keySpan, {
-        label: 'only `resources` takes `{ ... }`',
-        help: `write \`${e.key} = value\`, or a map value as \`${e.key} = { k = v }\``,
-      });
-      bad = true;
-      continue;
-    }
+  let bad = checked.bad;
+  for (const e of checked.entries) {
     switch (e.key) {
       case 'resources':
         if (!e.block) {
@@ -451,7 +465,7 @@ function instantiate(
       }
       case 'after': {
         const ids: Draft['afterIds'] = [];
-        evaluate(e.value!, { ...base, mode: 'after', matrix: matrixMap, afterIds: ids });
+        evaluate(e.value!, Object.assign(Object.create(base) as EvalEnv, { mode: 'after', matrix: matrixMap, afterIds: ids }));
         for (const a of ids) {
           afterIds.push(a);
           if (!inst.after.includes(a.id)) inst.after.push(a.id);
@@ -477,14 +491,14 @@ function instantiate(
     draft.broken = true;
     return draft;
   }
-  const filled = validateParams(inst.params, refSites.length > 0, { kind, entries, stageSpan: decl.nameSpan }, diags);
+  const filled = validateParams(inst.params, refSites.length > 0, { kind, entries: checked.entries, stageSpan: decl.nameSpan }, diags);
   if (!filled) {
     draft.broken = true;
     return draft;
   }
   inst.params = filled;
   const defaults = kind.resources ? kindCall(draft, 'resources', () => kind.resources!(filled), diags) : undefined;
-  inst.resources = { ...DEFAULT_RESOURCES, ...(defaults ?? {}), ...overrides };
+  inst.resources = defaults || Object.keys(overrides).length > 0 ? { ...DEFAULT_RESOURCES, ...(defaults ?? {}), ...overrides } : { ...DEFAULT_RESOURCES };
   inst.inputs = (kind.inputs ? kindCall(draft, 'inputs', () => kind.inputs!(filled), diags) : undefined) ?? [];
   inst.env = (kind.env ? kindCall(draft, 'env', () => kind.env!(filled), diags) : undefined) ?? [];
   return draft;

@@ -2,7 +2,7 @@
 // tokens (unterminated strings) are real token types so that the lexer never
 // gives up on a file: the parser turns them into diagnostics.
 
-import { createToken, Lexer, type TokenType } from 'chevrotain';
+import { createToken, Lexer, type TokenType } from './chevrotain.js';
 
 export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED, line_breaks: true });
 export const Comment = createToken({ name: 'Comment', pattern: /#[^\n]*/, group: 'comments' });
@@ -129,8 +129,8 @@ export const Garbage = createToken({
   line_breaks: false,
 });
 
-const punct = (name: string, pattern: string) =>
-  createToken({ name, pattern: new RegExp(pattern.replace(/[[\]{}()*+.\\/]/g, '\\$&')), label: `\`${pattern}\`` });
+const punct = (name: string, pattern: string, categories?: TokenType[]) =>
+  createToken({ name, pattern: new RegExp(pattern.replace(/[[\]{}()*+.\\/]/g, '\\$&')), label: `\`${pattern}\``, ...(categories ? { categories } : {}) });
 export const LBrace = punct('LBrace', '{');
 export const RBrace = punct('RBrace', '}');
 export const LBracket = punct('LBracket', '[');
@@ -140,11 +140,14 @@ export const RParen = punct('RParen', ')');
 export const Comma = punct('Comma', ',');
 export const Equals = punct('Equals', '=');
 export const Dot = punct('Dot', '.');
-export const Plus = punct('Plus', '+');
-export const Minus = punct('Minus', '-');
-export const Star = punct('Star', '*');
-export const Slash = punct('Slash', '/');
-export const Percent = punct('Percent', '%');
+/** Any binary operator: one token category lets the parser take a whole chain in one loop. */
+export const BinaryOp = createToken({ name: 'BinaryOp', pattern: Lexer.NA, label: 'an operator' });
+const op = (name: string, pattern: string) => punct(name, pattern, [BinaryOp]);
+export const Plus = op('Plus', '+');
+export const Minus = op('Minus', '-');
+export const Star = op('Star', '*');
+export const Slash = op('Slash', '/');
+export const Percent = op('Percent', '%');
 
 export const allTokens: TokenType[] = [
   WhiteSpace,
@@ -179,6 +182,7 @@ export const allTokens: TokenType[] = [
   Star,
   Slash,
   Percent,
+  BinaryOp,
   Garbage,
 ];
 

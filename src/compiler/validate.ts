@@ -34,38 +34,51 @@ function validatorFor(kind: KindInfo): ValidateFunction | Error {
 
 const REF_PREFIX = '/__smke_ref__/';
 
-function toChecked(v: Value, refs: OutputRef[]): unknown {
-  if (isOutputRef(v)) {
-    refs.push(v);
-    return `${REF_PREFIX}${refs.length - 1}`;
+/** Replaces every OutputRef inside `v` (in place) by a path-like placeholder; the refs are collected in order. */
+function hideRefs(v: Value, refs: OutputRef[]): void {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      if (isOutputRef(x)) {
+        v[i] = `${REF_PREFIX}${refs.push(x) - 1}`;
+      } else if (x !== null && typeof x === 'object') hideRefs(x, refs);
+    }
+  } else if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, Value>;
+    for (const k of Object.keys(o)) {
+      const x = o[k]!;
+      if (isOutputRef(x)) o[k] = `${REF_PREFIX}${refs.push(x) - 1}`;
+      else if (x !== null && typeof x === 'object') hideRefs(x, refs);
+    }
   }
-  if (Array.isArray(v)) return v.map((x) => toChecked(x, refs));
-  if (v !== null && typeof v === 'object') {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) o[k] = toChecked(x, refs);
-    return o;
-  }
-  return v;
 }
 
-function fromChecked(v: unknown, refs: OutputRef[]): Value {
-  if (typeof v === 'string' && v.startsWith(REF_PREFIX)) {
-    const ref = refs[Number(v.slice(REF_PREFIX.length))];
-    if (ref) return ref;
+/** Puts the refs hidden by hideRefs back (defaults added meanwhile hold no placeholders). */
+function restoreRefs(v: Value, refs: OutputRef[]): void {
+  const back = (x: Value): Value | undefined =>
+    typeof x === 'string' && x.startsWith(REF_PREFIX) ? refs[Number(x.slice(REF_PREFIX.length))] : undefined;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i]!;
+      const r = back(x);
+      if (r !== undefined) v[i] = r;
+      else if (x !== null && typeof x === 'object') restoreRefs(x, refs);
+    }
+  } else if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, Value>;
+    for (const k of Object.keys(o)) {
+      const x = o[k]!;
+      const r = back(x);
+      if (r !== undefined) o[k] = r;
+      else if (x !== null && typeof x === 'object') restoreRefs(x, refs);
+    }
   }
-  if (Array.isArray(v)) return v.map((x) => fromChecked(x, refs));
-  if (v !== null && typeof v === 'object') {
-    const o: Record<string, Value> = {};
-    for (const [k, x] of Object.entries(v)) o[k] = fromChecked(x, refs);
-    return o;
-  }
-  return v as Value;
 }
 
 export interface ValidationSite {
   kind: KindInfo;
-  /** Parameter name -> its entry in the stage body. */
-  entries: Map<string, Entry>;
+  /** The stage body's entries (searched only when there is an error to place). */
+  entries: Entry[];
   /** Where to point when a parameter is missing. */
   stageSpan: SourceSpan;
 }
@@ -85,10 +98,14 @@ export function validateParams(
     });
     return undefined;
   }
-  // Without references the params are validated (and defaulted) in place: no copy on the hot path.
+  // Validated (and defaulted) in place, references swapped for placeholders
+  // and back: the params are this instance's own, and copying them would
+  // double the allocation of a 100k-stage compile.
   const refs: OutputRef[] = [];
-  const data = hasRefs ? (toChecked(params, refs) as Record<string, unknown>) : params;
-  if (validate(data)) return hasRefs ? (fromChecked(data, refs) as Record<string, Value>) : params;
+  if (hasRefs) hideRefs(params, refs);
+  const ok = validate(params);
+  if (hasRefs) restoreRefs(params, refs);
+  if (ok) return params;
   report(validate.errors ?? [], site, diags);
   return undefined;
 }
@@ -111,7 +128,7 @@ function report(errors: ErrorObject[], site: ValidationSite, diags: Diagnostics)
       .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (e.keyword === 'additionalProperties' && path.length === 0) {
       const name = String((e.params as { additionalProperty: string }).additionalProperty);
-      const entry = site.entries.get(name);
+      const entry = site.entries.find((x) => x.key === name);
       diags.error('E0012', `unknown parameter \`${name}\` for kind \`${kindName}\``, entry?.keySpan ?? site.stageSpan, {
         label: 'not a parameter of this kind',
         help: didYouMean(name, known) ?? `the parameters of \`${kindName}\` are ${known.map((k) => `\`${k}\``).join(', ')}`,
@@ -128,8 +145,9 @@ function report(errors: ErrorObject[], site: ValidationSite, diags: Diagnostics)
       continue;
     }
     const where = pathText(path);
-    const node = findNode(site.entries.get(path[0] ?? ''), path.slice(1));
-    const span = node?.span ?? site.entries.get(path[0] ?? '')?.keySpan ?? site.stageSpan;
+    const top = site.entries.find((x) => x.key === path[0]);
+    const node = findNode(top, path.slice(1));
+    const span = node?.span ?? top?.keySpan ?? site.stageSpan;
     const expected =
       e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'type' || e.keyword === 'enum' || e.keyword === 'const'
         ? `must be ${describeSchema((e.parentSchema ?? {}) as JsonSchema)}`
