@@ -11,7 +11,9 @@ import type { Layout } from './layout.js';
 import type { EntryFile, StateDb } from './state.js';
 import { checkEntry, quarantine } from './store.js';
 
-export class UsageError extends Error {}
+import { UsageError } from './errors.js';
+
+export { UsageError };
 
 export interface Analysed {
   inst: StageInstance;

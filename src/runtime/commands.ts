@@ -3,18 +3,21 @@
 import { existsSync, readFileSync, rmSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
-import { analyse, resolveNames, UsageError } from './analyse.js';
-import { canonicalJson } from './canonical.js';
-import { Digester, InputError } from './digest.js';
+// Only what the no-op fast path needs is imported eagerly; the rest (hashing,
+// the scheduler, execa) is loaded by the commands that use it.
+import { UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
-import { loadPlan } from './load.js';
+import { loadPlan, validPlanDigest } from './load.js';
 import { release, tryAcquire } from './locks.js';
-import { EXIT, runPlan } from './orchestrate.js';
+import { answerNoop, checkSnapshot } from './noop.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import { StateDb } from './state.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
+
+/** Exit codes (docs/runtime.md). */
+const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
 
@@ -62,7 +65,7 @@ async function guard(name: string, fn: () => Promise<number>): Promise<number> {
       process.stderr.write(`smke ${name}: ${e.message}\n`);
       return EXIT.usage;
     }
-    if (e instanceof InputError) {
+    if (e instanceof Error && e.name === 'InputError') {
       process.stderr.write(`smke ${name}: ${e.message}\n`);
       return EXIT.failed;
     }
@@ -79,11 +82,32 @@ export interface RunCliArgs extends PipelineArgs {
 
 export function runCli(a: RunCliArgs): Promise<number> {
   return guard('run', async () => {
-    const { plan, exitCode } = await pipeline(a);
-    if (!plan) return exitCode;
+    const t0 = performance.now();
     const bus = new EventBus();
     const renderer = chooseRenderer({ json: a.json, progress: a.progress });
     bus.on((e) => renderer.handle(e));
+    if (!a.dryRun && !a.only?.length && !a.force?.length && a.planCache !== false) {
+      // The no-op fast path: nothing changed since the last all-cached run,
+      // so neither the plan nor the compiler is loaded.
+      const set = splitSet(a.set);
+      const projectDir = process.cwd();
+      const digest = existsSync(a.file) ? validPlanDigest({ file: a.file, profile: a.profile, set: Object.keys(set).length ? set : undefined, projectDir }) : undefined;
+      const lay = layout(projectDir, a.store);
+      const snap = digest && existsSync(lay.dbPath) ? checkSnapshot(lay, digest, process.env) : undefined;
+      if (snap) {
+        const state = new StateDb(lay.dbPath);
+        try {
+          answerNoop(snap, state, bus, resolve(a.file), a.profile, a.argv, t0);
+        } finally {
+          state.close();
+        }
+        await renderer.close();
+        return EXIT.ok;
+      }
+    }
+    const { plan, exitCode } = await pipeline(a);
+    if (!plan) return exitCode;
+    const { runPlan } = await import('./orchestrate.js');
     const controller = new AbortController();
     let interrupts = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -112,6 +136,8 @@ export function runCli(a: RunCliArgs): Promise<number> {
 // --- status and explain -------------------------------------------------------------
 
 async function analysePlan(plan: Plan, store?: string) {
+  const { analyse } = await import('./analyse.js');
+  const { Digester } = await import('./digest.js');
   const lay = layout(plan.projectDir, store);
   if (!existsSync(lay.smkeDir)) (await import('node:fs')).mkdirSync(lay.smkeDir, { recursive: true });
   const state = new StateDb(lay.dbPath);
@@ -151,6 +177,8 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
   return guard('explain', async () => {
     const { plan, exitCode } = await pipeline(a);
     if (!plan) return exitCode;
+    const { resolveNames } = await import('./analyse.js');
+    const { canonicalJson } = await import('./canonical.js');
     const ids = resolveNames(plan, [a.stage]);
     const { analysis } = await analysePlan(plan, a.store);
     const c = colours(process.stdout);
@@ -308,6 +336,7 @@ export async function verifyCli(a: { store?: string; json?: boolean }): Promise<
   const lay = layout(process.cwd(), a.store);
   const state = existsSync(lay.dbPath) ? new StateDb(lay.dbPath) : undefined;
   try {
+    const { Digester } = await import('./digest.js');
     const digester = await Digester.create();
     let bad = 0;
     const keys = listEntries(lay.storeDir);

@@ -13,6 +13,7 @@ import { closeSync, openSync, readSync, readdirSync, statSync, type BigIntStats 
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { createXXHash128, type IHasher } from 'hash-wasm';
 import { expandGlob, isGlob } from './glob.js';
+import { signature } from './signature.js';
 
 export interface StatRecord {
   size: number;
@@ -43,10 +44,7 @@ const RACY_WINDOW_NS = 2_000_000_000n;
 
 const CHUNK = 4 << 20;
 
-/** Stat signature of a file ("f:size:mtime_ns:ino") or a directory ("d:mtime_ns"). */
-export function signature(st: BigIntStats): string {
-  return st.isDirectory() ? `d:${st.mtimeNs}` : `f:${st.size}:${st.mtimeNs}:${st.ino}`;
-}
+export { signature };
 
 export class Digester {
   /** Files read (not answered by the stat cache): for tests and benchmarks. */
@@ -180,5 +178,6 @@ export class Digester {
 export class InputError extends Error {
   constructor(readonly input: string, problem: string) {
     super(`input '${input}' ${problem}: create it or fix the stage's inputs`);
+    this.name = 'InputError';
   }
 }

@@ -2,7 +2,7 @@
 import type { Plan } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
 import { layout } from './layout.js';
-import { loadCachedPlan, storeCachedPlan } from './plancache.js';
+import { cachedPlanDigest, loadCachedPlan, storeCachedPlan } from './plancache.js';
 import { smkeVersion } from './version.js';
 
 export interface LoadPlanOptions {
@@ -16,10 +16,21 @@ export interface LoadPlanOptions {
   useCache?: boolean;
 }
 
-export async function loadPlan(o: LoadPlanOptions): Promise<{ plan?: Plan; exitCode: number; fromCache: boolean }> {
-  const env = o.env ?? process.env;
+export function kindVersions(): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const k of registry().all()) kinds[k.name] = k.version;
+  return kinds;
+}
+
+/** The cached plan's digest if the cache is valid for these options, without loading the plan. */
+export function validPlanDigest(o: Omit<LoadPlanOptions, 'compile'>): string | undefined {
+  const key = { file: o.file, profile: o.profile, set: o.set, projectDir: o.projectDir };
+  return cachedPlanDigest(layout(o.projectDir).plansDir, key, kindVersions(), smkeVersion(), o.env ?? process.env);
+}
+
+export async function loadPlan(o: LoadPlanOptions): Promise<{ plan?: Plan; exitCode: number; fromCache: boolean }> {
+  const env = o.env ?? process.env;
+  const kinds = kindVersions();
   const plansDir = layout(o.projectDir).plansDir;
   const key = { file: o.file, profile: o.profile, set: o.set, projectDir: o.projectDir };
   if (o.useCache !== false) {

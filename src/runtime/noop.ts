@@ -10,22 +10,26 @@
 
 import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan } from '../compiler/plan.js';
-import { signature } from './digest.js';
+import { signature } from './signature.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import type { Layout } from './layout.js';
+import type { EventBus } from './events.js';
+import type { RunSummary } from './orchestrate.js';
+import type { StateDb } from './state.js';
 
 export interface Snapshot {
-  format: 1;
+  format: 3;
   plan: string;
   /** A new store format makes every old key meaningless. */
   storeFormat: number;
   storeDir: string;
-  /** Keys aligned with plan.instances. */
-  keys: string[];
+  /** [instance id, stage name, key], in plan order: enough to report without loading the plan. */
+  instances: [string, string, string][];
   env: Record<string, string | null>;
-  /** [path, signature] of every input file/dir and every store entry file. */
+  /** [path, signature] of every input file/dir (absolute). */
   stats: [string, string][];
+  /** Per store entry (by key): [path inside the entry, signature] of each file. */
+  entries: [string, [string, string][]][];
   /** results/ directories and the link names each must contain. */
   links: [string, string[]][];
   /** The run whose conclusion this is (history and gc refer to it). */
@@ -48,23 +52,25 @@ export function dropSnapshot(lay: Layout, planDigest: string): void {
 }
 
 /** The snapshot, if everything it recorded is unchanged; otherwise undefined. */
-export function checkSnapshot(
-  lay: Layout,
-  plan: Plan,
-  planDigest: string,
-  env: Record<string, string | undefined>,
-): Snapshot | undefined {
+export function checkSnapshot(lay: Layout, planDigest: string, env: Record<string, string | undefined>): Snapshot | undefined {
   let snap: Snapshot;
   try {
     snap = JSON.parse(readFileSync(snapshotPath(lay, planDigest), 'utf8')) as Snapshot;
   } catch {
     return undefined;
   }
-  if (snap.format !== 1 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir || snap.keys.length !== plan.instances.length) return undefined;
+  if (snap.format !== 3 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
   for (const [n, v] of Object.entries(snap.env)) if ((env[n] ?? null) !== v) return undefined;
   for (const [path, sig] of snap.stats) {
     const st = statSync(path, { bigint: true, throwIfNoEntry: false });
     if (!st || signature(st) !== sig) return undefined;
+  }
+  for (const [key, files] of snap.entries) {
+    const dir = `${lay.storeDir}/${key}/`;
+    for (const [rel, sig] of files) {
+      const st = statSync(dir + rel, { bigint: true, throwIfNoEntry: false });
+      if (!st || signature(st) !== sig) return undefined;
+    }
   }
   for (const [dir, names] of snap.links) {
     let present: Set<string>;
@@ -73,3 +79,17 @@ export function checkSnapshot(
   }
   return snap;
 }
+
+/** Report a run answered by the no-op fast path (./noop.ts), and record it as repeating the snapshot's run. */
+export function answerNoop(
+  snap: Snapshot, state: StateDb, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number,
+): RunSummary {
+  const n = snap.instances.length;
+  state.recordNoopRun(file, profile, argv, snap.runId, n);
+  for (const [id, stage, key] of snap.instances) bus.emit({ type: 'planned', instance: id, stage, key, action: 'cached', reasons: [] });
+  for (const [id, , key] of snap.instances) bus.emit({ type: 'cached', instance: id, key });
+  const s = { exitCode: 0, ran: 0, cached: n, failed: 0, skipped: 0, cancelled: 0, seconds: (performance.now() - t0) / 1000 };
+  bus.emit({ type: 'summary', ...s, dryRun: false });
+  return s;
+}
+

@@ -16,7 +16,7 @@ import { layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import { StateDb, type EntryFile } from './state.js';
-import { checkSnapshot, writeSnapshot } from './noop.js';
+import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
@@ -107,18 +107,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const seconds = (): number => (performance.now() - t0) / 1000;
 
   if (digest && !only && !force && !opts.dryRun) {
-    const snap = checkSnapshot(lay, plan, digest, env);
-    if (snap) {
-      const n = plan.instances.length;
-      state.recordNoopRun(plan.file, plan.profile, opts.argv ?? [], snap.runId, n);
-      plan.instances.forEach((inst, i) => {
-        bus.emit({ type: 'planned', instance: inst.id, stage: inst.stage, key: snap.keys[i]!, action: 'cached', reasons: [] });
-      });
-      plan.instances.forEach((inst, i) => bus.emit({ type: 'cached', instance: inst.id, key: snap.keys[i]! }));
-      const s = { exitCode: EXIT.ok, ran: 0, cached: n, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
-      bus.emit({ type: 'summary', ...s, dryRun: false });
-      return s;
-    }
+    const snap = checkSnapshot(lay, digest, env);
+    if (snap) return answerNoop(snap, state, bus, plan.file, plan.profile, opts.argv ?? [], t0);
   }
 
   cleanTmp(lay.tmpDir, lay.locksDir);
@@ -364,18 +354,20 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   if (exitCode === EXIT.ok && digest && !only && !digester.racy) {
     // Everything is cached now: remember what that depended on, for the fast path.
     const stats: [string, string][] = [...digester.observed];
+    const entries: [string, [string, string][]][] = [];
     const env: Record<string, string | null> = {};
     let complete = true;
     for (const a of analysis.items) {
       Object.assign(env, a.fp.parts.env);
       const files = entryFiles.get(a.fp.key);
       if (!files) { complete = false; break; }
-      for (const f of files) stats.push([join(lay.storeDir, a.fp.key, f.path), `f:${f.size}:${f.mtimeNs}:${f.ino}`]);
+      entries.push([a.fp.key, files.map((f) => [f.path, `f:${f.size}:${f.mtimeNs}:${f.ino}`])]);
     }
     if (complete) {
       writeSnapshot(lay, digest, {
-        format: 1, plan: digest, storeDir: lay.storeDir, storeFormat: STORE_FORMAT, keys: plan.instances.map((i) => keyOf(i.id)),
-        env, stats, links: [...links], runId,
+        format: 3, plan: digest, storeDir: lay.storeDir, storeFormat: STORE_FORMAT,
+        instances: plan.instances.map((i) => [i.id, i.stage, keyOf(i.id)]),
+        env, stats, entries, links: [...links], runId,
       });
     }
   }

@@ -6,7 +6,7 @@
 // mention in `env("NAME")` has the same value.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Graph } from '@dagrejs/graphlib';
 import type { Plan, StageInstance } from '../compiler/plan.js';
@@ -87,18 +87,46 @@ export function loadCachedPlan(
   } catch {
     return undefined;
   }
-  if (c.smke !== smke || canonicalJson(c.kinds) !== canonicalJson(kinds)) return undefined;
+  if (!valid(c, kinds, smke, env)) return undefined;
+  const plan = attachGraph(c.plan);
+  const digest = sha256(text);
+  digests.set(plan, digest);
+  const headPath = cachePath(plansDir, k).replace(/\.json$/, '.head.json');
+  if (!existsSync(headPath)) {
+    const { plan: _plan, ...head } = c;
+    try { writeFileSync(headPath, JSON.stringify({ ...head, planDigest: digest })); } catch { /* read-only: no fast path */ }
+  }
+  return plan;
+}
+
+/** The digest of the cached plan, if the cache is still valid, without reading the plan itself. */
+export function cachedPlanDigest(
+  plansDir: string,
+  k: PlanCacheKey,
+  kinds: Record<string, number>,
+  smke: string,
+  env: Record<string, string | undefined>,
+): string | undefined {
+  let h: Omit<CacheFile, 'plan'> & { planDigest: string };
+  try {
+    h = JSON.parse(readFileSync(cachePath(plansDir, k).replace(/\.json$/, '.head.json'), 'utf8')) as typeof h;
+  } catch {
+    return undefined;
+  }
+  return valid(h, kinds, smke, env) ? h.planDigest : undefined;
+}
+
+function valid(c: Omit<CacheFile, 'plan'>, kinds: Record<string, number>, smke: string, env: Record<string, string | undefined>): boolean {
+  if (c.smke !== smke || canonicalJson(c.kinds) !== canonicalJson(kinds)) return false;
   for (const s of c.sources) {
     try {
-      if (sha256(readFileSync(s.path)) !== s.sha256) return undefined;
+      if (sha256(readFileSync(s.path)) !== s.sha256) return false;
     } catch {
-      return undefined;
+      return false;
     }
   }
-  for (const [n, v] of Object.entries(c.env)) if ((env[n] ?? null) !== v) return undefined;
-  const plan = attachGraph(c.plan);
-  digests.set(plan, sha256(text));
-  return plan;
+  for (const [n, v] of Object.entries(c.env)) if ((env[n] ?? null) !== v) return false;
+  return true;
 }
 
 export function storeCachedPlan(
@@ -127,5 +155,11 @@ export function storeCachedPlan(
   const text = JSON.stringify(c);
   writeFileSync(tmp, text);
   renameSync(tmp, path);
-  digests.set(plan, sha256(text));
+  const digest = sha256(text);
+  digests.set(plan, digest);
+  // The head: what validates the plan, without the plan (a few hundred bytes
+  // instead of megabytes), for the no-op fast path.
+  const { plan: _plan, ...head } = c;
+  writeFileSync(tmp, JSON.stringify({ ...head, planDigest: digest }));
+  renameSync(tmp, path.replace(/\.json$/, '.head.json'));
 }
