@@ -63,7 +63,7 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
     return linear(model.ps, 'cls.out', pooled);
   };
   const b = n(p, 'batch_size');
-  const batches = epochBatches(trainEnc.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let scores: Record<string, number> = {};
   const { finalLoss } = await trainLoop({
     ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
@@ -108,7 +108,7 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
   };
   const s = cfg.imageSize, b = n(p, 'batch_size');
   const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
-  const batches = epochBatches(train.records.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(train.records.length, b, ctx.seed);
   let acc = 0;
   const { finalLoss } = await trainLoop({
     ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'), weightDecay: n(p, 'weight_decay'),
@@ -135,7 +135,7 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<voi
   const cfg = model.config.smke;
   const train = await loadPairs(dirList(p.pairs), 'train', cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
   const b = n(p, 'batch_size');
-  const batches = epochBatches(train.images.records.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(train.images.records.length, b, ctx.seed);
   // Only the path to x learns: the KD head and the x_interm scale get no gradient from this loss.
   model.ps.setTrainable('kd.', false);
   model.ps.setTrainable('scale.interm', false);

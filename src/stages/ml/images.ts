@@ -7,9 +7,8 @@ import sharp from 'sharp';
 import { ImageDataset } from '../../data/image-dataset.js';
 import type { ImageRecord } from '../../data/format.js';
 import type { Rng } from '../../data/rng.js';
-
-const MEAN = [0.485, 0.456, 0.406];
-const STD = [0.229, 0.224, 0.225];
+import { IMAGENET_MEAN as MEAN, IMAGENET_STD as STD } from '../../data/augment.js';
+import { permutation } from '../../data/loader.js';
 
 export interface ImageSplit {
   records: ImageRecord[];
@@ -85,14 +84,14 @@ export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng): Float32
 }
 
 /** Index batches over `n` items: a fresh seeded permutation per epoch, so step k is the same batch on rerun. */
-export function epochBatches(n: number, batch: number, epochSeed: (epoch: number) => Rng): (step: number) => number[] {
+export function epochBatches(n: number, batch: number, seed: number): (step: number) => number[] {
   const perEpoch = Math.max(1, Math.floor(n / batch));
   let cachedEpoch = -1;
   let order: number[] = [];
   return (step: number) => {
     const epoch = Math.floor(step / perEpoch);
     if (epoch !== cachedEpoch) {
-      order = epochSeed(epoch).shuffle(Array.from({ length: n }, (_, i) => i));
+      order = permutation(n, seed, epoch);
       cachedEpoch = epoch;
     }
     const k = step % perEpoch;

@@ -94,7 +94,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const start = await loadResume(resumeDir, ps, opt, bank);
   if (start > 0) ctx.log.info(`resuming from step ${start} (checkpoint in ${resumeDir})`);
 
-  const batches = epochBatches(train.images.records.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(train.images.records.length, b, ctx.seed);
   const makeBatch = (idx: number[], rng?: Rng): SmkeBatch => {
     const { images, text } = pairBatch(train, idx, rng);
     return { images, text, teacher: teacherTargets(teacher.ps, tcfg, images) };

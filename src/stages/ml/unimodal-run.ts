@@ -44,7 +44,7 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
   defineVit(ps, 'image', cfg);
   defineLinear(ps, 'head', cfg.dim, nc);
   const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
-  const batches = epochBatches(train.records.length, n(p, 'batch_size'), (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(train.records.length, n(p, 'batch_size'), ctx.seed);
   const logits = (images: tf.Tensor) => linear(ps, 'head', vitForward(ps, 'image', cfg, images).slice([0, 0, 0], [-1, 1, -1]).squeeze([1]));
   let valAcc = 0;
   const { finalLoss } = await trainLoop({
@@ -93,7 +93,7 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
     return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
   };
-  const batches = epochBatches(train.records.length, n(p, 'batch_size'), (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(train.records.length, n(p, 'batch_size'), ctx.seed);
   let valLoss = NaN;
   const { finalLoss } = await trainLoop({
     ctx, ps, steps: n(p, 'steps'), batchSize: n(p, 'batch_size'), lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
@@ -169,7 +169,7 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
     const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
     return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
   };
-  const batches = epochBatches(trainEnc.length, b, (e) => new Rng(deriveSeed(ctx.seed, 'epoch', e)));
+  const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let valLoss = NaN;
   const { finalLoss } = await trainLoop({
     ctx, ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
