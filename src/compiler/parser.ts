@@ -248,7 +248,7 @@ class SmkeParser extends EmbeddedActionsParser {
     });
     const close = this.CONSUME(T.RBrace);
     return { entries, end: this.sp(close).offset };
-  });
+  }, { recoveryValueFunc: () => ({ entries: [], end: this.sp(this.LA(1)).offset }) });
 
   entry = this.RULE(
     'entry',
@@ -423,20 +423,9 @@ class SmkeParser extends EmbeddedActionsParser {
             let call: A.CallExpr | undefined;
             this.OPTION(() => {
               this.CONSUME1(T.LParen);
-              const args: A.Expr[] = [];
-              let comma = true;
-              this.MANY(() => {
-                const a = this.SUBRULE1(this.expr);
-                this.ACTION(() => this.commaMissing(args[args.length - 1]?.span, comma));
-                args.push(a);
-                comma = false;
-                this.OPTION1(() => {
-                  this.CONSUME(T.Comma);
-                  comma = true;
-                });
-              });
+              const args = this.SUBRULE(this.exprList);
               const close = this.CONSUME1(T.RParen);
-              call = { type: 'Call', span: this.join(this.sp(name), this.sp(close)), callee: name.image, calleeSpan: this.sp(name), args };
+              call = { type: 'Call', span: this.join(this.sp(name), this.sp(close)), callee: name.image, calleeSpan: this.sp(name), args: args ?? [] };
             });
             return call ?? { type: 'Name' as const, span: this.sp(name), name: name.image };
           },
@@ -445,8 +434,8 @@ class SmkeParser extends EmbeddedActionsParser {
     { recoveryValueFunc: () => this.errorExpr() },
   );
 
-  list = this.RULE('list', (): A.ListExpr => {
-    const open = this.CONSUME(T.LBracket);
+  /** Comma-separated expressions, trailing comma allowed: list items and call arguments. */
+  exprList = this.RULE('exprList', (): A.Expr[] => {
     const items: A.Expr[] = [];
     let comma = true;
     this.MANY(() => {
@@ -459,8 +448,14 @@ class SmkeParser extends EmbeddedActionsParser {
         comma = true;
       });
     });
+    return items;
+  }, { recoveryValueFunc: () => [] });
+
+  list = this.RULE('list', (): A.ListExpr => {
+    const open = this.CONSUME(T.LBracket);
+    const items = this.SUBRULE(this.exprList);
     const close = this.CONSUME(T.RBracket);
-    return { type: 'List', span: this.join(this.sp(open), this.sp(close)), items };
+    return { type: 'List', span: this.join(this.sp(open), this.sp(close)), items: items ?? [] };
   });
 
   map = this.RULE('map', (): A.MapExpr => {
