@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
+import type { SmkeConfig } from '../../ml/smke.js';
 import { l2normalize } from '../../ml/layers.js';
 import { retrievalRecall } from '../../ml/metrics.js';
 import { dirList, setupBackend, writeMetrics } from '../ml/common.js';
@@ -18,17 +19,15 @@ import { loadPairs, textTensors } from '../ml/pairs.js';
 
 type P = Record<string, Value>;
 
-async function loadSmke(ctx: StageContext, p: P): Promise<Loaded> {
+async function loadSmke(ctx: StageContext, p: P): Promise<{ m: Loaded; cfg: SmkeConfig }> {
   await setupBackend(ctx, p);
   const m = await loadModel(p.model as string, ctx.seed);
   if (m.config.model !== 's_smke') throw new Error(`${ctx.stage}: an S-SMKE checkpoint is needed, got '${m.config.model}'`);
-  return m;
+  return { m, cfg: m.config.smke };
 }
 
 export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
-  const m = await loadSmke(ctx, p);
-  if (m.config.model !== 's_smke') throw new Error('unreachable');
-  const cfg = m.config.smke;
+  const { m, cfg } = await loadSmke(ctx, p);
   const tok = await loadTokenizer(p.model as string);
   const set = await loadPairs(dirList(p.pairs), p.split as string, cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
   const nImages = set.images.records.length;
@@ -51,9 +50,7 @@ export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
 }
 
 export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
-  const m = await loadSmke(ctx, p);
-  if (m.config.model !== 's_smke') throw new Error('unreachable');
-  const cfg = m.config.smke;
+  const { m, cfg } = await loadSmke(ctx, p);
   const tok = await loadTokenizer(p.model as string);
   const split = await loadImageSplit(p.images as string, p.split as string, cfg.image.imageSize, { signal: ctx.signal });
   const classes = split.classes;

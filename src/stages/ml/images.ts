@@ -47,11 +47,35 @@ export async function loadImageSplit(dir: string, split: string, size: number, o
 }
 
 /**
- * Pixels of the chosen images as one [B, size, size, 3] array. With `rng`
- * (training) each image gets a random resized crop (scale 0.9-1, bilinear)
- * and a random horizontal flip, the reference's geometric augmentation.
+ * ColorJitter(0.4) as torchvision applies it to [0, 1] pixels (brightness,
+ * contrast, saturation factors in [0.6, 1.4], results clamped), done on
+ * normalised pixels by undoing and redoing the normalisation.
  */
-export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng): Float32Array {
+export function colorJitter(px: Float32Array, strength: number, rng: Rng): void {
+  const f = () => 1 - strength + 2 * strength * rng.next();
+  const bright = f(), contrast = f(), sat = f();
+  const n = px.length / 3;
+  const rgb = new Float32Array(px.length);
+  let meanGray = 0;
+  for (let i = 0; i < px.length; i++) rgb[i] = Math.min(1, Math.max(0, (px[i]! * STD[i % 3]! + MEAN[i % 3]!) * bright));
+  const gray = (i: number) => 0.299 * rgb[3 * i]! + 0.587 * rgb[3 * i + 1]! + 0.114 * rgb[3 * i + 2]!;
+  for (let i = 0; i < n; i++) meanGray += gray(i) / n;
+  for (let i = 0; i < px.length; i++) rgb[i] = Math.min(1, Math.max(0, (rgb[i]! - meanGray) * contrast + meanGray));
+  for (let i = 0; i < n; i++) {
+    const g = gray(i);
+    for (let c = 0; c < 3; c++) {
+      const v = Math.min(1, Math.max(0, g + (rgb[3 * i + c]! - g) * sat));
+      px[3 * i + c] = (v - MEAN[c]!) / STD[c]!;
+    }
+  }
+}
+
+/**
+ * Pixels of the chosen images as one [B, size, size, 3] array. With `rng`
+ * (training) each image gets the reference's augmentation: a random resized
+ * crop (scale 0.9-1, bilinear), a random horizontal flip and ColorJitter(`jitter`).
+ */
+export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng, jitter = 0.4): Float32Array {
   const s = split.size, per = s * s * 3;
   const out = new Float32Array(idx.length * per);
   idx.forEach((n, b) => {
@@ -79,6 +103,7 @@ export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng): Float32
         }
       }
     }
+    if (jitter > 0) colorJitter(dst, jitter, rng);
   });
   return out;
 }
