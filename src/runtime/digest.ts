@@ -16,9 +16,8 @@ import { expandGlob, isGlob } from './glob.js';
 import { signature } from './signature.js';
 
 export interface StatRecord {
-  size: number;
-  mtimeNs: bigint;
-  ino: bigint;
+  /** The file's stat signature when it was digested (size, mtime_ns, inode: ./signature.ts). */
+  sig: string;
   digest: string;
 }
 
@@ -70,19 +69,25 @@ export class Digester {
 
   /** Digest of one file's content, answered from the stat cache when size, mtime and inode are unchanged. */
   file(path: string, st: BigIntStats = statSync(path, { bigint: true })): string {
-    const size = Number(st.size);
+    const sig = signature(st);
     const hit = this.cache?.get(path);
-    if (this.observing) this.observe(path, st);
-    if (hit && hit.size === size && hit.mtimeNs === st.mtimeNs && hit.ino === st.ino) return hit.digest;
+    const racy = st.mtimeNs > this.racyAfter;
+    if (this.observing) {
+      this.observed.set(path, sig);
+      if (racy) this.racy = true;
+    }
+    if (hit && hit.sig === sig) return hit.digest;
     const digest = this.readDigest(path);
-    const now = BigInt(Date.now()) * 1_000_000n;
-    if (this.cache && now - st.mtimeNs > RACY_WINDOW_NS) this.cache.put(path, { size, mtimeNs: st.mtimeNs, ino: st.ino, digest });
+    if (this.cache && !racy) this.cache.put(path, { sig, digest });
     return digest;
   }
 
+  /** Files modified after this are within the racy window. Refreshed per input, so a long run stays right. */
+  private racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
+
   private observe(path: string, st: BigIntStats): void {
     this.observed.set(path, signature(st));
-    if (BigInt(Date.now()) * 1_000_000n - st.mtimeNs <= RACY_WINDOW_NS) this.racy = true;
+    if (st.mtimeNs > this.racyAfter) this.racy = true;
   }
 
   /** Digest of raw bytes (manifests, small texts). */
@@ -123,10 +128,12 @@ export class Digester {
     walk('');
     files.sort();
     const out = new Map<string, { digest: string; size: number }>();
+    const base = dir.endsWith('/') ? dir : `${dir}/`;
     for (const f of files) {
-      const st = statSync(join(dir, f), { bigint: true });
+      const p = base + f;
+      const st = statSync(p, { bigint: true });
       if (!st.isFile()) continue;
-      out.set(f, { digest: this.file(join(dir, f), st), size: Number(st.size) });
+      out.set(f, { digest: this.file(p, st), size: Number(st.size) });
     }
     return out;
   }
@@ -144,6 +151,7 @@ export class Digester {
    * can name the file that changed.
    */
   input(projectDir: string, pattern: string): Record<string, string> {
+    this.racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
     this.observing = true;
     try {
       return this.inputUnobserved(projectDir, pattern);

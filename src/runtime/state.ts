@@ -116,9 +116,9 @@ export class StateDb implements StatCache {
   get(path: string): StatRecord | undefined {
     if (!this.statRows) {
       this.statRows = new Map();
-      for (const r of this.db.prepare('SELECT path, size, mtime_ns, ino, digest FROM stat_cache').raw().iterate() as Iterable<[string, number, string, string, string]>) {
-        this.statRows.set(r[0], { size: r[1], mtimeNs: BigInt(r[2]), ino: BigInt(r[3]), digest: r[4] });
-      }
+      // The signature is put together by SQLite: no BigInt per row here.
+      const rows = this.db.prepare(`SELECT path, 'f:' || size || ':' || mtime_ns || ':' || ino, digest FROM stat_cache`).raw().all();
+      for (const r of rows as [string, string, string][]) this.statRows.set(r[0], { sig: r[1], digest: r[2] });
     }
     return this.statRows.get(path);
   }
@@ -134,7 +134,10 @@ export class StateDb implements StatCache {
     const rows = this.pendingStats;
     this.pendingStats = [];
     this.db.transaction(() => {
-      for (const [p, r] of rows) this.stmts.statPut.run(p, r.size, r.mtimeNs.toString(), r.ino.toString(), r.digest);
+      for (const [p, r] of rows) {
+        const [, size, mtimeNs, ino] = r.sig.split(':');
+        this.stmts.statPut.run(p, Number(size), mtimeNs, ino, r.digest);
+      }
     })();
   }
 
