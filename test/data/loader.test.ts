@@ -77,6 +77,18 @@ describe('image loader', () => {
     expect(Math.min(...batch!.images.subarray(0, 3000))).toBeCloseTo(min, 1);
   });
 
+  test('colour jitter changes colours but keeps a grey image grey (saturation acts on colour only)', async () => {
+    const spec = { size: 16, train: true, scale: [1, 1] as [number, number], ratio: [1, 1] as [number, number], flip: 0 };
+    const plain = (await collect(imageBatches(pairs, { split: 'test', batchSize: 2, augment: spec, seed: 4, dropLast: false, shuffle: false })))[0]!;
+    const jit = (await collect(imageBatches(pairs, { split: 'test', batchSize: 2, augment: { ...spec, jitter: 0.4 }, seed: 4, dropLast: false, shuffle: false })))[0]!;
+    const px = (b: ImageBatch, n: number) => [0, 1, 2].map((c) => b.images[n * 16 * 16 * 3 + (8 * 16 + 8) * 3 + c]! * IMAGENET_STD[c]! + IMAGENET_MEAN[c]!);
+    expect(px(jit, 0)).not.toEqual(px(plain, 0));
+    const [r, g, b] = px(jit, 1);
+    expect(g).toBeCloseTo(r!, 4);
+    expect(b).toBeCloseTo(r!, 4);
+    for (const v of jit.images) expect(Number.isFinite(v)).toBe(true);
+  });
+
   test('evaluation: no shuffle, resize + centre crop, exact normalisation, grey images become RGB, short last batch kept', async () => {
     const out = await collect(imageBatches(pairs, { split: 'test', batchSize: 4, augment: { size: 16, train: false }, seed: 1 }));
     expect(out).toHaveLength(1);
