@@ -4,6 +4,7 @@
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import type { StageContext } from '../../src/stages/kind.js';
 
 export interface TestCtx extends StageContext {
@@ -15,9 +16,19 @@ export interface TestCtx extends StageContext {
   cleanup(): void;
 }
 
+const made: string[] = [];
+
+/** A fresh temporary directory, removed after the test file that made it. */
 export function tempDir(prefix = 'smke-data-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
+
+// Registered while the importing test file is collected, so it runs after that file's tests.
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 export function makeCtx(opts: { root?: string; projectDir?: string; seed?: number; attempt?: number } = {}): TestCtx {
   const root = opts.root ?? tempDir();
