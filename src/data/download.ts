@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './http.js';
@@ -65,6 +65,21 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
+/** The validator (strong ETag or Last-Modified) of the response a partial file came from, kept beside it. */
+async function readValidator(part: string): Promise<string | undefined> {
+  try {
+    return (await readFile(`${part}.validator`, 'utf8')).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeValidator(part: string, value: string | null): Promise<void> {
+  // Weak ETags may not be used with If-Range (RFC 9110 13.1.5).
+  if (value && !value.startsWith('W/')) await writeFile(`${part}.validator`, value);
+  else await rm(`${part}.validator`, { force: true });
+}
+
 /** `bytes a-b/total` -> total (undefined when `*`). */
 function totalFromContentRange(h: string | null): number | undefined {
   const m = h && /\/(\d+)\s*$/.exec(h);
@@ -87,7 +102,13 @@ async function attempt(url: string, part: string, opts: DownloadOptions, expecte
     }, opts.stallTimeoutMs ?? 60_000);
   };
   const headers: Record<string, string> = { 'user-agent': opts.userAgent ?? DEFAULT_USER_AGENT, 'accept-encoding': 'identity', ...opts.headers };
-  if (have > 0) headers.range = `bytes=${have}-`;
+  if (have > 0) {
+    headers.range = `bytes=${have}-`;
+    // If-Range: should the file have changed upstream since the partial was fetched, the server sends
+    // the whole new file (200) instead of splicing new bytes onto old ones.
+    const validator = await readValidator(part);
+    if (validator) headers['if-range'] = validator;
+  }
   try {
     arm();
     let res: Response;
@@ -118,6 +139,7 @@ async function attempt(url: string, part: string, opts: DownloadOptions, expecte
       await res.body?.cancel().catch(() => {});
       throw statusError(res.status, url, res.headers.get('retry-after'));
     }
+    if (!append) await writeValidator(part, res.headers.get('etag') ?? res.headers.get('last-modified'));
     const fh = await open(part, append ? 'a' : 'w');
     let got = append ? have : 0;
     try {
@@ -195,6 +217,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
       if (opts.md5 && d.md5 !== opts.md5.toLowerCase()) problems.push(`md5 ${d.md5}, expected ${opts.md5.toLowerCase()}`);
       if (problems.length) {
         await rm(part, { force: true });
+        await rm(`${part}.validator`, { force: true });
         // One fresh download rules out a corrupted transfer; a second mismatch means the file itself differs.
         if (++checksumFailures >= 2 || url.startsWith('file:')) {
           throw new FetchError(
@@ -206,6 +229,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         throw new FetchError(`${redactUrl(url)}: ${problems.join('; ')}; downloading again`, 'checksum', true);
       }
       await rename(part, dest);
+      await rm(`${part}.validator`, { force: true });
       return { path: dest, bytes: d.bytes, sha256: d.sha256, md5: d.md5, attempts, resumed };
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;

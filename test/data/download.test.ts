@@ -77,6 +77,27 @@ describe('download', () => {
     expect(readFileSync(join(c.outDir, 'resume.bin')).equals(body)).toBe(true);
   });
 
+  test('a partial file of an older version is not spliced onto the new one (If-Range)', async () => {
+    const v1 = Buffer.alloc(200_000, 1);
+    // The first response (v1) carries its ETag; then the file changes upstream.
+    const first = dropAfter(v1, 80_000);
+    srv.route('/versioned.bin', (req, res, n) => {
+      if (n === 1) {
+        res.setHeader('etag', '"v1"');
+        return first(req, res, n);
+      }
+      return serveBytes(body, 'application/octet-stream', '"v2"')(req, res, n);
+    });
+    const c = ctx();
+    await run(c, { url: `${srv.url}/versioned.bin`, sha256: sha });
+    // Two requests: the dropped v1, then a Range request that the server answers with all of v2 (not a
+    // third one after a checksum failure, which is what splicing would have caused).
+    expect(srv.hits.get('/versioned.bin')).toHaveLength(2);
+    expect(srv.hits.get('/versioned.bin')![1]!.range).toMatch(/^bytes=\d+-$/);
+    expect(readFileSync(join(c.outDir, 'versioned.bin')).equals(body)).toBe(true);
+    expect(readdirSync(c.scratchDir)).toEqual([]);
+  });
+
   test('500s are retried with backoff; a 404 fails at once with a clear message', async () => {
     srv.route('/flaky.bin', (req, res, n) => (n < 3 ? void res.writeHead(500).end('oops') : serveBytes(body)(req, res, n)));
     const c = ctx();

@@ -50,11 +50,13 @@ export async function startServer(): Promise<TestServer> {
   };
 }
 
-/** Serve `body` honouring Range requests, as static file servers do. */
-export function serveBytes(body: Buffer, type = 'application/octet-stream'): Handler {
+/** Serve `body` honouring Range (and If-Range against `etag`, when given), as static file servers do. */
+export function serveBytes(body: Buffer, type = 'application/octet-stream', etag?: string): Handler {
   return (req, res) => {
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (m) {
+    const ifRange = req.headers['if-range'];
+    if (etag) res.setHeader('etag', etag);
+    if (m && (ifRange === undefined || ifRange === etag)) {
       const start = Number(m[1]);
       if (start >= body.length) {
         res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
