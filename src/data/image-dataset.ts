@@ -211,34 +211,26 @@ export class ImageDataset {
     return readFile(this.inside(rec.path));
   }
 
-  private readonly fds = new Map<string, number>();
-
   /**
-   * A positional read through a cached descriptor, synchronously: an image is
-   * a few KB from the page cache, and going through the libuv pool (open,
-   * read, close) would queue behind sharp's decodes on the same 4 threads.
+   * A positional read, synchronously: an image is a few KB from the page
+   * cache, and going through the libuv pool (open, read, close) would queue
+   * behind sharp's decodes on the same 4 threads. No descriptor is kept, so
+   * a dataset object needs no closing.
    */
   private shardRead(path: string, offset: number, size: number): Buffer {
-    let fd = this.fds.get(path);
-    if (fd === undefined) {
-      if (this.fds.size >= 64) this.closeShards();
-      fd = openSync(path, 'r');
-      this.fds.set(path, fd);
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const n = readSync(fd, buf, got, size - got, offset + got);
+        if (n === 0) throw new DatasetFormatError(`${path}: truncated shard (wanted ${size} bytes at offset ${offset}, file ends early); regenerate the dataset`);
+        got += n;
+      }
+      return buf;
+    } finally {
+      closeSync(fd);
     }
-    const buf = Buffer.allocUnsafe(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, offset + got);
-      if (n === 0) throw new DatasetFormatError(`${path}: truncated shard (wanted ${size} bytes at offset ${offset}, file ends early); regenerate the dataset`);
-      got += n;
-    }
-    return buf;
-  }
-
-  /** Close cached shard descriptors (they are reopened on demand). */
-  closeShards(): void {
-    for (const fd of this.fds.values()) closeSync(fd);
-    this.fds.clear();
   }
 
   /** Resolve an index path, refusing one that points outside the dataset (a hand-edited or hostile index). */
