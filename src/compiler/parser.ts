@@ -509,6 +509,34 @@ class SmkeParser extends EmbeddedActionsParser {
 
 let parser: SmkeParser | undefined;
 
+const CLOSERS = new Map<TokenType, { open: TokenType; text: string }>([
+  [T.RBracket, { open: T.LBracket, text: '[' }],
+  [T.RBrace, { open: T.LBrace, text: '{' }],
+  [T.RParen, { open: T.LParen, text: '(' }],
+]);
+
+/**
+ * For "expected `]`": the opening bracket left unclosed before `offset`, so
+ * the error can point at both ends (the classic complaint about parsers that
+ * blame the wrong brace).
+ */
+function unclosedOpener(tokens: IToken[], offset: number, closer: TokenType): IToken | undefined {
+  const want = CLOSERS.get(closer);
+  if (!want) return undefined;
+  const stack: IToken[] = [];
+  for (const t of tokens) {
+    if (t.startOffset >= offset) break;
+    const tt = t.tokenType;
+    if (tt === T.LBracket || tt === T.LBrace || tt === T.LParen) stack.push(t);
+    else if (CLOSERS.has(tt)) {
+      const i = stack.map((o) => o.tokenType).lastIndexOf(CLOSERS.get(tt)!.open);
+      if (i !== -1) stack.length = i;
+    }
+  }
+  for (let i = stack.length - 1; i >= 0; i--) if (stack[i]!.tokenType === want.open) return stack[i];
+  return undefined;
+}
+
 /**
  * Checks bracket nesting (and runs of unary minus, which nest the same way)
  * before parsing, because the parser recurses once per level.
@@ -580,13 +608,20 @@ export function parse(src: SourceFile): ParseResult {
     const span = parser.sp(err.token);
     if (seen.has(span.offset)) continue;
     seen.add(span.offset);
-    diagnostics.push({
+    const d: Diagnostic = {
       code: 'E0001',
       severity: 'error',
       message: err.message,
       span: err.token.tokenType === EOF ? src.span(src.text.length, 1) : span,
       label: err.token.tokenType === EOF ? 'the file ends here' : 'unexpected here',
-    });
+    };
+    const expected = /^expected `([\]})])`/.exec(err.message)?.[1];
+    if (expected) {
+      const closer = expected === ']' ? T.RBracket : expected === '}' ? T.RBrace : T.RParen;
+      const opener = unclosedOpener(lexed.tokens, err.token.tokenType === EOF ? Infinity : err.token.startOffset, closer);
+      if (opener) d.labels = [{ span: src.span(opener.startOffset, 1), message: `unclosed \`${CLOSERS.get(closer)!.text}\`` }];
+    }
+    diagnostics.push(d);
   }
   diagnostics.push(...parser.diags.slice(0, MAX_SYNTAX_ERRORS));
   parser.input = [];
