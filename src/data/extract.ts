@@ -62,6 +62,28 @@ export function unsafeReason(name: string, linkTarget?: string): string | undefi
   return undefined;
 }
 
+/**
+ * Symbolic links made so far, by normalised entry name. An entry whose path
+ * runs through one is refused: each link may stay inside on its own while a
+ * chain of them (`a -> ..`, then `a/b -> ..`) leads out.
+ */
+class LinkGuard {
+  private readonly links = new Set<string>();
+
+  add(name: string): void {
+    this.links.add(posix.normalize(name.replace(/\\/g, '/')).replace(/\/+$/, ''));
+  }
+
+  check(name: string): string | undefined {
+    const parts = posix.normalize(name.replace(/\\/g, '/')).split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (this.links.has(prefix)) return `path goes through the symbolic link ${prefix}`;
+    }
+    return undefined;
+  }
+}
+
 function inside(root: string, name: string): string {
   const p = resolve(root, normalize(name));
   if (p !== root && !p.startsWith(root + sep)) throw new ArchiveError(`entry ${name} resolves outside the output directory`);
@@ -79,6 +101,7 @@ function truncatedError(archive: string, err: unknown): ArchiveError {
 async function extractTar(archive: string, root: string, gz: boolean, opts: ExtractOptions, res: ExtractResult): Promise<void> {
   const tar = await import('tar-stream');
   const ex = tar.extract();
+  const guard = new LinkGuard();
   const src = createReadStream(archive);
   const feed = gz ? pipeline(src, createGunzip(), ex) : pipeline(src, ex);
   feed.catch(() => {});
@@ -90,9 +113,11 @@ async function extractTar(archive: string, root: string, gz: boolean, opts: Extr
       const type = h.type ?? 'file';
       // Hard link targets are archive-root relative; symlink targets are relative to the link's directory.
       const bad =
-        type === 'link'
+        (type === 'link'
           ? (unsafeReason(name) ?? (unsafeReason(h.linkname ?? '') ? `hard link points outside the archive (${h.linkname})` : undefined))
-          : unsafeReason(name, type === 'symlink' ? (h.linkname ?? '') : undefined);
+          : unsafeReason(name, type === 'symlink' ? (h.linkname ?? '') : undefined)) ??
+        guard.check(name) ??
+        (type === 'link' ? guard.check(h.linkname ?? '') : undefined);
       if (bad) {
         entry.resume();
         if (opts.unsafe === 'skip') {
@@ -118,6 +143,7 @@ async function extractTar(archive: string, root: string, gz: boolean, opts: Extr
       } else if (type === 'symlink') {
         await mkdir(dirname(dest), { recursive: true });
         await symlink(h.linkname!, dest);
+        guard.add(name);
         res.links++;
         entry.resume();
       } else if (type === 'link') {
@@ -145,6 +171,7 @@ async function extractZip(archive: string, root: string, opts: ExtractOptions, r
     // Raw names: yauzl would reject a hostile name by failing the whole zip; we check names ourselves so `skip` mode can count them.
     yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (err, z) => (err ? fail(truncatedError(archive, err)) : ok(z!))),
   );
+  const guard = new LinkGuard();
   await new Promise<void>((ok, fail) => {
     const failWith = (err: unknown) => {
       zip.close();
@@ -165,7 +192,7 @@ async function extractZip(archive: string, root: string, opts: ExtractOptions, r
           return Buffer.concat(chunks);
         };
         const target = isSymlink ? (await readAll()).toString('utf8') : undefined;
-        const bad = unsafeReason(name, target);
+        const bad = unsafeReason(name, target) ?? guard.check(name);
         if (bad) {
           if (opts.unsafe !== 'skip') throw new ArchiveError(`${archive}: refusing entry ${JSON.stringify(name)}: ${bad}. The archive may be malicious; nothing was extracted`);
           res.skipped.push({ name, reason: bad });
@@ -176,6 +203,7 @@ async function extractZip(archive: string, root: string, opts: ExtractOptions, r
           const dest = inside(root, name);
           await mkdir(dirname(dest), { recursive: true });
           await symlink(target!, dest);
+          guard.add(name);
           res.links++;
         } else {
           const dest = inside(root, name);

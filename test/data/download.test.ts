@@ -199,6 +199,15 @@ describe('extraction', () => {
     ['symlink out', [{ name: 'ds/escape', type: 'symlink' as const, linkname: '../../../etc/passwd' }], /link points outside/],
     ['absolute symlink', [{ name: 'ds/abs', type: 'symlink' as const, linkname: '/etc/passwd' }], /link to absolute path/],
     ['hard link out', [{ name: 'ds/hard', type: 'link' as const, linkname: '../outside' }], /hard link points outside/],
+    [
+      'chain of symlinks',
+      [
+        { name: 'ds/up', type: 'symlink' as const, linkname: '..' },
+        { name: 'ds/up/ds/x', type: 'symlink' as const, linkname: '..' },
+      ],
+      /goes through the symbolic link ds\/up/,
+    ],
+    ['file through a symlink', [{ name: 'ds/l', type: 'symlink' as const, linkname: 'sub' }, { name: 'ds/l/f.txt', data: Buffer.from('x') }], /goes through the symbolic link ds\/l/],
   ])('tar with %s is refused and nothing is extracted', async (_n, evil, reason) => {
     const dir = tempDir();
     writeFileSync(join(dir, 'evil.tar'), await makeTar([...files.slice(0, 2), ...evil]));
@@ -207,6 +216,7 @@ describe('extraction', () => {
     const res = await extractArchive(join(dir, 'evil.tar'), join(dir, 'out'), undefined, { unsafe: 'skip' });
     expect(res.skipped).toHaveLength(1);
     expect(res.files).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['evil.tar', 'out']);
   });
 
   test('zip entries escaping the directory are refused', async () => {
