@@ -13,7 +13,7 @@ import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
 import { load } from './load.js';
 import { parseLiteral } from './literal-text.js';
-import { DEFAULT_RESOURCES, type OutputRef, type Plan, type Resources, type SourceSpan, type StageInstance, type Value } from './plan.js';
+import { DEFAULT_RESOURCES, type Plan, type Resources, type SourceSpan, type StageInstance, type Value } from './plan.js';
 import { didYouMean } from './suggest.js';
 import { validateParams } from './validate.js';
 
@@ -585,4 +585,3 @@ function unitOf(e: A.Expr): 'size' | 'duration' | undefined {
   return /B$/.test(e.unit) ? 'size' : 'duration';
 }
 
-export type { OutputRef };

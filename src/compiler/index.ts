@@ -2,17 +2,16 @@
 // Owned by the compiler issue. The runtime and CLI import only from this file,
 // ./plan.js and ./kinds.js.
 
+import { build } from './build.js';
+import type { Diagnostic } from './diagnostic.js';
+import { formatFile } from './format.js';
 import type { KindCatalog } from './kinds.js';
-import type { Plan, SourceSpan } from './plan.js';
+import { parse } from './parser.js';
+import type { Plan } from './plan.js';
+import { SourceFile } from './source.js';
 
 export type { Plan, StageInstance, Value, OutputRef, Resources, SourceSpan } from './plan.js';
 export type { KindCatalog, KindInfo, OutputSpec, JsonSchema } from './kinds.js';
-
-import type { Diagnostic } from './diagnostic.js';
-import { build } from './build.js';
-import { formatFile } from './format.js';
-import { parse } from './parser.js';
-import { SourceFile } from './source.js';
 export type { Diagnostic, DiagnosticLabel } from './diagnostic.js';
 
 export interface CompileOptions {

@@ -9,7 +9,6 @@ import type { FileAst, ImportDecl } from './ast.js';
 import type { Diagnostics } from './diagnostic.js';
 import { plainText } from './literals.js';
 import { parse } from './parser.js';
-import type { SourceSpan } from './plan.js';
 import { SourceFile } from './source.js';
 
 export const LANGUAGE_VERSION = '1';
@@ -113,4 +112,3 @@ function checkVersion(ast: FileAst, src: SourceFile, diags: Diagnostics): void {
   }
 }
 
-export type { SourceSpan };
