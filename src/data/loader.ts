@@ -70,6 +70,7 @@ export class ImageDecodeError extends Error {
 
 /** Decoded, augmented batches of one split of an image dataset. */
 export async function* imageBatches(ds: ImageDataset, opts: ImageLoaderOptions): AsyncGenerator<ImageBatch> {
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`imageBatches: batchSize must be a positive integer, got ${opts.batchSize}`);
   let records = await ds.records(opts.split);
   if (opts.limit !== undefined) records = records.slice(0, opts.limit);
   const train = opts.augment.train;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { IMAGENET_MEAN, IMAGENET_STD, randomResizedCrop } from '../../src/data/augment.js';
 import { orderedMap, prefetch } from '../../src/data/concurrency.js';
 import { ImageDataset, ImageDatasetWriter } from '../../src/data/image-dataset.js';
-import { ImageDecodeError, batches, imageBatches, permutation, type ImageBatch } from '../../src/data/loader.js';
+import { ImageDecodeError, batchCount, batches, imageBatches, permutation, type ImageBatch } from '../../src/data/loader.js';
 import { Rng } from '../../src/data/rng.js';
 import { toTensor } from '../../src/data/tensor.js';
 import { tempDir } from './ctx.js';
@@ -120,6 +120,12 @@ describe('image loader', () => {
     t.labels!.dispose();
   });
 
+  test('limit takes the first records of the split; a bad batch size is refused', async () => {
+    const out = await collect(imageBatches(pairs, { split: 'train', batchSize: 2, augment: { size: 8, train: false }, seed: 1, limit: 3 }));
+    expect(out.map((b) => b.ids)).toEqual([['p0', 'p1'], ['p2']]);
+    await expect(collect(imageBatches(pairs, { split: 'train', batchSize: 0, augment: { size: 8, train: false }, seed: 1 }))).rejects.toThrow(/batchSize must be a positive integer/);
+  });
+
   test('a corrupt image fails with the record id and shard, not a bare sharp error', async () => {
     await expect(collect(imageBatches(pairs, { split: 'bad', batchSize: 1, augment: { size: 8, train: false }, seed: 1 }))).rejects.toThrow(
       ImageDecodeError,
@@ -154,6 +160,7 @@ describe('building blocks', () => {
     const items = Array.from({ length: 10 }, (_, i) => i);
     expect([...batches(items, 4, { shuffle: false, seed: 0 })]).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
     expect([...batches(items, 4, { shuffle: true, seed: 0, dropLast: true })].flat()).toHaveLength(8);
+    expect([batchCount(10, 4, true), batchCount(10, 4, false), batchCount(8, 4, false)]).toEqual([2, 3, 2]);
   });
 
   test('orderedMap keeps input order and never exceeds its limit', async () => {
