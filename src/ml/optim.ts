@@ -97,9 +97,23 @@ export function cosineWithWarmup(step: number, base: number, warmup: number, tot
   return base * 0.5 * (1 + Math.cos(Math.PI * progress));
 }
 
-/** Global L2 norm of all gradients. */
+/**
+ * Global L2 norm of all gradients. The per-tensor sums are added pairwise, not
+ * with one addN: webgpu compiles addN into a single shader with one storage
+ * buffer per input, and a model has far more parameters than the 8 buffers a
+ * compute stage may bind (seen on an H200: the kernel failed validation).
+ */
 export function globalNorm(grads: Grads): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  return tf.tidy(() => {
+    let terms: tf.Tensor[] = [...grads.values()].map((g) => tf.sum(tf.square(g)));
+    if (terms.length === 0) return tf.scalar(0);
+    while (terms.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < terms.length; i += 2) next.push(i + 1 < terms.length ? tf.add(terms[i]!, terms[i + 1]!) : terms[i]!);
+      terms = next;
+    }
+    return tf.sqrt(terms[0]!) as tf.Scalar;
+  });
 }
 
 /** Rescales gradients so their global norm is at most `maxNorm` (torch's clip_grad_norm_); returns the norm before. */
