@@ -204,14 +204,19 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   // whose host is at its limit waits aside instead of holding a global slot: one slow or popular host
   // must not stall the others (head-of-line blocking).
   const hostActive = new Map<string, number>();
-  const deferred = new Map<string, CaptionRow[]>();
+  // Per host, rows set aside in index order (a head index, not shift(): one host may hold millions).
+  const deferred = new Map<string, { rows: CaptionRow[]; head: number }>();
   let cursor = 0;
   const free = (h: string) => (hostActive.get(h) ?? 0) < opts.perHost;
+  // Hosts that have rows set aside and just got a slot back: found in O(1), however many hosts wait.
+  const ready: string[] = [];
   const nextRow = (): CaptionRow | undefined => {
-    for (const [h, list] of deferred) {
-      if (free(h)) {
-        const r = list.shift()!;
-        if (list.length === 0) deferred.delete(h);
+    while (ready.length) {
+      const h = ready.pop()!;
+      const q = deferred.get(h);
+      if (q && free(h)) {
+        const r = q.rows[q.head++]!;
+        if (q.head === q.rows.length) deferred.delete(h);
         return r;
       }
     }
@@ -219,9 +224,9 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
       const r = todo[cursor++]!;
       const h = hostOf(r.url);
       if (free(h)) return r;
-      let list = deferred.get(h);
-      if (!list) deferred.set(h, (list = []));
-      list.push(r);
+      let q = deferred.get(h);
+      if (!q) deferred.set(h, (q = { rows: [], head: 0 }));
+      q.rows.push(r);
     }
     return undefined;
   };
@@ -241,6 +246,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
           })
           .finally(() => {
             hostActive.set(h, hostActive.get(h)! - 1);
+            if (deferred.has(h)) ready.push(h);
             active--;
             pump();
           });
