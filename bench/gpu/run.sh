@@ -13,7 +13,12 @@ xz -dc .gpu/node.xz > /tmp/node && chmod +x /tmp/node
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 BATCH="${BATCH:-32}"
 echo "== pytorch fp32"; timeout 240 python3 bench/gpu/torch_step.py "$BATCH" 10 2>&1 | tee "$OUT/torch.jsonl"
-echo "== smke tfjs webgpu"; timeout 300 /tmp/node .gpu/bundle.mjs webgpu "$BATCH" 10 2>&1 | tee "$OUT/tfjs.jsonl"
+echo "== smke tfjs webgpu, small widths (first_loss on cpu and wasm here: 9.06676)"
+timeout 120 /tmp/node .gpu/bundle.mjs webgpu 4 1 small 2>&1 | grep -v '^tfjs backend' | tee "$OUT/tfjs-small.jsonl"
+echo "== smke tfjs webgpu"; timeout 300 /tmp/node .gpu/bundle.mjs webgpu "$BATCH" 10 >"$OUT/tfjs.jsonl" 2>"$OUT/tfjs.err"
+cat "$OUT/tfjs.jsonl"; head -c 3000 "$OUT/tfjs.err"
+# A WebGPU validation error means some kernel did not run: the timing would be of a wrong computation.
+echo "webgpu validation errors: $(grep -c '^validation:' "$OUT/tfjs.err")"
 echo "== safetensors written by src/ml, read by PyTorch's safetensors"
 python3 - <<'PY' 2>&1 | tee "$OUT/safetensors.txt"
 from safetensors.torch import load_file
