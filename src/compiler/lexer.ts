@@ -41,7 +41,7 @@ function isTriple(text: string, at: number): boolean {
 }
 
 /** End of a one-line string starting at `at` (index after the closing quote), or -(index where it stops) when unterminated. */
-function scanOneLine(text: string, at: number): number {
+export function scanOneLine(text: string, at: number): number {
   let i = at + 1;
   while (i < text.length) {
     const c = text.charCodeAt(i);

@@ -1,7 +1,7 @@
 // Number and string literals: units (`10GB` -> bytes, `2h` -> seconds),
 // escapes, `${name}` interpolation and the indentation rule of `"""` strings.
 
-import type { Interpolation, NumberExpr, StringExpr } from './ast.js';
+import type { BinaryExpr, BinaryOp, Expr, Interpolation, NumberExpr, StringExpr } from './ast.js';
 import type { Diagnostic } from './diagnostic.js';
 import type { SourceSpan } from './plan.js';
 
@@ -214,4 +214,37 @@ function commonIndent(s: string): number {
 /** The text of a string with no interpolations, or undefined. */
 export function plainText(s: StringExpr): string | undefined {
   return s.parts.every((p) => typeof p === 'string') ? (s.parts as string[]).join('') : undefined;
+}
+
+/**
+ * The AST of an operator chain `first op1 r1 op2 r2 ...` read left to right:
+ * `* / %` bind tighter than `+ -`, both left-associative, each precedence
+ * level kept as one flat BinaryExpr.
+ */
+export function operatorChain(
+  first: Expr,
+  ops: { op: BinaryOp; opSpan: SourceSpan }[],
+  rights: Expr[],
+  join: (a: SourceSpan | undefined, b: SourceSpan | undefined) => SourceSpan,
+): Expr {
+  const terms: { first: Expr; rest: BinaryExpr['rest'] }[] = [{ first, rest: [] }];
+  const additive: { op: BinaryOp; opSpan: SourceSpan }[] = [];
+  ops.forEach(({ op, opSpan }, i) => {
+    const right = rights[i]!;
+    if (op === '*' || op === '/' || op === '%') terms[terms.length - 1]!.rest.push({ op, opSpan, right });
+    else {
+      additive.push({ op, opSpan });
+      terms.push({ first: right, rest: [] });
+    }
+  });
+  const exprs = terms.map((t): Expr =>
+    t.rest.length === 0 ? t.first : { type: 'Binary', span: join(t.first?.span, t.rest[t.rest.length - 1]!.right?.span), first: t.first, rest: t.rest },
+  );
+  if (additive.length === 0) return exprs[0]!;
+  return {
+    type: 'Binary',
+    span: join(exprs[0]?.span, exprs[exprs.length - 1]?.span),
+    first: exprs[0]!,
+    rest: additive.map((a, i) => ({ ...a, right: exprs[i + 1]! })),
+  };
 }

@@ -10,7 +10,8 @@ import type { Diagnostic } from './diagnostic.js';
 import * as T from './lexer.js';
 import type { SourceSpan } from './plan.js';
 import type { SourceFile } from './source.js';
-import { parseNumber, parseString } from './literals.js';
+import { fastParse } from './fastparse.js';
+import { operatorChain, parseNumber, parseString } from './literals.js';
 
 /** Deepest bracket nesting accepted; far beyond any real pipeline, far below the stack limit. */
 export const MAX_DEPTH = 64;
@@ -294,27 +295,15 @@ class SmkeParser extends EmbeddedActionsParser {
   );
 
   precedence(operands: A.Expr[], ops: IToken[]): A.Expr {
-    const terms: { first: A.Expr; rest: A.BinaryExpr['rest'] }[] = [{ first: operands[0]!, rest: [] }];
-    const additive: { op: A.BinaryOp; opSpan: SourceSpan }[] = [];
-    ops.forEach((tok, i) => {
-      const op = tok.image as A.BinaryOp;
-      const right = operands[i + 1] ?? this.errorExpr();
-      if (op === '*' || op === '/' || op === '%') terms[terms.length - 1]!.rest.push({ op, opSpan: this.sp(tok), right });
-      else {
-        additive.push({ op, opSpan: this.sp(tok) });
-        terms.push({ first: right, rest: [] });
-      }
-    });
-    const exprs = terms.map((t): A.Expr =>
-      t.rest.length === 0 ? t.first : { type: 'Binary', span: this.join(t.first?.span, t.rest[t.rest.length - 1]!.right?.span), first: t.first, rest: t.rest },
+    const src = this.src;
+    if (!src) return operands[0]!;
+    const filled = ops.map((_, i) => operands[i + 1] ?? this.errorExpr());
+    return operatorChain(
+      operands[0]!,
+      ops.map((t) => ({ op: t.image as A.BinaryOp, opSpan: this.sp(t) })),
+      filled,
+      (a, b) => this.join(a, b),
     );
-    if (additive.length === 0) return exprs[0]!;
-    return {
-      type: 'Binary',
-      span: this.join(exprs[0]?.span, exprs[exprs.length - 1]?.span),
-      first: exprs[0]!,
-      rest: additive.map((a, i) => ({ ...a, right: exprs[i + 1]! })),
-    };
   }
 
   // Unary minus and the postfix forms (`x[...]`, `x.out`) in one rule: one
@@ -570,8 +559,17 @@ export interface ParseResult {
   aborted?: boolean;
 }
 
-/** Lexes and parses one file. Never throws on any input. */
+/**
+ * Parses one file: the hand-written fast path for a well-formed file, the
+ * recovering chevrotain parser for anything else. Never throws on any input.
+ */
 export function parse(src: SourceFile): ParseResult {
+  const ast = fastParse(src, MAX_DEPTH);
+  return ast ? { ast, diagnostics: [] } : parseWithRecovery(src);
+}
+
+/** Lexes and parses one file with chevrotain, reporting every syntax error. Never throws on any input. */
+export function parseWithRecovery(src: SourceFile): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const lexed = T.smkeLexer().tokenize(src.text);
   const comments: A.Comment[] = (lexed.groups.comments ?? []).map((c) => ({ text: c.image, offset: c.startOffset, line: c.startLine ?? 1 }));

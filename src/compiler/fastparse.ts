@@ -1,0 +1,419 @@
+// A hand-written parser for well-formed files: the fast path. Chevrotain
+// spends most of a 100k-stage compile building and walking tokens; this
+// reads the text directly and builds the very same AST (same nodes, same
+// spans, same literal helpers). At the first thing it does not expect — any
+// syntax error, an unknown character, a bad literal, deep nesting — it
+// gives up, and the chevrotain parser, with its error recovery, reads the
+// file instead and reports every error. So the fast path never decides
+// what an error is; test/compiler/fastparse.test.ts checks that both
+// parsers agree on every input the fast one accepts.
+
+import type * as A from './ast.js';
+import type { Diagnostic } from './diagnostic.js';
+import { scanOneLine } from './lexer.js';
+import { operatorChain, parseNumber, parseString } from './literals.js';
+import type { SourceSpan } from './plan.js';
+import type { SourceFile } from './source.js';
+
+const enum K {
+  EOF,
+  Name,
+  Keyword,
+  Number,
+  String,
+  Triple,
+  Punct,
+}
+
+const KEYWORDS = new Set(['smke', 'import', 'param', 'profile', 'stage', 'default', 'in', 'true', 'false', 'null']);
+const PUNCT = '{}[](),=.+-*/%';
+const NUMBER_RE = /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[A-Za-z_]*/y;
+const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y;
+
+/** Thrown to abandon the fast path; never escapes fastParse. */
+class GiveUp extends Error {}
+const giveUp = new GiveUp();
+
+class FastParser {
+  private readonly text: string;
+  private pos = 0;
+  private line = 1;
+  private lineStart = 0;
+  // The current token.
+  private kind = K.EOF;
+  private start = 0;
+  private end = 0;
+  private tokLine = 1;
+  private tokCol = 1;
+  private image = '';
+  private depth = 0;
+  private readonly diags: Diagnostic[] = [];
+  readonly comments: A.Comment[] = [];
+
+  constructor(private readonly src: SourceFile, private readonly maxDepth: number) {
+    this.text = src.text;
+    this.next();
+  }
+
+  private span(): SourceSpan {
+    return { file: this.src.path, line: this.tokLine, column: this.tokCol, offset: this.start, length: Math.max(1, this.end - this.start) };
+  }
+
+  private join(a: SourceSpan | undefined, b: SourceSpan | undefined): SourceSpan {
+    return this.src.join(a!, b!);
+  }
+
+  /** Moves to the next token, skipping whitespace and collecting comments. */
+  private next(): void {
+    const t = this.text;
+    for (;;) {
+      const c = t.charCodeAt(this.pos);
+      if (c === 10) {
+        this.pos++;
+        this.line++;
+        this.lineStart = this.pos;
+      } else if (c === 32 || c === 9 || c === 13) this.pos++;
+      else if (c === 35) {
+        const nl = t.indexOf('\n', this.pos);
+        const end = nl === -1 ? t.length : nl;
+        this.comments.push({ text: t.slice(this.pos, end), offset: this.pos, line: this.line });
+        this.pos = end;
+      } else break;
+    }
+    this.start = this.pos;
+    this.tokLine = this.line;
+    this.tokCol = this.pos - this.lineStart + 1;
+    if (this.pos >= t.length) {
+      this.kind = K.EOF;
+      this.end = this.pos;
+      this.image = '';
+      return;
+    }
+    const c = t.charCodeAt(this.pos);
+    if (c === 34) {
+      if (t.startsWith('"""', this.pos)) {
+        const close = t.indexOf('"""', this.pos + 3);
+        if (close === -1) throw giveUp;
+        this.end = close + 3;
+        this.kind = K.Triple;
+        // Lines inside the string move the line count for what follows.
+        for (let i = t.indexOf('\n', this.pos); i !== -1 && i < this.end; i = t.indexOf('\n', i + 1)) {
+          this.line++;
+          this.lineStart = i + 1;
+        }
+      } else {
+        const end = scanOneLine(t, this.pos);
+        if (end <= 0) throw giveUp;
+        this.end = end;
+        this.kind = K.String;
+      }
+    } else if (c >= 48 && c <= 57) {
+      NUMBER_RE.lastIndex = this.pos;
+      NUMBER_RE.test(t);
+      this.end = NUMBER_RE.lastIndex;
+      this.kind = K.Number;
+    } else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95) {
+      NAME_RE.lastIndex = this.pos;
+      NAME_RE.test(t);
+      this.end = NAME_RE.lastIndex;
+      this.image = t.slice(this.pos, this.end);
+      this.kind = KEYWORDS.has(this.image) ? K.Keyword : K.Name;
+      this.pos = this.end;
+      return;
+    } else if (PUNCT.includes(t[this.pos]!)) {
+      this.end = this.pos + 1;
+      this.kind = K.Punct;
+    } else throw giveUp;
+    this.image = t.slice(this.pos, this.end);
+    this.pos = this.end;
+  }
+
+  private is(kind: K, image?: string): boolean {
+    return this.kind === kind && (image === undefined || this.image === image);
+  }
+
+  private isPunct(p: string): boolean {
+    return this.kind === K.Punct && this.image === p;
+  }
+
+  /** Consumes a token of this kind (and image), returning its span and image. */
+  private take(kind: K, image?: string): { span: SourceSpan; image: string } {
+    if (!this.is(kind, image)) throw giveUp;
+    const tok = { span: this.span(), image: this.image };
+    this.next();
+    return tok;
+  }
+
+  private open(p: string): SourceSpan {
+    if (++this.depth > this.maxDepth) throw giveUp;
+    return this.take(K.Punct, p).span;
+  }
+
+  private close(p: string): SourceSpan {
+    this.depth--;
+    return this.take(K.Punct, p).span;
+  }
+
+  private optionalComma(): boolean {
+    if (!this.isPunct(',')) return false;
+    this.next();
+    return true;
+  }
+
+  private literal<T>(build: (diags: Diagnostic[]) => T): T {
+    const node = build(this.diags);
+    if (this.diags.length > 0) throw giveUp;
+    return node;
+  }
+
+  file(): Pick<A.FileAst, 'version' | 'items'> {
+    let version: A.FileAst['version'];
+    if (this.is(K.Keyword, 'smke')) {
+      const k = this.take(K.Keyword).span;
+      const n = this.take(K.Number);
+      version = { value: n.image, span: this.join(k, n.span) };
+    }
+    const items: A.Item[] = [];
+    while (this.kind !== K.EOF) items.push(this.item(true));
+    return { version, items };
+  }
+
+  private item(topLevel: boolean): A.Item {
+    if (this.kind !== K.Keyword) throw giveUp;
+    switch (this.image) {
+      case 'param':
+        return this.param();
+      case 'stage':
+        return this.stage();
+      case 'import':
+        if (!topLevel) throw giveUp;
+        return this.importDecl();
+      case 'profile':
+        if (!topLevel) throw giveUp;
+        return this.profile();
+      default:
+        throw giveUp;
+    }
+  }
+
+  private importDecl(): A.ImportDecl {
+    const k = this.take(K.Keyword).span;
+    const s = this.take(K.String);
+    const path = this.literal((d) => parseString(s.image, s.span, false, d));
+    return { type: 'Import', span: this.join(k, s.span), path };
+  }
+
+  private param(): A.ParamDecl {
+    const k = this.take(K.Keyword).span;
+    const name = this.take(K.Name);
+    this.take(K.Punct, '=');
+    const value = this.expr();
+    return { type: 'Param', span: this.join(k, value.span), name: name.image, nameSpan: name.span, value };
+  }
+
+  private profile(): A.ProfileDecl {
+    const k = this.take(K.Keyword).span;
+    const name = this.take(K.Name);
+    let isDefault = false;
+    if (this.is(K.Keyword, 'default')) {
+      this.next();
+      isDefault = true;
+    }
+    this.open('{');
+    const items: (A.ParamDecl | A.StageDecl)[] = [];
+    while (!this.isPunct('}')) {
+      items.push(this.item(false) as A.ParamDecl | A.StageDecl);
+      this.optionalComma();
+    }
+    const closeSpan = this.close('}');
+    return { type: 'Profile', span: this.join(k, closeSpan), name: name.image, nameSpan: name.span, isDefault, items, end: closeSpan.offset };
+  }
+
+  private stage(): A.StageDecl {
+    const k = this.take(K.Keyword).span;
+    const name = this.take(K.Name);
+    const axes: A.Axis[] = [];
+    if (this.isPunct('[')) {
+      this.open('[');
+      do {
+        const axisName = this.take(K.Name);
+        this.take(K.Keyword, 'in');
+        axes.push({ name: axisName.image, nameSpan: axisName.span, values: this.expr() });
+      } while (this.optionalComma() && !this.isPunct(']'));
+      this.close(']');
+    }
+    this.take(K.Punct, '=');
+    const first = this.take(K.Name);
+    let kind = first.image;
+    let kindSpan = first.span;
+    while (this.isPunct('.')) {
+      this.next();
+      const part = this.take(K.Name);
+      kind += `.${part.image}`;
+      kindSpan = this.join(kindSpan, part.span);
+    }
+    const { entries, end } = this.body();
+    return {
+      type: 'Stage',
+      span: this.join(k, this.src.span(end, 1)),
+      name: name.image,
+      nameSpan: name.span,
+      axes,
+      kind,
+      kindSpan,
+      entries,
+      end,
+    };
+  }
+
+  private body(): { entries: A.Entry[]; end: number } {
+    this.open('{');
+    const entries: A.Entry[] = [];
+    while (!this.isPunct('}')) {
+      const key = this.take(K.Name);
+      if (this.isPunct('=')) {
+        this.next();
+        const value = this.expr();
+        entries.push({ key: key.image, keySpan: key.span, span: this.join(key.span, value.span), value });
+      } else if (this.isPunct('{')) {
+        const block = this.body();
+        entries.push({ key: key.image, keySpan: key.span, span: this.join(key.span, this.src.span(block.end, 1)), block: block.entries });
+      } else throw giveUp;
+      this.optionalComma();
+    }
+    return { entries, end: this.close('}').offset };
+  }
+
+  private static readonly OPS = new Set(['+', '-', '*', '/', '%']);
+
+  private expr(): A.Expr {
+    const first = this.unary();
+    if (!(this.kind === K.Punct && FastParser.OPS.has(this.image))) return first;
+    const ops: { op: A.BinaryOp; opSpan: SourceSpan }[] = [];
+    const rights: A.Expr[] = [];
+    while (this.kind === K.Punct && FastParser.OPS.has(this.image)) {
+      ops.push({ op: this.image as A.BinaryOp, opSpan: this.span() });
+      this.next();
+      rights.push(this.unary());
+    }
+    return operatorChain(first, ops, rights, (a, b) => this.join(a, b));
+  }
+
+  private unary(): A.Expr {
+    const minus: SourceSpan[] = [];
+    while (this.isPunct('-')) {
+      if (minus.length >= this.maxDepth) throw giveUp;
+      minus.push(this.span());
+      this.next();
+    }
+    let e = this.primary();
+    if (this.isPunct('[')) {
+      this.open('[');
+      const selectors: (A.Expr | A.WildcardSelector)[] = [];
+      do {
+        if (this.isPunct('*')) {
+          selectors.push({ type: 'Wildcard', span: this.span() });
+          this.next();
+        } else selectors.push(this.expr());
+      } while (this.optionalComma() && !this.isPunct(']'));
+      const close = this.close(']');
+      e = { type: 'Select', span: this.join(e.span, close), target: e as A.NameExpr, selectors };
+    }
+    if (this.isPunct('.')) {
+      this.next();
+      const m = this.take(K.Name);
+      e = { type: 'Member', span: this.join(e.span, m.span), target: e as A.NameExpr, member: m.image, memberSpan: m.span };
+    }
+    for (let i = minus.length - 1; i >= 0; i--) e = { type: 'Neg', span: this.join(minus[i], e.span), operand: e };
+    return e;
+  }
+
+  private primary(): A.Expr {
+    const span = this.span();
+    const image = this.image;
+    switch (this.kind) {
+      case K.Number:
+        this.next();
+        return this.literal((d) => parseNumber(image, span, d));
+      case K.String:
+        this.next();
+        return this.literal((d) => parseString(image, span, false, d));
+      case K.Triple:
+        this.next();
+        return this.literal((d) => parseString(image, span, true, d));
+      case K.Keyword:
+        this.next();
+        if (image === 'true' || image === 'false') return { type: 'Bool', span, value: image === 'true' };
+        if (image === 'null') return { type: 'Null', span };
+        throw giveUp;
+      case K.Name: {
+        this.next();
+        if (!this.isPunct('(')) return { type: 'Name', span, name: image };
+        this.open('(');
+        const args = this.exprList(')');
+        const close = this.close(')');
+        return { type: 'Call', span: this.join(span, close), callee: image, calleeSpan: span, args };
+      }
+      case K.Punct:
+        if (image === '[') {
+          const open = this.open('[');
+          const items = this.exprList(']');
+          return { type: 'List', span: this.join(open, this.close(']')), items };
+        }
+        if (image === '{') return this.map();
+        if (image === '(') {
+          const open = this.open('(');
+          const expr = this.expr();
+          return { type: 'Paren', span: this.join(open, this.close(')')), expr };
+        }
+        throw giveUp;
+      default:
+        throw giveUp;
+    }
+  }
+
+  /** Comma-separated expressions up to (not including) the closing bracket; a trailing comma is allowed. */
+  private exprList(closer: string): A.Expr[] {
+    const items: A.Expr[] = [];
+    while (!this.isPunct(closer)) {
+      items.push(this.expr());
+      if (!this.optionalComma() && !this.isPunct(closer)) throw giveUp;
+    }
+    return items;
+  }
+
+  private map(): A.MapExpr {
+    const open = this.open('{');
+    const entries: A.MapEntry[] = [];
+    while (!this.isPunct('}')) {
+      let key: string;
+      const keySpan = this.span();
+      const raw = this.image;
+      if (this.kind === K.Name) {
+        key = raw;
+        this.next();
+      } else if (this.kind === K.String) {
+        const s = this.literal((d) => parseString(raw, keySpan, false, d));
+        if (s.parts.some((p) => typeof p !== 'string')) throw giveUp;
+        key = (s.parts as string[]).join('');
+        this.next();
+      } else throw giveUp;
+      this.take(K.Punct, '=');
+      entries.push({ key, raw, keySpan, value: this.expr() });
+      this.optionalComma();
+    }
+    return { type: 'Map', span: this.join(open, this.close('}')), entries };
+  }
+}
+
+/** The AST of a well-formed file, or undefined when the file needs the recovering parser. */
+export function fastParse(src: SourceFile, maxDepth: number): A.FileAst | undefined {
+  try {
+    const p = new FastParser(src, maxDepth);
+    const { version, items } = p.file();
+    return { path: src.path, version, items, comments: p.comments };
+  } catch (e) {
+    if (e === giveUp) return undefined;
+    throw e;
+  }
+}
