@@ -155,6 +155,14 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   // Every in-flight request listens to the stage's signal; that many listeners is by design, not a leak.
   if (opts.signal) setMaxListeners(opts.concurrency * 2 + 20, opts.signal);
   const journal = await open(join(opts.stateDir, JOURNAL), 'a');
+  // A line torn by a kill must not swallow the next one: start appending on a fresh line.
+  const { size } = await journal.stat();
+  if (size > 0) {
+    const last = Buffer.alloc(1);
+    const fh = await open(join(opts.stateDir, JOURNAL), 'r');
+    await fh.read(last, 0, 1, size - 1).finally(() => fh.close());
+    if (last[0] !== 0x0a) await journal.write('\n');
+  }
   let journalTail: Promise<unknown> = Promise.resolve();
   const record = (o: ScrapeOutcome) => {
     outcomes.set(o.row, o);

@@ -135,6 +135,25 @@ describe('dataset.cc3m', () => {
     expect(second.logs.some((l) => /resumed: \d+ rows/.test(l.msg))).toBe(true);
   });
 
+  test('a journal line torn by a kill is ignored: that row is fetched again, settled rows are not', async () => {
+    const { scrapeImages } = await import('../../src/data/scrape.js');
+    const { mkdirSync } = await import('node:fs');
+    const dir = tempDir();
+    for (let i = 0; i < 3; i++) srv.route(`/t/${i}.jpg`, serveBytes(jpeg, 'image/jpeg'));
+    const rows = [0, 1, 2].map((i) => ({ row: i, url: `${srv.url}/t/${i}.jpg`, caption: `c${i}` }));
+    mkdirSync(join(dir, 'images'), { recursive: true });
+    // Row 0 settled as failed earlier (a 404 then); row 1's line was cut mid-write.
+    writeFileSync(join(dir, 'journal.jsonl'), '{"row":0,"ok":false,"reason":"http_404"}\n{"row":1,"ok":tr');
+    const { stats } = await scrapeImages(rows, { stateDir: dir, concurrency: 2, perHost: 2, timeoutMs: 2000, retries: 0, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    expect(srv.hits.has('/t/0.jpg')).toBe(false);
+    expect(srv.hits.get('/t/1.jpg')).toHaveLength(1);
+    expect(stats).toMatchObject({ ok: 2, failed: { http_404: 1 }, resumed: 1 });
+    // The next run finds every row settled: the lines written after the torn one are intact.
+    const again = await scrapeImages(rows, { stateDir: dir, concurrency: 2, perHost: 2, timeoutMs: 2000, retries: 0, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    expect(again.stats.resumed).toBe(3);
+    expect(srv.hits.get('/t/1.jpg')).toHaveLength(1);
+  });
+
   test('a slow host at its per-host limit does not hold up rows of other hosts', async () => {
     const slow = await startServer();
     try {
