@@ -32,7 +32,7 @@ export const weightsFileKind: StageKind = {
   },
   async run(ctx, params) {
     const { copyFile, stat } = await import('node:fs/promises');
-    const { createReadStream } = await import('node:fs');
+    const { createReadStream, constants: fsConstants } = await import('node:fs');
     const { createHash } = await import('node:crypto');
     const { join, resolve } = await import('node:path');
     const src = resolve(ctx.projectDir, String(params.path));
@@ -47,8 +47,9 @@ export const weightsFileKind: StageKind = {
       throw new Error(`weights file not found: ${src}.${how}`);
     }
     const dest = join(ctx.outDir, weightsName(params));
-    // copyFile uses a reflink where the filesystem has one, so multi-GB checkpoints cost little.
-    await copyFile(src, dest);
+    // A reflink where the filesystem has them (multi-GB checkpoints then cost little), a plain copy
+    // otherwise; never a hard link, through which an edit of the user's file would change the store.
+    await copyFile(src, dest, fsConstants.COPYFILE_FICLONE);
     const hash = createHash('sha256');
     let done = 0;
     for await (const chunk of createReadStream(dest)) {
