@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './http.js';
@@ -190,6 +190,19 @@ async function copyFileUrl(url: string, part: string, opts: DownloadOptions): Pr
   }
 }
 
+/** Rename, or copy and remove when the partial lives on another filesystem than the destination. */
+async function moveFile(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const tmp = `${to}.tmp-${process.pid}`;
+    await copyFile(from, tmp);
+    await rename(tmp, to);
+    await rm(from, { force: true });
+  }
+}
+
 /** Download `url` to `dest` (atomically: `dest` appears only when complete and verified). */
 export async function downloadFile(url: string, dest: string, opts: DownloadOptions = {}): Promise<DownloadResult> {
   const policy = { ...DEFAULT_RETRY, ...opts.retry };
@@ -228,7 +241,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         }
         throw new FetchError(`${redactUrl(url)}: ${problems.join('; ')}; downloading again`, 'checksum', true);
       }
-      await rename(part, dest);
+      await moveFile(part, dest);
       await rm(`${part}.validator`, { force: true });
       return { path: dest, bytes: d.bytes, sha256: d.sha256, md5: d.md5, attempts, resumed };
     } catch (err) {
