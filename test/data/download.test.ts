@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -96,6 +96,22 @@ describe('download', () => {
     expect(srv.hits.get('/versioned.bin')![1]!.range).toMatch(/^bytes=\d+-$/);
     expect(readFileSync(join(c.outDir, 'versioned.bin')).equals(body)).toBe(true);
     expect(readdirSync(c.scratchDir)).toEqual([]);
+  });
+
+  const shmOtherFs = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tempDir()).dev;
+  test.skipIf(!shmOtherFs)('a partial on another filesystem (tmpfs) is moved by copying', async () => {
+    const { downloadFile } = await import('../../src/data/download.js');
+    srv.route('/xdev.bin', serveBytes(body));
+    const part = join(mkdtempSync('/dev/shm/smke-data-'), 'xdev.part');
+    try {
+      const dest = join(tempDir(), 'xdev.bin');
+      const r = await downloadFile(`${srv.url}/xdev.bin`, dest, { partPath: part, sha256: sha });
+      expect(r.bytes).toBe(body.length);
+      expect(readFileSync(dest).equals(body)).toBe(true);
+      expect(existsSync(part)).toBe(false);
+    } finally {
+      rmSync(join(part, '..'), { recursive: true, force: true });
+    }
   });
 
   test('500s are retried with backoff; a 404 fails at once with a clear message', async () => {
