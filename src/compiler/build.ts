@@ -186,9 +186,14 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     }
     return outputsOf.get(i);
   };
+  // Edges as parallel arrays, deduplicated by a numeric pair key: string
+  // keys per edge were a visible share of a 100k-stage compile.
   const succ: number[][] = drafts.map(() => []);
-  const edgeSpan = new Map<string, SourceSpan>();
-  const edgeKind = new Map<string, 'data' | 'after'>();
+  const edgeFrom: number[] = [];
+  const edgeTo: number[] = [];
+  const edgeIsData: boolean[] = [];
+  const edgeSpans: SourceSpan[] = [];
+  const edgeIndex = new Map<number, number>();
   drafts.forEach((d, to) => {
     for (const site of d.refSites) {
       const from = byId.get(site.instance)!;
@@ -205,12 +210,16 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a.span, 'after');
   });
   function addEdge(from: number, to: number, span: SourceSpan, kind: 'data' | 'after') {
-    const key = `${from},${to}`;
-    if (!edgeKind.has(key)) {
+    const key = from * drafts.length + to;
+    const at = edgeIndex.get(key);
+    if (at === undefined) {
       succ[from]!.push(to);
-      edgeSpan.set(key, span);
-      edgeKind.set(key, kind);
-    } else if (kind === 'data') edgeKind.set(key, 'data');
+      edgeIndex.set(key, edgeFrom.length);
+      edgeFrom.push(from);
+      edgeTo.push(to);
+      edgeIsData.push(kind === 'data');
+      edgeSpans.push(span);
+    } else if (kind === 'data') edgeIsData[at] = true;
   }
 
   const order = topoOrder({ size: drafts.length, succ });
@@ -219,7 +228,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       const ids = cycle.map((i) => drafts[i]!.inst.id);
       const labels = cycle.slice(0, -1).map((from, k) => {
         const to = cycle[k + 1]!;
-        return { span: edgeSpan.get(`${from},${to}`)!, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
+        return { span: edgeSpans[edgeIndex.get(from * drafts.length + to)!]!, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
       });
       const [first, ...rest] = labels;
       diags.error('E0014', `dependency cycle: ${ids.join(' -> ')}`, first!.span, {
@@ -232,22 +241,37 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
 
   if (diags.hasErrors) return { diagnostics: sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse()), texts };
 
-  const graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
   const instances = order.map((i) => drafts[i]!.inst);
-  for (const inst of instances) graph.setNode(inst.id, inst);
-  for (const [key, kind] of edgeKind) {
-    const [from, to] = key.split(',').map(Number) as [number, number];
-    graph.setEdge(drafts[from]!.inst.id, drafts[to]!.inst.id, { kind });
-  }
+  const byIndex = drafts.map((d) => d.inst);
+  // graphlib's setNode/setEdge were a quarter of a 100k-stage compile, and
+  // the runtime works from instances and refs: the graph is built when first
+  // read (by `smke dag`, or any caller that wants it), then kept.
+  let graph: Plan['graph'] | undefined;
+  const buildGraph = (): Plan['graph'] => {
+    const g = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
+    for (const inst of instances) g.setNode(inst.id, inst);
+    for (let e = 0; e < edgeFrom.length; e++) {
+      g.setEdge(byIndex[edgeFrom[e]!]!.id, byIndex[edgeTo[e]!]!.id, { kind: edgeIsData[e] ? 'data' : 'after' });
+    }
+    return g;
+  };
   const plan: Plan = {
     file: resolve(projectDir, options.file),
     projectDir,
     profile: profile ?? '',
     params: planParams,
     instances,
-    graph,
+    graph: undefined as unknown as Plan['graph'],
     sources: loaded.sources,
   };
+  Object.defineProperty(plan, 'graph', {
+    enumerable: true,
+    configurable: true,
+    get: () => (graph ??= buildGraph()),
+    set: (g: Plan['graph']) => {
+      graph = g;
+    },
+  });
   return { plan, diagnostics: diags.list, texts };
 }
 
