@@ -246,7 +246,9 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
       return { path: dest, bytes: d.bytes, sha256: d.sha256, md5: d.md5, attempts, resumed };
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      const fe = err instanceof FetchError ? err : networkError(err, url, false);
+      // Network failures arrive as FetchErrors; anything else is local (disk full, permissions): retrying will not help.
+      if (!(err instanceof FetchError)) throw err;
+      const fe = err;
       if (!fe.retryable || attempts > policy.retries) {
         if (fe.retryable) fe.message += ` (gave up after ${attempts} attempts)`;
         throw fe;
