@@ -111,7 +111,7 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
   const batches = epochBatches(train.records.length, b, ctx.seed);
   let acc = 0;
   const { finalLoss } = await trainLoop({
-    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'), weightDecay: n(p, 'weight_decay'),
+    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr') || (mode === 'linear' ? 1e-2 : 2e-3), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'), weightDecay: n(p, 'weight_decay'),
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, s, s, 3]);
