@@ -195,7 +195,10 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         outcome = { row: r.row, ok: true, width: img.width, height: img.height };
       } catch (err) {
         if (opts.signal?.aborted) throw opts.signal.reason;
-        const fe = err instanceof FetchError ? err : new FetchError((err as Error).message, 'error', false);
+        // A bad URL or image is counted; a local failure (disk full, permissions) stops the stage instead
+        // of quietly failing every remaining row.
+        if (!(err instanceof FetchError)) throw err;
+        const fe = err;
         if (fe.retryable && attempt < opts.retries) retry = fe;
         else outcome = { row: r.row, ok: false, reason: fe.reason };
       }
