@@ -300,8 +300,15 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     }
     const onCancel = (): void => void executor!.cancel(handle!, opts.cancelGraceMs);
     signal.addEventListener('abort', onCancel, { once: true });
+    // resources.time is a wall-clock limit: past it the attempt is stopped and fails (and may be retried).
+    let timedOut = false;
+    const limit = inst.resources.timeSeconds > 0
+      ? setTimeout(() => { timedOut = true; onCancel(); }, inst.resources.timeSeconds * 1000)
+      : undefined;
     const exit = await executor!.wait(handle);
+    clearTimeout(limit);
     signal.removeEventListener('abort', onCancel);
+    if (timedOut) final = { status: 'failed', error: `timed out after ${inst.resources.timeSeconds}s (resources.time); stopped` };
 
     if (final?.status === 'succeeded') {
       const check = checkEntry(entryDir, fp.key, digester);
@@ -318,7 +325,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       final = { status: 'failed', error: `the worker reported success but the store entry is ${check.state}` };
     }
     cleanup();
-    if (signal.aborted || final?.status === 'cancelled') {
+    if (signal.aborted || (final?.status === 'cancelled' && !timedOut)) {
       state.finishAttempt(attemptId, 'cancelled', { exitCode: exit.exitCode, signal: exit.signal });
       bus.emit({ type: 'cancelled', instance: inst.id });
       return { status: 'cancelled' };

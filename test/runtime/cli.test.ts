@@ -132,4 +132,21 @@ stage slow = exec {
     expect(readFileSync(join(proj.dir, 'count.txt'), 'utf8')).toBe('ran\n');
     expect(`${a.out}\n${b.out}`).toMatch(/reused\s+slow \(finished by another run\)/);
   });
+
+  it('Ctrl-C: stops the running stage, records it as cancelled, exits 130', async () => {
+    writeFileSync(join(proj.dir, 'p.smke'), `smke 1
+stage slow = exec { argv = ["sh", "-c", "touch started; sleep 30"] }
+`);
+    const p = spawn(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], { cwd: proj.dir, env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    const closed = new Promise<number | null>((res) => p.on('close', (code) => res(code)));
+    const t0 = Date.now();
+    while (!existsSync(join(proj.dir, 'started')) && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 50));
+    p.kill('SIGINT');
+    expect(await closed).toBe(130);
+    expect(out).toMatch(/cancel\s+slow/);
+    expect(smke(['history']).out).toMatch(/run 1 .* cancelled .*\n\s+slow#1\s+cancelled/);
+    expect(readdirSync(join(proj.dir, '.smke/store'))).toEqual([]);
+  });
 });

@@ -1,7 +1,7 @@
 // Faults with real worker processes: retries, keep-going, cancellation,
 // GPUs, corrupted entries, stale locks, missing outputs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -153,5 +153,46 @@ describe('runtime faults', () => {
     expect(await runPlan({ plan: plan(), bus: c2.bus, force: ['up'] })).toMatchObject({ ran: 2, cached: 1 });
     expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', []], ['other', ['never run']]]);
     await expect(runPlan({ plan: plan(), bus: capture().bus, only: ['nope'] })).rejects.toThrow(/no stage or instance named 'nope'/);
+  });
+});
+
+describe('runtime limits, exec options and shared stores', () => {
+  it('stops a stage past its time limit and fails it', async () => {
+    const c = capture();
+    const t0 = Date.now();
+    const r = await runPlan({ plan: makePlan(proj.dir, [{ id: 'slow', resources: { timeSeconds: 1 }, params: exec('sleep 20') }]), bus: c.bus, cancelGraceMs: 1000 });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(r).toMatchObject({ exitCode: 1, failed: 1 });
+    expect(c.of('failed')[0]!.error).toBe('timed out after 1s (resources.time); stopped');
+  });
+
+  it('exec: argv without a shell, env, cwd, and {out} in env', async () => {
+    mkdirSync(join(proj.dir, 'sub'));
+    const plan = makePlan(proj.dir, [{
+      id: 'e',
+      params: exec(['sh', '-c', 'pwd > "$OUT_FILE"; echo "$GREETING" >> "$OUT_FILE"; printf "%s|" "$@" >> "$OUT_FILE"', 'x', 'two words', '$HOME'], {
+        env: { GREETING: 'hi there', OUT_FILE: '{out}/o.txt' }, cwd: 'sub', outputs: ['o.txt'],
+      }),
+    }]);
+    expect(await runPlan({ plan, bus: capture().bus })).toMatchObject({ exitCode: 0 });
+    const [dir, greeting, args] = readFileSync(join(proj.dir, 'results/e/o.txt'), 'utf8').split('\n');
+    expect(dir!.endsWith('/sub')).toBe(true);
+    expect(greeting).toBe('hi there');
+    expect(args).toBe('two words|$HOME|');
+  });
+
+  it('shares one store between two projects: the second reuses the first one\'s entry', async () => {
+    const shared = join(proj.dir, 'shared-store');
+    const other = tempProject();
+    try {
+      const plan = (dir: string) => makePlan(dir, [{ id: 'x', params: exec('echo same > {out}/f', { outputs: ['f'] }) }]);
+      mkdirSync(join(proj.dir, 'p1'));
+      expect(await runPlan({ plan: plan(join(proj.dir, 'p1')), bus: capture().bus, store: shared })).toMatchObject({ ran: 1 });
+      expect(await runPlan({ plan: plan(other.dir), bus: capture().bus, store: shared })).toMatchObject({ ran: 0, cached: 1 });
+      expect(readFileSync(join(other.dir, 'results/x/f'), 'utf8')).toBe('same\n');
+      expect(listEntries(shared)).toHaveLength(1);
+    } finally {
+      other.cleanup();
+    }
   });
 });
