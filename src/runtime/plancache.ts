@@ -147,8 +147,10 @@ export function storeCachedPlan(
   });
   const envValues: Record<string, string | null> = {};
   for (const n of envNames(texts)) envValues[n] = env[n] ?? null;
-  const { graph: _graph, ...rest } = plan;
-  const c: CacheFile = { smke, kinds, sources, env: envValues, plan: rest };
+  // Copy the fields without reading `graph`: the compiler may build it lazily, and the cache does not store it.
+  const rest: Record<string, unknown> = {};
+  for (const k of Object.keys(plan)) if (k !== 'graph') rest[k] = (plan as unknown as Record<string, unknown>)[k];
+  const c: CacheFile = { smke, kinds, sources, env: envValues, plan: rest as Omit<Plan, 'graph'> };
   mkdirSync(plansDir, { recursive: true });
   const path = cachePath(plansDir, k);
   const tmp = `${path}.${process.pid}.tmp`;
