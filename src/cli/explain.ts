@@ -1,6 +1,6 @@
 // `smke explain FILE STAGE`: every fingerprint part, and which differ from the last run.
-import { Command, CommanderError } from 'commander';
-import { collect, compileLazily } from './run.js';
+import { Command } from 'commander';
+import { collect, compileLazily, parseArgs } from './run.js';
 
 export default async function explainCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke explain')
@@ -9,14 +9,9 @@ export default async function explainCommand(argv: string[]): Promise<number> {
     .argument('<stage>', 'a stage name (all its matrix cells) or an instance id such as glue[cola]')
     .option('--profile <name>', 'profile to use')
     .option('--set <name=value>', 'override a pipeline parameter (repeatable)', collect, [])
-    .option('--store <dir>', 'store directory (default: .smke/store, or $SMKE_STORE)')
-    .exitOverride();
-  try {
-    cmd.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    throw e;
-  }
+    .option('--store <dir>', 'store directory (default: .smke/store, or $SMKE_STORE)');
+  const stop = parseArgs(cmd, argv, 'smke explain');
+  if (stop !== undefined) return stop;
   const o = cmd.opts<{ profile?: string; set: string[]; store?: string }>();
   const { explainCli } = await import('../runtime/commands.js');
   return explainCli({ file: cmd.args[0]!, stage: cmd.args[1]!, profile: o.profile, set: o.set, store: o.store ?? process.env.SMKE_STORE, compile: compileLazily });

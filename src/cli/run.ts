@@ -9,6 +9,24 @@ export function intArg(name: string, min: number) {
   };
 }
 
+/**
+ * Parse a command's arguments. Returns the exit code when parsing ended the
+ * command (--help: 0; a usage error, already printed by commander: 2).
+ */
+export function parseArgs(cmd: Command, argv: string[], name: string): number | undefined {
+  cmd.exitOverride();
+  try {
+    cmd.parse(argv, { from: 'user' });
+    return undefined;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'smke.usage') process.stderr.write(`${name}: ${e.message}\n`);
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    throw e;
+  }
+}
+
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** The compiler, imported only on a plan-cache miss: a no-op run loads neither chevrotain nor ajv. */
@@ -33,18 +51,9 @@ export default async function runCommand(argv: string[]): Promise<number> {
     .option('--backend <name>', 'tfjs backend for ML stages')
     .option('--json', 'print events as JSON lines')
     .addOption(new Option('--progress <style>', 'progress display').choices(['tty', 'plain']))
-    .option('--no-plan-cache', 'always compile the pipeline')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  try {
-    cmd.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'smke.usage') process.stderr.write(`smke run: ${e.message}\n`);
-      return e.exitCode === 0 ? 0 : 2;
-    }
-    throw e;
-  }
+    .option('--no-plan-cache', 'always compile the pipeline');
+  const stop = parseArgs(cmd, argv, 'smke run');
+  if (stop !== undefined) return stop;
   const o = cmd.opts<{
     profile?: string; set: string[]; jobs?: number; keepGoing?: boolean; dryRun?: boolean; only?: string[]; force?: string[];
     store?: string; gpus?: number; backend?: string; json?: boolean; progress?: 'tty' | 'plain'; planCache: boolean;

@@ -1,6 +1,6 @@
 // `smke status FILE`: every instance, cached or why it will run.
-import { Command, CommanderError } from 'commander';
-import { collect, compileLazily } from './run.js';
+import { Command } from 'commander';
+import { collect, compileLazily, parseArgs } from './run.js';
 
 export default async function statusCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke status')
@@ -9,14 +9,9 @@ export default async function statusCommand(argv: string[]): Promise<number> {
     .option('--profile <name>', 'profile to use')
     .option('--set <name=value>', 'override a pipeline parameter (repeatable)', collect, [])
     .option('--store <dir>', 'store directory (default: .smke/store, or $SMKE_STORE)')
-    .option('--json', 'one JSON object per instance')
-    .exitOverride();
-  try {
-    cmd.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    throw e;
-  }
+    .option('--json', 'one JSON object per instance');
+  const stop = parseArgs(cmd, argv, 'smke status');
+  if (stop !== undefined) return stop;
   const o = cmd.opts<{ profile?: string; set: string[]; store?: string; json?: boolean }>();
   const { statusCli } = await import('../runtime/commands.js');
   return statusCli({ file: cmd.args[0]!, profile: o.profile, set: o.set, store: o.store ?? process.env.SMKE_STORE, json: o.json, compile: compileLazily });

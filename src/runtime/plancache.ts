@@ -41,6 +41,10 @@ function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+function headPath(plansDir: string, k: PlanCacheKey): string {
+  return cachePath(plansDir, k).replace(/\.json$/, '.head.json');
+}
+
 function cachePath(plansDir: string, k: PlanCacheKey): string {
   return join(plansDir, `${sha256(canonicalJson({ file: resolve(k.file), profile: k.profile ?? null, set: k.set ?? {}, dir: k.projectDir }))}.json`);
 }
@@ -91,10 +95,9 @@ export function loadCachedPlan(
   const plan = attachGraph(c.plan);
   const digest = sha256(text);
   digests.set(plan, digest);
-  const headPath = cachePath(plansDir, k).replace(/\.json$/, '.head.json');
-  if (!existsSync(headPath)) {
+  if (!existsSync(headPath(plansDir, k))) {
     const { plan: _plan, ...head } = c;
-    try { writeFileSync(headPath, JSON.stringify({ ...head, planDigest: digest })); } catch { /* read-only: no fast path */ }
+    try { writeFileSync(headPath(plansDir, k), JSON.stringify({ ...head, planDigest: digest })); } catch { /* read-only: no fast path */ }
   }
   return plan;
 }
@@ -109,7 +112,7 @@ export function cachedPlanDigest(
 ): string | undefined {
   let h: Omit<CacheFile, 'plan'> & { planDigest: string };
   try {
-    h = JSON.parse(readFileSync(cachePath(plansDir, k).replace(/\.json$/, '.head.json'), 'utf8')) as typeof h;
+    h = JSON.parse(readFileSync(headPath(plansDir, k), 'utf8')) as typeof h;
   } catch {
     return undefined;
   }
@@ -163,5 +166,5 @@ export function storeCachedPlan(
   // instead of megabytes), for the no-op fast path.
   const { plan: _plan, ...head } = c;
   writeFileSync(tmp, JSON.stringify({ ...head, planDigest: digest }));
-  renameSync(tmp, path.replace(/\.json$/, '.head.json'));
+  renameSync(tmp, headPath(plansDir, k));
 }
