@@ -55,7 +55,7 @@ export async function loadTokenizer(dir: string): Promise<WordPieceTokenizer> {
  * blocks (and embeddings) are copied; the token-type embedding, shared block
  * and KD head start fresh. The unimodal configs define the widths.
  */
-export async function smkeFromUnimodal(imageDir: string, textDir: string, opts: { layers: number; sharedHeads: number; sharedMlpRatio: number; teacherDim: number; seed: number }): Promise<{ ps: ParamStore; cfg: SmkeConfig }> {
+export async function smkeFromUnimodal(imageDir: string, textDir: string, opts: { layers: number; sharedHeads: number; sharedMlpRatio: number; teacherDim: number; seed: number; random?: boolean }): Promise<{ ps: ParamStore; cfg: SmkeConfig }> {
   const img = await readCheckpoint<VitCheckpoint>(imageDir);
   const txt = await readCheckpoint<TextCheckpoint>(textDir);
   if (img.config.model !== 'vit') throw new Error(`${imageDir} holds a '${img.config.model}' checkpoint, an image encoder (vit) is needed`);
@@ -71,6 +71,8 @@ export async function smkeFromUnimodal(imageDir: string, textDir: string, opts: 
   };
   const ps = new ParamStore(opts.seed);
   defineSmke(ps, cfg);
+  // `random` is the ablation baseline: same shapes, no pretrained weights.
+  if (opts.random) return { ps, cfg };
   // Blocks beyond `layers` have no parameter here and are skipped: that is the truncation.
   ps.load(img.tensors, { from: 'image.', to: 'image.' });
   ps.load(txt.tensors, { from: 'text.', to: 'text.' });

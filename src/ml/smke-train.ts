@@ -29,7 +29,8 @@ export async function smkeTrainStep(ps: ParamStore, cfg: SmkeConfig, opt: AdamW,
   for (const b of micro) {
     // Every micro-batch sees the same bank; targets enter it after the update, as in MoCo.
     const r = lossAndGrads(ps, () => {
-      const l = smkeLoss(ps, cfg, b.images, b.text, b.teacher, bank.tensor);
+      // A bank of size 0 is in-batch KD (the ablation without the memory bank).
+      const l = smkeLoss(ps, cfg, b.images, b.text, b.teacher, bank.size > 0 ? bank.tensor : null);
       return { loss: l.total, aux: { kd: l.kd, itc: l.itc } };
     });
     loss += (await r.loss.data())[0]! / micro.length;
@@ -44,7 +45,7 @@ export async function smkeTrainStep(ps: ParamStore, cfg: SmkeConfig, opt: AdamW,
   opt.apply(grads, lr);
   for (const g of grads.values()) g.dispose();
   clampLogitScales(ps);
-  for (const b of micro) bank.push(b.teacher);
+  if (bank.size > 0) for (const b of micro) bank.push(b.teacher);
   return { loss, kd, itc, gradNorm };
 }
 
