@@ -323,8 +323,10 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
       }
     }
     const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir, lay.locksDir);
+    const pruned = a.dryRun || !state ? 0 : state.pruneStatCache((p) => existsSync(p));
     process.stdout.write(
-      a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}\n`,
+      a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}` +
+            `${pruned ? `; forgot ${pruned} deleted file${pruned === 1 ? '' : 's'} from the stat cache` : ''}\n`,
     );
     return EXIT.ok;
   } finally {

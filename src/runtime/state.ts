@@ -252,6 +252,15 @@ export class StateDb implements StatCache {
     this.db.prepare('UPDATE entries SET last_run = ? WHERE key IN (SELECT value FROM json_each(?))').run(runId, JSON.stringify(keys));
   }
 
+  /** Drop stat-cache rows of files that no longer exist (gc): the cache is read whole at start. */
+  pruneStatCache(exists: (path: string) => boolean): number {
+    const paths = this.db.prepare('SELECT path FROM stat_cache').pluck().all() as string[];
+    const gone = paths.filter((p) => !exists(p));
+    const del = this.db.prepare('DELETE FROM stat_cache WHERE path = ?');
+    this.db.transaction(() => { for (const p of gone) del.run(p); })();
+    return gone.length;
+  }
+
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
   }

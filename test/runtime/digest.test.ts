@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, utimesSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync, utimesSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Digester, MemoryStatCache } from '../../src/runtime/digest.js';
@@ -55,6 +55,20 @@ describe('digests through the stat cache', () => {
     expect(d2.reads).toBe(0);
     const st = statSync(f, { bigint: true });
     expect(db.get(f)).toEqual({ sig: `f:${1 << 20}:${st.mtimeNs}:${st.ino}`, digest: x });
+    db.close();
+  });
+
+  it('forgets rows of deleted files when pruned (smke gc)', async () => {
+    const db = new StateDb(join(proj.dir, 'state.db'));
+    const d = await Digester.create(db);
+    for (const n of ['keep', 'gone']) { writeFileSync(join(proj.dir, n), n); past(join(proj.dir, n)); d.file(join(proj.dir, n)); }
+    db.flushStats();
+    rmSync(join(proj.dir, 'gone'));
+    expect(db.pruneStatCache((p) => existsSync(p))).toBe(1);
+    const fresh = new StateDb(join(proj.dir, 'state.db'));
+    expect(fresh.get(join(proj.dir, 'keep'))).toBeDefined();
+    expect(fresh.get(join(proj.dir, 'gone'))).toBeUndefined();
+    fresh.close();
     db.close();
   });
 
