@@ -243,18 +243,6 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
 
   const instances = order.map((i) => drafts[i]!.inst);
   const byIndex = drafts.map((d) => d.inst);
-  // graphlib's setNode/setEdge were a quarter of a 100k-stage compile, and
-  // the runtime works from instances and refs: the graph is built when first
-  // read (by `smke dag`, or any caller that wants it), then kept.
-  let graph: Plan['graph'] | undefined;
-  const buildGraph = (): Plan['graph'] => {
-    const g = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
-    for (const inst of instances) g.setNode(inst.id, inst);
-    for (let e = 0; e < edgeFrom.length; e++) {
-      g.setEdge(byIndex[edgeFrom[e]!]!.id, byIndex[edgeTo[e]!]!.id, { kind: edgeIsData[e] ? 'data' : 'after' });
-    }
-    return g;
-  };
   const plan: Plan = {
     file: resolve(projectDir, options.file),
     projectDir,
@@ -264,15 +252,34 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     graph: undefined as unknown as Plan['graph'],
     sources: loaded.sources,
   };
+  defineLazyGraph(plan, byIndex, edgeFrom, edgeTo, edgeIsData);
+  return { plan, diagnostics: diags.list, texts };
+}
+
+/**
+ * graphlib's setNode/setEdge were a quarter of a 100k-stage compile, and the
+ * runtime works from instances and refs: `plan.graph` is built when first
+ * read (by `smke dag`, or any caller that wants it), then kept. A function of
+ * its own so that the getter's closure holds only these arrays, not the
+ * whole compile (AST included).
+ */
+function defineLazyGraph(plan: Plan, byIndex: StageInstance[], from: number[], to: number[], isData: boolean[]): void {
+  let graph: Plan['graph'] | undefined;
   Object.defineProperty(plan, 'graph', {
     enumerable: true,
     configurable: true,
-    get: () => (graph ??= buildGraph()),
+    get: () => {
+      if (!graph) {
+        graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
+        for (const inst of plan.instances) graph.setNode(inst.id, inst);
+        for (let e = 0; e < from.length; e++) graph.setEdge(byIndex[from[e]!]!.id, byIndex[to[e]!]!.id, { kind: isData[e] ? 'data' : 'after' });
+      }
+      return graph;
+    },
     set: (g: Plan['graph']) => {
       graph = g;
     },
   });
-  return { plan, diagnostics: diags.list, texts };
 }
 
 /** In reading order: command-line problems first, then by file (root first) and position. */
