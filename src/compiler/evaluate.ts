@@ -378,7 +378,12 @@ function evalSelect(e: A.SelectExpr, env: EvalEnv): Inner {
   const name = e.target.name;
   const st = env.mode === 'param' ? undefined : env.stage(name);
   if (!st) {
-    if (lookupName(name, e.target.span, env) !== undefined) {
+    const local = lookupName(name, e.target.span, env);
+    if (local === BAD) return BAD;
+    // A map parameter is looked up by key (`lr[task]` in a matrix stage), so a
+    // sweep can take one setting per instance from a parameter per instance.
+    if (local !== undefined && isMap(local)) return lookupKey(name, local, e, env);
+    if (local !== undefined) {
       env.diags.error('E0015', `\`${name}\` is not a matrix stage and cannot be indexed`, e.target.span, {
         label: 'a parameter',
         help: 'only matrix stages are indexed: `stage[value]`',
@@ -455,6 +460,30 @@ function evalSelect(e: A.SelectExpr, env: EvalEnv): Inner {
     return BAD;
   }
   return new Selection(st, ids, true);
+}
+
+function isMap(v: Result): v is { [k: string]: Value } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !isOutputRef(v);
+}
+
+function lookupKey(name: string, map: { [k: string]: Value }, e: A.SelectExpr, env: EvalEnv): Result {
+  const sel = e.selectors[0]!;
+  if (e.selectors.length !== 1 || sel.type === 'Wildcard') {
+    env.diags.error('E0015', `the map \`${name}\` is indexed by one key`, e.span, { label: 'one key expected', help: `write \`${name}[key]\`` });
+    return BAD;
+  }
+  // As for matrix selectors, a bare word that names nothing in scope is the key itself.
+  const k = sel.type === 'Name' && !env.matrix?.has(sel.name) && !env.hasParam(sel.name) ? sel.name : evaluate(sel, env);
+  if (k === BAD) return BAD;
+  if (typeof k !== 'string' || !Object.prototype.hasOwnProperty.call(map, k)) {
+    const keys = Object.keys(map);
+    env.diags.error('E0015', `the map \`${name}\` has no key ${typeof k === 'string' ? `\`${k}\`` : describeValue(k)}`, sel.span, {
+      label: 'not a key of the map',
+      help: (typeof k === 'string' ? didYouMean(k, keys) : undefined) ?? `its keys are ${listIds(keys)}`,
+    });
+    return BAD;
+  }
+  return map[k]!;
 }
 
 function listIds(ids: string[]): string {

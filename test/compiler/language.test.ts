@@ -267,6 +267,22 @@ stage bad6[a in []] = exec { argv = ["x"] }
 `);
     expect(r.diagnostics.map((d) => d.code)).toEqual(['E0015', 'E0015', 'E0015', 'E0015', 'E0010', 'E0013']);
   });
+
+  it('looks a map parameter up by key, so each instance can take its own setting', () => {
+    const text = `smke 1
+param lr_cola = 0.001
+param lrs = { cola = lr_cola, sst2 = 0.002 }
+stage g[task in ["cola", "sst2"]] = exec { argv = ["x", "\${task}"], env = { LR = "" + lrs[task] } }
+stage h = exec { argv = ["x", "" + lrs[sst2], "" + lrs["cola"]] }
+`;
+    const plan = planOf(text, { set: { lr_cola: '0.003' } });
+    expect(inst(plan, 'g[cola]').params.env).toEqual({ LR: '0.003' });
+    expect(inst(plan, 'g[sst2]').params.env).toEqual({ LR: '0.002' });
+    expect(inst(plan, 'h').params.argv).toEqual(['x', '0.002', '0.003']);
+    const bad = compileText(text.replace('lrs[sst2]', 'lrs[sts2]').replace('lrs["cola"]', 'lrs[*]'));
+    expect(bad.diagnostics.map((d) => d.code)).toEqual(['E0015', 'E0015']);
+    expect(bad.rendered).toContain('has no key `sts2`');
+  });
 });
 
 describe('profiles and --set', () => {
