@@ -178,23 +178,25 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   // Output references: each must name an output of the upstream kind for its resolved params.
   const byId = new Map<string, number>();
   drafts.forEach((d, i) => byId.set(d.inst.id, i));
-  const outputsOf = new Map<number, Record<string, OutputSpec> | undefined>();
+  const outputsOf: (Record<string, OutputSpec> | undefined | null)[] = new Array(drafts.length).fill(null);
   const outputs = (i: number) => {
-    if (!outputsOf.has(i)) {
+    if (outputsOf[i] === null) {
       const d = drafts[i]!;
-      outputsOf.set(i, d.kind && !d.broken ? kindCall(d, 'outputs', () => d.kind!.outputs(d.inst.params), diags) : undefined);
+      outputsOf[i] = d.kind && !d.broken ? kindCall(d, 'outputs', () => d.kind!.outputs(d.inst.params), diags) : undefined;
     }
-    return outputsOf.get(i);
+    return outputsOf[i];
   };
-  // Edges as parallel arrays, deduplicated by a numeric pair key: string
-  // keys per edge were a visible share of a 100k-stage compile.
+  // Edges as parallel arrays. Duplicates can only come from one instance's
+  // own references, so they are found with a small map per instance rather
+  // than one big map keyed by pairs (a visible share of a 100k-stage compile).
   const succ: number[][] = drafts.map(() => []);
   const edgeFrom: number[] = [];
   const edgeTo: number[] = [];
   const edgeIsData: boolean[] = [];
   const edgeSpans: SourceSpan[] = [];
-  const edgeIndex = new Map<number, number>();
+  let edgeIndex = new Map<number, number>();
   drafts.forEach((d, to) => {
+    if (edgeIndex.size > 0) edgeIndex = new Map();
     for (const site of d.refSites) {
       const from = byId.get(site.instance)!;
       const outs = outputs(from);
@@ -210,11 +212,10 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a.span, 'after');
   });
   function addEdge(from: number, to: number, span: SourceSpan, kind: 'data' | 'after') {
-    const key = from * drafts.length + to;
-    const at = edgeIndex.get(key);
+    const at = edgeIndex.get(from);
     if (at === undefined) {
       succ[from]!.push(to);
-      edgeIndex.set(key, edgeFrom.length);
+      edgeIndex.set(from, edgeFrom.length);
       edgeFrom.push(from);
       edgeTo.push(to);
       edgeIsData.push(kind === 'data');
@@ -228,7 +229,8 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       const ids = cycle.map((i) => drafts[i]!.inst.id);
       const labels = cycle.slice(0, -1).map((from, k) => {
         const to = cycle[k + 1]!;
-        return { span: edgeSpans[edgeIndex.get(from * drafts.length + to)!]!, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
+        const e = edgeFrom.findIndex((f, i) => f === from && edgeTo[i] === to);
+        return { span: edgeSpans[e]!, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
       });
       const [first, ...rest] = labels;
       diags.error('E0014', `dependency cycle: ${ids.join(' -> ')}`, first!.span, {
