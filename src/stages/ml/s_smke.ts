@@ -37,7 +37,7 @@ export const trainSmke: StageKind = {
       checkpoint_every: int(50, 1, 'Write a resume checkpoint to the scratch directory every this many steps.'),
       ...TRAIN_COMMON,
       steps: int(300),
-      lr: num(5e-4),
+      lr: num(2e-3, 0, 'Peak learning rate; the mini default. The paper uses 1e-4 x global_batch/256.'),
     },
   },
   outputs() {
