@@ -1,0 +1,154 @@
+// The report as data: rows, their baselines and expectations, curves. Built
+// by paper-run.ts from the store, rendered by render.ts; kept free of I/O so
+// the rendering and the expectation bands can be tested on fixtures.
+
+export interface Provenance {
+  /** Stage instance that produced the metrics (`glue[cola]`). */
+  stage: string;
+  key: string;
+  /** When the instance finished (ISO), and how long it ran. */
+  finished?: string;
+  seconds?: number;
+  backend?: string;
+  host?: string;
+}
+
+export interface Row {
+  /** Stable id used by `expect` and report.json: `glue.sst2`, `pretrained.coco_r1`. */
+  id: string;
+  table: string;
+  label: string;
+  /** What the value measures: `top-1 %`, `Matthews x100`. */
+  metric: string;
+  value: number;
+  /** Chance or majority-class value of the same metric on the same data (undefined: none applies). */
+  baseline?: number;
+  baselineKind?: string;
+  published?: number;
+  expect?: string;
+  /** Whether the value is inside its band (undefined without an expectation). */
+  ok?: boolean;
+  provenance?: Provenance;
+}
+
+export interface Curve {
+  /** Stage instance (or label) the curve comes from. */
+  label: string;
+  /** Series name -> points (step, value), for the loss panel and the accuracy panel. */
+  loss: Record<string, [number, number][]>;
+  accuracy: Record<string, [number, number][]>;
+}
+
+export interface Report {
+  title: string;
+  scale: string;
+  generated: string;
+  tables: { id: string; title: string; note?: string }[];
+  rows: Row[];
+  curves: Curve[];
+  /** Expectations that failed, in words, naming the row. */
+  failures: string[];
+}
+
+export const TABLES: { id: string; title: string; note?: string }[] = [
+  { id: 'pretrained', title: 'Pretrained S-SMKE: zero-shot ImageNet, zero-shot retrieval R@1, parameters' },
+  { id: 'zs_retrieval', title: 'Zero-shot retrieval (TR@k, IR@k)' },
+  { id: 'image', title: 'Image classification: linear eval and finetune (top-1 %)' },
+  { id: 'glue', title: 'GLUE (dev sets, x100)' },
+  { id: 'retrieval', title: 'Retrieval finetune (TR@1, IR@1)' },
+  { id: 'ablation', title: 'Ablation at equal steps' },
+];
+
+// ---- expectation bands -----------------------------------------------------
+
+export class BandError extends Error {}
+
+type Bound = { base: 'number' | 'chance'; op?: '+' | '-' | '*'; n: number };
+
+function parseBound(text: string, band: string): Bound {
+  const t = text.trim();
+  const num = Number(t);
+  if (t !== '' && Number.isFinite(num)) return { base: 'number', n: num };
+  const m = /^chance(?:\s*([+*-])\s*([0-9.eE+-]+))?$/.exec(t);
+  if (m) {
+    if (!m[1]) return { base: 'chance', n: 0 };
+    const n = Number(m[2]);
+    if (!Number.isFinite(n)) throw new BandError(`bad number '${m[2]}' in band '${band}'`);
+    return { base: 'chance', op: m[1] as '+' | '-' | '*', n };
+  }
+  throw new BandError(`bad bound '${t}' in band '${band}': write a number, 'chance', 'chance + N' or 'chance * N'`);
+}
+
+function boundValue(b: Bound, chance: number | undefined, band: string): number {
+  if (b.base === 'number') return b.n;
+  if (chance === undefined) throw new BandError(`band '${band}' uses 'chance' but the row has no chance baseline`);
+  if (!b.op) return chance;
+  return b.op === '+' ? chance + b.n : b.op === '-' ? chance - b.n : chance * b.n;
+}
+
+/**
+ * A band: `>= 60`, `> 60`, `<= 5`, `< 5`, `40..90` (inclusive), where each
+ * bound may also be `chance`, `chance + N`, `chance - N` or `chance * N`.
+ * Returns whether `value` is inside; throws BandError on bad syntax.
+ */
+export function inBand(band: string, value: number, chance?: number): boolean {
+  const s = band.trim();
+  const range = /^(.+?)\s*\.\.\s*(.+)$/.exec(s);
+  if (range && !/^[<>]/.test(s)) {
+    const lo = boundValue(parseBound(range[1]!, band), chance, band);
+    const hi = boundValue(parseBound(range[2]!, band), chance, band);
+    return value >= lo && value <= hi;
+  }
+  const m = /^(>=|<=|>|<)\s*(.+)$/.exec(s);
+  if (!m) throw new BandError(`bad band '${band}': write '>= N', '> N', '<= N', '< N' or 'A..B'`);
+  const v = boundValue(parseBound(m[2]!, band), chance, band);
+  switch (m[1]) {
+    case '>=':
+      return value >= v;
+    case '>':
+      return value > v;
+    case '<=':
+      return value <= v;
+    default:
+      return value < v;
+  }
+}
+
+/**
+ * Applies `expect` (row id -> band) to the rows, in place. Every expectation
+ * must name an existing row: a typo must not silently check nothing.
+ */
+export function applyExpectations(rows: Row[], expect: Record<string, string>): string[] {
+  const failures: string[] = [];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  for (const [id, band] of Object.entries(expect)) {
+    const row = byId.get(id);
+    if (!row) {
+      const near = [...byId.keys()].filter((k) => k.split('.')[0] === id.split('.')[0]).slice(0, 12);
+      failures.push(`expect '${id}': no such row${near.length ? ` (rows of that table: ${near.join(', ')})` : ` (rows: ${[...byId.keys()].slice(0, 12).join(', ')}, ...)`}`);
+      continue;
+    }
+    row.expect = band;
+    let ok: boolean;
+    try {
+      ok = Number.isFinite(row.value) && inBand(band, row.value, row.baseline);
+    } catch (err) {
+      failures.push(`expect '${id}': ${(err as Error).message}`);
+      row.ok = false;
+      continue;
+    }
+    row.ok = ok;
+    if (!ok) {
+      const chance = row.baseline !== undefined ? ` (chance ${fmt(row.baseline)})` : '';
+      failures.push(`${id} (${row.label}, ${row.metric}) = ${fmt(row.value)} is outside its band '${band}'${chance}`);
+    }
+  }
+  return failures;
+}
+
+export function fmt(v: number | undefined): string {
+  if (v === undefined || Number.isNaN(v)) return '—';
+  if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (Number.isInteger(v)) return String(v);
+  return v.toFixed(Math.abs(v) < 1 ? 3 : 1);
+}

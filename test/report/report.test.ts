@@ -1,0 +1,128 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StageContext } from '../../src/stages/kind.js';
+import { registry } from '../../src/stages/registry.js';
+import { applyExpectations, inBand, BandError, type Row } from '../../src/stages/report/model.js';
+import { buildReport, randomRetrieval } from '../../src/stages/report/paper-run.js';
+import { renderHtml, renderMarkdown, svgPlot } from '../../src/stages/report/render.js';
+import { makeFixture, type Fixture } from './fixtures.js';
+
+let fx: Fixture;
+beforeAll(() => {
+  fx = makeFixture();
+});
+afterAll(() => fx.cleanup());
+
+const byId = (rows: Row[], id: string): Row => {
+  const r = rows.find((x) => x.id === id);
+  if (!r) throw new Error(`no row ${id} in ${rows.map((x) => x.id).join(', ')}`);
+  return r;
+};
+
+function ctxFor(outDir: string): StageContext & { logs: string[] } {
+  const logs: string[] = [];
+  return {
+    instance: 'report', stage: 'report', key: 'k', outDir, scratchDir: outDir, projectDir: outDir, attempt: 1, seed: 1,
+    resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] } as never,
+    log: { debug: (m) => logs.push(m), info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) },
+    progress() {}, metric() {}, signal: new AbortController().signal, logs,
+  };
+}
+
+describe('bands', () => {
+  it('reads comparisons, ranges and chance-relative bounds', () => {
+    expect(inBand('>= 60', 60)).toBe(true);
+    expect(inBand('> 60', 60)).toBe(false);
+    expect(inBand('<= 5', 4.9)).toBe(true);
+    expect(inBand('< 5', 5)).toBe(false);
+    expect(inBand('40..90', 40)).toBe(true);
+    expect(inBand('40..90', 90.1)).toBe(false);
+    expect(inBand('>= chance + 10', 35, 25)).toBe(true);
+    expect(inBand('>= chance + 10', 34.9, 25)).toBe(false);
+    expect(inBand('> chance * 2', 51, 25)).toBe(true);
+    expect(inBand('chance..chance + 5', 27, 25)).toBe(true);
+    expect(() => inBand('about 60', 60)).toThrow(BandError);
+    expect(() => inBand('>= chance', 60)).toThrow(/no chance baseline/);
+  });
+
+  it('names the rows outside their band, and an expectation on a row that does not exist', () => {
+    const rows: Row[] = [
+      { id: 'glue.sst2', table: 'glue', label: 'SST2', metric: 'accuracy x100', value: 55, baseline: 50 },
+      { id: 'glue.cola', table: 'glue', label: 'COLA', metric: 'matthews x100', value: 20, baseline: 0 },
+    ];
+    const failures = applyExpectations(rows, { 'glue.sst2': '>= 60', 'glue.cola': '> chance', 'glue.stsb': '>= 0' });
+    expect(failures).toHaveLength(2);
+    expect(failures[0]).toMatch(/^glue\.sst2 \(SST2, accuracy x100\) = 55 is outside its band '>= 60' \(chance 50\)/);
+    expect(failures[1]).toMatch(/expect 'glue\.stsb': no such row .*glue\.sst2, glue\.cola/);
+    expect(rows[0]!.ok).toBe(false);
+    expect(rows[1]!.ok).toBe(true);
+  });
+});
+
+describe('baselines', () => {
+  it('random ranking: TR@k from the captions per image, IR@k = k / images', () => {
+    const r1 = randomRetrieval([5, 5, 5, 5], 1);
+    expect(r1.tr).toBeCloseTo(25, 10); // 1 - C(15,1)/C(20,1)
+    expect(r1.ir).toBeCloseTo(25, 10);
+    expect(randomRetrieval([5, 5, 5, 5], 5).tr).toBeCloseTo(100 * (1 - 3003 / 15504), 8);
+    expect(randomRetrieval([5, 5, 5, 5], 5).ir).toBe(100);
+    expect(randomRetrieval([1, 1], 2).tr).toBe(100);
+  });
+});
+
+describe('report.paper', () => {
+  it('fills the tables: measured, baseline from the data, published, provenance', async () => {
+    const rep = await buildReport(fx.params as never, '2026-01-01T00:00:00Z');
+    const zs = byId(rep.rows, 'pretrained.imagenet_zs');
+    expect(zs).toMatchObject({ value: 75, baseline: 60, baselineKind: 'majority of 4', published: 37.1 });
+    expect(zs.provenance).toMatchObject({ stage: 'zeroshot', key: 'b'.repeat(64), seconds: 60, backend: 'wasm', finished: '2026-01-01T00:01:00.000Z' });
+    expect(byId(rep.rows, 'pretrained.coco_r1')).toMatchObject({ value: 45, published: 44.6 });
+    expect(byId(rep.rows, 'pretrained.coco_r1').baseline).toBeCloseTo(25, 10);
+    expect(byId(rep.rows, 'pretrained.params')).toMatchObject({ value: 1234567, published: 117e6 });
+    expect(byId(rep.rows, 'zs_retrieval.coco.ir5')).toMatchObject({ value: 80, baseline: 100, published: 66.0 });
+    expect(byId(rep.rows, 'image.imagenet.linear')).toMatchObject({ value: 90, baseline: 60, published: 65.0 });
+    expect(byId(rep.rows, 'glue.sst2')).toMatchObject({ value: 80, baseline: 75, baselineKind: 'majority', published: 83.5 });
+    expect(byId(rep.rows, 'glue.mrpc').baseline).toBeCloseTo(40, 10); // F1 of always answering positive, 1 in 4 positive
+    expect(byId(rep.rows, 'glue.cola')).toMatchObject({ baseline: 0, published: 14.2 });
+    expect(byId(rep.rows, 'retrieval.coco.tr1')).toMatchObject({ value: 75, published: 56.2 });
+    expect(byId(rep.rows, 'retrieval.coco.tr1').baseline).toBeCloseTo(25, 10);
+    expect(byId(rep.rows, 'ablation.random_init.imagenet_zs')).toMatchObject({ value: 62, baseline: 60 });
+    expect(byId(rep.rows, 'ablation.pretrained_bank.val_kd_accuracy')).toMatchObject({ value: 40, baseline: 100 / 32 });
+    const s = rep.curves.find((c) => c.label === 's_smke')!;
+    expect(s.loss.loss).toHaveLength(40);
+    expect(s.accuracy.val_kdAcc).toEqual([[1, 0.1], [2, 0.3], [3, 0.4]]);
+    expect(rep.curves.map((c) => c.label).sort()).toEqual(['glue[sst2]', 'in1k_linear', 's_smke']);
+    expect(rep.failures).toEqual([]);
+  });
+
+  it('renders every row in Markdown and HTML, curves as inline SVG', async () => {
+    const rep = await buildReport(fx.params as never, 'now');
+    const md = renderMarkdown(rep);
+    const html = renderHtml(rep);
+    for (const r of rep.rows) expect(html).toContain(`data-row="${r.id}"`);
+    expect(md).toMatch(/\| ImageNet zero-shot \| top-1 % \| 75 \| 60 \(majority of 4\) \| 37\.1 \|/);
+    expect(html.match(/<svg /g)!.length).toBeGreaterThanOrEqual(4);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+    expect(svgPlot('empty', {})).toBe('');
+    expect(svgPlot('one', { a: [[1, 2]] })).toContain('<circle');
+  });
+
+  it('writes its outputs, and fails naming the row when a value leaves its band', async () => {
+    const kind = registry().get('report.paper')!;
+    const ok = join(fx.root, 'out-ok');
+    mkdirSync(ok, { recursive: true });
+    await kind.run(ctxFor(ok), { ...(fx.params as never), expect: { 'glue.sst2': '>= chance', 'pretrained.imagenet_zs': '60..80' } });
+    for (const f of ['report.md', 'report.html', 'report.json']) expect(existsSync(join(ok, f))).toBe(true);
+    const json = JSON.parse(readFileSync(join(ok, 'report.json'), 'utf8'));
+    expect(byId(json.rows, 'glue.sst2')).toMatchObject({ expect: '>= chance', ok: true });
+
+    const bad = join(fx.root, 'out-bad');
+    mkdirSync(bad, { recursive: true });
+    const ctx = ctxFor(bad);
+    await expect(kind.run(ctx, { ...(fx.params as never), expect: { 'glue.sst2': '>= 85', 'glue.cola': '> chance' } })).rejects.toThrow(
+      /1 of 2 expectation\(s\) failed:\n {2}glue\.sst2 \(SST2, accuracy x100\) = 80 is outside its band '>= 85'/,
+    );
+    expect(ctx.logs.join('\n')).toContain('| SST2 | accuracy x100 | 80 |');
+  });
+});
