@@ -55,7 +55,8 @@ for (let i = 0; i < N; i++) {
   writeFileSync(join(dag, 'in', `${i}.txt`), `${i}\n`);
   const prev = i % CHAIN ? i - 1 : -1;
   smke.push(
-    `stage s${i} = exec {\n  argv = ["cp", "in/${i}.txt", "{out}/o.txt"${prev >= 0 ? `, s${prev}.o` : ''}]\n  inputs = ["in/${i}.txt"]\n  outputs = ["o.txt"]\n}`,
+    // The upstream reference sits in env: a data edge in the key (like ninja's implicit dependency) that cp ignores.
+    `stage s${i} = exec {\n  argv = ["cp", "in/${i}.txt", "{out}/o.txt"]\n  inputs = ["in/${i}.txt"]\n  outputs = ["o.txt"]${prev >= 0 ? `\n  env = { UP = s${prev}.o }` : ''}\n}`,
   );
   ninja.push(`build out/s${i}.txt: cp in/${i}.txt${prev >= 0 ? ` | out/s${prev}.txt` : ''}`, `  in_file = in/${i}.txt`);
 }

@@ -13,7 +13,7 @@ import { release, tryAcquire } from './locks.js';
 import { answerNoop, checkSnapshot } from './noop.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
-import { StateDb } from './state.js';
+import type { StateDb } from './state.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 
 /** Exit codes (docs/runtime.md). */
@@ -95,12 +95,7 @@ export function runCli(a: RunCliArgs): Promise<number> {
       const lay = layout(projectDir, a.store);
       const snap = digest && existsSync(lay.dbPath) ? checkSnapshot(lay, digest, process.env) : undefined;
       if (snap) {
-        const state = new StateDb(lay.dbPath);
-        try {
-          answerNoop(snap, state, bus, resolve(a.file), a.profile, a.argv, t0);
-        } finally {
-          state.close();
-        }
+        answerNoop(snap, lay, bus, resolve(a.file), a.profile, a.argv, t0);
         await renderer.close();
         return EXIT.ok;
       }
@@ -140,7 +135,7 @@ async function analysePlan(plan: Plan, store?: string) {
   const { Digester } = await import('./digest.js');
   const lay = layout(plan.projectDir, store);
   if (!existsSync(lay.smkeDir)) (await import('node:fs')).mkdirSync(lay.smkeDir, { recursive: true });
-  const state = new StateDb(lay.dbPath);
+  const state = await openDb(lay.dbPath);
   try {
     const digester = await Digester.create(state);
     return { lay, analysis: await analyse({ plan, layout: lay, state, digester, env: process.env, repair: false }) };
@@ -224,14 +219,20 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 
 // --- log, history --------------------------------------------------------------------
 
-function openState(): { lay: Layout; state: StateDb } | undefined {
+/** better-sqlite3 is loaded only by the commands that read the DB (not by a fast-path no-op). */
+async function openDb(path: string): Promise<StateDb> {
+  const { StateDb } = await import('./state.js');
+  return new StateDb(path);
+}
+
+async function openState(): Promise<{ lay: Layout; state: StateDb } | undefined> {
   const lay = layout(process.cwd(), process.env.SMKE_STORE);
   if (!existsSync(lay.dbPath)) return undefined;
-  return { lay, state: new StateDb(lay.dbPath) };
+  return { lay, state: await openDb(lay.dbPath) };
 }
 
 export async function logCli(a: { stage: string; attempt?: number }): Promise<number> {
-  const s = openState();
+  const s = await openState();
   if (!s) {
     process.stderr.write('smke log: no runs recorded here (no .smke/state.db in this directory)\n');
     return EXIT.failed;
@@ -256,7 +257,7 @@ export async function logCli(a: { stage: string; attempt?: number }): Promise<nu
 }
 
 export async function historyCli(a: { limit: number; json?: boolean }): Promise<number> {
-  const s = openState();
+  const s = await openState();
   if (!s) {
     process.stdout.write('no runs recorded yet\n');
     return EXIT.ok;
@@ -288,7 +289,7 @@ export async function historyCli(a: { limit: number; json?: boolean }): Promise<
 
 export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: string }): Promise<number> {
   const lay = layout(process.cwd(), a.store);
-  const state = existsSync(lay.dbPath) ? new StateDb(lay.dbPath) : undefined;
+  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
   try {
     const known = state?.entries() ?? new Map();
     const runs = state?.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER) ?? [];
@@ -336,7 +337,7 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
 
 export async function verifyCli(a: { store?: string; json?: boolean }): Promise<number> {
   const lay = layout(process.cwd(), a.store);
-  const state = existsSync(lay.dbPath) ? new StateDb(lay.dbPath) : undefined;
+  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
   try {
     const { Digester } = await import('./digest.js');
     const digester = await Digester.create();

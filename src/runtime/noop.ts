@@ -8,14 +8,24 @@
 // takes the ordinary path (which re-checks everything and writes a new
 // snapshot). This is how a no-op over 10,000 instances stays close to ninja.
 
-import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { signature } from './signature.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import type { Layout } from './layout.js';
 import type { EventBus } from './events.js';
 import type { RunSummary } from './orchestrate.js';
-import type { StateDb } from './state.js';
+
+/** A no-op run answered by the fast path (./noop.ts), waiting in the journal. */
+export interface NoopRunRecord {
+  file: string; profile: string | null; argv: string[]; sameAs: number; cached: number; at: number; host: string; pid: number;
+}
+
+/** The journal of fast-path runs, beside the DB. */
+export function journalPath(dbPath: string): string {
+  return join(dirname(dbPath), 'noop-runs.jsonl');
+}
 
 export interface Snapshot {
   format: 3;
@@ -82,10 +92,10 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
 
 /** Report a run answered by the no-op fast path (./noop.ts), and record it as repeating the snapshot's run. */
 export function answerNoop(
-  snap: Snapshot, state: StateDb, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number,
+  snap: Snapshot, lay: Layout, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number,
 ): RunSummary {
   const n = snap.instances.length;
-  state.recordNoopRun(file, profile, argv, snap.runId, n);
+  journalNoopRun(lay, { file, profile: profile ?? null, argv, sameAs: snap.runId, cached: n, at: Date.now(), host: hostname(), pid: process.pid });
   for (const [id, stage, key] of snap.instances) bus.emit({ type: 'planned', instance: id, stage, key, action: 'cached', reasons: [] });
   for (const [id, , key] of snap.instances) bus.emit({ type: 'cached', instance: id, key });
   const s = { exitCode: 0, ran: 0, cached: n, failed: 0, skipped: 0, cancelled: 0, seconds: (performance.now() - t0) / 1000 };
@@ -93,3 +103,12 @@ export function answerNoop(
   return s;
 }
 
+
+/**
+ * A fast-path run is appended to a journal instead of the state DB: loading
+ * and opening SQLite (and its checkpoint on close) would be a tenth of the
+ * whole no-op. The next StateDb opened imports the journal into `runs`.
+ */
+function journalNoopRun(lay: Layout, rec: NoopRunRecord): void {
+  appendFileSync(journalPath(lay.dbPath), `${JSON.stringify(rec)}\n`);
+}

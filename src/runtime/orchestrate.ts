@@ -108,7 +108,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
 
   if (digest && !only && !force && !opts.dryRun) {
     const snap = checkSnapshot(lay, digest, env);
-    if (snap) return answerNoop(snap, state, bus, plan.file, plan.profile, opts.argv ?? [], t0);
+    if (snap) return answerNoop(snap, lay, bus, plan.file, plan.profile, opts.argv ?? [], t0);
   }
 
   cleanTmp(lay.tmpDir, lay.locksDir);

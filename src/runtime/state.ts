@@ -4,9 +4,11 @@
 // two runs sharing a project serialise their writes instead of failing.
 
 import Database from 'better-sqlite3';
+import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
+import { journalPath, type NoopRunRecord } from './noop.js';
 
 type DB = Database.Database;
 
@@ -83,6 +85,7 @@ export class StateDb implements StatCache {
     // the store, not the DB, is the source of truth for results.
     this.db.pragma('synchronous = NORMAL');
     this.migrate();
+    this.importJournal(path);
     const db = this.db;
     this.stmts = {
       statPut: db.prepare('INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ino, digest) VALUES (?, ?, ?, ?, ?)'),
@@ -160,14 +163,32 @@ export class StateDb implements StatCache {
     return Number(r.lastInsertRowid);
   }
 
-  /** A no-op run answered by the fast path: recorded, pointing at the run whose entries it used. */
-  recordNoopRun(file: string, profile: string | undefined, argv: string[], sameAs: number, cached: number): number {
-    const now = Date.now();
-    const r = this.db
-      .prepare(`INSERT INTO runs (file, profile, argv, host, pid, started_ms, finished_ms, status, cached, same_as)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'succeeded', ?, ?)`)
-      .run(file, profile ?? null, JSON.stringify(argv), hostname(), process.pid, now, now, cached, sameAs);
-    return Number(r.lastInsertRowid);
+  /**
+   * Move fast-path runs from the journal into `runs`, each pointing at the run
+   * whose entries it used (same_as). The journal is claimed by a rename, so two
+   * processes opening the DB never import it twice.
+   */
+  private importJournal(dbPath: string): void {
+    const journal = journalPath(dbPath);
+    if (!existsSync(journal)) return;
+    const claimed = `${journal}.${process.pid}.importing`;
+    try {
+      renameSync(journal, claimed);
+    } catch {
+      return; // another process claimed it
+    }
+    const insert = this.db.prepare(`INSERT INTO runs (file, profile, argv, host, pid, started_ms, finished_ms, status, cached, same_as)
+                                     VALUES (?, ?, ?, ?, ?, ?, ?, 'succeeded', ?, ?)`);
+    const lines = readFileSync(claimed, 'utf8').split('\n');
+    this.db.transaction(() => {
+      for (const line of lines) {
+        if (!line) continue;
+        let r: NoopRunRecord;
+        try { r = JSON.parse(line) as NoopRunRecord; } catch { continue; } // a torn last line of a killed run
+        insert.run(r.file, r.profile, JSON.stringify(r.argv), r.host, r.pid, r.at, r.at, r.cached, r.sameAs);
+      }
+    })();
+    unlinkSync(claimed);
   }
 
   finishRun(id: number, status: string, counts: { ran: number; cached: number; failed: number }): void {
