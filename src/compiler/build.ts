@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type * as A from './ast.js';
 import { Diagnostics, type Diagnostic } from './diagnostic.js';
 import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, type RefSite, type Result, type StageEntry } from './evaluate.js';
+import { duplicates } from './dups.js';
 import { findCycles, topoOrder } from './graph.js';
 import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
@@ -329,15 +330,16 @@ interface Expanded extends StageEntry {
   cells: { id: string; values: string[]; matrix: Record<string, Value> }[];
 }
 
+const NO_KEYS: ReadonlyMap<string, string> = new Map();
+
 /** A stage's matrix cells: the cartesian product of its axes, first axis outermost. */
 function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expanded {
-  const entry: Expanded = { name: decl.name, decl, axes: decl.axes.map((a) => a.name), ids: [], byKey: new Map(), cells: [] };
   if (decl.axes.length === 0) {
-    entry.ids.push(decl.name);
-    entry.byKey.set('', decl.name);
-    entry.cells.push({ id: decl.name, values: [], matrix: {} });
-    return entry;
+    // Selections are looked up only in matrix stages: a plain stage shares an empty table.
+    return { name: decl.name, decl, axes: [], ids: [decl.name], byKey: NO_KEYS, cells: [{ id: decl.name, values: [], matrix: {} }] };
   }
+  const byKey = new Map<string, string>();
+  const entry: Expanded = { name: decl.name, decl, axes: decl.axes.map((a) => a.name), ids: [], byKey, cells: [] };
   const axisValues: Value[][] = [];
   const seenAxis = new Map<string, SourceSpan>();
   let ok = true;
@@ -392,7 +394,7 @@ function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expan
     const matrix: Record<string, Value> = {};
     decl.axes.forEach((a, i) => (matrix[a.name] = combo[i]!));
     entry.ids.push(id);
-    entry.byKey.set(key, id);
+    byKey.set(key, id);
     entry.cells.push({ id, values, matrix });
   }
   return entry;
@@ -400,31 +402,31 @@ function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expan
 
 /** A stage's entries, each key once (duplicates reported), checked once per stage rather than per matrix cell. */
 function checkEntries(decl: A.StageDecl, diags: Diagnostics): { entries: A.Entry[]; bad: boolean } {
-  const first = new Map<string, A.Entry>();
-  let bad = false;
-  for (const e of decl.entries) {
-    const prev = first.get(e.key);
-    if (prev) {
+  const dups = duplicates(
+    decl.entries,
+    (e) => e.key,
+    (e, first) =>
       diags.error('E0007', `duplicate entry \`${e.key}\` in stage \`${decl.name}\``, e.keySpan, {
         label: 'set again here',
-        labels: [{ span: prev.keySpan, message: 'first set here' }],
+        labels: [{ span: first.keySpan, message: 'first set here' }],
         help: 'remove one of them',
-      });
-      bad = true;
-      continue;
-    }
-    first.set(e.key, e);
+      }),
+  );
+  let bad = dups !== undefined;
+  const entries: A.Entry[] = [];
+  for (const e of decl.entries) {
+    if (dups?.has(e)) continue;
     if (e.block && e.key !== 'resources') {
       diags.error('E0021', `\`${e.key}\` does not take a block`, e.keySpan, {
         label: 'only `resources` takes `{ ... }`',
         help: `write \`${e.key} = value\`, or a map value as \`${e.key} = { k = v }\``,
       });
       bad = true;
-      first.delete(e.key);
-      first.set(`\0${e.key}`, e);
+      continue;
     }
+    entries.push(e);
   }
-  return { entries: [...first.values()].filter((e) => !(e.block && e.key !== 'resources')), bad };
+  return { entries, bad };
 }
 
 const NO_MATRIX = new Map<string, Value>();
@@ -512,14 +514,8 @@ function instantiate(
       }
     }
   }
-  const seenRefs = new Set<string>();
-  for (const r of refSites) {
-    const key = `${r.instance}\0${r.output}`;
-    if (!seenRefs.has(key)) {
-      seenRefs.add(key);
-      inst.refs.push({ instance: r.instance, output: r.output });
-    }
-  }
+  const repeated = duplicates(refSites, (r) => `${r.instance}\0${r.output}`, () => {});
+  for (const r of refSites) if (!repeated?.has(r)) inst.refs.push({ instance: r.instance, output: r.output });
   if (!kind || bad) {
     draft.broken = true;
     return draft;
@@ -552,20 +548,19 @@ function kindCall<T>(d: Draft, what: string, fn: () => T, diags: Diagnostics): T
 }
 
 function readResources(block: A.Entry[], env: EvalEnv, out: Partial<Resources>, diags: Diagnostics): boolean {
-  let ok = true;
-  const seen = new Map<string, SourceSpan>();
-  for (const e of block) {
-    const prev = seen.get(e.key);
-    if (prev) {
+  const dups = duplicates(
+    block,
+    (e) => e.key,
+    (e, first) =>
       diags.error('E0007', `duplicate resource \`${e.key}\``, e.keySpan, {
         label: 'set again here',
-        labels: [{ span: prev, message: 'first set here' }],
+        labels: [{ span: first.keySpan, message: 'first set here' }],
         help: 'remove one of them',
-      });
-      ok = false;
-      continue;
-    }
-    seen.set(e.key, e.keySpan);
+      }),
+  );
+  let ok = dups === undefined;
+  for (const e of block) {
+    if (dups?.has(e)) continue;
     if (!(RESOURCE_FIELDS as readonly string[]).includes(e.key) || !e.value) {
       diags.error('E0017', `unknown resource \`${e.key}\``, e.keySpan, {
         label: 'not a resource',

@@ -5,6 +5,7 @@
 
 import type * as A from './ast.js';
 import type { Diagnostics } from './diagnostic.js';
+import { duplicates } from './dups.js';
 import { isOutputRef, type OutputRef, type SourceSpan, type Value } from './plan.js';
 import { didYouMean } from './suggest.js';
 
@@ -20,7 +21,7 @@ export interface StageEntry {
   /** Instance ids; for a plain stage, just its name. */
   ids: string[];
   /** Formatted axis values joined by `,` -> instance id. */
-  byKey: Map<string, string>;
+  byKey: ReadonlyMap<string, string>;
   /** The matrix could not be expanded (already reported): references to it stay quiet. */
   broken?: boolean;
   /** Each instance's formatted axis values, in axis order. */
@@ -160,20 +161,19 @@ function evalInner(e: A.Expr, env: EvalEnv): Inner {
     }
     case 'Map': {
       const out: Record<string, Value> = {};
-      const first = new Map<string, SourceSpan>();
-      let bad = false;
-      for (const entry of e.entries) {
-        const prev = first.get(entry.key);
-        if (prev) {
-          env.diags.error('E0007', `duplicate key \`${entry.key}\` in a map`, entry.keySpan, {
+      const dups = duplicates(
+        e.entries,
+        (m) => m.key,
+        (m, first) =>
+          env.diags.error('E0007', `duplicate key \`${m.key}\` in a map`, m.keySpan, {
             label: 'defined again here',
-            labels: [{ span: prev, message: 'first defined here' }],
+            labels: [{ span: first.keySpan, message: 'first defined here' }],
             help: 'remove one of them',
-          });
-          bad = true;
-          continue;
-        }
-        first.set(entry.key, entry.keySpan);
+          }),
+      );
+      let bad = dups !== undefined;
+      for (const entry of e.entries) {
+        if (dups?.has(entry)) continue;
         const v = evaluate(entry.value, env);
         if (v === BAD) bad = true;
         else out[entry.key] = v;

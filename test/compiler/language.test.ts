@@ -385,3 +385,18 @@ describe('docs/language.md', () => {
     for (const b of blocks) planOf(b, { files: { 'lib/common.smke': 'smke 1\n' } });
   });
 });
+
+describe('duplicate detection in long lists', () => {
+  it('finds a repeated key among many, reporting each repeat against the first', () => {
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i} = ${i}`);
+    keys.push('k7 = 99', 'k7 = 100');
+    const line = `param m = { ${keys.join(', ')} }`;
+    const r = compileText(`smke 1\n${line}\n`);
+    const first = line.indexOf('k7 =') + 1;
+    const again = [line.indexOf('k7 = 99') + 1, line.indexOf('k7 = 100') + 1];
+    expect(r.diagnostics.map((d) => [d.code, d.span!.column, d.labels![0]!.span.column])).toEqual([
+      ['E0007', again[0], first],
+      ['E0007', again[1], first],
+    ]);
+  });
+});
