@@ -101,7 +101,10 @@ export interface Plan {
   params: Record<string, Value>;
   /** Instances in a deterministic topological order (upstream first). */
   instances: StageInstance[];
-  /** Node id = instance id, node label = StageInstance; edge upstream -> downstream. */
+  /**
+   * Node id = instance id, node label = StageInstance; edge upstream -> downstream.
+   * The compiler builds it on first read (a getter), as most callers need only instances and refs.
+   */
   graph: Graph<unknown, StageInstance, { kind: 'data' | 'after' }>;
   /** Every .smke file read to build this plan (root first), with its sha256, for plan caching. */
   sources: { path: string; sha256: string }[];
