@@ -10,7 +10,7 @@ import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
 import { loadPlan, validPlanDigest } from './load.js';
 import { release, tryAcquire } from './locks.js';
-import { answerNoop, checkSnapshot } from './noop.js';
+import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import type { StateDb } from './state.js';
@@ -325,6 +325,7 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
     }
     const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir, lay.locksDir);
     const pruned = a.dryRun || !state ? 0 : state.pruneStatCache((p) => existsSync(p));
+    if (!a.dryRun) dropStaleSnapshots(lay);
     process.stdout.write(
       a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}` +
             `${pruned ? `; forgot ${pruned} deleted file${pruned === 1 ? '' : 's'} from the stat cache` : ''}\n`,

@@ -27,19 +27,22 @@ export function journalPath(dbPath: string): string {
   return join(dirname(dbPath), 'noop-runs.jsonl');
 }
 
+/**
+ * The long lists are tab-separated lines in one string each, not nested
+ * arrays: parsing 30,000 small arrays (and collecting them) cost more than
+ * the stats they describe.
+ */
 export interface Snapshot {
-  format: 3;
+  format: 4;
   plan: string;
   /** A new store format makes every old key meaningless. */
   storeFormat: number;
   storeDir: string;
-  /** [instance id, stage name, key], in plan order: enough to report without loading the plan. */
-  instances: [string, string, string][];
+  /** Lines "instance id \t stage \t key", in plan order: enough to report without loading the plan. */
+  instances: string;
   env: Record<string, string | null>;
-  /** [path, signature] of every input file/dir (absolute). */
-  stats: [string, string][];
-  /** Per store entry (by key): [path inside the entry, signature] of each file. */
-  entries: [string, [string, string][]][];
+  /** Lines "path \t signature": every input file and directory (absolute), then every store entry file (relative to storeDir). */
+  stats: string;
   /** results/ directories and the link names each must contain. */
   links: [string, string[]][];
   /** The run whose conclusion this is (history and gc refer to it). */
@@ -57,8 +60,16 @@ export function writeSnapshot(lay: Layout, planDigest: string, snap: Snapshot): 
   renameSync(tmp, path);
 }
 
-export function dropSnapshot(lay: Layout, planDigest: string): void {
-  rmSync(snapshotPath(lay, planDigest), { force: true });
+/** Remove snapshots of plans no plan-cache head refers to any more (gc). */
+export function dropStaleSnapshots(lay: Layout): void {
+  let names: string[];
+  try { names = readdirSync(lay.plansDir); } catch { return; }
+  const live = new Set<string>();
+  for (const n of names) {
+    if (!n.endsWith('.head.json')) continue;
+    try { live.add((JSON.parse(readFileSync(join(lay.plansDir, n), 'utf8')) as { planDigest: string }).planDigest); } catch { /* unreadable head */ }
+  }
+  for (const n of names) if (n.endsWith('.noop.json') && !live.has(n.slice(0, -'.noop.json'.length))) rmSync(join(lay.plansDir, n), { force: true });
 }
 
 /** The snapshot, if everything it recorded is unchanged; otherwise undefined. */
@@ -69,18 +80,18 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
   } catch {
     return undefined;
   }
-  if (snap.format !== 3 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
+  if (snap.format !== 4 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
   for (const [n, v] of Object.entries(snap.env)) if ((env[n] ?? null) !== v) return undefined;
-  for (const [path, sig] of snap.stats) {
-    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
-    if (!st || signature(st) !== sig) return undefined;
-  }
-  for (const [key, files] of snap.entries) {
-    const dir = `${lay.storeDir}/${key}/`;
-    for (const [rel, sig] of files) {
-      const st = statSync(dir + rel, { bigint: true, throwIfNoEntry: false });
-      if (!st || signature(st) !== sig) return undefined;
-    }
+  const text = snap.stats;
+  const storePrefix = `${lay.storeDir}/`;
+  for (let i = 0; i < text.length; ) {
+    const tab = text.indexOf('\t', i);
+    let end = text.indexOf('\n', tab);
+    if (end < 0) end = text.length;
+    const p = text.slice(i, tab);
+    const st = statSync(p.charCodeAt(0) === 47 /* / */ ? p : storePrefix + p, { bigint: true, throwIfNoEntry: false });
+    if (!st || signature(st) !== text.slice(tab + 1, end)) return undefined;
+    i = end + 1;
   }
   for (const [dir, names] of snap.links) {
     let present: Set<string>;
@@ -94,10 +105,11 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
 export function answerNoop(
   snap: Snapshot, lay: Layout, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number,
 ): RunSummary {
-  const n = snap.instances.length;
+  const rows = snap.instances ? snap.instances.split('\n').map((l) => l.split('\t') as [string, string, string]) : [];
+  const n = rows.length;
   journalNoopRun(lay, { file, profile: profile ?? null, argv, sameAs: snap.runId, cached: n, at: Date.now(), host: hostname(), pid: process.pid });
-  for (const [id, stage, key] of snap.instances) bus.emit({ type: 'planned', instance: id, stage, key, action: 'cached', reasons: [] });
-  for (const [id, , key] of snap.instances) bus.emit({ type: 'cached', instance: id, key });
+  for (const [id, stage, key] of rows) bus.emit({ type: 'planned', instance: id, stage, key, action: 'cached', reasons: [] });
+  for (const [id, , key] of rows) bus.emit({ type: 'cached', instance: id, key });
   const s = { exitCode: 0, ran: 0, cached: n, failed: 0, skipped: 0, cancelled: 0, seconds: (performance.now() - t0) / 1000 };
   bus.emit({ type: 'summary', ...s, dryRun: false });
   return s;

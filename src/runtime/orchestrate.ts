@@ -360,21 +360,23 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   state.finishRun(runId, cancelled ? 'cancelled' : counts.failed ? 'failed' : 'succeeded', counts);
   if (exitCode === EXIT.ok && digest && !only && !digester.racy) {
     // Everything is cached now: remember what that depended on, for the fast path.
-    const stats: [string, string][] = [...digester.observed];
-    const entries: [string, [string, string][]][] = [];
+    const lines: string[] = [];
+    for (const [p, sig] of digester.observed) lines.push(`${p}\t${sig}`);
     const env: Record<string, string | null> = {};
     let complete = true;
     for (const a of analysis.items) {
       Object.assign(env, a.fp.parts.env);
       const files = entryFiles.get(a.fp.key);
       if (!files) { complete = false; break; }
-      entries.push([a.fp.key, files.map((f) => [f.path, `f:${f.size}:${f.mtimeNs}:${f.ino}`])]);
+      for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${`f:${f.size}:${f.mtimeNs}:${f.ino}`}`);
     }
-    if (complete) {
+    const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${keyOf(i.id)}`);
+    // Tabs and newlines separate fields: a name containing one gets no snapshot (the ordinary path still works).
+    const clean = (l: string, fields: number): boolean => l.split('\t').length === fields && !l.includes('\n');
+    if (complete && lines.every((l) => clean(l, 2)) && instances.every((l) => clean(l, 3))) {
       writeSnapshot(lay, digest, {
-        format: 3, plan: digest, storeDir: lay.storeDir, storeFormat: STORE_FORMAT,
-        instances: plan.instances.map((i) => [i.id, i.stage, keyOf(i.id)]),
-        env, stats, entries, links: [...links], runId,
+        format: 4, plan: digest, storeDir: lay.storeDir, storeFormat: STORE_FORMAT,
+        instances: instances.join('\n'), env, stats: lines.join('\n'), links: [...links], runId,
       });
     }
   }
