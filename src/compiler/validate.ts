@@ -3,27 +3,41 @@
 // on first use. References to other stages' outputs become absolute paths at
 // run time, so they are validated as path strings.
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Entry, Expr } from './ast.js';
 import type { Diagnostics } from './diagnostic.js';
 import type { JsonSchema, KindInfo } from './kinds.js';
 import { isOutputRef, type OutputRef, type SourceSpan, type Value } from './plan.js';
 import { didYouMean } from './suggest.js';
 
+// ajv (and ajv-formats, only for a schema that uses `format`) are loaded on
+// first use, synchronously: `smke fmt` and `smke kinds` never pay for them,
+// and `smke check` pays for ajv-formats only if some kind needs it.
+const require = createRequire(import.meta.url);
 let ajv: Ajv | undefined;
+let formats = false;
 const validators = new WeakMap<KindInfo, ValidateFunction | Error>();
+
+function ajvFor(schema: JsonSchema): Ajv {
+  if (!ajv) {
+    const { Ajv: AjvClass } = require('ajv') as typeof import('ajv');
+    // verbose: errors carry their parentSchema, from which messages say what was expected.
+    ajv = new AjvClass({ useDefaults: true, allErrors: true, strict: false, logger: false, verbose: true });
+  }
+  if (!formats && JSON.stringify(schema).includes('"format"')) {
+    const plugin = require('ajv-formats') as { default?: (a: Ajv) => Ajv } & ((a: Ajv) => Ajv);
+    (plugin.default ?? plugin)(ajv);
+    formats = true;
+  }
+  return ajv;
+}
 
 function validatorFor(kind: KindInfo): ValidateFunction | Error {
   let v = validators.get(kind);
   if (!v) {
-    if (!ajv) {
-      // verbose: errors carry their parentSchema, from which messages say what was expected.
-      ajv = new Ajv({ useDefaults: true, allErrors: true, strict: false, logger: false, verbose: true });
-      addFormats.default(ajv);
-    }
     try {
-      v = ajv.compile(kind.params);
+      v = ajvFor(kind.params).compile(kind.params);
     } catch (e) {
       v = e instanceof Error ? e : new Error(String(e));
     }
