@@ -176,7 +176,14 @@ export class Scheduler {
       await new Promise<void>((res) => (this.wake = res));
       this.wake = undefined;
     }
-    for (const t of tasks) if (!final.has(t.id)) final.set(t.id, this.cancelled ? 'cancelled' : 'skipped');
+    for (const t of tasks) {
+      if (final.has(t.id)) continue;
+      if (this.cancelled) final.set(t.id, 'cancelled');
+      else {
+        final.set(t.id, 'skipped');
+        hooks.onSkip?.(t, 'not started after a failure (-k keeps going with independent stages)');
+      }
+    }
     return final;
   }
 }

@@ -85,7 +85,12 @@ describe('scheduler', () => {
       await tick(t.id === 'bad' ? 1 : 10);
       return t.id === 'bad' ? { status: 'failed', error: 'boom' } : { status: 'succeeded' };
     };
-    const stop = await new Scheduler({ jobs: 2, keepGoing: false, pools: { cpus: 2, gpus: 0, memBytes: 1e12 } }).run(tasks, { run });
+    const skipped: string[] = [];
+    const stop = await new Scheduler({ jobs: 2, keepGoing: false, pools: { cpus: 2, gpus: 0, memBytes: 1e12 } }).run(tasks, {
+      run,
+      onSkip: (t, because) => skipped.push(`${t.id}: ${because}`),
+    });
+    expect(skipped).toEqual(['child: bad failed', 'x2: not started after a failure (-k keeps going with independent stages)', 'x3: not started after a failure (-k keeps going with independent stages)']);
     expect(stop.get('bad')).toBe('failed');
     expect(stop.get('child')).toBe('skipped');
     expect(stop.get('x1')).toBe('succeeded'); // already running: it finishes
