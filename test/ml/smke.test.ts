@@ -167,3 +167,26 @@ describe('S-SMKE training', () => {
 });
 
 afterAll(() => undefined);
+
+describe('in-batch KD (bank of size 0)', () => {
+  it('a step with an empty bank uses the in-batch loss and leaves the bank empty', async () => {
+    const { kdLoss } = await import('../../src/ml/losses.js');
+    const ps = new ParamStore(8);
+    defineSmke(ps, TINY);
+    const opt = new AdamW(ps);
+    const bank = new MemoryBank(0, TINY.teacherDim, 1);
+    const batch = tinyBatch(5);
+    const want = tf.tidy(() => {
+      const l = smkeLoss(ps, TINY, batch.images, batch.text, batch.teacher, null);
+      return l.kd.dataSync()[0]!;
+    });
+    const r = await smkeTrainStep(ps, TINY, opt, bank, [batch], 1e-3, 1);
+    expect(r.kd).toBeCloseTo(want, 5);
+    expect(bank.tensor.shape).toEqual([0, TINY.teacherDim]);
+    expect(typeof kdLoss).toBe('function');
+    disposeBatch(batch);
+    bank.dispose();
+    opt.dispose();
+    ps.dispose();
+  });
+});

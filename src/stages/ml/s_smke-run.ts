@@ -75,7 +75,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const tcfg = teacher.config.vit;
   teacher.ps.setTrainable('', false);
   const { ps, cfg } = await smkeFromUnimodal(p.image_encoder as string, p.text_encoder as string, {
-    layers: n(p, 'layers'), sharedHeads: n(p, 'shared_heads'), sharedMlpRatio: n(p, 'shared_mlp_ratio'), teacherDim: tcfg.dim, seed: ctx.seed, random: p.init === 'random',
+    layers: n(p, 'layers'), sharedHeads: n(p, 'shared_heads'), sharedMlpRatio: n(p, 'shared_mlp_ratio'), teacherDim: tcfg.dim, seed: deriveSeed(ctx.seed, 'init', 'train.s_smke'), random: p.init === 'random',
   });
   if (tcfg.imageSize !== cfg.image.imageSize) throw new Error(`teacher takes ${tcfg.imageSize} px images, the image encoder ${cfg.image.imageSize} px`);
   ctx.log.info(`S-SMKE: ${ps.count()} parameters (${cfg.image.depth}+${cfg.text.depth} encoder layers, width ${cfg.image.dim}), teacher width ${tcfg.dim}`);

@@ -29,6 +29,8 @@ import { inBatches, trainLoop } from './loop.js';
 type P = Record<string, Value>;
 const n = (p: P, k: string) => p[k] as number;
 
+// Initial weights come from (seed, kind): with one pipeline-wide seed, two
+// kinds building the same architecture would otherwise start identical.
 export function vitConfigFrom(p: P): VitConfig {
   return { imageSize: n(p, 'image_size'), patchSize: n(p, 'patch_size'), channels: 3, dim: n(p, 'width'), depth: n(p, 'depth'), heads: n(p, 'heads'), mlpRatio: n(p, 'mlp_ratio'), eps: 1e-6, layerScale: 0.1 };
 }
@@ -40,7 +42,7 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
   const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
   if (!train.classes.length) throw new Error(`${p.images} is not an image-class dataset`);
   const nc = train.classes.length;
-  const ps = new ParamStore(ctx.seed);
+  const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.teacher'));
   defineVit(ps, 'image', cfg);
   defineLinear(ps, 'head', cfg.dim, nc);
   const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
@@ -71,7 +73,7 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
   const cfg = vitConfigFrom(p);
   const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
   const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { limit: 256, signal: ctx.signal });
-  const ps = new ParamStore(ctx.seed);
+  const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder'));
   defineVit(ps, 'image', cfg, { maskToken: true });
   const pdim = cfg.patchSize * cfg.patchSize * 3;
   defineLinear(ps, 'mim.head', cfg.dim, pdim);
@@ -145,7 +147,7 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   const holdout = Math.min(256, Math.floor(lines.length / 10));
   const encoded = lines.map((l) => tok.encode(l, undefined, cfg.maxLen));
   const valEnc = encoded.slice(0, holdout), trainEnc = encoded.slice(holdout);
-  const ps = new ParamStore(ctx.seed);
+  const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.mlm'));
   defineText(ps, 'text', cfg);
   defineLinear(ps, 'mlm.transform', cfg.dim, cfg.dim);
   defineLayerNorm(ps, 'mlm.ln', cfg.dim);
