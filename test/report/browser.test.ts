@@ -63,7 +63,7 @@ describe.skipIf(!haveChromium)('report.html in headless Chromium', () => {
     // A row is visible, has a measured value, and the glue.sst2 expectation shows as met.
     const sst2 = page.locator('tr[data-row="glue.sst2"]');
     expect(await sst2.isVisible()).toBe(true);
-    expect(await sst2.locator('td.measured').innerText()).toBe('80');
+    expect(await sst2.locator('td.measured').innerText()).toBe('80.0');
     expect(await sst2.innerText()).toContain('ok');
     const box = await sst2.boundingBox();
     expect(box!.height).toBeGreaterThan(10);

@@ -53,7 +53,7 @@ describe('bands', () => {
     ];
     const failures = applyExpectations(rows, { 'glue.sst2': '>= 60', 'glue.cola': '> chance', 'glue.stsb': '>= 0' });
     expect(failures).toHaveLength(2);
-    expect(failures[0]).toMatch(/^glue\.sst2 \(SST2, accuracy x100\) = 55 is outside its band '>= 60' \(chance 50\)/);
+    expect(failures[0]).toMatch(/^glue\.sst2 \(SST2, accuracy x100\) = 55.0 is outside its band '>= 60' \(chance 50.0\)/);
     expect(failures[1]).toMatch(/expect 'glue\.stsb': no such row .*glue\.sst2, glue\.cola/);
     expect(rows[0]!.ok).toBe(false);
     expect(rows[1]!.ok).toBe(true);
@@ -101,7 +101,7 @@ describe('report.paper', () => {
     const md = renderMarkdown(rep);
     const html = renderHtml(rep);
     for (const r of rep.rows) expect(html).toContain(`data-row="${r.id}"`);
-    expect(md).toMatch(/\| ImageNet zero-shot \| top-1 % \| 75 \| 60 \(majority of 4\) \| 37\.1 \|/);
+    expect(md).toMatch(/\| ImageNet zero-shot \| top-1 % \| 75\.0 \| 60\.0 \(majority of 4\) \| 37\.1 \|/);
     expect(html.match(/<svg /g)!.length).toBeGreaterThanOrEqual(4);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
     expect(svgPlot('empty', {})).toBe('');
@@ -121,8 +121,8 @@ describe('report.paper', () => {
     mkdirSync(bad, { recursive: true });
     const ctx = ctxFor(bad);
     await expect(kind.run(ctx, { ...(fx.params as never), expect: { 'glue.sst2': '>= 85', 'glue.cola': '> chance' } })).rejects.toThrow(
-      /1 of 2 expectation\(s\) failed:\n {2}glue\.sst2 \(SST2, accuracy x100\) = 80 is outside its band '>= 85'/,
+      /1 of 2 expectation\(s\) failed:\n {2}glue\.sst2 \(SST2, accuracy x100\) = 80.0 is outside its band '>= 85'/,
     );
-    expect(ctx.logs.join('\n')).toContain('| SST2 | accuracy x100 | 80 |');
+    expect(ctx.logs.join('\n')).toContain('| SST2 | accuracy x100 | 80.0 |');
   });
 });

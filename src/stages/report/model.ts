@@ -149,6 +149,7 @@ export function applyExpectations(rows: Row[], expect: Record<string, string>): 
 export function fmt(v: number | undefined): string {
   if (v === undefined || Number.isNaN(v)) return '—';
   if (Math.abs(v) >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-  if (Number.isInteger(v)) return String(v);
-  return v.toFixed(Math.abs(v) < 1 ? 3 : 1);
+  // Counts (parameters) read best grouped; measured percentages with one decimal, small ones with two.
+  if (Number.isInteger(v) && Math.abs(v) >= 1000) return v.toLocaleString('en-US');
+  return v.toFixed(Math.abs(v) < 1 && v !== 0 ? 2 : 1);
 }
