@@ -9,6 +9,7 @@ import { defineVit, type VitConfig } from './vit.js';
 import { defineText, type TextConfig } from './text.js';
 import { defineSmke, type SmkeConfig } from './smke.js';
 import { WordPieceTokenizer } from './tokenizer.js';
+import { isHfBert, readHfBert } from './import-hf.js';
 
 export const VOCAB_FILE = 'vocab.txt';
 
@@ -26,9 +27,18 @@ export interface SmkeCheckpoint extends CheckpointConfig {
 }
 export type AnyCheckpoint = VitCheckpoint | TextCheckpoint | SmkeCheckpoint;
 
+/** A smke checkpoint directory, or a Hugging Face BERT one read as a text encoder. */
+async function readAny(dir: string): Promise<{ config: AnyCheckpoint; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
+  if (await isHfBert(dir)) {
+    const { text, tensors } = await readHfBert(dir);
+    return { config: { model: 'text', text, imported_from: 'huggingface bert' }, tensors };
+  }
+  return readCheckpoint<AnyCheckpoint>(dir);
+}
+
 /** Loads a checkpoint directory into a fresh store with the architecture its config names. */
 export async function loadModel(dir: string, seed = 0): Promise<{ ps: ParamStore; config: AnyCheckpoint }> {
-  const { config, tensors } = await readCheckpoint<AnyCheckpoint>(dir);
+  const { config, tensors } = await readAny(dir);
   const ps = new ParamStore(seed);
   if (config.model === 'vit') defineVit(ps, 'image', config.vit);
   else if (config.model === 'text') defineText(ps, 'text', config.text);
@@ -56,8 +66,8 @@ export async function loadTokenizer(dir: string): Promise<WordPieceTokenizer> {
  * and KD head start fresh. The unimodal configs define the widths.
  */
 export async function smkeFromUnimodal(imageDir: string, textDir: string, opts: { layers: number; sharedHeads: number; sharedMlpRatio: number; teacherDim: number; seed: number; random?: boolean }): Promise<{ ps: ParamStore; cfg: SmkeConfig }> {
-  const img = await readCheckpoint<VitCheckpoint>(imageDir);
-  const txt = await readCheckpoint<TextCheckpoint>(textDir);
+  const img = await readAny(imageDir);
+  const txt = await readAny(textDir);
   if (img.config.model !== 'vit') throw new Error(`${imageDir} holds a '${img.config.model}' checkpoint, an image encoder (vit) is needed`);
   if (txt.config.model !== 'text') throw new Error(`${textDir} holds a '${txt.config.model}' checkpoint, a text encoder is needed`);
   if (opts.layers > img.config.vit.depth || opts.layers > txt.config.text.depth)
