@@ -94,6 +94,7 @@ describe('report.paper', () => {
     expect(s.accuracy.val_kdAcc).toEqual([[1, 0.1], [2, 0.3], [3, 0.4]]);
     expect(rep.curves.map((c) => c.label).sort()).toEqual(['glue[sst2]', 'in1k_linear', 's_smke']);
     expect(rep.failures).toEqual([]);
+    expect(rep.tables.find((t) => t.id === 'ablation')!.note).toContain('Against pretrained_bank: random_init: ImageNet zero-shot -13.0.');
   });
 
   it('renders every row in Markdown and HTML, curves as inline SVG', async () => {

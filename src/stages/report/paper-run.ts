@@ -270,10 +270,29 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     if (Object.keys(loss).length || Object.keys(accuracy).length) curves.push({ label, loss, accuracy });
   }
 
-  const tables = TABLES.map((t) => (t.id === 'ablation' ? { ...t, note: `Variants of train.s_smke at the same number of steps, evaluated the same way. Each variant's seed derives from its cache key, so differences within seed noise mean nothing. ${PUBLISHED_ABLATION_NOTE}` } : t));
+  const tables = TABLES.map((t) => (t.id === 'ablation' ? { ...t, note: `Variants of train.s_smke at the same number of steps, evaluated the same way. ${ablationDeltas(rows)}Each variant's seed derives from its cache key, so differences within seed noise mean nothing. ${PUBLISHED_ABLATION_NOTE}` } : t));
   const report: Report = { title: String(p.title ?? 'S-SMKE'), scale: String(p.scale ?? ''), generated, tables, rows, curves, failures: [] };
   report.failures = applyExpectations(rows, strMap(p.expect) as Record<string, string>);
   return report;
+}
+
+/** "Against pretrained_bank: random_init ImageNet zero-shot -1.0, ..." from the ablation rows (the first variant is the reference). */
+export function ablationDeltas(rows: Row[]): string {
+  const ab = rows.filter((r) => r.table === 'ablation' && r.id.split('.').length === 3);
+  const variants = [...new Set(ab.map((r) => r.id.split('.')[1]!))];
+  if (variants.length < 2) return '';
+  const ref = variants[0]!;
+  const val = (v: string, m: string) => ab.find((r) => r.id === `ablation.${v}.${m}`)?.value;
+  const parts: string[] = [];
+  for (const v of variants.slice(1)) {
+    const ds: string[] = [];
+    for (const [m, name] of [['imagenet_zs', 'ImageNet zero-shot'], ['coco_r1', 'COCO R@1'], ['val_kd_accuracy', 'val KD accuracy']] as const) {
+      const a = val(v, m), b = val(ref, m);
+      if (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b)) ds.push(`${name} ${a - b >= 0 ? '+' : ''}${(a - b).toFixed(1)}`);
+    }
+    if (ds.length) parts.push(`${v}: ${ds.join(', ')}`);
+  }
+  return parts.length ? `Against ${ref}: ${parts.join('; ')}. ` : '';
 }
 
 export async function runReport(ctx: StageContext, p: P): Promise<void> {
