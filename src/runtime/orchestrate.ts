@@ -34,6 +34,8 @@ export interface RunOptions {
   only?: string[];
   force?: string[];
   executor?: Executor;
+  /** The executor of stages that do not choose one (`executor = "..."`): 'local' (default) or 'slurm'. */
+  executorName?: string;
   argv?: string[];
   env?: Record<string, string | undefined>;
   backend?: string;
@@ -166,11 +168,20 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   for (const a of cachedItems) bus.emit({ type: 'cached', instance: a.inst.id, key: a.fp.key });
 
   const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
+  // A stage may choose its executor (`executor = "slurm"`); --executor sets the default. Slurm
+  // allocates cpus, memory and GPUs itself: its jobs take nothing from the local pools.
+  const defaultExecutor = opts.executorName ?? opts.executor?.name ?? 'local';
+  const onSlurm = (inst: StageInstance): boolean => (inst.executor ?? defaultExecutor) === 'slurm';
+  const slurmCount = toRun.filter((a) => onSlurm(a.inst)).length;
+  const slurmExecutor = slurmCount === 0 ? undefined
+    : opts.executor?.name === 'slurm' ? opts.executor : new (await import('./executors/slurm.js')).SlurmExecutor({ projectDir: plan.projectDir });
   // execa costs ~90 ms to load: a no-op run never needs it.
-  const executor = opts.executor ?? (toRun.length ? new (await import('./executors/local.js')).LocalExecutor() : undefined);
-  const needGpus = toRun.some((a) => a.inst.resources.gpus > 0);
+  const executor = (opts.executor?.name === 'slurm' ? undefined : opts.executor) ??
+    (toRun.length > slurmCount ? new (await import('./executors/local.js')).LocalExecutor() : undefined);
+  const executorFor = (inst: StageInstance): Executor => (onSlurm(inst) ? slurmExecutor! : executor!);
+  const needGpus = toRun.some((a) => !onSlurm(a.inst) && a.inst.resources.gpus > 0);
   const scheduler = new Scheduler({
-    jobs: Math.max(1, opts.jobs ?? availableParallelism()),
+    jobs: Math.max(1, opts.jobs ?? (slurmCount ? 10_000 : availableParallelism())),
     keepGoing: opts.keepGoing === true,
     pools: {
       cpus: Math.max(opts.jobs ?? 0, availableParallelism()),
@@ -183,15 +194,20 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const byId = new Map(toRun.map((a) => [a.inst.id, a]));
-  const tasks: Task[] = toRun.map((a) => ({ id: a.inst.id, deps: deps(a.inst), resources: a.inst.resources, retries: a.inst.retries }));
+  const tasks: Task[] = toRun.map((a) => ({
+    id: a.inst.id, deps: deps(a.inst), retries: a.inst.retries,
+    resources: onSlurm(a.inst) ? { ...a.inst.resources, cpus: 0, gpus: 0, memBytes: 0 } : a.inst.resources,
+  }));
   for (const t of tasks) bus.emit({ type: 'queued', instance: t.id });
   const lockPollMs = opts.lockPollMs ?? 200;
   const lastLog = new Map<string, { logPath: string; attempt: number }>();
   const keyOf = (id: string): string => analysis.byId.get(id)?.fp.key ?? '';
 
+  let lostLocks = 0;
   const runOne = async (task: Task, attempt: number, grant: Grant, signal: AbortSignal): Promise<Outcome> => {
     const a = byId.get(task.id)!;
     const { inst, fp } = a;
+    const executor = executorFor(inst);
     const entryDir = join(lay.storeDir, fp.key);
     const lockPath = join(lay.locksDir, fp.key);
     const reused = (): Outcome => {
@@ -265,7 +281,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       lock: { path: lockPath, token: lock.token },
       attempt,
       seed: seedFromKey(fp.key),
-      resources: { ...inst.resources, cpus: grant.cpus, gpuIds: grant.gpuIds },
+      // On Slurm the job asks for the stage's own resources and Slurm picks the GPUs.
+      resources: onSlurm(inst) ? { ...inst.resources, gpuIds: [] } : { ...inst.resources, cpus: grant.cpus, gpuIds: grant.gpuIds },
       backend: opts.backend,
       smkeVersion: smkeVersion(),
     };
@@ -284,7 +301,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     };
     try {
       const extraEnv: Record<string, string> = {};
-      if (grant.gpuIds.length || task.resources.gpus === 0) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
+      if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
         { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
         (e) => {
@@ -302,7 +319,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     signal.addEventListener('abort', onCancel, { once: true });
     // resources.time is a wall-clock limit: past it the attempt is stopped and fails (and may be retried).
     let timedOut = false;
-    const limit = inst.resources.timeSeconds > 0
+    // (On Slurm, --time is the limit: Slurm stops the job and the executor reports TIMEOUT.)
+    const limit = inst.resources.timeSeconds > 0 && !onSlurm(inst)
       ? setTimeout(() => { timedOut = true; onCancel(); }, inst.resources.timeSeconds * 1000)
       : undefined;
     const exit = await executor!.wait(handle);
@@ -325,6 +343,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       final = { status: 'failed', error: `the worker reported success but the store entry is ${check.state}` };
     }
     cleanup();
+    if (final?.status === 'lost-lock' && !signal.aborted && lostLocks < 3) {
+      // Another run took the instance over (our lock looked stale to it): wait for it and reuse its result.
+      lostLocks++;
+      state.finishAttempt(attemptId, 'cancelled', { error: 'the instance lock was taken over by another run' });
+      return runOne(task, attempt, grant, signal);
+    }
     if (signal.aborted || (final?.status === 'cancelled' && !timedOut)) {
       state.finishAttempt(attemptId, 'cancelled', { exitCode: exit.exitCode, signal: exit.signal });
       bus.emit({ type: 'cancelled', instance: inst.id });
@@ -349,7 +373,10 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const l = lastLog.get(t.id);
       bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
     },
-  }).finally(() => opts.signal?.removeEventListener('abort', onAbort));
+  }).finally(() => {
+    opts.signal?.removeEventListener('abort', onAbort);
+    (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+  });
   for (const s of final.values()) {
     if (s === 'failed') counts.failed++;
     else if (s === 'skipped') counts.skipped++;

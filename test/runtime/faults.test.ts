@@ -196,3 +196,31 @@ describe('runtime limits, exec options and shared stores', () => {
     }
   });
 });
+
+describe('a worker that finds its lock taken over', () => {
+  it('does no work; its run waits for the other holder and then runs or reuses', async () => {
+    const { LocalExecutor } = await import('../../src/runtime/executors/local.js');
+    const real = new LocalExecutor();
+    let tampered = false;
+    // An executor (the interface is injectable) that lets another "run" take the lock just before the worker starts.
+    const executor: typeof real = Object.assign(Object.create(real) as typeof real, {
+      async submit(job: Parameters<typeof real.submit>[0], onEvent: Parameters<typeof real.submit>[1]) {
+        if (!tampered) {
+          tampered = true;
+          const spec = JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } };
+          writeFileSync(spec.lock.path, JSON.stringify({ pid: process.pid, host: hostname(), start: Date.now(), token: 'other-run', instance: 'a' }));
+          setTimeout(() => rmSync(spec.lock.path, { force: true }), 600); // the other run finishes without a result
+        }
+        return real.submit(job, onEvent);
+      },
+    });
+    const c = capture();
+    const r = await runPlan({ plan: makePlan(proj.dir, [{ id: 'a', params: exec('echo once >> count; echo > {out}/x') }]), bus: c.bus, executor, lockPollMs: 50 });
+    expect(r).toMatchObject({ exitCode: 0, ran: 1 });
+    expect(c.of('waiting')).toHaveLength(1);
+    expect(readFileSync(join(proj.dir, 'count'), 'utf8')).toBe('once\n'); // the first worker did nothing
+    const db = new StateDb(join(proj.dir, '.smke/state.db'));
+    expect(db.attemptsOfRun(1).map((x) => [x.status, x.error])).toEqual([['cancelled', 'the instance lock was taken over by another run'], ['succeeded', null]]);
+    db.close();
+  });
+});
