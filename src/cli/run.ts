@@ -49,6 +49,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
     .option('--store <dir>', 'store directory shared between projects (default: .smke/store, or $SMKE_STORE)')
     .option('--gpus <n>', 'GPUs the scheduler may hand out (default: detected)', intArg('--gpus', 0))
     .option('--backend <name>', 'tfjs backend for ML stages')
+    .addOption(new Option('--executor <name>', 'where stages without `executor = ...` run (docs/slurm.md)').choices(['local', 'slurm']))
     .option('--json', 'print events as JSON lines')
     .addOption(new Option('--progress <style>', 'progress display').choices(['tty', 'plain']))
     .option('--no-plan-cache', 'always compile the pipeline');
@@ -56,7 +57,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
   if (stop !== undefined) return stop;
   const o = cmd.opts<{
     profile?: string; set: string[]; jobs?: number; keepGoing?: boolean; dryRun?: boolean; only?: string[]; force?: string[];
-    store?: string; gpus?: number; backend?: string; json?: boolean; progress?: 'tty' | 'plain'; planCache: boolean;
+    store?: string; gpus?: number; backend?: string; executor?: string; json?: boolean; progress?: 'tty' | 'plain'; planCache: boolean;
   }>();
   const { runCli } = await import('../runtime/commands.js');
   return runCli({
@@ -71,6 +72,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
     store: o.store ?? process.env.SMKE_STORE,
     gpus: o.gpus,
     backend: o.backend,
+    executor: o.executor ?? process.env.SMKE_EXECUTOR,
     json: o.json === true,
     progress: o.progress,
     planCache: o.planCache,

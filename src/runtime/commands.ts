@@ -78,6 +78,8 @@ async function guard(name: string, fn: () => Promise<number>): Promise<number> {
 export interface RunCliArgs extends PipelineArgs {
   jobs?: number; keepGoing: boolean; dryRun: boolean; only?: string[]; force?: string[];
   gpus?: number; backend?: string; json: boolean; progress?: 'tty' | 'plain'; argv: string[];
+  /** Default executor: 'local' or 'slurm' (--executor). */
+  executor?: string;
 }
 
 export function runCli(a: RunCliArgs): Promise<number> {
@@ -117,7 +119,7 @@ export function runCli(a: RunCliArgs): Promise<number> {
     try {
       const s = await runPlan({
         plan, bus, store: a.store, jobs: a.jobs, gpus: a.gpus, keepGoing: a.keepGoing, dryRun: a.dryRun,
-        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal,
+        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor,
       });
       await renderer.close();
       return s.exitCode;
