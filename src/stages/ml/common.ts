@@ -48,10 +48,6 @@ export class StepReporter {
   }
 }
 
-export function checkAbort(ctx: StageContext): void {
-  ctx.signal.throwIfAborted();
-}
-
 export function dirList(v: Value | undefined): string[] {
   if (v === undefined || v === null) return [];
   return (Array.isArray(v) ? v : [v]).map((x) => String(x));

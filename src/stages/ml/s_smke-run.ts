@@ -19,7 +19,6 @@ import { AdamW, cosineWithWarmup, SMKE_ADAMW } from '../../ml/optim.js';
 import type { ParamStore } from '../../ml/params.js';
 import { loadSafetensors, saveSafetensors, type NamedTensor } from '../../ml/safetensors.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
-import type { SmkeConfig } from '../../ml/smke.js';
 import { smkeTrainStep, smkeValidate, type SmkeBatch } from '../../ml/smke-train.js';
 import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
@@ -34,8 +33,10 @@ export function teacherTargets(teacher: ParamStore, cfg: VitCheckpoint['vit'], i
   return tf.tidy(() => l2normalize(vitForward(teacher, 'image', cfg, images, { finalNorm: false }).slice([0, 0, 0], [-1, 1, -1]).squeeze([1])) as tf.Tensor2D);
 }
 
-interface Resumable {
+/** latest.json: the step of the checkpoint in force and its directory. */
+interface ResumePointer {
   step: number;
+  dir: string;
 }
 
 async function saveResume(dir: string, step: number, ps: ParamStore, opt: AdamW, bank: MemoryBank): Promise<void> {
@@ -48,13 +49,13 @@ async function saveResume(dir: string, step: number, ps: ParamStore, opt: AdamW,
   await saveSafetensors(join(target, 'state.safetensors'), state, { step: String(step) });
   // The pointer is written last and atomically: a kill before this leaves the previous checkpoint in force.
   const tmp = join(dir, `latest.json.tmp-${process.pid}`);
-  await writeFile(tmp, JSON.stringify({ step, dir: target } satisfies Resumable & { dir: string }));
+  await writeFile(tmp, JSON.stringify({ step, dir: target } satisfies ResumePointer));
   await rename(tmp, join(dir, 'latest.json'));
   for (const e of await readdir(dir)) if (e.startsWith('ckpt-') && join(dir, e) !== target) await rm(join(dir, e), { recursive: true, force: true });
 }
 
 async function loadResume(dir: string, ps: ParamStore, opt: AdamW, bank: MemoryBank): Promise<number> {
-  let latest: { step: number; dir: string };
+  let latest: ResumePointer;
   try {
     latest = JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8'));
   } catch {
@@ -153,5 +154,3 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
     teacher.ps.dispose();
   }
 }
-
-export type { SmkeConfig };
