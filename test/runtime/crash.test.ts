@@ -45,7 +45,9 @@ describe('SIGKILL of the orchestrator', () => {
       await exited;
 
       const rerun = spawnSync(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
-      const ctx = `trial ${t}, killed after ${delay} ms:\n${rerun.stdout}${rerun.stderr}`;
+      // On failure, show the failed attempts' logs too.
+      const logs = rerun.status === 0 ? '' : spawnSync('sh', ['-c', 'tail -n 20 .smke/logs/*/*.log'], { cwd: dir, encoding: 'utf8' }).stdout;
+      const ctx = `trial ${t}, killed after ${delay} ms:\n${rerun.stdout}${rerun.stderr}${logs}`;
       expect(rerun.status, ctx).toBe(0);
       // Every stage ran exactly once over the killed run and the rerun.
       const ran = readFileSync(join(dir, 'ran.log'), 'utf8').trim().split('\n').sort();
