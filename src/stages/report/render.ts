@@ -59,7 +59,7 @@ function thin(points: [number, number][], max: number): [number, number][] {
   return out;
 }
 
-export function svgPlot(title: string, series: Record<string, [number, number][]>, width = 320, height = 180): string {
+export function svgPlot(title: string, series: Record<string, [number, number][]>, width = 270, height = 150): string {
   const names = Object.keys(series).filter((n) => series[n]!.some(([, v]) => Number.isFinite(v)));
   const pad = { l: 44, r: 8, t: 18, b: 22 };
   const all = names.flatMap((n) => series[n]!.filter(([, v]) => Number.isFinite(v)));
@@ -107,7 +107,7 @@ tr.fail td { background: #fde8e8; } .ok { color: #1a7f37; } .fail { color: #c628
 .above { color: #1a7f37; } .below { color: #c62828; }
 .failures { border: 1px solid #c62828; background: #fde8e8; padding: .5em 1em; }
 .curves { display: flex; flex-wrap: wrap; gap: 12px; }
-figure.curve { margin: 0; border: 1px solid #e6e6e6; padding: 6px; }
+figure.curve { margin: 0; border: 1px solid #e6e6e6; padding: 6px; display: flex; flex-direction: column; gap: 4px; }
 figure.curve figcaption { font-size: 12px; font-weight: bold; }
 .note { color: #555; font-size: 13px; }
 `;
