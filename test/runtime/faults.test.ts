@@ -209,7 +209,10 @@ describe('a worker that finds its lock taken over', () => {
           tampered = true;
           const spec = JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } };
           writeFileSync(spec.lock.path, JSON.stringify({ pid: process.pid, host: hostname(), start: Date.now(), token: 'other-run', instance: 'a' }));
-          setTimeout(() => rmSync(spec.lock.path, { force: true }), 600); // the other run finishes without a result
+          const handle = await real.submit(job, onEvent);
+          // Once our worker has given up, the other run finishes (without a result) a little later.
+          void real.wait(handle).then(() => setTimeout(() => rmSync(spec.lock.path, { force: true }), 300));
+          return handle;
         }
         return real.submit(job, onEvent);
       },
