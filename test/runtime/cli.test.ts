@@ -115,7 +115,7 @@ describe('smke run / status / explain / log / history / gc / verify', () => {
   it('two concurrent runs sharing an instance run it once', async () => {
     writeFileSync(join(proj.dir, 'p.smke'), `smke 1
 stage slow = exec {
-  argv = ["sh", "-c", "echo ran >> count.txt; sleep 1; echo done > {out}/x"]
+  argv = ["sh", "-c", "echo ran >> count.txt; sleep 2; echo done > {out}/x"]
   outputs = ["x"]
 }
 `);
