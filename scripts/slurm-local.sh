@@ -73,6 +73,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
 MailProg=/bin/true
+# A job without --mem gets its CPUs' share of memory, not the whole node (which would run jobs one at a time).
 SchedulerParameters=batch_sched_delay=0
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
@@ -81,7 +82,7 @@ JobCompLoc=$DIR/jobcomp.log
 MinJobAge=300
 GresTypes=gpu
 NodeName=$NODE $hwrest RealMemory=$mem Gres=gpu:$GPUS State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP DefMemPerCPU=$((mem / cpus))
 CONF
   : "$cpus"
 }
@@ -111,8 +112,13 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
   install_packages
+  local before after
+  before="$(cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" 2>/dev/null | md5sum)"
   write_config
+  after="$(cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" | md5sum)"
   start_munge
+  # A running cluster picks up a changed config (e.g. after updating this script).
+  if alive "$DIR/slurmctld.pid" && [ "$before" != "$after" ]; then scontrol reconfigure >/dev/null 2>&1 || true; fi
   alive "$DIR/slurmctld.pid" || slurmctld
   alive "$DIR/slurmd.pid" || slurmd
   local i state
