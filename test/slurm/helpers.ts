@@ -77,10 +77,10 @@ export function jobcompNames(dir: string): Map<string, number> {
 }
 
 /** Poll `f` until it returns truthy (or throw after `ms`). */
-export async function until<T>(f: () => T | undefined | false, ms = 30_000, what = 'condition'): Promise<T> {
+export async function until<T>(f: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000, what = 'condition'): Promise<T> {
   const t0 = Date.now();
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v) return v;
     if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
