@@ -79,11 +79,13 @@ const run = (cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: n
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The batch script: run the worker, record its exit code atomically; SIGTERM (scancel, time limit) records 143. */
-export function wrapperScript(command: string[], env: Record<string, string>, sentinel: string): string {
+export function wrapperScript(command: string[], env: Record<string, string>, sentinel: string, gpus = 0): string {
   const exports = Object.entries(env)
     .filter(([k]) => k !== 'CUDA_VISIBLE_DEVICES' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
     .map(([k, v]) => `export ${k}=${sh(v)}\n`)
-    .join('');
+    .join('') +
+    // As locally: a stage that asked for no GPU sees none (not the submitting shell's).
+    (gpus === 0 ? 'export CUDA_VISIBLE_DEVICES=\n' : '');
   return `#!/bin/bash
 # smke job wrapper (src/runtime/executors/slurm.ts). GPUs: Slurm sets CUDA_VISIBLE_DEVICES.
 S=${sh(sentinel)}
@@ -170,7 +172,7 @@ export class SlurmExecutor implements Executor {
     const script = join(dir, `${base}.sh`);
     const command = jobFile ? job.command.map((a) => (a === jobFile ? copy : a)) : job.command;
     if (jobFile) writeFileSync(copy, readFileSync(jobFile));
-    writeFileSync(script, wrapperScript(command, job.env, sentinel), { mode: 0o755 });
+    writeFileSync(script, wrapperScript(command, job.env, sentinel, job.resources.gpus), { mode: 0o755 });
 
     const r = job.resources;
     const args = [
@@ -207,7 +209,13 @@ export class SlurmExecutor implements Executor {
   private async reattach(db: Database.Database, key: string, jobFile: string, job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle | undefined> {
     const rows = db.prepare('SELECT * FROM slurm_jobs WHERE key = ? AND ended_at IS NULL ORDER BY submitted_at DESC').all(key) as JobRow[];
     if (!rows.length) return undefined;
-    const states = await this.query(rows.map((r) => r.job_id));
+    // Without an answer from the controller we cannot know whether they still run: ask again, a few times.
+    let states = await this.query(rows.map((r) => r.job_id));
+    for (let i = 0; !states && i < 5; i++) {
+      await new Promise((res) => setTimeout(res, 1000));
+      states = await this.query(rows.map((r) => r.job_id));
+    }
+    if (!states) throw new Error(`cannot ask Slurm whether job(s) ${rows.map((r) => r.job_id).join(',')} of this stage still run (squeue fails): not submitting a second one`);
     let chosen: { row: JobRow; state: string } | undefined;
     for (const row of rows) {
       const st = states?.get(row.job_id)?.state;
@@ -240,8 +248,12 @@ export class SlurmExecutor implements Executor {
       id, key, sentinel, eventsPath, offset: 0, partial: '', onEvent, cancelled: false, needState: false, missing: 0, done, resolve: resolveFn,
     };
     this.tracked.set(id, t);
-    if (this.tracked.size === 1) this.interval = this.cfg('.').pollMinMs ?? 200;
-    this.nextQuery = Math.min(this.nextQuery || Infinity, Date.now() + (this.config?.pollMinMs ?? 200));
+    // A new job does not bring the next squeue forward: its sentinel tells when it ends; squeue only
+    // catches jobs that end without one, and a busy pipeline must not poll once per submission.
+    if (this.tracked.size === 1) {
+      this.interval = this.config?.pollMinMs ?? 200;
+      this.nextQuery = Date.now() + this.interval;
+    }
     this.schedule();
     return { id };
   }
