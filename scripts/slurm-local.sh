@@ -54,6 +54,14 @@ write_config() {
   mem=$((mem * 9 / 10))
   local hwrest
   hwrest="$(sed -e 's/^NodeName=[^ ]* //' -e 's/ RealMemory=[0-9]*//' <<<"$hw")"
+  # Job slots: at least SMKE_SLURM_CPUS (default 8) even on a 2-core machine, so the tests' trivial
+  # jobs (and a sleeping time-limit test) run side by side as on a real node. The config wins over
+  # the detected hardware (SlurmdParameters=config_overrides), so the node is not drained for it.
+  local slots="${SMKE_SLURM_CPUS:-8}"
+  if [ "$cpus" -lt "$slots" ]; then
+    hwrest="CPUs=$slots Boards=1 SocketsPerBoard=1 CoresPerSocket=$slots ThreadsPerCore=1"
+    cpus=$slots
+  fi
 
   cat >"$CONF_DIR/slurm.conf" <<CONF
 ClusterName=smke-local
@@ -73,6 +81,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
 MailProg=/bin/true
+SlurmdParameters=config_overrides
 # A job without --mem gets its CPUs' share of memory, not the whole node (which would run jobs one at a time).
 SchedulerParameters=batch_sched_delay=0
 AccountingStorageType=accounting_storage/none
