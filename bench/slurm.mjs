@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Slurm executor benchmark (needs the local cluster: scripts/slurm-local.sh start).
 //
-//   node bench/slurm.mjs [--stages 200] [--inflight 50] [--window 60]
+//   node bench/slurm.mjs [--stages 200] [--inflight 50] [--window 60] [--calls-only]
 //
 // 1. Overhead per stage: N trivial independent exec stages run locally (-j 2,
 //    the machine's cores) and through Slurm (the node's 2 CPUs), plus a chain of
@@ -43,12 +43,13 @@ async function timed(text, args) {
 }
 
 const rows = [];
-for (const [what, text, n] of [[`${STAGES} independent stages`, independent(STAGES), STAGES], ['chain of 20 stages', chain(20), 20]]) {
+const overhead = process.argv.includes('--calls-only') ? [] : [[`${STAGES} independent stages`, independent(STAGES), STAGES], ['chain of 20 stages', chain(20), 20]];
+for (const [what, text, n] of overhead) {
   const local = await timed(text, ['-j', '2']);
   const slurm = await timed(text, ['--executor', 'slurm']);
   rows.push({ what, local_s: +local.toFixed(1), slurm_s: +slurm.toFixed(1), local_ms_per_stage: Math.round((local / n) * 1000), slurm_ms_per_stage: Math.round((slurm / n) * 1000) });
 }
-console.table(rows);
+if (rows.length) console.table(rows);
 
 // Controller calls with INFLIGHT jobs in flight.
 const calls = join(mkdtempSync(join(tmpdir(), 'smke-bench-calls-')), 'calls.log');
