@@ -59,6 +59,12 @@ stage d = exec {
     first.child.kill('SIGKILL');
     await first.done;
     expect(squeue([id('c')]).get(id('c'))).toBe('PENDING');
+    // As if the orchestrator had died between sbatch and recording c's job id: the row keeps only
+    // its provisional id, and the restart must find the job by its script instead of submitting again.
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(dir, '.smke/state.db'));
+    db.prepare("UPDATE slurm_jobs SET job_id = 'pending:test' WHERE job_id = ?").run(id('c'));
+    db.close();
 
     const second = start(dir);
     await until(() => second.events.some((e) => e.type === 'log' && String(e.message).includes(`re-attached to Slurm job ${id('c')} (PENDING)`)), 20_000, 'c adopted');

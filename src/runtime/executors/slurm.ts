@@ -66,7 +66,7 @@ interface Tracked {
   resolve: (e: JobExit) => void;
 }
 
-interface JobRow { job_id: string; key: string; job_file: string; sentinel: string; events_path: string; log_path: string }
+interface JobRow { job_id: string; key: string; instance: string; job_file: string; sentinel: string; events_path: string; log_path: string }
 
 const run = (cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((res) => {
@@ -75,6 +75,8 @@ const run = (cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: n
       res({ code, stdout: String(stdout), stderr: String(stderr || (err && !stderr ? err.message : '')) });
     });
   });
+
+const jobName = (instance: string): string => `smke-${instance.replace(/[^A-Za-z0-9._,=[\]-]+/g, '_')}`;
 
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -177,7 +179,7 @@ export class SlurmExecutor implements Executor {
     const r = job.resources;
     const args = [
       '--parsable',
-      `--job-name=smke-${job.name.replace(/[^A-Za-z0-9._,=[\]-]+/g, '_')}`,
+      `--job-name=${jobName(job.name)}`,
       `--output=${job.logPath}`,
       '--open-mode=append',
       `--chdir=${job.cwd}`,
@@ -192,22 +194,39 @@ export class SlurmExecutor implements Executor {
     if (cfg.account) args.push(`--account=${cfg.account}`);
     if (cfg.qos) args.push(`--qos=${cfg.qos}`);
     args.push(...(cfg.extraArgs ?? []), script);
+    // Recorded before sbatch under a provisional id: an orchestrator killed between sbatch and the
+    // record still leaves a row, which a restart resolves by the job's script path (squeue %o).
+    const provisional = `pending:${base}`;
+    db?.prepare(`INSERT OR REPLACE INTO slurm_jobs (job_id, key, instance, attempt, job_file, sentinel, events_path, log_path, submitted_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(provisional, key, job.name, spec.attempt ?? null, copy, sentinel, job.eventsPath, job.logPath, Date.now() / 1000);
     this.note('sbatch', 1);
     const out = await run('sbatch', args);
     const id = out.stdout.trim().split(';')[0] ?? '';
     if (out.code !== 0 || !/^\d+$/.test(id)) {
+      db?.prepare('DELETE FROM slurm_jobs WHERE job_id = ?').run(provisional);
       rmSync(script, { force: true });
       rmSync(copy, { force: true });
       throw new Error(`sbatch failed (exit ${out.code}): ${(out.stderr || out.stdout).trim()}`);
     }
-    db?.prepare(`INSERT OR REPLACE INTO slurm_jobs (job_id, key, instance, attempt, job_file, sentinel, events_path, log_path, submitted_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, key, job.name, spec.attempt ?? null, copy, sentinel, job.eventsPath, job.logPath, Date.now() / 1000);
+    db?.prepare('UPDATE slurm_jobs SET job_id = ? WHERE job_id = ?').run(id, provisional);
     return this.track(id, key, sentinel, job.eventsPath, onEvent);
   }
 
   /** A job recorded for this key that Slurm still holds pending (or running): adopt it. */
   private async reattach(db: Database.Database, key: string, jobFile: string, job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle | undefined> {
-    const rows = db.prepare('SELECT * FROM slurm_jobs WHERE key = ? AND ended_at IS NULL ORDER BY submitted_at DESC').all(key) as JobRow[];
+    let rows = db.prepare('SELECT * FROM slurm_jobs WHERE key = ? AND ended_at IS NULL ORDER BY submitted_at DESC').all(key) as JobRow[];
+    if (!rows.length) return undefined;
+    for (const row of rows.filter((r) => r.job_id.startsWith('pending:'))) {
+      // Killed between sbatch and the record: find the job by its name and script, if sbatch got that far.
+      this.note('squeue', 1);
+      const script = row.sentinel.replace(/\.exit$/, '.sh');
+      const r = await run('squeue', ['-h', '-t', 'all', '-n', jobName(row.instance), '-o', '%i|%o']);
+      const found = r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('|')), l.slice(l.indexOf('|') + 1).trim()]).find(([, cmd]) => cmd === script)?.[0];
+      if (found) db.prepare('UPDATE slurm_jobs SET job_id = ? WHERE job_id = ?').run(found, row.job_id);
+      else if (r.code === 0) db.prepare("UPDATE slurm_jobs SET ended_at = ?, state = 'NOT SUBMITTED' WHERE job_id = ?").run(Date.now() / 1000, row.job_id);
+      else throw new Error(`cannot ask Slurm whether a job of this stage was submitted (squeue fails): not submitting a second one`);
+    }
+    rows = db.prepare('SELECT * FROM slurm_jobs WHERE key = ? AND ended_at IS NULL ORDER BY submitted_at DESC').all(key) as JobRow[];
     if (!rows.length) return undefined;
     // Without an answer from the controller we cannot know whether they still run: ask again, a few times.
     let states = await this.query(rows.map((r) => r.job_id));
