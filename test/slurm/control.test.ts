@@ -1,7 +1,7 @@
 // Ctrl-C cancels the run's Slurm jobs; an orchestrator killed with SIGKILL and
 // started again re-attaches to its jobs instead of submitting them twice.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows, squeue, start, until } from './helpers.js';
@@ -79,5 +79,27 @@ stage d = exec {
     await until(() => [...jobcompNames(dir).values()].reduce((x, y) => x + y, 0) >= 4, 10_000, 'jobcomp lines');
     expect(Object.fromEntries(jobcompNames(dir))).toEqual({ 'smke-a': 1, 'smke-b': 1, 'smke-c': 1, 'smke-d': 1 });
     expect((await slurmRows(dir)).map((x) => x.instance).sort()).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('a job ended by Slurm (scancel from outside) is a failed attempt with Slurm\'s state, and is retried', async () => {
+    const dir = project(`smke 1
+stage flaky = exec {
+  argv = ["sh", "-c", "if [ -e first-done ]; then echo ok > {out}/x; else touch first-done; sleep 60; fi"]
+  outputs = ["x"]
+  retries = 1
+}
+`);
+    const r = start(dir);
+    const first = await until(async () => {
+      const x = await slurmRows(dir).catch(() => []);
+      return x.length === 1 && squeue([x[0]!.job_id]).get(x[0]!.job_id) === 'RUNNING' && existsSync(join(dir, 'first-done')) ? x[0]!.job_id : undefined;
+    }, 30_000, 'the first attempt running');
+    execFileSync('scancel', [first]);
+    const res = await r.done;
+    expect(res.code, res.stderr).toBe(0);
+    const retried = res.events.find((e) => e.type === 'retried');
+    expect(String(retried?.error)).toMatch(new RegExp(`Slurm job ${first} ended CANCELLED`));
+    expect(readFileSync(join(dir, 'results/flaky/x'), 'utf8')).toBe('ok\n');
+    expect((await slurmRows(dir)).map((x) => x.state)).toEqual(['CANCELLED', 'COMPLETED']);
   });
 });

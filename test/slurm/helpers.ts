@@ -89,9 +89,10 @@ export async function until<T>(f: () => T | undefined | false | Promise<T | unde
 
 export function squeue(ids: string[]): Map<string, string> {
   const m = new Map<string, string>();
+  ids = ids.filter((i) => /^\d+$/.test(i)); // not the provisional ids of jobs being submitted
   if (!ids.length) return m;
   try {
-    const out = execFileSync('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i %T'], { encoding: 'utf8' });
+    const out = execFileSync('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i %T'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     for (const l of out.split('\n')) { const [i, s] = l.trim().split(/\s+/); if (i && s) m.set(i, s); }
   } catch { /* all forgotten */ }
   return m;
