@@ -125,9 +125,10 @@ start() {
   before="$(cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" 2>/dev/null | md5sum)"
   write_config
   after="$(cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" | md5sum)"
+  # A running cluster whose config changed (e.g. after updating this script) is restarted: a
+  # reconfigure does not resize the node's CPUs. This is a test cluster: its jobs are cancelled.
+  if alive "$DIR/slurmctld.pid" && [ "$before" != "$after" ]; then log "config changed: restarting"; stop; fi
   start_munge
-  # A running cluster picks up a changed config (e.g. after updating this script).
-  if alive "$DIR/slurmctld.pid" && [ "$before" != "$after" ]; then scontrol reconfigure >/dev/null 2>&1 || true; fi
   alive "$DIR/slurmctld.pid" || slurmctld
   alive "$DIR/slurmd.pid" || slurmd
   local i state

@@ -96,4 +96,18 @@ stage bad = exec {
     expect(rows.map((x) => x.state)).toEqual(['EXIT 1', 'EXIT 1']);
     expect(readdirSync(join(dir, '.smke/store')).filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([]);
   });
+
+  it('polls Slurm with one batched squeue per round for all jobs in flight, with backoff', async () => {
+    const dir = project('smke 1\n' + Array.from({ length: 6 }, (_, i) => `stage s${i} = exec { argv = ["sh", "-c", "sleep 4 # ${i}"] }\n`).join(''));
+    const log = join(dir, 'calls.log');
+    const r = await run(dir, ['--executor', 'slurm'], { SMKE_SLURM_CALLS_LOG: log });
+    expect(r.code, r.stderr).toBe(0);
+    const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    expect(calls.filter(([, c]) => c === 'sbatch')).toHaveLength(6);
+    const squeues = calls.filter(([, c]) => c === 'squeue');
+    // ~5 s of waiting with backoff from 0.2 s: a handful of rounds, each asking for every job at once.
+    expect(squeues.length).toBeGreaterThan(0);
+    expect(squeues.length).toBeLessThanOrEqual(10);
+    expect(Math.max(...squeues.map(([, , n]) => Number(n)))).toBe(6);
+  });
 });
