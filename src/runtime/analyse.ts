@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
-import type { Digester } from './digest.js';
+import { InputError, type Digester } from './digest.js';
 import { diffFingerprints, fingerprint, type Fingerprint } from './fingerprint.js';
 import type { Layout } from './layout.js';
 import type { EntryFile, StateDb } from './state.js';
@@ -30,9 +30,37 @@ export interface Analysed {
   verified?: boolean;
 }
 
+/**
+ * An instance that has no key yet: a declared input is missing (a dataset the
+ * user must place by hand, say), or an upstream instance is in that state.
+ */
+export interface Waiting {
+  inst: StageInstance;
+  /** `needs data/x.tar.gz (does not exist ...)`, or `waits for flickr30k`. */
+  reason: string;
+}
+
+/** `smke run` with instances still waiting for inputs; reported like a missing input (exit 1). */
+export class MissingInputsError extends Error {
+  constructor(waiting: Waiting[]) {
+    // The stages whose own inputs are missing, then how many wait behind them.
+    const roots = waiting.filter((w) => w.reason.startsWith('needs '));
+    const behind = waiting.length - roots.length;
+    super(
+      `inputs are missing, so nothing was started:\n` +
+        roots.map((w) => `  ${w.inst.id}: ${w.reason}`).join('\n') +
+        (behind ? `\n  (and ${behind} stage instance${behind === 1 ? '' : 's'} downstream of them)` : '') +
+        `\nplace the missing files (or fix the stages' inputs) and run again; 'smke status' shows what waits for what`,
+    );
+    this.name = 'InputError';
+  }
+}
+
 export interface Analysis {
   items: Analysed[];
   byId: Map<string, Analysed>;
+  /** Selected instances that cannot be fingerprinted yet, in topological order. */
+  waiting: Waiting[];
   warnings: string[];
 }
 
@@ -98,8 +126,30 @@ export async function analyse(opts: {
   const items: Analysed[] = [];
   const byId = new Map<string, Analysed>();
   const warnings: string[] = [];
+  const waiting: Waiting[] = [];
+  // Waiting instance -> the instances whose own inputs are missing (the root causes).
+  const waitsOn = new Map<string, string[]>();
   for (const inst of plan.instances) {
-    const fp = fingerprint({ inst, projectDir: plan.projectDir, upstreamKeys: keys, digester, env: opts.env });
+    // A missing input does not stop the analysis: every stage is still listed,
+    // and what waits (directly or through upstream) names the stages whose
+    // inputs are missing.
+    const roots = [...new Set(deps(inst).flatMap((d) => waitsOn.get(d) ?? []))];
+    let fp: Fingerprint | undefined;
+    let reason = roots.length ? `waits for ${roots.join(', ')}` : '';
+    if (!reason) {
+      try {
+        fp = fingerprint({ inst, projectDir: plan.projectDir, upstreamKeys: keys, digester, env: opts.env });
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        reason = e.problem.startsWith('does not exist') ? `needs ${e.input}` : `needs ${e.input} (${e.problem})`;
+        roots.push(inst.id);
+      }
+    }
+    if (!fp) {
+      waitsOn.set(inst.id, roots);
+      if (!opts.select || opts.select.has(inst.id)) waiting.push({ inst, reason });
+      continue;
+    }
     keys.set(inst.id, fp.key);
     if (opts.select && !opts.select.has(inst.id)) continue;
     const lastRow = last.get(inst.id);
@@ -141,5 +191,5 @@ export async function analyse(opts: {
     byId.set(inst.id, item);
   }
   state.flushStats();
-  return { items, byId, warnings };
+  return { items, byId, waiting, warnings };
 }

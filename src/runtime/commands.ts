@@ -156,16 +156,24 @@ export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number>
       for (const i of analysis.items) {
         process.stdout.write(`${JSON.stringify({ instance: i.inst.id, key: i.fp.key, action: i.action, reasons: i.reasons })}\n`);
       }
+      for (const w of analysis.waiting) {
+        process.stdout.write(`${JSON.stringify({ instance: w.inst.id, key: null, action: 'waiting', reasons: [w.reason] })}\n`);
+      }
       return EXIT.ok;
     }
     for (const w of analysis.warnings) process.stdout.write(`warning: ${w}\n`);
-    const width = Math.max(8, ...analysis.items.map((i) => i.inst.id.length));
+    // Plan order (upstream first), whether an instance has a key or waits for an input.
+    const rows = new Map<string, string>();
+    const width = Math.max(8, ...plan.instances.map((i) => i.id.length));
     for (const i of analysis.items) {
       const what = i.action === 'cached' ? c(32, 'cached  ') : c(33, 'will run');
-      process.stdout.write(`${i.inst.id.padEnd(width)}  ${what}  ${i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}\n`);
+      rows.set(i.inst.id, `${i.inst.id.padEnd(width)}  ${what}  ${i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}`);
     }
+    for (const w of analysis.waiting) rows.set(w.inst.id, `${w.inst.id.padEnd(width)}  ${c(31, 'waiting ')}  ${'-'.padEnd(12)}  ${w.reason}`);
+    for (const i of plan.instances) if (rows.has(i.id)) process.stdout.write(`${rows.get(i.id)}\n`);
     const n = analysis.items.filter((i) => i.action === 'run').length;
-    process.stdout.write(`${analysis.items.length - n} cached, ${n} to run\n`);
+    const waiting = analysis.waiting.length ? `, ${analysis.waiting.length} waiting for inputs` : '';
+    process.stdout.write(`${analysis.items.length - n} cached, ${n} to run${waiting}\n`);
     return EXIT.ok;
   });
 }
@@ -181,7 +189,13 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
     const c = colours(process.stdout);
     const out = (s: string): boolean => process.stdout.write(`${s}\n`);
     for (const id of ids) {
-      const i = analysis.byId.get(id)!;
+      const i = analysis.byId.get(id);
+      if (!i) {
+        const w = analysis.waiting.find((x) => x.inst.id === id);
+        out(`${c(1, id)}  (${w?.inst.kind ?? '?'})`);
+        out(`  status        waiting: ${w?.reason ?? 'no key'} (no key until its inputs exist)`);
+        continue;
+      }
       const p = i.fp.parts;
       const q = i.prev?.parts;
       const mark = (changed: boolean): string => (q === undefined ? ' ' : changed ? c(33, '*') : ' ');

@@ -184,7 +184,7 @@ export class Digester {
 }
 
 export class InputError extends Error {
-  constructor(readonly input: string, problem: string) {
+  constructor(readonly input: string, readonly problem: string) {
     super(`input '${input}' ${problem}: create it or fix the stage's inputs`);
     this.name = 'InputError';
   }

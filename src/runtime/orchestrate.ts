@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
-import { analyse, deps, resolveNames, withUpstream, type Analysed } from './analyse.js';
+import { analyse, deps, MissingInputsError, resolveNames, withUpstream, type Analysed } from './analyse.js';
 import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
@@ -125,9 +125,13 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   }
   const cachedItems = analysis.items.filter((a) => a.action === 'cached');
   const toRun = analysis.items.filter((a) => a.action === 'run');
+  // Nothing starts while a needed input is missing: the user gets every
+  // missing input at once, and no branch is left half-done.
+  if (analysis.waiting.length && !opts.dryRun) throw new MissingInputsError(analysis.waiting);
 
   if (opts.dryRun) {
-    const s = { exitCode: EXIT.ok, ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
+    for (const w of analysis.waiting) bus.emit({ type: 'warning', message: `${w.inst.id} cannot run yet: ${w.reason}` });
+    const s = { exitCode: analysis.waiting.length ? EXIT.failed : EXIT.ok, ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
     bus.emit({ type: 'summary', ...s, dryRun: true });
     return s;
   }

@@ -149,4 +149,26 @@ stage slow = exec { argv = ["sh", "-c", "touch started; sleep 30"] }
     expect(smke(['history']).out).toMatch(/run 1 .* cancelled .*\n\s+slow#1\s+cancelled/);
     expect(readdirSync(join(proj.dir, '.smke/store'))).toEqual([]);
   });
+
+  it('lists stages waiting for a missing input, and refuses to start with every missing input named', () => {
+    writeFileSync(join(proj.dir, 'p.smke'), PIPELINE + `
+stage other = exec {
+  argv = ["sh", "-c", "echo ok > {out}/ok.txt"]
+}
+`);
+    const st = smke(['status', 'p.smke']);
+    expect(st.code).toBe(0);
+    expect(st.out).toMatch(/^prep\s+waiting\s+-\s+needs data\.txt$/m);
+    expect(st.out).toMatch(/^train\s+waiting\s+-\s+waits for prep$/m);
+    expect(st.out).toMatch(/^other\s+will run\s+[0-9a-f]{12}\s+never run$/m);
+    expect(st.out).toMatch(/0 cached, 1 to run, 2 waiting for inputs/);
+
+    const run = smke(['run', 'p.smke', '--progress', 'plain']);
+    expect(run.code).toBe(1);
+    expect(run.err).toContain('inputs are missing, so nothing was started:\n  prep: needs data.txt\n  (and 1 stage instance downstream of them)');
+    expect(existsSync(join(proj.dir, 'results/other'))).toBe(false);
+
+    writeFileSync(join(proj.dir, 'data.txt'), 'rows\n');
+    expect(smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
+  });
 });
