@@ -3,8 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows, squeue, start, until } from './helpers.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows, squeue, start, until } from './helpers.js';
 
 const entries = (dir: string): string[] => {
   try { return readdirSync(join(dir, '.smke/store')).filter((n) => /^[0-9a-f]{64}$/.test(n)); } catch { return []; }
@@ -12,6 +12,7 @@ const entries = (dir: string): string[] => {
 
 describe.skipIf(!slurmAvailable)('slurm executor: control', () => {
   beforeAll(() => ensureSlurm());
+  afterEach(() => cleanup());
 
   it('Ctrl-C cancels the running and pending jobs (scancel) and leaves no store entry', async () => {
     const dir = project(`smke 1

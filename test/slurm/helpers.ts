@@ -40,6 +40,22 @@ export function project(pipeline: string, files: Record<string, string> = {}): s
   return dir;
 }
 
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+
+/** After each test: kill orchestrators a failed test left running, and cancel the Slurm jobs of its projects. */
+export function cleanup(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+  if (!dirs.size) return;
+  try {
+    const out = execFileSync('squeue', ['-h', '-o', '%i %Z'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const ids = out.split('\n').map((l) => l.trim().split(' ')).filter(([, d]) => d && dirs.has(d)).map(([i]) => i!);
+    if (ids.length) execFileSync('scancel', ids, { stdio: 'ignore' });
+  } catch { /* nothing to cancel */ }
+  dirs.clear();
+}
+
 export interface RunResult { code: number | null; events: Array<Record<string, unknown>>; stderr: string }
 
 /** `smke run p.smke --json` in `dir` as a child process. */
@@ -47,6 +63,8 @@ export function start(dir: string, args: string[] = ['--executor', 'slurm'], env
   const child = spawn(process.execPath, [BIN, 'run', 'p.smke', '--json', ...args], {
     cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  dirs.add(dir);
   const events: Array<Record<string, unknown>> = [];
   let buf = '';
   let stderr = '';
@@ -57,7 +75,7 @@ export function start(dir: string, args: string[] = ['--executor', 'slurm'], env
     for (const l of lines) { try { events.push(JSON.parse(l) as Record<string, unknown>); } catch { /* not JSON */ } }
   });
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const done = new Promise<RunResult>((res) => child.on('close', (code) => res({ code, events, stderr })));
+  const done = new Promise<RunResult>((res) => child.on('close', (code) => { live.delete(child); res({ code, events, stderr }); }));
   return { child, done, events };
 }
 
@@ -98,12 +116,12 @@ export function squeue(ids: string[]): Map<string, string> {
   return m;
 }
 
-/** Rows of the slurm_jobs table of a project. */
+/** Rows of the slurm_jobs table of a project whose job id is known (not the provisional `pending:` rows of a submission in progress). */
 export async function slurmRows(dir: string): Promise<Array<{ job_id: string; key: string; instance: string; state: string | null }>> {
   const { default: Database } = await import('better-sqlite3');
   const db = new Database(join(dir, '.smke/state.db'), { readonly: true });
   try {
-    return db.prepare('SELECT job_id, key, instance, state FROM slurm_jobs ORDER BY CAST(job_id AS INTEGER)').all() as Array<{ job_id: string; key: string; instance: string; state: string | null }>;
+    return db.prepare("SELECT job_id, key, instance, state FROM slurm_jobs WHERE job_id NOT LIKE 'pending:%' ORDER BY CAST(job_id AS INTEGER)").all() as Array<{ job_id: string; key: string; instance: string; state: string | null }>;
   } finally {
     db.close();
   }

@@ -4,8 +4,8 @@
 import { cpSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureSlurm, jobcompNames, REPO, run, slurmAvailable } from './helpers.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, ensureSlurm, jobcompNames, REPO, run, slurmAvailable } from './helpers.js';
 
 const ARGS = ['--only', 'image_encoder', '--set', 'unimodal_steps=5'];
 
@@ -26,6 +26,7 @@ function outputs(store: string): Record<string, unknown> {
 
 describe.skipIf(!slurmAvailable)('slurm executor: the mini pipeline', () => {
   beforeAll(() => ensureSlurm());
+  afterEach(() => cleanup());
 
   it('data.synthetic and a training stage on Slurm match the local run (keys, outputs, shared cache)', async () => {
     const local = projectWithFull();

@@ -3,11 +3,12 @@
 // and a failing job with retries.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows } from './helpers.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows } from './helpers.js';
 
 describe.skipIf(!slurmAvailable)('slurm executor: pipelines', () => {
   beforeAll(() => ensureSlurm());
+  afterEach(() => cleanup());
 
   it('runs a pipeline of exec stages as Slurm jobs, each submitted once, logs in the store', async () => {
     const dir = project(`smke 1

@@ -4,11 +4,12 @@
 // it is alone in its file so that it runs beside the other Slurm tests.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows } from './helpers.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cleanup, ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows } from './helpers.js';
 
 describe.skipIf(!slurmAvailable)('slurm executor: time limit', () => {
   beforeAll(() => ensureSlurm());
+  afterEach(() => cleanup());
 
   it('a job past its time limit fails with TIMEOUT as the reason', async () => {
     const dir = project(`smke 1
