@@ -4,7 +4,7 @@
 // with CI=true they run and fail when Slurm cannot be started.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -43,7 +43,7 @@ export function project(pipeline: string, files: Record<string, string> = {}): s
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
-/** After each test: kill orchestrators a failed test left running, and cancel the Slurm jobs of its projects. */
+/** After each test: kill orchestrators a failed test left running, cancel the Slurm jobs of its projects, remove them. */
 export function cleanup(): void {
   for (const c of live) c.kill('SIGKILL');
   live.clear();
@@ -53,6 +53,7 @@ export function cleanup(): void {
     const ids = out.split('\n').map((l) => l.trim().split(' ')).filter(([, d]) => d && dirs.has(d)).map(([i]) => i!);
     if (ids.length) execFileSync('scancel', ids, { stdio: 'ignore' });
   } catch { /* nothing to cancel */ }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
   dirs.clear();
 }
 
