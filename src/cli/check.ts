@@ -1,6 +1,7 @@
 // `smke check FILE`: compile a pipeline and print its diagnostics.
 import { Command } from 'commander';
-import { checkFormat, collect, compileForCli, parseArgs, parseSetOptions } from './compile.js';
+import { collect, parseArgs } from './args.js';
+import { checkFormat, compileForCli, parseSetOptions } from './compile.js';
 
 export default async function checkCommand(argv: string[]): Promise<number> {
   const program = new Command('smke check')

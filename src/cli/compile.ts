@@ -44,11 +44,6 @@ export async function compileForCli(file: string, options: CliCompileOptions = {
   return { plan: result.plan, exitCode: result.plan ? 0 : 1 };
 }
 
-/** commander's collector for a repeatable option: `.option('--set <k=v>', '...', collect, [])`. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
 /**
  * Splits repeated `--set name=value` options. Returns an error message for a
  * malformed one (the caller prints it and exits 2, a usage error). A later
@@ -65,23 +60,6 @@ export function parseSetOptions(pairs: string[] | undefined): { set: Record<stri
     set[name] = pair.slice(eq + 1);
   }
   return { set };
-}
-
-/**
- * Parses argv with a commander program set up not to exit the process.
- * Returns undefined when the command should go on, or the exit code to return
- * now: 0 after --help, 2 on a usage error (commander has printed it).
- */
-export function parseArgs(program: import('commander').Command, argv: string[]): number | undefined {
-  program.exitOverride();
-  try {
-    program.parse(argv, { from: 'user' });
-    return undefined;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.help' || code === 'commander.version') return 0;
-    return 2;
-  }
 }
 
 /** Reads `--format` against the allowed values; prints a usage error and returns undefined when it is not one. */

@@ -1,7 +1,8 @@
 // `smke dag FILE`: the instance graph as dot, Mermaid or JSON.
 import { Command } from 'commander';
 import { toDot, toJson, toMermaid } from '../compiler/dag-export.js';
-import { checkFormat, collect, compileForCli, parseArgs, parseSetOptions } from './compile.js';
+import { collect, parseArgs } from './args.js';
+import { checkFormat, compileForCli, parseSetOptions } from './compile.js';
 
 export default async function dagCommand(argv: string[]): Promise<number> {
   const program = new Command('smke dag')

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { didYouMean } from '../compiler/suggest.js';
-import { parseArgs } from './compile.js';
+import { parseArgs } from './args.js';
 
 /** Code -> its section of docs/errors.md (heading included). */
 export function errorEntries(markdown: string): Map<string, string> {

@@ -1,6 +1,7 @@
 // `smke explain FILE STAGE`: every fingerprint part, and which differ from the last run.
 import { Command } from 'commander';
-import { collect, compileLazily, parseArgs } from './run.js';
+import { collect, parseArgs } from './args.js';
+import { compileLazily } from './run.js';
 
 export default async function explainCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke explain')

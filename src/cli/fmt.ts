@@ -2,7 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { formatSource } from '../compiler/index.js';
-import { parseArgs, useColor } from './compile.js';
+import { parseArgs } from './args.js';
+import { useColor } from './compile.js';
 import { renderDiagnostics } from '../compiler/index.js';
 
 export default async function fmtCommand(argv: string[]): Promise<number> {

@@ -1,6 +1,6 @@
 // `smke gc`: remove store entries no recorded run refers to.
 import { Command } from 'commander';
-import { intArg, parseArgs } from './run.js';
+import { intArg, parseArgs } from './args.js';
 
 export default async function gcCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke gc')

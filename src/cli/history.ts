@@ -1,6 +1,6 @@
 // `smke history`: past runs and their stage attempts.
 import { Command } from 'commander';
-import { intArg, parseArgs } from './run.js';
+import { intArg, parseArgs } from './args.js';
 
 export default async function historyCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke history')

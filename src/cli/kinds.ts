@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { kindText } from '../compiler/kind-docs.js';
 import { didYouMean } from '../compiler/suggest.js';
-import { parseArgs } from './compile.js';
+import { parseArgs } from './args.js';
 
 export default async function kindsCommand(argv: string[]): Promise<number> {
   const program = new Command('smke kinds')

@@ -1,6 +1,6 @@
 // `smke log STAGE`: the log of a stage's latest attempt.
 import { Command } from 'commander';
-import { parseArgs } from './run.js';
+import { parseArgs } from './args.js';
 
 export default async function logCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke log')

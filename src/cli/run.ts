@@ -1,33 +1,6 @@
 // `smke run FILE`: argument parsing only; the work is in src/runtime.
-import { Command, CommanderError, Option } from 'commander';
-
-export function intArg(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new CommanderError(2, 'smke.usage', `${name} expects an integer >= ${min}, got '${v}'`);
-    return n;
-  };
-}
-
-/**
- * Parse a command's arguments. Returns the exit code when parsing ended the
- * command (--help: 0; a usage error, already printed by commander: 2).
- */
-export function parseArgs(cmd: Command, argv: string[], name: string): number | undefined {
-  cmd.exitOverride();
-  try {
-    cmd.parse(argv, { from: 'user' });
-    return undefined;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'smke.usage') process.stderr.write(`${name}: ${e.message}\n`);
-      return e.exitCode === 0 ? 0 : 2;
-    }
-    throw e;
-  }
-}
-
-export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+import { Command, Option } from 'commander';
+import { collect, intArg, parseArgs } from './args.js';
 
 /** The compiler, imported only on a plan-cache miss: a no-op run loads neither chevrotain nor ajv. */
 export async function compileLazily(file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) {

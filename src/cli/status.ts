@@ -1,6 +1,7 @@
 // `smke status FILE`: every instance, cached or why it will run.
 import { Command } from 'commander';
-import { collect, compileLazily, parseArgs } from './run.js';
+import { collect, parseArgs } from './args.js';
+import { compileLazily } from './run.js';
 
 export default async function statusCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke status')

@@ -1,6 +1,6 @@
 // `smke verify`: re-digest every store entry against its manifest.
 import { Command } from 'commander';
-import { parseArgs } from './run.js';
+import { parseArgs } from './args.js';
 
 export default async function verifyCommand(argv: string[]): Promise<number> {
   const cmd = new Command('smke verify')
