@@ -36,3 +36,34 @@ export function parseArgs(cmd: Command, argv: string[], name = cmd.name()): numb
     throw e;
   }
 }
+
+/**
+ * Splits repeated `--set name=value` options. Returns an error message for a
+ * malformed one (the caller prints it and exits 2, a usage error). A later
+ * `--set` of the same name wins.
+ */
+function parseSetOptions(pairs: string[] | undefined): { set: Record<string, string> } | { error: string } {
+  const set: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    const name = eq === -1 ? '' : pair.slice(0, eq).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      return { error: `--set expects name=value (a pipeline parameter and its value), got '${pair}'` };
+    }
+    set[name] = pair.slice(eq + 1);
+  }
+  return { set };
+}
+
+/**
+ * `--set` options for a command: the overrides (undefined when there are
+ * none), or null after printing the usage error (the caller exits 2).
+ */
+export function readSetOptions(command: string, pairs: string[] | undefined): { set: Record<string, string> | undefined } | null {
+  const parsed = parseSetOptions(pairs);
+  if ('error' in parsed) {
+    process.stderr.write(`${command}: ${parsed.error}\n`);
+    return null;
+  }
+  return { set: Object.keys(parsed.set).length ? parsed.set : undefined };
+}

@@ -1,7 +1,7 @@
 // `smke check FILE`: compile a pipeline and print its diagnostics.
 import { Command } from 'commander';
-import { collect, parseArgs } from './args.js';
-import { checkFormat, compileForCli, parseSetOptions } from './compile.js';
+import { collect, parseArgs, readSetOptions } from './args.js';
+import { checkFormat, compileForCli } from './compile.js';
 
 export default async function checkCommand(argv: string[]): Promise<number> {
   const program = new Command('smke check')
@@ -15,11 +15,8 @@ export default async function checkCommand(argv: string[]): Promise<number> {
   const opts = program.opts<{ profile?: string; set: string[]; format?: string }>();
   const format = checkFormat('check', opts.format, ['text', 'json'] as const, 'text');
   if (!format) return 2;
-  const set = parseSetOptions(opts.set);
-  if ('error' in set) {
-    process.stderr.write(`smke check: ${set.error}\n`);
-    return 2;
-  }
+  const set = readSetOptions('smke check', opts.set);
+  if (!set) return 2;
   const { plan, exitCode } = await compileForCli(program.args[0]!, { profile: opts.profile, set: set.set, format, alwaysJson: true });
   if (plan && format === 'text') {
     const n = plan.instances.length;

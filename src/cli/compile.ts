@@ -6,7 +6,7 @@ import { compile, diagnosticsJson, renderDiagnostics, type Plan } from '../compi
 
 export interface CliCompileOptions {
   profile?: string;
-  /** `--set` pairs, already split (see parseSetOptions). */
+  /** `--set` pairs, already split (see readSetOptions in ./args.ts). */
   set?: Record<string, string>;
   /** `text` (default): rustc-style on stderr; `json`: one JSON document on stdout. */
   format?: 'text' | 'json';
@@ -42,24 +42,6 @@ export async function compileForCli(file: string, options: CliCompileOptions = {
     process.stderr.write(renderDiagnostics(result.diagnostics, result.texts ?? new Map(), { color: useColor() }));
   }
   return { plan: result.plan, exitCode: result.plan ? 0 : 1 };
-}
-
-/**
- * Splits repeated `--set name=value` options. Returns an error message for a
- * malformed one (the caller prints it and exits 2, a usage error). A later
- * `--set` of the same name wins.
- */
-export function parseSetOptions(pairs: string[] | undefined): { set: Record<string, string> } | { error: string } {
-  const set: Record<string, string> = {};
-  for (const pair of pairs ?? []) {
-    const eq = pair.indexOf('=');
-    const name = eq === -1 ? '' : pair.slice(0, eq).trim();
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      return { error: `--set expects name=value (a pipeline parameter and its value), got '${pair}'` };
-    }
-    set[name] = pair.slice(eq + 1);
-  }
-  return { set };
 }
 
 /** Reads `--format` against the allowed values; prints a usage error and returns undefined when it is not one. */

@@ -1,8 +1,8 @@
 // `smke dag FILE`: the instance graph as dot, Mermaid or JSON.
 import { Command } from 'commander';
 import { toDot, toJson, toMermaid } from '../compiler/dag-export.js';
-import { collect, parseArgs } from './args.js';
-import { checkFormat, compileForCli, parseSetOptions } from './compile.js';
+import { collect, parseArgs, readSetOptions } from './args.js';
+import { checkFormat, compileForCli } from './compile.js';
 
 export default async function dagCommand(argv: string[]): Promise<number> {
   const program = new Command('smke dag')
@@ -16,11 +16,8 @@ export default async function dagCommand(argv: string[]): Promise<number> {
   const opts = program.opts<{ format?: string; profile?: string; set: string[] }>();
   const format = checkFormat('dag', opts.format, ['dot', 'mermaid', 'json'] as const, 'dot');
   if (!format) return 2;
-  const set = parseSetOptions(opts.set);
-  if ('error' in set) {
-    process.stderr.write(`smke dag: ${set.error}\n`);
-    return 2;
-  }
+  const set = readSetOptions('smke dag', opts.set);
+  if (!set) return 2;
   const { plan, exitCode } = await compileForCli(program.args[0]!, { profile: opts.profile, set: set.set });
   if (!plan) return exitCode;
   process.stdout.write(format === 'dot' ? toDot(plan) : format === 'mermaid' ? toMermaid(plan) : toJson(plan));

@@ -1,6 +1,6 @@
 // `smke explain FILE STAGE`: every fingerprint part, and which differ from the last run.
 import { Command } from 'commander';
-import { collect, parseArgs } from './args.js';
+import { collect, parseArgs, readSetOptions } from './args.js';
 import { compileLazily } from './run.js';
 
 export default async function explainCommand(argv: string[]): Promise<number> {
@@ -14,6 +14,8 @@ export default async function explainCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke explain');
   if (stop !== undefined) return stop;
   const o = cmd.opts<{ profile?: string; set: string[]; store?: string }>();
+  const set = readSetOptions('smke explain', o.set);
+  if (!set) return 2;
   const { explainCli } = await import('../runtime/commands.js');
-  return explainCli({ file: cmd.args[0]!, stage: cmd.args[1]!, profile: o.profile, set: o.set, store: o.store ?? process.env.SMKE_STORE, compile: compileLazily });
+  return explainCli({ file: cmd.args[0]!, stage: cmd.args[1]!, profile: o.profile, set: set.set, store: o.store ?? process.env.SMKE_STORE, compile: compileLazily });
 }

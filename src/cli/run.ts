@@ -1,6 +1,6 @@
 // `smke run FILE`: argument parsing only; the work is in src/runtime.
 import { Command, Option } from 'commander';
-import { collect, intArg, parseArgs } from './args.js';
+import { collect, intArg, parseArgs, readSetOptions } from './args.js';
 
 /** The compiler, imported only on a plan-cache miss: a no-op run loads neither chevrotain nor ajv. */
 export async function compileLazily(file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) {
@@ -32,11 +32,13 @@ export default async function runCommand(argv: string[]): Promise<number> {
     profile?: string; set: string[]; jobs?: number; keepGoing?: boolean; dryRun?: boolean; only?: string[]; force?: string[];
     store?: string; gpus?: number; backend?: string; executor?: string; json?: boolean; progress?: 'tty' | 'plain'; planCache: boolean;
   }>();
+  const set = readSetOptions('smke run', o.set);
+  if (!set) return 2;
   const { runCli } = await import('../runtime/commands.js');
   return runCli({
     file: cmd.args[0]!,
     profile: o.profile,
-    set: o.set,
+    set: set.set,
     jobs: o.jobs,
     keepGoing: o.keepGoing === true,
     dryRun: o.dryRun === true,

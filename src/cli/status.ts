@@ -1,6 +1,6 @@
 // `smke status FILE`: every instance, cached or why it will run.
 import { Command } from 'commander';
-import { collect, parseArgs } from './args.js';
+import { collect, parseArgs, readSetOptions } from './args.js';
 import { compileLazily } from './run.js';
 
 export default async function statusCommand(argv: string[]): Promise<number> {
@@ -14,6 +14,8 @@ export default async function statusCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke status');
   if (stop !== undefined) return stop;
   const o = cmd.opts<{ profile?: string; set: string[]; store?: string; json?: boolean }>();
+  const set = readSetOptions('smke status', o.set);
+  if (!set) return 2;
   const { statusCli } = await import('../runtime/commands.js');
-  return statusCli({ file: cmd.args[0]!, profile: o.profile, set: o.set, store: o.store ?? process.env.SMKE_STORE, json: o.json, compile: compileLazily });
+  return statusCli({ file: cmd.args[0]!, profile: o.profile, set: set.set, store: o.store ?? process.env.SMKE_STORE, json: o.json, compile: compileLazily });
 }

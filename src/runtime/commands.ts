@@ -25,35 +25,25 @@ export type Compile = (file: string, o: { profile?: string; set?: Record<string,
 export interface PipelineArgs {
   file: string;
   profile?: string;
-  set?: string[];
+  /** `--set` overrides, already split and checked by the CLI; undefined when there are none. */
+  set?: Record<string, string>;
   store?: string;
   planCache?: boolean;
   /** The compiler, called only on a plan-cache miss (the CLI passes a lazy import: it brings chevrotain and ajv). */
   compile: Compile;
 }
 
-function splitSet(pairs: string[] | undefined): Record<string, string> {
-  const set: Record<string, string> = {};
-  for (const p of pairs ?? []) {
-    const eq = p.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--set expects name=value, got '${p}'`);
-    set[p.slice(0, eq).trim()] = p.slice(eq + 1);
-  }
-  return set;
-}
-
 async function pipeline(a: PipelineArgs): Promise<{ plan?: Plan; exitCode: number }> {
   if (!existsSync(a.file)) throw new UsageError(`no such pipeline file: ${a.file}`);
-  const set = splitSet(a.set);
   const projectDir = process.cwd();
   const compile = a.compile;
   return loadPlan({
     file: a.file,
     profile: a.profile,
-    set: Object.keys(set).length ? set : undefined,
+    set: a.set,
     projectDir,
     useCache: a.planCache !== false,
-    compile: () => compile(a.file, { profile: a.profile, set: Object.keys(set).length ? set : undefined, projectDir }),
+    compile: () => compile(a.file, { profile: a.profile, set: a.set, projectDir }),
   });
 }
 
@@ -91,9 +81,8 @@ export function runCli(a: RunCliArgs): Promise<number> {
     if (!a.dryRun && !a.only?.length && !a.force?.length && a.planCache !== false) {
       // The no-op fast path: nothing changed since the last all-cached run,
       // so neither the plan nor the compiler is loaded.
-      const set = splitSet(a.set);
       const projectDir = process.cwd();
-      const digest = existsSync(a.file) ? validPlanDigest({ file: a.file, profile: a.profile, set: Object.keys(set).length ? set : undefined, projectDir }) : undefined;
+      const digest = existsSync(a.file) ? validPlanDigest({ file: a.file, profile: a.profile, set: a.set, projectDir }) : undefined;
       const lay = layout(projectDir, a.store);
       const snap = digest && existsSync(lay.dbPath) ? checkSnapshot(lay, digest, process.env) : undefined;
       if (snap) {
