@@ -10,6 +10,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpPathFor } from './atomic.js';
 import { DEFAULT_USER_AGENT } from './download.js';
+import { discard, httpGet, HttpAgents, readBody } from './http-get.js';
 import { FetchError, backoffMs, networkError, sleep, statusError } from './http.js';
 import { prepareImage } from './image-prep.js';
 import { Rng } from './rng.js';
@@ -79,7 +80,7 @@ async function readJournal(stateDir: string): Promise<Map<number, ScrapeOutcome>
   return done;
 }
 
-async function fetchImageBytes(url: string, opts: ScrapeOptions): Promise<Buffer> {
+async function fetchImageBytes(url: string, opts: ScrapeOptions, agents: HttpAgents): Promise<Buffer> {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort(opts.signal!.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -89,46 +90,36 @@ async function fetchImageBytes(url: string, opts: ScrapeOptions): Promise<Buffer
     ctl.abort(new Error('timeout'));
   }, opts.timeoutMs);
   try {
-    let res: Response;
+    let res;
     try {
-      res = await fetch(url, { headers: { 'user-agent': opts.userAgent ?? DEFAULT_USER_AGENT, accept: 'image/*' }, signal: ctl.signal, redirect: 'follow' });
+      ({ res } = await httpGet(url, { agents, headers: { 'user-agent': opts.userAgent ?? DEFAULT_USER_AGENT, accept: 'image/*' }, signal: ctl.signal }));
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       throw networkError(err, url, timedOut);
     }
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => {});
-      throw statusError(res.status, url, res.headers.get('retry-after'));
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) {
+      discard(res);
+      throw statusError(status, url, res.headers['retry-after']);
     }
-    const type = (res.headers.get('content-type') ?? '').toLowerCase();
+    const type = (res.headers['content-type'] ?? '').toLowerCase();
     // Dead image links often answer 200 with an HTML error or login page.
     if (type.startsWith('text/') || type.includes('html')) {
-      await res.body?.cancel().catch(() => {});
+      discard(res);
       throw new FetchError(`${url} served ${type}, not an image`, 'html', false);
     }
-    const len = Number(res.headers.get('content-length') ?? 0);
+    const len = Number(res.headers['content-length'] ?? 0);
     if (len > opts.maxBytes) {
-      await res.body?.cancel().catch(() => {});
+      res.destroy();
       throw new FetchError(`${url} is ${len} bytes, over the limit`, 'too_large', false);
     }
-    const chunks: Buffer[] = [];
-    let got = 0;
     try {
-      for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
-        got += c.byteLength;
-        if (got > opts.maxBytes) {
-          ctl.abort(new Error('too large'));
-          throw new FetchError(`${url} exceeds ${opts.maxBytes} bytes`, 'too_large', false);
-        }
-        chunks.push(Buffer.from(c));
-      }
+      return await readBody(res, url, opts.maxBytes);
     } catch (err) {
       if (err instanceof FetchError) throw err;
       if (opts.signal?.aborted) throw opts.signal.reason;
       throw networkError(err, url, timedOut);
     }
-    if (len && got < len) throw new FetchError(`${url}: connection closed after ${got} of ${len} bytes`, 'truncated', true);
-    return Buffer.concat(chunks);
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
@@ -154,6 +145,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   let settled = resumed;
   // Every in-flight request listens to the stage's signal; that many listeners is by design, not a leak.
   if (opts.signal) setMaxListeners(opts.concurrency * 2 + 20, opts.signal);
+  const agents = new HttpAgents();
   const journal = await open(join(opts.stateDir, JOURNAL), 'a');
   // A line torn by a kill must not swallow the next one: start appending on a fresh line.
   const { size } = await journal.stat();
@@ -178,7 +170,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
       let outcome: ScrapeOutcome | undefined;
       let retry: FetchError | undefined;
       try {
-        const bytes = await fetchImageBytes(r.url, opts);
+        const bytes = await fetchImageBytes(r.url, opts, agents);
         const img = await prepareImage(bytes, { imageSize: opts.imageSize, minSide: opts.minSide });
         const file = imagePath(opts.stateDir, r.row);
         const dir = join(file, '..');
@@ -266,6 +258,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
     };
     pump();
   });
+  agents.destroy();
   await journalTail;
   await journal.close();
   if (failure) throw failure;

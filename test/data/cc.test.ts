@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ImageDataset } from '../../src/data/image-dataset.js';
 import { cc12mKind, cc3mKind } from '../../src/stages/data/cc.js';
 import { makeCtx, tempDir, withDefaults, type TestCtx } from './ctx.js';
-import { serveBytes, startServer, type TestServer } from './server.js';
+import { dropAfter, serveBytes, startServer, type TestServer } from './server.js';
 
 let srv: TestServer;
 let jpeg: Buffer;
@@ -152,6 +152,24 @@ describe('dataset.cc3m', () => {
     const again = await scrapeImages(rows, { stateDir: dir, concurrency: 2, perHost: 2, timeoutMs: 2000, retries: 0, imageSize: 32, minSide: 10, maxBytes: 1e7 });
     expect(again.stats.resumed).toBe(3);
     expect(srv.hits.get('/t/1.jpg')).toHaveLength(1);
+  });
+
+  test('redirects are followed, a redirect loop and a cut body are counted, a compressed body is decoded', async () => {
+    const { scrapeImages } = await import('../../src/data/scrape.js');
+    const { gzipSync } = await import('node:zlib');
+    const dir = tempDir();
+    srv.route('/h/moved.jpg', (_q, res) => void res.writeHead(302, { location: '/h/target.jpg' }).end());
+    srv.route('/h/target.jpg', serveBytes(jpeg, 'image/jpeg'));
+    srv.route('/h/loop.jpg', (_q, res) => void res.writeHead(301, { location: `${srv.url}/h/loop.jpg` }).end());
+    srv.route('/h/gz.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-encoding': 'gzip' }).end(gzipSync(jpeg)));
+    srv.route('/h/cut.jpg', dropAfter(jpeg, 100));
+    const rows = ['moved', 'loop', 'gz', 'cut'].map((p, i) => ({ row: i, url: `${srv.url}/h/${p}.jpg`, caption: p }));
+    const { outcomes, stats } = await scrapeImages(rows, { stateDir: dir, concurrency: 4, perHost: 4, timeoutMs: 2000, retries: 1, retryDelayMs: 1, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    expect(stats).toMatchObject({ ok: 2, failed: { redirects: 1, truncated: 1 } });
+    expect(outcomes.get(0)).toMatchObject({ ok: true, width: 43, height: 32 });
+    expect(outcomes.get(2)).toMatchObject({ ok: true, width: 43, height: 32 });
+    expect(srv.hits.get('/h/cut.jpg')).toHaveLength(2); // a cut body is worth another try
+    expect(srv.hits.get('/h/loop.jpg')!.length).toBeGreaterThan(5);
   });
 
   test('a slow host at its per-host limit does not hold up rows of other hosts', async () => {
