@@ -92,6 +92,26 @@ describe('image datasets', () => {
     await expect(ds.readImage(r!)).rejects.toThrow(/points outside the dataset/);
   });
 
+  test('writeShard writes byte for byte the tar that tar-stream packs for the same members', async () => {
+    const dir = tmp();
+    const members = [0, 1, 511, 512, 513, 3000, 70_000].flatMap((n, i) => [
+      { name: `cc3m-${String(i).padStart(9, '0')}.jpg`, data: bytes(n, i + 1) },
+      { name: `cc3m-${String(i).padStart(9, '0')}.json`, data: Buffer.from(JSON.stringify({ captions: [`caption ${i}`] })) },
+    ]);
+    // More slices than one writev takes (1024): the write continues where the first one stopped.
+    for (let i = 0; i < 600; i++) members.push({ name: `small-${i}.txt`, data: bytes(1 + (i % 700), i % 251) });
+    const locs = await writeShard(join(dir, 's.tar'), members);
+    const pack = tar.pack();
+    for (const m of members) pack.entry({ name: m.name, size: m.data.byteLength, mtime: new Date(0), mode: 0o644, uid: 0, gid: 0 }, m.data);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of pack) chunks.push(c as Buffer);
+    const ours = await readFile(join(dir, 's.tar'));
+    expect(ours.equals(Buffer.concat(chunks))).toBe(true);
+    for (const [i, l] of locs.entries()) expect(ours.subarray(l.offset, l.offset + l.size).equals(members[i]!.data)).toBe(true);
+    expect([...(await tarMembers(join(dir, 's.tar'))).keys()]).toEqual(members.map((m) => m.name));
+  });
+
   test('a truncated shard is reported, not read as a short image', async () => {
     const dir = tmp();
     const locs = await writeShard(join(dir, 's.tar'), [{ name: 'a.jpg', data: bytes(2000, 1) }]);
