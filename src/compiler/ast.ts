@@ -144,7 +144,12 @@ export interface ErrorExpr {
 export interface Entry {
   key: string;
   keySpan: SourceSpan;
-  span: SourceSpan;
+  /**
+   * Offset just past the entry (its value, or its block's closing brace).
+   * The entry's span is keySpan.offset up to here; a number rather than a
+   * span object because a large pipeline has hundreds of thousands of entries.
+   */
+  end: number;
   value?: Expr;
   block?: Entry[];
 }

@@ -9,7 +9,7 @@ import type * as A from './ast.js';
 import { Diagnostics, type Diagnostic } from './diagnostic.js';
 import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, type RefSite, type Result, type StageEntry } from './evaluate.js';
 import { duplicates } from './dups.js';
-import { findCycles, topoOrder } from './graph.js';
+import { findCycles, indexGraph, topoOrder } from './graph.js';
 import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
 import { load } from './load.js';
@@ -21,6 +21,8 @@ import { validateParams } from './validate.js';
 /** Entries of a stage body that configure the stage rather than pass a parameter to its kind. */
 export const STAGE_SETTINGS = ['resources', 'retries', 'after', 'executor'] as const;
 const RESOURCE_FIELDS = ['cpus', 'gpus', 'mem', 'time'] as const;
+/** Up to this many items, a pairwise scan beats building a Map or Set (and allocates nothing). */
+const SMALL_LIST = 16;
 
 interface Draft {
   inst: StageInstance;
@@ -173,7 +175,8 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       });
     }
     const checked = checkEntries(decl, diags);
-    for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, baseEnv, diags));
+    if (decl.axes.length === 0) drafts.push(instantiate(decl, checked, kind, decl.name, PLAIN_MATRIX, baseEnv, diags));
+    else for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, baseEnv, diags));
   }
 
   // Output references: each must name an output of the upstream kind for its resolved params.
@@ -188,35 +191,47 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     return outputsOf[i];
   };
   // Edges as parallel arrays. Duplicates can only come from one instance's
-  // own references, so they are found with a small map per instance rather
-  // than one big map keyed by pairs (a visible share of a 100k-stage compile).
-  const succ: number[][] = drafts.map(() => []);
+  // own references, so they are found among that instance's edges (a short
+  // scan; a Map only for an instance with many) rather than in one big map
+  // keyed by pairs (a visible share of a 100k-stage compile).
   const edgeFrom: number[] = [];
   const edgeTo: number[] = [];
   const edgeIsData: boolean[] = [];
   const edgeSpans: SourceSpan[] = [];
-  let edgeIndex = new Map<number, number>();
+  /** The first edge into the current instance. */
+  let firstEdge = 0;
+  /** from -> edge, for the current instance once it has more than SMALL_LIST edges. */
+  let edgeIndex: Map<number, number> | undefined;
   drafts.forEach((d, to) => {
-    if (edgeIndex.size > 0) edgeIndex = new Map();
-    for (const site of d.refSites) {
-      const from = byId.get(site.instance)!;
+    firstEdge = edgeFrom.length;
+    edgeIndex = undefined;
+    for (const { ref, expr } of d.refSites) {
+      const from = byId.get(ref.instance)!;
       const outs = outputs(from);
-      if (outs && !Object.hasOwn(outs, site.output)) {
+      if (outs && !Object.hasOwn(outs, ref.output)) {
         const names = Object.keys(outs);
-        diags.error('E0010', `stage \`${site.instance}\` has no output \`${site.output}\``, site.memberSpan, {
+        diags.error('E0010', `stage \`${ref.instance}\` has no output \`${ref.output}\``, expr.memberSpan, {
           label: `not an output of kind \`${drafts[from]!.inst.kind}\``,
-          help: didYouMean(site.output, names) ?? `its outputs are ${names.map((n) => `\`${n}\``).join(', ')}`,
+          help: didYouMean(ref.output, names) ?? `its outputs are ${names.map((n) => `\`${n}\``).join(', ')}`,
         });
       }
-      addEdge(from, to, site.span, 'data');
+      addEdge(from, to, expr.span, 'data');
     }
     for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a.span, 'after');
   });
+  function existingEdge(from: number): number | undefined {
+    if (edgeIndex) return edgeIndex.get(from);
+    for (let e = firstEdge; e < edgeFrom.length; e++) if (edgeFrom[e] === from) return e;
+    if (edgeFrom.length - firstEdge >= SMALL_LIST) {
+      edgeIndex = new Map();
+      for (let e = firstEdge; e < edgeFrom.length; e++) edgeIndex.set(edgeFrom[e]!, e);
+    }
+    return undefined;
+  }
   function addEdge(from: number, to: number, span: SourceSpan, kind: 'data' | 'after') {
-    const at = edgeIndex.get(from);
+    const at = existingEdge(from);
     if (at === undefined) {
-      succ[from]!.push(to);
-      edgeIndex.set(from, edgeFrom.length);
+      edgeIndex?.set(from, edgeFrom.length);
       edgeFrom.push(from);
       edgeTo.push(to);
       edgeIsData.push(kind === 'data');
@@ -224,9 +239,10 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     } else if (kind === 'data') edgeIsData[at] = true;
   }
 
-  const order = topoOrder({ size: drafts.length, succ });
+  const graph = indexGraph(drafts.length, edgeFrom, edgeTo);
+  const order = topoOrder(graph);
   if (order.length < drafts.length) {
-    for (const cycle of findCycles({ size: drafts.length, succ }, order)) {
+    for (const cycle of findCycles(graph, order)) {
       const ids = cycle.map((i) => drafts[i]!.inst.id);
       const labels = cycle.slice(0, -1).map((from, k) => {
         const to = cycle[k + 1]!;
@@ -330,14 +346,17 @@ interface Expanded extends StageEntry {
   cells: { id: string; values: string[]; matrix: Record<string, Value> }[];
 }
 
+// A plain stage's table entry shares these: selections and cells are looked
+// up only in matrix stages, and a 100k-stage compile has 100k plain stages.
 const NO_KEYS: ReadonlyMap<string, string> = new Map();
+const NO_AXES: string[] = [];
+const NO_CELLS: Expanded['cells'] = [];
+/** The matrix of every plain instance; frozen, as it is shared. */
+const PLAIN_MATRIX: Record<string, Value> = Object.freeze({}) as Record<string, Value>;
 
-/** A stage's matrix cells: the cartesian product of its axes, first axis outermost. */
+/** A stage's matrix cells: the cartesian product of its axes, first axis outermost (none for a plain stage). */
 function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expanded {
-  if (decl.axes.length === 0) {
-    // Selections are looked up only in matrix stages: a plain stage shares an empty table.
-    return { name: decl.name, decl, axes: [], ids: [decl.name], byKey: NO_KEYS, cells: [{ id: decl.name, values: [], matrix: {} }] };
-  }
+  if (decl.axes.length === 0) return { name: decl.name, decl, axes: NO_AXES, ids: [decl.name], byKey: NO_KEYS, cells: NO_CELLS };
   const byKey = new Map<string, string>();
   const entry: Expanded = { name: decl.name, decl, axes: decl.axes.map((a) => a.name), ids: [], byKey, cells: [] };
   const axisValues: Value[][] = [];
@@ -413,20 +432,22 @@ function checkEntries(decl: A.StageDecl, diags: Diagnostics): { entries: A.Entry
       }),
   );
   let bad = dups !== undefined;
-  const entries: A.Entry[] = [];
-  for (const e of decl.entries) {
-    if (dups?.has(e)) continue;
-    if (e.block && e.key !== 'resources') {
+  // The body's own list when nothing is dropped (the usual case): no copy per stage.
+  let entries: A.Entry[] | undefined = bad ? [] : undefined;
+  for (let i = 0; i < decl.entries.length; i++) {
+    const e = decl.entries[i]!;
+    const wrongBlock = e.block !== undefined && e.key !== 'resources';
+    if (wrongBlock) {
       diags.error('E0021', `\`${e.key}\` does not take a block`, e.keySpan, {
         label: 'only `resources` takes `{ ... }`',
         help: `write \`${e.key} = value\`, or a map value as \`${e.key} = { k = v }\``,
       });
       bad = true;
-      continue;
     }
-    entries.push(e);
+    if (wrongBlock || dups?.has(e)) entries ??= decl.entries.slice(0, i);
+    else entries?.push(e);
   }
-  return { entries, bad };
+  return { entries: entries ?? decl.entries, bad };
 }
 
 const NO_MATRIX = new Map<string, Value>();
@@ -514,8 +535,7 @@ function instantiate(
       }
     }
   }
-  const repeated = duplicates(refSites, (r) => `${r.instance}\0${r.output}`, () => {});
-  for (const r of refSites) if (!repeated?.has(r)) inst.refs.push({ instance: r.instance, output: r.output });
+  inst.refs = distinctRefs(refSites);
   if (!kind || bad) {
     draft.broken = true;
     return draft;
@@ -531,6 +551,29 @@ function instantiate(
   inst.inputs = (kind.inputs ? kindCall(draft, 'inputs', () => kind.inputs!(filled), diags) : undefined) ?? [];
   inst.env = (kind.env ? kindCall(draft, 'env', () => kind.env!(filled), diags) : undefined) ?? [];
   return draft;
+}
+
+/** The refs of these sites, each (instance, output) once, in order of first appearance. */
+function distinctRefs(sites: RefSite[]): StageInstance['refs'] {
+  const refs: StageInstance['refs'] = [];
+  if (sites.length > SMALL_LIST) {
+    const seen = new Set<string>();
+    for (const { ref } of sites) {
+      const key = `${ref.instance}\0${ref.output}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        refs.push(ref);
+      }
+    }
+    return refs;
+  }
+  // A stage has a handful of references: comparing them pairwise allocates nothing.
+  next: for (const { ref } of sites) {
+    for (const r of refs) if (r.instance === ref.instance && r.output === ref.output) continue next;
+    refs.push(ref);
+  }
+  // At its exact length: a pushed-to array keeps spare room, and refs live as long as the plan.
+  return refs.slice();
 }
 
 /** Calls a kind's own code; a kind that throws is reported, not allowed to crash the compile. */

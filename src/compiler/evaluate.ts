@@ -28,13 +28,13 @@ export interface StageEntry {
   cells: { id: string; values: string[] }[];
 }
 
-/** Where a reference was written: the runtime gets the ref, diagnostics get the span. */
+/**
+ * Where a reference was written: the runtime gets the ref (the very object
+ * inside the params' OutputRef), diagnostics get the expression's spans.
+ */
 export interface RefSite {
-  instance: string;
-  output: string;
-  stage: string;
-  span: SourceSpan;
-  memberSpan: SourceSpan;
+  ref: OutputRef['$ref'];
+  expr: A.MemberExpr;
 }
 
 export interface EvalEnv {
@@ -150,12 +150,14 @@ function evalInner(e: A.Expr, env: EvalEnv): Inner {
     case 'Paren':
       return evalInner(e.expr, env);
     case 'List': {
-      const out: Value[] = [];
+      // Sized up front: a list grown by push keeps room for 16 elements, and
+      // the values of a large pipeline's params live for the whole run.
+      const out: Value[] = new Array<Value>(env.mode === 'after' ? 0 : e.items.length);
       let bad = false;
-      for (const item of e.items) {
-        const v = evaluate(item, env);
+      for (let i = 0; i < e.items.length; i++) {
+        const v = evaluate(e.items[i]!, env);
         if (v === BAD) bad = true;
-        else if (env.mode !== 'after') out.push(v);
+        else if (env.mode !== 'after') out[i] = v;
       }
       return bad ? BAD : out;
     }
@@ -542,9 +544,14 @@ function evalMember(e: A.MemberExpr, env: EvalEnv): Result {
     });
     return BAD;
   }
-  const refs: OutputRef[] = target.ids.map((instance) => {
-    env.refs?.push({ instance, output: e.member, stage: target.stage.name, span: e.span, memberSpan: e.memberSpan });
-    return { $ref: { instance, output: e.member } };
-  });
-  return target.many ? refs : refs[0]!;
+  if (!target.many) return outputRef(target.ids[0]!, e, env);
+  const refs: OutputRef[] = [];
+  for (const instance of target.ids) refs.push(outputRef(instance, e, env));
+  return refs;
+}
+
+function outputRef(instance: string, e: A.MemberExpr, env: EvalEnv): OutputRef {
+  const ref = { instance, output: e.member };
+  env.refs?.push({ ref, expr: e });
+  return { $ref: ref };
 }

@@ -29,6 +29,8 @@ const KEYWORDS = new Set(['smke', 'import', 'param', 'profile', 'stage', 'defaul
 const PUNCT = '{}[](),=.+-*/%';
 const NUMBER_RE = /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[A-Za-z_]*/y;
 const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y;
+/** Longer token texts are rarely repeated: not worth a lookup. */
+const MAX_INTERNED = 24;
 
 /** Thrown to abandon the fast path; never escapes fastParse. */
 class GiveUp extends Error {}
@@ -48,6 +50,19 @@ class FastParser {
   private image = '';
   private depth = 0;
   private readonly diags: Diagnostic[] = [];
+  /**
+   * Lists are collected here and copied out at their exact length: an array
+   * grown by push keeps room for 16 elements, and a 100k-stage file holds
+   * about ten small lists per stage for the whole compile.
+   */
+  private readonly scratch: unknown[] = [];
+  /**
+   * One copy of each short token text: a large pipeline repeats the same
+   * keys, kinds, stage names and literals (`argv`, `exec`, `"run"`) in every
+   * stage, and each slice of the source would otherwise be a string of its
+   * own for the whole compile.
+   */
+  private readonly interned = new Map<string, string>();
   readonly comments: A.Comment[] = [];
 
   constructor(private readonly src: SourceFile, private readonly maxDepth: number) {
@@ -116,7 +131,7 @@ class FastParser {
       NAME_RE.lastIndex = this.pos;
       NAME_RE.test(t);
       this.end = NAME_RE.lastIndex;
-      this.image = t.slice(this.pos, this.end);
+      this.image = this.intern(t.slice(this.pos, this.end));
       this.kind = KEYWORDS.has(this.image) ? K.Keyword : K.Name;
       this.pos = this.end;
       return;
@@ -124,8 +139,23 @@ class FastParser {
       this.end = this.pos + 1;
       this.kind = K.Punct;
     } else throw giveUp;
-    this.image = t.slice(this.pos, this.end);
+    this.image = this.end - this.pos <= MAX_INTERNED ? this.intern(t.slice(this.pos, this.end)) : t.slice(this.pos, this.end);
     this.pos = this.end;
+  }
+
+  private intern(s: string): string {
+    const known = this.interned.get(s);
+    if (known !== undefined) return known;
+    this.interned.set(s, s);
+    return s;
+  }
+
+  /** A plain string literal whose text is interned like the tokens. */
+  private stringLiteral(image: string, span: SourceSpan): A.StringExpr {
+    const node = this.literal((d) => parseString(image, span, false, d));
+    const only = node.parts.length === 1 ? node.parts[0] : undefined;
+    if (typeof only === 'string' && only.length <= MAX_INTERNED) node.parts[0] = this.intern(only);
+    return node;
   }
 
   private is(kind: K, image?: string): boolean {
@@ -158,6 +188,18 @@ class FastParser {
     if (!this.isPunct(',')) return false;
     this.next();
     return true;
+  }
+
+  /** Where a list being collected starts in the scratch stack (lists nest, so it is a stack). */
+  private mark(): number {
+    return this.scratch.length;
+  }
+
+  /** The items collected since `mark`, as an array of exactly that length. */
+  private collect<T>(mark: number): T[] {
+    const items = this.scratch.slice(mark) as T[];
+    this.scratch.length = mark;
+    return items;
   }
 
   private literal<T>(build: (diags: Diagnostic[]) => T): T {
@@ -268,20 +310,21 @@ class FastParser {
 
   private body(): { entries: A.Entry[]; end: number } {
     this.open('{');
-    const entries: A.Entry[] = [];
+    const mark = this.mark();
+    const entries = this.scratch;
     while (!this.isPunct('}')) {
       const key = this.take(K.Name);
       if (this.isPunct('=')) {
         this.next();
         const value = this.expr();
-        entries.push({ key: key.image, keySpan: key.span, span: this.join(key.span, value.span), value });
+        entries.push({ key: key.image, keySpan: key.span, end: this.src.joinEnd(key.span, value.span), value });
       } else if (this.isPunct('{')) {
         const block = this.body();
-        entries.push({ key: key.image, keySpan: key.span, span: this.join(key.span, this.src.span(block.end, 1)), block: block.entries });
+        entries.push({ key: key.image, keySpan: key.span, end: this.src.joinEnd(key.span, this.src.span(block.end, 1)), block: block.entries });
       } else throw giveUp;
       this.optionalComma();
     }
-    return { entries, end: this.close('}').offset };
+    return { entries: this.collect(mark), end: this.close('}').offset };
   }
 
   private static readonly OPS = new Set(['+', '-', '*', '/', '%']);
@@ -337,7 +380,7 @@ class FastParser {
         return this.literal((d) => parseNumber(image, span, d));
       case K.String:
         this.next();
-        return this.literal((d) => parseString(image, span, false, d));
+        return this.stringLiteral(image, span);
       case K.Triple:
         this.next();
         return this.literal((d) => parseString(image, span, true, d));
@@ -374,17 +417,18 @@ class FastParser {
 
   /** Comma-separated expressions up to (not including) the closing bracket; a trailing comma is allowed. */
   private exprList(closer: string): A.Expr[] {
-    const items: A.Expr[] = [];
+    const mark = this.mark();
     while (!this.isPunct(closer)) {
-      items.push(this.expr());
+      const item = this.expr();
+      this.scratch.push(item);
       if (!this.optionalComma() && !this.isPunct(closer)) throw giveUp;
     }
-    return items;
+    return this.collect(mark);
   }
 
   private map(): A.MapExpr {
     const open = this.open('{');
-    const entries: A.MapEntry[] = [];
+    const mark = this.mark();
     while (!this.isPunct('}')) {
       let key: string;
       const keySpan = this.span();
@@ -399,9 +443,11 @@ class FastParser {
         this.next();
       } else throw giveUp;
       this.take(K.Punct, '=');
-      entries.push({ key, raw, keySpan, value: this.expr() });
+      const entry: A.MapEntry = { key, raw, keySpan, value: this.expr() };
+      this.scratch.push(entry);
       this.optionalComma();
     }
+    const entries = this.collect<A.MapEntry>(mark);
     return { type: 'Map', span: this.join(open, this.close('}')), entries };
   }
 }

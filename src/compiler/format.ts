@@ -7,6 +7,7 @@
 
 import type * as A from './ast.js';
 import { SourceFile } from './source.js';
+import type { SourceSpan } from './plan.js';
 
 const INDENT = '  ';
 /** Lists and maps that fit within this width stay on one line. */
@@ -83,7 +84,7 @@ class Printer {
   }
 
   /** A comment on the same line right after an element is kept at the end of that line. */
-  private trailing(span: A.Expr['span'], limit = Infinity): void {
+  private trailing(span: Pick<SourceSpan, 'offset' | 'length'>, limit = Infinity): void {
     const c = this.comments[this.ci];
     if (!c || c.offset < span.offset + span.length || c.offset >= limit) return;
     const endLine = this.src.position(span.offset + span.length - 1).line;
@@ -143,17 +144,17 @@ class Printer {
 
   private entries(entries: A.Entry[], indent: string, end: number): void {
     entries.forEach((e, i) => {
-      this.flushComments(e.span.offset, indent, i > 0, true);
-      if (i > 0) this.blankBefore(e.span.offset, true);
+      this.flushComments(e.keySpan.offset, indent, i > 0, true);
+      if (i > 0) this.blankBefore(e.keySpan.offset, true);
       if (e.block) {
         this.lines.push(`${indent}${e.key} {`);
-        const blockEnd = e.span.offset + e.span.length - 1;
+        const blockEnd = e.end - 1;
         this.entries(e.block, indent + INDENT, blockEnd);
         this.lines.push(`${indent}}`);
       } else if (e.value) {
         this.lines.push(`${indent}${e.key} = ${this.expr(e.value, indent, indent.length + e.key.length + 3)}`);
       }
-      this.trailing(e.span, end);
+      this.trailing({ offset: e.keySpan.offset, length: e.end - e.keySpan.offset }, end);
     });
     this.flushComments(end, indent, entries.length > 0);
   }

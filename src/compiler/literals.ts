@@ -75,18 +75,11 @@ const NAME_PATH_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))
 export function parseString(raw: string, span: SourceSpan, triple: boolean, diags: Diagnostic[]): StringExpr {
   const q = triple ? 3 : 1;
   const body = raw.slice(q, raw.length - q);
-  const bodyOffset = span.offset + q;
+  // Most strings are plain text: one part, and no per-character walk.
+  if (!triple && body.indexOf('\\') === -1 && body.indexOf('$') === -1) return { type: 'String', span, raw, parts: [body] };
   const parts: (string | Interpolation)[] = [];
   let text = '';
-  const at = (i: number, length: number): SourceSpan => {
-    // Interpolations in one-line strings sit on the token's line; in
-    // multi-line strings the column is recomputed from the line start.
-    const before = raw.slice(0, q + i);
-    const nl = before.lastIndexOf('\n');
-    const line = span.line + (nl === -1 ? 0 : countNewlines(before));
-    const column = nl === -1 ? span.column + q + i : before.length - nl;
-    return { file: span.file, line, column, offset: bodyOffset + i, length };
-  };
+  const at = (i: number, length: number): SourceSpan => spanInString(raw, span, q, i, length);
 
   let indent = 0;
   let start = 0;
@@ -190,7 +183,20 @@ export function parseString(raw: string, span: SourceSpan, triple: boolean, diag
     i = j;
   }
   if (text || parts.length === 0) parts.push(text);
-  return { type: 'String', span, raw, parts };
+  return { type: 'String', span, raw, parts: parts.slice() };
+}
+
+/**
+ * The span of `length` characters at `i` in a string's body. Interpolations
+ * in one-line strings sit on the token's line; in multi-line strings the
+ * column is recomputed from the line start.
+ */
+function spanInString(raw: string, span: SourceSpan, q: number, i: number, length: number): SourceSpan {
+  const before = raw.slice(0, q + i);
+  const nl = before.lastIndexOf('\n');
+  const line = span.line + (nl === -1 ? 0 : countNewlines(before));
+  const column = nl === -1 ? span.column + q + i : before.length - nl;
+  return { file: span.file, line, column, offset: span.offset + q + i, length };
 }
 
 const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"' };

@@ -81,6 +81,12 @@ class SmkeParser extends EmbeddedActionsParser {
     return this.src.join(a, b);
   }
 
+  /** Offset just past `join(a, b)`. */
+  joinEnd(a: SourceSpan, b: SourceSpan | undefined): number {
+    const s = this.join(a, b);
+    return s.offset + s.length;
+  }
+
   /**
    * Lists take commas between items. The grammar itself makes them optional
    * (a gate deciding "comma or end" would slow every list down), and a
@@ -261,13 +267,13 @@ class SmkeParser extends EmbeddedActionsParser {
           ALT: () => {
             this.CONSUME(T.Equals);
             const value = this.SUBRULE(this.expr);
-            return { key: key.image, keySpan, span: this.join(keySpan, value?.span), value };
+            return { key: key.image, keySpan, end: this.joinEnd(keySpan, value?.span), value };
           },
         },
         {
           ALT: () => {
             const { entries, end } = this.SUBRULE(this.body);
-            return { key: key.image, keySpan, span: this.join(keySpan, this.src?.span(end ?? 0, 1)), block: entries ?? [] };
+            return { key: key.image, keySpan, end: this.joinEnd(keySpan, this.src?.span(end ?? 0, 1)), block: entries ?? [] };
           },
         },
       ]);

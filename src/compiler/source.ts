@@ -48,6 +48,11 @@ export class SourceFile {
     return { file: this.path, line, column, offset: off, length: len };
   }
 
+  /** Offset just past the span from the start of `a` to the end of `b` (see `join`). */
+  joinEnd(a: SourceSpan, b: SourceSpan): number {
+    return b.offset + b.length <= a.offset ? a.offset + a.length : b.offset + b.length;
+  }
+
   /** The span from the start of `a` to the end of `b`. */
   join(a: SourceSpan, b: SourceSpan): SourceSpan {
     if (b.offset + b.length <= a.offset) return a;

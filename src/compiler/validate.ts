@@ -46,47 +46,48 @@ function validatorFor(kind: KindInfo): ValidateFunction | Error {
   return v;
 }
 
-const REF_PREFIX = '/__smke_ref__/';
+/** What a reference looks like to the schema: a path, which is what it becomes at run time. */
+const REF_PLACEHOLDER = '/__smke_ref__';
 
-/** Replaces every OutputRef inside `v` (in place) by a path-like placeholder; the refs are collected in order. */
-function hideRefs(v: Value, refs: OutputRef[]): void {
+/** Where hideRefs put placeholders: container and key of each, with the ref that was there. */
+interface HiddenRefs {
+  containers: (Value[] | Record<string, Value>)[];
+  keys: (number | string)[];
+  refs: OutputRef[];
+}
+
+/** Replaces every OutputRef inside `v` (in place) by a path-like placeholder, remembering where. */
+function hideRefs(v: Value, hidden: HiddenRefs): void {
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i]!;
-      if (isOutputRef(x)) {
-        v[i] = `${REF_PREFIX}${refs.push(x) - 1}`;
-      } else if (x !== null && typeof x === 'object') hideRefs(x, refs);
+      if (isOutputRef(x)) hide(v, i, x, hidden);
+      else if (x !== null && typeof x === 'object') hideRefs(x, hidden);
     }
   } else if (v !== null && typeof v === 'object') {
     const o = v as Record<string, Value>;
-    for (const k of Object.keys(o)) {
+    for (const k in o) {
       const x = o[k]!;
-      if (isOutputRef(x)) o[k] = `${REF_PREFIX}${refs.push(x) - 1}`;
-      else if (x !== null && typeof x === 'object') hideRefs(x, refs);
+      if (isOutputRef(x)) hide(o, k, x, hidden);
+      else if (x !== null && typeof x === 'object') hideRefs(x, hidden);
     }
   }
 }
 
-/** Puts the refs hidden by hideRefs back (defaults added meanwhile hold no placeholders). */
-function restoreRefs(v: Value, refs: OutputRef[]): void {
-  const back = (x: Value): Value | undefined =>
-    typeof x === 'string' && x.startsWith(REF_PREFIX) ? refs[Number(x.slice(REF_PREFIX.length))] : undefined;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i]!;
-      const r = back(x);
-      if (r !== undefined) v[i] = r;
-      else if (x !== null && typeof x === 'object') restoreRefs(x, refs);
-    }
-  } else if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, Value>;
-    for (const k of Object.keys(o)) {
-      const x = o[k]!;
-      const r = back(x);
-      if (r !== undefined) o[k] = r;
-      else if (x !== null && typeof x === 'object') restoreRefs(x, refs);
-    }
-  }
+function hide(container: Value[] | Record<string, Value>, key: number | string, ref: OutputRef, hidden: HiddenRefs): void {
+  hidden.containers.push(container);
+  hidden.keys.push(key);
+  hidden.refs.push(ref);
+  (container as Record<string | number, Value>)[key] = REF_PLACEHOLDER;
+}
+
+/**
+ * Puts the refs back where hideRefs found them: validation only adds
+ * defaults, so every placeholder is still in its place, and nothing else
+ * needs walking.
+ */
+function restoreRefs(hidden: HiddenRefs): void {
+  for (let i = 0; i < hidden.refs.length; i++) (hidden.containers[i] as Record<string | number, Value>)[hidden.keys[i]!] = hidden.refs[i]!;
 }
 
 export interface ValidationSite {
@@ -115,10 +116,10 @@ export function validateParams(
   // Validated (and defaulted) in place, references swapped for placeholders
   // and back: the params are this instance's own, and copying them would
   // double the allocation of a 100k-stage compile.
-  const refs: OutputRef[] = [];
-  if (hasRefs) hideRefs(params, refs);
+  const hidden: HiddenRefs | undefined = hasRefs ? { containers: [], keys: [], refs: [] } : undefined;
+  if (hidden) hideRefs(params, hidden);
   const ok = validate(params);
-  if (hasRefs) restoreRefs(params, refs);
+  if (hidden) restoreRefs(hidden);
   if (ok) return params;
   report(validate.errors ?? [], site, diags);
   return undefined;
