@@ -5,10 +5,9 @@
 // after a kill fetches only what is missing.
 
 import { setMaxListeners } from 'node:events';
-import { renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpPathFor } from './atomic.js';
 import { DEFAULT_USER_AGENT } from './download.js';
 import { discard, httpGet, HttpAgents, readBody } from './http-get.js';
 import { FetchError, backoffMs, networkError, sleep, statusError } from './http.js';
@@ -34,6 +33,16 @@ export interface ScrapeOptions {
   signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
   seed?: number;
+  /**
+   * Called once for every row of `rows`, in their order, as soon as it and every row before it are
+   * settled (rows resumed from the journal first). `data` is the stored image of an ok row settled in
+   * this run while it is still held in memory; undefined otherwise (read it from imagePath). Calls are
+   * serialised; one that throws stops the scrape with its error. Lets a caller write its shards while
+   * images are still being fetched instead of in a second pass.
+   */
+  onSettled?(row: CaptionRow, outcome: ScrapeOutcome, data: Buffer | undefined): void | Promise<void>;
+  /** Bytes of images held for onSettled while they wait for an earlier row (default 64 MiB); beyond that they are read back from disk. */
+  holdBytes?: number;
 }
 
 export interface ScrapeOutcome {
@@ -139,35 +148,77 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   await mkdir(join(opts.stateDir, 'images'), { recursive: true });
   const outcomes = await readJournal(opts.stateDir);
   const resumed = rows.filter((r) => outcomes.has(r.row)).length;
-  const todo = rows.filter((r) => !outcomes.has(r.row));
+  // Positions in `rows` of the rows still to fetch.
+  const todo: number[] = [];
+  rows.forEach((r, i) => {
+    if (!outcomes.has(r.row)) todo.push(i);
+  });
   const dirs = new Set<string>();
   const rng = new Rng(opts.seed ?? 1);
   let settled = resumed;
   // Every in-flight request listens to the stage's signal; that many listeners is by design, not a leak.
   if (opts.signal) setMaxListeners(opts.concurrency * 2 + 20, opts.signal);
   const agents = new HttpAgents();
-  const journal = await open(join(opts.stateDir, JOURNAL), 'a');
+  const journalPath = join(opts.stateDir, JOURNAL);
   // A line torn by a kill must not swallow the next one: start appending on a fresh line.
-  const { size } = await journal.stat();
-  if (size > 0) {
+  {
+    const fh = await open(journalPath, 'a+');
+    const { size } = await fh.stat();
     const last = Buffer.alloc(1);
-    const fh = await open(join(opts.stateDir, JOURNAL), 'r');
-    await fh.read(last, 0, 1, size - 1).finally(() => fh.close());
-    if (last[0] !== 0x0a) await journal.write('\n');
+    if (size > 0) await fh.read(last, 0, 1, size - 1);
+    await fh.close();
+    if (size > 0 && last[0] !== 0x0a) writeFileSync(journalPath, '\n', { flag: 'a' });
   }
-  let journalTail: Promise<unknown> = Promise.resolve();
-  const record = (o: ScrapeOutcome) => {
+  // Appended synchronously: one short line into the page cache costs a few microseconds, while an
+  // async write would wait for a libuv thread behind sharp's decodes. One write per line, after
+  // the image file is written, so a journaled ok always has its image and a kill tears at most the last line.
+  const journal = openSync(journalPath, 'a');
+
+  // In-order delivery to onSettled: `emitAt` is the first row not delivered yet; images of rows
+  // settled ahead of it wait in `held` (bounded by holdBytes).
+  const held = new Map<number, Buffer>();
+  let heldBytes = 0;
+  const holdLimit = opts.holdBytes ?? 64 << 20;
+  let emitAt = 0;
+  let delivery: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  const deliver = () => {
+    const cb = opts.onSettled;
+    if (!cb) return;
+    while (emitAt < rows.length) {
+      const r = rows[emitAt]!;
+      const o = outcomes.get(r.row);
+      if (!o) break;
+      const data = held.get(emitAt);
+      if (data) {
+        held.delete(emitAt);
+        heldBytes -= data.length;
+      }
+      emitAt++;
+      delivery = delivery.then(() => (failure ? undefined : cb(r, o, data))).catch((err) => {
+        failure ??= err;
+      });
+    }
+  };
+  deliver();
+
+  const record = (i: number, o: ScrapeOutcome, data?: Buffer) => {
     outcomes.set(o.row, o);
-    // Serialised appends: one whole line per outcome, written after the image file, so a journaled ok always has its image.
-    journalTail = journalTail.then(() => journal.write(JSON.stringify(o) + '\n'));
-    return journalTail;
+    writeSync(journal, JSON.stringify(o) + '\n');
+    if (data && opts.onSettled && (i === emitAt || heldBytes + data.length <= holdLimit)) {
+      held.set(i, data);
+      heldBytes += data.length;
+    }
+    deliver();
   };
 
   /** One row, retries included; the caller holds its global and per-host slots throughout. */
-  const one = async (r: CaptionRow): Promise<void> => {
+  const one = async (i: number): Promise<void> => {
+    const r = rows[i]!;
     for (let attempt = 0; ; attempt++) {
       opts.signal?.throwIfAborted();
       let outcome: ScrapeOutcome | undefined;
+      let kept: Buffer | undefined;
       let retry: FetchError | undefined;
       try {
         const bytes = await fetchImageBytes(r.url, opts, agents);
@@ -178,12 +229,12 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
           await mkdir(dir, { recursive: true });
           dirs.add(dir);
         }
-        // Synchronous tmp+rename: a few KB into the page cache costs microseconds, while the async
-        // version would queue three operations behind sharp's decodes on libuv's 4 threads.
-        // No fsync: after a crash a rerun fetches again; a killed process loses nothing written.
-        const tmp = tmpPathFor(file);
-        writeFileSync(tmp, img.data);
-        renameSync(tmp, file);
+        // Synchronous: a few KB into the page cache costs microseconds, while the async version would
+        // queue behind sharp's decodes on libuv's 4 threads. Written in place, not tmp+rename: the
+        // journal line, written after it, is what makes the file count; a file cut by a kill has no
+        // line and is fetched and overwritten by the rerun. No fsync: after a crash a rerun fetches again.
+        writeFileSync(file, img.data);
+        kept = img.data;
         outcome = { row: r.row, ok: true, width: img.width, height: img.height };
       } catch (err) {
         if (opts.signal?.aborted) throw opts.signal.reason;
@@ -195,7 +246,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         else outcome = { row: r.row, ok: false, reason: fe.reason };
       }
       if (outcome) {
-        await record(outcome);
+        record(i, outcome, kept);
         opts.onProgress?.(++settled, rows.length);
         return;
       }
@@ -207,13 +258,13 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   // whose host is at its limit waits aside instead of holding a global slot: one slow or popular host
   // must not stall the others (head-of-line blocking).
   const hostActive = new Map<string, number>();
-  // Per host, rows set aside in index order (a head index, not shift(): one host may hold millions).
-  const deferred = new Map<string, { rows: CaptionRow[]; head: number }>();
+  // Per host, rows (positions in `rows`) set aside in index order (a head index, not shift(): one host may hold millions).
+  const deferred = new Map<string, { rows: number[]; head: number }>();
   let cursor = 0;
   const free = (h: string) => (hostActive.get(h) ?? 0) < opts.perHost;
   // Hosts that have rows set aside and just got a slot back: found in O(1), however many hosts wait.
   const ready: string[] = [];
-  const nextRow = (): CaptionRow | undefined => {
+  const nextRow = (): number | undefined => {
     while (ready.length) {
       const h = ready.pop()!;
       const q = deferred.get(h);
@@ -224,26 +275,25 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
       }
     }
     while (cursor < todo.length) {
-      const r = todo[cursor++]!;
-      const h = hostOf(r.url);
-      if (free(h)) return r;
+      const i = todo[cursor++]!;
+      const h = hostOf(rows[i]!.url);
+      if (free(h)) return i;
       let q = deferred.get(h);
       if (!q) deferred.set(h, (q = { rows: [], head: 0 }));
-      q.rows.push(r);
+      q.rows.push(i);
     }
     return undefined;
   };
-  let failure: unknown;
   await new Promise<void>((resolveAll) => {
     let active = 0;
     const pump = () => {
       while (!failure && active < opts.concurrency) {
-        const r = nextRow();
-        if (!r) break;
-        const h = hostOf(r.url);
+        const i = nextRow();
+        if (i === undefined) break;
+        const h = hostOf(rows[i]!.url);
         hostActive.set(h, (hostActive.get(h) ?? 0) + 1);
         active++;
-        one(r)
+        one(i)
           .catch((err) => {
             failure ??= err;
           })
@@ -259,8 +309,8 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
     pump();
   });
   agents.destroy();
-  await journalTail;
-  await journal.close();
+  closeSync(journal);
+  await delivery;
   if (failure) throw failure;
 
   const stats: ScrapeStats = { rows: rows.length, attempted: rows.length, ok: 0, failed: {}, resumed };

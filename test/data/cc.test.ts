@@ -172,6 +172,45 @@ describe('dataset.cc3m', () => {
     expect(srv.hits.get('/h/loop.jpg')!.length).toBeGreaterThan(5);
   });
 
+  test('onSettled sees every row once, in index order, resumed rows first; images beyond holdBytes are left on disk', async () => {
+    const { scrapeImages, imagePath } = await import('../../src/data/scrape.js');
+    const { mkdirSync } = await import('node:fs');
+    const dir = tempDir();
+    // Row 0 is slow, so rows after it settle first and must wait for it.
+    srv.route('/o/slow.jpg', async (req, res, n) => {
+      await new Promise((r) => setTimeout(r, 150));
+      serveBytes(jpeg, 'image/jpeg')(req, res, n);
+    });
+    for (let i = 1; i < 8; i++) srv.route(`/o/${i}.jpg`, serveBytes(jpeg, 'image/jpeg'));
+    const rows = [{ row: 3, url: `${srv.url}/o/slow.jpg`, caption: 's' }, ...[1, 2, 3, 4, 5, 6, 7].map((i) => ({ row: 10 + i, url: i === 4 ? `${srv.url}/o/none.jpg` : `${srv.url}/o/${i}.jpg`, caption: `c${i}` }))];
+    for (const holdBytes of [undefined, 0]) {
+      const seen: { row: number; ok: boolean; data: boolean }[] = [];
+      const stateDir = join(dir, `h${holdBytes}`);
+      mkdirSync(stateDir, { recursive: true });
+      writeFileSync(join(stateDir, 'journal.jsonl'), '{"row":11,"ok":false,"reason":"http_404"}\n');
+      await scrapeImages(rows, {
+        stateDir,
+        concurrency: 8,
+        perHost: 8,
+        timeoutMs: 2000,
+        retries: 0,
+        imageSize: 32,
+        minSide: 10,
+        maxBytes: 1e7,
+        holdBytes,
+        onSettled: async (r, o, data) => {
+          await new Promise((ok) => setTimeout(ok, 2)); // a slow consumer does not reorder anything
+          if (data) expect(data.equals(readFileSync(imagePath(stateDir, r.row)))).toBe(true);
+          seen.push({ row: r.row, ok: o.ok, data: data !== undefined });
+        },
+      });
+      expect(seen.map((s) => s.row)).toEqual(rows.map((r) => r.row));
+      expect(seen.filter((s) => !s.ok).map((s) => s.row)).toEqual([11, 14]);
+      // Held in memory by default; with no room, only the row at the head of the order keeps its bytes.
+      expect(seen.filter((s) => s.ok && !s.data).length).toBe(holdBytes === 0 ? 5 : 0);
+    }
+  });
+
   test('a slow host at its per-host limit does not hold up rows of other hosts', async () => {
     const slow = await startServer();
     try {
@@ -195,6 +234,9 @@ describe('dataset.cc3m', () => {
       expect(JSON.parse(readFileSync(join(c.outDir, 'stats.json'), 'utf8')).ok).toBe(12);
       // All six fast rows finish before the second wave of slow rows does.
       expect(order.slice(0, 6)).toEqual(Array(6).fill('fast'));
+      // ... yet the dataset (written while scraping) is in index order.
+      const recs = await (await ImageDataset.open(join(c.outDir, 'pairs'))).records('train');
+      expect(recs.map((r) => r.captions![0])).toEqual([...Array.from({ length: 6 }, (_, i) => `slow ${i}`), ...Array.from({ length: 6 }, (_, i) => `fast ${i}`)]);
     } finally {
       await slow.close();
     }

@@ -1,7 +1,8 @@
 // The work of dataset.cc3m / dataset.cc12m (descriptors in ./cc.ts):
 // index -> scrape (resumable, in the scratch dir) -> shards in the output.
 
-import { access, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
 import { downloadFile } from '../../data/download.js';
@@ -39,8 +40,10 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
   const index = await readCaptionTsv(tsv, which === 'cc3m' ? 'caption-url' : 'url-caption', params.limit as number);
   const malformed = Object.values(index.malformed).reduce((a, b) => a + b, 0);
   ctx.log.info(`${which}: ${index.rows.length} rows to fetch${malformed ? `, ${malformed} malformed rows skipped` : ''}`);
-  const { outcomes, stats } = await scrapeImages(index.rows, {
-    stateDir: join(ctx.scratchDir, 'scrape'),
+  const stateDir = join(ctx.scratchDir, 'scrape');
+  const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: which, source: which === 'cc3m' ? 'Train-GCC-training.tsv' : redactUrl(String(params.url)), shardSize: params.shard_size as number });
+  const { stats } = await scrapeImages(index.rows, {
+    stateDir,
     concurrency: params.concurrency as number,
     perHost: params.per_host as number,
     timeoutMs: (params.timeout as number) * 1000,
@@ -53,17 +56,16 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
     signal: ctx.signal,
     seed: ctx.seed,
     onProgress: (d, t) => ctx.progress(d, t, 'images'),
+    // Shards are written in index order while later rows are still being fetched: no second pass
+    // over the images once scraping ends. Rows resumed from an earlier attempt are read from disk.
+    onSettled: async (r, o, data) => {
+      if (!o.ok) return;
+      data ??= readFileSync(imagePath(stateDir, r.row));
+      await writer.add({ id: `${which}-${String(r.row).padStart(9, '0')}`, split: 'train', data, ext: 'jpg', width: o.width, height: o.height, captions: [r.caption] });
+    },
   });
   if (stats.resumed) ctx.log.info(`resumed: ${stats.resumed} rows were settled by an earlier attempt and not fetched again`);
 
-  const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: which, source: which === 'cc3m' ? 'Train-GCC-training.tsv' : redactUrl(String(params.url)), shardSize: params.shard_size as number });
-  for (const r of index.rows) {
-    const o = outcomes.get(r.row);
-    if (!o?.ok) continue;
-    ctx.signal.throwIfAborted();
-    const data = await readFile(imagePath(join(ctx.scratchDir, 'scrape'), r.row));
-    await writer.add({ id: `${which}-${String(r.row).padStart(9, '0')}`, split: 'train', data, ext: 'jpg', width: o.width, height: o.height, captions: [r.caption] });
-  }
   if (writer.count === 0) {
     ctx.log.warn(`${which}: no image survived scraping (${JSON.stringify(stats.failed)}); the dataset is empty`);
   }
