@@ -7,7 +7,7 @@ import { Graph } from '@dagrejs/graphlib';
 import { resolve } from 'node:path';
 import type * as A from './ast.js';
 import { Diagnostics, type Diagnostic } from './diagnostic.js';
-import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, type RefSite, type Result, type StageEntry } from './evaluate.js';
+import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, RefSites, type Result, type Spanned, type StageEntry } from './evaluate.js';
 import { duplicates } from './dups.js';
 import { findCycles, indexGraph, topoOrder } from './graph.js';
 import type { CompileOptions, CompileResult } from './index.js';
@@ -30,7 +30,9 @@ interface Draft {
   kind?: KindInfo;
   /** Params failed evaluation or validation: skip checks that would only repeat the error. */
   broken: boolean;
-  refSites: RefSite[];
+  /** This instance's references: positions `sitesFrom` up to `sitesTo` in the compile's RefSites. */
+  sitesFrom: number;
+  sitesTo: number;
   afterIds: { id: string; span: SourceSpan }[];
 }
 
@@ -121,7 +123,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const stageTable = new Map<string, Expanded>();
   const baseEnv: Omit<EvalEnv, 'mode'> = {
     diags,
-    param: (name, span) => paramValue(name, span),
+    param: (name, at) => paramValue(name, at),
     hasParam: (name) => paramExprs.has(name),
     paramNames: () => paramExprs.keys(),
     stage: (name) => stageTable.get(name),
@@ -130,7 +132,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     literal: parseLiteral,
   };
   const paramEnv: EvalEnv = { ...baseEnv, mode: 'param' };
-  function paramValue(name: string, span: SourceSpan): Result | undefined {
+  function paramValue(name: string, usedAt: Spanned): Result | undefined {
     if (setValues.has(name)) return setValues.get(name)!;
     const expr = paramExprs.get(name);
     if (expr === undefined) return undefined;
@@ -139,7 +141,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     const at = evaluating.indexOf(name);
     if (at !== -1) {
       const path = [...evaluating.slice(at), name];
-      diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, span, {
+      diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, usedAt.span, {
         label: `\`${name}\` is used while computing itself`,
         help: 'give one of these parameters a value that does not depend on the others',
       });
@@ -156,12 +158,13 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   for (const name of stageOrder) stageTable.set(name, expandStage(stageDecls.get(name)!, paramEnv, diags));
   const planParams: Record<string, Value> = {};
   for (const name of paramExprs.keys()) {
-    const v = paramValue(name, paramDecls.get(name)!.nameSpan);
+    const v = paramValue(name, { span: paramDecls.get(name)!.nameSpan });
     if (v !== BAD && v !== undefined) planParams[name] = v;
   }
 
   // Instances.
   const drafts: Draft[] = [];
+  const sites = new RefSites();
   const kindChecked = new Set<string>();
   for (const name of stageOrder) {
     const decl = stageDecls.get(name)!;
@@ -175,8 +178,8 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       });
     }
     const checked = checkEntries(decl, diags);
-    if (decl.axes.length === 0) drafts.push(instantiate(decl, checked, kind, decl.name, PLAIN_MATRIX, baseEnv, diags));
-    else for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, baseEnv, diags));
+    if (decl.axes.length === 0) drafts.push(instantiate(decl, checked, kind, decl.name, PLAIN_MATRIX, baseEnv, sites, diags));
+    else for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, baseEnv, sites, diags));
   }
 
   // Output references: each must name an output of the upstream kind for its resolved params.
@@ -197,7 +200,8 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const edgeFrom: number[] = [];
   const edgeTo: number[] = [];
   const edgeIsData: boolean[] = [];
-  const edgeSpans: SourceSpan[] = [];
+  /** Where each edge was written (a node: its span is built only for a cycle's message). */
+  const edgeSites: Spanned[] = [];
   /** The first edge into the current instance. */
   let firstEdge = 0;
   /** from -> edge, for the current instance once it has more than SMALL_LIST edges. */
@@ -205,7 +209,9 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   drafts.forEach((d, to) => {
     firstEdge = edgeFrom.length;
     edgeIndex = undefined;
-    for (const { ref, expr } of d.refSites) {
+    for (let k = d.sitesFrom; k < d.sitesTo; k++) {
+      const ref = sites.refs[k]!;
+      const expr = sites.exprs[k]!;
       const from = byId.get(ref.instance)!;
       const outs = outputs(from);
       if (outs && !Object.hasOwn(outs, ref.output)) {
@@ -215,9 +221,9 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
           help: didYouMean(ref.output, names) ?? `its outputs are ${names.map((n) => `\`${n}\``).join(', ')}`,
         });
       }
-      addEdge(from, to, expr.span, 'data');
+      addEdge(from, to, expr, 'data');
     }
-    for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a.span, 'after');
+    for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a, 'after');
   });
   function existingEdge(from: number): number | undefined {
     if (edgeIndex) return edgeIndex.get(from);
@@ -228,14 +234,14 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     }
     return undefined;
   }
-  function addEdge(from: number, to: number, span: SourceSpan, kind: 'data' | 'after') {
+  function addEdge(from: number, to: number, site: Spanned, kind: 'data' | 'after') {
     const at = existingEdge(from);
     if (at === undefined) {
       edgeIndex?.set(from, edgeFrom.length);
       edgeFrom.push(from);
       edgeTo.push(to);
       edgeIsData.push(kind === 'data');
-      edgeSpans.push(span);
+      edgeSites.push(site);
     } else if (kind === 'data') edgeIsData[at] = true;
   }
 
@@ -247,7 +253,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       const labels = cycle.slice(0, -1).map((from, k) => {
         const to = cycle[k + 1]!;
         const e = edgeFrom.findIndex((f, i) => f === from && edgeTo[i] === to);
-        return { span: edgeSpans[e]!, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
+        return { span: edgeSites[e]!.span, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
       });
       const [first, ...rest] = labels;
       diags.error('E0014', `dependency cycle: ${ids.join(' -> ')}`, first!.span, {
@@ -451,6 +457,9 @@ function checkEntries(decl: A.StageDecl, diags: Diagnostics): { entries: A.Entry
 }
 
 const NO_MATRIX = new Map<string, Value>();
+/** Shared by the (many) instances without `after`; frozen, as they are shared. */
+const NO_AFTER: Draft['afterIds'] = Object.freeze([]) as unknown as Draft['afterIds'];
+const NO_AFTER_IDS: string[] = Object.freeze([]) as unknown as string[];
 
 function instantiate(
   decl: A.StageDecl,
@@ -459,13 +468,14 @@ function instantiate(
   id: string,
   matrix: Record<string, Value>,
   base: Omit<EvalEnv, 'mode'>,
+  sites: RefSites,
   diags: Diagnostics,
 ): Draft {
-  const refSites: RefSite[] = [];
-  const afterIds: Draft['afterIds'] = [];
+  const sitesFrom = sites.length;
+  let afterIds: Draft['afterIds'] = NO_AFTER;
   const matrixMap = decl.axes.length === 0 ? NO_MATRIX : new Map(Object.entries(matrix));
   // Environments share the base through the prototype: cheaper than copying it for every instance.
-  const stageEnv: EvalEnv = Object.assign(Object.create(base) as EvalEnv, { mode: 'stage', matrix: matrixMap, refs: refSites });
+  const stageEnv: EvalEnv = Object.assign(Object.create(base) as EvalEnv, { mode: 'stage', matrix: matrixMap, refs: sites });
   const settingEnv: EvalEnv = Object.assign(Object.create(base) as EvalEnv, { mode: 'param', matrix: matrixMap });
   const inst: StageInstance = {
     id,
@@ -475,14 +485,14 @@ function instantiate(
     kindVersion: kind?.version ?? 0,
     params: {},
     refs: [],
-    after: [],
+    after: NO_AFTER_IDS,
     inputs: [],
     env: [],
     resources: DEFAULT_RESOURCES,
     retries: 0,
     span: decl.nameSpan,
   };
-  const draft: Draft = { inst, stageDecl: decl, kind, broken: false, refSites, afterIds };
+  const draft: Draft = { inst, stageDecl: decl, kind, broken: false, sitesFrom, sitesTo: sitesFrom, afterIds };
   const overrides: Partial<Resources> = {};
   let bad = checked.bad;
   for (const e of checked.entries) {
@@ -522,6 +532,10 @@ function instantiate(
       case 'after': {
         const ids: Draft['afterIds'] = [];
         evaluate(e.value!, Object.assign(Object.create(base) as EvalEnv, { mode: 'after', matrix: matrixMap, afterIds: ids }));
+        if (ids.length > 0 && afterIds === NO_AFTER) {
+          afterIds = draft.afterIds = [];
+          inst.after = [];
+        }
         for (const a of ids) {
           afterIds.push(a);
           if (!inst.after.includes(a.id)) inst.after.push(a.id);
@@ -535,12 +549,13 @@ function instantiate(
       }
     }
   }
-  inst.refs = distinctRefs(refSites);
+  draft.sitesTo = sites.length;
+  inst.refs = distinctRefs(sites, sitesFrom, draft.sitesTo);
   if (!kind || bad) {
     draft.broken = true;
     return draft;
   }
-  const filled = validateParams(inst.params, refSites.length > 0, { kind, entries: checked.entries, stageSpan: decl.nameSpan }, diags);
+  const filled = validateParams(inst.params, draft.sitesTo > sitesFrom, { kind, entries: checked.entries, stageSpan: decl.nameSpan }, diags);
   if (!filled) {
     draft.broken = true;
     return draft;
@@ -553,12 +568,13 @@ function instantiate(
   return draft;
 }
 
-/** The refs of these sites, each (instance, output) once, in order of first appearance. */
-function distinctRefs(sites: RefSite[]): StageInstance['refs'] {
+/** The refs of sites `from` up to `to`, each (instance, output) once, in order of first appearance. */
+function distinctRefs(sites: RefSites, from: number, to: number): StageInstance['refs'] {
   const refs: StageInstance['refs'] = [];
-  if (sites.length > SMALL_LIST) {
+  if (to - from > SMALL_LIST) {
     const seen = new Set<string>();
-    for (const { ref } of sites) {
+    for (let k = from; k < to; k++) {
+      const ref = sites.refs[k]!;
       const key = `${ref.instance}\0${ref.output}`;
       if (!seen.has(key)) {
         seen.add(key);
@@ -568,7 +584,8 @@ function distinctRefs(sites: RefSite[]): StageInstance['refs'] {
     return refs;
   }
   // A stage has a handful of references: comparing them pairwise allocates nothing.
-  next: for (const { ref } of sites) {
+  next: for (let k = from; k < to; k++) {
+    const ref = sites.refs[k]!;
     for (const r of refs) if (r.instance === ref.instance && r.output === ref.output) continue next;
     refs.push(ref);
   }

@@ -29,12 +29,24 @@ export interface StageEntry {
 }
 
 /**
- * Where a reference was written: the runtime gets the ref (the very object
- * inside the params' OutputRef), diagnostics get the expression's spans.
+ * Every reference evaluated in `stage` mode, in order, and where it was
+ * written: the runtime gets the ref (the very object inside the params'
+ * OutputRef), diagnostics get the expression's spans. Two parallel lists for
+ * the whole compile rather than an object per reference and a list per
+ * instance: a large pipeline has hundreds of thousands of references.
  */
-export interface RefSite {
-  ref: OutputRef['$ref'];
-  expr: A.MemberExpr;
+export class RefSites {
+  readonly refs: OutputRef['$ref'][] = [];
+  readonly exprs: A.MemberExpr[] = [];
+
+  get length(): number {
+    return this.refs.length;
+  }
+
+  add(ref: OutputRef['$ref'], expr: A.MemberExpr): void {
+    this.refs.push(ref);
+    this.exprs.push(expr);
+  }
 }
 
 export interface EvalEnv {
@@ -42,13 +54,14 @@ export interface EvalEnv {
   /** `param`: pipeline parameters and matrix axes (no stage references); `stage`: a stage's entries; `after`: stage names. */
   mode: 'param' | 'stage' | 'after';
   matrix?: Map<string, Value>;
-  param(name: string, span: SourceSpan): Result | undefined;
+  /** A pipeline parameter's value; `at` is where it is used, read only to report a cycle. */
+  param(name: string, at: Spanned): Result | undefined;
   hasParam(name: string): boolean;
   paramNames(): Iterable<string>;
   stage(name: string): StageEntry | undefined;
   stageNames(): Iterable<string>;
   /** Receives every reference evaluated in `stage` mode. */
-  refs?: RefSite[];
+  refs?: RefSites;
   /** Receives the instance ids named in `after` mode. */
   afterIds?: { id: string; span: SourceSpan }[];
   env: Record<string, string | undefined>;
@@ -121,9 +134,17 @@ function knownNames(env: EvalEnv): string[] {
   return names;
 }
 
-function lookupName(name: string, span: SourceSpan, env: EvalEnv): Result | undefined {
+/**
+ * Anything with a span: a node, whose span is built only when read (see
+ * compact-nodes.ts), so lookups that succeed never build one.
+ */
+export interface Spanned {
+  readonly span: SourceSpan;
+}
+
+function lookupName(name: string, at: Spanned, env: EvalEnv): Result | undefined {
   if (env.matrix?.has(name)) return env.matrix.get(name)!;
-  return env.param(name, span);
+  return env.param(name, at);
 }
 
 function unknownName(name: string, span: SourceSpan, env: EvalEnv): typeof BAD {
@@ -183,7 +204,7 @@ function evalInner(e: A.Expr, env: EvalEnv): Inner {
       return bad ? BAD : out;
     }
     case 'Name': {
-      const v = lookupName(e.name, e.span, env);
+      const v = lookupName(e.name, e, env);
       if (v !== undefined) return v;
       const st = env.mode === 'param' ? undefined : env.stage(e.name);
       if (st) {
@@ -235,7 +256,7 @@ function evalString(e: A.StringExpr, env: EvalEnv): Result {
       continue;
     }
     const [head, field] = part.path as [string, string | undefined];
-    const v = lookupName(head, part.span, env);
+    const v = lookupName(head, part, env);
     if (v === undefined) {
       if (env.stage(head)) {
         env.diags.error('E0020', 'a stage output cannot be interpolated into a string', part.span, {
@@ -380,7 +401,7 @@ function evalSelect(e: A.SelectExpr, env: EvalEnv): Inner {
   const name = e.target.name;
   const st = env.mode === 'param' ? undefined : env.stage(name);
   if (!st) {
-    const local = lookupName(name, e.target.span, env);
+    const local = lookupName(name, e.target, env);
     if (local === BAD) return BAD;
     // A map parameter is looked up by key (`lr[task]` in a matrix stage), so a
     // sweep can take one setting per instance from a parameter per instance.
@@ -497,7 +518,7 @@ function evalMember(e: A.MemberExpr, env: EvalEnv): Result {
   let target: Inner;
   if (e.target.type === 'Name') {
     const name = e.target.name;
-    const local = lookupName(name, e.target.span, env);
+    const local = lookupName(name, e.target, env);
     if (local !== undefined) {
       if (local === BAD) return BAD;
       env.diags.error('E0013', `\`${name}\` is ${describeValue(local)}, not a stage; it has no output \`${e.member}\``, e.span, {
@@ -552,6 +573,6 @@ function evalMember(e: A.MemberExpr, env: EvalEnv): Result {
 
 function outputRef(instance: string, e: A.MemberExpr, env: EvalEnv): OutputRef {
   const ref = { instance, output: e.member };
-  env.refs?.push({ ref, expr: e });
+  env.refs?.add(ref, e);
   return { $ref: ref };
 }

@@ -9,6 +9,7 @@
 // parsers agree on every input the fast one accepts.
 
 import type * as A from './ast.js';
+import { EntryNode, ListNode, MapEntryNode, MapNode, MemberNode, NameNode, NumberNode, StageNode, StringNode, endOf, startOf } from './compact-nodes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { scanOneLine } from './lexer.js';
 import { operatorChain, parseNumber, parseString } from './literals.js';
@@ -29,8 +30,11 @@ const KEYWORDS = new Set(['smke', 'import', 'param', 'profile', 'stage', 'defaul
 const PUNCT = '{}[](),=.+-*/%';
 const NUMBER_RE = /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[A-Za-z_]*/y;
 const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y;
-/** Longer token texts are rarely repeated: not worth a lookup. */
-const MAX_INTERNED = 24;
+/** Longer token texts are rarely repeated: not worth hashing. */
+const MAX_SHARED = 24;
+const RECENT_SLOTS = 4096;
+
+const UNSHOWN: SourceSpan = { file: '', line: 1, column: 1, offset: 0, length: 1 };
 
 /** Thrown to abandon the fast path; never escapes fastParse. */
 class GiveUp extends Error {}
@@ -48,6 +52,8 @@ class FastParser {
   private tokLine = 1;
   private tokCol = 1;
   private image = '';
+  private takenAt = 0;
+  private takenLength = 0;
   private depth = 0;
   private readonly diags: Diagnostic[] = [];
   /**
@@ -57,12 +63,13 @@ class FastParser {
    */
   private readonly scratch: unknown[] = [];
   /**
-   * One copy of each short token text: a large pipeline repeats the same
-   * keys, kinds, stage names and literals (`argv`, `exec`, `"run"`) in every
-   * stage, and each slice of the source would otherwise be a string of its
-   * own for the whole compile.
+   * Recently seen short token texts, by a hash of their characters: a large
+   * pipeline repeats the same keys, kinds, stage names and literals (`argv`,
+   * `exec`, `"run"`) in every stage, and each slice of the source would
+   * otherwise be a string of its own for the whole compile. A fixed table
+   * rather than a Map: unique names (`s81234`) only overwrite a slot.
    */
-  private readonly interned = new Map<string, string>();
+  private readonly recent: string[] = new Array<string>(RECENT_SLOTS).fill('');
   readonly comments: A.Comment[] = [];
 
   constructor(private readonly src: SourceFile, private readonly maxDepth: number) {
@@ -131,7 +138,7 @@ class FastParser {
       NAME_RE.lastIndex = this.pos;
       NAME_RE.test(t);
       this.end = NAME_RE.lastIndex;
-      this.image = this.intern(t.slice(this.pos, this.end));
+      this.image = this.textAt(this.pos, this.end);
       this.kind = KEYWORDS.has(this.image) ? K.Keyword : K.Name;
       this.pos = this.end;
       return;
@@ -139,23 +146,37 @@ class FastParser {
       this.end = this.pos + 1;
       this.kind = K.Punct;
     } else throw giveUp;
-    this.image = this.end - this.pos <= MAX_INTERNED ? this.intern(t.slice(this.pos, this.end)) : t.slice(this.pos, this.end);
+    this.image = this.textAt(this.pos, this.end);
     this.pos = this.end;
   }
 
-  private intern(s: string): string {
-    const known = this.interned.get(s);
-    if (known !== undefined) return known;
-    this.interned.set(s, s);
+  /** The source text from `start` to `end`, shared with an earlier token of the same text when one is recent. */
+  private textAt(start: number, end: number): string {
+    const t = this.text;
+    const length = end - start;
+    if (length > MAX_SHARED) return t.slice(start, end);
+    // A few characters are enough to tell apart the words a pipeline repeats; a collision only costs a copy.
+    const h =
+      (Math.imul(Math.imul(Math.imul(length, 31) + t.charCodeAt(start), 31) + t.charCodeAt(end - 1), 31) + t.charCodeAt(start + (length >> 1))) &
+      (RECENT_SLOTS - 1);
+    const known = this.recent[h]!;
+    if (known.length === length && t.startsWith(known, start)) return known;
+    const s = t.slice(start, end);
+    this.recent[h] = s;
     return s;
   }
 
-  /** A plain string literal whose text is interned like the tokens. */
-  private stringLiteral(image: string, span: SourceSpan): A.StringExpr {
-    const node = this.literal((d) => parseString(image, span, false, d));
-    const only = node.parts.length === 1 ? node.parts[0] : undefined;
-    if (typeof only === 'string' && only.length <= MAX_INTERNED) node.parts[0] = this.intern(only);
-    return node;
+  /**
+   * A one-line string literal at `at`. A plain one (no escape, no `${`) is a
+   * compact node whose text is shared like the tokens'; any other goes
+   * through parseString, which needs its span for the interpolations'.
+   */
+  private stringLiteral(image: string, at: number): A.StringExpr {
+    if (image.indexOf('\\') === -1 && image.indexOf('$') === -1) {
+      return new StringNode(this.src, at, image.length, image, [this.textAt(at + 1, at + image.length - 1)]);
+    }
+    const span = this.src.span(at, image.length);
+    return this.literal((d) => parseString(image, span, false, d));
   }
 
   private is(kind: K, image?: string): boolean {
@@ -174,14 +195,33 @@ class FastParser {
     return tok;
   }
 
-  private open(p: string): SourceSpan {
-    if (++this.depth > this.maxDepth) throw giveUp;
-    return this.take(K.Punct, p).span;
+  /** Consumes a token like `take`, returning its text; its place is left in `takenAt` and `takenLength`. */
+  private takeText(kind: K, image?: string): string {
+    if (!this.is(kind, image)) throw giveUp;
+    const text = this.image;
+    this.takenAt = this.start;
+    this.takenLength = Math.max(1, this.end - this.start);
+    this.next();
+    return text;
   }
 
-  private close(p: string): SourceSpan {
+  /** Consumes an opening bracket, returning its offset. */
+  private open(p: string): number {
+    if (++this.depth > this.maxDepth) throw giveUp;
+    this.takeText(K.Punct, p);
+    return this.takenAt;
+  }
+
+  /** Consumes a closing bracket, returning its offset. */
+  private close(p: string): number {
     this.depth--;
-    return this.take(K.Punct, p).span;
+    this.takeText(K.Punct, p);
+    return this.takenAt;
+  }
+
+  /** A one-character span (a bracket) at `at`. */
+  private charSpan(at: number): SourceSpan {
+    return this.src.span(at, 1);
   }
 
   private optionalComma(): boolean {
@@ -267,13 +307,16 @@ class FastParser {
       items.push(this.item(false) as A.ParamDecl | A.StageDecl);
       this.optionalComma();
     }
-    const closeSpan = this.close('}');
-    return { type: 'Profile', span: this.join(k, closeSpan), name: name.image, nameSpan: name.span, isDefault, items, end: closeSpan.offset };
+    const close = this.close('}');
+    return { type: 'Profile', span: this.join(k, this.charSpan(close)), name: name.image, nameSpan: name.span, isDefault, items, end: close };
   }
 
   private stage(): A.StageDecl {
-    const k = this.take(K.Keyword).span;
-    const name = this.take(K.Name);
+    this.takeText(K.Keyword);
+    const at = this.takenAt;
+    const name = this.takeText(K.Name);
+    const nameAt = this.takenAt;
+    const nameLength = this.takenLength;
     const axes: A.Axis[] = [];
     if (this.isPunct('[')) {
       this.open('[');
@@ -285,27 +328,16 @@ class FastParser {
       this.close(']');
     }
     this.take(K.Punct, '=');
-    const first = this.take(K.Name);
-    let kind = first.image;
-    let kindSpan = first.span;
+    let kind = this.takeText(K.Name);
+    const kindAt = this.takenAt;
+    let kindEnd = this.takenAt + this.takenLength;
     while (this.isPunct('.')) {
       this.next();
-      const part = this.take(K.Name);
-      kind += `.${part.image}`;
-      kindSpan = this.join(kindSpan, part.span);
+      kind += `.${this.takeText(K.Name)}`;
+      kindEnd = this.takenAt + this.takenLength;
     }
     const { entries, end } = this.body();
-    return {
-      type: 'Stage',
-      span: this.join(k, this.src.span(end, 1)),
-      name: name.image,
-      nameSpan: name.span,
-      axes,
-      kind,
-      kindSpan,
-      entries,
-      end,
-    };
+    return new StageNode(this.src, at, end + 1 - at, name, nameAt, nameLength, axes, kind, kindAt, kindEnd - kindAt, entries, end);
   }
 
   private body(): { entries: A.Entry[]; end: number } {
@@ -313,18 +345,23 @@ class FastParser {
     const mark = this.mark();
     const entries = this.scratch;
     while (!this.isPunct('}')) {
-      const key = this.take(K.Name);
+      const key = this.takeText(K.Name);
+      const keyAt = this.takenAt;
+      const keyLength = this.takenLength;
       if (this.isPunct('=')) {
         this.next();
         const value = this.expr();
-        entries.push({ key: key.image, keySpan: key.span, end: this.src.joinEnd(key.span, value.span), value });
+        const valueEnd = endOf(value);
+        // As SourceFile.join: the entry ends where its value ends.
+        const end = valueEnd <= keyAt ? keyAt + keyLength : valueEnd;
+        entries.push(new EntryNode(this.src, key, keyAt, keyLength, end, value, undefined));
       } else if (this.isPunct('{')) {
         const block = this.body();
-        entries.push({ key: key.image, keySpan: key.span, end: this.src.joinEnd(key.span, this.src.span(block.end, 1)), block: block.entries });
+        entries.push(new EntryNode(this.src, key, keyAt, keyLength, block.end + 1, undefined, block.entries));
       } else throw giveUp;
       this.optionalComma();
     }
-    return { entries: this.collect(mark), end: this.close('}').offset };
+    return { entries: this.collect(mark), end: this.close('}') };
   }
 
   private static readonly OPS = new Set(['+', '-', '*', '/', '%']);
@@ -360,54 +397,64 @@ class FastParser {
         } else selectors.push(this.expr());
       } while (this.optionalComma() && !this.isPunct(']'));
       const close = this.close(']');
-      e = { type: 'Select', span: this.join(e.span, close), target: e as A.NameExpr, selectors };
+      e = { type: 'Select', span: this.join(e.span, this.charSpan(close)), target: e as A.NameExpr, selectors };
     }
     if (this.isPunct('.')) {
       this.next();
-      const m = this.take(K.Name);
-      e = { type: 'Member', span: this.join(e.span, m.span), target: e as A.NameExpr, member: m.image, memberSpan: m.span };
+      const member = this.takeText(K.Name);
+      const at = startOf(e);
+      const end = this.takenAt + this.takenLength;
+      e = new MemberNode(this.src, at, end - at, e as A.NameExpr, member, this.takenAt, this.takenLength);
     }
     for (let i = minus.length - 1; i >= 0; i--) e = { type: 'Neg', span: this.join(minus[i], e.span), operand: e };
     return e;
   }
 
   private primary(): A.Expr {
-    const span = this.span();
+    const at = this.start;
     const image = this.image;
     switch (this.kind) {
-      case K.Number:
+      case K.Number: {
         this.next();
-        return this.literal((d) => parseNumber(image, span, d));
+        // Any diagnostic sends the file to the recovering parser, so the span given here is never shown.
+        const n = this.literal((d) => parseNumber(image, UNSHOWN, d));
+        return new NumberNode(this.src, at, image.length, image, n.value, n.unit);
+      }
       case K.String:
         this.next();
-        return this.stringLiteral(image, span);
-      case K.Triple:
+        return this.stringLiteral(image, at);
+      case K.Triple: {
+        const span = this.span();
         this.next();
         return this.literal((d) => parseString(image, span, true, d));
-      case K.Keyword:
+      }
+      case K.Keyword: {
+        const span = this.span();
         this.next();
         if (image === 'true' || image === 'false') return { type: 'Bool', span, value: image === 'true' };
         if (image === 'null') return { type: 'Null', span };
         throw giveUp;
+      }
       case K.Name: {
         this.next();
-        if (!this.isPunct('(')) return { type: 'Name', span, name: image };
+        if (!this.isPunct('(')) return new NameNode(this.src, at, image.length, image);
+        const span = this.src.span(at, image.length);
         this.open('(');
         const args = this.exprList(')');
         const close = this.close(')');
-        return { type: 'Call', span: this.join(span, close), callee: image, calleeSpan: span, args };
+        return { type: 'Call', span: this.join(span, this.charSpan(close)), callee: image, calleeSpan: span, args };
       }
       case K.Punct:
         if (image === '[') {
           const open = this.open('[');
           const items = this.exprList(']');
-          return { type: 'List', span: this.join(open, this.close(']')), items };
+          return new ListNode(this.src, open, this.close(']') + 1 - open, items);
         }
         if (image === '{') return this.map();
         if (image === '(') {
           const open = this.open('(');
           const expr = this.expr();
-          return { type: 'Paren', span: this.join(open, this.close(')')), expr };
+          return { type: 'Paren', span: this.join(this.charSpan(open), this.charSpan(this.close(')'))), expr };
         }
         throw giveUp;
       default:
@@ -431,24 +478,24 @@ class FastParser {
     const mark = this.mark();
     while (!this.isPunct('}')) {
       let key: string;
-      const keySpan = this.span();
+      const keyAt = this.start;
+      const keyLength = Math.max(1, this.end - this.start);
       const raw = this.image;
       if (this.kind === K.Name) {
         key = raw;
         this.next();
       } else if (this.kind === K.String) {
-        const s = this.literal((d) => parseString(raw, keySpan, false, d));
+        const s = this.stringLiteral(raw, keyAt);
         if (s.parts.some((p) => typeof p !== 'string')) throw giveUp;
         key = (s.parts as string[]).join('');
         this.next();
       } else throw giveUp;
       this.take(K.Punct, '=');
-      const entry: A.MapEntry = { key, raw, keySpan, value: this.expr() };
-      this.scratch.push(entry);
+      this.scratch.push(new MapEntryNode(this.src, key, raw, keyAt, keyLength, this.expr()));
       this.optionalComma();
     }
     const entries = this.collect<A.MapEntry>(mark);
-    return { type: 'Map', span: this.join(open, this.close('}')), entries };
+    return new MapNode(this.src, open, this.close('}') + 1 - open, entries);
   }
 }
 
