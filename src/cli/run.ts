@@ -1,5 +1,6 @@
 // `smke run FILE`: argument parsing only; the work is in src/runtime.
 import { Command, Option } from 'commander';
+import { EXECUTORS } from '../compiler/plan.js';
 import { collect, intArg, parseArgs, readSetOptions } from './args.js';
 
 /** The compiler, imported only on a plan-cache miss: a no-op run loads neither chevrotain nor ajv. */
@@ -22,7 +23,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
     .option('--store <dir>', 'store directory shared between projects (default: .smke/store, or $SMKE_STORE)')
     .option('--gpus <n>', 'GPUs the scheduler may hand out (default: detected)', intArg('--gpus', 0))
     .option('--backend <name>', 'tfjs backend for ML stages')
-    .addOption(new Option('--executor <name>', 'where stages without `executor = ...` run (docs/slurm.md)').choices(['local', 'slurm']))
+    .addOption(new Option('--executor <name>', 'where stages without `executor = ...` run (docs/slurm.md)').choices([...EXECUTORS]))
     .option('--json', 'print events as JSON lines')
     .addOption(new Option('--progress <style>', 'progress display').choices(['tty', 'plain']))
     .option('--no-plan-cache', 'always compile the pipeline');

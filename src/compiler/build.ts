@@ -14,7 +14,7 @@ import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
 import { load } from './load.js';
 import { parseLiteral } from './literal-text.js';
-import { DEFAULT_RESOURCES, type Plan, type Resources, type SourceSpan, type StageInstance, type Value } from './plan.js';
+import { DEFAULT_RESOURCES, EXECUTORS, type Plan, type Resources, type SourceSpan, type StageInstance, type Value } from './plan.js';
 import { didYouMean } from './suggest.js';
 import { validateParams } from './validate.js';
 
@@ -521,10 +521,13 @@ function instantiate(
       case 'executor': {
         const v = evaluate(e.value!, settingEnv);
         if (v === BAD) break;
-        if (typeof v !== 'string' || v === '') {
-          diags.error('E0021', '`executor` must be a string', e.value!.span, {
-            label: `this is ${describeValue(v)}`,
-            help: 'write `executor = "local"` or `executor = "slurm"`',
+        if (typeof v !== 'string' || !(EXECUTORS as readonly string[]).includes(v)) {
+          const what = typeof v === 'string' ? `\`${v}\`` : describeValue(v);
+          diags.error('E0021', `unknown executor ${what}`, e.value!.span, {
+            label: typeof v === 'string' ? 'not an executor smke has' : `this is ${describeValue(v)}`,
+            help:
+              (typeof v === 'string' ? didYouMean(v, EXECUTORS) : undefined) ??
+              `the executors are ${EXECUTORS.map((x) => `\`"${x}"\``).join(' and ')}; leave \`executor\` out to use the run's default (--executor)`,
           });
         } else inst.executor = v;
         break;

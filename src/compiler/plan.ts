@@ -54,6 +54,9 @@ export interface Resources {
   timeSeconds: number;
 }
 
+/** The executors a stage may choose with `executor = "..."`; the runtime has one for each. */
+export const EXECUTORS = ['local', 'slurm'] as const;
+
 export const DEFAULT_RESOURCES: Resources = { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0 };
 
 /** One node of the DAG: a stage, or one cell of a matrix stage. */

@@ -198,6 +198,18 @@ stage c = exec { argv = ["x"], resources = 3 }
     ).toEqual(['E0017', 'E0017', 'E0017', 'E0017', 'E0021', 'E0021', 'E0021', 'E0017']);
   });
 
+  it('accepts only the executors smke has, with a did-you-mean', () => {
+    const r = compileText(`smke 1
+stage a = exec { argv = ["x"], executor = "kubernetes" }
+stage b = exec { argv = ["x"], executor = "slrum" }
+stage c = exec { argv = ["x"], executor = "local" }
+`);
+    expect(r.diagnostics.map((d) => [d.code, d.message, d.help])).toEqual([
+      ['E0021', 'unknown executor `kubernetes`', expect.stringContaining('the executors are `"local"` and `"slurm"`')],
+      ['E0021', 'unknown executor `slrum`', expect.stringContaining('slurm')],
+    ]);
+  });
+
   it('reports duplicates of every sort', () => {
     expect(
       codes(`smke 1
