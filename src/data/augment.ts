@@ -2,6 +2,7 @@
 // pixels (HWC). The train path is torchvision's RandomResizedCrop +
 // horizontal flip + ColorJitter; the eval path is resize + centre crop.
 
+import { headerDims } from './image-header.js';
 import type { Rng } from './rng.js';
 
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
@@ -53,17 +54,20 @@ export function randomResizedCrop(width: number, height: number, scale: [number,
 }
 
 /** Per-image colour jitter factors (torchvision's ColorJitter: each factor uniform in [1-j, 1+j]). */
-interface Jitter {
+export interface Jitter {
   brightness: number;
   contrast: number;
   saturation: number;
 }
 
+let sharpModule: typeof import('sharp') | undefined;
+
 /**
  * Decode `bytes`, augment, and write normalised pixels into `out` at `offset`
  * (size*size*3 floats, HWC). Writing in place lets a batch be one allocation.
  * `dims` (the record's width and height, when the index has them) saves a
- * header parse per image.
+ * header parse per image; without them a JPEG or PNG header is read in JS, and
+ * only other images (or EXIF-rotated ones) ask sharp for their metadata.
  */
 export async function decodeInto(
   bytes: Uint8Array,
@@ -73,7 +77,8 @@ export async function decodeInto(
   offset: number,
   dims?: { width?: number; height?: number },
 ): Promise<void> {
-  const { default: sharp } = await import('sharp');
+  // Loaded on first use, then kept (a dynamic import per image is measurable at hundreds a second).
+  const { default: sharp } = (sharpModule ??= await import('sharp'));
   const size = spec.size;
   let img = sharp(bytes, { failOn: 'error' });
   let jitter: Jitter | undefined;
@@ -81,6 +86,7 @@ export async function decodeInto(
     if (!rng) throw new Error('decodeInto: train augmentation needs an Rng');
     let w = dims?.width;
     let h = dims?.height;
+    if (!w || !h) ({ width: w, height: h } = headerDims(bytes) ?? {});
     if (!w || !h) {
       const meta = await img.metadata();
       if (!meta.width || !meta.height) throw new Error('image has no dimensions');
@@ -109,7 +115,7 @@ export async function decodeInto(
  * clamps to [0, 1]. Brightness and contrast depend on the byte alone, so they
  * are one 256-entry table; only saturation needs per-pixel arithmetic.
  */
-function normalise(data: Buffer, ch: number, n: number, spec: AugmentSpec, jitter: Jitter | undefined, out: Float32Array, offset: number): void {
+export function normalise(data: Uint8Array, ch: number, n: number, spec: AugmentSpec, jitter: Jitter | undefined, out: Float32Array, offset: number): void {
   const mean = spec.mean ?? IMAGENET_MEAN;
   const std = spec.std ?? IMAGENET_STD;
   const g = ch >= 3 ? 1 : 0; // a 1-channel result (grey input) is repeated into R, G and B
@@ -131,23 +137,39 @@ function normalise(data: Buffer, ch: number, n: number, spec: AugmentSpec, jitte
     return;
   }
   const { brightness: bf, contrast: cf, saturation: sf } = jitter;
-  let greySum = 0;
-  for (let p = 0, q = 0; p < n; p++, q += ch) greySum += 0.299 * data[q]! + 0.587 * data[q + g]! + 0.114 * data[q + b]!;
-  const meanGrey = Math.min(1, (greySum / n / 255) * bf);
+  // Mean grey from per-channel integer sums: three adds per pixel, weighted once at the end.
+  let s0 = 0, s1 = 0, s2 = 0;
+  for (let q = 0, e = n * ch; q < e; q += ch) {
+    s0 += data[q]!;
+    s1 += data[q + g]!;
+    s2 += data[q + b]!;
+  }
+  const meanGrey = Math.min(1, ((0.299 * s0 + 0.587 * s1 + 0.114 * s2) / n / 255) * bf);
   const lut = new Float32Array(256);
   for (let v = 0; v < 256; v++) {
     const x = Math.min(1, (v / 255) * bf);
     lut[v] = Math.min(1, Math.max(0, cf * x + (1 - cf) * meanGrey));
   }
+  // Saturation blends each channel with the pixel's grey: x = sf*c + (1-sf)*grey. Both terms come
+  // from tables of the byte (sat[v] = sf*lut[v], gR/gG/gB[v] = (1-sf)*weight*lut[v]), so the one
+  // pass over the pixels is table reads, adds, a clamp and the normalisation.
   const keep = 1 - sf;
+  const sat = new Float64Array(256), gR = new Float64Array(256), gG = new Float64Array(256), gB = new Float64Array(256);
+  for (let v = 0; v < 256; v++) {
+    const y = lut[v]!;
+    sat[v] = sf * y;
+    gR[v] = keep * 0.299 * y;
+    gG[v] = keep * 0.587 * y;
+    gB[v] = keep * 0.114 * y;
+  }
   for (let p = 0, q = 0, o = offset; p < n; p++, q += ch, o += 3) {
-    const r = lut[data[q]!]!, gg = lut[data[q + g]!]!, bb = lut[data[q + b]!]!;
-    const grey = keep * (0.299 * r + 0.587 * gg + 0.114 * bb);
-    let x = sf * r + grey;
+    const r = data[q]!, gg = data[q + g]!, bb = data[q + b]!;
+    const grey = gR[r]! + gG[gg]! + gB[bb]!;
+    let x = sat[r]! + grey;
     out[o] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m0) * i0;
-    x = sf * gg + grey;
+    x = sat[gg]! + grey;
     out[o + 1] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m1) * i1;
-    x = sf * bb + grey;
+    x = sat[bb]! + grey;
     out[o + 2] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m2) * i2;
   }
 }

@@ -3,8 +3,7 @@
 // turns them into tfjs tensors, so this module never loads tfjs.
 
 import { decodeInto, type AugmentSpec } from './augment.js';
-import { orderedMap, prefetch } from './concurrency.js';
-import type { ImageRecord } from './format.js';
+import { prefetch } from './concurrency.js';
 import type { ImageDataset } from './image-dataset.js';
 import { Rng, deriveSeed } from './rng.js';
 
@@ -38,7 +37,7 @@ export interface ImageLoaderOptions {
   dropLast?: boolean;
   /** Use only the first N records of the split (before shuffling). */
   limit?: number;
-  /** Images decoded in parallel (default 6: a little over libuv's 4 threads, so none idles). */
+  /** Images decoded in parallel, in any order (default 6: a little over libuv's 4 threads, so none idles). */
   concurrency?: number;
   /** Finished batches held ahead of the consumer (default 2). */
   prefetch?: number;
@@ -83,47 +82,81 @@ export async function* imageBatches(ds: ImageDataset, opts: ImageLoaderOptions):
   const isClass = ds.type === 'image-class';
 
   const positions = dropLast ? order.length - (order.length % opts.batchSize) : order.length;
-  const buffers = new Map<number, Float32Array>();
-  const bufferFor = (b: number): Float32Array => {
-    let buf = buffers.get(b);
-    if (!buf) buffers.set(b, (buf = new Float32Array(Math.min(opts.batchSize, positions - b * opts.batchSize) * per)));
-    return buf;
-  };
+  const bs = opts.batchSize;
+  const nBatches = Math.ceil(positions / bs);
+  const limit = Math.max(1, opts.concurrency ?? 6);
 
   async function* produce(): AsyncGenerator<ImageBatch> {
-    // One decode window across batch boundaries: the threads never idle at the end of a batch.
-    const decoded = orderedMap(order.slice(0, positions), opts.concurrency ?? 6, async (k: number, pos: number) => {
+    // A pool of `limit` decodes that finish in any order, each writing its image into its batch's
+    // buffer at its own offset: a slow image does not idle the threads behind it (an in-order
+    // window would wait on it), and the output does not depend on which decode ends first.
+    // Decodes run at most one batch ahead of the batch being assembled: two buffers, as before.
+    const buffers: Float32Array[] = [];
+    const left = new Int32Array(nBatches);
+    for (let b = 0; b < nBatches; b++) left[b] = Math.min(bs, positions - b * bs);
+    let next = 0;
+    let inFlight = 0;
+    let assembling = 0;
+    let stopped = false;
+    let failure: unknown;
+    let wake: (() => void) | undefined;
+    const decodeAt = async (pos: number): Promise<void> => {
       opts.signal?.throwIfAborted();
-      const r = records[k]!;
-      const b = Math.floor(pos / opts.batchSize);
+      const r = records[order[pos]!]!;
+      const b = Math.floor(pos / bs);
       // Per-image seeds: the same image gets the same augmentation in the same epoch, whatever the concurrency.
       const rng = train ? new Rng(deriveSeed(opts.seed, 'aug', epoch, r.id)) : undefined;
+      buffers[b] ??= new Float32Array(left[b]! * per);
       try {
-        await decodeInto(await ds.readImage(r), opts.augment, rng, bufferFor(b), (pos - b * opts.batchSize) * per, r);
+        await decodeInto(await ds.readImage(r), opts.augment, rng, buffers[b]!, (pos - b * bs) * per, r);
       } catch (err) {
         throw new ImageDecodeError(`${ds.dir}: image ${r.id} (${r.shard ?? r.path}) could not be decoded: ${(err as Error).message}`);
       }
-      return r;
-    });
-    let recs: ImageRecord[] = [];
-    let b = 0;
-    for await (const r of decoded) {
-      recs.push(r);
-      if (recs.length < opts.batchSize && b * opts.batchSize + recs.length < positions) continue;
-      const images = bufferFor(b);
-      buffers.delete(b);
-      const batch: ImageBatch = { size: recs.length, height: size, width: size, images, ids: recs.map((x) => x.id) };
-      if (isClass) batch.labels = Int32Array.from(recs, (x) => x.label ?? -1);
-      else {
-        batch.allCaptions = recs.map((x) => x.captions ?? []);
-        batch.captions = recs.map((x) => {
-          const caps = x.captions ?? [''];
-          return train ? caps[new Rng(deriveSeed(opts.seed, 'caption', epoch, x.id)).int(caps.length)]! : caps[0]!;
-        });
+    };
+    const startMore = () => {
+      while (!stopped && failure === undefined && inFlight < limit && next < positions && next < (assembling + 2) * bs) {
+        const pos = next++;
+        inFlight++;
+        decodeAt(pos)
+          .then(
+            () => void left[Math.floor(pos / bs)]!--,
+            (err) => void (failure ??= err),
+          )
+          .finally(() => {
+            inFlight--;
+            startMore();
+            const w = wake;
+            wake = undefined;
+            w?.();
+          });
       }
-      yield batch;
-      recs = [];
-      b++;
+    };
+    try {
+      for (let b = 0; b < nBatches; b++) {
+        startMore();
+        while (left[b]! > 0 && failure === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        if (failure !== undefined) throw failure;
+        const recs = order.slice(b * bs, Math.min(positions, (b + 1) * bs)).map((k) => records[k]!);
+        const images = buffers[b] ?? new Float32Array(0);
+        delete buffers[b];
+        const batch: ImageBatch = { size: recs.length, height: size, width: size, images, ids: recs.map((x) => x.id) };
+        if (isClass) batch.labels = Int32Array.from(recs, (x) => x.label ?? -1);
+        else {
+          batch.allCaptions = recs.map((x) => x.captions ?? []);
+          batch.captions = recs.map((x) => {
+            const caps = x.captions ?? [''];
+            return train ? caps[new Rng(deriveSeed(opts.seed, 'caption', epoch, x.id)).int(caps.length)]! : caps[0]!;
+          });
+        }
+        // The next batch's decodes (and the one after) go on while the consumer holds this one.
+        assembling = b + 1;
+        startMore();
+        yield batch;
+      }
+    } finally {
+      // Let work already started settle so nothing outlives an early `break` or an error.
+      stopped = true;
+      while (inFlight > 0) await new Promise<void>((resolve) => (wake = resolve));
     }
   }
 

@@ -1,8 +1,9 @@
 import { rmSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { IMAGENET_MEAN, IMAGENET_STD, randomResizedCrop } from '../../src/data/augment.js';
+import { IMAGENET_MEAN, IMAGENET_STD, normalise, randomResizedCrop } from '../../src/data/augment.js';
 import { orderedMap, prefetch } from '../../src/data/concurrency.js';
+import { headerDims } from '../../src/data/image-header.js';
 import { ImageDataset, ImageDatasetWriter } from '../../src/data/image-dataset.js';
 import { ImageDecodeError, batchCount, batches, imageBatches, permutation, type ImageBatch } from '../../src/data/loader.js';
 import { Rng } from '../../src/data/rng.js';
@@ -126,6 +127,19 @@ describe('image loader', () => {
     await expect(collect(imageBatches(pairs, { split: 'train', batchSize: 0, augment: { size: 8, train: false }, seed: 1 }))).rejects.toThrow(/batchSize must be a positive integer/);
   });
 
+  test('decodes finish in any order but each image lands in its own slot; an early break waits for decodes in flight', async () => {
+    const spec = { size: 8, train: false };
+    const one = await collect(imageBatches(pairs, { split: 'train', batchSize: 3, augment: spec, seed: 1, concurrency: 1 }));
+    const many = await collect(imageBatches(pairs, { split: 'train', batchSize: 3, augment: spec, seed: 1, concurrency: 7 }));
+    expect(many.map((b) => b.size)).toEqual([3, 3, 3, 1]);
+    expect(many.map((b) => b.ids)).toEqual(one.map((b) => b.ids));
+    for (const [i, b] of many.entries()) expect(Buffer.from(b.images.buffer).equals(Buffer.from(one[i]!.images.buffer))).toBe(true);
+    for await (const b of imageBatches(pairs, { split: 'train', batchSize: 2, augment: spec, seed: 1, concurrency: 5 })) {
+      expect(b.ids).toEqual(['p0', 'p1']);
+      break;
+    }
+  });
+
   test('a corrupt image fails with the record id and shard, not a bare sharp error', async () => {
     await expect(collect(imageBatches(pairs, { split: 'bad', batchSize: 1, augment: { size: 8, train: false }, seed: 1 }))).rejects.toThrow(
       ImageDecodeError,
@@ -135,6 +149,78 @@ describe('image loader', () => {
 });
 
 describe('building blocks', () => {
+  test('headerDims reads JPEG and PNG sizes as sharp does, and declines what it cannot be sure of', async () => {
+    const base = sharp({ create: { width: 37, height: 23, channels: 3, background: { r: 10, g: 200, b: 30 } } });
+    const cases: [string, Buffer, { width: number; height: number } | undefined][] = [
+      ['baseline jpeg', await base.clone().jpeg().toBuffer(), { width: 37, height: 23 }],
+      ['progressive jpeg', await base.clone().jpeg({ progressive: true }).toBuffer(), { width: 37, height: 23 }],
+      ['grey jpeg', await base.clone().greyscale().jpeg().toBuffer(), { width: 37, height: 23 }],
+      ['jpeg with EXIF orientation 1', await base.clone().withMetadata({ orientation: 1 }).jpeg().toBuffer(), { width: 37, height: 23 }],
+      ['jpeg with EXIF orientation 6', await base.clone().withMetadata({ orientation: 6 }).jpeg().toBuffer(), undefined],
+      ['png', await base.clone().png().toBuffer(), { width: 37, height: 23 }],
+      ['webp', await base.clone().webp().toBuffer(), undefined],
+      ['truncated jpeg header', (await base.clone().jpeg().toBuffer()).subarray(0, 40), undefined],
+      ['garbage', Buffer.from('not an image at all, really'), undefined],
+    ];
+    for (const [name, bytes, want] of cases) {
+      expect(headerDims(bytes), name).toEqual(want);
+      if (want) {
+        const meta = await sharp(bytes).metadata();
+        expect({ width: meta.width, height: meta.height }, name).toEqual(want);
+      }
+    }
+  });
+
+  test('an EXIF-rotated JPEG without sizes in the index is cropped in its displayed orientation', async () => {
+    const dir = `${root}/rot`;
+    // Stored 60 wide x 30 high with orientation 6: displayed 30 wide x 60 high, left half black once upright.
+    const upright = await sharp({ create: { width: 30, height: 60, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+      .composite([{ input: await sharp({ create: { width: 15, height: 60, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer(), left: 0, top: 0 }])
+      .png()
+      .toBuffer();
+    const stored = await sharp(upright).rotate(-90).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+    expect(headerDims(stored)).toBeUndefined();
+    const w = new ImageDatasetWriter(dir, { type: 'image-text', name: 'r', source: 'test' });
+    await w.add({ id: 'r0', split: 'train', data: stored, ext: 'jpg', captions: ['x'] });
+    await w.finish();
+    const ds = await ImageDataset.open(dir);
+    const [b] = await collect(imageBatches(ds, { split: 'train', batchSize: 1, seed: 1, augment: { size: 16, train: true, scale: [1, 1], ratio: [0.5, 0.5], flip: 0, jitter: 0 } }));
+    const px = (x: number, y: number) => b!.images[(y * 16 + x) * 3]!;
+    expect(px(2, 8)).toBeLessThan(0); // black, left
+    expect(px(13, 8)).toBeGreaterThan(1); // white, right
+  });
+
+  test('the one-pass colour jitter and normalisation equal the reference maths, pixel by pixel', () => {
+    const mean: [number, number, number] = [0.4, 0.5, 0.6];
+    const std: [number, number, number] = [0.2, 0.25, 0.3];
+    const grey = (r: number, g: number, b: number) => 0.299 * r + 0.587 * g + 0.114 * b;
+    const clamp = (x: number) => Math.min(1, Math.max(0, x));
+    /** torchvision's order and formulas as documented in augment.ts, one pixel at a time, in doubles. */
+    const reference = (px: number[][], j: { brightness: number; contrast: number; saturation: number } | undefined) => {
+      if (!j) return px.map((p) => p.map((v, c) => (v / 255 - mean[c]!) / std[c]!));
+      const bright = px.map((p) => p.map((v) => Math.min(1, (v / 255) * j.brightness)));
+      const meanGrey = Math.min(1, (px.reduce((s, p) => s + grey(p[0]!, p[1]!, p[2]!), 0) / px.length / 255) * j.brightness);
+      const contrast = bright.map((p) => p.map((x) => clamp(Math.fround(clamp(j.contrast * x + (1 - j.contrast) * meanGrey)))));
+      return contrast.map((p) => {
+        const g = grey(p[0]!, p[1]!, p[2]!);
+        return p.map((x, c) => (clamp(j.saturation * x + (1 - j.saturation) * g) - mean[c]!) / std[c]!);
+      });
+    };
+    const rng = new Rng(11);
+    const n = 7 * 5;
+    for (const channels of [3, 4, 1]) {
+      const data = Uint8Array.from({ length: n * channels }, (_, i) => (i % 17 === 0 ? 255 : i % 13 === 0 ? 0 : rng.int(256)));
+      const px = Array.from({ length: n }, (_, p) => (channels === 1 ? [0, 0, 0].map(() => data[p]!) : [0, 1, 2].map((c) => data[p * channels + c]!)));
+      for (const j of [undefined, { brightness: 1, contrast: 1, saturation: 1 }, { brightness: 1.4, contrast: 0.6, saturation: 1.4 }, { brightness: 0.6, contrast: 1.4, saturation: 0.6 }]) {
+        const out = new Float32Array(5 + n * 3).fill(99);
+        normalise(data, channels, n, { size: 0, train: true, mean, std }, j, out, 5);
+        expect([...out.subarray(0, 5)]).toEqual([99, 99, 99, 99, 99]); // nothing written before the offset
+        const want = reference(px, j).flat();
+        for (let i = 0; i < want.length; i++) expect(Math.abs(out[5 + i]! - want[i]!), `channels ${channels}, jitter ${JSON.stringify(j)}, value ${i}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
   test('random resized crops stay inside the image and within the scale range', () => {
     const rng = new Rng(5);
     for (let i = 0; i < 500; i++) {
