@@ -77,17 +77,22 @@ export function readBody(res: IncomingMessage, url: string, maxBytes: number): P
       res.destroy();
       reject(err);
     };
+    const cut = (err: Error) => (len && wire < len ? new FetchError(`${redactUrl(url)}: connection closed after ${wire} of ${len} bytes`, 'truncated', true) : err);
     if (stream !== res) {
       res.on('data', (c: Buffer) => void (wire += c.length));
-      res.once('error', (err) => fail(len && wire < len ? new FetchError(`${redactUrl(url)}: connection closed after ${wire} of ${len} bytes`, 'truncated', true) : err));
+      res.once('error', (err) => fail(cut(err)));
     }
+    // A connection that goes away mid-body without an error event must not leave us waiting forever.
+    res.once('close', () => {
+      if (!res.complete) fail(cut(new Error('connection closed before the end of the body')));
+    });
     stream.on('data', (c: Buffer) => {
       got += c.length;
       if (stream === res) wire = got;
       if (got > maxBytes) fail(new FetchError(`${redactUrl(url)} exceeds ${maxBytes} bytes`, 'too_large', false));
       else chunks.push(c);
     });
-    stream.once('error', (err: Error) => fail(stream === res && len && got < len ? new FetchError(`${redactUrl(url)}: connection closed after ${got} of ${len} bytes`, 'truncated', true) : err));
+    stream.once('error', (err: Error) => fail(stream === res ? cut(err) : err));
     stream.once('end', () => {
       if (settled) return;
       settled = true;

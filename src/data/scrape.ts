@@ -125,9 +125,11 @@ async function fetchImageBytes(url: string, opts: ScrapeOptions, agents: HttpAge
     try {
       return await readBody(res, url, opts.maxBytes);
     } catch (err) {
-      if (err instanceof FetchError) throw err;
       if (opts.signal?.aborted) throw opts.signal.reason;
-      throw networkError(err, url, timedOut);
+      // Our own timeout cuts the body short too: count it as the stall it is, not as a truncation.
+      if (timedOut) throw networkError(new Error('timeout'), url, true);
+      if (err instanceof FetchError) throw err;
+      throw networkError(err, url, false);
     }
   } finally {
     clearTimeout(timer);

@@ -154,7 +154,7 @@ describe('dataset.cc3m', () => {
     expect(srv.hits.get('/t/1.jpg')).toHaveLength(1);
   });
 
-  test('redirects are followed, a redirect loop and a cut body are counted, a compressed body is decoded', async () => {
+  test('redirects are followed; a redirect loop, a cut body and a mid-body stall are counted; a compressed body is decoded', async () => {
     const { scrapeImages } = await import('../../src/data/scrape.js');
     const { gzipSync } = await import('node:zlib');
     const dir = tempDir();
@@ -163,9 +163,11 @@ describe('dataset.cc3m', () => {
     srv.route('/h/loop.jpg', (_q, res) => void res.writeHead(301, { location: `${srv.url}/h/loop.jpg` }).end());
     srv.route('/h/gz.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-encoding': 'gzip' }).end(gzipSync(jpeg)));
     srv.route('/h/cut.jpg', dropAfter(jpeg, 100));
-    const rows = ['moved', 'loop', 'gz', 'cut'].map((p, i) => ({ row: i, url: `${srv.url}/h/${p}.jpg`, caption: p }));
-    const { outcomes, stats } = await scrapeImages(rows, { stateDir: dir, concurrency: 4, perHost: 4, timeoutMs: 2000, retries: 1, retryDelayMs: 1, imageSize: 32, minSide: 10, maxBytes: 1e7 });
-    expect(stats).toMatchObject({ ok: 2, failed: { redirects: 1, truncated: 1 } });
+    // Headers and a first chunk, then nothing: the timeout must fire mid-body and count as one.
+    srv.route('/h/stall.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length }).write(jpeg.subarray(0, 100)));
+    const rows = ['moved', 'loop', 'gz', 'cut', 'stall'].map((p, i) => ({ row: i, url: `${srv.url}/h/${p}.jpg`, caption: p }));
+    const { outcomes, stats } = await scrapeImages(rows, { stateDir: dir, concurrency: 5, perHost: 5, timeoutMs: 400, retries: 1, retryDelayMs: 1, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    expect(stats).toMatchObject({ ok: 2, failed: { redirects: 1, truncated: 1, timeout: 1 } });
     expect(outcomes.get(0)).toMatchObject({ ok: true, width: 43, height: 32 });
     expect(outcomes.get(2)).toMatchObject({ ok: true, width: 43, height: 32 });
     expect(srv.hits.get('/h/cut.jpg')).toHaveLength(2); // a cut body is worth another try
