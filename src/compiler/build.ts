@@ -558,7 +558,7 @@ function instantiate(
     draft.broken = true;
     return draft;
   }
-  const filled = validateParams(inst.params, draft.sitesTo > sitesFrom, { kind, entries: checked.entries, stageSpan: decl.nameSpan }, diags);
+  const filled = validateParams(inst.params, draft.sitesTo > sitesFrom, { kind, entries: checked.entries, stage: decl }, diags);
   if (!filled) {
     draft.broken = true;
     return draft;

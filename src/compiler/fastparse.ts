@@ -70,6 +70,13 @@ class FastParser {
    * rather than a Map: unique names (`s81234`) only overwrite a slot.
    */
   private readonly recent: string[] = new Array<string>(RECENT_SLOTS).fill('');
+  /**
+   * The `parts` of a plain string literal whose text is in the same slot of
+   * `recent`: identical plain strings share one frozen one-element list.
+   */
+  private readonly recentParts: (readonly string[] | undefined)[] = new Array<readonly string[] | undefined>(RECENT_SLOTS).fill(undefined);
+  /** The slot of `recent` that the last call of textAt used, or -1. */
+  private lastSlot = -1;
   readonly comments: A.Comment[] = [];
 
   constructor(private readonly src: SourceFile, private readonly maxDepth: number) {
@@ -154,15 +161,18 @@ class FastParser {
   private textAt(start: number, end: number): string {
     const t = this.text;
     const length = end - start;
+    this.lastSlot = -1;
     if (length > MAX_SHARED) return t.slice(start, end);
     // A few characters are enough to tell apart the words a pipeline repeats; a collision only costs a copy.
     const h =
       (Math.imul(Math.imul(Math.imul(length, 31) + t.charCodeAt(start), 31) + t.charCodeAt(end - 1), 31) + t.charCodeAt(start + (length >> 1))) &
       (RECENT_SLOTS - 1);
+    this.lastSlot = h;
     const known = this.recent[h]!;
     if (known.length === length && t.startsWith(known, start)) return known;
     const s = t.slice(start, end);
     this.recent[h] = s;
+    this.recentParts[h] = undefined;
     return s;
   }
 
@@ -173,7 +183,14 @@ class FastParser {
    */
   private stringLiteral(image: string, at: number): A.StringExpr {
     if (image.indexOf('\\') === -1 && image.indexOf('$') === -1) {
-      return new StringNode(this.src, at, image.length, image, [this.textAt(at + 1, at + image.length - 1)]);
+      const text = this.textAt(at + 1, at + image.length - 1);
+      const slot = this.lastSlot;
+      let parts = slot === -1 ? undefined : this.recentParts[slot];
+      if (parts === undefined) {
+        parts = Object.freeze([text]);
+        if (slot !== -1) this.recentParts[slot] = parts;
+      }
+      return new StringNode(this.src, at, image.length, image, parts as string[]);
     }
     const span = this.src.span(at, image.length);
     return this.literal((d) => parseString(image, span, false, d));

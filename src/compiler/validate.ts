@@ -94,8 +94,8 @@ export interface ValidationSite {
   kind: KindInfo;
   /** The stage body's entries (searched only when there is an error to place). */
   entries: Entry[];
-  /** Where to point when a parameter is missing. */
-  stageSpan: SourceSpan;
+  /** The stage, for where to point when a parameter is missing (its span is built only then). */
+  stage: { readonly nameSpan: SourceSpan };
 }
 
 /** The parameters with defaults filled in, or undefined when they do not match the schema (reported). */
@@ -107,7 +107,7 @@ export function validateParams(
 ): Record<string, Value> | undefined {
   const validate = validatorFor(site.kind);
   if (validate instanceof Error) {
-    diags.error('E0012', `the parameter schema of kind \`${site.kind.name}\` is invalid: ${validate.message}`, site.stageSpan, {
+    diags.error('E0012', `the parameter schema of kind \`${site.kind.name}\` is invalid: ${validate.message}`, site.stage.nameSpan, {
       label: 'cannot check these parameters',
       help: 'this is a bug in the stage kind: report it to its author',
     });
@@ -144,7 +144,7 @@ function report(errors: ErrorObject[], site: ValidationSite, diags: Diagnostics)
     if (e.keyword === 'additionalProperties' && path.length === 0) {
       const name = String((e.params as { additionalProperty: string }).additionalProperty);
       const entry = site.entries.find((x) => x.key === name);
-      diags.error('E0012', `unknown parameter \`${name}\` for kind \`${kindName}\``, entry?.keySpan ?? site.stageSpan, {
+      diags.error('E0012', `unknown parameter \`${name}\` for kind \`${kindName}\``, entry?.keySpan ?? site.stage.nameSpan, {
         label: 'not a parameter of this kind',
         help: didYouMean(name, known) ?? `the parameters of \`${kindName}\` are ${known.map((k) => `\`${k}\``).join(', ')}`,
       });
@@ -153,7 +153,7 @@ function report(errors: ErrorObject[], site: ValidationSite, diags: Diagnostics)
     if (e.keyword === 'required' && path.length === 0) {
       const name = String((e.params as { missingProperty: string }).missingProperty);
       const schema = (site.kind.params.properties as Record<string, JsonSchema> | undefined)?.[name];
-      diags.error('E0012', `missing parameter \`${name}\` for kind \`${kindName}\``, site.stageSpan, {
+      diags.error('E0012', `missing parameter \`${name}\` for kind \`${kindName}\``, site.stage.nameSpan, {
         label: `needs \`${name}\``,
         help: `add \`${name} = ...\`${schema ? ` (${describeSchema(schema)})` : ''}`,
       });
@@ -162,7 +162,7 @@ function report(errors: ErrorObject[], site: ValidationSite, diags: Diagnostics)
     const where = pathText(path);
     const top = site.entries.find((x) => x.key === path[0]);
     const node = findNode(top, path.slice(1));
-    const span = node?.span ?? top?.keySpan ?? site.stageSpan;
+    const span = node?.span ?? top?.keySpan ?? site.stage.nameSpan;
     const expected =
       e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'type' || e.keyword === 'enum' || e.keyword === 'const'
         ? `must be ${describeSchema((e.parentSchema ?? {}) as JsonSchema)}`
