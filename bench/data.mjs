@@ -133,7 +133,9 @@ async function benchLoader(root) {
 async function main() {
   const root = mkdtempSync(join(tmpdir(), 'smke-bench-data-'));
   try {
-    console.log(`machine: ${(await import('node:os')).cpus().length} cores, sharp concurrency ${sharp.concurrency()}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 'default (4)'}`);
+    const os = await import('node:os');
+    // The load average says whether other work shares the cores: figures are comparable only near 0.
+    console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, sharp concurrency ${sharp.concurrency()}, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? 'default (4)'}`);
     if (what === 'scrape' || what === 'all') await benchScrape(root);
     if (what === 'loader' || what === 'all') await benchLoader(root);
   } finally {
