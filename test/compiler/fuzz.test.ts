@@ -96,4 +96,22 @@ describe('fuzzing the compiler with mutated examples', () => {
       checkSpans(result, 'fuzz.smke', text);
     }
   });
+
+  it('reads 50 MB files: a long comment, a long string, and a broken stage after them', () => {
+    const mb50 = 50 * 1024 * 1024;
+    const comment = `smke 1\n#${'x'.repeat(mb50)}\nstage a = exec { argv = ["true"] }\n`;
+    const ok = compile({ file: 'big.smke', text: comment, projectDir: examplesDir, catalog, env: {} });
+    expect(ok.diagnostics).toEqual([]);
+    expect(ok.plan?.instances.map((i) => i.id)).toEqual(['a']);
+
+    const long = 'y'.repeat(mb50);
+    const string = compile({ file: 'big.smke', text: `smke 1\nparam big = "${long}"\nstage a = exec { argv = [big] }\n`, projectDir: examplesDir, catalog, env: {} });
+    expect((string.plan?.instances[0]?.params.argv as string[])[0]).toHaveLength(mb50);
+
+    const broken = `smke 1\nparam big = "${long}"\nstage a = exec { argv = [big }\n`;
+    const bad = compile({ file: 'big.smke', text: broken, projectDir: examplesDir, catalog, env: {} });
+    expect(bad.plan).toBeUndefined();
+    expect(bad.diagnostics[0]?.span?.line).toBe(3);
+    checkSpans(bad, 'big.smke', broken);
+  });
 });
