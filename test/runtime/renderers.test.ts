@@ -57,7 +57,10 @@ describe('renderers', () => {
   });
 
   it('progress with ETA', () => {
-    expect(progressText(25, 100, 'steps', 0, 10_000)).toBe('25/100 steps (25%, ETA 30.0s)');
-    expect(progressText(0, 100, undefined, 0, 10_000)).toBe('0/100 (0%)');
+    expect(progressText(25, 100, 'steps', { ms: 0, done: 0 }, 10_000)).toBe('25/100 steps (25%, ETA 30.0s)');
+    expect(progressText(0, 100, undefined, { ms: 0, done: 0 }, 10_000)).toBe('0/100 (0%)');
+    // The rate counts from the first report, not the stage's start: 40 s of setup, then 1 s a step.
+    expect(progressText(1, 80, 'steps', { ms: 40_000, done: 1 }, 40_000)).toBe('1/80 steps (1%)');
+    expect(progressText(11, 80, 'steps', { ms: 40_000, done: 1 }, 50_000)).toBe('11/80 steps (13%, ETA 1m09s)');
   });
 });

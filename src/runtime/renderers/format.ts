@@ -19,11 +19,22 @@ export function shown(path: string): string {
   return r && !r.startsWith('../../') ? r : path;
 }
 
-/** "12/100 steps (12%, ETA 1m04s)" from a start time and the latest progress. */
-export function progressText(done: number, total: number, unit: string | undefined, startedMs: number, nowMs = Date.now()): string {
+/**
+ * A stage's first progress report. Its rate is measured from there, not from
+ * the stage's start: setting up (loading a model, reading data) can take
+ * longer than many steps, and counted as the first step's time it made the
+ * first ETA wildly long (`1/80 steps, ETA 56m`).
+ */
+export interface ProgressStart {
+  ms: number;
+  done: number;
+}
+
+/** "12/100 steps (12%, ETA 1m04s)"; the ETA once there is progress since `from`. */
+export function progressText(done: number, total: number, unit: string | undefined, from: ProgressStart | undefined, nowMs = Date.now()): string {
   const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
   let eta = '';
-  const elapsed = (nowMs - startedMs) / 1000;
-  if (done > 0 && total > done && elapsed > 0) eta = `, ETA ${seconds(((total - done) * elapsed) / done)}`;
+  const elapsed = from ? (nowMs - from.ms) / 1000 : 0;
+  if (from && done > from.done && total > done && elapsed > 0) eta = `, ETA ${seconds(((total - done) * elapsed) / (done - from.done))}`;
   return `${done}/${total}${unit ? ` ${unit}` : ''} (${pct}%${eta})`;
 }

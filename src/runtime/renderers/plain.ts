@@ -2,7 +2,7 @@
 // line stands alone (greppable logs); cached instances are summarised in one
 // line, since a no-op run of 10,000 instances must not print 10,000 lines.
 import type { RunEvent } from '../events.js';
-import { colours, progressText, seconds, shown } from './format.js';
+import { colours, progressText, seconds, shown, type ProgressStart } from './format.js';
 import type { Renderer } from './types.js';
 
 /** At most one progress line per instance per interval. */
@@ -12,8 +12,9 @@ export class PlainRenderer implements Renderer {
   private readonly c;
   private cached = 0;
   private cachedShown = false;
-  private readonly started = new Map<string, number>();
   private readonly lastProgress = new Map<string, number>();
+  /** Each stage's first progress report, from which its ETA is measured. */
+  private readonly firstProgress = new Map<string, ProgressStart>();
 
   constructor(private readonly out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout) {
     this.c = colours(out);
@@ -50,14 +51,15 @@ export class PlainRenderer implements Renderer {
         this.line(`${c(33, 'wait   ')} ${e.instance}: another smke run (${e.holder}) is running it; will reuse its result`);
         break;
       case 'started':
-        this.started.set(e.instance, Date.now());
+        this.firstProgress.delete(e.instance);
         this.line(`${c(34, 'start  ')} ${e.instance}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}${e.gpuIds.length ? ` [GPU ${e.gpuIds.join(',')}]` : ''}`);
         break;
       case 'progress': {
         const now = Date.now();
+        if (!this.firstProgress.has(e.instance)) this.firstProgress.set(e.instance, { ms: now, done: e.done });
         if (now - (this.lastProgress.get(e.instance) ?? 0) < PROGRESS_EVERY_MS) break;
         this.lastProgress.set(e.instance, now);
-        this.line(`${c(2, '       ')} ${e.instance}: ${progressText(e.done, e.total, e.unit, this.started.get(e.instance) ?? now, now)}`);
+        this.line(`${c(2, '       ')} ${e.instance}: ${progressText(e.done, e.total, e.unit, this.firstProgress.get(e.instance), now)}`);
         break;
       }
       case 'succeeded':

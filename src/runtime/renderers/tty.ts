@@ -4,14 +4,15 @@
 // thousands of instances shows only what is happening.
 import type { ListrTaskWrapper } from 'listr2';
 import type { RunEvent } from '../events.js';
-import { progressText, seconds, shown } from './format.js';
+import { progressText, seconds, shown, type ProgressStart } from './format.js';
 import type { Renderer } from './types.js';
 
 interface Slot {
   resolve: () => void;
   reject: (e: Error) => void;
   task?: ListrTaskWrapper<unknown, never, never>;
-  started?: number;
+  /** The first progress report, from which the ETA is measured. */
+  firstProgress?: ProgressStart;
   pending: (() => void)[];
 }
 
@@ -69,7 +70,7 @@ export class TtyRenderer implements Renderer {
       case 'started':
         this.start();
         this.withTask(e.instance, (t, s) => {
-          s.started = Date.now();
+          s.firstProgress = undefined;
           t.title = `${e.instance}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}${e.gpuIds.length ? ` [GPU ${e.gpuIds.join(',')}]` : ''}`;
         });
         break;
@@ -78,7 +79,10 @@ export class TtyRenderer implements Renderer {
         this.withTask(e.instance, (t) => { t.title = `${e.instance} (waiting for another smke run)`; });
         break;
       case 'progress':
-        this.withTask(e.instance, (t, s) => { t.output = progressText(e.done, e.total, e.unit, s.started ?? Date.now()); });
+        this.withTask(e.instance, (t, s) => {
+          s.firstProgress ??= { ms: Date.now(), done: e.done };
+          t.output = progressText(e.done, e.total, e.unit, s.firstProgress);
+        });
         break;
       case 'cached':
         if (e.reused) this.withTask(e.instance, (t, s) => { t.title = `${e.instance} (reused from another run)`; s.resolve(); });
