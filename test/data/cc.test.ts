@@ -175,7 +175,7 @@ describe('dataset.cc3m', () => {
   });
 
   test('onSettled sees every row once, in index order, resumed rows first; images beyond holdBytes are left on disk', async () => {
-    const { scrapeImages, imagePath } = await import('../../src/data/scrape.js');
+    const { scrapeImages, readStoredImage } = await import('../../src/data/scrape.js');
     const { mkdirSync } = await import('node:fs');
     const dir = tempDir();
     // Row 0 is slow, so rows after it settle first and must wait for it.
@@ -202,7 +202,7 @@ describe('dataset.cc3m', () => {
         holdBytes,
         onSettled: async (r, o, data) => {
           await new Promise((ok) => setTimeout(ok, 2)); // a slow consumer does not reorder anything
-          if (data) expect(data.equals(readFileSync(imagePath(stateDir, r.row)))).toBe(true);
+          if (data) expect(data.equals(readStoredImage(stateDir, o))).toBe(true);
           seen.push({ row: r.row, ok: o.ok, data: data !== undefined });
         },
       });
@@ -211,6 +211,40 @@ describe('dataset.cc3m', () => {
       // Held in memory by default; with no room, only the row at the head of the order keeps its bytes.
       expect(seen.filter((s) => s.ok && !s.data).length).toBe(holdBytes === 0 ? 5 : 0);
     }
+  });
+
+  test('resuming: image files of an older journal are still read; a line whose image the store lost is fetched again', async () => {
+    const { scrapeImages, readStoredImage, imagePath } = await import('../../src/data/scrape.js');
+    const { mkdirSync } = await import('node:fs');
+    const dir = tempDir();
+    for (let i = 0; i < 3; i++) srv.route(`/v/${i}.jpg`, serveBytes(jpeg, 'image/jpeg'));
+    const rows = [0, 1, 2].map((i) => ({ row: i, url: `${srv.url}/v/${i}.jpg`, caption: `c${i}` }));
+    // Row 0: kept by a version that wrote one file per image. Row 1: its line points past the end of the store.
+    const legacy = Buffer.from('an image stored the old way');
+    mkdirSync(join(imagePath(dir, 0), '..'), { recursive: true });
+    writeFileSync(imagePath(dir, 0), legacy);
+    writeFileSync(join(dir, 'images.bin'), Buffer.alloc(10));
+    writeFileSync(join(dir, 'journal.jsonl'), '{"row":0,"ok":true,"width":5,"height":5}\n{"row":1,"ok":true,"width":5,"height":5,"offset":4,"size":100}\n');
+    const got = new Map<number, Buffer>();
+    const { outcomes, stats } = await scrapeImages(rows, {
+      stateDir: dir,
+      concurrency: 2,
+      perHost: 2,
+      timeoutMs: 2000,
+      retries: 0,
+      imageSize: 32,
+      minSide: 10,
+      maxBytes: 1e7,
+      onSettled: (_r, o, data) => void got.set(o.row, data ?? readStoredImage(dir, o)),
+    });
+    expect(stats).toMatchObject({ ok: 3, resumed: 1 });
+    expect(srv.hits.has('/v/0.jpg')).toBe(false);
+    expect(srv.hits.get('/v/1.jpg')).toHaveLength(1);
+    expect(got.get(0)!.equals(legacy)).toBe(true);
+    // New images are appended after what the store held (the 10 bytes a kill may have left).
+    expect(outcomes.get(1)!.offset).toBeGreaterThanOrEqual(10);
+    for (const row of [1, 2]) expect(readStoredImage(dir, outcomes.get(row)!).equals(got.get(row)!)).toBe(true);
+    expect((await sharp(got.get(2)!).metadata()).height).toBe(32);
   });
 
   test('a slow host at its per-host limit does not hold up rows of other hosts', async () => {

@@ -1,14 +1,13 @@
 // The work of dataset.cc3m / dataset.cc12m (descriptors in ./cc.ts):
 // index -> scrape (resumable, in the scratch dir) -> shards in the output.
 
-import { readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
 import { downloadFile } from '../../data/download.js';
 import { applyMirror, redactUrl } from '../../data/http.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
-import { imagePath, scrapeImages } from '../../data/scrape.js';
+import { readStoredImage, scrapeImages } from '../../data/scrape.js';
 import { readCaptionTsv } from '../../data/tsv.js';
 import type { StageContext } from '../kind.js';
 import { CC3M_HELP } from './cc.js';
@@ -60,7 +59,7 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
     // over the images once scraping ends. Rows resumed from an earlier attempt are read from disk.
     onSettled: async (r, o, data) => {
       if (!o.ok) return;
-      data ??= readFileSync(imagePath(stateDir, r.row));
+      data ??= readStoredImage(stateDir, o);
       await writer.add({ id: `${which}-${String(r.row).padStart(9, '0')}`, split: 'train', data, ext: 'jpg', width: o.width, height: o.height, captions: [r.caption] });
     },
   });
