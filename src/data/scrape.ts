@@ -211,7 +211,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   }
   // Appended synchronously: one short line into the page cache costs a few microseconds, while an
   // async write would wait for a libuv thread behind sharp's decodes. One write per line, after
-  // the image file is written, so a journaled ok always has its image and a kill tears at most the last line.
+  // the image is in the store, so a journaled ok always has its image and a kill tears at most the last line.
   const journal = openSync(journalPath, 'a');
   // Images go to the store before their journal line; a tail cut by a kill is just never referenced.
   const store = openSync(join(opts.stateDir, STORE), 'a');
