@@ -1,23 +1,4 @@
-// Small concurrency tools shared by the loaders and the scrapers.
-
-/** Map with at most `limit` calls in flight, yielding results in input order. */
-export async function* orderedMap<T, R>(items: Iterable<T> | AsyncIterable<T>, limit: number, fn: (item: T, index: number) => Promise<R>): AsyncGenerator<R> {
-  const window: Promise<R>[] = [];
-  let i = 0;
-  try {
-    for await (const item of items as AsyncIterable<T>) {
-      const p = fn(item, i++);
-      // Mark as handled now: a rejection waiting in the window must not be reported as unhandled before we await it.
-      p.catch(() => {});
-      window.push(p);
-      if (window.length >= limit) yield await window.shift()!;
-    }
-    while (window.length) yield await window.shift()!;
-  } finally {
-    // Let work already started settle so nothing outlives an early `break` or an error.
-    await Promise.allSettled(window);
-  }
-}
+// Prefetching: running a producer ahead of its consumer, with bounded memory.
 
 /**
  * Run `source` ahead of its consumer, holding at most `depth` finished items:

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { IMAGENET_MEAN, IMAGENET_STD, normalise, randomResizedCrop } from '../../src/data/augment.js';
-import { orderedMap, prefetch } from '../../src/data/concurrency.js';
+import { prefetch } from '../../src/data/concurrency.js';
 import { headerDims } from '../../src/data/image-header.js';
 import { ImageDataset, ImageDatasetWriter } from '../../src/data/image-dataset.js';
 import { ImageDecodeError, batchCount, batches, imageBatches, permutation, type ImageBatch } from '../../src/data/loader.js';
@@ -247,22 +247,6 @@ describe('building blocks', () => {
     expect([...batches(items, 4, { shuffle: false, seed: 0 })]).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
     expect([...batches(items, 4, { shuffle: true, seed: 0, dropLast: true })].flat()).toHaveLength(8);
     expect([batchCount(10, 4, true), batchCount(10, 4, false), batchCount(8, 4, false)]).toEqual([2, 3, 2]);
-  });
-
-  test('orderedMap keeps input order and never exceeds its limit', async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const out: number[] = [];
-    for await (const v of orderedMap(Array.from({ length: 20 }, (_, i) => i), 3, async (i) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      await new Promise((r) => setTimeout(r, (i * 7) % 5));
-      inFlight--;
-      return i * 2;
-    }))
-      out.push(v);
-    expect(out).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
-    expect(peak).toBe(3);
   });
 
   test('prefetch runs ahead of a slow consumer but holds at most depth items', async () => {
