@@ -1,14 +1,16 @@
 // Downloading one file robustly: http(s) with resume (Range) after a dropped
 // connection, retries with backoff and jitter, a stall timeout, size and
-// checksum checks; file:// URLs are copied. The partial file lives at a path
-// the caller chooses (a stage's scratch dir), so a retry of the whole stage
-// resumes too.
+// checksum checks; file:// URLs are copied. Requests go through http-get.ts,
+// the client the scrapers use too. The partial file lives at a path the caller
+// chooses (a stage's scratch dir), so a retry of the whole stage resumes too.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { IncomingMessage } from 'node:http';
+import { discard, httpGet, HttpAgents, writeBody } from './http-get.js';
 import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './http.js';
 import { Rng } from './rng.js';
 
@@ -81,13 +83,13 @@ async function writeValidator(part: string, value: string | null): Promise<void>
 }
 
 /** `bytes a-b/total` -> total (undefined when `*`). */
-function totalFromContentRange(h: string | null): number | undefined {
+function totalFromContentRange(h: string | undefined): number | undefined {
   const m = h && /\/(\d+)\s*$/.exec(h);
   return m ? Number(m[1]) : undefined;
 }
 
-/** One attempt: continue `part` from its current size. Throws FetchError. */
-async function attempt(url: string, part: string, opts: DownloadOptions, expectedTotal: number | undefined): Promise<{ total?: number; resumed: boolean }> {
+/** One attempt: continue `part` from its current size. Throws FetchError, or a local (disk) error as it is. */
+async function attempt(url: string, part: string, opts: DownloadOptions, expectedTotal: number | undefined, agents: HttpAgents): Promise<{ total?: number; resumed: boolean }> {
   const have = await sizeOf(part);
   const ctl = new AbortController();
   const onOuterAbort = () => ctl.abort(opts.signal!.reason);
@@ -111,50 +113,57 @@ async function attempt(url: string, part: string, opts: DownloadOptions, expecte
   }
   try {
     arm();
-    let res: Response;
+    let res: IncomingMessage;
     try {
-      res = await fetch(url, { headers, signal: ctl.signal, redirect: 'follow' });
+      ({ res } = await httpGet(url, { agents, headers, signal: ctl.signal }));
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
       throw networkError(err, url, stalled);
     }
+    const status = res.statusCode ?? 0;
     let total: number | undefined;
     let append = false;
-    if (res.status === 416 && have > 0) {
+    if (status === 416 && have > 0) {
       // The part already holds everything the server has: nothing left to fetch.
-      await res.body?.cancel();
-      const t = totalFromContentRange(res.headers.get('content-range'));
+      discard(res);
+      const t = totalFromContentRange(res.headers['content-range']);
       if (t === have || expectedTotal === have) return { total: have, resumed: true };
       await rm(part, { force: true });
       throw new FetchError(`server refused to resume ${redactUrl(url)} at byte ${have}; starting over`, 'range_refused', true);
     }
-    if (res.status === 206 && have > 0) {
+    if (status === 206 && have > 0) {
       append = true;
-      total = totalFromContentRange(res.headers.get('content-range'));
-    } else if (res.ok) {
+      total = totalFromContentRange(res.headers['content-range']);
+    } else if (status >= 200 && status <= 299) {
       // A 200 to a Range request means the server ignores ranges: start from zero.
-      const len = res.headers.get('content-length');
-      total = len !== null && /^\d+$/.test(len) ? Number(len) : undefined;
+      const len = res.headers['content-length'];
+      total = len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined;
     } else {
-      await res.body?.cancel().catch(() => {});
-      throw statusError(res.status, url, res.headers.get('retry-after'));
+      discard(res);
+      throw statusError(status, url, res.headers['retry-after']);
     }
-    if (!append) await writeValidator(part, res.headers.get('etag') ?? res.headers.get('last-modified'));
-    const fh = await open(part, append ? 'a' : 'w');
     let got = append ? have : 0;
+    let fh;
     try {
-      if (res.body) {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          arm();
-          await fh.write(chunk);
-          got += chunk.byteLength;
-          opts.onProgress?.(got, total ?? expectedTotal ?? 0);
-        }
-      }
+      if (!append) await writeValidator(part, res.headers.etag ?? res.headers['last-modified'] ?? null);
+      fh = await open(part, append ? 'a' : 'w');
+    } catch (err) {
+      res.destroy();
+      throw err;
+    }
+    try {
+      await writeBody(res, url, fh, (n) => {
+        arm();
+        got += n;
+        opts.onProgress?.(got, total ?? expectedTotal ?? 0);
+      });
       await fh.sync();
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      throw networkError(err, url, stalled);
+      // Our own stall timer cuts the body short too: report the stall, not a truncation.
+      if (stalled) throw networkError(new Error('stalled'), url, true);
+      // writeBody's FetchErrors pass through; a failed write or sync (disk full) is local and not retried.
+      throw err;
     } finally {
       await fh.close();
     }
@@ -213,49 +222,55 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   let attempts = 0;
   let resumed = 0;
   let checksumFailures = 0;
-  for (;;) {
-    opts.signal?.throwIfAborted();
-    attempts++;
-    try {
-      if (url.startsWith('file:')) await copyFileUrl(url, part, opts);
-      else if (/^https?:/i.test(url)) {
-        const r = await attempt(url, part, opts, opts.size);
-        if (r.resumed) resumed++;
-      } else throw new FetchError(`unsupported URL scheme in ${redactUrl(url)} (use http, https or file)`, 'bad_url', false);
+  // This download's own keep-alive agents: a retry reuses the connection, and nothing is left open after.
+  const agents = new HttpAgents();
+  try {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      attempts++;
+      try {
+        if (url.startsWith('file:')) await copyFileUrl(url, part, opts);
+        else if (/^https?:/i.test(url)) {
+          const r = await attempt(url, part, opts, opts.size, agents);
+          if (r.resumed) resumed++;
+        } else throw new FetchError(`unsupported URL scheme in ${redactUrl(url)} (use http, https or file)`, 'bad_url', false);
 
-      const d = await digestFile(part);
-      const problems: string[] = [];
-      if (opts.size !== undefined && d.bytes !== opts.size) problems.push(`size ${d.bytes} bytes, expected ${opts.size}`);
-      if (opts.sha256 && d.sha256 !== opts.sha256.toLowerCase()) problems.push(`sha256 ${d.sha256}, expected ${opts.sha256.toLowerCase()}`);
-      if (opts.md5 && d.md5 !== opts.md5.toLowerCase()) problems.push(`md5 ${d.md5}, expected ${opts.md5.toLowerCase()}`);
-      if (problems.length) {
-        await rm(part, { force: true });
-        await rm(`${part}.validator`, { force: true });
-        // One fresh download rules out a corrupted transfer; a second mismatch means the file itself differs.
-        if (++checksumFailures >= 2 || url.startsWith('file:')) {
-          throw new FetchError(
-            `${redactUrl(url)}: downloaded file does not match: ${problems.join('; ')}. The source changed or the expected value is wrong; check the URL and the checksum in the pipeline`,
-            'checksum',
-            false,
-          );
+        const d = await digestFile(part);
+        const problems: string[] = [];
+        if (opts.size !== undefined && d.bytes !== opts.size) problems.push(`size ${d.bytes} bytes, expected ${opts.size}`);
+        if (opts.sha256 && d.sha256 !== opts.sha256.toLowerCase()) problems.push(`sha256 ${d.sha256}, expected ${opts.sha256.toLowerCase()}`);
+        if (opts.md5 && d.md5 !== opts.md5.toLowerCase()) problems.push(`md5 ${d.md5}, expected ${opts.md5.toLowerCase()}`);
+        if (problems.length) {
+          await rm(part, { force: true });
+          await rm(`${part}.validator`, { force: true });
+          // One fresh download rules out a corrupted transfer; a second mismatch means the file itself differs.
+          if (++checksumFailures >= 2 || url.startsWith('file:')) {
+            throw new FetchError(
+              `${redactUrl(url)}: downloaded file does not match: ${problems.join('; ')}. The source changed or the expected value is wrong; check the URL and the checksum in the pipeline`,
+              'checksum',
+              false,
+            );
+          }
+          throw new FetchError(`${redactUrl(url)}: ${problems.join('; ')}; downloading again`, 'checksum', true);
         }
-        throw new FetchError(`${redactUrl(url)}: ${problems.join('; ')}; downloading again`, 'checksum', true);
+        await moveFile(part, dest);
+        await rm(`${part}.validator`, { force: true });
+        return { path: dest, bytes: d.bytes, sha256: d.sha256, md5: d.md5, attempts, resumed };
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        // Network failures arrive as FetchErrors; anything else is local (disk full, permissions): retrying will not help.
+        if (!(err instanceof FetchError)) throw err;
+        const fe = err;
+        if (!fe.retryable || attempts > policy.retries) {
+          if (fe.retryable) fe.message += ` (gave up after ${attempts} attempts)`;
+          throw fe;
+        }
+        const delay = fe.retryAfterMs ?? backoffMs(policy, attempts - 1, rng);
+        opts.onRetry?.(fe, attempts, delay);
+        await sleep(delay, opts.signal);
       }
-      await moveFile(part, dest);
-      await rm(`${part}.validator`, { force: true });
-      return { path: dest, bytes: d.bytes, sha256: d.sha256, md5: d.md5, attempts, resumed };
-    } catch (err) {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      // Network failures arrive as FetchErrors; anything else is local (disk full, permissions): retrying will not help.
-      if (!(err instanceof FetchError)) throw err;
-      const fe = err;
-      if (!fe.retryable || attempts > policy.retries) {
-        if (fe.retryable) fe.message += ` (gave up after ${attempts} attempts)`;
-        throw fe;
-      }
-      const delay = fe.retryAfterMs ?? backoffMs(policy, attempts - 1, rng);
-      opts.onRetry?.(fe, attempts, delay);
-      await sleep(delay, opts.signal);
     }
+  } finally {
+    agents.destroy();
   }
 }

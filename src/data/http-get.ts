@@ -1,15 +1,21 @@
-// A small GET client on node:http/https with keep-alive agents, for the image
-// scrapers. Global fetch (undici) costs ~0.5 ms of CPU per request on this
-// kind of machine against ~0.12 ms here: at hundreds of images a second on
-// two cores that is a tenth of the budget, taken from the image decoders.
+// The one HTTP client of src/data: GET on node:http/https with keep-alive
+// agents, used by file downloads (download.ts, streaming to disk) and the image
+// scrapers (scrape.ts, reading into memory). Global fetch (undici) costs ~0.5 ms
+// of CPU per request on this kind of machine against ~0.12 ms here: at hundreds
+// of images a second on two cores that is a tenth of the budget, taken from the
+// image decoders. Retry policy and error classification live in http.ts.
 
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { FileHandle } from 'node:fs/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { FetchError, redactUrl } from './http.js';
 
-/** Keep-alive agents shared by the requests of one scrape; destroy() closes their idle sockets. */
+/**
+ * Keep-alive agents shared by the requests of one scrape or one download. destroy() closes their
+ * idle sockets, which would otherwise keep the process alive: whoever makes agents destroys them.
+ */
 export class HttpAgents {
   readonly http = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
   readonly https = new https.Agent({ keepAlive: true, scheduling: 'lifo' });
@@ -28,23 +34,32 @@ export interface GetOptions {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Headers that carry credentials: not sent on to another origin by a redirect (as fetch does). */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
-/** One response, redirects followed. The caller reads (or resume()s / destroy()s) the body. */
+/**
+ * One response, redirects followed with the same headers (Range and If-Range included), except that
+ * credentials stop at the first redirect to another origin: a hub's token must not reach the CDN its
+ * files redirect to. The caller reads (or resume()s / destroy()s) the body.
+ */
 export async function httpGet(url: string, opts: GetOptions): Promise<{ res: IncomingMessage; url: string }> {
   let current = url;
+  let headers = opts.headers;
   for (let hop = 0; ; hop++) {
     const u = new URL(current);
     const mod = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
     if (!mod) throw new FetchError(`${redactUrl(current)}: unsupported protocol ${u.protocol}`, 'bad_url', false);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = mod.get(u, { agent: mod === https ? opts.agents.https : opts.agents.http, headers: opts.headers, signal: opts.signal }, resolve);
+      const req = mod.get(u, { agent: mod === https ? opts.agents.https : opts.agents.http, headers, signal: opts.signal }, resolve);
       req.once('error', reject);
     });
     const loc = res.headers.location;
     if (!REDIRECTS.has(res.statusCode ?? 0) || !loc) return { res, url: current };
     discard(res);
     if (hop >= (opts.maxRedirects ?? 20)) throw new FetchError(`${redactUrl(url)}: more than ${opts.maxRedirects ?? 20} redirects`, 'redirects', false);
-    current = new URL(loc, current).toString();
+    const next = new URL(loc, current);
+    if (next.origin !== u.origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.has(k.toLowerCase())));
+    current = next.toString();
   }
 }
 
@@ -53,6 +68,10 @@ export function discard(res: IncomingMessage): void {
   const len = Number(res.headers['content-length'] ?? NaN);
   if (len <= 65536) res.resume();
   else res.destroy();
+}
+
+function truncated(url: string, got: number, len: number): FetchError {
+  return new FetchError(`${redactUrl(url)}: connection closed after ${got} of ${len || 'an unknown number of'} bytes`, 'truncated', true);
 }
 
 /**
@@ -77,7 +96,7 @@ export function readBody(res: IncomingMessage, url: string, maxBytes: number): P
       res.destroy();
       reject(err);
     };
-    const cut = (err: Error) => (len && wire < len ? new FetchError(`${redactUrl(url)}: connection closed after ${wire} of ${len} bytes`, 'truncated', true) : err);
+    const cut = (err: Error) => (len && wire < len ? truncated(url, wire, len) : err);
     if (stream !== res) {
       res.on('data', (c: Buffer) => void (wire += c.length));
       res.once('error', (err) => fail(cut(err)));
@@ -96,8 +115,40 @@ export function readBody(res: IncomingMessage, url: string, maxBytes: number): P
     stream.once('end', () => {
       if (settled) return;
       settled = true;
-      if (len && wire < len) reject(new FetchError(`${redactUrl(url)}: connection closed after ${wire} of ${len} bytes`, 'truncated', true));
+      if (len && wire < len) reject(truncated(url, wire, len));
       else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, got));
     });
   });
+}
+
+/**
+ * Write the body of `res` to `fh` one chunk at a time, so a file of any size holds no more than a
+ * chunk in memory; returns the bytes written. The bytes are kept as sent, never decoded: they are
+ * what a later Range request counts from. `onChunk` sees each chunk's size once it is written
+ * (progress, a stall timer). A body that fails or ends before its end (the connection reset, cut
+ * short of its Content-Length, the request aborted) is a retryable `truncated`; a failed write
+ * (disk full) is rethrown as it is, for the caller not to retry.
+ */
+export async function writeBody(res: IncomingMessage, url: string, fh: FileHandle, onChunk?: (bytes: number) => void): Promise<number> {
+  const len = Number(res.headers['content-length'] ?? 0);
+  let got = 0;
+  let writeFailed = false;
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      try {
+        await fh.write(chunk);
+      } catch (err) {
+        writeFailed = true;
+        throw err;
+      }
+      got += chunk.length;
+      onChunk?.(chunk.length);
+    }
+  } catch (err) {
+    res.destroy();
+    throw writeFailed ? err : truncated(url, got, len);
+  }
+  // A connection that goes away mid-body without an error must not pass for a complete file.
+  if (!res.complete || (len && got < len)) throw truncated(url, got, len);
+  return got;
 }
