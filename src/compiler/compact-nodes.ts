@@ -11,6 +11,9 @@ import type * as A from './ast.js';
 import type { SourceSpan } from './plan.js';
 import type { SourceFile } from './source.js';
 
+/** Fields that say where a node is (its spans, as offsets): not part of its plain form. */
+const PLACE_FIELDS = new Set(['src', 'spanAt', 'spanLength', 'memberAt', 'memberLength', 'nameAt', 'nameLength', 'kindAt', 'kindLength']);
+
 /**
  * A node whose own span is `spanLength` characters at `spanAt` of `src`.
  * Fields are declared, not initialised (`declare`), and set in the
@@ -35,7 +38,7 @@ abstract class Located {
   /** The node as the recovering parser builds it: plain data with its spans. */
   toJSON(): Record<string, unknown> {
     const plain: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(this)) if (k !== 'src' && !k.endsWith('At') && !k.endsWith('Length')) plain[k] = v;
+    for (const [k, v] of Object.entries(this)) if (!PLACE_FIELDS.has(k)) plain[k] = v;
     plain.span = this.span;
     return plain;
   }
