@@ -98,6 +98,49 @@ describe('download', () => {
     expect(readdirSync(c.scratchDir)).toEqual([]);
   });
 
+  test('a redirect during a ranged resume keeps Range and If-Range; credentials stop at another origin', async () => {
+    const { downloadFile } = await import('../../src/data/download.js');
+    const cdn = await startServer();
+    try {
+      cdn.route('/cdn/moved.bin', serveBytes(body, 'application/octet-stream', '"e1"'));
+      srv.route('/moved.bin', (_req, res) => void res.writeHead(302, { location: `${cdn.url}/cdn/moved.bin?sig=x` }).end());
+      srv.route('/hub/moved.bin', (_req, res) => void res.writeHead(307, { location: '/moved.bin' }).end());
+      const dir = tempDir();
+      const headers = { Authorization: 'Bearer hf_secret' };
+
+      // The partial came from the same version: the CDN answers the redirected Range request with the rest.
+      const part = join(dir, 'a.part');
+      writeFileSync(part, body.subarray(0, 100_000));
+      writeFileSync(`${part}.validator`, '"e1"');
+      const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, 'a.bin'), { partPath: part, sha256: sha, headers });
+      expect(r).toMatchObject({ attempts: 1, resumed: 1 });
+      expect(readFileSync(join(dir, 'a.bin')).equals(body)).toBe(true);
+      expect(cdn.hits.get('/cdn/moved.bin')).toEqual([expect.objectContaining({ range: 'bytes=100000-', ifRange: '"e1"', auth: undefined })]);
+      // The same-origin hop keeps the token; the hop to the CDN drops it.
+      expect(srv.hits.get('/hub/moved.bin')!.at(-1)!.auth).toBe('Bearer hf_secret');
+      expect(srv.hits.get('/moved.bin')!.at(-1)!.auth).toBe('Bearer hf_secret');
+
+      // A partial of an older version is replaced, not spliced: If-Range made it through the redirects.
+      const old = join(dir, 'b.part');
+      writeFileSync(old, Buffer.alloc(100_000, 7));
+      writeFileSync(`${old}.validator`, '"e0"');
+      const r2 = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, 'b.bin'), { partPath: old, sha256: sha, headers });
+      expect(r2).toMatchObject({ attempts: 1, resumed: 0 });
+      expect(readFileSync(join(dir, 'b.bin')).equals(body)).toBe(true);
+    } finally {
+      await cdn.close();
+    }
+  });
+
+  test('a download leaves no connection open behind it, so a stage process can exit', async () => {
+    const { downloadFile } = await import('../../src/data/download.js');
+    srv.route('/idle.bin', (req, res, n) => (n === 1 ? void res.writeHead(503, { 'content-length': 4 }).end('busy') : serveBytes(body)(req, res, n)));
+    const r = await downloadFile(`${srv.url}/idle.bin`, join(tempDir(), 'idle.bin'), { sha256: sha, retry: { baseDelayMs: 1 } });
+    expect(r.attempts).toBe(2);
+    // Keep-alive agents hold idle sockets until destroyed; the download destroys its own.
+    await expect.poll(() => srv.connections(), { timeout: 2000 }).toBe(0);
+  });
+
   const shmOtherFs = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tempDir()).dev;
   test.skipIf(!shmOtherFs)('a partial on another filesystem (tmpfs) is moved by copying', async () => {
     const { downloadFile } = await import('../../src/data/download.js');

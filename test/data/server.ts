@@ -10,19 +10,21 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => 
 export interface TestServer {
   url: string;
   /** Requests seen per path (with their Range header). */
-  hits: Map<string, { range?: string; ua?: string; auth?: string }[]>;
+  hits: Map<string, { range?: string; ifRange?: string; ua?: string; auth?: string }[]>;
   route(path: string, h: Handler): void;
+  /** Connections open now (a client that keeps idle sockets shows here). */
+  connections(): number;
   close(): Promise<void>;
 }
 
 export async function startServer(): Promise<TestServer> {
   const routes = new Map<string, Handler>();
-  const hits = new Map<string, { range?: string; ua?: string; auth?: string }[]>();
+  const hits = new Map<string, { range?: string; ifRange?: string; ua?: string; auth?: string }[]>();
   const sockets = new Set<import('node:net').Socket>();
   const server = createServer((req, res) => {
     const path = new URL(req.url!, 'http://x').pathname;
     const list = hits.get(path) ?? [];
-    list.push({ range: req.headers.range, ua: req.headers['user-agent'], auth: req.headers.authorization });
+    list.push({ range: req.headers.range, ifRange: req.headers['if-range'], ua: req.headers['user-agent'], auth: req.headers.authorization });
     hits.set(path, list);
     const h = routes.get(path);
     if (!h) {
@@ -43,6 +45,7 @@ export async function startServer(): Promise<TestServer> {
     url: `http://127.0.0.1:${port}`,
     hits,
     route: (p, h) => void routes.set(p, h),
+    connections: () => sockets.size,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((ok) => server.close(() => ok()));
