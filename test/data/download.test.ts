@@ -106,27 +106,25 @@ describe('download', () => {
       srv.route('/moved.bin', (_req, res) => void res.writeHead(302, { location: `${cdn.url}/cdn/moved.bin?sig=x` }).end());
       srv.route('/hub/moved.bin', (_req, res) => void res.writeHead(307, { location: '/moved.bin' }).end());
       const dir = tempDir();
-      const headers = { Authorization: 'Bearer hf_secret' };
+      /** Download through the redirects, continuing a partial `partial` fetched from the version `validator`. */
+      const resume = async (name: string, partial: Buffer, validator: string) => {
+        const part = join(dir, `${name}.part`);
+        writeFileSync(part, partial);
+        writeFileSync(`${part}.validator`, validator);
+        const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, name), { partPath: part, sha256: sha, headers: { Authorization: 'Bearer hf_secret' } });
+        expect(readFileSync(join(dir, name)).equals(body)).toBe(true);
+        return r;
+      };
 
       // The partial came from the same version: the CDN answers the redirected Range request with the rest.
-      const part = join(dir, 'a.part');
-      writeFileSync(part, body.subarray(0, 100_000));
-      writeFileSync(`${part}.validator`, '"e1"');
-      const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, 'a.bin'), { partPath: part, sha256: sha, headers });
-      expect(r).toMatchObject({ attempts: 1, resumed: 1 });
-      expect(readFileSync(join(dir, 'a.bin')).equals(body)).toBe(true);
+      expect(await resume('a.bin', body.subarray(0, 100_000), '"e1"')).toMatchObject({ attempts: 1, resumed: 1 });
       expect(cdn.hits.get('/cdn/moved.bin')).toEqual([expect.objectContaining({ range: 'bytes=100000-', ifRange: '"e1"', auth: undefined })]);
       // The same-origin hop keeps the token; the hop to the CDN drops it.
       expect(srv.hits.get('/hub/moved.bin')!.at(-1)!.auth).toBe('Bearer hf_secret');
       expect(srv.hits.get('/moved.bin')!.at(-1)!.auth).toBe('Bearer hf_secret');
 
       // A partial of an older version is replaced, not spliced: If-Range made it through the redirects.
-      const old = join(dir, 'b.part');
-      writeFileSync(old, Buffer.alloc(100_000, 7));
-      writeFileSync(`${old}.validator`, '"e0"');
-      const r2 = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, 'b.bin'), { partPath: old, sha256: sha, headers });
-      expect(r2).toMatchObject({ attempts: 1, resumed: 0 });
-      expect(readFileSync(join(dir, 'b.bin')).equals(body)).toBe(true);
+      expect(await resume('b.bin', Buffer.alloc(100_000, 7), '"e0"')).toMatchObject({ attempts: 1, resumed: 0 });
     } finally {
       await cdn.close();
     }
