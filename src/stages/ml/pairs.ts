@@ -19,7 +19,7 @@ export async function loadPairs(dirs: string[], split: string, size: number, tok
   const parts: ImageSplit[] = [];
   for (const d of dirs) parts.push(await loadImageSplit(d, split, size, opts));
   const total = parts.reduce((s, p) => s + p.records.length, 0);
-  const pixels = new Float32Array(total * size * size * 3);
+  const pixels = new Uint8Array(total * size * size * 3);
   let off = 0;
   for (const p of parts) {
     pixels.set(p.pixels, off);
