@@ -265,16 +265,27 @@ class FastParser {
     return node;
   }
 
-  file(): Pick<A.FileAst, 'version' | 'items'> {
-    let version: A.FileAst['version'];
+  /** What has been read so far: the version line and the complete top-level items. */
+  version: A.FileAst['version'];
+  readonly items: A.Item[] = [];
+  /** Where the top-level item being read starts (0 while reading the version line). */
+  itemStart = 0;
+
+  file(): void {
     if (this.is(K.Keyword, 'smke')) {
       const k = this.take(K.Keyword).span;
       const n = this.take(K.Number);
-      version = { value: n.image, span: this.join(k, n.span) };
+      this.version = { value: n.image, span: this.join(k, n.span) };
     }
-    const items: A.Item[] = [];
-    while (this.kind !== K.EOF) items.push(this.item(true));
-    return { version, items };
+    while (this.kind !== K.EOF) {
+      this.itemStart = this.start;
+      this.items.push(this.item(true));
+    }
+  }
+
+  /** The offset of the token being read. */
+  get at(): number {
+    return this.start;
   }
 
   private item(topLevel: boolean): A.Item {
@@ -518,12 +529,34 @@ class FastParser {
 
 /** The AST of a well-formed file, or undefined when the file needs the recovering parser. */
 export function fastParse(src: SourceFile, maxDepth: number): A.FileAst | undefined {
+  const r = fastParseOrFailure(src, maxDepth);
+  return 'ast' in r ? r.ast : undefined;
+}
+
+/** Where the fast path gave up, and what it had read before the top-level item it gave up in. */
+export interface FastFailure {
+  /** Offset of the token it gave up at. */
+  at: number;
+  /** Where the top-level item containing `at` starts (0 if it gave up in the version line). */
+  itemStart: number;
+  version: A.FileAst['version'];
+  /** The complete items before `itemStart`. */
+  items: A.Item[];
+  /** The comments before `itemStart`. */
+  comments: A.Comment[];
+}
+
+/** The AST of a well-formed file, or where the fast path gave up and what it had read until then. */
+export function fastParseOrFailure(src: SourceFile, maxDepth: number): { ast: A.FileAst } | { failure: FastFailure } {
+  let p: FastParser | undefined;
   try {
-    const p = new FastParser(src, maxDepth);
-    const { version, items } = p.file();
-    return { path: src.path, version, items, comments: p.comments };
+    p = new FastParser(src, maxDepth);
+    p.file();
+    return { ast: { path: src.path, version: p.version, items: p.items, comments: p.comments } };
   } catch (e) {
-    if (e === giveUp) return undefined;
-    throw e;
+    if (e !== giveUp) throw e;
+    if (!p) return { failure: { at: 0, itemStart: 0, version: undefined, items: [], comments: [] } };
+    const itemStart = p.itemStart;
+    return { failure: { at: p.at, itemStart, version: p.version, items: p.items, comments: p.comments.filter((c) => c.offset < itemStart) } };
   }
 }

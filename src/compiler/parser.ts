@@ -9,8 +9,8 @@ import type * as A from './ast.js';
 import type { Diagnostic } from './diagnostic.js';
 import * as T from './lexer.js';
 import type { SourceSpan } from './plan.js';
-import type { SourceFile } from './source.js';
-import { fastParse } from './fastparse.js';
+import { SourceFile } from './source.js';
+import { fastParseOrFailure, type FastFailure } from './fastparse.js';
 import { operatorChain, parseNumber, parseString } from './literals.js';
 
 /** Deepest bracket nesting accepted; far beyond any real pipeline, far below the stack limit. */
@@ -570,8 +570,69 @@ export interface ParseResult {
  * recovering chevrotain parser for anything else. Never throws on any input.
  */
 export function parse(src: SourceFile): ParseResult {
-  const ast = fastParse(src, MAX_DEPTH);
-  return ast ? { ast, diagnostics: [] } : parseWithRecovery(src);
+  const fast = fastParseOrFailure(src, MAX_DEPTH);
+  if ('ast' in fast) return { ast: fast.ast, diagnostics: [] };
+  if (src.text.length <= RECOVERY_WINDOW) return parseWithRecovery(src);
+  return parseAroundFailure(src, fast.failure);
+}
+
+/**
+ * Files larger than this are not handed to the recovering parser whole:
+ * chevrotain holds every token (about 100 bytes each), and a 50 MB file of
+ * short tokens took 3.5 GB, more than a smaller machine's heap.
+ */
+export const RECOVERY_WINDOW = 4 * 1024 * 1024;
+
+/**
+ * Text as long as `text.slice(0, end)`, with as many line breaks and the last
+ * one at the same place, and nothing else but spaces: what follows keeps its
+ * offsets, lines and columns, and what precedes is not read again.
+ */
+function blankBefore(text: string, end: number): string {
+  let lines = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) lines++;
+  if (lines === 0) return ' '.repeat(end);
+  const lastBreak = text.lastIndexOf('\n', end - 1);
+  return '\n'.repeat(lines - 1) + ' '.repeat(lastBreak - (lines - 1)) + '\n' + ' '.repeat(end - lastBreak - 1);
+}
+
+/**
+ * A large file with a syntax error: the items before the one the fast path
+ * gave up in are kept as it read them, and the recovering parser reads from
+ * that item's start up to about RECOVERY_WINDOW characters past the error
+ * (cut before a line that starts a top-level item, when there is one). It
+ * reads a copy of the file whose earlier text is blanked out, newlines kept,
+ * so that every offset, line and column is the file's own. Errors further
+ * on are not looked for; a note on the first error says so.
+ */
+function parseAroundFailure(src: SourceFile, failure: FastFailure): ParseResult {
+  const text = src.text;
+  let end = Math.min(text.length, failure.at + RECOVERY_WINDOW);
+  if (end < text.length) {
+    const window = text.slice(failure.at, end);
+    const cut = Math.max(...['\nstage ', '\nparam ', '\nprofile ', '\nimport '].map((k) => window.lastIndexOf(k)));
+    if (cut > 0) end = failure.at + cut + 1;
+  }
+  const blanked = blankBefore(text, failure.itemStart) + text.slice(failure.itemStart, end);
+  const r = parseWithRecovery(new SourceFile(src.path, blanked));
+  // The fast path gave up on something the recovering parser accepts (it is stricter by design): read the whole file.
+  if (r.diagnostics.length === 0) return parseWithRecovery(src);
+  if (end < text.length) {
+    const first = r.diagnostics[0]!;
+    const rest = src.position(end);
+    first.notes = [
+      ...(first.notes ?? []),
+      `this file is ${(text.length / 1e6).toFixed(0)} MB: after its first syntax error only the next ${(RECOVERY_WINDOW / 1e6).toFixed(0)} MB were read; ` +
+        `errors after line ${rest.line}, column ${rest.column} are not reported until these are fixed`,
+    ];
+  }
+  const ast: A.FileAst = {
+    path: src.path,
+    version: failure.version ?? r.ast.version,
+    items: [...failure.items, ...r.ast.items],
+    comments: [...failure.comments, ...r.ast.comments],
+  };
+  return { ast, diagnostics: r.diagnostics, aborted: r.aborted };
 }
 
 /** Lexes and parses one file with chevrotain, reporting every syntax error. Never throws on any input. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, formatSource } from '../../src/compiler/index.js';
 import { renderDiagnostics } from '../../src/compiler/render.js';
+import { parse, parseWithRecovery, RECOVERY_WINDOW } from '../../src/compiler/parser.js';
 import { SourceFile } from '../../src/compiler/source.js';
 import { catalog } from './helpers.js';
 
@@ -95,6 +96,28 @@ describe('fuzzing the compiler with mutated examples', () => {
       if (!result.plan) expect(result.diagnostics.length).toBeGreaterThan(0);
       checkSpans(result, 'fuzz.smke', text);
     }
+  });
+
+  it('reads a large broken file only around its first error, with the diagnostics of a whole read', () => {
+    const stages = Array.from({ length: 30000 }, (_, i) => `stage s${i} = exec {\n  argv = ["run", "${'x'.repeat(100)}"${i ? `, s${i - 1}.out` : ''}]\n}\n`);
+    const big = `smke 1\n${stages.join('')}`;
+    expect(big.length).toBeGreaterThan(RECOVERY_WINDOW);
+    // One error near the end: the window's diagnostics are the whole file's.
+    const late = `${big}stage broken = exec { argv = [ }\n`;
+    const src = new SourceFile('big.smke', late);
+    const windowed = parse(src);
+    expect(windowed.diagnostics.map((d) => [d.code, d.message, d.span?.line, d.span?.column])).toEqual(
+      parseWithRecovery(src).diagnostics.map((d) => [d.code, d.message, d.span?.line, d.span?.column]),
+    );
+    expect(windowed.diagnostics[0]?.span?.line).toBe(late.split('\n').length - 1);
+    expect(windowed.ast.items).toHaveLength(30001);
+    // An early error and a late one: the early one is reported, with a note that the rest was not read.
+    const early = `smke 1\nstage a = exec { argv = [ }\n${big.slice(7)}stage z = exec { argv = ( }\n`;
+    const r = compile({ file: 'big.smke', text: early, projectDir: examplesDir, catalog, env: {} });
+    const syntax = r.diagnostics.filter((d) => d.code === 'E0001');
+    expect(syntax.map((d) => d.span?.line)).toEqual([2]);
+    expect(syntax[0]?.notes?.[0]).toMatch(/only the next 4 MB were read; errors after line \d+, column 1 are not reported/);
+    checkSpans(r, 'big.smke', early);
   });
 
   it('reads 50 MB files: a long comment, a long string, and a broken stage after them', () => {
