@@ -66,6 +66,29 @@ export class StringNode extends Located implements A.StringExpr {
   }
 }
 
+/** `${name}` in a string, from the fast parser. */
+export class InterpolationNode implements A.Interpolation {
+  declare private readonly src: SourceFile;
+  declare readonly path: string[];
+  declare readonly spanAt: number;
+  declare readonly spanLength: number;
+
+  constructor(src: SourceFile, path: string[], spanAt: number, spanLength: number) {
+    this.src = src;
+    this.path = path;
+    this.spanAt = spanAt;
+    this.spanLength = spanLength;
+  }
+
+  get span(): SourceSpan {
+    return this.src.span(this.spanAt, this.spanLength);
+  }
+
+  toJSON(): A.Interpolation {
+    return { path: this.path, span: this.span };
+  }
+}
+
 export class NumberNode extends Located implements A.NumberExpr {
   declare readonly type: 'Number';
   declare readonly raw: string;

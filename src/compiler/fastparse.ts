@@ -9,10 +9,10 @@
 // parsers agree on every input the fast one accepts.
 
 import type * as A from './ast.js';
-import { EntryNode, ListNode, MapEntryNode, MapNode, MemberNode, NameNode, NumberNode, StageNode, StringNode, endOf, startOf } from './compact-nodes.js';
+import { EntryNode, InterpolationNode, ListNode, MapEntryNode, MapNode, MemberNode, NameNode, NumberNode, StageNode, StringNode, endOf, startOf } from './compact-nodes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { scanOneLine } from './lexer.js';
-import { operatorChain, parseNumber, parseString } from './literals.js';
+import { NAME_PATH_RE, operatorChain, parseNumber, parseString } from './literals.js';
 import type { SourceSpan } from './plan.js';
 import type { SourceFile } from './source.js';
 
@@ -28,13 +28,20 @@ const enum K {
 
 const KEYWORDS = new Set(['smke', 'import', 'param', 'profile', 'stage', 'default', 'in', 'true', 'false', 'null']);
 const PUNCT = '{}[](),=.+-*/%';
+/** IS_PUNCT[c] is 1 for the character codes of PUNCT. */
+const IS_PUNCT = new Uint8Array(128);
+for (const ch of PUNCT) IS_PUNCT[ch.charCodeAt(0)] = 1;
 const NUMBER_RE = /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[A-Za-z_]*/y;
-const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*/y;
 /** Longer token texts are rarely repeated: not worth hashing. */
 const MAX_SHARED = 24;
 const RECENT_SLOTS = 4096;
 
 const UNSHOWN: SourceSpan = { file: '', line: 1, column: 1, offset: 0, length: 1 };
+
+/** [A-Za-z0-9_]: a character that continues a name. */
+function isNameChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+}
 
 /** Thrown to abandon the fast path; never escapes fastParse. */
 class GiveUp extends Error {}
@@ -142,14 +149,15 @@ class FastParser {
       this.end = NUMBER_RE.lastIndex;
       this.kind = K.Number;
     } else if ((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95) {
-      NAME_RE.lastIndex = this.pos;
-      NAME_RE.test(t);
-      this.end = NAME_RE.lastIndex;
+      // Scanned by hand: names are most tokens, and a sticky regex costs more.
+      let e = this.pos + 1;
+      while (isNameChar(t.charCodeAt(e))) e++;
+      this.end = e;
       this.image = this.textAt(this.pos, this.end);
       this.kind = KEYWORDS.has(this.image) ? K.Keyword : K.Name;
       this.pos = this.end;
       return;
-    } else if (PUNCT.includes(t[this.pos]!)) {
+    } else if (c < 128 && IS_PUNCT[c] === 1) {
       this.end = this.pos + 1;
       this.kind = K.Punct;
     } else throw giveUp;
@@ -169,7 +177,12 @@ class FastParser {
       (RECENT_SLOTS - 1);
     this.lastSlot = h;
     const known = this.recent[h]!;
-    if (known.length === length && t.startsWith(known, start)) return known;
+    if (known.length === length) {
+      // Compared by hand: startsWith at an offset of a large text costs more than these few characters.
+      let k = 0;
+      while (k < length && known.charCodeAt(k) === t.charCodeAt(start + k)) k++;
+      if (k === length) return known;
+    }
     const s = t.slice(start, end);
     this.recent[h] = s;
     this.recentParts[h] = undefined;
@@ -192,8 +205,36 @@ class FastParser {
       }
       return new StringNode(this.src, at, image.length, image, parts as string[]);
     }
+    const parts = image.indexOf('\\') === -1 ? this.interpolated(image, at) : undefined;
+    if (parts) return new StringNode(this.src, at, image.length, image, parts);
     const span = this.src.span(at, image.length);
     return this.literal((d) => parseString(image, span, false, d));
+  }
+
+  /**
+   * The parts of a one-line string with `${...}` and no escapes, as
+   * parseString makes them; undefined for anything parseString would
+   * report, which it then does.
+   */
+  private interpolated(image: string, at: number): (string | A.Interpolation)[] | undefined {
+    const body = image.slice(1, -1);
+    const parts: (string | A.Interpolation)[] = [];
+    let text = '';
+    let from = 0;
+    for (let i = body.indexOf('${'); i !== -1; i = body.indexOf('${', from)) {
+      const close = body.indexOf('}', i + 2);
+      if (close === -1) return undefined;
+      const m = NAME_PATH_RE.exec(body.slice(i + 2, close));
+      if (!m) return undefined;
+      text += body.slice(from, i);
+      if (text) parts.push(text);
+      text = '';
+      parts.push(new InterpolationNode(this.src, m[2] ? [m[1]!, m[2]] : [m[1]!], at + 1 + i, close - i + 1));
+      from = close + 1;
+    }
+    text += body.slice(from);
+    if (text || parts.length === 0) parts.push(text);
+    return parts.slice(); // at its exact length: it lives as long as the AST
   }
 
   private is(kind: K, image?: string): boolean {

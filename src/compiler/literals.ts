@@ -64,7 +64,8 @@ export function parseNumber(raw: string, span: SourceSpan, diags: Diagnostic[]):
   return { type: 'Number', span, raw, value, unit };
 }
 
-const NAME_PATH_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$/;
+/** What `${...}` may hold: a name, or `stage.output` (for a clear error), with spaces around. */
+export const NAME_PATH_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$/;
 
 /**
  * Splits a string token into text and `${...}` parts. In `"..."` strings the
