@@ -12,7 +12,7 @@ import type * as A from './ast.js';
 import { EntryNode, InterpolationNode, ListNode, MapEntryNode, MapNode, MemberNode, NameNode, NumberNode, StageNode, StringNode, endOf, startOf } from './compact-nodes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { scanOneLine } from './lexer.js';
-import { NAME_PATH_RE, operatorChain, parseNumber, parseString } from './literals.js';
+import { operatorChain, parseNumber, parseString, type MakeInterpolation } from './literals.js';
 import type { SourceSpan } from './plan.js';
 import type { SourceFile } from './source.js';
 
@@ -78,12 +78,12 @@ class FastParser {
    */
   private readonly recent: string[] = new Array<string>(RECENT_SLOTS).fill('');
   /**
-   * The `parts` of a plain string literal whose text is in the same slot of
+   * The `parts` of a plain string literal, in the slot of its text in
    * `recent`: identical plain strings share one frozen one-element list.
    */
   private readonly recentParts: (readonly string[] | undefined)[] = new Array<readonly string[] | undefined>(RECENT_SLOTS).fill(undefined);
-  /** The slot of `recent` that the last call of textAt used, or -1. */
-  private lastSlot = -1;
+  /** Interpolations as compact nodes: their spans are built only when read. */
+  private readonly makeInterpolation: MakeInterpolation = (path, offset, length) => new InterpolationNode(this.src, path, offset, length);
   readonly comments: A.Comment[] = [];
 
   constructor(private readonly src: SourceFile, private readonly maxDepth: number) {
@@ -169,13 +169,8 @@ class FastParser {
   private textAt(start: number, end: number): string {
     const t = this.text;
     const length = end - start;
-    this.lastSlot = -1;
     if (length > MAX_SHARED) return t.slice(start, end);
-    // A few characters are enough to tell apart the words a pipeline repeats; a collision only costs a copy.
-    const h =
-      (Math.imul(Math.imul(Math.imul(length, 31) + t.charCodeAt(start), 31) + t.charCodeAt(end - 1), 31) + t.charCodeAt(start + (length >> 1))) &
-      (RECENT_SLOTS - 1);
-    this.lastSlot = h;
+    const h = this.slotOf(start, end);
     const known = this.recent[h]!;
     if (known.length === length) {
       // Compared by hand: startsWith at an offset of a large text costs more than these few characters.
@@ -185,56 +180,44 @@ class FastParser {
     }
     const s = t.slice(start, end);
     this.recent[h] = s;
-    this.recentParts[h] = undefined;
     return s;
   }
 
-  /**
-   * A one-line string literal at `at`. A plain one (no escape, no `${`) is a
-   * compact node whose text is shared like the tokens'; any other goes
-   * through parseString, which needs its span for the interpolations'.
-   */
-  private stringLiteral(image: string, at: number): A.StringExpr {
-    if (image.indexOf('\\') === -1 && image.indexOf('$') === -1) {
-      const text = this.textAt(at + 1, at + image.length - 1);
-      const slot = this.lastSlot;
-      let parts = slot === -1 ? undefined : this.recentParts[slot];
-      if (parts === undefined) {
-        parts = Object.freeze([text]);
-        if (slot !== -1) this.recentParts[slot] = parts;
-      }
-      return new StringNode(this.src, at, image.length, image, parts as string[]);
-    }
-    const parts = image.indexOf('\\') === -1 ? this.interpolated(image, at) : undefined;
-    if (parts) return new StringNode(this.src, at, image.length, image, parts);
-    const span = this.src.span(at, image.length);
-    return this.literal((d) => parseString(image, span, false, d));
+  /** The slot of `recent` for the text from `start` to `end` (at most MAX_SHARED long). */
+  private slotOf(start: number, end: number): number {
+    const t = this.text;
+    // A few characters are enough to tell apart the words a pipeline repeats; a collision only costs a copy.
+    return (
+      (Math.imul(Math.imul(Math.imul(end - start, 31) + t.charCodeAt(start), 31) + t.charCodeAt(end - 1), 31) + t.charCodeAt(start + ((end - start) >> 1))) &
+      (RECENT_SLOTS - 1)
+    );
+  }
+
+  /** `[text]` for the text from `start` to `end`: one frozen list shared by the recent strings of that text. */
+  private plainParts(start: number, end: number): string[] {
+    const text = this.textAt(start, end);
+    if (end - start > MAX_SHARED) return [text];
+    const h = this.slotOf(start, end);
+    const known = this.recentParts[h];
+    if (known?.[0] === text) return known as string[];
+    const parts = Object.freeze([text]);
+    this.recentParts[h] = parts;
+    return parts as string[];
   }
 
   /**
-   * The parts of a one-line string with `${...}` and no escapes, as
-   * parseString makes them; undefined for anything parseString would
-   * report, which it then does.
+   * A string literal at `at`, as a compact node. A plain one-line string (no
+   * escape, no `${`) shares its text and parts like the tokens; any other is
+   * split by parseString. Its diagnostics send the file to the recovering
+   * parser, so the span given to it only places the interpolations.
    */
-  private interpolated(image: string, at: number): (string | A.Interpolation)[] | undefined {
-    const body = image.slice(1, -1);
-    const parts: (string | A.Interpolation)[] = [];
-    let text = '';
-    let from = 0;
-    for (let i = body.indexOf('${'); i !== -1; i = body.indexOf('${', from)) {
-      const close = body.indexOf('}', i + 2);
-      if (close === -1) return undefined;
-      const m = NAME_PATH_RE.exec(body.slice(i + 2, close));
-      if (!m) return undefined;
-      text += body.slice(from, i);
-      if (text) parts.push(text);
-      text = '';
-      parts.push(new InterpolationNode(this.src, m[2] ? [m[1]!, m[2]] : [m[1]!], at + 1 + i, close - i + 1));
-      from = close + 1;
+  private stringLiteral(image: string, at: number, triple: boolean): A.StringExpr {
+    if (!triple && image.indexOf('\\') === -1 && image.indexOf('$') === -1) {
+      return new StringNode(this.src, at, image.length, image, this.plainParts(at + 1, at + image.length - 1));
     }
-    text += body.slice(from);
-    if (text || parts.length === 0) parts.push(text);
-    return parts.slice(); // at its exact length: it lives as long as the AST
+    const place: SourceSpan = { ...UNSHOWN, offset: at, length: image.length };
+    const parsed = this.literal((d) => parseString(image, place, triple, d, this.makeInterpolation));
+    return new StringNode(this.src, at, image.length, image, parsed.parts);
   }
 
   private is(kind: K, image?: string): boolean {
@@ -491,12 +474,10 @@ class FastParser {
       }
       case K.String:
         this.next();
-        return this.stringLiteral(image, at);
-      case K.Triple: {
-        const span = this.span();
+        return this.stringLiteral(image, at, false);
+      case K.Triple:
         this.next();
-        return this.literal((d) => parseString(image, span, true, d));
-      }
+        return this.stringLiteral(image, at, true);
       case K.Keyword: {
         const span = this.span();
         this.next();
@@ -554,7 +535,7 @@ class FastParser {
         key = raw;
         this.next();
       } else if (this.kind === K.String) {
-        const s = this.stringLiteral(raw, keyAt);
+        const s = this.stringLiteral(raw, keyAt, false);
         if (s.parts.some((p) => typeof p !== 'string')) throw giveUp;
         key = (s.parts as string[]).join('');
         this.next();

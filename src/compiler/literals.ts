@@ -64,8 +64,7 @@ export function parseNumber(raw: string, span: SourceSpan, diags: Diagnostic[]):
   return { type: 'Number', span, raw, value, unit };
 }
 
-/** What `${...}` may hold: a name, or `stage.output` (for a clear error), with spaces around. */
-export const NAME_PATH_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$/;
+const NAME_PATH_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*$/;
 
 /**
  * Splits a string token into text and `${...}` parts. In `"..."` strings the
@@ -73,7 +72,14 @@ export const NAME_PATH_RE = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0
  * literal (shell scripts keep theirs) except `\$`, the first newline is
  * dropped and the common indentation is removed.
  */
-export function parseString(raw: string, span: SourceSpan, triple: boolean, diags: Diagnostic[]): StringExpr {
+/**
+ * Builds the node of an interpolation from its path and its place (offset
+ * and length in the file). The default one builds a plain node with its span;
+ * the fast parser's keeps the place and builds the span when it is read.
+ */
+export type MakeInterpolation = (path: string[], offset: number, length: number) => Interpolation;
+
+export function parseString(raw: string, span: SourceSpan, triple: boolean, diags: Diagnostic[], makeInterpolation?: MakeInterpolation): StringExpr {
   const q = triple ? 3 : 1;
   const body = raw.slice(q, raw.length - q);
   // Most strings are plain text: one part, and no per-character walk.
@@ -163,7 +169,8 @@ export function parseString(raw: string, span: SourceSpan, triple: boolean, diag
       } else {
         if (text) parts.push(text);
         text = '';
-        parts.push({ path: m[2] ? [m[1]!, m[2]] : [m[1]!], span: at(i, close - i + 1) });
+        const path = m[2] ? [m[1]!, m[2]] : [m[1]!];
+        parts.push(makeInterpolation ? makeInterpolation(path, span.offset + q + i, close - i + 1) : { path, span: at(i, close - i + 1) });
       }
       i = close + 1;
       continue;
