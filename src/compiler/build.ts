@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type * as A from './ast.js';
 import { Diagnostics, type Diagnostic } from './diagnostic.js';
 import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, RefSites, type Result, type Spanned, type StageEntry } from './evaluate.js';
-import { duplicates } from './dups.js';
+import { SMALL, duplicates } from './dups.js';
 import { findCycles, indexGraph, topoOrder } from './graph.js';
 import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
@@ -21,8 +21,6 @@ import { validateParams } from './validate.js';
 /** Entries of a stage body that configure the stage rather than pass a parameter to its kind. */
 export const STAGE_SETTINGS = ['resources', 'retries', 'after', 'executor'] as const;
 const RESOURCE_FIELDS = ['cpus', 'gpus', 'mem', 'time'] as const;
-/** Up to this many items, a pairwise scan beats building a Map or Set (and allocates nothing). */
-const SMALL_LIST = 16;
 
 interface Draft {
   inst: StageInstance;
@@ -203,7 +201,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const edgeSites: Spanned[] = [];
   /** The first edge into the current instance. */
   let firstEdge = 0;
-  /** from -> edge, for the current instance once it has more than SMALL_LIST edges. */
+  /** from -> edge, for the current instance once it has more than SMALL edges. */
   let edgeIndex: Map<number, number> | undefined;
   drafts.forEach((d, to) => {
     firstEdge = edgeFrom.length;
@@ -227,7 +225,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   function existingEdge(from: number): number | undefined {
     if (edgeIndex) return edgeIndex.get(from);
     for (let e = firstEdge; e < edgeFrom.length; e++) if (edgeFrom[e] === from) return e;
-    if (edgeFrom.length - firstEdge >= SMALL_LIST) {
+    if (edgeFrom.length - firstEdge >= SMALL) {
       edgeIndex = new Map();
       for (let e = firstEdge; e < edgeFrom.length; e++) edgeIndex.set(edgeFrom[e]!, e);
     }
@@ -471,7 +469,6 @@ function instantiate(
   diags: Diagnostics,
 ): Draft {
   const sitesFrom = sites.length;
-  let afterIds: Draft['afterIds'] = NO_AFTER;
   const matrixMap = decl.axes.length === 0 ? NO_MATRIX : new Map(Object.entries(matrix));
   // Environments share the base through the prototype: cheaper than copying it for every instance.
   const stageEnv: EvalEnv = Object.assign(Object.create(base) as EvalEnv, { mode: 'stage', matrix: matrixMap, refs: sites });
@@ -491,7 +488,7 @@ function instantiate(
     retries: 0,
     span: decl.nameSpan,
   };
-  const draft: Draft = { inst, stageDecl: decl, kind, broken: false, sitesFrom, sitesTo: sitesFrom, afterIds };
+  const draft: Draft = { inst, stageDecl: decl, kind, broken: false, sitesFrom, sitesTo: sitesFrom, afterIds: NO_AFTER };
   const overrides: Partial<Resources> = {};
   let bad = checked.bad;
   for (const e of checked.entries) {
@@ -534,12 +531,12 @@ function instantiate(
       case 'after': {
         const ids: Draft['afterIds'] = [];
         evaluate(e.value!, Object.assign(Object.create(base) as EvalEnv, { mode: 'after', matrix: matrixMap, afterIds: ids }));
-        if (ids.length > 0 && afterIds === NO_AFTER) {
-          afterIds = draft.afterIds = [];
+        if (ids.length > 0 && draft.afterIds === NO_AFTER) {
+          draft.afterIds = [];
           inst.after = [];
         }
         for (const a of ids) {
-          afterIds.push(a);
+          draft.afterIds.push(a);
           if (!inst.after.includes(a.id)) inst.after.push(a.id);
         }
         break;
@@ -572,27 +569,10 @@ function instantiate(
 
 /** The refs of sites `from` up to `to`, each (instance, output) once, in order of first appearance. */
 function distinctRefs(sites: RefSites, from: number, to: number): StageInstance['refs'] {
-  const refs: StageInstance['refs'] = [];
-  if (to - from > SMALL_LIST) {
-    const seen = new Set<string>();
-    for (let k = from; k < to; k++) {
-      const ref = sites.refs[k]!;
-      const key = `${ref.instance}\0${ref.output}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        refs.push(ref);
-      }
-    }
-    return refs;
-  }
-  // A stage has a handful of references: comparing them pairwise allocates nothing.
-  next: for (let k = from; k < to; k++) {
-    const ref = sites.refs[k]!;
-    for (const r of refs) if (r.instance === ref.instance && r.output === ref.output) continue next;
-    refs.push(ref);
-  }
-  // At its exact length: a pushed-to array keeps spare room, and refs live as long as the plan.
-  return refs.slice();
+  // A slice is at its exact length: refs live as long as the plan.
+  const refs = sites.refs.slice(from, to);
+  const repeated = duplicates(refs, (r) => `${r.instance}\0${r.output}`, () => {});
+  return repeated ? refs.filter((r) => !repeated.has(r)) : refs;
 }
 
 /** Calls a kind's own code; a kind that throws is reported, not allowed to crash the compile. */

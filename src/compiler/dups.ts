@@ -2,8 +2,8 @@
 // compile checks a few entries per stage hundreds of thousands of times, and
 // a Map per check was a measurable share of its garbage.
 
-/** Below this many items a nested loop is cheaper than hashing. */
-const SMALL = 16;
+/** Up to this many items a nested loop is cheaper than hashing (and allocates no Map). */
+export const SMALL = 16;
 
 /**
  * Calls `onDuplicate(item, first)` for every item whose key an earlier item
@@ -17,10 +17,12 @@ export function duplicates<T>(items: readonly T[], key: (item: T) => string, onD
     (dups ??= new Set()).add(item);
   };
   if (items.length <= SMALL) {
+    // Each key once: a key may be built (a template string), and the nested loop would build it again and again.
+    const keys = items.map(key);
     for (let i = 1; i < items.length; i++) {
-      const k = key(items[i]!);
+      const k = keys[i];
       for (let j = 0; j < i; j++) {
-        if (key(items[j]!) === k) {
+        if (keys[j] === k) {
           found(items[i]!, items[j]!);
           break;
         }
