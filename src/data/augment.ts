@@ -4,6 +4,7 @@
 
 import { headerDims } from './image-header.js';
 import type { Rng } from './rng.js';
+import { loadSharp } from './sharp.js';
 
 export const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
@@ -60,8 +61,6 @@ export interface Jitter {
   saturation: number;
 }
 
-let sharpModule: typeof import('sharp') | undefined;
-
 /**
  * Decode `bytes`, augment, and write normalised pixels into `out` at `offset`
  * (size*size*3 floats, HWC). Writing in place lets a batch be one allocation.
@@ -77,8 +76,7 @@ export async function decodeInto(
   offset: number,
   dims?: { width?: number; height?: number },
 ): Promise<void> {
-  // Loaded on first use, then kept (a dynamic import per image is measurable at hundreds a second).
-  const { default: sharp } = (sharpModule ??= await import('sharp'));
+  const sharp = await loadSharp();
   const size = spec.size;
   let img = sharp(bytes, { failOn: 'error' });
   let jitter: Jitter | undefined;

@@ -3,6 +3,7 @@
 // with the same reasons.
 
 import { FetchError } from './http.js';
+import { loadSharp } from './sharp.js';
 
 export interface PreparedImage {
   data: Buffer;
@@ -18,12 +19,9 @@ export interface PrepareOptions {
   minSide: number;
 }
 
-let sharpModule: typeof import('sharp') | undefined;
-
 /** Throws FetchError with reason `html`, `decode_error` or `placeholder`. */
 export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise<PreparedImage> {
-  // Loaded on first use (commands that never touch images do not pay for libvips), then kept.
-  const { default: sharp } = (sharpModule ??= await import('sharp'));
+  const sharp = await loadSharp();
   if (bytes.length === 0) throw new FetchError('empty body', 'decode_error', false);
   if (/^\s*</.test(bytes.subarray(0, 64).toString('latin1'))) throw new FetchError('body is HTML/XML, not an image', 'html', false);
   if (opts.imageSize > 0) {

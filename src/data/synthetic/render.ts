@@ -3,6 +3,7 @@
 
 import type { Rng } from '../rng.js';
 import { BACKGROUNDS, COLORS, type Scene, type SceneObject } from './scene.js';
+import { loadSharp } from '../sharp.js';
 
 function points(cx: number, cy: number, radii: number[], n: number, rot: number): string {
   const pts: string[] = [];
@@ -60,7 +61,7 @@ export function sceneSvg(scene: Scene, side: number, rng: Rng): string {
 
 /** Render a scene to an encoded image. `noise` is the std of per-pixel Gaussian noise in 0-255 units. */
 export async function renderScene(scene: Scene, side: number, noise: number, rng: Rng, format: 'jpg' | 'png' = 'jpg'): Promise<Buffer> {
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const svg = sceneSvg(scene, side, rng);
   const { data, info } = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (noise > 0) {

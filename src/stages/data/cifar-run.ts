@@ -8,6 +8,7 @@ import { tarFiles } from '../../data/tar-read.js';
 import type { StageContext } from '../kind.js';
 import { CIFAR_URLS } from './cifar.js';
 import { obtain } from './obtain.js';
+import { loadSharp } from '../../data/sharp.js';
 
 export async function runCifar(ctx: StageContext, params: Record<string, Value>): Promise<void> {
   const variant = params.variant as 'cifar10' | 'cifar100';
@@ -31,7 +32,7 @@ export async function runCifar(ctx: StageContext, params: Record<string, Value>)
       ? [...[1, 2, 3, 4, 5].map((i) => ['train', `data_batch_${i}.bin`] as [string, string]), ['test', 'test_batch.bin']]
       : [['train', 'train.bin'], ['test', 'test.bin']];
   const layout = variant === 'cifar10' ? ({ labelBytes: 1, labelIndex: 0 } as const) : ({ labelBytes: 2, labelIndex: fine ? 1 : 0 } as const);
-  const { default: sharp } = await import('sharp');
+  const sharp = await loadSharp();
   const writer = new ImageDatasetWriter(join(ctx.outDir, 'images'), { type: 'image-class', name: variant, source: url, classes, shardSize: params.shard_size as number });
   const counters: Record<string, number> = {};
   for (const [split, file] of batches) {

@@ -4,9 +4,9 @@
 // cost more than the training step). Normalisation and colour jitter are the
 // data library's (src/data/augment.ts), the same as its streaming loader's.
 
-import sharp from 'sharp';
 import { normalise, type AugmentSpec, type Jitter } from '../../data/augment.js';
 import { ImageDataset } from '../../data/image-dataset.js';
+import { loadSharp } from '../../data/sharp.js';
 import type { ImageRecord } from '../../data/format.js';
 import type { Rng } from '../../data/rng.js';
 import { permutation } from '../../data/loader.js';
@@ -20,6 +20,7 @@ export interface ImageSplit {
 }
 
 export async function loadImageSplit(dir: string, split: string, size: number, opts: { limit?: number; signal?: AbortSignal } = {}): Promise<ImageSplit> {
+  const sharp = await loadSharp();
   const ds = await ImageDataset.open(dir);
   let records = await ds.records(split);
   if (opts.limit !== undefined && opts.limit > 0) records = records.slice(0, opts.limit);
