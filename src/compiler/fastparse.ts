@@ -230,10 +230,8 @@ class FastParser {
 
   /** Consumes a token of this kind (and image), returning its span and image. */
   private take(kind: K, image?: string): { span: SourceSpan; image: string } {
-    if (!this.is(kind, image)) throw giveUp;
-    const tok = { span: this.span(), image: this.image };
-    this.next();
-    return tok;
+    const span = this.span();
+    return { span, image: this.takeText(kind, image) };
   }
 
   /** Consumes a token like `take`, returning its text; its place is left in `takenAt` and `takenLength`. */
