@@ -56,8 +56,9 @@ describe('memory bank', () => {
 
 describe('optimisation', () => {
   it('cosine schedule with linear warmup', () => {
-    expect(cosineWithWarmup(0, 1, 10, 110)).toBeCloseTo(0.1);
-    expect(cosineWithWarmup(9, 1, 10, 110)).toBeCloseTo(1);
+    // 0-based update index, as Hugging Face's schedule: the first update has lr 0
+    expect(cosineWithWarmup(0, 1, 10, 110)).toBe(0);
+    expect(cosineWithWarmup(9, 1, 10, 110)).toBeCloseTo(0.9);
     expect(cosineWithWarmup(10, 1, 10, 110)).toBeCloseTo(1);
     expect(cosineWithWarmup(60, 1, 10, 110)).toBeCloseTo(0.5);
     expect(cosineWithWarmup(110, 1, 10, 110)).toBeCloseTo(0);
