@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { AdamW, cosineWithWarmup } from '../../src/ml/optim.js';
+import { AdamW, cosineWithWarmup, lossAndGrads } from '../../src/ml/optim.js';
 import { ParamStore } from '../../src/ml/params.js';
 import { accuracy, argmaxRows, averageRanks, f1, matthews, pearson, retrievalRecall, spearman, topkAccuracy } from '../../src/ml/metrics.js';
 import { basicTokenize, WordPieceTokenizer } from '../../src/ml/tokenizer.js';
@@ -82,6 +82,32 @@ describe('AdamW = torch.optim.AdamW, with per-parameter step counts', () => {
       opt.dispose();
       ps.dispose();
     });
+  });
+
+  it('through lossAndGrads: a parameter frozen for two updates gets a fresh first update when unfrozen', () => {
+    const ps = new ParamStore(1);
+    ps.add('w', [2], { kind: 'const', value: 1 });
+    ps.add('b', [2], { kind: 'const', value: 1 });
+    const opt = new AdamW(ps, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0 });
+    // loss = w . (3, -2) + b . (0.5, -4): constant gradients
+    const step = () => {
+      const { loss, grads } = lossAndGrads(ps, () => ({ loss: tf.add(tf.sum(tf.mul(ps.get('w'), tf.tensor1d([3, -2]))), tf.sum(tf.mul(ps.get('b'), tf.tensor1d([0.5, -4])))) as tf.Scalar }));
+      opt.apply(grads, 0.1);
+      loss.dispose();
+      for (const g of grads.values()) g.dispose();
+    };
+    ps.setTrainable('b', false);
+    step();
+    step();
+    expect(Array.from(ps.get('b').dataSync())).toEqual([1, 1]);
+    ps.setTrainable('b', true);
+    step();
+    // first update of b: m_hat = g, v_hat = g^2, so it moves by lr * sign(g) (a global count of 3 would move it by 0.063)
+    const b = ps.get('b').dataSync();
+    expect(b[0]).toBeCloseTo(1 - 0.1, 5);
+    expect(b[1]).toBeCloseTo(1 + 0.1, 5);
+    opt.dispose();
+    ps.dispose();
   });
 
   it('a snapshot carries the per-parameter counts: restored mid-run, the run ends where an uninterrupted one does', async () => {
