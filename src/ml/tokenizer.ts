@@ -28,6 +28,8 @@ function isCjk(c: number): boolean {
     || (c >= 0x2b740 && c <= 0x2b81f) || (c >= 0x2b820 && c <= 0x2ceaf) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0x2f800 && c <= 0x2fa1f);
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /**
  * BERT's `_clean_text` and `_tokenize_chinese_chars`, one code point at a time
  * (a regex over UTF-16 units missed the ideographs outside the BMP): NUL, U+FFFD
@@ -38,11 +40,12 @@ function isCjk(c: number): boolean {
  * space on each side.
  */
 function cleanText(text: string): string {
+  if (PRINTABLE_ASCII.test(text)) return text; // the common case: nothing to remove, no ideographs
   let out = '';
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
     if (c >= 0x20 && c < 0x7f) {
-      out += ch; // printable ASCII: the common case, no class lookups
+      out += ch; // printable ASCII: no class lookups
       continue;
     }
     if (ch === '\t' || ch === '\n' || ch === '\r' || /\p{Zs}/u.test(ch)) out += ' ';
@@ -65,7 +68,8 @@ export function basicTokenize(text: string): string[] {
   const out: string[] = [];
   for (const token of cleanText(text).normalize('NFC').split(WHITESPACE)) {
     if (!token) continue;
-    const word = token.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+    const lower = token.toLowerCase();
+    const word = PRINTABLE_ASCII.test(lower) ? lower : lower.normalize('NFD').replace(/\p{Mn}/gu, '');
     let cur = '';
     for (const ch of word) {
       if (isPunctuation(ch)) {
