@@ -33,9 +33,17 @@ def dump(name, obj):
     os.makedirs(OUT, exist_ok=True)
     path = os.path.join(OUT, name)
     with open(path, 'w', encoding='utf-8') as f:
-        # allow_nan=False: JSON has no NaN; non-finite values are written as strings below.
-        json.dump(obj, f, ensure_ascii=True, indent=1, allow_nan=False)
-        f.write('\n')
+        # One case per line. allow_nan=False: JSON has no NaN; non-finite values are written as strings (num()).
+        f.write('{\n')
+        items = list(obj.items())
+        for i, (key, value) in enumerate(items):
+            f.write(f' {json.dumps(key)}: ')
+            if isinstance(value, list):
+                f.write('[\n' + ',\n'.join('  ' + json.dumps(v, ensure_ascii=True, allow_nan=False) for v in value) + '\n ]')
+            else:
+                f.write(json.dumps(value, ensure_ascii=True, allow_nan=False))
+            f.write(',\n' if i + 1 < len(items) else '\n')
+        f.write('}\n')
     print('wrote', os.path.relpath(path))
 
 
