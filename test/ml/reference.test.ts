@@ -3,6 +3,7 @@
 // BERT) by test/reference/sci_reference.py. The fixtures are committed JSON;
 // python is not needed to run these tests (the script says how to regenerate).
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -139,6 +140,24 @@ describe('BERT BasicTokenizer / WordpieceTokenizer (uncased)', () => {
   it('format characters and U+000B join their neighbours; astral CJK ideographs are split', () => {
     expect(basicTokenize('soft\u00adhyphen zero\u200bwidth b\ufeffom a\u000bb')).toEqual(['softhyphen', 'zerowidth', 'bom', 'ab']);
     expect(basicTokenize('a\u{20000}\u{2A700}b')).toEqual(['a', '\u{20000}', '\u{2A700}', 'b']);
+  });
+  it('every assigned code point, inside a word and alone, block by block', () => {
+    const { blocks } = fixture('tokenizer-all.json') as { blocks: { base: number; ranges: [number, number][]; sha256: string }[] };
+    expect(blocks.length).toBeGreaterThan(75); // planes 0-3 and 14-16
+    const wrong: string[] = [];
+    for (const b of blocks) {
+      const h = createHash('sha256');
+      for (const [lo, hi] of b.ranges) {
+        for (let c = lo; c <= hi; c++) {
+          const ch = String.fromCodePoint(c);
+          h.update(`${c}:${basicTokenize(`xA${ch}Bx ${ch}`).join('\x01')}\x02`, 'utf8');
+        }
+      }
+      if (h.digest('hex') !== b.sha256) wrong.push(`U+${b.base.toString(16).toUpperCase()}..`);
+    }
+    // A mismatch names the 4096-code-point block; rerun test/reference/sci_reference.py's exhaustive_blocks
+    // by code point there to see which character (a Unicode version difference goes in UNICODE_VERSION_DIFFS).
+    expect(wrong).toEqual([]);
   });
   const wp = new WordPieceTokenizer(tok.vocab);
   for (const c of tok.wordpiece) {
