@@ -16,7 +16,7 @@ import { vitForward } from '../../src/ml/vit.js';
 import { gatherStrided, loadTorchCheckpoint, findStateDict, readTorchZip } from '../../src/ml/torch-checkpoint.js';
 import { readPublishedVit, sincosPositions, findConfigValue } from '../../src/ml/import-vit.js';
 import { unpickle, OpaqueObject } from '../../src/ml/pickle.js';
-import { weightsImportKind } from '../../src/stages/data/weights.js';
+import { weightsConvertKind } from '../../src/stages/data/weights.js';
 import type { StageContext } from '../../src/stages/kind.js';
 
 const FIX = join(__dirname, '..', 'fixtures', 'pth');
@@ -47,11 +47,11 @@ function fakeCtx(outDir: string, logs: string[]): StageContext {
 
 describe('PyTorch checkpoints: the published layouts forward exactly', () => {
   for (const file of Object.keys(ref.models)) {
-    it(`${file}: weights.import, then the forward matches the numpy reference to 1e-4`, async () => {
+    it(`${file}: weights.convert, then the forward matches the numpy reference to 1e-4`, async () => {
       const want = ref.models[file]!;
       const out = join(dir, file);
       const logs: string[] = [];
-      await weightsImportKind.run(fakeCtx(out, logs), { path: file, layout: 'auto', source: '' });
+      await weightsConvertKind.run(fakeCtx(out, logs), { path: file, layout: 'auto', source: '' });
       expect(logs.join('\n')).toContain(want.layout);
       const config = JSON.parse(await readFile(join(out, 'model', 'config.json'), 'utf8'));
       expect(config.vit.heads).toBe(want.heads);
@@ -141,8 +141,8 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
     });
   }
 
-  it('a weights.import stage on a hostile file fails with the same message', async () => {
-    await expect(weightsImportKind.run(fakeCtx(join(dir, 'evil'), []), { path: 'evil_os_system.pth', layout: 'auto', source: '' })).rejects.toThrow(/refused to load the global posix\.system/);
+  it('a weights.convert stage on a hostile file fails with the same message', async () => {
+    await expect(weightsConvertKind.run(fakeCtx(join(dir, 'evil'), []), { path: 'evil_os_system.pth', layout: 'auto', source: '' })).rejects.toThrow(/refused to load the global posix\.system/);
   });
 
   it('a truncated archive says so', async () => {

@@ -1,7 +1,7 @@
 // `weights.file`: a checkpoint the user provides (e.g. BEiTv2's
 // beitv2_base_patch16_224_pt1k.pth placed in <data>/models). Its content is
 // digested into the key through inputs(), and checked against sha256 if given.
-// `weights.import`: the same file converted to a smke image-encoder
+// `weights.convert`: the same file converted to a smke image-encoder
 // checkpoint (src/ml/import-vit.ts), which the ML kinds read directly.
 
 import { basename } from 'node:path';
@@ -83,8 +83,8 @@ export const weightsFileKind: StageKind = {
   },
 };
 
-export const weightsImportKind: StageKind = {
-  name: 'weights.import',
+export const weightsConvertKind: StageKind = {
+  name: 'weights.convert',
   version: 1,
   summary: 'A published PyTorch image encoder (BEiTv2 .pth, Data2Vec2 .pt) converted to a smke ViT checkpoint, without running its pickle',
   params: {
