@@ -70,6 +70,16 @@ const STUBBED = new Set([
   'torch.Size',
 ]);
 
+/**
+ * Whole modules whose classes only describe a training run in the published
+ * checkpoints: omegaconf containers, fairseq's config dataclasses and enums
+ * (fairseq saves its cfg with them), and data2vec's own configs (`examples.*`
+ * in fairseq's tree). Stubbed, never imported.
+ */
+const STUBBED_MODULES = ['omegaconf', 'fairseq.dataclass', 'fairseq.models', 'fairseq.tasks', 'fairseq.criterions', 'fairseq.optim', 'examples.data2vec'];
+/** torch dtypes (torch.float16, ...) appear in saved run arguments. */
+const TORCH_DTYPE = /^(float|bfloat|half|double|int|uint|long|short|bool|complex|cfloat)\d*$/;
+
 interface StorageRef {
   readonly storage: string;
   readonly key: string;
@@ -187,7 +197,8 @@ export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
     if (full === 'torch._utils._rebuild_parameter' || full === 'torch._utils._rebuild_parameter_with_state') return fn((a) => a[0]);
     if (full === 'collections.OrderedDict') return fn(() => new Map());
     if (module === 'torch' && name in STORAGES) return { call: () => { throw new PickleError(`${opts.path}: torch.${name} is constructed directly instead of through a persistent id`); }, storage: name } as PickleGlobal & { storage: string };
-    if (STUBBED.has(full) || module === 'omegaconf' || module.startsWith('omegaconf.')) return fn((args) => new OpaqueObject(full, args));
+    if (STUBBED.has(full) || STUBBED_MODULES.some((m) => module === m || module.startsWith(`${m}.`)) || (module === 'torch' && TORCH_DTYPE.test(name)))
+      return fn((args) => new OpaqueObject(full, args));
     throw new PickleError(`${opts.path}: refused to load the global ${full}: a PyTorch weights file needs only tensors, storages and OrderedDict, so this pickle may run code when torch.load opens it. Nothing was executed. If the file is trusted, re-save only its state dict (torch.save(model.state_dict(), path)).`);
   };
   const persistentLoad = (pid: unknown): StorageRef => {

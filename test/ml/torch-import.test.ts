@@ -141,6 +141,16 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
     });
   }
 
+  it('stubs fairseq config enums and torch dtypes as inert data, refuses other torch globals', async () => {
+    const pkl = (body: string) => Buffer.from(`\x80\x02}(X\x03\x00\x00\x00cfg${body}u.`, 'latin1');
+    const read = (body: string) => readTorchZip({ path: 'p.pth', names: ['archive/data.pkl'], record: async (n) => (n === 'archive/data.pkl' ? pkl(body) : undefined) });
+    const got = (await read('cfairseq.dataclass.constants\nStrEnum\n(X\x04\x00\x00\x00c10dtRX\x05\x00\x00\x00dtypectorch\nfloat16\n')) as Map<string, unknown>;
+    expect(got.get('cfg')).toMatchObject({ cls: 'fairseq.dataclass.constants.StrEnum', args: ['c10d'] });
+    expect((got.get('dtype') as { call?: unknown }).call).toBeTypeOf('function'); // a stub class, never called
+    await expect(read('ctorch\nload\n(X\x01\x00\x00\x00xtR')).rejects.toThrow(/refused to load the global torch\.load/);
+    await expect(read('ctorch.nn.modules.linear\nLinear\n)R')).rejects.toThrow(/refused to load the global torch\.nn\.modules\.linear\.Linear/);
+  });
+
   it('a weights.convert stage on a hostile file fails with the same message', async () => {
     await expect(weightsConvertKind.run(fakeCtx(join(dir, 'evil'), []), { path: 'evil_os_system.pth', layout: 'auto', source: '' })).rejects.toThrow(/refused to load the global posix\.system/);
   });
