@@ -14,6 +14,7 @@
 import { defineVit, relativePositionIndex, type VitConfig } from './vit.js';
 import type { ParamStore } from './params.js';
 import { OpaqueObject } from './pickle.js';
+import { transpose } from './import-hf.js';
 import { findStateDict, loadTorchCheckpoint, type TorchTensor } from './torch-checkpoint.js';
 
 export type VitLayout = 'beitv2' | 'data2vec2';
@@ -73,13 +74,6 @@ export function findConfigValue(root: unknown, key: string, depth = 0): unknown 
     }
   }
   return undefined;
-}
-
-function transpose2d(t: { shape: number[]; data: Float32Array }): Float32Array {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
-  return out;
 }
 
 /** Conv2d weight [D, C, p, p] -> smke's patch matrix [p*p*C, D] (patchify's (row, col, channel) order). */
@@ -189,7 +183,7 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
   for (let i = 0; i < depth; i++) {
     const b = `blocks.${i}`, me = `blocks.${i}`;
     const lin = (to: string, from: string, dIn: number, dOut: number) => {
-      set(`${me}.${to}.w`, [dIn, dOut], transpose2d(get(`${b}.${from}.weight`, [dOut, dIn])));
+      set(`${me}.${to}.w`, [dIn, dOut], transpose(get(`${b}.${from}.weight`, [dOut, dIn])));
       set(`${me}.${to}.b`, [dOut], get(`${b}.${from}.bias`, [dOut]).data);
     };
     const norm = (to: string, from: string) => {
@@ -202,7 +196,7 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
     // changes no attention weight), or fairseq-style split projections.
     const qkvB = new Float32Array(3 * dim);
     if (has(`${b}.attn.qkv.weight`)) {
-      set(`${me}.attn.qkv.w`, [dim, 3 * dim], transpose2d(get(`${b}.attn.qkv.weight`, [3 * dim, dim])));
+      set(`${me}.attn.qkv.w`, [dim, 3 * dim], transpose(get(`${b}.attn.qkv.weight`, [3 * dim, dim])));
       if (has(`${b}.attn.qkv.bias`)) qkvB.set(get(`${b}.attn.qkv.bias`, [3 * dim]).data);
       else {
         if (has(`${b}.attn.q_bias`)) qkvB.set(get(`${b}.attn.q_bias`, [dim]).data, 0);
@@ -212,7 +206,7 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
     } else if (has(`${b}.attn.q_proj.weight`)) {
       const w = new Float32Array(dim * 3 * dim);
       ['q_proj', 'k_proj', 'v_proj'].forEach((p, j) => {
-        const m = transpose2d(get(`${b}.attn.${p}.weight`, [dim, dim]));
+        const m = transpose(get(`${b}.attn.${p}.weight`, [dim, dim]));
         for (let r = 0; r < dim; r++) w.set(m.subarray(r * dim, (r + 1) * dim), r * 3 * dim + j * dim);
         if (has(`${b}.attn.${p}.bias`)) qkvB.set(get(`${b}.attn.${p}.bias`, [dim]).data, j * dim);
       });
