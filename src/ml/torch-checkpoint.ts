@@ -106,6 +106,8 @@ function decodeStorage(bytes: Buffer, ref: StorageRef, bigEndian: boolean): Floa
   if (bytes.length < n * size) throw new Error(`storage ${ref.key} (${dtype}) holds ${bytes.length} bytes, ${n} elements need ${n * size}: the file is truncated or corrupt`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = !bigEndian;
+  // The common case (float32 on a little-endian host, which Node always is): one copy, no per-element reads.
+  if (dtype === 'float32' && le) return new Float32Array(new Uint8Array(bytes.subarray(0, n * 4)).buffer);
   if (float) {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -147,6 +149,13 @@ export function gatherStrided(storage: Float32Array | Int32Array, offset: number
   const last = offset + size.reduce((a, s, i) => a + (s - 1) * stride[i]!, 0);
   if (last >= storage.length)
     throw new Error(`tensor of size [${size.join(', ')}], stride [${stride.join(', ')}], offset ${offset} reads element ${last} of storage ${key}, which holds only ${storage.length}: the storage is shorter than the tensor needs`);
+  // Contiguous (row-major strides): a slice.
+  let expect = 1, contiguous = true;
+  for (let d = size.length - 1; d >= 0; d--) {
+    if (size[d] !== 1 && stride[d] !== expect) contiguous = false;
+    expect *= size[d]!;
+  }
+  if (contiguous) return storage.slice(offset, offset + numel);
   const rank = size.length;
   const idx = new Array<number>(rank).fill(0);
   let src = offset;
@@ -237,12 +246,32 @@ export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
 /** Opens a `.pth`/`.pt` file and unpickles it (see readTorchZip). */
 export async function loadTorchCheckpoint(path: string): Promise<unknown> {
   const { ZipReader } = await import('../data/zip.js');
+  const { open } = await import('node:fs/promises');
+  const { crc32 } = await import('node:zlib');
   const zip = await ZipReader.open(path).catch((err: Error) => {
     throw new Error(`${path} is not a PyTorch checkpoint zip: ${err.message}`);
   });
+  const fh = await open(path, 'r');
+  // torch stores every record uncompressed: read those with one positioned read each (streaming
+  // them through the zip library ran at a fraction of disk speed), checking the CRC as torch does.
+  const stored = async (name: string): Promise<Buffer | undefined> => {
+    const e = zip.entries.get(name);
+    if (!e) return undefined;
+    if (e.compressionMethod !== 0) return zip.read(name);
+    const local = Buffer.alloc(30);
+    await fh.read(local, 0, 30, e.relativeOffsetOfLocalHeader);
+    if (local.readUInt32LE(0) !== 0x04034b50) throw new Error(`${path}: record ${name} has no local header: the archive is corrupt`);
+    const start = e.relativeOffsetOfLocalHeader + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+    const out = Buffer.alloc(e.compressedSize);
+    const { bytesRead } = await fh.read(out, 0, out.length, start);
+    if (bytesRead !== out.length) throw new Error(`${path}: record ${name} is cut short: the file is truncated`);
+    if (crc32(out) >>> 0 !== e.crc32 >>> 0) throw new Error(`${path}: record ${name} fails its CRC check: the file is corrupt (download it again)`);
+    return out;
+  };
   try {
-    return await readTorchZip({ path, names: [...zip.entries.keys()], record: async (name) => (zip.entries.has(name) ? zip.read(name) : undefined) });
+    return await readTorchZip({ path, names: [...zip.entries.keys()], record: stored });
   } finally {
+    await fh.close();
     zip.close();
   }
 }

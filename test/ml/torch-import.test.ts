@@ -164,6 +164,16 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
     }
   });
 
+  it('a flipped byte inside a storage fails the CRC check', async () => {
+    const bad = Buffer.from(await readFile(join(FIX, 'beitv2_tiny.pth')));
+    const name = 'beitv2_tiny/data/2';
+    const dataStart = Math.ceil((bad.indexOf(name) + name.length + 4) / 64) * 64; // records start 64-byte aligned
+    bad[dataStart + 10]! ^= 0x40;
+    const p = join(dir, 'flipped.pth');
+    await writeFile(p, bad);
+    await expect(loadTorchCheckpoint(p)).rejects.toThrow(/beitv2_tiny\/data\/2 fails its CRC check/);
+  });
+
   it('a storage shorter than its numel says so', async () => {
     await expect(loadTorchCheckpoint(join(FIX, 'short_storage.pth'))).rejects.toThrow(/storage 0 \(float32\) holds 32 bytes, 16 elements need 64/);
   });
