@@ -205,6 +205,8 @@ export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
     // nn.Parameter pickled directly: (data, requires_grad, backward_hooks).
     if (full === 'torch._utils._rebuild_parameter' || full === 'torch._utils._rebuild_parameter_with_state') return fn((a) => a[0]);
     if (full === 'collections.OrderedDict') return fn(() => new Map());
+    if (module === 'torch' && name.endsWith('Storage') && !(name in STORAGES))
+      throw new PickleError(`${opts.path}: tensors stored as torch.${name} are not supported (smke reads ${Object.keys(STORAGES).map((k) => `torch.${k}`).join(', ')})`);
     if (module === 'torch' && name in STORAGES) return { call: () => { throw new PickleError(`${opts.path}: torch.${name} is constructed directly instead of through a persistent id`); }, storage: name } as PickleGlobal & { storage: string };
     if (STUBBED.has(full) || STUBBED_MODULES.some((m) => module === m || module.startsWith(`${m}.`)) || (module === 'torch' && TORCH_DTYPE.test(name)))
       return fn((args) => new OpaqueObject(full, args));
@@ -248,7 +250,12 @@ export async function loadTorchCheckpoint(path: string): Promise<unknown> {
   const { ZipReader } = await import('../data/zip.js');
   const { open } = await import('node:fs/promises');
   const { crc32 } = await import('node:zlib');
-  const zip = await ZipReader.open(path).catch((err: Error) => {
+  const zip = await ZipReader.open(path).catch(async (err: Error) => {
+    // torch.save before 1.6 wrote a bare pickle stream (protocol 2 starts 0x80 0x02), not a zip.
+    const head = Buffer.alloc(2);
+    const fh = await open(path, 'r');
+    await fh.read(head, 0, 2, 0).finally(() => fh.close());
+    if (head[0] === 0x80 && head[1] === 0x02) throw new Error(`${path} is in the legacy torch.save format (before PyTorch 1.6), which smke does not read: re-save it with a newer torch (torch.save(torch.load(old), new))`);
     throw new Error(`${path} is not a PyTorch checkpoint zip: ${err.message}`);
   });
   const fh = await open(path, 'r');

@@ -174,6 +174,14 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
     await expect(loadTorchCheckpoint(p)).rejects.toThrow(/beitv2_tiny\/data\/2 fails its CRC check/);
   });
 
+  it('a legacy (pre-1.6) torch.save file and an unsupported storage type say what they are', async () => {
+    const legacy = join(dir, 'legacy.pth');
+    await writeFile(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
+    await expect(loadTorchCheckpoint(legacy)).rejects.toThrow(/legacy torch\.save format \(before PyTorch 1\.6\)/);
+    const pkl = Buffer.from('\x80\x02ctorch\nQInt8Storage\n.', 'latin1');
+    await expect(readTorchZip({ path: 'q.pth', names: ['archive/data.pkl'], record: async (n) => (n === 'archive/data.pkl' ? pkl : undefined) })).rejects.toThrow(/torch\.QInt8Storage are not supported/);
+  });
+
   it('a storage shorter than its numel says so', async () => {
     await expect(loadTorchCheckpoint(join(FIX, 'short_storage.pth'))).rejects.toThrow(/storage 0 \(float32\) holds 32 bytes, 16 elements need 64/);
   });
