@@ -13,10 +13,10 @@ import { closeSync, openSync, readSync, readdirSync, statSync, type BigIntStats 
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { createXXHash128, type IHasher } from 'hash-wasm';
 import { expandGlob, isGlob } from './glob.js';
-import { signature } from './signature.js';
+import { changedNs, signature } from './signature.js';
 
 export interface StatRecord {
-  /** The file's stat signature when it was digested (size, mtime_ns, inode: ./signature.ts). */
+  /** The file's stat signature when it was digested (size, mtime_ns, inode, ctime_ns: ./signature.ts). */
   sig: string;
   digest: string;
 }
@@ -71,7 +71,7 @@ export class Digester {
   file(path: string, st: BigIntStats = statSync(path, { bigint: true })): string {
     const sig = signature(st);
     const hit = this.cache?.get(path);
-    const racy = st.mtimeNs > this.racyAfter;
+    const racy = changedNs(st) > this.racyAfter;
     if (this.observing) {
       this.observed.set(path, sig);
       if (racy) this.racy = true;
@@ -87,7 +87,7 @@ export class Digester {
 
   private observe(path: string, st: BigIntStats): void {
     this.observed.set(path, signature(st));
-    if (st.mtimeNs > this.racyAfter) this.racy = true;
+    if (changedNs(st) > this.racyAfter) this.racy = true;
   }
 
   /** Digest of raw bytes (manifests, small texts). */

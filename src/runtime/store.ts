@@ -112,10 +112,10 @@ export type EntryCheck =
   | { state: 'missing' }
   | { state: 'corrupt'; problem: string };
 
-function statSignature(path: string): { size: number; mtimeNs: string; ino: string } | undefined {
+function statSignature(path: string): { size: number; mtimeNs: string; ino: string; ctimeNs: string } | undefined {
   try {
     const st = statSync(path, { bigint: true });
-    return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
+    return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), ctimeNs: st.ctimeNs.toString() };
   } catch {
     return undefined;
   }
@@ -132,7 +132,7 @@ export function checkEntry(entryDir: string, key: string, digester: Digester, kn
     let same = true;
     for (const f of known) {
       const s = statSignature(join(entryDir, f.path));
-      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino) { same = false; break; }
+      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino || s.ctimeNs !== f.ctimeNs) { same = false; break; }
     }
     if (same) return { state: 'ok', files: known, verified: false };
   }
@@ -167,8 +167,8 @@ export function quarantine(entryDir: string, tmpDir: string): void {
 }
 
 /** In-flight directory names carry host and pid so a run can clean up after dead runs without touching live ones. */
-export function tmpName(key: string, attempt: number): string {
-  return `${key}.${hostname()}.${process.pid}.${attempt}`;
+export function tmpName(key: string, seq: number): string {
+  return `${key}.${hostname()}.${process.pid}.${seq}`;
 }
 
 /**

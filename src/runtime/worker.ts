@@ -16,6 +16,7 @@ import { mapParams } from './fingerprint.js';
 import { refKey, type JobSpec } from './job.js';
 import { adopt, release } from './locks.js';
 import { META_DIR, publish } from './store.js';
+import { reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
 
 /** Exit codes of the worker (the final event carries the detail). */
@@ -110,7 +111,11 @@ export async function runWorker(jobPath: string): Promise<number> {
       signal: controller.signal,
     };
 
-    await kind.run(ctx, params);
+    // Whatever the stage started dies here, before its outputs are digested (./strays.ts).
+    const stopStrays = async (): Promise<void> => {
+      for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
+    };
+    await kind.run(ctx, params).then(stopStrays, async (e: unknown) => { await stopStrays().catch(() => undefined); throw e; });
     if (controller.signal.aborted) throw controller.signal.reason;
 
     const missing = Object.entries(kind.outputs(params))
