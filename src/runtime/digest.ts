@@ -13,7 +13,7 @@ import { closeSync, openSync, readSync, readdirSync, statSync, type BigIntStats 
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { createXXHash128, type IHasher } from 'hash-wasm';
 import { expandGlob, isGlob } from './glob.js';
-import { changedNs, signature } from './signature.js';
+import { signature } from './signature.js';
 
 export interface StatRecord {
   /** The file's stat signature when it was digested (size, mtime_ns, inode, ctime_ns: ./signature.ts). */
@@ -71,7 +71,7 @@ export class Digester {
   file(path: string, st: BigIntStats = statSync(path, { bigint: true })): string {
     const sig = signature(st);
     const hit = this.cache?.get(path);
-    const racy = changedNs(st) > this.racyAfter;
+    const racy = st.mtimeNs > this.racyAfter;
     if (this.observing) {
       this.observed.set(path, sig);
       if (racy) this.racy = true;
@@ -87,7 +87,7 @@ export class Digester {
 
   private observe(path: string, st: BigIntStats): void {
     this.observed.set(path, signature(st));
-    if (changedNs(st) > this.racyAfter) this.racy = true;
+    if (st.mtimeNs > this.racyAfter) this.racy = true;
   }
 
   /** Digest of raw bytes (manifests, small texts). */

@@ -14,8 +14,3 @@ export function fileSignature(size: number | bigint, mtimeNs: string | bigint, i
 export function signature(st: BigIntStats): string {
   return st.isDirectory() ? `d:${st.mtimeNs}:${st.ctimeNs}` : fileSignature(st.size, st.mtimeNs, st.ino, st.ctimeNs);
 }
-
-/** The later of mtime and ctime: a file changed within the racy window by either is not vouched for. */
-export function changedNs(st: BigIntStats): bigint {
-  return st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-}

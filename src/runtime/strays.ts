@@ -50,12 +50,17 @@ function command(pid: number): string {
 
 const inside = (p: string, dirs: string[]): boolean => dirs.some((d) => p === d || p.startsWith(`${d}/`));
 
-/** Why `pid` belongs to the attempt, or undefined. Processes of other users are unreadable and never match. */
-function belongs(pid: number, group: number | undefined, marker: string, dirs: string[]): string | undefined {
+/**
+ * Why `pid` belongs to the attempt, or undefined. Processes of other users are
+ * unreadable and never match. Only processes started after this worker can be
+ * the stage's, so older ones cost one read of their stat file.
+ */
+function belongs(pid: number, group: number | undefined, since: number, marker: string, dirs: string[]): string | undefined {
   const f = statFields(pid);
   // Gone, or a zombie: it cannot write any more.
   if (!f || f[0] === 'Z' || f[0] === 'X') return undefined;
   if (group !== undefined && Number(f[2]) === group) return 'in the stage’s process group';
+  if (Number(f[19]) < since) return undefined;
   try {
     if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker)) return 'carries the attempt’s SMKE_OUT';
   } catch { /* not ours, or gone */ }
@@ -70,7 +75,7 @@ function belongs(pid: number, group: number | undefined, marker: string, dirs: s
   return undefined;
 }
 
-function scan(marker: string, dirs: string[]): Stray[] {
+function scan(marker: string, dirs: string[], groupOnly: boolean): Stray[] {
   let pids: string[];
   try {
     pids = readdirSync('/proc');
@@ -82,12 +87,15 @@ function scan(marker: string, dirs: string[]): Stray[] {
   // The group is ours to empty only when we lead it (the local executor); under
   // Slurm the group is the batch script's.
   const group = own && Number(own[2]) === self ? self : undefined;
+  const since = own ? Number(own[19]) : 0;
   const found: Stray[] = [];
   for (const name of pids) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid === self) continue;
-    const why = belongs(pid, group, marker, dirs);
+    const why = groupOnly
+      ? group !== undefined && Number(statFields(pid)?.[2]) === group && alive(pid) ? 'in the stage’s process group' : undefined
+      : belongs(pid, group, since, marker, dirs);
     if (why) found.push({ pid, command: command(pid), why });
   }
   return found;
@@ -108,9 +116,11 @@ export async function reapStrays(outDir: string, otherDirs: string[] = [], waitM
   const dirs = [outDir, ...otherDirs];
   const killed: Stray[] = [];
   const deadline = Date.now() + waitMs;
-  // A process killed while forking may leave a child the previous scan missed: rescan until one finds none.
-  for (;;) {
-    const found = scan(marker, dirs);
+  // A process killed while forking may leave a child the previous scan missed: rescan until one
+  // finds none. The group first: one cheap read per process keeps the window for forks short.
+  for (let groupOnly = true; ; ) {
+    const found = scan(marker, dirs, groupOnly);
+    if (found.length === 0 && groupOnly) { groupOnly = false; continue; }
     if (found.length === 0) return killed;
     if (Date.now() > deadline) throw new Error(`the stage keeps starting processes (${found.length} found after ${killed.length} killed); nothing was published`);
     for (const s of found) {
