@@ -4,6 +4,7 @@
 // reaches the CLI's "internal error" (exit 70).
 
 import { existsSync, statfsSync } from 'node:fs';
+import { SetupError } from './errors.js';
 import { layout } from './layout.js';
 import { damaged } from './state.js';
 import { moveAside } from './staterepair.js';
@@ -35,6 +36,7 @@ const FULL = 'the disk is full: free some space (`smke gc` removes store entries
  */
 export function describeFault(e: unknown, projectDir = process.cwd()): string | undefined {
   if (!(e instanceof Error)) return undefined;
+  if (e instanceof SetupError) return e.message;
   const err = e as SystemError;
   const code = typeof err.code === 'string' ? err.code : '';
   const lay = layout(projectDir);

@@ -18,6 +18,7 @@ import { sleep } from '../data/http.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';
+import { checkResultsDir } from './results.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
 import { STORE_FORMAT } from './fingerprint.js';
@@ -92,6 +93,7 @@ export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const { plan, bus } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
+  checkResultsDir(lay.resultsDir);
   const state = openStateDb(lay, (message) => bus.emit({ type: 'warning', message }), opts.store !== undefined);
   try {
     return await runWithState(opts, lay, state, t0);

@@ -3,6 +3,7 @@
 // finds their outputs through these links.
 
 import { lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { SetupError } from './errors.js';
 import { join, relative, sep } from 'node:path';
 import type { Layout } from './layout.js';
 
@@ -35,4 +36,17 @@ export function resultTargets(lay: Pick<Layout, 'resultsDir' | 'storeDir'>): Set
   };
   walk(lay.resultsDir, 0);
   return keys;
+}
+
+/**
+ * Before a run starts anything: results/ must be a directory (or absent), or
+ * the first finished stage could not be linked. Nothing in it is replaced
+ * unless smke made it (./store.ts linkResult).
+ */
+export function checkResultsDir(resultsDir: string): void {
+  let st;
+  try { st = lstatSync(resultsDir); } catch { return; }
+  if (!st.isDirectory()) {
+    throw new SetupError(`${resultsDir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a directory: smke keeps links to each stage's outputs there; move it away and rerun`);
+  }
 }

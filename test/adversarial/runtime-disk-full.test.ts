@@ -29,7 +29,7 @@ stage a = exec {
   outputs = ["a.bin"]
 }
 stage b = exec {
-  argv = ["sh", "-c", "cat \\"$1\\" > {out}/b.bin", "b", a.out]
+  argv = ["sh", "-c", "cat \\"$1/a.bin\\" > {out}/b.bin", "b", a.out]
   outputs = ["b.bin"]
 }
 `;
