@@ -138,7 +138,7 @@ stage s = exec {
 `);
       const r = smke(['status', 'p.smke'], 20_000);
       clean(r);
-      expect(r.out + r.err).toMatch(/in\.dat' is not a regular file or a directory/);
+      expect(r.out + r.err).toMatch(/in\.dat \(is not a regular file or a directory/);
     });
   }
 });

@@ -2,7 +2,8 @@
 // tool that preserves times) must be seen by the next run, not only by
 // `smke verify`: ctime, which no user can restore, is part of every stat
 // signature (stat cache, store entries, the no-op snapshot).
-import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadPlan } from '../../src/runtime/load.js';
@@ -16,13 +17,16 @@ afterEach(() => proj.cleanup());
 
 const old = (p: string, s = 120): void => { const t = new Date(Date.now() - s * 1000); utimesSync(p, t, t); };
 
-/** Rewrite `p` with same-size content and put its atime and mtime back. */
+/** Rewrite `p` with same-size content and put its mtime back to the nanosecond (`touch -r`, as a user would). */
 function sneakyEdit(p: string, content: string): void {
-  const st = statSync(p);
-  expect(Buffer.byteLength(content)).toBe(st.size);
+  const st = statSync(p, { bigint: true });
+  expect(BigInt(Buffer.byteLength(content))).toBe(st.size);
+  const ref = join(proj.dir, '.times-ref');
+  expect(spawnSync('touch', ['-r', p, ref]).status).toBe(0);
   writeFileSync(p, content);
-  utimesSync(p, st.atime, st.mtime);
-  expect(statSync(p).mtimeMs).toBe(st.mtimeMs);
+  expect(spawnSync('touch', ['-r', ref, p]).status).toBe(0);
+  rmSync(ref);
+  expect(statSync(p, { bigint: true }).mtimeNs).toBe(st.mtimeNs);
 }
 
 async function run(specs: Parameters<typeof makePlan>[1], viaCache = false) {
@@ -69,7 +73,7 @@ describe('same size, mtime restored', () => {
     expect(await run(specs)).toMatchObject({ ran: 1 });
     const dirSt = statSync(join(proj.dir, 'data'));
     sneakyEdit(join(proj.dir, 'data/x'), 'yyyy\n');
-    utimesSync(join(proj.dir, 'data'), dirSt.atime, dirSt.mtime);
+    utimesSync(join(proj.dir, 'data'), dirSt.atime, dirSt.mtime); // the ms value old() gave it
     expect(await run(specs)).toMatchObject({ ran: 1 });
     expect(readFileSync(join(proj.dir, 'results/s/o'), 'utf8')).toBe('yyyy\n');
   });
