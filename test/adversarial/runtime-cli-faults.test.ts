@@ -58,7 +58,7 @@ describe('a reader that closes the pipe (smke X | head)', () => {
   }, 120_000);
 });
 
-describe('project files replaced by something else', () => {
+describe('project files replaced by something else', { timeout: 120_000 }, () => {
   it('results/ is a file: the run stops before anything runs, saying what to move', () => {
     writeFileSync(join(proj.dir, 'p.smke'), PIPELINE);
     writeFileSync(join(proj.dir, 'results'), 'my notes\n');
@@ -97,7 +97,7 @@ describe('project files replaced by something else', () => {
   }
 });
 
-describe('store entries and inputs that are not regular files', () => {
+describe('store entries and inputs that are not regular files', { timeout: 120_000 }, () => {
   it('an output replaced by a FIFO: no hang; the entry is corrupt and reruns', () => {
     writeFileSync(join(proj.dir, 'p.smke'), PIPELINE);
     expect(smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
@@ -143,7 +143,7 @@ stage s = exec {
   }
 });
 
-describe('job files', () => {
+describe('job files', { timeout: 120_000 }, () => {
   for (const [what, content] of [['missing', undefined], ['empty', ''], ['garbage', '{"format": 1, "key": '], ['another format', '{"format": 9}']] as const) {
     it(`${what}: the worker fails with a message, not a stack`, () => {
       const job = join(proj.dir, 'x.job.json');

@@ -62,7 +62,7 @@ const damage: [string, () => void][] = [
   }],
 ];
 
-describe('a damaged state database', () => {
+describe('a damaged state database', { timeout: 120_000 }, () => {
   for (const [what, spoil] of damage) {
     it(`${what}: every command goes on with a clear message; the file is kept; nothing reruns`, () => {
       twoRuns();
@@ -85,7 +85,7 @@ describe('a damaged state database', () => {
       expect(entries()).toHaveLength(4);
       expect(smke(['run', 'p.smke', '--progress', 'plain']).out).toMatch(/0 ran, 2 cached|2 instances up to date/);
       expect(readFileSync(join(proj.dir, 'results/b/b.txt'), 'utf8')).toBe('v2\n');
-    }, 60_000);
+    }, 120_000);
   }
 
   it('an empty file: treated as a new database, rebuilt from the store', () => {
@@ -100,7 +100,7 @@ describe('a damaged state database', () => {
   });
 });
 
-describe('a lost state database and gc', () => {
+describe('a lost state database and gc', { timeout: 120_000 }, () => {
   it('gc removes nothing it cannot prove unused, never what results/ links to', () => {
     twoRuns();
     for (const s of ['', '-wal', '-shm']) rmSync(db() + s, { force: true });
