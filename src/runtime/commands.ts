@@ -14,6 +14,8 @@ import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import type { StateDb } from './state.js';
+import { removeTree, unsealTree } from './readonly.js';
+import { privateDir, privateFile, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 
 /** Exit codes (docs/runtime.md). */
@@ -125,7 +127,7 @@ async function analysePlan(plan: Plan, store?: string) {
   const { analyse } = await import('./analyse.js');
   const { Digester } = await import('./digest.js');
   const lay = layout(plan.projectDir, store);
-  if (!existsSync(lay.smkeDir)) (await import('node:fs')).mkdirSync(lay.smkeDir, { recursive: true });
+  privateDir(lay.smkeDir);
   const state = await openDb(lay.dbPath);
   try {
     const digester = await Digester.create(state);
@@ -173,6 +175,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
     if (!plan) return exitCode;
     const { resolveNames } = await import('./analyse.js');
     const { canonicalJson } = await import('./canonical.js');
+    const { secretEnvNames } = await import('./passenv.js');
     const ids = resolveNames(plan, [a.stage]);
     const { analysis } = await analysePlan(plan, a.store);
     const c = colours(process.stdout);
@@ -215,6 +218,9 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
         const changed = q !== undefined && (q.env[n] ?? null) !== v;
         out(`${mark(changed)}   ${n} ${v === null ? '(unset)' : '(set)'}${changed ? '  (changed)' : ''}`);
       }
+      const secrets = secretEnvNames(i.inst);
+      if (secrets.length) out('  passed, not in the key (values never shown)');
+      for (const n of secrets) out(`    ${n} ${process.env[n] === undefined ? '(unset)' : SHOWN_SECRET}`);
       out('  not in the key: resources, executor, retries, log level');
       if (q) out(`  ${c(33, '*')} = differs from the last recorded run`);
     }
@@ -227,6 +233,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 /** better-sqlite3 is loaded only by the commands that read the DB (not by a fast-path no-op). */
 async function openDb(path: string): Promise<StateDb> {
   const { StateDb } = await import('./state.js');
+  privateFile(path);
   return new StateDb(path);
 }
 
@@ -320,8 +327,9 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
       if (!lock.ok) continue;
       try {
         const aside = join(lay.tmpDir, `gc-${k}-${process.pid}`);
+        unsealTree(dir);
         renameSync(dir, aside);
-        rmSync(aside, { recursive: true, force: true });
+        removeTree(aside);
         state?.forgetEntry(k);
         freed++;
       } finally {

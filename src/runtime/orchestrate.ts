@@ -18,6 +18,8 @@ import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import { StateDb, type EntryFile } from './state.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
+import { passedEnvNames } from './passenv.js';
+import { privateDir, privateFile } from './secrets.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { smkeVersion } from './version.js';
@@ -91,7 +93,9 @@ export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const { plan, bus } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
+  privateDir(lay.smkeDir);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
+  privateFile(lay.dbPath);
   const state = new StateDb(lay.dbPath);
   try {
     return await runWithState(opts, lay, state, t0);
@@ -290,7 +294,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       backend: opts.backend,
       smkeVersion: smkeVersion(),
     };
-    writeFileSync(jobFile, JSON.stringify(job));
+    writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
     const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
     lastLog.set(inst.id, { logPath, attempt });
     bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
@@ -307,7 +311,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const extraEnv: Record<string, string> = {};
       if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
-        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
+        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, passEnv: passedEnvNames(inst), resources: job.resources, logPath, eventsPath: job.eventsPath },
         (e) => {
           if (e.type === 'final') final = e;
           else bus.emit({ ...e, instance: inst.id });

@@ -16,6 +16,23 @@ function substitute(arg: string, out: string): string {
   return arg.split('{out}').join(out);
 }
 
+/** The values of `secret_env`, from this process's environment (the executor passed exactly these). */
+function secretValues(params: Record<string, Value>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of Array.isArray(params.secret_env) ? params.secret_env : []) {
+    const v = process.env[String(n)];
+    if (v === undefined) throw new Error(`exec: secret_env names ${String(n)}, which is not set in smke's environment: export it before smke run`);
+    out[String(n)] = v;
+  }
+  return out;
+}
+
+async function sandboxed(ctx: StageContext, params: Record<string, Value>, cwd: string, argv: string[]): Promise<string[]> {
+  const { sandboxArgv } = await import('./sandbox.js');
+  const inputs = Array.isArray(params.inputs) ? params.inputs.map(String) : [];
+  return sandboxArgv(ctx, { inputs, upstream: ctx.upstream ?? [], cwd }, argv[0]!, argv.slice(1));
+}
+
 export async function runExec(ctx: StageContext, params: Record<string, Value>): Promise<void> {
   const shell = params.shell === true;
   const raw = params.argv;
@@ -30,9 +47,12 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
   if (!existsSync(cwd)) throw new Error(`exec: working directory ${cwd} does not exist`);
   // Programs that take GPUs from the environment see only the granted devices.
   if (ctx.resources.gpuIds.length) env.CUDA_VISIBLE_DEVICES = ctx.resources.gpuIds.join(',');
+  Object.assign(env, secretValues(params));
 
-  const [file, ...args] = shell ? ['/bin/sh', '-c', argv[0]!] : argv;
-  const result = await execa(file!, args, {
+  const command = shell ? ['/bin/sh', '-c', argv[0]!] : argv;
+  const file = command[0]!;
+  const [bin, ...args] = params.sandbox === true ? await sandboxed(ctx, params, cwd, command) : command;
+  const result = await execa(bin!, args, {
     cwd,
     env: { ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
     stdin: 'ignore',
