@@ -1,13 +1,14 @@
 // `sandbox = true` for exec stages (Linux): the program runs under bubblewrap
 // (bwrap) in its own mount namespace, where the file system holds only
 //   - the system, read-only: /usr (with /bin, /lib* as on the host), /etc, /opt, /sys;
-//   - a private /tmp, a minimal /dev (plus GPU device nodes) and /proc;
+//   - a minimal /dev (plus GPU device nodes) and /proc;
 //   - the stage's declared inputs and its upstream store entries, read-only;
 //   - its output directory and its scratch directory, writable;
-//   - an empty, throw-away home directory.
+//   - an empty, throw-away home directory and /tmp.
 // Everything else — other store entries, .smke/, undeclared project files,
-// the user's home — does not exist for the program. Read-only binds hold for
-// root too (chmod does not). The network and the user id are not isolated.
+// the user's home — does not exist for the program, and writes outside {out},
+// scratch, /tmp and $HOME fail. Read-only binds hold for root too (chmod does
+// not). The network, the user id and other processes' view are not isolated.
 // See docs/runtime.md, "Isolation".
 
 import { execFileSync } from 'node:child_process';
@@ -91,10 +92,13 @@ export function sandboxArgv(ctx: StageContext, spec: SandboxSpec, file: string, 
   // GPUs: the device nodes a CUDA program opens (the minimal /dev has none).
   for (const n of safeList('/dev')) if (/^nvidia/.test(n)) a.push('--dev-bind', `/dev/${n}`, `/dev/${n}`);
   if (existsSync('/dev/dri')) a.push('--dev-bind', '/dev/dri', '/dev/dri');
-  const home = process.env.HOME;
-  if (home && isAbsolute(home)) a.push('--dir', home);
   a.push('--setenv', 'TMPDIR', '/tmp');
-  a.push('--dir', ctx.projectDir);
+  // The project gets its own (empty) file system, so that it is read-only below
+  // even when it sits under /tmp; programs write caches under $HOME, so that is
+  // an empty one that vanishes with the sandbox. The outer one is mounted first.
+  const home = process.env.HOME;
+  const fresh = [ctx.projectDir, ...(home && isAbsolute(home) ? [resolve(home)] : [])].sort((x, y) => x.length - y.length);
+  for (const d of new Set(fresh)) a.push('--tmpfs', d);
   for (const p of spec.inputs) {
     const abs = resolve(ctx.projectDir, literalPrefix(p));
     a.push('--ro-bind-try', abs, abs);
@@ -103,6 +107,9 @@ export function sandboxArgv(ctx: StageContext, spec: SandboxSpec, file: string, 
   a.push('--bind', ctx.outDir, ctx.outDir, '--bind', ctx.scratchDir, ctx.scratchDir);
   // A working directory nothing exposes is an empty one (not an error: the program may only write to {out}).
   a.push('--dir', spec.cwd, '--chdir', spec.cwd);
+  // Everything not mounted above (the project directory's skeleton) is read-only:
+  // a program writing beside its inputs gets an error, not a write that silently vanishes.
+  a.push('--remount-ro', ctx.projectDir, '--remount-ro', '/');
   return [bin, ...a, '--', file, ...args];
 }
 
