@@ -174,8 +174,8 @@ export class SlurmExecutor implements Executor {
     const copy = join(dir, `${base}.job.json`);
     const script = join(dir, `${base}.sh`);
     const command = jobFile ? job.command.map((a) => (a === jobFile ? copy : a)) : job.command;
-    if (jobFile) writeFileSync(copy, readFileSync(jobFile));
-    writeFileSync(script, wrapperScript(command, job.env, sentinel, job.resources.gpus), { mode: 0o755 });
+    if (jobFile) writeFileSync(copy, readFileSync(jobFile), { mode: 0o600 });
+    writeFileSync(script, wrapperScript(command, job.env, sentinel, job.resources.gpus), { mode: 0o700 });
 
     const r = job.resources;
     const args = [
