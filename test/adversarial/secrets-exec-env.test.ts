@@ -81,6 +81,20 @@ describe('exec secret_env', () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
+  it('warns when a credential-shaped name is given a value through env = {...} instead', () => {
+    p.write('p.smke', `smke 1
+stage s = exec {
+  argv = ["true"]
+  env = { WANDB_API_KEY = "k", AWS_SECRET_ACCESS_KEY = "a", MAX_TOKENS = "5", TOKENIZERS_PARALLELISM = "false" }
+}
+`);
+    expect(p.smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
+    const log = p.smke(['log', 's']).out;
+    expect(log).toMatch(/env WANDB_API_KEY looks like a credential.*use secret_env = \["WANDB_API_KEY"\]/);
+    expect(log).toMatch(/env AWS_SECRET_ACCESS_KEY looks like a credential/);
+    expect(log).not.toMatch(/MAX_TOKENS|TOKENIZERS_PARALLELISM/);
+  });
+
   it('rejects a secret_env entry that is not a variable name, at compile time', () => {
     for (const bad of ['"API TOKEN"', '"1X"', '"A=B"', '""']) {
       p.write('p.smke', PIPELINE.replace('secret_env = ["API_TOKEN"]', `secret_env = [${bad}]`));

@@ -12,6 +12,9 @@ import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../kind.js';
 import { execOutputPaths } from './kind.js';
 
+/** Names that usually hold credentials (HF_TOKEN, WANDB_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD). */
+const CREDENTIAL = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|(ACCESS|SECRET|PRIVATE)_?(ACCESS_)?KEY|CREDENTIALS?)$/i;
+
 function substitute(arg: string, out: string): string {
   return arg.split('{out}').join(out);
 }
@@ -43,6 +46,9 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
   }
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries((params.env ?? {}) as Record<string, Value>)) env[k] = substitute(String(v), ctx.outDir);
+  for (const k of Object.keys(env)) {
+    if (CREDENTIAL.test(k)) ctx.log.warn(`exec: env ${k} looks like a credential; its value is part of the key, recorded and printed like any param: use secret_env = ["${k}"] instead`);
+  }
   const cwd = resolve(ctx.projectDir, typeof params.cwd === 'string' ? params.cwd : '.');
   if (!existsSync(cwd)) throw new Error(`exec: working directory ${cwd} does not exist`);
   // Programs that take GPUs from the environment see only the granted devices.
