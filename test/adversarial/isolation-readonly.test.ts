@@ -36,7 +36,7 @@ stage b = exec {
 }
 `;
 
-describe('published entries are read-only', () => {
+describe('published entries are read-only', { timeout: 240_000 }, () => {
   it('removes every write bit from files and directories, manifest and log included', () => {
     p.write('p.smke', TWO);
     expect(p.smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
@@ -86,7 +86,7 @@ stage s = exec {
 });
 
 // Root ignores file modes: these cases run the whole CLI as the uid nobody.
-describe.skipIf(!nobodyCanRun)('as a non-root user', () => {
+describe.skipIf(!nobodyCanRun)('as a non-root user', { timeout: 240_000 }, () => {
   const asNobody = (args: string[]) => p.smke(args, { HOME: p.dir }, { as: 'nobody' });
   const own = (): void => { spawnSync('chown', ['-R', '65534:65534', p.dir]); chmodSync(p.dir, 0o755); };
 

@@ -34,7 +34,7 @@ function results(stage: string): Record<string, string> {
   return out;
 }
 
-describe.skipIf(!bwrapWorks)('exec sandbox = true', () => {
+describe.skipIf(!bwrapWorks)('exec sandbox = true', { timeout: 240_000 }, () => {
   it('blocks writes to upstream and unrelated entries and reads of undeclared files; allows what is declared', () => {
     p.write('declared.txt', 'declared\n');
     p.write('undeclared.txt', 'undeclared\n');
@@ -128,7 +128,7 @@ stage s = exec {
   });
 });
 
-describe('exec sandbox = true without a usable bubblewrap', () => {
+describe('exec sandbox = true without a usable bubblewrap', { timeout: 240_000 }, () => {
   const PIPE = `smke 1
 stage s = exec {
   argv = ["sh", "-c", "echo hi > {out}/x.txt"]

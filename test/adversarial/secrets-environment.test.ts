@@ -22,7 +22,7 @@ const LEAKY = {
 };
 const KEPT = { LANG: 'C.UTF-8', CUDA_CACHE_PATH: '/tmp/cc', SLURM_CONF: '/etc/slurm/x.conf', SMKE_MIRROR: 'https://m', OMP_NUM_THREADS: '2', https_proxy: 'http://proxy:3128' };
 
-describe('what a stage process sees of smke\'s environment', () => {
+describe('what a stage process sees of smke\'s environment', { timeout: 240_000 }, () => {
   it('an exec program gets the allow-list, its declared names and its own env, nothing else', () => {
     p.write('p.smke', `smke 1
 stage dump = exec {
@@ -64,7 +64,7 @@ stage dump = exec {
   });
 });
 
-describe('Slurm jobs', () => {
+describe('Slurm jobs', { timeout: 240_000 }, () => {
   it('the batch script holds no environment value but CUDA_VISIBLE_DEVICES handling', () => {
     const s = wrapperScript(['smke', 'worker', 'x.job.json'], { CUDA_VISIBLE_DEVICES: '0' }, '/tmp/s.exit', 0);
     for (const v of Object.values(LEAKY)) expect(s).not.toContain(v);

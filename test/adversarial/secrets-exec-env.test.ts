@@ -31,7 +31,7 @@ stage use = exec {
 }
 `;
 
-describe('exec secret_env', () => {
+describe('exec secret_env', { timeout: 240_000 }, () => {
   it('passes the value to the program, and to nothing else: no file, no output of run/status/explain/history/log', () => {
     p.write('p.smke', PIPELINE);
     const outs: string[] = [];
@@ -105,7 +105,7 @@ stage s = exec {
   });
 });
 
-describe('declared environment variables in the key', () => {
+describe('declared environment variables in the key', { timeout: 240_000 }, () => {
   it('are digests in the fingerprint parts (hence manifests, state.db, snapshots), null when unset', async () => {
     const plan = makePlan(p.dir, [{ id: 'a', params: { argv: ['true'] }, env: ['SMKE_MIRROR', 'UNSET_ONE'] }]);
     const digester = await Digester.create();
