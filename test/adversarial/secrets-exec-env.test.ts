@@ -81,6 +81,66 @@ describe('exec secret_env', { timeout: 240_000 }, () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
+  it('hides the value in what the program prints, also when it is split across writes', () => {
+    p.write('p.smke', `smke 1
+stage leak = exec {
+  argv = ["sh", "-c", "echo token=$API_TOKEN; printf %s $(printf %s $API_TOKEN | cut -c1-10); sleep 0.3; printf %s $API_TOKEN | cut -c11-; echo err:$API_TOKEN: >&2"]
+  secret_env = ["API_TOKEN"]
+}
+`);
+    const r = p.smke(['run', 'p.smke', '--progress', 'plain'], { API_TOKEN: TOKEN });
+    expect(r.code, r.err).toBe(0);
+    const log = p.smke(['log', 'leak']).out;
+    expect(log).toContain('token=<secret>');
+    expect(log).toContain('err:<secret>:');
+    expect(log.split('<secret>').length - 1).toBe(3);
+    expect(filesContaining(join(p.dir, '.smke'), TOKEN)).toEqual([]);
+  });
+
+  it('the filtered output neither hangs on a background child holding it nor hides the exit code', () => {
+    p.write('p.smke', `smke 1
+stage bg = exec {
+  argv = ["sh", "-c", "echo hi $API_TOKEN; sleep 30 & echo started"]
+  secret_env = ["API_TOKEN"]
+}
+stage bad = exec {
+  argv = ["sh", "-c", "echo bye $API_TOKEN >&2; exit 3"]
+  secret_env = ["API_TOKEN"]
+}
+`);
+    const t0 = Date.now();
+    const r = p.smke(['run', 'p.smke', '-k', '--progress', 'plain'], { API_TOKEN: TOKEN });
+    expect(Date.now() - t0).toBeLessThan(40_000);
+    expect(r.code).toBe(1);
+    expect(r.out + r.err).toMatch(/sh exited with code 3/);
+    expect(p.smke(['log', 'bg']).out).toMatch(/hi <secret>\nstarted/);
+    expect(p.smke(['log', 'bad']).out).toMatch(/bye <secret>/);
+  });
+
+  it('the filter matches a plain replace for any way of cutting the stream', async () => {
+    const { redactor } = await import('../../src/stages/exec/redact.js');
+    const secrets = ['abcabd', 'xyzw', 'aé€b'];
+    let seed = 7;
+    const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    for (let trial = 0; trial < 200; trial++) {
+      const parts = ['abcab', 'abcabd', 'xyz', 'xyzw', 'aé€b', 'aé', '€', 'q', '\n', 'abcabcabd'];
+      let text = '';
+      for (let i = 0; i < 12; i++) text += parts[rnd(parts.length)];
+      const bytes = Buffer.from(text);
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; ) { const n = 1 + rnd(5); chunks.push(bytes.subarray(i, i + n)); i += n; }
+      const t = redactor(secrets);
+      const out: string[] = [];
+      t.on('data', (d: Buffer | string) => out.push(String(d)));
+      const ended = new Promise((res) => t.on('end', res));
+      for (const c of chunks) t.write(c);
+      t.end();
+      await ended;
+      const want = secrets.reduce((s, v) => s.split(v).join('<secret>'), text);
+      expect(out.join(''), JSON.stringify(text)).toBe(want);
+    }
+  });
+
   it('warns when a credential-shaped name is given a value through env = {...} instead', () => {
     p.write('p.smke', `smke 1
 stage s = exec {
