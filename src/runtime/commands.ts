@@ -15,7 +15,7 @@ import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import type { StateDb } from './state.js';
 import { removeTree, unsealTree } from './readonly.js';
-import { privateDir, privateFile, SHOWN_SECRET } from './secrets.js';
+import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 
 /** Exit codes (docs/runtime.md). */
@@ -233,8 +233,9 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 /** better-sqlite3 is loaded only by the commands that read the DB (not by a fast-path no-op). */
 async function openDb(path: string): Promise<StateDb> {
   const { StateDb } = await import('./state.js');
-  privateFile(path);
-  return new StateDb(path);
+  const db = new StateDb(path);
+  privateDb(path);
+  return db;
 }
 
 async function openState(): Promise<{ lay: Layout; state: StateDb } | undefined> {

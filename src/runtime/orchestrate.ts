@@ -19,7 +19,7 @@ import { StateDb, type EntryFile } from './state.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
 import { passedEnvNames } from './passenv.js';
-import { privateDir, privateFile } from './secrets.js';
+import { privateDb, privateDir } from './secrets.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { smkeVersion } from './version.js';
@@ -95,8 +95,8 @@ export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
   privateDir(lay.smkeDir);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
-  privateFile(lay.dbPath);
   const state = new StateDb(lay.dbPath);
+  privateDb(lay.dbPath);
   try {
     return await runWithState(opts, lay, state, t0);
   } finally {

@@ -13,7 +13,7 @@
 //      that ask for it).
 
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** How a secret value is shown wherever smke prints one. */
@@ -39,11 +39,14 @@ export function writePrivateFile(path: string, data: string): void {
 }
 
 /**
- * Create an empty file 0600 if it does not exist (SQLite then keeps that mode,
- * and gives its -wal and -shm files the same), and narrow an existing one.
+ * Narrow an SQLite database and its -wal/-shm files to 0600 (called right
+ * after opening it: SQLite creates them with the umask's mode; they sit in
+ * the 0700 .smke/ meanwhile). Missing files are fine.
  */
-export function privateFile(path: string): void {
-  try { closeSync(openSync(path, 'a', 0o600)); chmodSync(path, 0o600); } catch { /* read-only project: nothing to protect here */ }
+export function privateDb(path: string): void {
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) {
+    try { chmodSync(p, 0o600); } catch { /* absent, or not ours */ }
+  }
 }
 
 // --- digests -------------------------------------------------------------------
