@@ -14,6 +14,8 @@ import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import type { StateDb } from './state.js';
+import { removeTree, unsealTree } from './readonly.js';
+import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 import { resultTargets } from './results.js';
 
@@ -126,6 +128,7 @@ async function analysePlan(plan: Plan, store?: string) {
   const { analyse } = await import('./analyse.js');
   const { Digester } = await import('./digest.js');
   const lay = layout(plan.projectDir, store);
+  privateDir(lay.smkeDir);
   const state = await openDb(lay, store !== undefined);
   try {
     const digester = await Digester.create(state);
@@ -173,6 +176,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
     if (!plan) return exitCode;
     const { resolveNames } = await import('./analyse.js');
     const { canonicalJson } = await import('./canonical.js');
+    const { secretEnvNames } = await import('./passenv.js');
     const ids = resolveNames(plan, [a.stage]);
     const { analysis } = await analysePlan(plan, a.store);
     const c = colours(process.stdout);
@@ -215,6 +219,9 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
         const changed = q !== undefined && (q.env[n] ?? null) !== v;
         out(`${mark(changed)}   ${n} ${v === null ? '(unset)' : '(set)'}${changed ? '  (changed)' : ''}`);
       }
+      const secrets = secretEnvNames(i.inst);
+      if (secrets.length) out('  passed, not in the key (values never shown)');
+      for (const n of secrets) out(`    ${n} ${process.env[n] === undefined ? '(unset)' : SHOWN_SECRET}`);
       out('  not in the key: resources, executor, retries, log level');
       if (q) out(`  ${c(33, '*')} = differs from the last recorded run`);
     }
@@ -232,7 +239,9 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 async function openDb(lay: Layout, shared = false, opts: { exclusive?: boolean } = {}): Promise<StateDb> {
   const { openStateDb } = await import('./staterepair.js');
   mkdirSync(lay.smkeDir, { recursive: true });
-  return openStateDb(lay, (m) => process.stderr.write(`warning: ${m}\n`), shared, opts);
+  const db = await openStateDb(lay, (m) => process.stderr.write(`warning: ${m}\n`), shared, opts);
+  privateDb(lay.dbPath);
+  return db;
 }
 
 async function openState(): Promise<{ lay: Layout; state: StateDb } | undefined> {
@@ -347,8 +356,9 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
       }
       try {
         const aside = join(lay.tmpDir, `gc-${k}-${process.pid}`);
+        unsealTree(dir);
         renameSync(dir, aside);
-        rmSync(aside, { recursive: true, force: true });
+        removeTree(aside);
         freed++;
       } finally {
         if (token) release(lockPath, token);

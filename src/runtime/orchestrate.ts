@@ -21,6 +21,8 @@ import { openStateDb } from './staterepair.js';
 import { checkResultsDir } from './results.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
+import { passedEnvNames } from './passenv.js';
+import { privateDb, privateDir } from './secrets.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
@@ -92,9 +94,11 @@ export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const { plan, bus } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
+  privateDir(lay.smkeDir);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
   checkResultsDir(lay.resultsDir);
   const state = openStateDb(lay, (message) => bus.emit({ type: 'warning', message }), opts.store !== undefined);
+  privateDb(lay.dbPath);
   try {
     return await runWithState(opts, lay, state, t0);
   } finally {
@@ -292,7 +296,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       backend: opts.backend,
       smkeVersion: smkeVersion(),
     };
-    writeFileSync(jobFile, JSON.stringify(job));
+    writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
     const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
     lastLog.set(inst.id, { logPath, attempt });
     bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
@@ -309,7 +313,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const extraEnv: Record<string, string> = {};
       if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
-        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
+        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, passEnv: passedEnvNames(inst), resources: job.resources, logPath, eventsPath: job.eventsPath },
         (e) => {
           if (e.type === 'final') final = e;
           else bus.emit({ ...e, instance: inst.id });

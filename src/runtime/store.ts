@@ -17,6 +17,7 @@ import type { FingerprintParts } from './fingerprint.js';
 import type { EntryFile } from './state.js';
 import { isStale, pidAlive, readLock } from './locks.js';
 import { SetupError } from './errors.js';
+import { removeTree, sealTree, unsealTree } from './readonly.js';
 
 /** Inside each entry: smke's own files, never outputs. */
 export const META_DIR = '_smke';
@@ -81,7 +82,7 @@ export function publish(opts: {
     disk.writeFile(join(opts.tmpDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     fsyncTree(disk, opts.tmpDir);
   } catch (e) {
-    rmSync(opts.tmpDir, { recursive: true, force: true });
+    removeTree(opts.tmpDir);
     const err = e as NodeJS.ErrnoException;
     const hint = err.code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : '';
     throw new PublishError(`publishing the outputs failed (${err.code ?? err.message})${hint}; nothing was stored`);
@@ -91,10 +92,14 @@ export function publish(opts: {
     disk.rename(opts.tmpDir, opts.entryDir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    rmSync(opts.tmpDir, { recursive: true, force: true });
+    removeTree(opts.tmpDir);
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
     throw new PublishError(`publishing the outputs failed (${code}); nothing was stored`);
   }
+  // Read-only once published: a stage writing into another entry fails
+  // instead of changing a result its consumers were keyed on (./readonly.ts).
+  // After the rename: a directory moved to a new parent must be writable.
+  sealTree(opts.entryDir);
   // The rename itself must survive a power cut.
   disk.fsync(dirname(opts.entryDir));
   return 'published';
@@ -163,12 +168,13 @@ export function checkEntry(entryDir: string, key: string, digester: Digester, kn
 export function quarantine(entryDir: string, tmpDir: string): void {
   mkdirSync(tmpDir, { recursive: true });
   const aside = join(tmpDir, `corrupt-${Date.now()}-${process.pid}-${relative(dirname(entryDir), entryDir)}`);
+  unsealTree(entryDir);
   try {
     renameSync(entryDir, aside);
   } catch {
     return;
   }
-  rmSync(aside, { recursive: true, force: true });
+  removeTree(aside);
 }
 
 /** In-flight directory names carry host and pid so a run can clean up after dead runs without touching live ones. */
@@ -195,7 +201,7 @@ export function cleanTmp(tmpDir: string, locksDir?: string): number {
       const holder = readLock(join(locksDir, name.slice(0, 64)));
       if (holder && !isStale(holder)) continue;
     }
-    rmSync(join(tmpDir, name), { recursive: true, force: true });
+    removeTree(join(tmpDir, name));
     removed++;
   }
   return removed;

@@ -15,6 +15,7 @@ import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
 import { readJob, refKey } from './job.js';
 import { adopt, release } from './locks.js';
+import { removeTree } from './readonly.js';
 import { META_DIR, publish } from './store.js';
 import { reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
@@ -97,6 +98,7 @@ export async function runWorker(jobPath: string): Promise<number> {
       outDir: job.tmpDir,
       scratchDir: job.scratchDir,
       projectDir: job.projectDir,
+      upstream: Object.values(job.refPaths),
       attempt: job.attempt,
       seed: job.seed,
       resources: job.resources,
@@ -151,7 +153,7 @@ export async function runWorker(jobPath: string): Promise<number> {
     releaseLock();
     return await finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
   } catch (e) {
-    rmSync(job.tmpDir, { recursive: true, force: true });
+    removeTree(job.tmpDir);
     releaseLock();
     const cancelled = controller.signal.aborted;
     const error = e instanceof Error ? e.message : String(e);
