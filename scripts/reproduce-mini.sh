@@ -52,7 +52,7 @@ run() { # name, extra args...
 run run1
 echo "reproduce-mini: report at results/report/report.html"
 [ -f results/report/report.md ] || fail "results/report/report.md is missing after a successful run"
-sed -n '1,200p' results/report/report.md | grep -E '^\| (ImageNet zero-shot|COCO R@1|Flickr30K R@1|SST2|[a-z0-9]+ (linear eval|finetune)) ' || true
+sed -n '1,200p' results/report/report.md | grep -E '^\| (ImageNet zero-shot|COCO R@1|Flickr30K R@1|SST2|[a-z0-9]+ (linear eval|finetune)|pretrained init > random init) ' || true
 
 # 2. Everything cached: nothing may start.
 run run2
