@@ -139,8 +139,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
   const entryFiles = new Map<string, EntryFile[]>();
   const links = new Map<string, string[]>();
-  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean): void => {
+  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean, ran = false): void => {
     if (files) entryFiles.set(a.fp.key, files);
+    state.recordRunInstance(runId, a.inst.id, a.fp.key, ran);
     if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
     if (a.prevKey !== a.fp.key) {
       state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
@@ -337,7 +338,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       cleanup();
       if (check.state === 'ok') {
         state.transaction(() => {
-          recordUse(a, check.files, true);
+          recordUse(a, check.files, true, true);
           state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
         });
         counts.ran++;

@@ -51,6 +51,14 @@ export const execKind: StageKind = {
         description: 'Environment variables set for the program (their values are part of the key).',
       },
       cwd: { type: 'string', default: '.', description: 'Working directory, relative to the project directory.' },
+      // No default: a param that every exec stage gained would change every exec stage's key.
+      metrics: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'A JSON file the program writes in {out} (e.g. "metrics.json"): its numbers become the stage\'s metrics ' +
+          '(nested objects as a.b), shown by smke diff and smke history --metrics. A missing or malformed file fails the stage.',
+      },
     },
   },
   outputs(params) {
@@ -59,6 +67,9 @@ export const execKind: StageKind = {
     };
     for (const [name, path] of Object.entries(execOutputPaths(params.outputs))) {
       outputs[name] = { type: 'file', path, description: `Declared output ${path}` };
+    }
+    if (typeof params.metrics === 'string' && !Object.values(outputs).some((o) => o.path === params.metrics)) {
+      outputs.metrics ??= { type: 'metrics', path: params.metrics, description: `The metrics file ${params.metrics}` };
     }
     return outputs;
   },
