@@ -70,6 +70,9 @@ export interface RunCliArgs extends PipelineArgs {
   gpus?: number; backend?: string; json: boolean; progress?: 'tty' | 'plain'; argv: string[];
   /** Default executor: 'local' or 'slurm' (--executor). */
   executor?: string;
+  /** --remote and --remote-mode (docs/remote-cache.md); smke.json and the environment fill in the rest. */
+  remote?: string;
+  remoteMode?: string;
 }
 
 export function runCli(a: RunCliArgs): Promise<number> {
@@ -106,9 +109,10 @@ export function runCli(a: RunCliArgs): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
+      const remote = (await import('./remote.js')).remoteConfig(plan.projectDir, { url: a.remote, mode: a.remoteMode });
       const s = await runPlan({
         plan, bus, store: a.store, jobs: a.jobs, gpus: a.gpus, keepGoing: a.keepGoing, dryRun: a.dryRun,
-        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor,
+        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor, remote,
       });
       await renderer.close();
       return s.exitCode;
@@ -391,6 +395,40 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
     );
     return EXIT.ok;
   } finally {
+    state?.close();
+  }
+}
+
+/** `smke gc --remote`: the remote cache's retention rule (./remote.ts `collect`). */
+export function remoteGcCli(a: { url?: string; keepDays: number; dryRun: boolean; store?: string }): Promise<number> {
+  return guard('gc', () => collectRemote(a));
+}
+
+async function collectRemote(a: { url?: string; keepDays: number; dryRun: boolean; store?: string }): Promise<number> {
+  const { remoteConfig, RemoteStore, RemoteError } = await import('./remote.js');
+  const lay = layout(process.cwd(), a.store);
+  // --remote alone means the configured remote, whatever its mode says about runs.
+  const config = remoteConfig(lay.projectDir, { url: a.url, mode: 'read-write' });
+  if (!config) throw new UsageError('no remote cache is configured: give --remote s3://bucket/prefix, or set "remote" in smke.json (docs/remote-cache.md)');
+  const remote = new RemoteStore(config);
+  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
+  try {
+    // What this project's last run used stays, however old: the next run here needs it.
+    const last = state?.runs(1)[0];
+    const protect = new Set([...(last ? state!.runInstances(last.id)?.values() ?? [] : [])].map((u) => u.key));
+    const r = await remote.collect({ keepDays: a.keepDays, protect, dryRun: a.dryRun });
+    for (const k of r.removed) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k}\n`);
+    for (const k of r.orphans) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k} (an upload that never finished)\n`);
+    process.stdout.write(`${remote.describe()}: ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} older than ${a.keepDays} day${a.keepDays === 1 ? '' : 's'} ${a.dryRun ? 'would be ' : ''}removed, ${r.kept} kept\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof RemoteError || (e as { $metadata?: unknown }).$metadata !== undefined || (e as Error).name === 'CredentialsProviderError') {
+      process.stderr.write(`smke gc: remote cache ${remote.describe()}: ${(e as Error).message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  } finally {
+    remote.close();
     state?.close();
   }
 }

@@ -99,6 +99,27 @@ export function publish(opts: {
   return 'published';
 }
 
+/**
+ * Publish a complete entry that was made elsewhere (pulled from the remote
+ * cache and already checked against its manifest): made durable, then
+ * renamed into place in one step, like `publish`. If the key was published
+ * meanwhile, that entry wins.
+ */
+export function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): PublishResult {
+  try {
+    fsyncTree(disk, tmpDir);
+    mkdirSync(dirname(entryDir), { recursive: true });
+    disk.rename(tmpDir, entryDir);
+  } catch (e) {
+    rmSync(tmpDir, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
+    throw new PublishError(`storing the pulled entry failed (${code ?? (e as Error).message})${code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : ''}; nothing was stored`);
+  }
+  disk.fsync(dirname(entryDir));
+  return 'published';
+}
+
 export function readManifest(entryDir: string): Manifest | undefined {
   try {
     return JSON.parse(readFileSync(join(entryDir, MANIFEST), 'utf8')) as Manifest;
