@@ -23,8 +23,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   kinds: { summary: 'List the stage kinds with their parameters and outputs', load: () => import('./kinds.js') },
   log: { summary: "Print a stage's log from its last run", load: () => import('./log.js') },
   history: { summary: 'List past runs and their stage attempts', load: () => import('./history.js') },
+  diff: { summary: 'Compare two runs: changed instances and why, and the metrics that differ', load: () => import('./diff.js') },
   gc: { summary: 'Remove store entries no recorded run refers to', load: () => import('./gc.js') },
   verify: { summary: 'Re-digest store entries and report any that no longer match', load: () => import('./verify.js') },
+  lsp: { summary: 'Serve the Language Server Protocol on stdio (for editors)', load: () => import('./lsp.js') },
   'explain-error': { summary: 'Explain a diagnostic code (e.g. E0003)', load: () => import('./explain-error.js') },
   worker: { summary: 'Run one stage job (used by executors)', load: () => import('./worker.js'), hidden: true },
 };

@@ -73,6 +73,9 @@ export interface RunCliArgs extends PipelineArgs {
   gpus?: number; backend?: string; json: boolean; progress?: 'tty' | 'plain'; argv: string[];
   /** Default executor: 'local' or 'slurm' (--executor). */
   executor?: string;
+  /** --remote and --remote-mode (docs/remote-cache.md); smke.json and the environment fill in the rest. */
+  remote?: string;
+  remoteMode?: string;
 }
 
 export function runCli(a: RunCliArgs): Promise<number> {
@@ -109,9 +112,10 @@ export function runCli(a: RunCliArgs): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
+      const remote = (await import('./remote.js')).remoteConfig(plan.projectDir, { url: a.remote, mode: a.remoteMode });
       const s = await runPlan({
         plan, bus, store: a.store, jobs: a.jobs, gpus: a.gpus, keepGoing: a.keepGoing, dryRun: a.dryRun,
-        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor,
+        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor, remote,
       });
       await renderer.close();
       return s.exitCode;
@@ -275,7 +279,7 @@ export async function logCli(a: { stage: string; attempt?: number }): Promise<nu
   }
 }
 
-export async function historyCli(a: { limit: number; json?: boolean }): Promise<number> {
+export async function historyCli(a: { limit: number; json?: boolean; metrics?: string[] }): Promise<number> {
   const s = await openState();
   if (!s) {
     process.stdout.write('no runs recorded yet\n');
@@ -283,22 +287,76 @@ export async function historyCli(a: { limit: number; json?: boolean }): Promise<
   }
   try {
     const runs = s.state.runs(a.limit);
+    const { runMetrics } = a.metrics ? await import('./compare.js') : { runMetrics: undefined };
+    const metricsOf = (id: number) => runMetrics?.(s.state, s.lay.storeDir, id, a.metrics);
     for (const r of runs) {
       const attempts = s.state.attemptsOfRun(r.id);
+      const metrics = metricsOf(r.id);
       if (a.json) {
-        process.stdout.write(`${JSON.stringify({ ...r, attempts })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...r, attempts, ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`);
         continue;
       }
       const took = r.finished_ms ? seconds((r.finished_ms - r.started_ms) / 1000) : '-';
       process.stdout.write(
         `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
       );
+      if (a.metrics) {
+        const shownMetrics = metrics ? [...metrics].map(([id, v]) => `${id}=${formatMetric(v)}`) : ['(recorded by an older smke)'];
+        process.stdout.write(`    metrics  ${shownMetrics.length ? shownMetrics.join('  ') : '(none)'}\n`);
+      }
       for (const t of attempts) {
         const why = t.status === 'failed' ? `  ${t.error ?? ''}${t.log_path ? ` — log: ${shown(t.log_path)}` : ''}` : t.reason ? `  (${t.reason})` : '';
         process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${why}\n`);
       }
     }
     return EXIT.ok;
+  } finally {
+    s.state.close();
+  }
+}
+
+/** A metric as people read it: up to 4 significant digits, never exponent noise for everyday values. */
+function formatMetric(v: number | undefined): string {
+  if (v === undefined) return '-';
+  if (!Number.isFinite(v)) return String(v);
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+}
+
+export async function diffCli(a: { runA?: number; runB?: number; json?: boolean }): Promise<number> {
+  const s = await openState();
+  if (!s) {
+    process.stderr.write('smke diff: no runs recorded here (no .smke/state.db in this directory)\n');
+    return EXIT.failed;
+  }
+  const { compareRuns, defaultRuns, CompareError } = await import('./compare.js');
+  try {
+    const [ra, rb] = defaultRuns(s.state, a.runA, a.runB);
+    const d = compareRuns(s.state, s.lay.storeDir, ra, rb);
+    if (a.json) {
+      process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    const changed = d.instances.filter((i) => i.change !== 'same');
+    const same = d.instances.length - changed.length;
+    process.stdout.write(`run ${ra} -> run ${rb}: ${changed.length} instance${changed.length === 1 ? '' : 's'} differ, ${same} the same\n`);
+    for (const i of changed) {
+      const how = i.change === 'changed' ? (i.ranInB ? 'reran' : 'changed (from the store)') : i.change;
+      process.stdout.write(`  ${i.instance.padEnd(24)} ${how}${i.reasons.length ? `: ${i.reasons.join('; ')}` : ''}\n`);
+    }
+    if (d.metrics.length) {
+      const rows = d.metrics.map((m) => [`${m.instance}.${m.metric}`, formatMetric(m.a), formatMetric(m.b), m.a !== undefined && m.b !== undefined ? formatMetric(m.b - m.a) : '']);
+      const head = ['metric', `run ${ra}`, `run ${rb}`, 'change'];
+      const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+      const line = (r: string[]) => `  ${r.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')}`.trimEnd();
+      process.stdout.write(`\n${line(head)}\n${rows.map(line).join('\n')}\n`);
+    } else process.stdout.write('no metric differs\n');
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CompareError) {
+      process.stderr.write(`smke diff: ${e.message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
   } finally {
     s.state.close();
   }
@@ -385,6 +443,40 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
     return EXIT.ok;
   } finally {
     state.close();
+  }
+}
+
+/** `smke gc --remote`: the remote cache's retention rule (./remote.ts `collect`). */
+export function remoteGcCli(a: { url?: string; keepDays: number; dryRun: boolean; store?: string }): Promise<number> {
+  return guard('gc', () => collectRemote(a));
+}
+
+async function collectRemote(a: { url?: string; keepDays: number; dryRun: boolean; store?: string }): Promise<number> {
+  const { remoteConfig, RemoteStore, RemoteError } = await import('./remote.js');
+  const lay = layout(process.cwd(), a.store);
+  // --remote alone means the configured remote, whatever its mode says about runs.
+  const config = remoteConfig(lay.projectDir, { url: a.url, mode: 'read-write' });
+  if (!config) throw new UsageError('no remote cache is configured: give --remote s3://bucket/prefix, or set "remote" in smke.json (docs/remote-cache.md)');
+  const remote = new RemoteStore(config);
+  const state = existsSync(lay.dbPath) ? await openDb(lay, a.store !== undefined) : undefined;
+  try {
+    // What this project's last run used stays, however old: the next run here needs it.
+    const last = state?.runs(1)[0];
+    const protect = new Set([...(last ? state!.runInstances(last.id)?.values() ?? [] : [])].map((u) => u.key));
+    const r = await remote.collect({ keepDays: a.keepDays, protect, dryRun: a.dryRun });
+    for (const k of r.removed) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k}\n`);
+    for (const k of r.orphans) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k} (an upload that never finished)\n`);
+    process.stdout.write(`${remote.describe()}: ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} older than ${a.keepDays} day${a.keepDays === 1 ? '' : 's'} ${a.dryRun ? 'would be ' : ''}removed, ${r.kept} kept\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof RemoteError || (e as { $metadata?: unknown }).$metadata !== undefined || (e as Error).name === 'CredentialsProviderError') {
+      process.stderr.write(`smke gc: remote cache ${remote.describe()}: ${(e as Error).message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  } finally {
+    remote.close();
+    state?.close();
   }
 }
 

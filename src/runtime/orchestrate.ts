@@ -24,9 +24,10 @@ import { planDigest } from './plancache.js';
 import { passedEnvNames } from './passenv.js';
 import { privateDb, privateDir } from './secrets.js';
 import { STORE_FORMAT } from './fingerprint.js';
-import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
+import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
 import { smkeVersion } from './version.js';
+import type { RemoteConfig, RemoteStore } from './remote.js';
 
 export interface RunOptions {
   plan: Plan;
@@ -51,6 +52,8 @@ export interface RunOptions {
   lockPollMs?: number;
   /** Grace period between SIGTERM and SIGKILL when cancelling a job. */
   cancelGraceMs?: number;
+  /** The remote cache: entries are pulled instead of run, and what is published is pushed (./remote.ts). */
+  remote?: RemoteConfig;
 }
 
 export interface RunSummary {
@@ -145,8 +148,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
   const entryFiles = new Map<string, EntryFile[]>();
   const links = new Map<string, string[]>();
-  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean): void => {
+  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean, ran = false): void => {
     if (files) entryFiles.set(a.fp.key, files);
+    state.recordRunInstance(runId, a.inst.id, a.fp.key, ran);
     if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
     if (a.prevKey !== a.fp.key) {
       state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
@@ -203,6 +207,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   if (opts.signal?.aborted) scheduler.cancel();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
+  // The SDK is loaded only when a remote is configured and something must run.
+  const remote: RemoteStore | undefined = opts.remote && toRun.length ? new (await import('./remote.js')).RemoteStore(opts.remote) : undefined;
+  const pushes: Promise<void>[] = [];
   const byId = new Map(toRun.map((a) => [a.inst.id, a]));
   const tasks: Task[] = toRun.map((a) => ({
     id: a.inst.id, deps: deps(a.inst), retries: a.inst.retries,
@@ -220,12 +227,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     const executor = executorFor(inst);
     const entryDir = join(lay.storeDir, fp.key);
     const lockPath = join(lay.locksDir, fp.key);
-    const reused = (): Outcome => {
+    const reused = (pulled = false): Outcome => {
       const check = checkEntry(entryDir, fp.key, digester);
       if (check.state !== 'ok') return { status: 'failed', error: 'internal: entry vanished' };
       state.transaction(() => recordUse(a, check.files, true));
       counts.cached++;
-      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true });
+      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true, ...(pulled && { pulled }) });
       return { status: 'succeeded' };
     };
 
@@ -255,6 +262,11 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     if (!a.reasons.includes('forced') && checkEntry(entryDir, fp.key, digester).state === 'ok') {
       release(lockPath, lock.token);
       return reused();
+    }
+    // Someone else ran it already: take their result from the remote cache.
+    if (remote?.pulls && !a.reasons.includes('forced') && (await pullEntry(remote, fp.key, entryDir, attempt, signal))) {
+      release(lockPath, lock.token);
+      return reused(true);
     }
 
     // Not the attempt number: two instances sharing a key (or a lost-lock retry) must never
@@ -343,11 +355,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       cleanup();
       if (check.state === 'ok') {
         state.transaction(() => {
-          recordUse(a, check.files, true);
+          recordUse(a, check.files, true, true);
           state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
         });
         counts.ran++;
         bus.emit({ type: 'succeeded', instance: inst.id, key: fp.key, seconds: (performance.now() - t1) / 1000 });
+        if (remote?.pushes) pushes.push(pushEntry(remote, inst.id, fp.key, entryDir));
         return { status: 'succeeded' };
       }
       final = { status: 'failed', error: `the worker reported success but the store entry is ${check.state}` };
@@ -375,6 +388,27 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     return { status: 'failed', error };
   };
 
+  /** Downloads `key` into the store; false when the remote lacks it or its copy is damaged (then the stage runs here). */
+  async function pullEntry(r: RemoteStore, key: string, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
+    const tmp = join(lay.tmpDir, `${tmpName(key, attempt)}.pull`);
+    try {
+      if (!(await r.pull(key, tmp, digester, signal))) return false;
+      adoptEntry(tmp, entryDir);
+      return true;
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (!signal.aborted) bus.emit({ type: 'warning', message: `remote cache: ${e instanceof Error ? e.message : String(e)}; running the stage here instead` });
+      return false;
+    }
+  }
+  function pushEntry(r: RemoteStore, instance: string, key: string, entryDir: string): Promise<void> {
+    return r.push(key, entryDir, digester).then(
+      (how) => { if (how === 'pushed') bus.emit({ type: 'pushed', instance, key }); },
+      // A remote that is down must not fail a run whose results are safe in the local store.
+      (e: unknown) => bus.emit({ type: 'warning', instance, message: `remote cache: ${e instanceof Error ? e.message : String(e)} (the result is in the local store; the next run pushes nothing for it)` }),
+    );
+  }
+
   const final = await scheduler.run(tasks, {
     run: runOne,
     onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error }),
@@ -383,9 +417,11 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const l = lastLog.get(t.id);
       bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
     },
-  }).finally(() => {
+  }).finally(async () => {
     opts.signal?.removeEventListener('abort', onAbort);
     (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+    await Promise.all(pushes);
+    remote?.close();
   });
   for (const s of final.values()) {
     if (s === 'failed') counts.failed++;

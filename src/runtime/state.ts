@@ -62,6 +62,13 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
    INSERT INTO meta (name, value) VALUES ('created_ms',
      COALESCE((SELECT MIN(started_ms) FROM runs), CAST(unixepoch('subsec') * 1000 AS INTEGER)));`,
+  // 5: every instance a run used (ran, reused or cached) with its key, so two
+  // runs can be compared (`smke diff`) long after last_fingerprint moved on.
+  `CREATE TABLE run_instances (
+     run_id INTEGER NOT NULL REFERENCES runs(id), instance TEXT NOT NULL, key TEXT NOT NULL,
+     ran INTEGER NOT NULL,            -- 1: executed in this run; 0: taken from the store
+     PRIMARY KEY (run_id, instance)
+   ) WITHOUT ROWID;`,
 ];
 
 /** SQLite's codes for a file that is not (or no longer) a whole database. */
@@ -169,6 +176,8 @@ export class StateDb implements StatCache {
     const db = this.db;
     this.stmts = {
       statPut: db.prepare('INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ino, ctime_ns, digest) VALUES (?, ?, ?, ?, ?, ?)'),
+      // Once per instance of every run that does not take the no-op fast path: prepared once.
+      runInstancePut: db.prepare('INSERT OR REPLACE INTO run_instances (run_id, instance, key, ran) VALUES (?, ?, ?, ?)'),
     };
   }
 
@@ -295,6 +304,30 @@ export class StateDb implements StatCache {
     this.db
       .prepare('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?')
       .run(status, detail.error ?? null, detail.exitCode ?? null, detail.signal ?? null, Date.now(), id);
+  }
+
+  /** Records that a run used `key` for `instance` (call inside the run's transactions: one row per instance). */
+  recordRunInstance(runId: number, instance: string, key: string, ran: boolean): void {
+    this.stmts.runInstancePut.run(runId, instance, key, ran ? 1 : 0);
+  }
+
+  /**
+   * The instances a run used, with their keys. A fast-path no-op run used
+   * exactly those of the run it repeated (same_as). Runs recorded before this
+   * table existed have none: undefined.
+   */
+  runInstances(runId: number): Map<string, { key: string; ran: boolean }> | undefined {
+    const run = this.run(runId);
+    if (!run) return undefined;
+    const source = run.same_as ?? run.id;
+    const rows = this.db.prepare('SELECT instance, key, ran FROM run_instances WHERE run_id = ?').all(source) as { instance: string; key: string; ran: number }[];
+    if (rows.length === 0 && run.status !== 'running' && run.ran + run.cached > 0) return undefined;
+    // A repeated run executed nothing itself.
+    return new Map(rows.map((r) => [r.instance, { key: r.key, ran: run.same_as === null && r.ran === 1 }]));
+  }
+
+  run(id: number): RunRow | undefined {
+    return this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
   }
 
   /** Runs left 'running' by an orchestrator that is gone (killed): mark them, and their attempts, as killed. */

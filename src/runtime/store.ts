@@ -105,6 +105,28 @@ export function publish(opts: {
   return 'published';
 }
 
+/**
+ * Publish a complete entry that was made elsewhere (pulled from the remote
+ * cache and already checked against its manifest): made durable, then
+ * renamed into place in one step, like `publish`. If the key was published
+ * meanwhile, that entry wins.
+ */
+export function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): PublishResult {
+  try {
+    fsyncTree(disk, tmpDir);
+    mkdirSync(dirname(entryDir), { recursive: true });
+    disk.rename(tmpDir, entryDir);
+  } catch (e) {
+    removeTree(tmpDir);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
+    throw new PublishError(`storing the pulled entry failed (${code ?? (e as Error).message})${code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : ''}; nothing was stored`);
+  }
+  sealTree(entryDir);
+  disk.fsync(dirname(entryDir));
+  return 'published';
+}
+
 export function readManifest(entryDir: string): Manifest | undefined {
   try {
     // Reading a FIFO put in its place would block forever.

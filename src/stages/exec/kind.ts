@@ -67,6 +67,13 @@ export const execKind: StageKind = {
           'Linux, needs bubblewrap (bwrap): run the program where only the system directories (read-only), its declared inputs and upstream ' +
           'entries (read-only), {out} and its scratch directory exist; writes to other entries and reads of undeclared files fail. Default false.',
       },
+      metrics: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'A JSON file the program writes in {out} (e.g. "metrics.json"): its numbers become the stage\'s metrics ' +
+          '(nested objects as a.b), shown by smke diff and smke history --metrics. A missing or malformed file fails the stage.',
+      },
     },
   },
   outputs(params) {
@@ -75,6 +82,9 @@ export const execKind: StageKind = {
     };
     for (const [name, path] of Object.entries(execOutputPaths(params.outputs))) {
       outputs[name] = { type: 'file', path, description: `Declared output ${path}` };
+    }
+    if (typeof params.metrics === 'string' && !Object.values(outputs).some((o) => o.path === params.metrics)) {
+      outputs.metrics ??= { type: 'metrics', path: params.metrics, description: `The metrics file ${params.metrics}` };
     }
     return outputs;
   },

@@ -6,7 +6,7 @@
 // secret_env, when the stage has any). Declared outputs are checked after the
 // run: a missing one fails the stage, and nothing is published.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
@@ -107,4 +107,28 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
   }
   const missing = Object.values(execOutputPaths(params.outputs)).filter((p) => !existsSync(join(ctx.outDir, p)));
   if (missing.length) throw new Error(`exec: declared output(s) not created in {out}: ${missing.join(', ')}`);
+  if (typeof params.metrics === 'string') reportMetrics(ctx, params.metrics);
+}
+
+/** Reads the program's metrics file and reports every number in it (nested keys joined with '.'). */
+function reportMetrics(ctx: StageContext, file: string): void {
+  const path = join(ctx.outDir, file);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'was not created' : `is not valid JSON (${(e as Error).message})`;
+    throw new Error(`exec: the metrics file {out}/${file} ${why}: the program must write a JSON object of numbers there`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new Error(`exec: the metrics file {out}/${file} must hold a JSON object ({"accuracy": 0.91}), not ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)}`);
+  }
+  const walk = (o: object, prefix: string): void => {
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === 'number') ctx.metric(prefix + k, v);
+      else if (v !== null && typeof v === 'object' && !Array.isArray(v)) walk(v, `${prefix}${k}.`);
+      // Strings, booleans and lists are kept in the file but are not metrics.
+    }
+  };
+  walk(doc, '');
 }
