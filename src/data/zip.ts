@@ -2,6 +2,7 @@
 // Karpathy's caption_datasets.zip) without extracting them.
 
 import type { Entry, ZipFile } from 'yauzl';
+import { MAX_ENTRY_BYTES } from './tar-read.js';
 
 export class ZipReader {
   private constructor(
@@ -35,9 +36,13 @@ export class ZipReader {
     return undefined;
   }
 
-  async read(name: string): Promise<Buffer> {
+  /** One entry, whole; its declared size is checked first (yauzl holds the stream to it), so a bomb is refused unread. */
+  async read(name: string, maxBytes = MAX_ENTRY_BYTES): Promise<Buffer> {
     const e = this.entries.get(name);
     if (!e) throw new Error(`${this.path} has no entry ${name}`);
+    if (e.uncompressedSize > maxBytes) {
+      throw new Error(`${this.path}: entry ${name} is ${e.uncompressedSize} bytes uncompressed, over the ${maxBytes} bytes one file of a dataset archive may have; this is not the expected archive (or a decompression bomb): obtain the right one`);
+    }
     const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) => this.zip.openReadStream(e, (err, s) => (err ? fail(err) : ok(s!))));
     const chunks: Buffer[] = [];
     for await (const c of stream) chunks.push(c as Buffer);

@@ -110,7 +110,7 @@ describe('download', () => {
       const resume = async (name: string, partial: Buffer, validator: string) => {
         const part = join(dir, `${name}.part`);
         writeFileSync(part, partial);
-        writeFileSync(`${part}.validator`, validator);
+        writeFileSync(`${part}.meta`, JSON.stringify({ validator, total: body.length }));
         const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, name), { partPath: part, sha256: sha, headers: { Authorization: 'Bearer hf_secret' } });
         expect(readFileSync(join(dir, name)).equals(body)).toBe(true);
         return r;
