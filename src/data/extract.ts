@@ -14,7 +14,7 @@
 // Regular files are created with O_EXCL | O_NOFOLLOW after removing an earlier
 // entry of the same name, so a write never follows a link or shares an inode.
 
-import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream, open as openFd } from 'node:fs';
 import { lstat, mkdir, open, readlink, realpath, rename, rm, stat, symlink, link, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -187,7 +187,11 @@ class Tree {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    return createWriteStream(dest, { flags: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode });
+    // A raw fd (not a FileHandle): the stream owns and closes it.
+    const fd = await new Promise<number>((ok, fail) =>
+      openFd(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode, (err, fd) => (err ? fail(err) : ok(fd))),
+    );
+    return createWriteStream(dest, { fd });
   }
 
   /** After the last entry: every symbolic link, followed to the end of its chain, must land inside the root (or nowhere). */
