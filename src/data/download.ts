@@ -47,7 +47,8 @@ export interface DownloadResult {
 
 export const DEFAULT_USER_AGENT = 'smke/0.1 (+https://github.com/smke; research dataset download)';
 
-async function digestFile(path: string): Promise<{ sha256: string; md5: string; bytes: number }> {
+/** sha256, md5 and size of a file, in one read. */
+export async function digestFile(path: string): Promise<{ sha256: string; md5: string; bytes: number }> {
   const sha = createHash('sha256');
   const md5 = createHash('md5');
   let bytes = 0;

@@ -167,7 +167,7 @@ describe('download', () => {
     expect(existsSync(join(c2.outDir, 'missing.bin'))).toBe(false);
 
     srv.route('/down.bin', (_req, res) => void res.writeHead(503).end());
-    await expect(run(ctx(), { url: `${srv.url}/down.bin`, retries: 2 })).rejects.toThrow(/HTTP 503 .*gave up after 3 attempts/);
+    await expect(run(ctx(), { url: `${srv.url}/down.bin`, http_retries: 2 })).rejects.toThrow(/HTTP 503 .*gave up after 3 attempts/);
   });
 
   test('a stalled connection times out and the download resumes', async () => {

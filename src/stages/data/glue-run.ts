@@ -58,7 +58,7 @@ export async function runGlue(ctx: StageContext, params: Record<string, Value>):
       take('test', await readFile(testFile, 'utf8'), false);
     } else {
       const { zip: zipName, files } = ZIPS[task];
-      const zip = await ZipReader.open(await obtain(ctx, { name: zipName, url: `${base}/${zipName}` }));
+      const zip = await ZipReader.open(await obtain(ctx, { name: zipName, url: `${base}/${zipName}`, format: 'zip' }));
       try {
         for (const [split, [file, labelled]] of Object.entries(files)) {
           const member = zip.find(file);

@@ -15,7 +15,7 @@ import { FLICKR_HELP } from './karpathy-kinds.js';
 import { obtain } from './obtain.js';
 
 async function karpathySplit(ctx: StageContext, params: Record<string, Value>, json: string): Promise<KarpathyImage[]> {
-  const path = await obtain(ctx, { name: 'caption_datasets.zip', url: params.karpathy_url as string, local: params.karpathy as string | undefined });
+  const path = await obtain(ctx, { name: 'caption_datasets.zip', url: params.karpathy_url as string, local: params.karpathy as string | undefined, format: 'zip' });
   let text: string;
   if ((await detectArchive(path)) === 'zip') {
     const zip = await ZipReader.open(path);
@@ -59,7 +59,7 @@ export async function runCoco(ctx: StageContext, params: Record<string, Value>):
   try {
     for (const [dir, urlKey, localKey] of [['train2014', 'train_url', 'train_zip'], ['val2014', 'val_url', 'val_zip']] as const) {
       if (!needed.has(dir)) continue;
-      const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey] as string, local: params[localKey] as string | undefined });
+      const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey] as string, local: params[localKey] as string | undefined, format: 'zip' });
       zips.set(dir, await ZipReader.open(path));
     }
     const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: 'coco-karpathy', source: 'COCO 2014 + Karpathy split', shardSize: params.shard_size as number });
