@@ -123,7 +123,9 @@ class Tree {
     for (let i = 0; i < parts.length; i++) {
       const next = join(cur, parts[i]!);
       const last = i === parts.length - 1;
-      if (!this.realDirs.has(next)) {
+      if (this.realDirs.has(next)) {
+        if (last && kind !== 'dir') return { bad: `a ${kind} would replace the directory ${parts.join('/')}` };
+      } else {
         let st;
         try {
           st = await lstat(next);
@@ -321,7 +323,9 @@ async function extractZip(archive: string, tree: Tree, opts: ExtractOptions, res
     // Raw names: yauzl would reject a hostile name by failing the whole zip; we check names ourselves so `skip` mode can count them.
     yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (err, z) => (err ? fail(truncatedError(archive, err)) : ok(z!))),
   );
-  const openStream = (entry: import('yauzl').Entry) => new Promise<Readable>((o, f) => zip.openReadStream(entry, (e, s) => (e ? f(e) : o(s!))));
+  // An error listener from the start: yauzl's size check can fail while we are still creating the output file; pipeline() sees the stream errored.
+  const openStream = (entry: import('yauzl').Entry) =>
+    new Promise<Readable>((o, f) => zip.openReadStream(entry, (e, s) => (e ? f(e) : o(s!.on('error', () => {})))));
   await new Promise<void>((ok, fail) => {
     const failWith = (err: unknown) => {
       zip.close();
