@@ -331,6 +331,8 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   await mkdir(dirname(dest), { recursive: true });
   const rng = new Rng(opts.seed ?? Date.now());
   let attempts = 0;
+  /** Failed requests; a 206 that covered only part of the rest made progress and is not one. */
+  let failures = 0;
   let resumed = 0;
   let checksumFailures = 0;
   // This download's own keep-alive agents: a retry reuses the connection, and nothing is left open after.
@@ -375,11 +377,12 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         // Network failures arrive as FetchErrors; anything else is local (disk full, permissions): retrying will not help.
         if (!(err instanceof FetchError)) throw err;
         const fe = err;
-        if (!fe.retryable || attempts > policy.retries) {
+        if (fe.reason === 'partial_range') continue; // the part grew: ask for the rest at once
+        if (!fe.retryable || ++failures > policy.retries) {
           if (fe.retryable) fe.message += ` (gave up after ${attempts} attempts)`;
           throw fe;
         }
-        const delay = fe.retryAfterMs ?? backoffMs(policy, attempts - 1, rng);
+        const delay = fe.retryAfterMs ?? backoffMs(policy, failures - 1, rng);
         opts.onRetry?.(fe, attempts, delay);
         await sleep(delay, opts.signal);
       }
