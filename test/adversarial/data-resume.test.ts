@@ -59,6 +59,7 @@ describe('a resumed download checks every piece against the partial and the tota
     ['has an end past its total', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length}/${body.length}` }, data: body.subarray(s) })],
     ['names a total other than the one the partial came from', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length + 99}/${body.length + 100}` }, data: Buffer.concat([body.subarray(s), Buffer.alloc(100)]) })],
     ['has a Content-Length other than its range', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, 'content-length': body.length - s - 10 }, data: body.subarray(s, body.length - 10) })],
+    ['sends more bytes than its range (chunked, so no Content-Length stops them)', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}` }, data: Buffer.concat([body.subarray(s), Buffer.alloc(100, 7)]) })],
     ['carries another ETag than the partial (a server ignoring If-Range)', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, etag: '"other"' }, data: Buffer.alloc(body.length - s, 9) })],
   ])('a 206 that %s is not spliced: the partial is dropped and the file fetched whole', async (_name, lie) => {
     const path = `/lie-${Math.random().toString(36).slice(2)}`;
