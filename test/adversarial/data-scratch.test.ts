@@ -46,6 +46,21 @@ describe('a bad file in scratch is never reused', () => {
     expect(JSON.parse(readFileSync(join(c2.outDir, 'stats.json'), 'utf8')).cola.train.examples).toBe(1);
   });
 
+  test('dataset.glue: a zip whose directory reads but whose entry is damaged is discarded once read', async () => {
+    const bad = Buffer.from(cola);
+    // The second entry's local header (after the first entry): its signature destroyed, the central directory intact.
+    const second = 30 + 'CoLA/train.tsv'.length + tsv([['gj04', '1', '', 'A fine sentence.']]).length;
+    expect(bad.readUInt32LE(second)).toBe(0x04034b50);
+    bad.writeUInt32LE(0, second);
+    srv.route('/g2/CoLA.zip', badThenGood(bad, cola));
+    const c = makeCtx();
+    const params = await withDefaults(glueKind.params, { tasks: ['cola'], base_url: `${srv.url}/g2` });
+    await expect(glueKind.run(c, params)).rejects.toThrow(/entry CoLA\/dev\.tsv cannot be read .*discarded/);
+    expect(readdirSync(c.scratchDir)).toEqual([]);
+    await glueKind.run(makeCtx({ root: c.root }), params);
+    expect(srv.hits.get('/g2/CoLA.zip')).toHaveLength(2);
+  });
+
   test('dataset.cifar: a corrupt tar.gz (bad bytes mid-stream, right length) is discarded once found corrupt', async () => {
     const names = Buffer.from(Array.from({ length: 10 }, (_, i) => `class${i}`).join('\n'));
     const rec = (label: number) => Buffer.concat([Buffer.from([label]), Buffer.alloc(3072, label * 20)]);
