@@ -8,7 +8,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { FileHandle } from 'node:fs/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { FetchError, redactUrl } from './http.js';
 
@@ -121,34 +120,76 @@ export function readBody(res: IncomingMessage, url: string, maxBytes: number): P
   });
 }
 
+/** Where a body goes (a FileHandle, or writes at a position). */
+export interface ByteSink {
+  write(chunk: Buffer): Promise<unknown>;
+}
+
+/** Bytes received but not yet written past which the response is paused (the disk is slower than the network). */
+const WRITE_BACKLOG = 16 * 2 ** 20;
+
 /**
- * Write the body of `res` to `fh` one chunk at a time, so a file of any size holds no more than a
- * chunk in memory; returns the bytes written. The bytes are kept as sent, never decoded: they are
- * what a later Range request counts from. `onChunk` sees each chunk's size once it is written
- * (progress, a stall timer). A body that fails or ends before its end (the connection reset, cut
- * short of its Content-Length, the request aborted) is a retryable `truncated`; a failed write
- * (disk full) is rethrown as it is, for the caller not to retry.
+ * Write the body of `res` to `fh` as it arrives, in order; returns the bytes written. The bytes are
+ * kept as sent, never decoded: they are what a later Range request counts from. `onChunk` sees each
+ * chunk's size once it is written (progress, a stall timer). A body that fails or ends before its end
+ * (the connection reset, cut short of its Content-Length, the request aborted) is a retryable
+ * `truncated` that says how many bytes did arrive (and are in the file); a failed write (disk full)
+ * is rethrown as it is, for the caller not to retry.
+ *
+ * Call it in the same tick as the response arrived (`out` may still be opening): when a peer sends its
+ * last bytes and resets the connection at once, a response nobody listens to yet, or one read by an
+ * async iterator, drops the buffered bytes and reports only the error, so a download would lose (and
+ * misreport) bytes that did arrive. Flowing 'data' events see every byte before the error.
  */
-export async function writeBody(res: IncomingMessage, url: string, fh: FileHandle, onChunk?: (bytes: number) => void): Promise<number> {
+export function writeBody(res: IncomingMessage, url: string, out: ByteSink | Promise<ByteSink>, onChunk?: (bytes: number) => void): Promise<number> {
   const len = Number(res.headers['content-length'] ?? 0);
-  let got = 0;
-  let writeFailed = false;
-  try {
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      try {
-        await fh.write(chunk);
-      } catch (err) {
-        writeFailed = true;
-        throw err;
-      }
-      got += chunk.length;
-      onChunk?.(chunk.length);
-    }
-  } catch (err) {
-    res.destroy();
-    throw writeFailed ? err : truncated(url, got, len);
-  }
-  // A connection that goes away mid-body without an error must not pass for a complete file.
-  if (!res.complete || (len && got < len)) throw truncated(url, got, len);
-  return got;
+  return new Promise<number>((resolve, reject) => {
+    let got = 0;
+    let pending = 0;
+    let fh: ByteSink | undefined;
+    let writeError: unknown;
+    let chain = Promise.resolve(out).then(
+      (h) => void (fh = h),
+      (err) => {
+        writeError = err;
+        res.destroy();
+      },
+    );
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      // Every byte received is written before we answer, so `got` is what the file holds.
+      void chain.then(() => {
+        if (writeError !== undefined) reject(writeError);
+        else if (err !== undefined || !res.complete || (len && got < len)) reject(truncated(url, got, len));
+        else resolve(got);
+      });
+    };
+    res.on('data', (chunk: Buffer) => {
+      pending += chunk.length;
+      if (pending > WRITE_BACKLOG) res.pause();
+      chain = chain.then(async () => {
+        if (writeError !== undefined) return;
+        try {
+          await fh!.write(chunk);
+        } catch (err) {
+          writeError = err;
+          res.destroy();
+          settle(err);
+          return;
+        }
+        got += chunk.length;
+        pending -= chunk.length;
+        onChunk?.(chunk.length);
+        if (res.isPaused() && pending <= WRITE_BACKLOG / 2 && !settled) res.resume();
+      });
+    });
+    res.once('end', () => settle());
+    res.once('error', (err) => settle(err));
+    // A connection that goes away mid-body without an error must not pass for a complete file.
+    res.once('close', () => settle(res.complete ? undefined : new Error('closed')));
+    // The out promise failing settles too, through the chain.
+    void chain.then(() => writeError !== undefined && settle(writeError));
+  });
 }

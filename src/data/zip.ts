@@ -2,6 +2,8 @@
 // Karpathy's caption_datasets.zip) without extracting them.
 
 import type { Entry, ZipFile } from 'yauzl';
+import { ArchiveError } from './extract.js';
+import { MAX_ENTRY_BYTES } from './tar-read.js';
 
 export class ZipReader {
   private constructor(
@@ -13,7 +15,7 @@ export class ZipReader {
   static async open(path: string): Promise<ZipReader> {
     const yauzl = (await import('yauzl')).default;
     const zip = await new Promise<ZipFile>((ok, fail) =>
-      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? fail(new Error(`${path} is not a readable zip (${err.message}); it may be truncated: download it again`)) : ok(z!))),
+      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? fail(new ArchiveError(`${path} is not a readable zip (${err.message}); it may be truncated: download it again`)) : ok(z!))),
     );
     const entries = new Map<string, Entry>();
     await new Promise<void>((ok, fail) => {
@@ -22,7 +24,7 @@ export class ZipReader {
         zip.readEntry();
       });
       zip.on('end', ok);
-      zip.on('error', (err: Error) => fail(new Error(`${path}: corrupt zip (${err.message})`)));
+      zip.on('error', (err: Error) => fail(new ArchiveError(`${path}: corrupt zip (${err.message})`)));
       zip.readEntry();
     });
     return new ZipReader(zip, entries, path);
@@ -35,13 +37,22 @@ export class ZipReader {
     return undefined;
   }
 
-  async read(name: string): Promise<Buffer> {
+  /** One entry, whole; its declared size is checked first (yauzl holds the stream to it), so a bomb is refused unread. */
+  async read(name: string, maxBytes = MAX_ENTRY_BYTES): Promise<Buffer> {
     const e = this.entries.get(name);
     if (!e) throw new Error(`${this.path} has no entry ${name}`);
-    const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) => this.zip.openReadStream(e, (err, s) => (err ? fail(err) : ok(s!))));
-    const chunks: Buffer[] = [];
-    for await (const c of stream) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+    if (e.uncompressedSize > maxBytes) {
+      throw new ArchiveError(`${this.path}: entry ${name} is ${e.uncompressedSize} bytes uncompressed, over the ${maxBytes} bytes one file of a dataset archive may have; this is not the expected archive (or a decompression bomb): obtain the right one`);
+    }
+    try {
+      const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) => this.zip.openReadStream(e, (err, s) => (err ? fail(err) : ok(s!.on('error', () => {})))));
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    } catch (err) {
+      // Bad deflate data, or more or fewer bytes than the entry declares: the archive is damaged.
+      throw new ArchiveError(`${this.path}: entry ${name} cannot be read (${(err as Error).message}); the archive is truncated or corrupt: obtain it again`);
+    }
   }
 
   close(): void {

@@ -72,7 +72,7 @@ describe('dataset.cc3m', () => {
     const c = makeCtx({ root: dir, projectDir: dir });
     ctxs.push(c);
     cc3mTsv(dir);
-    const params = await withDefaults(cc3mKind.params, { tsv: 'Train-GCC-training.tsv', ...FAST, retries: 1 });
+    const params = await withDefaults(cc3mKind.params, { tsv: 'Train-GCC-training.tsv', ...FAST, http_retries: 1 });
     expect(cc3mKind.inputs!(params)).toEqual(['Train-GCC-training.tsv']);
     peak = 0;
     await cc3mKind.run(c, params);

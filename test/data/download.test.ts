@@ -110,7 +110,7 @@ describe('download', () => {
       const resume = async (name: string, partial: Buffer, validator: string) => {
         const part = join(dir, `${name}.part`);
         writeFileSync(part, partial);
-        writeFileSync(`${part}.validator`, validator);
+        writeFileSync(`${part}.meta`, JSON.stringify({ validator, total: body.length }));
         const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, name), { partPath: part, sha256: sha, headers: { Authorization: 'Bearer hf_secret' } });
         expect(readFileSync(join(dir, name)).equals(body)).toBe(true);
         return r;
@@ -167,7 +167,7 @@ describe('download', () => {
     expect(existsSync(join(c2.outDir, 'missing.bin'))).toBe(false);
 
     srv.route('/down.bin', (_req, res) => void res.writeHead(503).end());
-    await expect(run(ctx(), { url: `${srv.url}/down.bin`, retries: 2 })).rejects.toThrow(/HTTP 503 .*gave up after 3 attempts/);
+    await expect(run(ctx(), { url: `${srv.url}/down.bin`, http_retries: 2 })).rejects.toThrow(/HTTP 503 .*gave up after 3 attempts/);
   });
 
   test('a stalled connection times out and the download resumes', async () => {

@@ -4,13 +4,13 @@
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import { downloadFile } from '../../data/download.js';
-import { applyMirror, redactUrl } from '../../data/http.js';
+import { redactUrl } from '../../data/http.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { readStoredImage, scrapeImages } from '../../data/scrape.js';
 import { readCaptionTsv } from '../../data/tsv.js';
 import type { StageContext } from '../kind.js';
 import { CC3M_HELP } from './cc.js';
+import { obtain } from './obtain.js';
 
 async function indexPath(ctx: StageContext, params: Record<string, Value>, which: 'cc3m' | 'cc12m'): Promise<string> {
   if (typeof params.tsv === 'string') {
@@ -22,16 +22,8 @@ async function indexPath(ctx: StageContext, params: Record<string, Value>, which
     }
     return p;
   }
-  const url = applyMirror(String(params.url), process.env.SMKE_MIRROR);
-  ctx.log.info(`downloading the CC12M index from ${redactUrl(url)}`);
-  const dest = join(ctx.scratchDir, 'cc12m.tsv');
-  try {
-    await access(dest);
-    return dest; // fetched by an earlier attempt of this same key
-  } catch {
-    await downloadFile(url, dest, { partPath: join(ctx.scratchDir, 'cc12m.tsv.part'), sha256: params.sha256 as string | undefined, signal: ctx.signal, seed: ctx.seed, onProgress: (d, t) => ctx.progress(d, t, 'index bytes') });
-    return dest;
-  }
+  // The index is fetched into scratch, verified, and reused by later attempts of this key only once checked again.
+  return obtain(ctx, { name: 'cc12m.tsv', url: String(params.url), sha256: params.sha256 as string | undefined });
 }
 
 export async function runCaptionScrape(ctx: StageContext, params: Record<string, Value>, which: 'cc3m' | 'cc12m'): Promise<void> {
@@ -46,7 +38,7 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
     concurrency: params.concurrency as number,
     perHost: params.per_host as number,
     timeoutMs: (params.timeout as number) * 1000,
-    retries: params.retries as number,
+    retries: params.http_retries as number,
     retryDelayMs: (params.retry_delay as number) * 1000,
     userAgent: params.user_agent as string,
     imageSize: params.image_size as number,

@@ -7,21 +7,18 @@ import { ImageDatasetWriter } from '../../data/image-dataset.js';
 import { tarFiles } from '../../data/tar-read.js';
 import type { StageContext } from '../kind.js';
 import { CIFAR_URLS } from './cifar.js';
-import { obtain } from './obtain.js';
+import { obtain, using } from './obtain.js';
 import { loadSharp } from '../../data/sharp.js';
 
 export async function runCifar(ctx: StageContext, params: Record<string, Value>): Promise<void> {
   const variant = params.variant as 'cifar10' | 'cifar100';
   const url = (params.url as string | undefined) ?? CIFAR_URLS[variant];
-  const archive = await obtain(ctx, { name: `${variant}-binary.tar.gz`, url });
-  if (params.md5) {
-    const { createHash } = await import('node:crypto');
-    const { readFile } = await import('node:fs/promises');
-    const got = createHash('md5').update(await readFile(archive)).digest('hex');
-    if (got !== String(params.md5).toLowerCase()) throw new Error(`${url}: md5 ${got}, expected ${params.md5}; the archive differs from the expected one`);
-  }
+  // The md5 is checked as the archive arrives and again before a later attempt reuses it.
+  const archive = await obtain(ctx, { name: `${variant}-binary.tar.gz`, url, md5: params.md5 as string | undefined, format: 'tar' });
   const files = new Map<string, Buffer>();
-  for await (const f of tarFiles(archive)) files.set(f.name.split('/').pop()!, f.data);
+  await using(ctx, archive, async () => {
+    for await (const f of tarFiles(archive)) files.set(f.name.split('/').pop()!, f.data);
+  });
   const fine = params.label !== 'coarse';
   const namesFile = variant === 'cifar10' ? 'batches.meta.txt' : fine ? 'fine_label_names.txt' : 'coarse_label_names.txt';
   const names = files.get(namesFile);

@@ -21,7 +21,7 @@ export async function runDownload(ctx: StageContext, params: Record<string, Valu
     sha256: params.sha256 as string | undefined,
     md5: params.md5 as string | undefined,
     size: params.size as number | undefined,
-    retry: { retries: params.retries as number, baseDelayMs: (params.retry_delay as number) * 1000 },
+    retry: { retries: params.http_retries as number, baseDelayMs: (params.retry_delay as number) * 1000 },
     stallTimeoutMs: (params.stall_timeout as number) * 1000,
     signal: ctx.signal,
     seed: ctx.seed,
@@ -36,6 +36,8 @@ export async function runDownload(ctx: StageContext, params: Record<string, Valu
   if (params.extract) {
     const ex = await extractArchive(dest, join(ctx.outDir, 'data'), undefined, {
       unsafe: params.unsafe_entries as 'fail' | 'skip',
+      limits: { maxBytes: params.max_extract_bytes as number, maxEntries: params.max_extract_entries as number, maxRatio: params.max_extract_ratio as number },
+      limitNames: { maxBytes: 'max_extract_bytes', maxEntries: 'max_extract_entries', maxRatio: 'max_extract_ratio' },
       signal: ctx.signal,
       onProgress: (bytes) => ctx.progress(bytes, 0, 'bytes extracted'),
     });

@@ -35,8 +35,28 @@ export const downloadKind: StageKind = {
       size: { type: 'integer', minimum: 0, description: 'Expected size in bytes.' },
       extract: { type: 'boolean', default: false, description: 'Extract the archive (format detected from its bytes) into `dir`.' },
       keep_archive: { type: 'boolean', default: false, description: 'With extract, keep the archive as `file` too.' },
-      unsafe_entries: { enum: ['fail', 'skip'], default: 'fail', description: 'Entries escaping the output (absolute, .., outside links): fail the stage, or skip and count them.' },
-      retries: { type: 'integer', minimum: 0, maximum: 50, default: 5, description: 'Retries after transient failures (network, 5xx, 429, stalls), with exponential backoff and jitter.' },
+      unsafe_entries: {
+        enum: ['fail', 'skip'],
+        default: 'fail',
+        description: 'Entries that could write outside the output (absolute, .., through or over a link, links leading out): fail the stage, or skip and count them.',
+      },
+      // The same defaults as src/data/extract.ts's DEFAULT_LIMITS (not imported: a kind's module stays light).
+      max_extract_bytes: { type: 'integer', minimum: 1, default: 64 * 2 ** 30, description: 'With extract: stop (and keep nothing) past this many extracted bytes (64 GiB).' },
+      max_extract_entries: { type: 'integer', minimum: 1, default: 1_000_000, description: 'With extract: stop past this many archive entries.' },
+      max_extract_ratio: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        default: 200,
+        description: 'With extract: stop when the extracted bytes exceed this many times the archive size (only past 64 MiB): a decompression bomb.',
+      },
+      http_retries: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 50,
+        default: 5,
+        description:
+          'Requests retried within one attempt after transient failures (network, 5xx, 429, stalls, a resume that does not fit), with backoff and jitter. The stage setting `retries` reruns the whole stage instead (resuming the partial file).',
+      },
       retry_delay: { type: 'number', minimum: 0, default: 0.5, description: 'First backoff in seconds; doubles per retry (capped at 30 s), with jitter.' },
       stall_timeout: { type: 'number', exclusiveMinimum: 0, default: 60, description: 'Seconds without a byte before a connection counts as stalled and is retried.' },
     },

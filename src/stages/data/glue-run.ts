@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../../data/image-dataset.js';
 import { TextTasksWriter, glueSpec, type GlueTask } from '../../data/text-tasks.js';
 import { ZipReader } from '../../data/zip.js';
 import type { StageContext } from '../kind.js';
-import { obtain } from './obtain.js';
+import { obtain, using } from './obtain.js';
 
 /** Zip name, directory inside it, and split -> [file, labelled]. */
 const ZIPS: Record<Exclude<GlueTask, 'mrpc'>, { zip: string; files: Record<string, [string, boolean]> }> = {
@@ -58,19 +58,22 @@ export async function runGlue(ctx: StageContext, params: Record<string, Value>):
       take('test', await readFile(testFile, 'utf8'), false);
     } else {
       const { zip: zipName, files } = ZIPS[task];
-      const zip = await ZipReader.open(await obtain(ctx, { name: zipName, url: `${base}/${zipName}` }));
-      try {
-        for (const [split, [file, labelled]] of Object.entries(files)) {
-          const member = zip.find(file);
-          if (!member) {
-            ctx.log.warn(`GLUE ${task}: ${zipName} has no ${file}; split ${split} left out`);
-            continue;
+      const path = await obtain(ctx, { name: zipName, url: `${base}/${zipName}`, format: 'zip' });
+      await using(ctx, path, async () => {
+        const zip = await ZipReader.open(path);
+        try {
+          for (const [split, [file, labelled]] of Object.entries(files)) {
+            const member = zip.find(file);
+            if (!member) {
+              ctx.log.warn(`GLUE ${task}: ${zipName} has no ${file}; split ${split} left out`);
+              continue;
+            }
+            take(split, (await zip.read(member)).toString('utf8'), labelled);
           }
-          take(split, (await zip.read(member)).toString('utf8'), labelled);
+        } finally {
+          zip.close();
         }
-      } finally {
-        zip.close();
-      }
+      });
     }
     await writer.addTask(task, glueSpec(task, {}), splits);
     ctx.log.info(`GLUE ${task}: ${Object.entries(stats[task]!).map(([s, v]) => `${s} ${v.examples}`).join(', ')}`);

@@ -10,7 +10,7 @@ import { parseClassesPy, shortName, synsetOf } from '../../data/imagenet.js';
 import { tarFiles } from '../../data/tar-read.js';
 import type { StageContext } from '../kind.js';
 import { IMAGENET_TERMS } from './imagenet.js';
-import { obtain } from './obtain.js';
+import { obtain, using } from './obtain.js';
 
 export async function runImagenet(ctx: StageContext, params: Record<string, Value>): Promise<void> {
   const token = process.env.HF_TOKEN?.trim();
@@ -22,7 +22,7 @@ export async function runImagenet(ctx: StageContext, params: Record<string, Valu
   const headers = { authorization: `Bearer ${token}` };
   const get = async (file: string) => {
     try {
-      return await obtain(ctx, { name: file.replace(/\//g, '_'), url: `${base}/${file}`, headers });
+      return await obtain(ctx, { name: file.replace(/\//g, '_'), url: `${base}/${file}`, headers, format: file.endsWith('.tar.gz') ? 'tar' : undefined });
     } catch (err) {
       if (err instanceof FetchError && (err.reason === 'http_401' || err.reason === 'http_403')) {
         throw new Error(`the HF hub refused ${file} (${err.reason.slice(5)}): HF_TOKEN is invalid or its account has not accepted the terms at ${IMAGENET_TERMS}`);
@@ -42,24 +42,26 @@ export async function runImagenet(ctx: StageContext, params: Record<string, Valu
   let n = 0;
   for (const [split, file] of files) {
     const archive = await get(file);
-    for await (const f of tarFiles(archive)) {
-      ctx.signal.throwIfAborted();
-      const base = f.name.split('/').pop()!;
-      const syn = synsetOf(base);
-      const lab = syn === undefined ? undefined : label.get(syn);
-      if (lab === undefined) {
-        dropped.add('unknown_class');
-        continue;
+    await using(ctx, archive, async () => {
+      for await (const f of tarFiles(archive)) {
+        ctx.signal.throwIfAborted();
+        const base = f.name.split('/').pop()!;
+        const syn = synsetOf(base);
+        const lab = syn === undefined ? undefined : label.get(syn);
+        if (lab === undefined) {
+          dropped.add('unknown_class');
+          continue;
+        }
+        try {
+          const img = await prepareImage(f.data, { imageSize: params.image_size as number, minSide: 1 });
+          await writer.add({ id: base.replace(/\.[A-Za-z]+$/, ''), split, data: img.data, ext: img.ext, width: img.width, height: img.height, label: lab });
+        } catch (err) {
+          if (!(err instanceof FetchError)) throw err;
+          dropped.add(err.reason);
+        }
+        if (++n % 500 === 0) ctx.progress(n, 0, 'images');
       }
-      try {
-        const img = await prepareImage(f.data, { imageSize: params.image_size as number, minSide: 1 });
-        await writer.add({ id: base.replace(/\.[A-Za-z]+$/, ''), split, data: img.data, ext: img.ext, width: img.width, height: img.height, label: lab });
-      } catch (err) {
-        if (!(err instanceof FetchError)) throw err;
-        dropped.add(err.reason);
-      }
-      if (++n % 500 === 0) ctx.progress(n, 0, 'images');
-    }
+    });
   }
   const d = await writer.finish();
   await writeJsonAtomic(join(ctx.outDir, 'stats.json'), { splits: d.splits, dropped: dropped.counts });

@@ -12,20 +12,22 @@ import { tarFiles } from '../../data/tar-read.js';
 import { ZipReader } from '../../data/zip.js';
 import type { StageContext } from '../kind.js';
 import { FLICKR_HELP } from './karpathy-kinds.js';
-import { obtain } from './obtain.js';
+import { obtain, using } from './obtain.js';
 
 async function karpathySplit(ctx: StageContext, params: Record<string, Value>, json: string): Promise<KarpathyImage[]> {
-  const path = await obtain(ctx, { name: 'caption_datasets.zip', url: params.karpathy_url as string, local: params.karpathy as string | undefined });
+  const path = await obtain(ctx, { name: 'caption_datasets.zip', url: params.karpathy_url as string, local: params.karpathy as string | undefined, format: 'zip' });
   let text: string;
   if ((await detectArchive(path)) === 'zip') {
-    const zip = await ZipReader.open(path);
-    try {
-      const member = zip.find(json);
-      if (!member) throw new Error(`${path} has no ${json}; is it Karpathy's caption_datasets.zip?`);
-      text = (await zip.read(member)).toString('utf8');
-    } finally {
-      zip.close();
-    }
+    text = await using(ctx, path, async () => {
+      const zip = await ZipReader.open(path);
+      try {
+        const member = zip.find(json);
+        if (!member) throw new Error(`${path} has no ${json}; is it Karpathy's caption_datasets.zip?`);
+        return (await zip.read(member)).toString('utf8');
+      } finally {
+        zip.close();
+      }
+    });
   } else text = await readFile(path, 'utf8');
   const { images, malformed } = parseKarpathy(text, json);
   if (malformed) ctx.log.warn(`${json}: ${malformed} malformed image entries skipped`);
@@ -59,8 +61,8 @@ export async function runCoco(ctx: StageContext, params: Record<string, Value>):
   try {
     for (const [dir, urlKey, localKey] of [['train2014', 'train_url', 'train_zip'], ['val2014', 'val_url', 'val_zip']] as const) {
       if (!needed.has(dir)) continue;
-      const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey] as string, local: params[localKey] as string | undefined });
-      zips.set(dir, await ZipReader.open(path));
+      const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey] as string, local: params[localKey] as string | undefined, format: 'zip' });
+      zips.set(dir, await using(ctx, path, () => ZipReader.open(path)));
     }
     const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: 'coco-karpathy', source: 'COCO 2014 + Karpathy split', shardSize: params.shard_size as number });
     const dropped = new ReasonCounter();
@@ -70,7 +72,8 @@ export async function runCoco(ctx: StageContext, params: Record<string, Value>):
       const zip = zips.get(im.filepath);
       const member = zip?.find(`${im.filepath}/${im.filename}`) ?? zip?.find(im.filename);
       if (!zip || !member) dropped.add('missing_image');
-      else await addImage(writer, im, `coco-${im.id}`, await zip.read(member), params, dropped);
+      // A damaged image zip is discarded (when downloaded), so the next attempt fetches it again.
+      else await addImage(writer, im, `coco-${im.id}`, await using(ctx, zip.path, () => zip.read(member)), params, dropped);
       if (++n % 100 === 0 || n === images.length) ctx.progress(n, images.length, 'images');
     }
     await finish(ctx, writer, images.length, dropped, 'COCO');
