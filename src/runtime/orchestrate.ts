@@ -12,7 +12,7 @@ import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
-import { layout as makeLayout, safeName, type Layout } from './layout.js';
+import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import { StateDb, type EntryFile } from './state.js';
@@ -72,13 +72,6 @@ export function detectGpus(): number {
 function workerCommand(jobFile: string): string[] {
   const bin = fileURLToPath(new URL('../../bin/smke.js', import.meta.url));
   return [process.execPath, bin, 'worker', jobFile];
-}
-
-/** `glue[cola,3]` -> `cola,3` (the results/ sub-link of a matrix cell). */
-function cellName(inst: StageInstance): string | undefined {
-  if (Object.keys(inst.matrix).length === 0) return undefined;
-  const m = /\[(.*)\]$/.exec(inst.id);
-  return safeName(m ? m[1]! : inst.id);
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
