@@ -53,9 +53,9 @@ export function checkOutputPaths(
 }
 
 /**
- * The span of the value that made `path`: a string literal with exactly this
- * text, else the entry whose value holds the path (an interpolated string),
- * else undefined.
+ * The span of the value that made `path`: a string literal with this text (or
+ * an interpolated one that could have made it), else the entry whose value
+ * holds the path, else undefined.
  */
 function whereWritten(path: string, entries: readonly A.Entry[], params: Record<string, Value>): SourceSpan | undefined {
   for (const e of entries) {
@@ -63,7 +63,7 @@ function whereWritten(path: string, entries: readonly A.Entry[], params: Record<
     const todo: A.Expr[] = [e.value];
     while (todo.length > 0) {
       const x = todo.pop()!;
-      if (x.type === 'String' && plainText(x) === path) return x.span;
+      if (x.type === 'String' && couldMake(x, path)) return x.span;
       if (x.type === 'List') todo.push(...x.items);
       else if (x.type === 'Map') todo.push(...x.entries.map((m) => m.value));
       else if (x.type === 'Paren') todo.push(x.expr);
@@ -72,6 +72,20 @@ function whereWritten(path: string, entries: readonly A.Entry[], params: Record<
   }
   for (const e of entries) if (e.value && Object.hasOwn(params, e.key) && holds(params[e.key]!, path)) return e.value.span;
   return undefined;
+}
+
+/** Whether a string literal is, or with its interpolations filled in could be, `text`. */
+function couldMake(s: A.StringExpr, text: string): boolean {
+  const plain = plainText(s);
+  if (plain !== undefined) return plain === text;
+  let at = 0;
+  for (const [i, p] of s.parts.entries()) {
+    if (typeof p !== 'string') continue;
+    const found = i === 0 ? (text.startsWith(p) ? 0 : -1) : text.indexOf(p, at);
+    if (found === -1 || (i === s.parts.length - 1 && !text.endsWith(p))) return false;
+    at = found + p.length;
+  }
+  return true;
 }
 
 function holds(v: Value, text: string): boolean {
