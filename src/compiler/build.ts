@@ -11,6 +11,7 @@ import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, 
 import { SMALL, duplicates } from './dups.js';
 import { findCycles, indexGraph, topoOrder } from './graph.js';
 import { checkOutputPaths } from './output-paths.js';
+import { MAX_DEPTH } from './parser.js';
 import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
 import { load } from './load.js';
@@ -121,6 +122,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const paramValues = new Map<string, Result>();
   /** Parameters whose computation has begun (finished ones are in paramValues too). */
   const evaluating = new Set<string>();
+  const depthMemo = new WeakMap<object, number>();
   const stageTable = new Map<string, Expanded>();
   const baseEnv: Omit<EvalEnv, 'mode'> = {
     diags,
@@ -171,9 +173,23 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
         continue;
       }
       stack.pop();
-      if (paramValues.get(top.name) === undefined) paramValues.set(top.name, evaluate(paramExprs.get(top.name)!, paramEnv));
+      if (paramValues.get(top.name) === undefined) paramValues.set(top.name, boundedDepth(top.name, evaluate(paramExprs.get(top.name)!, paramEnv)));
     }
     return paramValues.get(name);
+  }
+  /**
+   * Syntax nests at most MAX_DEPTH levels, but parameters can wrap each other
+   * (`p2 = [p1]`, `p3 = [p2]` ...) without limit, and the runtime walks
+   * values recursively (JSON, digests): a parameter's value is held to the
+   * same depth.
+   */
+  function boundedDepth(name: string, v: Result): Result {
+    if (v === BAD || valueDepth(v, depthMemo) <= MAX_DEPTH) return v;
+    diags.error('E0004', `the value of parameter \`${name}\` nests deeper than ${MAX_DEPTH} levels`, paramDecls.get(name)?.nameSpan, {
+      label: 'lists and maps inside each other, through other parameters',
+      help: 'flatten the value: a pipeline never needs this much nesting',
+    });
+    return BAD;
   }
   /** A parameter not yet computed (set by --set or memoised ones need no visit). */
   function isPendingParam(n: string): boolean {
@@ -334,6 +350,36 @@ function defineLazyGraph(plan: Plan, byIndex: StageInstance[], from: number[], t
       graph = g;
     },
   });
+}
+
+/**
+ * How deep lists and maps nest in a value (a scalar is 0), iteratively;
+ * shared sub-values (a parameter inside another) are measured once.
+ */
+function valueDepth(root: Value, memo: WeakMap<object, number>): number {
+  if (root === null || typeof root !== 'object') return 0;
+  const stack: { v: object; kids: Value[]; i: number; max: number }[] = [];
+  const open = (v: object) => stack.push({ v, kids: Array.isArray(v) ? v : Object.values(v), i: 0, max: 0 });
+  open(root);
+  let result = 0;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i < top.kids.length) {
+      const k = top.kids[top.i++]!;
+      if (k === null || typeof k !== 'object') continue;
+      const known = memo.get(k);
+      if (known !== undefined) top.max = Math.max(top.max, known);
+      else if (stack.length > 4 * MAX_DEPTH) return stack.length; // deep enough to refuse: stop walking
+      else open(k);
+      continue;
+    }
+    stack.pop();
+    const d = top.max + 1;
+    memo.set(top.v, d);
+    if (stack.length > 0) stack[stack.length - 1]!.max = Math.max(stack[stack.length - 1]!.max, d);
+    else result = d;
+  }
+  return result;
 }
 
 interface ParamUse {
