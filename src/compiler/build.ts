@@ -44,7 +44,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const envVars = options.env ?? process.env;
   const loaded = load(options.file, projectDir, diags, options.text);
   const texts = loaded.texts;
-  if (loaded.files.length === 0) return { diagnostics: diags.list, texts };
+  if (loaded.files.length === 0) return { diagnostics: diags.noteDropped(diags.list), texts };
 
   // Declarations of every file, imports first.
   const paramDecls = new Map<string, A.ParamDecl>();
@@ -309,7 +309,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     }
   }
 
-  if (diags.hasErrors) return { diagnostics: sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse()), texts };
+  if (diags.hasErrors) return { diagnostics: diags.noteDropped(sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse())), texts };
 
   const instances = order.map((i) => drafts[i]!.inst);
   const byIndex = drafts.map((d) => d.inst);

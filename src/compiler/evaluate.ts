@@ -166,7 +166,7 @@ function unknownName(name: string, span: SourceSpan, env: EvalEnv): typeof BAD {
   const what = env.mode === 'param' ? 'a parameter' : 'a parameter, matrix variable or stage';
   env.diags.error('E0008', `unknown name \`${name}\``, span, {
     label: `not ${what}`,
-    help: didYouMean(name, knownNames(env)) ?? 'declare it with `param NAME = value`, or check the spelling',
+    help: (env.diags.full ? undefined : didYouMean(name, knownNames(env))) ?? 'declare it with `param NAME = value`, or check the spelling',
   });
   return BAD;
 }
@@ -505,7 +505,7 @@ function evalSelect(e: A.SelectExpr, env: EvalEnv): Inner {
     if (id === undefined) {
       env.diags.error('E0015', `no instance \`${name}[${key}]\``, e.span, {
         label: `not among the ${st.ids.length} instances of \`${name}\``,
-        help: didYouMean(`${name}[${key}]`, st.ids) ?? `the instances are ${listIds(st.ids)}`,
+        help: (env.diags.full ? undefined : didYouMean(`${name}[${key}]`, st.ids)) ?? `the instances are ${listIds(st.ids)}`,
       });
       return BAD;
     }

@@ -64,6 +64,25 @@ describe('parameter chains resolve without recursion per link', () => {
   });
 });
 
+describe('many errors cost what the reported ones cost', () => {
+  it('20,000 misspelt references: the first 100 errors, and a note counting the rest', () => {
+    const lines = ['smke 1'];
+    for (let i = 0; i < 20000; i++) lines.push(`stage s${i} = exec { argv = ["x", missing${i}.out] }`);
+    const r = compileText(lines.join('\n') + '\n');
+    expect(r.diagnostics).toHaveLength(100);
+    expect(new Set(r.diagnostics.map((d) => d.code))).toEqual(new Set(['E0008']));
+    expect(r.diagnostics[99]!.notes).toEqual(['19900 more errors not shown: only the first 100 are reported']);
+  });
+
+  it('10,000 selections of cells a 10,000-cell matrix does not have', () => {
+    const lines = ['smke 1', `stage m[i in [${Array.from({ length: 10000 }, (_, i) => i).join(', ')}]] = exec { argv = ["true"] }`];
+    for (let i = 0; i < 10000; i++) lines.push(`stage s${i} = exec { argv = ["x", m[${i + 20000}].out] }`);
+    const r = compileText(lines.join('\n') + '\n');
+    expect(r.diagnostics).toHaveLength(100);
+    expect(new Set(r.diagnostics.map((d) => d.code))).toEqual(new Set(['E0015']));
+  });
+});
+
 describe('long operator chains take linear time', () => {
   it('100,000 strings joined with +', () => {
     const plan = planOf(`smke 1\nparam x = ${Array.from({ length: 100000 }, (_, i) => `"s${i}"`).join(' + ')}\n`);
