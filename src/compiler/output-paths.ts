@@ -64,10 +64,14 @@ function whereWritten(path: string, entries: readonly A.Entry[], params: Record<
     while (todo.length > 0) {
       const x = todo.pop()!;
       if (x.type === 'String' && couldMake(x, path)) return x.span;
-      if (x.type === 'List') todo.push(...x.items);
-      else if (x.type === 'Map') todo.push(...x.entries.map((m) => m.value));
+      // Pushed one by one: spreading a 200,000-item list into push() overflows the stack.
+      if (x.type === 'List') for (const item of x.items) todo.push(item);
+      else if (x.type === 'Map') for (const m of x.entries) todo.push(m.value);
       else if (x.type === 'Paren') todo.push(x.expr);
-      else if (x.type === 'Binary') todo.push(x.first, ...x.rest.map((r) => r.right));
+      else if (x.type === 'Binary') {
+        todo.push(x.first);
+        for (const r of x.rest) todo.push(r.right);
+      }
     }
   }
   for (const e of entries) if (e.value && Object.hasOwn(params, e.key) && holds(params[e.key]!, path)) return e.value.span;
@@ -93,8 +97,8 @@ function holds(v: Value, text: string): boolean {
   while (todo.length > 0) {
     const x = todo.pop()!;
     if (x === text) return true;
-    if (Array.isArray(x)) todo.push(...x);
-    else if (x !== null && typeof x === 'object' && !isOutputRef(x)) todo.push(...Object.values(x));
+    if (Array.isArray(x)) for (const y of x) todo.push(y);
+    else if (x !== null && typeof x === 'object' && !isOutputRef(x)) for (const y of Object.values(x)) todo.push(y);
   }
   return false;
 }

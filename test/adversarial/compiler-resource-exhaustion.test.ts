@@ -1,12 +1,12 @@
 // Issue #11, resource exhaustion: no source, however long or strange, may
 // overflow the compiler's stack, take unbounded memory or time, or hang on
 // what it reads. Each case ends in a plan or a diagnostic with a code.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compile } from '../../src/compiler/index.js';
+import { compile, formatSource } from '../../src/compiler/index.js';
 import { MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES, readSource } from '../../src/compiler/load.js';
 import { MAX_DEPTH } from '../../src/compiler/parser.js';
 import { catalog, compileText, planOf, project } from '../compiler/helpers.js';
@@ -61,6 +61,29 @@ describe('parameter chains resolve without recursion per link', () => {
     const text = reverseChain(3000) + `param cells = [${Array.from({ length: 20000 }, (_, i) => i).join(', ')}]\nstage s[i in cells] = exec { argv = ["echo", "\${i}", "\${p3000}"] }\n`;
     const plan = planOf(text);
     expect(plan.instances).toHaveLength(20000);
+  });
+});
+
+describe('the CLI on a very large plan', () => {
+  it('`smke status` with 200,000 instances and 1,500 parameters chained in reverse order', () => {
+    const p = project({
+      'big.smke': `${reverseChain(1500)}stage m[i in [${Array.from({ length: 200000 }, (_, i) => i).join(',')}]] = exec { argv = ["echo", "\${p1500}"] }\n`,
+    });
+    try {
+      const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
+      const r = spawnSync(process.execPath, [bin, 'status', 'big.smke'], { cwd: p.dir, encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, NO_COLOR: '1' } });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/0 cached, 200000 to run/);
+    } finally {
+      p.cleanup();
+    }
+  }, 600_000);
+
+  it('`smke fmt` of a list with 200,000 comment lines inside', () => {
+    const text = `smke 1\nparam x = [\n  1,\n${'  # c\n'.repeat(200000)}  2,\n]\n`;
+    const f = formatSource('f.smke', text);
+    expect('formatted' in f && f.formatted.split('\n').length).toBeGreaterThan(200000);
   });
 });
 
