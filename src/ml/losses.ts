@@ -12,10 +12,18 @@ export function diagonalCrossEntropy(logits: tf.Tensor): tf.Scalar {
   return tf.neg(tf.mean(tf.sum(tf.mul(logp, labels), -1))) as tf.Scalar;
 }
 
-/** Fraction of rows whose largest logit is the diagonal one (in-batch accuracy). */
+/** Fraction of rows whose largest logit is the diagonal one, strictly (in-batch accuracy). */
 export function diagonalAccuracy(logits: tf.Tensor): tf.Scalar {
-  const b = logits.shape[0]!;
-  return tf.mean(tf.equal(tf.argMax(logits, -1), tf.range(0, b, 1, 'int32')).toFloat()) as tf.Scalar;
+  // A hit only when the diagonal beats every other entry of its row strictly:
+  // argMax picks the first of tied maxima, which counted a constant model's
+  // row 0 as right. Ties and NaN count against the model, as metrics.ts's rankings.
+  return tf.tidy(() => {
+    const [b, n] = logits.shape as [number, number];
+    const isDiag = tf.cast(tf.eye(b, n), 'bool');
+    const diag = tf.sum(tf.where(isDiag, logits, tf.zerosLike(logits)), -1);
+    const others = tf.where(isDiag, tf.fill([b, n], -Infinity), tf.where(tf.isNaN(logits), tf.fill([b, n], Infinity), logits));
+    return tf.mean(tf.greater(diag, tf.max(others, -1)).toFloat()) as tf.Scalar;
+  });
 }
 
 /** CLIP loss: scale = exp(logScale); (CE(a->b) + CE(b->a)) / 2. a, b normalised [B, D]. */

@@ -19,7 +19,14 @@ export type Grads = Map<string, tf.Tensor>;
 export class AdamW {
   private readonly m = new Map<string, tf.Variable>();
   private readonly v = new Map<string, tf.Variable>();
-  /** Number of updates applied so far (bias correction uses it). */
+  /**
+   * Updates each parameter has received: bias correction counts per parameter,
+   * as PyTorch's state['step'] does, so a parameter skipped on a step (no
+   * gradient: frozen, then unfrozen, or unused by the batch) is corrected as
+   * fresh when its first gradient arrives.
+   */
+  private readonly t = new Map<string, number>();
+  /** Number of updates applied so far. */
   step = 0;
 
   constructor(private readonly ps: ParamStore, readonly cfg: AdamWConfig = SMKE_ADAMW) {}
@@ -44,9 +51,11 @@ export class AdamW {
   apply(grads: Grads, lr: number): void {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.cfg;
-    const bc1 = 1 - beta1 ** this.step;
-    const bc2 = 1 - beta2 ** this.step;
     for (const [name, g] of grads) {
+      const t = (this.t.get(name) ?? 0) + 1;
+      this.t.set(name, t);
+      const bc1 = 1 - beta1 ** t;
+      const bc2 = 1 - beta2 ** t;
       const p = this.ps.get(name);
       const decay = this.ps.info(name).decay ? weightDecay : 0;
       const [m, v] = this.moments(name);
@@ -62,23 +71,27 @@ export class AdamW {
     }
   }
 
-  /** Moments for checkpoints: `m.<name>` and `v.<name>`. */
+  /** Moments and per-parameter step counts for checkpoints: `m.<name>`, `v.<name>`, `t.<name>` (exact in f32 up to 2^24 steps). */
   async snapshot(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const [name, m] of this.m) {
       out.set(`m.${name}`, { shape: m.shape.slice(), data: (await m.data()) as Float32Array });
       out.set(`v.${name}`, { shape: m.shape.slice(), data: (await this.v.get(name)!.data()) as Float32Array });
+      out.set(`t.${name}`, { shape: [1], data: Float32Array.of(this.t.get(name) ?? 0) });
     }
     return out;
   }
 
+  /** `step` is the global update count; a snapshot without `t.` entries (older checkpoints) gives every parameter that count. */
   restore(values: Map<string, { shape: number[]; data: Float32Array }>, step: number): void {
     for (const [key, val] of values) {
       const kind = key.slice(0, 2);
       const name = key.slice(2);
+      if (kind === 't.') this.t.set(name, val.data[0]!);
       if (kind !== 'm.' && kind !== 'v.') continue;
       const [m, v] = this.moments(name);
       (kind === 'm.' ? m : v).assign(tf.tensor(val.data, val.shape));
+      if (!values.has(`t.${name}`)) this.t.set(name, step);
     }
     this.step = step;
   }
@@ -87,12 +100,18 @@ export class AdamW {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
     this.m.clear();
     this.v.clear();
+    this.t.clear();
   }
 }
 
-/** Linear warmup from 0 to `base` over `warmup` steps, then cosine decay to 0 at `total`. */
+/**
+ * The lr of update number `step` (0-based: the first update is step 0), as
+ * Hugging Face's get_cosine_schedule_with_warmup stepped once per update:
+ * linear warmup from 0 (the first update has lr 0) to `base` at `warmup`, then
+ * cosine decay to 0 at `total` (held at 0 past it).
+ */
 export function cosineWithWarmup(step: number, base: number, warmup: number, total: number): number {
-  if (warmup > 0 && step < warmup) return (base * (step + 1)) / warmup;
+  if (warmup > 0 && step < warmup) return (base * step) / warmup;
   const progress = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
   return base * 0.5 * (1 + Math.cos(Math.PI * progress));
 }

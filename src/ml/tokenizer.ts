@@ -22,16 +22,54 @@ function isPunctuation(ch: string): boolean {
   return /\p{P}/u.test(ch);
 }
 
-/** Lowercase, strip accents, split on whitespace and punctuation. */
+/** BERT's `_is_chinese_char`: the CJK ideograph blocks, including those outside the BMP (planes 2 and the compatibility supplement). */
+function isCjk(c: number): boolean {
+  return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x20000 && c <= 0x2a6df) || (c >= 0x2a700 && c <= 0x2b73f)
+    || (c >= 0x2b740 && c <= 0x2b81f) || (c >= 0x2b820 && c <= 0x2ceaf) || (c >= 0xf900 && c <= 0xfaff) || (c >= 0x2f800 && c <= 0x2fa1f);
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * BERT's `_clean_text` and `_tokenize_chinese_chars`, one code point at a time
+ * (a regex over UTF-16 units missed the ideographs outside the BMP): NUL, U+FFFD
+ * and every other-category (C*) character except tab, newline and CR are
+ * dropped -- so format characters such as the soft hyphen, zero-width space
+ * and BOM, and U+000B, join their neighbours instead of splitting them --;
+ * tab, newline, CR and space separators (Zs) become a space; ideographs get a
+ * space on each side.
+ */
+function cleanText(text: string): string {
+  if (PRINTABLE_ASCII.test(text)) return text; // the common case: nothing to remove, no ideographs
+  let out = '';
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch; // printable ASCII: no class lookups
+      continue;
+    }
+    if (ch === '\t' || ch === '\n' || ch === '\r' || /\p{Zs}/u.test(ch)) out += ' ';
+    else if (ch === '\ufffd' || /\p{C}/u.test(ch)) continue;
+    else if (isCjk(c)) out += ` ${ch} `;
+    else out += ch;
+  }
+  return out;
+}
+
+/**
+ * BERT's whitespace_tokenize after cleaning: Python's str.split(), whose
+ * whitespace left after cleaning is the space and the line and paragraph
+ * separators U+2028/U+2029 (JS's \s would also split at U+FEFF).
+ */
+const WHITESPACE = /[ \u2028\u2029]+/u;
+
+/** Lowercase, strip accents, split on whitespace and punctuation (BERT's uncased BasicTokenizer). */
 export function basicTokenize(text: string): string[] {
-  const cleaned = text
-    .replace(/[\u0000\ufffd]|\p{Cc}/gu, (m) => (/\s/.test(m) ? ' ' : ''))
-    .replace(/[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]/g, (m) => ` ${m} `)
-    .toLowerCase()
-    .normalize('NFD')
-    .replace(/\p{Mn}/gu, '');
   const out: string[] = [];
-  for (const word of cleaned.split(/\s+/)) {
+  for (const token of cleanText(text).normalize('NFC').split(WHITESPACE)) {
+    if (!token) continue;
+    const lower = token.toLowerCase();
+    const word = PRINTABLE_ASCII.test(lower) ? lower : lower.normalize('NFD').replace(/\p{Mn}/gu, '');
     let cur = '';
     for (const ch of word) {
       if (isPunctuation(ch)) {
@@ -161,7 +199,9 @@ export class WordPieceTokenizer {
     const tb = b === undefined ? [] : this.tokenize(b);
     const budget = maxLen - (b === undefined ? 2 : 3);
     if (budget < 0) throw new Error(`maxLen ${maxLen} is too small for the special tokens`);
-    while (ta.length + tb.length > budget) (ta.length >= tb.length ? ta : tb).pop();
+    // BERT's _truncate_seq_pair: the longer loses a token; on a tie the second
+    // does (so 8+4 at budget 7 keeps 4+3, as transformers' longest_first does).
+    while (ta.length + tb.length > budget) (ta.length > tb.length ? ta : tb).pop();
     const ids = [this.cls, ...ta, this.sep];
     const segments = ids.map(() => 0);
     if (b !== undefined) {

@@ -1,6 +1,6 @@
 // What the runtime's commands do (src/cli only parses their arguments).
 
-import { existsSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
@@ -15,6 +15,7 @@ import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import type { StateDb } from './state.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
+import { resultTargets } from './results.js';
 
 /** Exit codes (docs/runtime.md). */
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -125,8 +126,7 @@ async function analysePlan(plan: Plan, store?: string) {
   const { analyse } = await import('./analyse.js');
   const { Digester } = await import('./digest.js');
   const lay = layout(plan.projectDir, store);
-  if (!existsSync(lay.smkeDir)) (await import('node:fs')).mkdirSync(lay.smkeDir, { recursive: true });
-  const state = await openDb(lay.dbPath);
+  const state = await openDb(lay, store !== undefined);
   try {
     const digester = await Digester.create(state);
     return { lay, analysis: await analyse({ plan, layout: lay, state, digester, env: process.env, repair: false }) };
@@ -224,16 +224,21 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 
 // --- log, history --------------------------------------------------------------------
 
-/** better-sqlite3 is loaded only by the commands that read the DB (not by a fast-path no-op). */
-async function openDb(path: string): Promise<StateDb> {
-  const { StateDb } = await import('./state.js');
-  return new StateDb(path);
+/**
+ * better-sqlite3 is loaded only by the commands that read the DB (not by a
+ * fast-path no-op). A damaged database is moved aside and rebuilt from the
+ * store (./staterepair.ts), with a warning on stderr.
+ */
+async function openDb(lay: Layout, shared = false, opts: { exclusive?: boolean } = {}): Promise<StateDb> {
+  const { openStateDb } = await import('./staterepair.js');
+  mkdirSync(lay.smkeDir, { recursive: true });
+  return openStateDb(lay, (m) => process.stderr.write(`warning: ${m}\n`), shared, opts);
 }
 
 async function openState(): Promise<{ lay: Layout; state: StateDb } | undefined> {
   const lay = layout(process.cwd(), process.env.SMKE_STORE);
   if (!existsSync(lay.dbPath)) return undefined;
-  return { lay, state: await openDb(lay.dbPath) };
+  return { lay, state: await openDb(lay, process.env.SMKE_STORE !== undefined) };
 }
 
 export async function logCli(a: { stage: string; attempt?: number }): Promise<number> {
@@ -292,58 +297,90 @@ export async function historyCli(a: { limit: number; json?: boolean }): Promise<
 
 // --- gc, verify ------------------------------------------------------------------------
 
-export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: string }): Promise<number> {
+export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: string; unrecorded?: boolean }): Promise<number> {
   const lay = layout(process.cwd(), a.store);
-  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
+  // A shared store holds other projects' entries, which this project's
+  // records know nothing about: there, only entries we know may go.
+  const shared = a.store !== undefined;
+  // Opened (created, rebuilt) even when missing: with no records, nothing is provably unused.
+  // gc is what a full disk calls for, so it must run on one: the ordinary open needs a
+  // shared-memory file, which a full disk refuses; an exclusive open reads without it.
+  const { isDiskFull } = await import('./faults.js');
+  const state = await openDb(lay, shared).catch((e: unknown) => {
+    if (!isDiskFull(e, lay.smkeDir)) throw e;
+    return openDb(lay, shared, { exclusive: true });
+  });
   try {
-    const known = state?.entries() ?? new Map();
-    const runs = state?.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER) ?? [];
+    const known = state.entries();
+    const runs = state.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER);
     // A fast-path no-op run used exactly the entries of the run it repeated (same_as).
     const oldestKept = a.keepLast !== undefined ? Math.min(Infinity, ...runs.map((r) => r.same_as ?? r.id)) : -Infinity;
-    // A shared store holds other projects' entries, which this project's
-    // records know nothing about: there, only entries we know may go.
-    const shared = a.store !== undefined;
+    const linked = resultTargets(lay);
+    const createdMs = state.createdMs();
     const removable = listEntries(lay.storeDir).filter((k) => {
+      if (linked.has(k)) return false;
       const e = known.get(k);
-      if (!e) return !shared;
-      return e.lastRun < oldestKept;
+      if (e) return e.lastRun < oldestKept;
+      if (shared) return false;
+      // Unrecorded and published after this database began: a run died before recording it.
+      // Older: a lost database may have known it; only --unrecorded says it may go.
+      if (a.unrecorded) return true;
+      try { return lstatSync(join(lay.storeDir, k)).mtimeMs >= createdMs; } catch { return false; }
     });
     let freed = 0;
     for (const k of removable) {
       const dir = join(lay.storeDir, k);
       if (a.dryRun) {
-        process.stdout.write(`would remove ${k}${known.get(k) ? ` (${known.get(k).instance})` : ' (no recorded run)'}\n`);
+        process.stdout.write(`would remove ${k}${known.get(k) ? ` (${known.get(k)!.instance})` : ' (no recorded run)'}\n`);
         continue;
       }
       // Never pull an entry from under a run that is using it right now.
-      const lock = tryAcquire(join(lay.locksDir, k), 'gc');
-      if (!lock.ok) continue;
+      const lockPath = join(lay.locksDir, k);
+      let token: string | undefined;
+      try {
+        const lock = tryAcquire(lockPath, 'gc');
+        if (!lock.ok) continue;
+        token = lock.info.token;
+      } catch (e) {
+        // No room even for a lock file: go on only if no run holds the entry's lock.
+        if (!isDiskFull(e, lay.locksDir) || existsSync(lockPath)) throw e;
+      }
       try {
         const aside = join(lay.tmpDir, `gc-${k}-${process.pid}`);
         renameSync(dir, aside);
         rmSync(aside, { recursive: true, force: true });
-        state?.forgetEntry(k);
         freed++;
       } finally {
-        release(join(lay.locksDir, k), lock.info.token);
+        if (token) release(lockPath, token);
       }
     }
     const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir, lay.locksDir);
-    const pruned = a.dryRun || !state ? 0 : state.pruneStatCache((p) => existsSync(p));
-    if (!a.dryRun) dropStaleSnapshots(lay);
+    // Space is free now: the records can be written even if the disk was full.
+    let pruned = 0;
+    if (!a.dryRun) {
+      dropStaleSnapshots(lay);
+      try {
+        state.transaction(() => { for (const k of removable) if (!existsSync(join(lay.storeDir, k))) state.forgetEntry(k); });
+        pruned = state.pruneStatCache((p) => existsSync(p));
+      } catch (e) {
+        // The entries are gone either way; the rows of removed ones are harmless and go next time.
+        if (!isDiskFull(e, lay.smkeDir)) throw e;
+        process.stderr.write('warning: the disk is still full: the state database was not updated (the next gc does it)\n');
+      }
+    }
     process.stdout.write(
       a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}` +
             `${pruned ? `; forgot ${pruned} deleted file${pruned === 1 ? '' : 's'} from the stat cache` : ''}\n`,
     );
     return EXIT.ok;
   } finally {
-    state?.close();
+    state.close();
   }
 }
 
 export async function verifyCli(a: { store?: string; json?: boolean }): Promise<number> {
   const lay = layout(process.cwd(), a.store);
-  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
+  const state = existsSync(lay.dbPath) ? await openDb(lay, a.store !== undefined) : undefined;
   try {
     const { Digester } = await import('./digest.js');
     const digester = await Digester.create();

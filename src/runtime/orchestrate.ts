@@ -13,13 +13,17 @@ import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
-import { breakStale, cleanLockLeftovers, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
+import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
+import { sleep } from '../data/http.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
-import { StateDb, type EntryFile } from './state.js';
+import type { StateDb, EntryFile } from './state.js';
+import { openStateDb } from './staterepair.js';
+import { checkResultsDir } from './results.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
+import { fileSignature } from './signature.js';
 import { smkeVersion } from './version.js';
 
 export interface RunOptions {
@@ -74,18 +78,16 @@ function workerCommand(jobFile: string): string[] {
   return [process.execPath, bin, 'worker', jobFile];
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
-  });
+/** Per process: every attempt's job file, events file and tmp dir get a name no other attempt has (./store.ts tmpName). */
+let jobSeq = 0;
 
 export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const { plan, bus } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
-  const state = new StateDb(lay.dbPath);
+  checkResultsDir(lay.resultsDir);
+  const state = openStateDb(lay, (message) => bus.emit({ type: 'warning', message }), opts.store !== undefined);
   try {
     return await runWithState(opts, lay, state, t0);
   } finally {
@@ -223,21 +225,19 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       if (signal.aborted) return { status: 'cancelled' };
       const r = tryAcquire(lockPath, inst.id);
       if (r.ok) { lock = r.info; break; }
-      if (r.holder && isStale(r.holder)) {
+      const stale = staleLock(lockPath, r.holder);
+      if (stale) {
         if (breakStale(lockPath, r.holder)) {
-          bus.emit({
-            type: 'warning',
-            instance: inst.id,
-            message: `took over the stale lock of ${inst.id} (pid ${r.holder.pid} on ${r.holder.host} is gone)`,
-          });
+          bus.emit({ type: 'warning', instance: inst.id, message: `took over the stale lock of ${inst.id} (${stale})` });
         }
         continue;
       }
-      if (!waitingSaid && r.holder) {
-        bus.emit({ type: 'waiting', instance: inst.id, holder: `pid ${r.holder.pid} on ${r.holder.host}` });
+      if (!waitingSaid) {
+        bus.emit({ type: 'waiting', instance: inst.id, holder: r.holder ? `pid ${r.holder.pid} on ${r.holder.host}` : 'an unreadable lock file' });
         waitingSaid = true;
       }
-      await sleep(lockPollMs, signal);
+      // Aborting ends the wait early; the loop's first line then answers 'cancelled'.
+      await sleep(lockPollMs, signal).catch(() => undefined);
       if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
     }
     // Published by another run between our analysis and the lock.
@@ -246,7 +246,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       return reused();
     }
 
-    const base = tmpName(fp.key, attempt);
+    // Not the attempt number: two instances sharing a key (or a lost-lock retry) must never
+    // share, and so clean up, each other's job file.
+    const base = tmpName(fp.key, ++jobSeq);
     const jobFile = join(lay.tmpDir, `${base}.job.json`);
     const logPath = join(lay.logsDir, String(runId), `${safeName(inst.id)}.${attempt}.log`);
     const refPaths: Record<string, string> = {};
@@ -392,7 +394,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       Object.assign(env, a.fp.parts.env);
       const files = entryFiles.get(a.fp.key);
       if (!files) { complete = false; break; }
-      for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${`f:${f.size}:${f.mtimeNs}:${f.ino}`}`);
+      for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs)}`);
     }
     const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${keyOf(i.id)}`);
     // Tabs and newlines separate fields: a name containing one gets no snapshot (the ordinary path still works).

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/ml/backend.js';
-import { clipLoss, diagonalCrossEntropy, kdLoss, MemoryBank, LOGIT_SCALE_MAX } from '../../src/ml/losses.js';
+import { clipLoss, diagonalAccuracy, diagonalCrossEntropy, kdLoss, MemoryBank, LOGIT_SCALE_MAX } from '../../src/ml/losses.js';
 import { cosineWithWarmup, AdamW, clipGlobalNorm, GradAccumulator } from '../../src/ml/optim.js';
 import { ParamStore } from '../../src/ml/params.js';
 import { defineSmke, clampLogitScales } from '../../src/ml/smke.js';
@@ -41,6 +41,21 @@ describe('losses on hand-computed cases', () => {
   });
 });
 
+describe('in-batch (KD / ITC) accuracy', () => {
+  const acc = (rows: number[][]) => val(diagonalAccuracy(tf.tensor2d(rows)));
+  it('counts a row when its diagonal entry is strictly the largest', () => {
+    expect(acc([[3, 1, 2], [0, 5, 1], [1, 2, 0]])).toBeCloseTo(2 / 3, 6);
+    // rectangular (in-batch targets followed by a bank): the label is still the diagonal
+    expect(acc([[4, 1, 2, 3], [0, 5, 1, -1]])).toBe(1);
+  });
+  it('ties and NaN count against the model (a constant model scores 0, not 1/B)', () => {
+    expect(acc([[1, 1, 1], [1, 1, 1], [1, 1, 1]])).toBe(0);
+    expect(acc([[2, 2, 0], [0, 3, 1], [0, 1, 2]])).toBeCloseTo(2 / 3, 6); // row 0 tied
+    expect(acc([[2, NaN, 0], [0, NaN, 1], [0, 1, 2]])).toBeCloseTo(1 / 3, 6); // NaN wrong entry beats, NaN true entry misses
+    expect(acc([[Infinity, 1], [-Infinity, -Infinity]])).toBe(0.5);
+  });
+});
+
 describe('memory bank', () => {
   it('starts as normalised noise and is FIFO', async () => {
     const bank = new MemoryBank(3, 2, 7);
@@ -56,8 +71,9 @@ describe('memory bank', () => {
 
 describe('optimisation', () => {
   it('cosine schedule with linear warmup', () => {
-    expect(cosineWithWarmup(0, 1, 10, 110)).toBeCloseTo(0.1);
-    expect(cosineWithWarmup(9, 1, 10, 110)).toBeCloseTo(1);
+    // 0-based update index, as Hugging Face's schedule: the first update has lr 0
+    expect(cosineWithWarmup(0, 1, 10, 110)).toBe(0);
+    expect(cosineWithWarmup(9, 1, 10, 110)).toBeCloseTo(0.9);
     expect(cosineWithWarmup(10, 1, 10, 110)).toBeCloseTo(1);
     expect(cosineWithWarmup(60, 1, 10, 110)).toBeCloseTo(0.5);
     expect(cosineWithWarmup(110, 1, 10, 110)).toBeCloseTo(0);

@@ -10,7 +10,7 @@ import type { StageContext } from '../kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
 import type { SmkeConfig } from '../../ml/smke.js';
 import { l2normalize } from '../../ml/layers.js';
-import { retrievalRecall } from '../../ml/metrics.js';
+import { retrievalRecall, topkAccuracy } from '../../ml/metrics.js';
 import { dirList, setupBackend, writeMetrics } from '../ml/common.js';
 import { imageBatch, loadImageSplit } from '../ml/images.js';
 import { imageEmbedding, textEmbedding, type Loaded } from '../ml/encoders.js';
@@ -18,6 +18,19 @@ import { inBatches } from '../ml/loop.js';
 import { loadPairs, textTensors } from '../ml/pairs.js';
 
 type P = Record<string, Value>;
+
+/**
+ * Fails on the first embedding row with a NaN or infinite entry, naming it:
+ * non-finite scores would rank silently (and a NaN never means a hit), so a
+ * checkpoint that produces them cannot be evaluated.
+ */
+function checkEmbeddings(ctx: StageContext, p: P, e: { data: Float32Array; cols: number }, row: (i: number) => string): void {
+  for (let k = 0; k < e.data.length; k++) {
+    if (Number.isFinite(e.data[k]!)) continue;
+    const i = Math.floor(k / e.cols);
+    throw new Error(`${ctx.stage}: the embedding of ${row(i)} has ${e.data[k]} in dimension ${k % e.cols}: the checkpoint ${p.model} produces non-finite outputs (a diverged run? retrain it with a lower learning rate)`);
+  }
+}
 
 async function loadSmke(ctx: StageContext, p: P): Promise<{ m: Loaded; cfg: SmkeConfig }> {
   await setupBackend(ctx, p);
@@ -36,6 +49,11 @@ export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
   const caps = set.captions.flat();
   const captionImage = set.captions.flatMap((cs, i) => cs.map(() => i));
   const txt = await inBatches(caps.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => caps[i]!))));
+  const records = set.images.records;
+  const source = `input pairs (${dirList(p.pairs).join(', ')}, split ${p.split})`;
+  checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${records[i]!.id}') of ${source}`);
+  const texts = set.texts.flat();
+  checkEmbeddings(ctx, p, txt, (j) => `caption ${j} ("${texts[j]}", of image '${records[captionImage[j]!]!.id}') of ${source}`);
   const sim = tf.tidy(() => tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), tf.tensor2d(txt.data, [caps.length, txt.cols]), false, true).dataSync() as Float32Array);
   const r = retrievalRecall(sim, nImages, captionImage, [1, 5, 10]);
   const metrics: Record<string, number> = { images: nImages, captions: caps.length };
@@ -55,23 +73,23 @@ export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
   const split = await loadImageSplit(p.images as string, p.split as string, cfg.image.imageSize, { signal: ctx.signal });
   const classes = split.classes;
   if (classes.length < 2) throw new Error(`${p.images} is not an image-class dataset with named classes`);
+  const unlabelled = split.records.find((r) => r.label === undefined || r.label < 0);
+  if (unlabelled) throw new Error(`${ctx.stage}: image '${unlabelled.id}' of ${p.images} (split ${p.split}) has no class label: zero-shot accuracy needs a labelled split`);
   const templates = p.templates as string[];
   // Class vectors: mean over templates of normalised text embeddings, renormalised.
   const prompts = classes.flatMap((c) => templates.map((t) => tok.encode(t.replaceAll('{}', c), undefined, cfg.text.maxLen)));
   const txt = await inBatches(prompts.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => prompts[i]!))));
   const nImages = split.records.length, s = cfg.image.imageSize;
   const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(split, idx), [idx.length, s, s, 3])));
+  const nT = templates.length;
+  checkEmbeddings(ctx, p, txt, (i) => `prompt ${i} ("${templates[i % nT]!.replaceAll('{}', classes[Math.floor(i / nT)]!)}", class '${classes[Math.floor(i / nT)]}') of input templates`);
+  checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${split.records[i]!.id}') of input images (${p.images}, split ${p.split})`);
   const scores = tf.tidy(() => {
-    const classVec = l2normalize(tf.tensor3d(txt.data, [classes.length, templates.length, txt.cols]).mean(1));
-    return tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), classVec, false, true).arraySync() as number[][];
+    const classVec = l2normalize(tf.tensor3d(txt.data, [classes.length, nT, txt.cols]).mean(1));
+    return tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), classVec, false, true).dataSync() as Float32Array;
   });
-  let top1 = 0, top5 = 0;
-  scores.forEach((row, i) => {
-    const gold = split.records[i]!.label!;
-    const better = row.filter((v) => v > row[gold]!).length;
-    if (better === 0) top1++;
-    if (better < 5) top5++;
-  });
-  await writeMetrics(ctx, { top1: (top1 / nImages) * 100, top5: (top5 / nImages) * 100, images: nImages, classes: classes.length, templates: templates.length });
+  // Ties count against the model, as in retrieval: a constant model scores top-1 = 0, not 100.
+  const acc = topkAccuracy(scores, nImages, classes.length, split.records.map((r) => r.label!), [1, 5]);
+  await writeMetrics(ctx, { top1: acc[1]! * 100, top5: acc[5]! * 100, images: nImages, classes: classes.length, templates: templates.length });
   m.ps.dispose();
 }

@@ -10,7 +10,7 @@ export const DEFAULT_TEMPLATES = ['a photo of a {}.', 'a picture of a {}.', 'an 
 
 export const evalRetrieval: StageKind = {
   name: 'eval.retrieval',
-  version: 1,
+  version: 2,
   summary: 'Zero-shot image-text retrieval of an S-SMKE checkpoint: TR@1/5/10 and IR@1/5/10 (x100)',
   params: {
     type: 'object',
@@ -33,7 +33,7 @@ export const evalRetrieval: StageKind = {
 
 export const evalZeroshot: StageKind = {
   name: 'eval.zeroshot',
-  version: 1,
+  version: 2,
   summary: 'Zero-shot classification of an S-SMKE checkpoint from class-name prompts averaged over templates (top-1/top-5, x100)',
   params: {
     type: 'object',

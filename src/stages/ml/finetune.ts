@@ -5,7 +5,7 @@ import { int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES }
 
 export const finetuneText: StageKind = {
   name: 'finetune.text',
-  version: 2,
+  version: 3,
   summary: "Finetune a text model (S-SMKE or train.mlm) on one GLUE-format task; reports the task's metrics",
   params: {
     type: 'object',
@@ -33,7 +33,7 @@ export const finetuneText: StageKind = {
 
 export const finetuneImage: StageKind = {
   name: 'finetune.image',
-  version: 2,
+  version: 3,
   summary: 'Linear probe or full finetune of an image encoder on mean-pooled patch tokens -> LN -> linear',
   params: {
     type: 'object',
@@ -61,7 +61,7 @@ export const finetuneImage: StageKind = {
 
 export const finetuneRetrieval: StageKind = {
   name: 'finetune.retrieval',
-  version: 2,
+  version: 3,
   summary: 'Finetune S-SMKE for retrieval with the CLIP loss on x',
   params: {
     type: 'object',

@@ -5,7 +5,7 @@ import { int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 export const trainSmke: StageKind = {
   name: 'train.s_smke',
-  version: 2,
+  version: 3,
   summary: 'S-SMKE pretraining: truncated pretrained encoders + shared block, contrastive KD with a memory bank + ITC; resumable',
   params: {
     type: 'object',

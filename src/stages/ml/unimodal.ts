@@ -6,7 +6,7 @@ import { int, num, path, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES, VIT_ARCH } fr
 
 export const trainTeacher: StageKind = {
   name: 'train.teacher',
-  version: 2,
+  version: 3,
   summary: 'Train a ViT teacher supervised on a named-class image set (the mini stand-in for BEiTv2)',
   params: {
     type: 'object',
@@ -32,7 +32,7 @@ export const trainTeacher: StageKind = {
 
 export const trainImageEncoder: StageKind = {
   name: 'train.image_encoder',
-  version: 2,
+  version: 3,
   summary: 'Pretrain a ViT by masked image modelling (the mini stand-in for Data2Vec2)',
   params: {
     type: 'object',
@@ -59,7 +59,7 @@ export const trainImageEncoder: StageKind = {
 
 export const trainMlm: StageKind = {
   name: 'train.mlm',
-  version: 2,
+  version: 3,
   summary: 'Pretrain a BERT-style text encoder by masked language modelling, with a WordPiece vocabulary built from the corpus',
   params: {
     type: 'object',
