@@ -1,7 +1,7 @@
 // `smke fmt FILE... [--check]`: rewrite .smke files in the canonical layout.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { formatSource } from '../compiler/index.js';
+import { formatSource, normalizeSource, readSource } from '../compiler/index.js';
 import { parseArgs } from './args.js';
 import { useColor } from './compile.js';
 import { renderDiagnostics } from '../compiler/index.js';
@@ -16,17 +16,16 @@ export default async function fmtCommand(argv: string[]): Promise<number> {
   const check = program.opts<{ check?: boolean }>().check ?? false;
   let status = 0;
   for (const file of program.args) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      process.stderr.write(`smke fmt: cannot read ${file}: ${(e as Error).message}\n`);
+    const read = readSource(file);
+    if ('error' in read) {
+      process.stderr.write(`smke fmt: cannot read ${file}: ${read.error}\n`);
       status = Math.max(status, 1);
       continue;
     }
+    const text = read.text;
     const result = formatSource(file, text);
     if (!('formatted' in result)) {
-      process.stderr.write(renderDiagnostics(result.diagnostics, new Map([[file, text]]), { color: useColor() }));
+      process.stderr.write(renderDiagnostics(result.diagnostics, new Map([[file, normalizeSource(text)]]), { color: useColor() }));
       process.stderr.write(`smke fmt: ${file} left unchanged: fix its syntax errors first\n`);
       status = Math.max(status, 1);
       continue;

@@ -10,6 +10,8 @@ import { Diagnostics, type Diagnostic } from './diagnostic.js';
 import { BAD, describeValue, evaluate, formatAxisValue, isScalar, type EvalEnv, RefSites, type Result, type Spanned, type StageEntry } from './evaluate.js';
 import { SMALL, duplicates } from './dups.js';
 import { findCycles, indexGraph, topoOrder } from './graph.js';
+import { checkOutputPaths } from './output-paths.js';
+import { MAX_DEPTH } from './parser.js';
 import type { CompileOptions, CompileResult } from './index.js';
 import type { KindInfo, OutputSpec } from './kinds.js';
 import { load } from './load.js';
@@ -32,6 +34,8 @@ interface Draft {
   sitesFrom: number;
   sitesTo: number;
   afterIds: { id: string; span: SourceSpan }[];
+  /** The kind's outputs for the instance's params (absent when broken). */
+  outputs?: Record<string, OutputSpec>;
 }
 
 export function build(options: CompileOptions): CompileResult & { texts: Map<string, string> } {
@@ -40,7 +44,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
   const envVars = options.env ?? process.env;
   const loaded = load(options.file, projectDir, diags, options.text);
   const texts = loaded.texts;
-  if (loaded.files.length === 0) return { diagnostics: diags.list, texts };
+  if (loaded.files.length === 0) return { diagnostics: diags.noteDropped(diags.list), texts };
 
   // Declarations of every file, imports first.
   const paramDecls = new Map<string, A.ParamDecl>();
@@ -116,7 +120,9 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
 
   // Pipeline parameters, evaluated on first use (they may refer to each other in any order).
   const paramValues = new Map<string, Result>();
-  const evaluating: string[] = [];
+  /** Parameters whose computation has begun (finished ones are in paramValues too). */
+  const evaluating = new Set<string>();
+  const depthMemo = new WeakMap<object, number>();
   const stageTable = new Map<string, Expanded>();
   const baseEnv: Omit<EvalEnv, 'mode'> = {
     diags,
@@ -129,26 +135,65 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     literal: parseLiteral,
   };
   const paramEnv: EvalEnv = { ...baseEnv, mode: 'param' };
+  /**
+   * A parameter's value. Parameters may use each other in any order, and a
+   * chain of thousands (`p1500 = p1499 + 1`, ...) must not take one stack
+   * frame per link: the parameters it needs are found first (an explicit
+   * stack, see paramUses) and evaluated from the bottom up, so that each
+   * evaluation finds its parameters already computed. A cycle found on the
+   * way is reported once and its parameters take BAD.
+   */
   function paramValue(name: string, usedAt: Spanned): Result | undefined {
     if (setValues.has(name)) return setValues.get(name)!;
     const expr = paramExprs.get(name);
     if (expr === undefined) return undefined;
     const memo = paramValues.get(name);
     if (memo !== undefined) return memo;
-    const at = evaluating.indexOf(name);
-    if (at !== -1) {
-      const path = [...evaluating.slice(at), name];
-      diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, usedAt.span, {
-        label: `\`${name}\` is used while computing itself`,
-        help: 'give one of these parameters a value that does not depend on the others',
-      });
-      return BAD;
+    if (evaluating.has(name)) return BAD; // on a cycle being reported
+    const stack: { name: string; uses: ParamUse[]; next: number }[] = [];
+    const enter = (n: string) => {
+      evaluating.add(n);
+      stack.push({ name: n, uses: paramUses(paramExprs.get(n)!, isPendingParam), next: 0 });
+    };
+    enter(name);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.next < top.uses.length) {
+        const use = top.uses[top.next++]!;
+        if (!evaluating.has(use.name)) enter(use.name);
+        else if (paramValues.get(use.name) === undefined) {
+          const from = stack.findIndex((f) => f.name === use.name);
+          const path = [...stack.slice(from).map((f) => f.name), use.name];
+          diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, use.at.span, {
+            label: `\`${use.name}\` is used while computing itself`,
+            help: 'give one of these parameters a value that does not depend on the others',
+          });
+          for (const f of stack.slice(from)) paramValues.set(f.name, BAD);
+        }
+        continue;
+      }
+      stack.pop();
+      if (paramValues.get(top.name) === undefined) paramValues.set(top.name, boundedDepth(top.name, evaluate(paramExprs.get(top.name)!, paramEnv)));
     }
-    evaluating.push(name);
-    const v = evaluate(expr, paramEnv);
-    evaluating.pop();
-    paramValues.set(name, v);
-    return v;
+    return paramValues.get(name);
+  }
+  /**
+   * Syntax nests at most MAX_DEPTH levels, but parameters can wrap each other
+   * (`p2 = [p1]`, `p3 = [p2]` ...) without limit, and the runtime walks
+   * values recursively (JSON, digests): a parameter's value is held to the
+   * same depth.
+   */
+  function boundedDepth(name: string, v: Result): Result {
+    if (v === BAD || valueDepth(v, depthMemo) <= MAX_DEPTH) return v;
+    diags.error('E0004', `the value of parameter \`${name}\` nests deeper than ${MAX_DEPTH} levels`, paramDecls.get(name)?.nameSpan, {
+      label: 'lists and maps inside each other, through other parameters',
+      help: 'flatten the value: a pipeline never needs this much nesting',
+    });
+    return BAD;
+  }
+  /** A parameter not yet computed (set by --set or memoised ones need no visit). */
+  function isPendingParam(n: string): boolean {
+    return paramExprs.has(n) && !setValues.has(n) && paramValues.get(n) === undefined;
   }
 
   // Stage table: every stage with its matrix cells, before any reference is resolved.
@@ -181,15 +226,18 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
 
   // Output references: each must name an output of the upstream kind for its resolved params.
   const byId = new Map<string, number>();
-  drafts.forEach((d, i) => byId.set(d.inst.id, i));
-  const outputsOf: (Record<string, OutputSpec> | undefined | null)[] = new Array(drafts.length).fill(null);
-  const outputs = (i: number) => {
-    if (outputsOf[i] === null) {
-      const d = drafts[i]!;
-      outputsOf[i] = d.kind && !d.broken ? kindCall(d, 'outputs', () => d.kind!.outputs(d.inst.params), diags) : undefined;
-    }
-    return outputsOf[i];
-  };
+  drafts.forEach((d, i) => {
+    const first = byId.get(d.inst.id);
+    if (first === undefined) byId.set(d.inst.id, i);
+    // Ids are distinct by construction (formatAxisValue); should that ever fail, one cell must not silently replace another.
+    else
+      diags.error('E0023', `two stage instances have the id \`${d.inst.id}\``, d.stageDecl.nameSpan, {
+        label: 'this instance',
+        labels: [{ span: drafts[first]!.stageDecl.nameSpan, message: 'has the id of this one' }],
+        help: 'change a matrix value so that the two instances differ',
+      });
+  });
+  const outputs = (i: number) => (drafts[i]!.broken ? undefined : drafts[i]!.outputs);
   // Edges as parallel arrays. Duplicates can only come from one instance's
   // own references, so they are found among that instance's edges (a short
   // scan; a Map only for an instance with many) rather than in one big map
@@ -261,7 +309,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     }
   }
 
-  if (diags.hasErrors) return { diagnostics: sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse()), texts };
+  if (diags.hasErrors) return { diagnostics: diags.noteDropped(sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse())), texts };
 
   const instances = order.map((i) => drafts[i]!.inst);
   const byIndex = drafts.map((d) => d.inst);
@@ -302,6 +350,96 @@ function defineLazyGraph(plan: Plan, byIndex: StageInstance[], from: number[], t
       graph = g;
     },
   });
+}
+
+/**
+ * How deep lists and maps nest in a value (a scalar is 0), iteratively;
+ * shared sub-values (a parameter inside another) are measured once.
+ */
+function valueDepth(root: Value, memo: WeakMap<object, number>): number {
+  if (root === null || typeof root !== 'object') return 0;
+  const stack: { v: object; kids: Value[]; i: number; max: number }[] = [];
+  const open = (v: object) => stack.push({ v, kids: Array.isArray(v) ? v : Object.values(v), i: 0, max: 0 });
+  open(root);
+  let result = 0;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.i < top.kids.length) {
+      const k = top.kids[top.i++]!;
+      if (k === null || typeof k !== 'object') continue;
+      const known = memo.get(k);
+      if (known !== undefined) top.max = Math.max(top.max, known);
+      else if (stack.length > 4 * MAX_DEPTH) return stack.length; // deep enough to refuse: stop walking
+      else open(k);
+      continue;
+    }
+    stack.pop();
+    const d = top.max + 1;
+    memo.set(top.v, d);
+    if (stack.length > 0) stack[stack.length - 1]!.max = Math.max(stack[stack.length - 1]!.max, d);
+    else result = d;
+  }
+  return result;
+}
+
+interface ParamUse {
+  name: string;
+  at: Spanned;
+}
+
+/**
+ * The parameters an expression reads, in evaluation order, each with the node
+ * that reads it. Walked with an explicit stack: an expression's depth is
+ * bounded by the parser (MAX_DEPTH), but nothing here should rely on it.
+ */
+function paramUses(root: A.Expr, isParam: (name: string) => boolean): ParamUse[] {
+  const uses: ParamUse[] = [];
+  const todo: A.Expr[] = [root];
+  while (todo.length > 0) {
+    const e = todo.pop()!;
+    // Children are pushed last-first so that they pop in source (= evaluation) order.
+    const push = (xs: readonly (A.Expr | A.WildcardSelector | undefined)[]) => {
+      for (let i = xs.length - 1; i >= 0; i--) {
+        const x = xs[i];
+        if (x && x.type !== 'Wildcard') todo.push(x);
+      }
+    };
+    switch (e.type) {
+      case 'Name':
+        if (isParam(e.name)) uses.push({ name: e.name, at: e });
+        break;
+      case 'String':
+        for (const p of e.parts) if (typeof p !== 'string' && isParam(p.path[0]!)) uses.push({ name: p.path[0]!, at: p });
+        break;
+      case 'Paren':
+        todo.push(e.expr);
+        break;
+      case 'List':
+        push(e.items);
+        break;
+      case 'Map':
+        push(e.entries.map((m) => m.value));
+        break;
+      case 'Call':
+        push(e.args);
+        break;
+      case 'Neg':
+        todo.push(e.operand);
+        break;
+      case 'Binary':
+        push([e.first, ...e.rest.map((r) => r.right)]);
+        break;
+      case 'Select':
+        push([e.target, ...e.selectors]);
+        break;
+      case 'Member':
+        todo.push(e.target);
+        break;
+      default:
+        break;
+    }
+  }
+  return uses;
 }
 
 /** In reading order: command-line problems first, then by file (root first) and position. */
@@ -389,18 +527,33 @@ function expandStage(decl: A.StageDecl, env: EvalEnv, diags: Diagnostics): Expan
       ok = false;
       continue;
     }
-    const seen = new Set<string>();
-    for (const x of v) {
+    // Where each value was written, when the axis is a list literal (else the whole axis expression).
+    const itemSpan = (i: number): SourceSpan =>
+      axis.values.type === 'List' && axis.values.items.length === v.length ? axis.values.items[i]!.span : axis.values.span;
+    const seen = new Map<string, number>();
+    v.forEach((x, i) => {
       const f = formatAxisValue(x);
-      if (seen.has(f)) {
-        diags.error('E0007', `duplicate value \`${f}\` in matrix axis \`${axis.name}\``, axis.values.span, {
-          label: 'the same instance would be declared twice',
-          help: 'remove the repeated value',
-        });
-        ok = false;
+      const first = seen.get(f);
+      if (first === undefined) {
+        seen.set(f, i);
+        return;
       }
-      seen.add(f);
-    }
+      const same = v[first] === x;
+      const shown = (y: Value) => (typeof y === 'string' ? JSON.stringify(y) : String(y));
+      diags.error(
+        same ? 'E0007' : 'E0023',
+        same
+          ? `duplicate value \`${f}\` in matrix axis \`${axis.name}\``
+          : `matrix axis \`${axis.name}\` has both \`${shown(v[first]!)}\` and \`${shown(x)}\`, which instance ids both write as \`${f}\``,
+        itemSpan(i),
+        {
+          label: same ? 'the same instance would be declared twice' : `written \`${f}\` in instance ids, like the value before`,
+          labels: itemSpan(first).offset === itemSpan(i).offset ? undefined : [{ span: itemSpan(first), message: 'first here' }],
+          help: same ? 'remove the repeated value' : 'keep one of them, or make both strings (or both numbers)',
+        },
+      );
+      ok = false;
+    });
     axisValues.push(v);
   }
   if (!ok) {
@@ -564,6 +717,9 @@ function instantiate(
   inst.resources = defaults || Object.keys(overrides).length > 0 ? { ...DEFAULT_RESOURCES, ...(defaults ?? {}), ...overrides } : { ...DEFAULT_RESOURCES };
   inst.inputs = (kind.inputs ? kindCall(draft, 'inputs', () => kind.inputs!(filled), diags) : undefined) ?? [];
   inst.env = (kind.env ? kindCall(draft, 'env', () => kind.env!(filled), diags) : undefined) ?? [];
+  const outs = kindCall(draft, 'outputs', () => kind.outputs(filled), diags);
+  if (outs && !checkOutputPaths(outs, checked.entries, filled, decl.nameSpan, id, diags)) draft.broken = true;
+  draft.outputs = outs;
   return draft;
 }
 

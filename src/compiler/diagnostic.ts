@@ -24,9 +24,19 @@ export interface Diagnostic {
   notes?: string[];
 }
 
+/**
+ * Errors kept per compile. Past this many the rest are only counted: a
+ * generated file with 20,000 misspelt names would otherwise spend minutes
+ * on a did-you-mean over every name for each (callers check `full` before
+ * computing one), and nobody reads the 20,000th error.
+ */
+export const MAX_ERRORS = 100;
+
 /** Collects the diagnostics of one compile. */
 export class Diagnostics {
   readonly list: Diagnostic[] = [];
+  /** Errors not kept because MAX_ERRORS were already kept. */
+  dropped = 0;
   /** (code, offset, message) already reported: a matrix stage would otherwise repeat one error per cell. */
   private readonly seen = new Set<string>();
 
@@ -38,6 +48,10 @@ export class Diagnostics {
   ): void {
     const key = `${code}\0${span?.file ?? ''}\0${span?.offset ?? -1}\0${message}`;
     if (this.seen.has(key)) return;
+    if (this.full) {
+      this.dropped++;
+      return;
+    }
     this.seen.add(key);
     const d: Diagnostic = { code, severity: 'error', message };
     if (span) d.span = span;
@@ -47,6 +61,20 @@ export class Diagnostics {
 
   add(d: Diagnostic): void {
     this.error(d.code, d.message, d.span, { label: d.label, labels: d.labels, help: d.help, notes: d.notes });
+  }
+
+  /** MAX_ERRORS errors are kept: skip work (suggestions) that only a kept error would show. */
+  get full(): boolean {
+    return this.list.length >= MAX_ERRORS;
+  }
+
+  /** `list` in the order given, with a note on its last error when some errors were not kept. */
+  noteDropped(list: Diagnostic[]): Diagnostic[] {
+    const last = list[list.length - 1];
+    if (this.dropped > 0 && last) {
+      last.notes = [...(last.notes ?? []), `${this.dropped} more error${this.dropped === 1 ? '' : 's'} not shown: only the first ${MAX_ERRORS} are reported`];
+    }
+    return list;
   }
 
   get hasErrors(): boolean {

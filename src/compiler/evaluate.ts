@@ -85,9 +85,24 @@ export function describeValue(v: Value): string {
   }
 }
 
-/** How an axis value appears in an instance id: `glue[cola]`, `sweep[0.1,3]`. */
+/**
+ * Characters that would make an instance id ambiguous or hard to pass on a
+ * command line: the id's own separators (`,` `[` `]`), quotes and
+ * backslashes, `*` (the wildcard), white space and control characters.
+ */
+const NEEDS_QUOTES = /[,[\]"\\*\s\x00-\x1f\x7f]/;
+
+/**
+ * How an axis value appears in an instance id: `glue[cola]`, `sweep[0.1,3]`.
+ * A string that is empty or holds a character of NEEDS_QUOTES is written as a
+ * JSON string (`s["a,b",c]`), so the values of an id can always be told
+ * apart: two cells get the same id only if, axis by axis, their values are
+ * written alike, which only a string and a number (`"1"` and `1`) or a
+ * boolean (`"true"` and `true`) can be; build.ts refuses those pairs.
+ */
 export function formatAxisValue(v: Value): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
+  if (typeof v !== 'string') return JSON.stringify(v);
+  return v === '' || NEEDS_QUOTES.test(v) ? JSON.stringify(v) : v;
 }
 
 export function isScalar(v: Value): v is string | number | boolean {
@@ -151,7 +166,7 @@ function unknownName(name: string, span: SourceSpan, env: EvalEnv): typeof BAD {
   const what = env.mode === 'param' ? 'a parameter' : 'a parameter, matrix variable or stage';
   env.diags.error('E0008', `unknown name \`${name}\``, span, {
     label: `not ${what}`,
-    help: didYouMean(name, knownNames(env)) ?? 'declare it with `param NAME = value`, or check the spelling',
+    help: (env.diags.full ? undefined : didYouMean(name, knownNames(env))) ?? 'declare it with `param NAME = value`, or check the spelling',
   });
   return BAD;
 }
@@ -336,38 +351,63 @@ function evalCall(e: A.CallExpr, env: EvalEnv): Result {
 
 const OP_NAMES: Record<A.BinaryOp, string> = { '+': 'add', '-': 'subtract', '*': 'multiply', '/': 'divide', '%': 'take the remainder of' };
 
+/**
+ * A chain `a op b op c ...`, left to right, in time linear in its length: a
+ * long `+` chain of strings must not copy (or flatten) the text so far at
+ * every step, nor a chain of lists copy the list so far.
+ */
 function evalBinary(e: A.BinaryExpr, env: EvalEnv): Result {
   let acc = evaluate(e.first, env);
-  let accSpan = e.first.span;
+  /** The last operand folded into `acc`: only an error message needs acc's span. */
+  let last: A.Expr = e.first;
+  /** `acc` is a list made by this chain, so it may grow in place. */
+  let ownList = false;
   for (const { op, opSpan, right } of e.rest) {
     const r = evaluate(right, env);
     if (acc === BAD || r === BAD) {
       acc = BAD;
       continue;
     }
-    const next = applyOp(op, acc, r);
-    if (typeof next === 'string' && next.startsWith('\0')) {
-      env.diags.error('E0013', `cannot ${OP_NAMES[op]} ${describeValue(acc)} and ${describeValue(r)}`, opSpan, {
-        label: next.slice(1),
-        labels: [
-          { span: accSpan, message: describeValue(acc) },
-          { span: right.span, message: describeValue(r) },
-        ],
-        help:
-          isOutputRef(acc) || isOutputRef(r) || (Array.isArray(acc) && acc.some(isOutputRef))
-            ? 'a stage output is a path known only at run time: pass it as a value of its own'
-            : '`+` adds numbers, joins strings (a number joins as text) and concatenates lists; `- * / %` take numbers',
-      });
-      acc = BAD;
-    } else acc = next as Value;
-    accSpan = { ...accSpan, length: right.span.offset + right.span.length - accSpan.offset };
+    if (op === '+' && Array.isArray(acc) && Array.isArray(r) && !isOutputRef(acc)) {
+      if (!ownList) acc = acc.slice();
+      for (const x of r) acc.push(x);
+      ownList = true;
+    } else {
+      const next = applyOp(op, acc, r);
+      if (next instanceof Invalid) {
+        const first = e.first.span;
+        const end = last.span;
+        const accSpan = last === e.first ? first : { ...first, length: end.offset + end.length - first.offset };
+        env.diags.error('E0013', `cannot ${OP_NAMES[op]} ${describeValue(acc)} and ${describeValue(r)}`, opSpan, {
+          label: next.why,
+          labels: [
+            { span: accSpan, message: describeValue(acc) },
+            { span: right.span, message: describeValue(r) },
+          ],
+          help:
+            isOutputRef(acc) || isOutputRef(r) || (Array.isArray(acc) && acc.some(isOutputRef))
+              ? 'a stage output is a path known only at run time: pass it as a value of its own'
+              : '`+` adds numbers, joins strings (a number joins as text) and concatenates lists; `- * / %` take numbers',
+        });
+        acc = BAD;
+        continue;
+      }
+      acc = next;
+      ownList = false;
+    }
+    last = right;
   }
   return acc;
 }
 
-/** The result, or a string starting with NUL that explains why the operation is invalid. */
-function applyOp(op: A.BinaryOp, a: Value, b: Value): Value | string {
-  if (isOutputRef(a) || isOutputRef(b)) return '\0not allowed on a stage output';
+/** Why an operation is not defined for its operands. */
+class Invalid {
+  constructor(readonly why: string) {}
+}
+
+/** The result, or why the operation is invalid. */
+function applyOp(op: A.BinaryOp, a: Value, b: Value): Value | Invalid {
+  if (isOutputRef(a) || isOutputRef(b)) return new Invalid('not allowed on a stage output');
   if (typeof a === 'number' && typeof b === 'number') {
     switch (op) {
       case '+':
@@ -377,9 +417,9 @@ function applyOp(op: A.BinaryOp, a: Value, b: Value): Value | string {
       case '*':
         return a * b;
       case '/':
-        return b === 0 ? '\0division by zero' : a / b;
+        return b === 0 ? new Invalid('division by zero') : a / b;
       case '%':
-        return b === 0 ? '\0division by zero' : a % b;
+        return b === 0 ? new Invalid('division by zero') : a % b;
     }
   }
   if (op === '+') {
@@ -387,7 +427,7 @@ function applyOp(op: A.BinaryOp, a: Value, b: Value): Value | string {
     if (typeof b === 'string' && isScalar(a)) return String(a) + b;
     if (Array.isArray(a) && Array.isArray(b)) return [...a, ...b];
   }
-  return '\0not defined for these types';
+  return new Invalid('not defined for these types');
 }
 
 function evalSelect(e: A.SelectExpr, env: EvalEnv): Inner {
@@ -465,7 +505,7 @@ function evalSelect(e: A.SelectExpr, env: EvalEnv): Inner {
     if (id === undefined) {
       env.diags.error('E0015', `no instance \`${name}[${key}]\``, e.span, {
         label: `not among the ${st.ids.length} instances of \`${name}\``,
-        help: didYouMean(`${name}[${key}]`, st.ids) ?? `the instances are ${listIds(st.ids)}`,
+        help: (env.diags.full ? undefined : didYouMean(`${name}[${key}]`, st.ids)) ?? `the instances are ${listIds(st.ids)}`,
       });
       return BAD;
     }

@@ -207,10 +207,10 @@ class Printer {
     const parts = ['['];
     e.items.forEach((x, i) => {
       const lead = this.collect(x.span.offset, inner, i > 0);
-      parts.push(...lead);
+      for (const l of lead) parts.push(l);
       parts.push(`${inner}${this.expr(x, inner, inner.length)},${this.trailingText(x.span, e.span)}`);
     });
-    parts.push(...this.collect(e.span.offset + e.span.length - 1, inner, e.items.length > 0));
+    for (const l of this.collect(e.span.offset + e.span.length - 1, inner, e.items.length > 0)) parts.push(l);
     parts.push(`${indent}]`);
     return parts.join('\n');
   }
@@ -224,11 +224,11 @@ class Printer {
     const inner = indent + INDENT;
     const parts = ['{'];
     e.entries.forEach((m, i) => {
-      parts.push(...this.collect(m.keySpan.offset, inner, i > 0));
+      for (const l of this.collect(m.keySpan.offset, inner, i > 0)) parts.push(l);
       const head = `${inner}${m.raw} = `;
       parts.push(`${head}${this.expr(m.value, inner, head.length)}${this.trailingText(m.value.span, e.span)}`);
     });
-    parts.push(...this.collect(e.span.offset + e.span.length - 1, inner, e.entries.length > 0));
+    for (const l of this.collect(e.span.offset + e.span.length - 1, inner, e.entries.length > 0)) parts.push(l);
     parts.push(`${indent}}`);
     return parts.join('\n');
   }

@@ -49,13 +49,16 @@ export function compile(options: CompileOptions): CompileResult {
 
 export { renderDiagnostics, diagnosticsJson } from './render.js';
 export { parseLiteral } from './literal-text.js';
+export { readSource } from './load.js';
+export { normalizeSource } from './source.js';
 
 /**
  * The canonical layout of one file's text, or its syntax errors (a file that
  * does not parse is never rewritten).
  */
 export function formatSource(path: string, text: string): { formatted: string } | { diagnostics: Diagnostic[] } {
-  const { ast, diagnostics } = parse(new SourceFile(path, text));
+  const src = new SourceFile(path, text);
+  const { ast, diagnostics } = parse(src);
   if (diagnostics.length > 0) return { diagnostics };
-  return { formatted: formatFile(ast, text) };
+  return { formatted: formatFile(ast, src.text) };
 }

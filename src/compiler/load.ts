@@ -3,7 +3,7 @@
 // cycles and missing or unsupported `smke 1` version lines.
 
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { dirname, relative, resolve, isAbsolute } from 'node:path';
 import type { FileAst, ImportDecl } from './ast.js';
 import type { Diagnostics } from './diagnostic.js';
@@ -12,6 +12,64 @@ import { parse } from './parser.js';
 import { SourceFile } from './source.js';
 
 export const LANGUAGE_VERSION = '1';
+
+/**
+ * Largest source file read, in bytes: 20x the 100k-stage benchmark pipeline.
+ * A larger "source" is a mistake (a data file, a device); reading it whole
+ * would take the memory of the machine first.
+ */
+export const MAX_SOURCE_BYTES = 256 * 1024 * 1024;
+/** Longest chain of imports (a imports b imports c ...): far beyond any real project, far below the stack limit. */
+export const MAX_IMPORT_DEPTH = 64;
+
+export type ReadSource = { text: string; sha256: string } | { error: string; tooLarge?: boolean };
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Reads a source file: regular files only, at most MAX_SOURCE_BYTES. Opened
+ * non-blocking so that a FIFO is refused instead of waiting for a writer
+ * forever; /dev/zero and friends are refused before a byte is read. The
+ * sha256 is over the bytes on disk, as the plan cache checks them.
+ */
+export function readSource(path: string, limit = MAX_SOURCE_BYTES): ReadSource {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { error: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { error: `${kindOf(st)}, not a regular file` };
+    if (st.size > limit) return { tooLarge: true, error: `${st.size} bytes, more than the limit of ${limit}` };
+    // The file may grow while it is read: read at most one byte past the limit.
+    const buf = Buffer.allocUnsafe(Math.min(st.size, limit) + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) {
+        if (n > limit) return { tooLarge: true, error: `more than the limit of ${limit} bytes` };
+        break;
+      }
+    }
+    const bytes = buf.subarray(0, n);
+    return { text: bytes.toString('utf8'), sha256: createHash('sha256').update(bytes).digest('hex') };
+  } catch (e) {
+    return { error: (e as Error).message };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export interface Loaded {
   /** Files in dependency order: every file after the files it imports; the root last. */
@@ -52,24 +110,32 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics, r
     if (done.has(abs)) return;
     done.add(abs);
     const shown = displayPath(abs, projectDir);
-    let text: string;
-    try {
-      if (via === undefined && rootText !== undefined) text = rootText;
-      else if (statSync(abs).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      else text = readFileSync(abs, 'utf8');
-    } catch (e) {
-      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-      diags.error('E0005', `cannot read \`${shown}\`: ${why}`, via?.path.span, {
-        label: via ? 'imported here' : undefined,
-        help: via
-          ? 'import paths are relative to the importing file'
-          : 'give the path of a .smke file, relative to the current directory',
+    if (stack.length >= MAX_IMPORT_DEPTH) {
+      diags.error('E0004', `imports nested more than ${MAX_IMPORT_DEPTH} files deep`, via?.path.span, {
+        label: `\`${shown}\` would be file ${stack.length + 1} of one import chain`,
+        help: 'import shared files from the root instead of chaining them through each other',
       });
       return;
     }
-    loaded.sources.push({ path: abs, sha256: createHash('sha256').update(text).digest('hex') });
-    loaded.texts.set(shown, text);
-    const src = new SourceFile(shown, text);
+    const read: ReadSource =
+      via === undefined && rootText !== undefined
+        ? { text: rootText, sha256: createHash('sha256').update(rootText).digest('hex') }
+        : readSource(abs);
+    if ('error' in read) {
+      const tooLarge = read.tooLarge === true;
+      diags.error('E0005', `cannot read \`${shown}\`: ${read.error}`, via?.path.span, {
+        label: via ? 'imported here' : undefined,
+        help: tooLarge
+          ? `a .smke file is at most ${MAX_SOURCE_BYTES / 1024 / 1024} MiB; keep data out of the pipeline and name it in \`inputs\``
+          : via
+            ? read.error === 'no such file' ? 'import paths are relative to the importing file' : 'an import names a .smke file (a regular file, not a pipe or device)'
+            : 'give the path of a .smke file (a regular file), relative to the current directory',
+      });
+      return;
+    }
+    loaded.sources.push({ path: abs, sha256: read.sha256 });
+    const src = new SourceFile(shown, read.text);
+    loaded.texts.set(shown, src.text);
     const { ast, diagnostics, aborted } = parse(src);
     for (const d of diagnostics) diags.add(d);
     if (!aborted) checkVersion(ast, src, diags);
@@ -97,8 +163,8 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics, r
 function checkVersion(ast: FileAst, src: SourceFile, diags: Diagnostics): void {
   if (!ast.version) {
     const first = ast.items[0];
-    // Point at the first word of the file, not the whole first declaration.
-    const at = first ? first.span.offset : 0;
+    // Point at the first word of the file, not the whole first declaration (nor a blank line before it).
+    const at = first ? first.span.offset : Math.max(0, src.text.search(/\S/));
     const word = /^\S+/.exec(src.text.slice(at, at + 40))?.[0].length ?? 1;
     diags.error('E0003', 'missing version line `smke 1`', src.span(at, word), {
       label: 'expected `smke 1` before this',

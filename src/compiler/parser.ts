@@ -680,6 +680,12 @@ export function parseWithRecovery(src: SourceFile): ParseResult {
       span: err.token.tokenType === EOF ? src.span(src.text.length, 1) : span,
       label: err.token.tokenType === EOF ? 'the file ends here' : 'unexpected here',
     };
+    if (err.token.tokenType === T.Smke) {
+      d.code = 'E0003';
+      d.message = 'a version line `smke ...` after the start of the file';
+      d.label = 'only the first thing in a file can be its version line';
+      d.help = 'keep one `smke 1`, before everything else (blank lines and comments may precede it)';
+    }
     const expected = /^expected `([\]})])`/.exec(err.message)?.[1];
     if (expected) {
       const closer = expected === ']' ? T.RBracket : expected === '}' ? T.RBrace : T.RParen;

@@ -76,7 +76,8 @@ function renderOne(d: Diagnostic, texts: Map<string, string>, opts: RenderOption
 
 /** The line containing `offset`, tabs shown as spaces, cut around the offset when very long; `col` is the offset's 0-based place in `shown`. */
 function sourceLine(text: string, offset: number): { shown: string; col: number } {
-  const from = text.lastIndexOf('\n', offset - 1) + 1;
+  // lastIndexOf clamps a negative start to 0: at offset 0 it would find a newline *at* 0.
+  const from = offset <= 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
   let to = text.indexOf('\n', offset);
   if (to === -1) to = text.length;
   if (to > from + 100_000) to = Math.min(to, offset + MAX_LINE);
@@ -90,7 +91,7 @@ function sourceLine(text: string, offset: number): { shown: string; col: number 
   }
   // Control characters would garble the terminal; tabs would break caret alignment.
   const shown = line.replace(/[\x00-\x1f\x7f]/g, ' ');
-  return { shown, col: Math.min(col, shown.length) };
+  return { shown, col: Math.max(0, Math.min(col, shown.length)) };
 }
 
 /** Diagnostics for editors: one JSON document with the spans' end positions added. */

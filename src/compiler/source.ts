@@ -3,13 +3,30 @@
 
 import type { SourceSpan } from './plan.js';
 
+/**
+ * The text the compiler reads: without a UTF-8 byte order mark (editors on
+ * Windows write one; it is no character of the file) and with CRLF line
+ * ends as LF, so that every string form (`"""` scripts included) holds the
+ * same text whichever way the file was saved. Lines and columns are the
+ * same as in the file: the BOM sits before column 1, and `\r` at the end of
+ * a line has no column anyone points at.
+ */
+export function normalizeSource(text: string): string {
+  const t = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return t.indexOf('\r') === -1 ? t : t.replace(/\r\n/g, '\n');
+}
+
 export class SourceFile {
   private lineStarts?: number[];
+  /** The normalised text (see normalizeSource): every offset and span refers to it. */
+  readonly text: string;
 
   constructor(
     readonly path: string,
-    readonly text: string,
-  ) {}
+    text: string,
+  ) {
+    this.text = normalizeSource(text);
+  }
 
   private starts(): number[] {
     if (!this.lineStarts) {

@@ -160,7 +160,7 @@ export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number>
     for (const w of analysis.warnings) process.stdout.write(`warning: ${w}\n`);
     // Plan order (upstream first), whether an instance has a key or waits for an input.
     const rows = new Map<string, string>();
-    const width = Math.max(8, ...plan.instances.map((i) => i.id.length));
+    const width = plan.instances.reduce((w, i) => Math.max(w, i.id.length), 8); // not Math.max(...ids): 200k arguments overflow the stack
     for (const i of analysis.items) {
       const what = i.action === 'cached' ? c(32, 'cached  ') : c(33, 'will run');
       rows.set(i.inst.id, `${i.inst.id.padEnd(width)}  ${what}  ${i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}`);

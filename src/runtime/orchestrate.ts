@@ -12,7 +12,7 @@ import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
-import { layout as makeLayout, safeName, type Layout } from './layout.js';
+import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
 import { sleep } from '../data/http.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
@@ -81,13 +81,6 @@ export function detectGpus(): number {
 function workerCommand(jobFile: string): string[] {
   const bin = fileURLToPath(new URL('../../bin/smke.js', import.meta.url));
   return [process.execPath, bin, 'worker', jobFile];
-}
-
-/** `glue[cola,3]` -> `cola,3` (the results/ sub-link of a matrix cell). */
-function cellName(inst: StageInstance): string | undefined {
-  if (Object.keys(inst.matrix).length === 0) return undefined;
-  const m = /\[(.*)\]$/.exec(inst.id);
-  return safeName(m ? m[1]! : inst.id);
 }
 
 /** Per process: every attempt's job file, events file and tmp dir get a name no other attempt has (./store.ts tmpName). */

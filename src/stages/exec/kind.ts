@@ -108,7 +108,8 @@ export function execOutputPaths(outputs: Value | undefined): Record<string, stri
       if (typeof p !== 'string') continue;
       const base = p.split('/').pop() ?? p;
       const name = base.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_');
-      if (name) named[name] = p;
+      // `""` or `"."` names no file, but must still be checked (and refused) as an output.
+      named[name || '_'] = p;
     }
   } else if (outputs && typeof outputs === 'object') {
     for (const [name, p] of Object.entries(outputs)) if (typeof p === 'string') named[name] = p;
