@@ -290,7 +290,11 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       backend: opts.backend,
       smkeVersion: smkeVersion(),
     };
-    writeFileSync(jobFile, JSON.stringify(job));
+    // Kinds that may share a process go to the local executor's worker pool
+    // (no job file: the job travels over the pool's pipe); GPU jobs and Slurm
+    // jobs get a worker process of their own.
+    const pooled = !onSlurm(inst) && task.resources.gpus === 0 && registry().get(inst.kind)?.pooled === true;
+    if (!pooled) writeFileSync(jobFile, JSON.stringify(job));
     const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
     lastLog.set(inst.id, { logPath, attempt });
     bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
@@ -307,7 +311,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const extraEnv: Record<string, string> = {};
       if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
-        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
+        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath, pooled: pooled ? job : undefined },
         (e) => {
           if (e.type === 'final') final = e;
           else bus.emit({ ...e, instance: inst.id });
@@ -380,6 +384,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   }).finally(() => {
     opts.signal?.removeEventListener('abort', onAbort);
     (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+    (executor as { close?: () => void } | undefined)?.close?.();
   });
   for (const s of final.values()) {
     if (s === 'failed') counts.failed++;

@@ -4,10 +4,21 @@
 // events file (remote executors), and always ends with one `final` event.
 // The worker, not the orchestrator, publishes: work that finished is kept
 // even when the orchestrator was killed meanwhile.
+//
+// Two ways to run: `smke worker JOB.json` runs one job and exits (Slurm, and
+// kinds that want a fresh process); `smke worker --serve` is a pooled local
+// worker that reads jobs as JSON lines on stdin, one at a time, and after each
+// writes `{"type":"done","code":N}` on the events pipe. Starting Node and
+// loading the registry once per worker instead of once per job is what makes
+// a trivial stage cheap. A pooled worker is as crash-safe as a fresh one: it
+// is its own process group, holds the job's lock under its own pid, and when
+// the orchestrator dies (stdin closes) it finishes and publishes the job in
+// hand, then exits.
 
-import { appendFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, existsSync, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, readFileSync, rmSync, existsSync, writeSync, type WriteStream } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { StageContext, StageKind } from '../stages/kind.js';
 import { registry } from '../stages/registry.js';
 import { Digester } from './digest.js';
@@ -32,7 +43,7 @@ class EventSink {
       this.stream.on('error', () => { this.broken = true; });
     }
   }
-  emit(e: WorkerEvent): void {
+  emit(e: WorkerEvent | { type: 'done'; code: number; last: boolean }): void {
     const line = `${JSON.stringify(e)}\n`;
     if (this.stream) {
       if (!this.broken) this.stream.write(line);
@@ -48,11 +59,74 @@ class EventSink {
 export async function runWorker(jobPath: string): Promise<number> {
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as JobSpec;
   const sink = new EventSink(job.eventsPath);
-  const finish = async (e: WorkerEvent & { type: 'final' }, code: number): Promise<number> => {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('cancelled'));
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  // The process's own stdout/stderr are the job's log (the executor opened it).
+  const code = await runJob(job, sink, controller.signal, { write: (t) => process.stderr.write(t) }, jobPath);
+  await sink.close();
+  return code;
+}
+
+/** Jobs a pooled worker runs before it is replaced (bounds slow leaks in kinds). */
+const POOL_MAX_JOBS = 500;
+/** Growth of the heap and external memory over the first job's, past which a pooled worker is replaced. */
+const POOL_MAX_GROWTH = 256 << 20;
+
+/**
+ * `smke worker --serve`: run jobs from stdin (one JSON JobSpec per line) until
+ * stdin closes. SIGTERM cancels the job in hand and retires the worker (the
+ * executor kills a cancelled worker's whole process group anyway).
+ */
+export async function serveWorker(): Promise<number> {
+  const sink = new EventSink('');
+  let current: AbortController | undefined;
+  let retire = false;
+  const onSignal = (): void => { retire = true; current?.abort(new Error('cancelled')); };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let jobs = 0;
+  let base: number | undefined;
+  for await (const line of lines) {
+    if (!line) continue;
+    const job = JSON.parse(line) as JobSpec;
+    current = new AbortController();
+    if (retire) current.abort(new Error('cancelled'));
+    mkdirSync(dirname(job.logPath), { recursive: true });
+    const fd = openSync(job.logPath, 'a');
+    let code: number;
+    try {
+      code = await runJob(job, sink, current.signal, { write: (t) => { writeSync(fd, t); }, fd });
+    } finally {
+      closeSync(fd);
+    }
+    current = undefined;
+    const mem = process.memoryUsage();
+    const used = mem.heapUsed + mem.external;
+    base ??= used;
+    if (++jobs >= POOL_MAX_JOBS || used - base > POOL_MAX_GROWTH) retire = true;
+    sink.emit({ type: 'done', code, last: retire });
+    if (retire) break;
+  }
+  lines.close();
+  await sink.close();
+  return 0;
+}
+
+/** Where a job's own log lines, and the output of the programs it starts, go. */
+interface JobOutput {
+  write(text: string): void;
+  /** A descriptor for child programs' stdout/stderr; absent: they inherit the worker's. */
+  fd?: number;
+}
+
+async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: JobOutput, jobPath?: string): Promise<number> {
+  const finish = (e: WorkerEvent & { type: 'final' }, code: number): number => {
     // The job file is ours to remove: an orchestrator killed meanwhile cannot.
-    rmSync(jobPath, { force: true });
+    if (jobPath) rmSync(jobPath, { force: true });
     sink.emit(e);
-    await sink.close();
     return code;
   };
 
@@ -61,11 +135,6 @@ export async function runWorker(jobPath: string): Promise<number> {
     return finish({ type: 'final', status: 'lost-lock', error: 'the instance lock was taken over by another run' }, WORKER_EXIT.lostLock);
   }
   const releaseLock = (): void => release(job.lock.path, job.lock.token);
-
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Error('cancelled'));
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
 
   const started = new Date();
   const metrics: Record<string, number> = {};
@@ -86,7 +155,7 @@ export async function runWorker(jobPath: string): Promise<number> {
       return p;
     });
     const log = (level: string) => (message: string): void => {
-      process.stderr.write(`[${level}] ${message}\n`);
+      out.write(`[${level}] ${message}\n`);
       sink.emit({ type: 'log', level, message });
     };
     const ctx: StageContext = {
@@ -100,6 +169,7 @@ export async function runWorker(jobPath: string): Promise<number> {
       seed: job.seed,
       resources: job.resources,
       backend: job.backend,
+      outputFd: out.fd,
       log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
       progress: (done, total, unit) => sink.emit({ type: 'progress', done, total, unit }),
       metric: (name, value, step) => {
@@ -107,11 +177,11 @@ export async function runWorker(jobPath: string): Promise<number> {
         appendFileSync(metricsPath, `${JSON.stringify({ name, value, step, time: Date.now() })}\n`);
         sink.emit({ type: 'metric', name, value, step });
       },
-      signal: controller.signal,
+      signal,
     };
 
     await kind.run(ctx, params);
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (signal.aborted) throw signal.reason;
 
     const missing = Object.entries(kind.outputs(params))
       .filter(([, spec]) => spec.path !== '.' && !existsSync(join(job.tmpDir, spec.path)))
@@ -144,13 +214,13 @@ export async function runWorker(jobPath: string): Promise<number> {
     // Scratch is for resuming failed attempts; a published result needs none.
     rmSync(job.scratchDir, { recursive: true, force: true });
     releaseLock();
-    return await finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
+    return finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
   } catch (e) {
     rmSync(job.tmpDir, { recursive: true, force: true });
     releaseLock();
-    const cancelled = controller.signal.aborted;
+    const cancelled = signal.aborted;
     const error = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`smke worker: ${job.instance}: ${cancelled ? 'cancelled' : error}\n`);
+    out.write(`smke worker: ${job.instance}: ${cancelled ? 'cancelled' : error}\n`);
     return finish(
       cancelled ? { type: 'final', status: 'cancelled' } : { type: 'final', status: 'failed', error },
       cancelled ? WORKER_EXIT.cancelled : WORKER_EXIT.failed,

@@ -47,6 +47,11 @@ export interface StageContext {
   metric(name: string, value: number, step?: number): void;
   /** Aborted on Ctrl-C, cancellation or timeout: stop promptly, the attempt is discarded. */
   signal: AbortSignal;
+  /**
+   * Where programs the stage starts must send stdout and stderr (the stage's
+   * log), in a pooled worker; absent: they inherit the worker's own, which are the log.
+   */
+  outputFd?: number;
 }
 
 /**
@@ -54,5 +59,13 @@ export interface StageContext {
  * the absolute path of the upstream output, and schema defaults are filled.
  */
 export interface StageKind extends KindInfo {
+  /**
+   * The kind may run in a long-lived pooled worker, one job after another
+   * (local executor, no GPUs): it keeps no global state between runs, writes
+   * only through ctx (log, outputFd) and stops promptly on ctx.signal. Kinds
+   * that hold large memory or native state (tfjs) leave this unset and get a
+   * fresh process per attempt.
+   */
+  pooled?: boolean;
   run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
 }

@@ -207,7 +207,8 @@ describe('a worker that finds its lock taken over', () => {
       async submit(job: Parameters<typeof real.submit>[0], onEvent: Parameters<typeof real.submit>[1]) {
         if (!tampered) {
           tampered = true;
-          const spec = JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } };
+          // A pooled job travels over the pool's pipe; a fresh worker's in its job file.
+          const spec = job.pooled ?? (JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } });
           writeFileSync(spec.lock.path, JSON.stringify({ pid: process.pid, host: hostname(), start: Date.now(), token: 'other-run', instance: 'a' }));
           const handle = await real.submit(job, onEvent);
           // Once our worker has given up, the other run finishes (without a result) a little later.

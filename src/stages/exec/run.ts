@@ -36,8 +36,9 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
     cwd,
     env: { ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
     stdin: 'ignore',
-    stdout: 'inherit',
-    stderr: 'inherit',
+    // execa accepts a descriptor at run time; its types admit only literal numbers.
+    stdout: (ctx.outputFd ?? 'inherit') as 'inherit',
+    stderr: (ctx.outputFd ?? 'inherit') as 'inherit',
     reject: false,
     cancelSignal: ctx.signal,
     forceKillAfterDelay: 5000,
