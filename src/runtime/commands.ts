@@ -143,7 +143,7 @@ export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number>
     const c = colours(process.stdout);
     if (a.json) {
       for (const i of analysis.items) {
-        process.stdout.write(`${JSON.stringify({ instance: i.inst.id, key: i.fp.key, action: i.action, reasons: i.reasons })}\n`);
+        process.stdout.write(`${JSON.stringify({ instance: i.inst.id, key: i.fp.pending ? null : i.fp.key, action: i.action, reasons: i.reasons })}\n`);
       }
       for (const w of analysis.waiting) {
         process.stdout.write(`${JSON.stringify({ instance: w.inst.id, key: null, action: 'waiting', reasons: [w.reason] })}\n`);
@@ -156,7 +156,8 @@ export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number>
     const width = Math.max(8, ...plan.instances.map((i) => i.id.length));
     for (const i of analysis.items) {
       const what = i.action === 'cached' ? c(32, 'cached  ') : c(33, 'will run');
-      rows.set(i.inst.id, `${i.inst.id.padEnd(width)}  ${what}  ${i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}`);
+      // A pending key is known only once its upstream has run (early cutoff).
+      rows.set(i.inst.id, `${i.inst.id.padEnd(width)}  ${what}  ${i.fp.pending ? '-'.padEnd(12) : i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}`);
     }
     for (const w of analysis.waiting) rows.set(w.inst.id, `${w.inst.id.padEnd(width)}  ${c(31, 'waiting ')}  ${'-'.padEnd(12)}  ${w.reason}`);
     for (const i of plan.instances) if (rows.has(i.id)) process.stdout.write(`${rows.get(i.id)}\n`);
@@ -189,7 +190,8 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
       const q = i.prev?.parts;
       const mark = (changed: boolean): string => (q === undefined ? ' ' : changed ? c(33, '*') : ' ');
       out(`${c(1, id)}  (${i.inst.kind})`);
-      out(`  key           ${i.fp.key}${i.prev ? (i.prev.key === i.fp.key ? '  (same as last run)' : `  (last run: ${i.prev.key})`) : '  (never run)'}`);
+      if (i.fp.pending) out(`  key           not known until ${i.fp.pending.join(', ')} has run: it covers the content of the outputs this stage reads`);
+      else out(`  key           ${i.fp.key}${i.prev ? (i.prev.key === i.fp.key ? '  (same as last run)' : `  (last run: ${i.prev.key})`) : '  (never run)'}`);
       out(`  status        ${i.action === 'cached' ? 'cached' : `will run: ${i.reasons.join('; ')}`}`);
       out(`${mark(q?.kind !== p.kind)} kind          ${p.kind}`);
       out(`${mark(q?.kindVersion !== p.kindVersion)} kind version  ${p.kindVersion}${q && q.kindVersion !== p.kindVersion ? `  (was ${q.kindVersion})` : ''}`);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
-import { analyse, deps, MissingInputsError, resolveNames, withUpstream, type Analysed } from './analyse.js';
+import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed } from './analyse.js';
 import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
@@ -18,7 +18,7 @@ import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import { StateDb, type EntryFile } from './state.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
-import { STORE_FORMAT } from './fingerprint.js';
+import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { smkeVersion } from './version.js';
 
@@ -121,7 +121,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const analysis = await analyse({ plan, layout: lay, state, digester, env, force, select: only, repair: !opts.dryRun });
   for (const w of analysis.warnings) bus.emit({ type: 'warning', message: w });
   for (const a of analysis.items) {
-    bus.emit({ type: 'planned', instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, action: a.action, reasons: a.reasons });
+    // A pending instance has no key yet (it is known once its upstream has run).
+    bus.emit({ type: 'planned', instance: a.inst.id, stage: a.inst.stage, key: a.fp.pending ? '' : a.fp.key, action: a.action, reasons: a.reasons });
   }
   const cachedItems = analysis.items.filter((a) => a.action === 'cached');
   const toRun = analysis.items.filter((a) => a.action === 'run');
@@ -207,9 +208,25 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const lastLog = new Map<string, { logPath: string; attempt: number }>();
   const keyOf = (id: string): string => analysis.byId.get(id)?.fp.key ?? '';
 
+  // Early cutoff: an instance planned while its upstream had still to run
+  // gets its real key now that the upstream outputs are in the store; if that
+  // key is cached, it does not run at all.
+  const instById = new Map(plan.instances.map((i) => [i.id, i]));
+  const upstreamOutput = upstreamOutputs(instById, (id) => entryFiles.get(keyOf(id)));
+  const settleKey = (a: Analysed): void => {
+    const was = a.fp.pending;
+    if (!was) return;
+    a.fp = fingerprint({ inst: a.inst, projectDir: plan.projectDir, upstreamKeys: new Map(Object.entries(a.fp.upstream)), upstreamOutput, digester, env });
+    if (a.fp.pending) throw new Error(`internal: ${a.inst.id} ran before its upstream ${a.fp.pending.join(', ')}`);
+    // Which upstreams reran: reasons and history say what was cut off.
+    a.cutoffFrom = was;
+  };
+
+  const ranNow = new Set<string>();
   let lostLocks = 0;
   const runOne = async (task: Task, attempt: number, grant: Grant, signal: AbortSignal): Promise<Outcome> => {
     const a = byId.get(task.id)!;
+    settleKey(a);
     const { inst, fp } = a;
     const executor = executorFor(inst);
     const entryDir = join(lay.storeDir, fp.key);
@@ -220,6 +237,20 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       state.transaction(() => recordUse(a, check.files, true));
       counts.cached++;
       bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true });
+      return { status: 'succeeded' };
+    };
+    const cutOff = (from: string[]): Outcome => {
+      const check = checkEntry(entryDir, fp.key, digester);
+      if (check.state !== 'ok') return { status: 'failed', error: 'internal: entry vanished' };
+      const reason = cutoffReason(from, ranNow);
+      state.transaction(() => {
+        recordUse(a, check.files, true);
+        // Recorded as an attempt that did not run, so `smke history` says why.
+        const id = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason, logPath: '' });
+        state.finishAttempt(id, 'cut off', {});
+      });
+      counts.cached++;
+      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, cutoff: reason });
       return { status: 'succeeded' };
     };
 
@@ -247,9 +278,11 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       await sleep(lockPollMs, signal);
       if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
     }
-    // Published by another run between our analysis and the lock.
+    // Published by another run between our analysis and the lock, or
+    // (early cutoff) the key became known only now and is cached.
     if (!a.reasons.includes('forced') && checkEntry(entryDir, fp.key, digester).state === 'ok') {
       release(lockPath, lock.token);
+      if (a.cutoffFrom) return cutOff(a.cutoffFrom);
       return reused();
     }
 
@@ -345,6 +378,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
           state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
         });
         counts.ran++;
+        ranNow.add(inst.id);
         bus.emit({ type: 'succeeded', instance: inst.id, key: fp.key, seconds: (performance.now() - t1) / 1000 });
         return { status: 'succeeded' };
       }

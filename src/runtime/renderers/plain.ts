@@ -41,11 +41,12 @@ export class PlainRenderer implements Renderer {
       }
       return;
     }
-    if (e.type === 'cached' && !e.reused) return;
+    if (e.type === 'cached' && !e.reused && !e.cutoff) return;
     this.flushCached();
     switch (e.type) {
       case 'cached':
-        this.line(`${c(2, 'reused ')} ${e.instance} (finished by another run)`);
+        if (e.cutoff) this.line(`${c(2, 'cutoff ')} ${e.instance}: ${e.cutoff}`);
+        else this.line(`${c(2, 'reused ')} ${e.instance} (finished by another run)`);
         break;
       case 'waiting':
         this.line(`${c(33, 'wait   ')} ${e.instance}: another smke run (${e.holder}) is running it; will reuse its result`);
