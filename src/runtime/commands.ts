@@ -271,20 +271,27 @@ export async function historyCli(a: { limit: number; json?: boolean }): Promise<
   }
   try {
     const runs = s.state.runs(a.limit);
+    const { attemptTime, runTimes } = await import('./timings.js');
     for (const r of runs) {
       const attempts = s.state.attemptsOfRun(r.id);
+      const times = attempts.map((t) => attemptTime(t, s.lay.storeDir));
       if (a.json) {
-        process.stdout.write(`${JSON.stringify({ ...r, attempts })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, ...times[i] })) })}\n`);
         continue;
       }
       const took = r.finished_ms ? seconds((r.finished_ms - r.started_ms) / 1000) : '-';
+      const total = runTimes(times);
+      const split = total ? `  (stages ${seconds(total.stageSeconds)}, smke overhead ${seconds(total.overheadSeconds)})` : '';
       process.stdout.write(
-        `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
+        `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}${split}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
       );
-      for (const t of attempts) {
+      attempts.forEach((t, i) => {
+        const x = times[i]!;
+        const time = x.stageSeconds !== undefined ? `  ${seconds(x.seconds!)} = stage ${seconds(x.stageSeconds)} + overhead ${seconds(x.overheadSeconds!)}`
+          : x.seconds !== undefined ? `  ${seconds(x.seconds)}` : '';
         const why = t.status === 'failed' ? `  ${t.error ?? ''}${t.log_path ? ` — log: ${shown(t.log_path)}` : ''}` : t.reason ? `  (${t.reason})` : '';
-        process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${why}\n`);
-      }
+        process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${time}${why}\n`);
+      });
     }
     return EXIT.ok;
   } finally {
