@@ -105,7 +105,7 @@ console.log(`setup: smke first compile + dry run ${ms(performance.now() - t)}`);
     const tmp = join(lay.tmpDir, `bench-${i}`);
     mkdirSync(tmp, { recursive: true });
     writeFileSync(join(tmp, 'o.txt'), `${i}\n`);
-    publish({
+    await publish({
       tmpDir: tmp, entryDir: join(lay.storeDir, item.fp.key), digester, disk: noSync,
       manifest: { format: 1, key: item.fp.key, instance: item.inst.id, stage: item.inst.stage, kind: 'exec', kindVersion: 1, params: item.fp.symbolic,
         fingerprint: item.fp.parts, upstream: item.fp.upstream, metrics: {}, timings: { started: '', finished: '', seconds: 0 }, attempt: 1, smkeVersion: smkeVersion(), host: 'bench' },

@@ -115,6 +115,11 @@ export async function serveWorker(): Promise<number> {
   return 0;
 }
 
+// One hasher per process: a pooled worker publishes many jobs. No stat cache:
+// each job's outputs are new files.
+let hasher: Promise<Digester> | undefined;
+const digester = (): Promise<Digester> => (hasher ??= Digester.create());
+
 /** Where a job's own log lines, and the output of the programs it starts, go. */
 interface JobOutput {
   write(text: string): void;
@@ -191,11 +196,11 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     if (missing.length) throw new Error(`declared output(s) not created: ${missing.join(', ')}`);
 
     const finished = new Date();
-    const published = publish({
+    const published = await publish({
       tmpDir: job.tmpDir,
       entryDir: job.entryDir,
       logPath: job.logPath,
-      digester: await Digester.create(),
+      digester: await digester(),
       manifest: {
         format: 1,
         key: job.key,
