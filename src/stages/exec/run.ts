@@ -41,6 +41,10 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
     stderr: (ctx.outputFd ?? 'inherit') as 'inherit',
     reject: false,
     cancelSignal: ctx.signal,
+    // Not execa's exit hook: cancelling goes through ctx.signal, and the executor
+    // kills the worker's process group. The hook (re)installs a dozen signal
+    // handlers per program started, ~10 ms per stage in a pooled worker.
+    cleanup: false,
     forceKillAfterDelay: 5000,
   });
   if (result.isCanceled) throw new Error('exec: cancelled');
