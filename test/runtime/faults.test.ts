@@ -151,7 +151,9 @@ describe('runtime faults', () => {
     expect(c.of('started').map((e) => e.instance).sort()).toEqual(['mid', 'up']);
     const c2 = capture();
     expect(await runPlan({ plan: plan(), bus: c2.bus, force: ['up'] })).toMatchObject({ ran: 2, cached: 1 });
-    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', []], ['other', ['never run']]]);
+    // mid's key waits for up's new output; the same bytes cut it off (test/runtime/cutoff.test.ts).
+    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', ['upstream up reruns (cut off if its output is unchanged)']], ['other', ['never run']]]);
+    expect(c2.of('cached').map((e) => [e.instance, e.cutoff])).toEqual([['mid', 'upstream up reran, output unchanged: cut off']]);
     await expect(runPlan({ plan: plan(), bus: capture().bus, only: ['nope'] })).rejects.toThrow(/no stage or instance named 'nope'/);
   });
 });
