@@ -88,11 +88,16 @@ export interface FingerprintInput {
   upstreamKeys: ReadonlyMap<string, string>;
   /** The content digest of an upstream output, when it is in the store (see outputDigest); otherwise undefined. */
   upstreamOutput?: (instance: string, output: string) => string | undefined;
+  /**
+   * Inputs and env as digested when the run was planned: settling a pending
+   * key must not re-walk a 100k-file dataset, nor see inputs that changed since.
+   */
+  planned?: Pick<FingerprintParts, 'inputs' | 'env'>;
   digester: Digester;
   env: Record<string, string | undefined>;
 }
 
-export function fingerprint({ inst, projectDir, upstreamKeys, upstreamOutput, digester, env }: FingerprintInput): Fingerprint {
+export function fingerprint({ inst, projectDir, upstreamKeys, upstreamOutput, planned, digester, env }: FingerprintInput): Fingerprint {
   const upstream: Record<string, string> = {};
   const pending = new Set<string>();
   const params = mapParams(inst.params, (ref): Value => {
@@ -104,10 +109,16 @@ export function fingerprint({ inst, projectDir, upstreamKeys, upstreamOutput, di
     pending.add(ref.instance);
     return { $upstream: key, output: ref.output };
   });
-  const inputs: Record<string, string> = {};
-  for (const pattern of inst.inputs) Object.assign(inputs, digester.input(projectDir, pattern));
-  const envValues: Record<string, string | null> = {};
-  for (const name of inst.env) envValues[name] = env[name] ?? null;
+  let inputs = planned?.inputs;
+  if (!inputs) {
+    inputs = {};
+    for (const pattern of inst.inputs) Object.assign(inputs, digester.input(projectDir, pattern));
+  }
+  let envValues = planned?.env;
+  if (!envValues) {
+    envValues = {};
+    for (const name of inst.env) envValues[name] = env[name] ?? null;
+  }
   const parts: FingerprintParts = {
     kind: inst.kind,
     kindVersion: inst.kindVersion,

@@ -216,7 +216,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const settleKey = (a: Analysed): void => {
     const was = a.fp.pending;
     if (!was) return;
-    a.fp = fingerprint({ inst: a.inst, projectDir: plan.projectDir, upstreamKeys: new Map(Object.entries(a.fp.upstream)), upstreamOutput, digester, env });
+    a.fp = fingerprint({
+      inst: a.inst, projectDir: plan.projectDir, upstreamKeys: new Map(Object.entries(a.fp.upstream)), upstreamOutput, planned: a.fp.parts, digester, env,
+    });
     if (a.fp.pending) throw new Error(`internal: ${a.inst.id} ran before its upstream ${a.fp.pending.join(', ')}`);
     // Which upstreams reran: reasons and history say what was cut off.
     a.cutoffFrom = was;
