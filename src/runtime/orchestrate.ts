@@ -241,12 +241,10 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true });
       return { status: 'succeeded' };
     };
-    const cutOff = (from: string[]): Outcome => {
-      const check = checkEntry(entryDir, fp.key, digester);
-      if (check.state !== 'ok') return { status: 'failed', error: 'internal: entry vanished' };
+    const cutOff = (from: string[], files: EntryFile[]): Outcome => {
       const reason = cutoffReason(from, ranNow);
       state.transaction(() => {
-        recordUse(a, check.files, true);
+        recordUse(a, files, true);
         // Recorded as an attempt that did not run, so `smke history` says why.
         const id = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason, logPath: '' });
         state.finishAttempt(id, 'cut off', {});
@@ -255,6 +253,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       bus.emit({ type: 'cached', instance: inst.id, key: fp.key, cutoff: reason });
       return { status: 'succeeded' };
     };
+
+    // A complete entry needs no lock to be used: a cut-off instance takes none.
+    if (a.cutoffFrom && !a.reasons.includes('forced')) {
+      const check = checkEntry(entryDir, fp.key, digester);
+      if (check.state === 'ok') return cutOff(a.cutoffFrom, check.files);
+    }
 
     // Take the instance's lock; if another run holds it, wait and reuse its result.
     let lock: LockInfo | undefined;
@@ -282,10 +286,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     }
     // Published by another run between our analysis and the lock, or
     // (early cutoff) the key became known only now and is cached.
-    if (!a.reasons.includes('forced') && checkEntry(entryDir, fp.key, digester).state === 'ok') {
-      release(lockPath, lock.token);
-      if (a.cutoffFrom) return cutOff(a.cutoffFrom);
-      return reused();
+    if (!a.reasons.includes('forced')) {
+      const check = checkEntry(entryDir, fp.key, digester);
+      if (check.state === 'ok') {
+        release(lockPath, lock.token);
+        return a.cutoffFrom ? cutOff(a.cutoffFrom, check.files) : reused();
+      }
     }
 
     const base = tmpName(fp.key, attempt);
