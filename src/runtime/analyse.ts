@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { InputError, type Digester } from './digest.js';
-import { diffFingerprints, fingerprint, type Fingerprint } from './fingerprint.js';
+import { diffFingerprints, fingerprint, outputDigest, type Fingerprint } from './fingerprint.js';
+import { registry } from '../stages/registry.js';
 import type { Layout } from './layout.js';
 import type { EntryFile, StateDb } from './state.js';
 import { checkEntry, quarantine } from './store.js';
@@ -28,6 +29,8 @@ export interface Analysed {
   files?: EntryFile[];
   /** The entry was only verified by a full re-digest: record its signature. */
   verified?: boolean;
+  /** Set by the run when a pending key was settled: the upstreams that ran first. */
+  cutoffFrom?: string[];
 }
 
 /**
@@ -103,6 +106,42 @@ export function withUpstream(plan: Plan, ids: Set<string>): Set<string> {
   return out;
 }
 
+/**
+ * Content digests of upstream outputs for fingerprint(): `filesOf(id)` gives
+ * the verified files of the store entry an instance uses now (undefined while
+ * it has not run). The output's path inside the entry comes from its kind.
+ */
+export function upstreamOutputs(
+  byId: ReadonlyMap<string, StageInstance>,
+  filesOf: (id: string) => readonly EntryFile[] | undefined,
+): (instance: string, output: string) => string | undefined {
+  return (instance, output) => {
+    const files = filesOf(instance);
+    const up = byId.get(instance);
+    if (!files || !up) return undefined;
+    const spec = registry().get(up.kind)?.outputs(up.params)[output];
+    return outputDigest(files, spec?.path ?? '.');
+  };
+}
+
+/** Why a pending instance (fingerprint.pending) is planned to run: its upstream runs first. */
+function pendingReasons(ids: string[], prev: Fingerprint | undefined, cur: Fingerprint, byId: ReadonlyMap<string, Analysed>): string[] {
+  // An upstream that is pending itself has only a placeholder key: comparing it says nothing.
+  const changed = (id: string): boolean =>
+    !byId.get(id)?.fp.pending && prev?.upstream[id] !== undefined && prev.upstream[id] !== cur.upstream[id];
+  return ids.map((id) => `upstream ${id} ${changed(id) ? 'changed' : 'reruns'} (cut off if its output is unchanged)`);
+}
+
+/** What a pending instance whose key, once known, was in the store says; `ran`: the upstreams that ran in this run. */
+export function cutoffReason(ids: string[], ran: ReadonlySet<string>): string {
+  const reran = ids.filter((id) => ran.has(id));
+  const same = ids.filter((id) => !ran.has(id));
+  return [
+    ...(reran.length ? [`upstream ${reran.join(', ')} reran, output unchanged`] : []),
+    ...(same.length ? [`upstream ${same.join(', ')} unchanged`] : []),
+  ].join(', ') + ': cut off';
+}
+
 export function deps(inst: StageInstance): string[] {
   return [...new Set([...inst.refs.map((r) => r.instance), ...inst.after])];
 }
@@ -123,6 +162,10 @@ export async function analyse(opts: {
   const last = state.lastFingerprints();
   const known = state.entries();
   const keys = new Map<string, string>();
+  // Verified files of the entries of instances that are cached now (their outputs' digests go into dependants' keys).
+  const files = new Map<string, EntryFile[]>();
+  const instById = new Map(plan.instances.map((i) => [i.id, i]));
+  const upstreamOutput = upstreamOutputs(instById, (id) => files.get(id));
   const items: Analysed[] = [];
   const byId = new Map<string, Analysed>();
   const warnings: string[] = [];
@@ -138,7 +181,7 @@ export async function analyse(opts: {
     let reason = roots.length ? `waits for ${roots.join(', ')}` : '';
     if (!reason) {
       try {
-        fp = fingerprint({ inst, projectDir: plan.projectDir, upstreamKeys: keys, digester, env: opts.env });
+        fp = fingerprint({ inst, projectDir: plan.projectDir, upstreamKeys: keys, upstreamOutput, digester, env: opts.env });
       } catch (e) {
         if (!(e instanceof InputError)) throw e;
         reason = e.problem.startsWith('does not exist') ? `needs ${e.input}` : `needs ${e.input} (${e.problem})`;
@@ -166,10 +209,16 @@ export async function analyse(opts: {
       reasons: [],
     };
     if (opts.force?.has(inst.id)) item.reasons.push('forced');
-    else {
+    else if (fp.pending) {
+      // Its key is known only once the upstream has run (early cutoff): say
+      // why it will run, and what could still spare it.
+      if (!lastRow) item.reasons.push('never run');
+      else item.reasons.push(...diffFingerprints(item.prev!, fp).filter((r) => !r.startsWith('upstream ')), ...pendingReasons(fp.pending, item.prev, fp, byId));
+    } else {
       const entryDir = join(layout.storeDir, fp.key);
       const check = checkEntry(entryDir, fp.key, digester, known.get(fp.key)?.files);
       if (check.state === 'ok') {
+        files.set(inst.id, check.files);
         item.action = 'cached';
         item.files = check.files;
         item.verified = check.verified;

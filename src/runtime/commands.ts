@@ -150,7 +150,7 @@ export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number>
     const c = colours(process.stdout);
     if (a.json) {
       for (const i of analysis.items) {
-        process.stdout.write(`${JSON.stringify({ instance: i.inst.id, key: i.fp.key, action: i.action, reasons: i.reasons })}\n`);
+        process.stdout.write(`${JSON.stringify({ instance: i.inst.id, key: i.fp.pending ? null : i.fp.key, action: i.action, reasons: i.reasons })}\n`);
       }
       for (const w of analysis.waiting) {
         process.stdout.write(`${JSON.stringify({ instance: w.inst.id, key: null, action: 'waiting', reasons: [w.reason] })}\n`);
@@ -163,7 +163,8 @@ export function statusCli(a: PipelineArgs & { json?: boolean }): Promise<number>
     const width = plan.instances.reduce((w, i) => Math.max(w, i.id.length), 8); // not Math.max(...ids): 200k arguments overflow the stack
     for (const i of analysis.items) {
       const what = i.action === 'cached' ? c(32, 'cached  ') : c(33, 'will run');
-      rows.set(i.inst.id, `${i.inst.id.padEnd(width)}  ${what}  ${i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}`);
+      // A pending key is known only once its upstream has run (early cutoff).
+      rows.set(i.inst.id, `${i.inst.id.padEnd(width)}  ${what}  ${i.fp.pending ? '-'.padEnd(12) : i.fp.key.slice(0, 12)}${i.reasons.length ? `  ${i.reasons.join('; ')}` : ''}`);
     }
     for (const w of analysis.waiting) rows.set(w.inst.id, `${w.inst.id.padEnd(width)}  ${c(31, 'waiting ')}  ${'-'.padEnd(12)}  ${w.reason}`);
     for (const i of plan.instances) if (rows.has(i.id)) process.stdout.write(`${rows.get(i.id)}\n`);
@@ -197,7 +198,8 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
       const q = i.prev?.parts;
       const mark = (changed: boolean): string => (q === undefined ? ' ' : changed ? c(33, '*') : ' ');
       out(`${c(1, id)}  (${i.inst.kind})`);
-      out(`  key           ${i.fp.key}${i.prev ? (i.prev.key === i.fp.key ? '  (same as last run)' : `  (last run: ${i.prev.key})`) : '  (never run)'}`);
+      if (i.fp.pending) out(`  key           not known until ${i.fp.pending.join(', ')} has run: it covers the content of the outputs this stage reads`);
+      else out(`  key           ${i.fp.key}${i.prev ? (i.prev.key === i.fp.key ? '  (same as last run)' : `  (last run: ${i.prev.key})`) : '  (never run)'}`);
       out(`  status        ${i.action === 'cached' ? 'cached' : `will run: ${i.reasons.join('; ')}`}`);
       out(`${mark(q?.kind !== p.kind)} kind          ${p.kind}`);
       out(`${mark(q?.kindVersion !== p.kindVersion)} kind version  ${p.kindVersion}${q && q.kindVersion !== p.kindVersion ? `  (was ${q.kindVersion})` : ''}`);
@@ -287,27 +289,33 @@ export async function historyCli(a: { limit: number; json?: boolean; metrics?: s
   }
   try {
     const runs = s.state.runs(a.limit);
+    const { attemptTime, runTimes } = await import('./timings.js');
     const { runMetrics } = a.metrics ? await import('./compare.js') : { runMetrics: undefined };
-    const metricsOf = (id: number) => runMetrics?.(s.state, s.lay.storeDir, id, a.metrics);
     for (const r of runs) {
       const attempts = s.state.attemptsOfRun(r.id);
-      const metrics = metricsOf(r.id);
+      const times = attempts.map((t) => attemptTime(t, s.lay.storeDir));
+      const metrics = runMetrics?.(s.state, s.lay.storeDir, r.id, a.metrics);
       if (a.json) {
-        process.stdout.write(`${JSON.stringify({ ...r, attempts, ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`);
         continue;
       }
       const took = r.finished_ms ? seconds((r.finished_ms - r.started_ms) / 1000) : '-';
+      const total = runTimes(times);
+      const split = total ? `  (stages ${seconds(total.stageSeconds)}, smke overhead ${seconds(total.overheadSeconds)})` : '';
       process.stdout.write(
-        `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
+        `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}${split}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
       );
       if (a.metrics) {
         const shownMetrics = metrics ? [...metrics].map(([id, v]) => `${id}=${formatMetric(v)}`) : ['(recorded by an older smke)'];
         process.stdout.write(`    metrics  ${shownMetrics.length ? shownMetrics.join('  ') : '(none)'}\n`);
       }
-      for (const t of attempts) {
+      attempts.forEach((t, i) => {
+        const x = times[i]!;
+        const time = x.stageSeconds !== undefined ? `  ${seconds(x.seconds!)} = stage ${seconds(x.stageSeconds)} + overhead ${seconds(x.overheadSeconds!)}`
+          : x.seconds !== undefined ? `  ${seconds(x.seconds)}` : '';
         const why = t.status === 'failed' ? `  ${t.error ?? ''}${t.log_path ? ` — log: ${shown(t.log_path)}` : ''}` : t.reason ? `  (${t.reason})` : '';
-        process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${why}\n`);
-      }
+        process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${time}${why}\n`);
+      });
     }
     return EXIT.ok;
   } finally {

@@ -17,12 +17,13 @@ import { isOutputRef, type StageInstance, type Value } from '../compiler/plan.js
 import { canonicalJson } from './canonical.js';
 import type { Digester } from './digest.js';
 import { envValueDigest } from './secrets.js';
+import { META_DIR } from './store.js';
 
 /**
  * Bump when the store's layout or the meaning of a key changes: old entries
  * then simply stop matching instead of being misread.
  */
-export const STORE_FORMAT = 1;
+export const STORE_FORMAT = 2;
 
 export interface FingerprintParts {
   /** Which code produces the result: a different kind is a different computation. */
@@ -31,9 +32,14 @@ export interface FingerprintParts {
   kindVersion: number;
   /**
    * The resolved parameters. References to upstream outputs are replaced by
-   * {$upstream: <upstream key>, output}: the upstream's *content identity*,
-   * not its name, so a change anywhere upstream propagates down the DAG, and
-   * so the key never contains an absolute path of this machine.
+   * {$output: <content digest of that output>, output}: what the stage will
+   * read, not the upstream's name, path or key. A change anywhere upstream
+   * propagates down the DAG only if it changes those bytes (early cutoff:
+   * an upstream that reruns and writes the same output leaves its dependants
+   * cached), and the key never contains an absolute path of this machine.
+   * Until the upstream has run its output is unknown: the reference is then
+   * {$upstream: <upstream key>, output} and the fingerprint is `pending` —
+   * a placeholder for reasons, never looked up in or published to the store.
    */
   params: Record<string, Value>;
   /** Content digest of every declared input file, directory or glob match, by path. */
@@ -51,8 +57,13 @@ export interface FingerprintParts {
 export interface Fingerprint {
   key: string;
   parts: FingerprintParts;
-  /** Upstream instance id -> its key. Not hashed on its own (the keys are in params); kept for reasons. */
+  /** Upstream instance id -> its key. Not hashed on its own; kept for reasons. */
   upstream: Record<string, string>;
+  /**
+   * Upstream instances whose output is not known yet (they run first): the
+   * key is a placeholder until they have run and it is computed again.
+   */
+  pending?: string[];
   /** Params with references left symbolic (`stage.output`), for readable diffs. */
   symbolic: Record<string, Value>;
 }
@@ -80,22 +91,39 @@ export interface FingerprintInput {
   projectDir: string;
   /** Keys of the instances this one references (computed first: topological order). */
   upstreamKeys: ReadonlyMap<string, string>;
+  /** The content digest of an upstream output, when it is in the store (see outputDigest); otherwise undefined. */
+  upstreamOutput?: (instance: string, output: string) => string | undefined;
+  /**
+   * Inputs and env as digested when the run was planned: settling a pending
+   * key must not re-walk a 100k-file dataset, nor see inputs that changed since.
+   */
+  planned?: Pick<FingerprintParts, 'inputs' | 'env'>;
   digester: Digester;
   env: Record<string, string | undefined>;
 }
 
-export function fingerprint({ inst, projectDir, upstreamKeys, digester, env }: FingerprintInput): Fingerprint {
+export function fingerprint({ inst, projectDir, upstreamKeys, upstreamOutput, planned, digester, env }: FingerprintInput): Fingerprint {
   const upstream: Record<string, string> = {};
-  const params = mapParams(inst.params, (ref) => {
+  const pending = new Set<string>();
+  const params = mapParams(inst.params, (ref): Value => {
     const key = upstreamKeys.get(ref.instance);
     if (key === undefined) throw new Error(`internal: '${inst.id}' references '${ref.instance}', whose key is not computed yet`);
     upstream[ref.instance] = key;
+    const content = upstreamOutput?.(ref.instance, ref.output);
+    if (content !== undefined) return { $output: content, output: ref.output };
+    pending.add(ref.instance);
     return { $upstream: key, output: ref.output };
   });
-  const inputs: Record<string, string> = {};
-  for (const pattern of inst.inputs) Object.assign(inputs, digester.input(projectDir, pattern));
-  const envValues: Record<string, string | null> = {};
-  for (const name of inst.env) envValues[name] = envValueDigest(env[name]);
+  let inputs = planned?.inputs;
+  if (!inputs) {
+    inputs = {};
+    for (const pattern of inst.inputs) Object.assign(inputs, digester.input(projectDir, pattern));
+  }
+  let envValues = planned?.env;
+  if (!envValues) {
+    envValues = {};
+    for (const name of inst.env) envValues[name] = envValueDigest(env[name]);
+  }
   const parts: FingerprintParts = {
     kind: inst.kind,
     kindVersion: inst.kindVersion,
@@ -112,11 +140,29 @@ export function fingerprint({ inst, projectDir, upstreamKeys, digester, env }: F
     key,
     parts,
     upstream,
+    ...(pending.size ? { pending: [...pending] } : {}),
     get symbolic() {
       symbolic ??= mapParams(inst.params, (ref) => `${ref.instance}.${ref.output}`);
       return symbolic;
     },
   };
+}
+
+/**
+ * The content digest of one output of a store entry, from the entry's
+ * verified files (path -> xxh128): the file at `path`, or every file under
+ * it ('.' = the whole entry, smke's own _smke/ excluded).
+ */
+export function outputDigest(files: readonly { path: string; digest: string }[], path: string): string {
+  const lines: string[] = [];
+  const prefix = path === '.' ? '' : `${path}/`;
+  for (const f of files) {
+    if (f.path.startsWith(`${META_DIR}/`)) continue;
+    if (f.path === path) lines.push(`\t${f.digest}`);
+    else if (f.path.startsWith(prefix)) lines.push(`${f.path.slice(prefix.length)}\t${f.digest}`);
+  }
+  lines.sort();
+  return createHash('sha256').update(lines.join('\n')).digest('hex');
 }
 
 // --- reasons -----------------------------------------------------------------
@@ -171,8 +217,14 @@ export function diffFingerprints(prev: Fingerprint, cur: Fingerprint): string[] 
   for (const k of [...new Set([...Object.keys(prev.symbolic), ...Object.keys(cur.symbolic)])].sort()) {
     diffValues(k, prev.symbolic[k], cur.symbolic[k], out);
   }
+  const before = out.length;
   for (const [id, key] of Object.entries(cur.upstream)) {
     if (prev.upstream[id] !== undefined && prev.upstream[id] !== key) out.push(`upstream ${id} changed`);
+  }
+  // Same upstream keys and params, different keys: an upstream entry was
+  // published again with other bytes (a nondeterministic stage rerun after gc).
+  if (out.length === before && canonicalJson(a.params) !== canonicalJson(b.params)) {
+    for (const id of Object.keys(cur.upstream)) out.push(`upstream ${id}'s output changed`);
   }
   for (const p of [...new Set([...Object.keys(a.inputs), ...Object.keys(b.inputs)])].sort()) {
     if (!(p in a.inputs)) out.push(`input ${p} added`);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
-import { analyse, deps, MissingInputsError, resolveNames, withUpstream, type Analysed } from './analyse.js';
+import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed } from './analyse.js';
 import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
@@ -23,7 +23,7 @@ import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
 import { passedEnvNames } from './passenv.js';
 import { privateDb, privateDir } from './secrets.js';
-import { STORE_FORMAT } from './fingerprint.js';
+import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
 import { smkeVersion } from './version.js';
@@ -123,7 +123,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const analysis = await analyse({ plan, layout: lay, state, digester, env, force, select: only, repair: !opts.dryRun });
   for (const w of analysis.warnings) bus.emit({ type: 'warning', message: w });
   for (const a of analysis.items) {
-    bus.emit({ type: 'planned', instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, action: a.action, reasons: a.reasons });
+    // A pending instance has no key yet (it is known once its upstream has run).
+    bus.emit({ type: 'planned', instance: a.inst.id, stage: a.inst.stage, key: a.fp.pending ? '' : a.fp.key, action: a.action, reasons: a.reasons });
   }
   const cachedItems = analysis.items.filter((a) => a.action === 'cached');
   const toRun = analysis.items.filter((a) => a.action === 'run');
@@ -213,9 +214,27 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const lastLog = new Map<string, { logPath: string; attempt: number }>();
   const keyOf = (id: string): string => analysis.byId.get(id)?.fp.key ?? '';
 
+  // Early cutoff: an instance planned while its upstream had still to run
+  // gets its real key now that the upstream outputs are in the store; if that
+  // key is cached, it does not run at all.
+  const instById = new Map(plan.instances.map((i) => [i.id, i]));
+  const upstreamOutput = upstreamOutputs(instById, (id) => entryFiles.get(keyOf(id)));
+  const settleKey = (a: Analysed): void => {
+    const was = a.fp.pending;
+    if (!was) return;
+    a.fp = fingerprint({
+      inst: a.inst, projectDir: plan.projectDir, upstreamKeys: new Map(Object.entries(a.fp.upstream)), upstreamOutput, planned: a.fp.parts, digester, env,
+    });
+    if (a.fp.pending) throw new Error(`internal: ${a.inst.id} ran before its upstream ${a.fp.pending.join(', ')}`);
+    // Which upstreams reran: reasons and history say what was cut off.
+    a.cutoffFrom = was;
+  };
+
+  const ranNow = new Set<string>();
   let lostLocks = 0;
   const runOne = async (task: Task, attempt: number, grant: Grant, signal: AbortSignal): Promise<Outcome> => {
     const a = byId.get(task.id)!;
+    settleKey(a);
     const { inst, fp } = a;
     const executor = executorFor(inst);
     const entryDir = join(lay.storeDir, fp.key);
@@ -228,6 +247,24 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true, ...(pulled && { pulled }) });
       return { status: 'succeeded' };
     };
+    const cutOff = (from: string[], files: EntryFile[]): Outcome => {
+      const reason = cutoffReason(from, ranNow);
+      state.transaction(() => {
+        recordUse(a, files, true);
+        // Recorded as an attempt that did not run, so `smke history` says why.
+        const id = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason, logPath: '' });
+        state.finishAttempt(id, 'cut off', {});
+      });
+      counts.cached++;
+      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, cutoff: reason });
+      return { status: 'succeeded' };
+    };
+
+    // A complete entry needs no lock to be used: a cut-off instance takes none.
+    if (a.cutoffFrom && !a.reasons.includes('forced')) {
+      const check = checkEntry(entryDir, fp.key, digester);
+      if (check.state === 'ok') return cutOff(a.cutoffFrom, check.files);
+    }
 
     // Take the instance's lock; if another run holds it, wait and reuse its result.
     let lock: LockInfo | undefined;
@@ -251,10 +288,14 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       await sleep(lockPollMs, signal).catch(() => undefined);
       if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
     }
-    // Published by another run between our analysis and the lock.
-    if (!a.reasons.includes('forced') && checkEntry(entryDir, fp.key, digester).state === 'ok') {
-      release(lockPath, lock.token);
-      return reused();
+    // Published by another run between our analysis and the lock, or
+    // (early cutoff) the key became known only now and is cached.
+    if (!a.reasons.includes('forced')) {
+      const check = checkEntry(entryDir, fp.key, digester);
+      if (check.state === 'ok') {
+        release(lockPath, lock.token);
+        return a.cutoffFrom ? cutOff(a.cutoffFrom, check.files) : reused();
+      }
     }
     // Someone else ran it already: take their result from the remote cache.
     if (remote?.pulls && !a.reasons.includes('forced') && (await pullEntry(remote, fp.key, entryDir, attempt, signal))) {
@@ -301,7 +342,13 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       backend: opts.backend,
       smkeVersion: smkeVersion(),
     };
-    writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
+    // Kinds that may share a process go to the local executor's worker pool
+    // (no job file: the job travels over the pool's pipe); GPU jobs, Slurm
+    // jobs and stages given variables from smke's environment (a pooled worker
+    // has only the allow-list, ./secrets.ts) get a worker process of their own.
+    const passEnv = passedEnvNames(inst);
+    const pooled = !onSlurm(inst) && task.resources.gpus === 0 && passEnv.length === 0 && registry().get(inst.kind)?.pooled === true;
+    if (!pooled) writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
     const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
     lastLog.set(inst.id, { logPath, attempt });
     bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
@@ -318,7 +365,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const extraEnv: Record<string, string> = {};
       if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
-        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, passEnv: passedEnvNames(inst), resources: job.resources, logPath, eventsPath: job.eventsPath },
+        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, passEnv, resources: job.resources, logPath, eventsPath: job.eventsPath, pooled: pooled ? job : undefined },
         (e) => {
           if (e.type === 'final') final = e;
           else bus.emit({ ...e, instance: inst.id });
@@ -352,6 +399,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
           state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
         });
         counts.ran++;
+        ranNow.add(inst.id);
         bus.emit({ type: 'succeeded', instance: inst.id, key: fp.key, seconds: (performance.now() - t1) / 1000 });
         if (remote?.pushes) pushes.push(pushEntry(remote, inst.id, fp.key, entryDir));
         return { status: 'succeeded' };
@@ -413,6 +461,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   }).finally(async () => {
     opts.signal?.removeEventListener('abort', onAbort);
     (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+    (executor as { close?: () => void } | undefined)?.close?.();
     await Promise.all(pushes);
     remote?.close();
   });

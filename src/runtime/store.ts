@@ -46,14 +46,20 @@ export interface Manifest {
 
 export class PublishError extends Error {}
 
-/** Make every file and directory under `dir` durable, children before parents. */
-function fsyncTree(disk: Disk, dir: string): void {
+/** Every file and directory under `dir`, and `dir` itself. */
+function treePaths(dir: string, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) fsyncTree(disk, p);
-    else if (e.isFile()) disk.fsync(p);
+    if (e.isDirectory()) treePaths(p, out);
+    else if (e.isFile()) out.push(p);
   }
-  disk.fsync(dir);
+  out.push(dir);
+  return out;
+}
+
+/** Make every file and directory under `dir` durable, all at once (see Disk.fsync); done before the rename that publishes them. */
+async function fsyncTree(disk: Disk, dir: string): Promise<void> {
+  await Promise.all(treePaths(dir).map(async (p) => disk.fsync(p)));
 }
 
 export type PublishResult = 'published' | 'exists';
@@ -64,14 +70,14 @@ export type PublishResult = 'published' | 'exists';
  * complete outputs. If another run published the same key meanwhile, its
  * entry wins and ours is discarded (same key, same inputs: same result).
  */
-export function publish(opts: {
+export async function publish(opts: {
   tmpDir: string;
   entryDir: string;
   manifest: Omit<Manifest, 'outputs'>;
   logPath?: string;
   digester: Digester;
   disk?: Disk;
-}): PublishResult {
+}): Promise<PublishResult> {
   const disk = opts.disk ?? realDisk;
   try {
     mkdirSync(join(opts.tmpDir, META_DIR), { recursive: true });
@@ -80,7 +86,7 @@ export function publish(opts: {
     for (const [rel, v] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) outputs[rel] = v;
     const manifest: Manifest = { ...opts.manifest, outputs };
     disk.writeFile(join(opts.tmpDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    fsyncTree(disk, opts.tmpDir);
+    await fsyncTree(disk, opts.tmpDir);
   } catch (e) {
     removeTree(opts.tmpDir);
     const err = e as NodeJS.ErrnoException;
@@ -101,7 +107,7 @@ export function publish(opts: {
   // After the rename: a directory moved to a new parent must be writable.
   sealTree(opts.entryDir);
   // The rename itself must survive a power cut.
-  disk.fsync(dirname(opts.entryDir));
+  await disk.fsync(dirname(opts.entryDir));
   return 'published';
 }
 

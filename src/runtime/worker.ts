@@ -4,16 +4,27 @@
 // events file (remote executors), and always ends with one `final` event.
 // The worker, not the orchestrator, publishes: work that finished is kept
 // even when the orchestrator was killed meanwhile.
+//
+// Two ways to run: `smke worker JOB.json` runs one job and exits (Slurm, and
+// kinds that want a fresh process); `smke worker --serve` is a pooled local
+// worker that reads jobs as JSON lines on stdin, one at a time, and after each
+// writes `{"type":"done","code":N}` on the events pipe. Starting Node and
+// loading the registry once per worker instead of once per job is what makes
+// a trivial stage cheap. A pooled worker is as crash-safe as a fresh one: it
+// is its own process group, holds the job's lock under its own pid, and when
+// the orchestrator dies (stdin closes) it finishes and publishes the job in
+// hand, then exits.
 
-import { appendFileSync, createWriteStream, mkdirSync, rmSync, existsSync, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, rmSync, existsSync, writeSync, type WriteStream } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { StageContext, StageKind } from '../stages/kind.js';
 import { registry } from '../stages/registry.js';
 import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
-import { readJob, refKey } from './job.js';
+import { readJob, refKey, type JobSpec } from './job.js';
 import { adopt, release } from './locks.js';
 import { removeTree } from './readonly.js';
 import { META_DIR, publish } from './store.js';
@@ -34,7 +45,7 @@ class EventSink {
       this.stream.on('error', () => { this.broken = true; });
     }
   }
-  emit(e: WorkerEvent): void {
+  emit(e: WorkerEvent | { type: 'done'; code: number; last: boolean }): void {
     const line = `${JSON.stringify(e)}\n`;
     if (this.stream) {
       if (!this.broken) this.stream.write(line);
@@ -50,11 +61,79 @@ class EventSink {
 export async function runWorker(jobPath: string): Promise<number> {
   const job = readJob(jobPath);
   const sink = new EventSink(job.eventsPath);
-  const finish = async (e: WorkerEvent & { type: 'final' }, code: number): Promise<number> => {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Error('cancelled'));
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  // The process's own stdout/stderr are the job's log (the executor opened it).
+  const code = await runJob(job, sink, controller.signal, { write: (t) => process.stderr.write(t) }, jobPath);
+  await sink.close();
+  return code;
+}
+
+/** Jobs a pooled worker runs before it is replaced (bounds slow leaks in kinds). */
+const POOL_MAX_JOBS = 500;
+/** Growth of the heap and external memory over the first job's, past which a pooled worker is replaced. */
+const POOL_MAX_GROWTH = 256 << 20;
+
+/**
+ * `smke worker --serve`: run jobs from stdin (one JSON JobSpec per line) until
+ * stdin closes. SIGTERM cancels the job in hand and retires the worker (the
+ * executor kills a cancelled worker's whole process group anyway).
+ */
+export async function serveWorker(): Promise<number> {
+  const sink = new EventSink('');
+  let current: AbortController | undefined;
+  let retire = false;
+  const onSignal = (): void => { retire = true; current?.abort(new Error('cancelled')); };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let jobs = 0;
+  let base: number | undefined;
+  for await (const line of lines) {
+    if (!line) continue;
+    const job = JSON.parse(line) as JobSpec;
+    current = new AbortController();
+    if (retire) current.abort(new Error('cancelled'));
+    mkdirSync(dirname(job.logPath), { recursive: true });
+    const fd = openSync(job.logPath, 'a', 0o600);
+    let code: number;
+    try {
+      code = await runJob(job, sink, current.signal, { write: (t) => { writeSync(fd, t); }, fd });
+    } finally {
+      closeSync(fd);
+    }
+    current = undefined;
+    const mem = process.memoryUsage();
+    const used = mem.heapUsed + mem.external;
+    base ??= used;
+    if (++jobs >= POOL_MAX_JOBS || used - base > POOL_MAX_GROWTH) retire = true;
+    sink.emit({ type: 'done', code, last: retire });
+    if (retire) break;
+  }
+  lines.close();
+  await sink.close();
+  return 0;
+}
+
+// One hasher per process: a pooled worker publishes many jobs. No stat cache:
+// each job's outputs are new files.
+let hasher: Promise<Digester> | undefined;
+const digester = (): Promise<Digester> => (hasher ??= Digester.create());
+
+/** Where a job's own log lines, and the output of the programs it starts, go. */
+interface JobOutput {
+  write(text: string): void;
+  /** A descriptor for child programs' stdout/stderr; absent: they inherit the worker's. */
+  fd?: number;
+}
+
+async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: JobOutput, jobPath?: string): Promise<number> {
+  const finish = (e: WorkerEvent & { type: 'final' }, code: number): number => {
     // The job file is ours to remove: an orchestrator killed meanwhile cannot.
-    rmSync(jobPath, { force: true });
+    if (jobPath) rmSync(jobPath, { force: true });
     sink.emit(e);
-    await sink.close();
     return code;
   };
 
@@ -64,12 +143,7 @@ export async function runWorker(jobPath: string): Promise<number> {
   }
   const releaseLock = (): void => release(job.lock.path, job.lock.token);
 
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Error('cancelled'));
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-
-  const started = new Date();
+  let started = new Date();
   const metrics: Record<string, number> = {};
   try {
     const kind = registry().get(job.kind) as StageKind | undefined;
@@ -88,7 +162,7 @@ export async function runWorker(jobPath: string): Promise<number> {
       return p;
     });
     const log = (level: string) => (message: string): void => {
-      process.stderr.write(`[${level}] ${message}\n`);
+      out.write(`[${level}] ${message}\n`);
       sink.emit({ type: 'log', level, message });
     };
     const ctx: StageContext = {
@@ -103,6 +177,7 @@ export async function runWorker(jobPath: string): Promise<number> {
       seed: job.seed,
       resources: job.resources,
       backend: job.backend,
+      outputFd: out.fd,
       log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
       progress: (done, total, unit) => sink.emit({ type: 'progress', done, total, unit }),
       metric: (name, value, step) => {
@@ -110,15 +185,17 @@ export async function runWorker(jobPath: string): Promise<number> {
         appendFileSync(metricsPath, `${JSON.stringify({ name, value, step, time: Date.now() })}\n`);
         sink.emit({ type: 'metric', name, value, step });
       },
-      signal: controller.signal,
+      signal,
     };
 
+    // The manifest's timings are the stage's own time; `smke history` shows the rest as overhead.
+    started = new Date();
     // Whatever the stage started dies here, before its outputs are digested (./strays.ts).
     const stopStrays = async (): Promise<void> => {
       for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
     };
     await kind.run(ctx, params).then(stopStrays, async (e: unknown) => { await stopStrays().catch(() => undefined); throw e; });
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (signal.aborted) throw signal.reason;
 
     const missing = Object.entries(kind.outputs(params))
       .filter(([, spec]) => spec.path !== '.' && !existsSync(join(job.tmpDir, spec.path)))
@@ -126,11 +203,11 @@ export async function runWorker(jobPath: string): Promise<number> {
     if (missing.length) throw new Error(`declared output(s) not created: ${missing.join(', ')}`);
 
     const finished = new Date();
-    const published = publish({
+    const published = await publish({
       tmpDir: job.tmpDir,
       entryDir: job.entryDir,
       logPath: job.logPath,
-      digester: await Digester.create(),
+      digester: await digester(),
       manifest: {
         format: 1,
         key: job.key,
@@ -151,13 +228,13 @@ export async function runWorker(jobPath: string): Promise<number> {
     // Scratch is for resuming failed attempts; a published result needs none.
     rmSync(job.scratchDir, { recursive: true, force: true });
     releaseLock();
-    return await finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
+    return finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
   } catch (e) {
     removeTree(job.tmpDir);
     releaseLock();
-    const cancelled = controller.signal.aborted;
+    const cancelled = signal.aborted;
     const error = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`smke worker: ${job.instance}: ${cancelled ? 'cancelled' : error}\n`);
+    out.write(`smke worker: ${job.instance}: ${cancelled ? 'cancelled' : error}\n`);
     return finish(
       cancelled ? { type: 'final', status: 'cancelled' } : { type: 'final', status: 'failed', error },
       cancelled ? WORKER_EXIT.cancelled : WORKER_EXIT.failed,

@@ -49,6 +49,11 @@ export interface StageContext {
   metric(name: string, value: number, step?: number): void;
   /** Aborted on Ctrl-C, cancellation or timeout: stop promptly, the attempt is discarded. */
   signal: AbortSignal;
+  /**
+   * Where programs the stage starts must send stdout and stderr (the stage's
+   * log), in a pooled worker; absent: they inherit the worker's own, which are the log.
+   */
+  outputFd?: number;
 }
 
 /**
@@ -64,5 +69,13 @@ export interface StageKind extends KindInfo {
    * belong in `env` instead (hashed into the key, also passed).
    */
   passEnv?(params: Record<string, Value>): string[];
+  /**
+   * The kind may run in a long-lived pooled worker, one job after another
+   * (local executor, no GPUs): it keeps no global state between runs, writes
+   * only through ctx (log, outputFd) and stops promptly on ctx.signal. Kinds
+   * that hold large memory or native state (tfjs) leave this unset and get a
+   * fresh process per attempt.
+   */
+  pooled?: boolean;
   run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
 }

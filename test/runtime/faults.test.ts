@@ -151,7 +151,9 @@ describe('runtime faults', () => {
     expect(c.of('started').map((e) => e.instance).sort()).toEqual(['mid', 'up']);
     const c2 = capture();
     expect(await runPlan({ plan: plan(), bus: c2.bus, force: ['up'] })).toMatchObject({ ran: 2, cached: 1 });
-    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', []], ['other', ['never run']]]);
+    // mid's key waits for up's new output; the same bytes cut it off (test/runtime/cutoff.test.ts).
+    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', ['upstream up reruns (cut off if its output is unchanged)']], ['other', ['never run']]]);
+    expect(c2.of('cached').map((e) => [e.instance, e.cutoff])).toEqual([['mid', 'upstream up reran, output unchanged: cut off']]);
     await expect(runPlan({ plan: plan(), bus: capture().bus, only: ['nope'] })).rejects.toThrow(/no stage or instance named 'nope'/);
   });
 });
@@ -207,7 +209,8 @@ describe('a worker that finds its lock taken over', () => {
       async submit(job: Parameters<typeof real.submit>[0], onEvent: Parameters<typeof real.submit>[1]) {
         if (!tampered) {
           tampered = true;
-          const spec = JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } };
+          // A pooled job travels over the pool's pipe; a fresh worker's in its job file.
+          const spec = job.pooled ?? (JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } });
           writeFileSync(spec.lock.path, JSON.stringify({ pid: process.pid, host: hostname(), start: Date.now(), token: 'other-run', instance: 'a' }));
           const handle = await real.submit(job, onEvent);
           // Once our worker has given up, the other run finishes (without a result) a little later.

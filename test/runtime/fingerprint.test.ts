@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StageInstance } from '../../src/compiler/plan.js';
 import { Digester, MemoryStatCache } from '../../src/runtime/digest.js';
-import { diffFingerprints, fingerprint, type Fingerprint } from '../../src/runtime/fingerprint.js';
+import { diffFingerprints, fingerprint, outputDigest, type Fingerprint } from '../../src/runtime/fingerprint.js';
 import { exec, makePlan, ref, tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
@@ -87,11 +87,46 @@ describe('fingerprint', () => {
     expect(after.down.key).toBe(before.down.key);
   });
 
-  it('puts the upstream key, not its name or path, in place of a reference', () => {
+  it('until the upstream output is known, holds a pending placeholder with the upstream key, not its name or path', () => {
     const { up, down } = fps();
     expect(down.parts.params.argv).toEqual(['eval', { $upstream: up.key, output: 'checkpoint' }]);
+    expect(down.pending).toEqual(['s_smke']);
+    expect(up.pending).toBeUndefined();
     expect(down.upstream).toEqual({ s_smke: up.key });
     expect(down.symbolic.argv).toEqual(['eval', 's_smke.checkpoint']);
+  });
+
+  it('keys on the content of the upstream output it reads once that is known (early cutoff)', () => {
+    const plan = makePlan(proj.dir, [
+      { id: 'up', params: { n: 1 } },
+      { id: 'down', params: exec(['eval', ref('up', 'checkpoint')]) },
+    ]);
+    const [up, down] = plan.instances as [StageInstance, StageInstance];
+    const keyWith = (upKey: string, content: string): Fingerprint =>
+      fingerprint({ inst: down, projectDir: proj.dir, upstreamKeys: new Map([[up.id, upKey]]), upstreamOutput: () => content, digester, env: {} });
+    const a = keyWith('k1', 'd1');
+    expect(a.pending).toBeUndefined();
+    expect(a.parts.params.argv).toEqual(['eval', { $output: 'd1', output: 'checkpoint' }]);
+    // Another upstream key, same bytes: same key. Same upstream key, other bytes: another key, and the reason says so.
+    expect(keyWith('k2', 'd1').key).toBe(a.key);
+    const b = keyWith('k1', 'd2');
+    expect(b.key).not.toBe(a.key);
+    expect(diffFingerprints(a, b)).toEqual(["upstream up's output changed"]);
+  });
+
+  it('digests an output by the files under its path, not smke\'s own files', () => {
+    const files = [
+      { path: 'ckpt/w.bin', digest: 'aa' }, { path: 'ckpt/meta.json', digest: 'bb' },
+      { path: 'log.txt', digest: 'cc' }, { path: '_smke/manifest.json', digest: '' }, { path: 'ckpt2', digest: 'dd' },
+    ];
+    const ckpt = outputDigest(files, 'ckpt');
+    expect(outputDigest([...files].reverse(), 'ckpt')).toBe(ckpt);
+    expect(outputDigest(files.map((f) => (f.path === 'log.txt' ? { ...f, digest: 'ee' } : f)), 'ckpt')).toBe(ckpt);
+    expect(outputDigest(files.map((f) => (f.path === 'ckpt/w.bin' ? { ...f, digest: 'ee' } : f)), 'ckpt')).not.toBe(ckpt);
+    // 'ckpt2' is not under 'ckpt/'; the manifest is never part of an output.
+    expect(outputDigest(files.filter((f) => f.path !== 'ckpt2'), 'ckpt')).toBe(ckpt);
+    expect(outputDigest(files.filter((f) => !f.path.startsWith('_smke')), '.')).toBe(outputDigest(files, '.'));
+    expect(outputDigest(files, 'log.txt')).not.toBe(outputDigest(files, 'ckpt2'));
   });
 
   it('digests directories and globs by content', () => {

@@ -36,7 +36,8 @@ describe('runPlan with the local executor', () => {
     const c3 = capture();
     const r3 = await runPlan({ plan: plan(), bus: c3.bus });
     expect(r3).toMatchObject({ exitCode: 0, ran: 2, cached: 0 });
-    expect(c3.of('planned').map((e) => e.reasons)).toEqual([['input in.txt changed'], ['upstream a changed']]);
+    // b's key is known only once a has run (early cutoff, test/runtime/cutoff.test.ts).
+    expect(c3.of('planned').map((e) => e.reasons)).toEqual([['input in.txt changed'], ['upstream a changed (cut off if its output is unchanged)']]);
     expect(readFileSync(join(proj.dir, 'results/b/twice.txt'), 'utf8')).toBe('BYE\nBYE\n');
   });
 

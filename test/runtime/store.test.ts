@@ -29,9 +29,9 @@ function staged(): { tmp: string; entry: string } {
 }
 
 describe('store', () => {
-  it('publishes atomically with a manifest of every output', () => {
+  it('publishes atomically with a manifest of every output', async () => {
     const { tmp, entry } = staged();
-    expect(publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d })).toBe('published');
+    expect(await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d })).toBe('published');
     expect(existsSync(tmp)).toBe(false);
     const m = readManifest(entry)!;
     expect(Object.keys(m.outputs)).toEqual(['model.bin', 'sub/m.json']);
@@ -39,35 +39,35 @@ describe('store', () => {
     expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'ok', verified: true });
   });
 
-  it('keeps the first entry when two publish the same key', () => {
+  it('keeps the first entry when two publish the same key', async () => {
     const a = staged();
-    publish({ tmpDir: a.tmp, entryDir: a.entry, manifest, digester: d });
+    await publish({ tmpDir: a.tmp, entryDir: a.entry, manifest, digester: d });
     const b = staged();
-    expect(publish({ tmpDir: b.tmp, entryDir: b.entry, manifest, digester: d })).toBe('exists');
+    expect(await publish({ tmpDir: b.tmp, entryDir: b.entry, manifest, digester: d })).toBe('exists');
     expect(existsSync(b.tmp)).toBe(false);
   });
 
   for (const step of ['writeFile', 'fsync', 'rename'] as const) {
-    it(`fails cleanly when the disk is full at ${step}: nothing in the store, nothing left in tmp`, () => {
+    it(`fails cleanly when the disk is full at ${step}: nothing in the store, nothing left in tmp`, async () => {
       const { tmp, entry } = staged();
       const full: Disk = {
         ...realDisk,
         [step]: () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); },
       };
-      expect(() => publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d, disk: full })).toThrow(PublishError);
+      await expect(publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d, disk: full })).rejects.toThrow(PublishError);
       expect(existsSync(entry)).toBe(false);
       expect(existsSync(tmp)).toBe(false);
       try {
-        publish({ tmpDir: staged().tmp, entryDir: entry, manifest, digester: d, disk: full });
+        await publish({ tmpDir: staged().tmp, entryDir: entry, manifest, digester: d, disk: full });
       } catch (e) {
         expect(String(e)).toMatch(step === 'rename' ? /ENOSPC/ : /disk is full/);
       }
     });
   }
 
-  it('detects a missing manifest, a changed output and a missing output', () => {
+  it('detects a missing manifest, a changed output and a missing output', async () => {
     const { tmp, entry } = staged();
-    publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
+    await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
     const ok = checkEntry(entry, KEY, d);
     if (ok.state !== 'ok') throw new Error('not ok');
     writeFileSync(join(entry, 'model.bin'), 'WEIGHTS'); // same size, other content
@@ -81,7 +81,7 @@ describe('store', () => {
 
   it('trusts a known entry by stat signature without reading it', async () => {
     const { tmp, entry } = staged();
-    publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
+    await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
     const first = checkEntry(entry, KEY, d);
     if (first.state !== 'ok') throw new Error('not ok');
     const fresh = await Digester.create();

@@ -3,9 +3,18 @@
 // terminal reaches only the orchestrator, which decides what to do. Output
 // goes straight to the log file (no copy through this process); events come
 // back on file descriptor 3 as JSON lines.
+//
+// Jobs that may share a process (JobRequest.pooled) go to a pool of
+// long-lived workers (`smke worker --serve`) instead: each is still a detached
+// process group of its own, takes one job at a time over its stdin, and is
+// replaced when it exits, crashes or is cancelled. Starting Node and loading
+// the registry is most of a trivial stage's cost; the pool pays it once per
+// worker.
 
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
@@ -14,17 +23,38 @@ import { stageEnv } from '../secrets.js';
 import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
 
 interface LocalHandle extends JobHandle {
-  proc: Promise<unknown>;
   pid: number;
   done: Promise<JobExit>;
+  /** Set for a job run by a pooled worker. */
+  worker?: PoolWorker;
+}
+
+interface PoolJob {
+  handle: LocalHandle;
+  onEvent: (e: WorkerEvent) => void;
+  finish: (exit: JobExit) => void;
+}
+
+interface PoolWorker {
+  proc: ChildProcess;
+  pid: number;
+  /** Workers are only reused for jobs with the same cwd and environment. */
+  key: string;
+  current?: PoolJob;
+  /** Never given another job (it said it retires, was cancelled, or exited). */
+  retired: boolean;
 }
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private seq = 0;
 
+  private readonly idle: PoolWorker[] = [];
+  private readonly workers = new Set<PoolWorker>();
+
   async submit(job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle> {
     mkdirSync(dirname(job.logPath), { recursive: true });
+    if (job.pooled) return this.submitPooled(job, onEvent);
     const log = openSync(job.logPath, 'a', 0o600);
     const spawn = () =>
       execa(job.command[0]!, job.command.slice(1), {
@@ -68,7 +98,81 @@ export class LocalExecutor implements Executor {
       await linesClosed;
       return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
     });
-    return { id: `local-${++this.seq}-${pid}`, proc, pid, done } as LocalHandle;
+    return { id: `local-${++this.seq}-${pid}`, pid, done } as LocalHandle;
+  }
+
+  private submitPooled(job: JobRequest, onEvent: (e: WorkerEvent) => void): LocalHandle {
+    const key = JSON.stringify([job.cwd, job.env]);
+    const i = this.idle.findIndex((x) => !x.retired && x.key === key);
+    const w = i >= 0 ? this.idle.splice(i, 1)[0]! : this.startWorker(job, key);
+    let finish!: (exit: JobExit) => void;
+    const done = new Promise<JobExit>((res) => { finish = res; });
+    const handle: LocalHandle = { id: `local-${++this.seq}-${w.pid}`, pid: w.pid, done, worker: w };
+    w.current = { handle, onEvent, finish };
+    w.proc.stdin!.write(`${JSON.stringify(job.pooled)}\n`);
+    return handle;
+  }
+
+  private startWorker(job: JobRequest, key: string): PoolWorker {
+    // The worker's own stdout/stderr (each job's output goes to its log through the job).
+    const log = openSync(join(dirname(job.logPath), 'workers.log'), 'a', 0o600);
+    let proc: ChildProcess;
+    try {
+      proc = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/smke.js', import.meta.url)), 'worker', '--serve'], {
+        cwd: job.cwd,
+        // The allow-list only: pooled jobs are those given nothing more from smke's environment (orchestrate.ts).
+        env: { ...stageEnv(process.env, job.passEnv), ...job.env, SMKE_EVENTS_FD: '3' },
+        detached: true,
+        stdio: ['pipe', log, log, 'pipe'],
+      });
+    } finally {
+      closeSync(log);
+    }
+    const w: PoolWorker = { proc, pid: proc.pid ?? -1, key, retired: false };
+    this.workers.add(w);
+    // A worker that died leaves its stdin broken: the exit handler reports the job.
+    proc.stdin!.on('error', () => { w.retired = true; });
+    const lines = createInterface({ input: proc.stdio[3] as Readable, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      if (!line) return;
+      let e: WorkerEvent | { type: 'done'; code: number; last?: boolean };
+      try {
+        e = JSON.parse(line) as typeof e;
+      } catch {
+        return; // a torn line from a killed worker: its exit decides
+      }
+      const cur = w.current;
+      if (!cur) return;
+      if (e.type !== 'done') return cur.onEvent(e);
+      w.current = undefined;
+      if (e.last) w.retired = true;
+      if (!w.retired) this.idle.push(w);
+      cur.finish({ exitCode: e.code, signal: null });
+    });
+    const linesClosed = new Promise<void>((res) => lines.once('close', () => res()));
+    const exited = new Promise<JobExit>((res) => {
+      proc.once('error', (err) => res({ exitCode: null, signal: null, error: err.message } as JobExit));
+      proc.once('exit', (code, signal) => res({ exitCode: code, signal }));
+    });
+    void exited.then(async (exit) => {
+      await linesClosed;
+      w.retired = true;
+      this.workers.delete(w);
+      const cur = w.current;
+      w.current = undefined;
+      // Died with a job in hand (crash, OOM kill, cancel): the job ends with the process.
+      cur?.finish(exit);
+    });
+    return w;
+  }
+
+  /** Let idle workers exit (they finish the job in hand first). */
+  close(): void {
+    for (const w of this.workers) {
+      w.retired = true;
+      w.proc.stdin!.end();
+    }
+    this.idle.length = 0;
   }
 
   wait(handle: JobHandle): Promise<JobExit> {
@@ -77,6 +181,11 @@ export class LocalExecutor implements Executor {
 
   async cancel(handle: JobHandle, graceMs = 5000): Promise<void> {
     const h = handle as LocalHandle;
+    if (h.worker) {
+      // The worker may have moved on to another job: only its own job is cancelled.
+      if (h.worker.current?.handle !== h) return;
+      h.worker.retired = true;
+    }
     const kill = (sig: NodeJS.Signals): void => {
       try { process.kill(-h.pid, sig); } catch { /* group already gone */ }
     };

@@ -5,6 +5,7 @@
 
 import type { Resources } from '../../compiler/plan.js';
 import type { WorkerEvent } from '../events.js';
+import type { JobSpec } from '../job.js';
 
 export interface JobRequest {
   /** Instance id, for display and scheduler job names. */
@@ -29,6 +30,12 @@ export interface JobRequest {
    * events over a pipe set SMKE_EVENTS_FD instead.
    */
   eventsPath: string;
+  /**
+   * Set when the job may run in a long-lived pooled worker (local executor):
+   * the job itself, sent over a pipe; `command` is then not used. Executors
+   * without a pool run `command` as usual.
+   */
+  pooled?: JobSpec;
 }
 
 export interface JobHandle {

@@ -41,11 +41,13 @@ export class PlainRenderer implements Renderer {
       }
       return;
     }
-    if (e.type === 'cached' && !e.reused) return;
+    if (e.type === 'cached' && !e.reused && !e.cutoff) return;
     this.flushCached();
     switch (e.type) {
       case 'cached':
-        this.line(e.pulled ? `${c(2, 'pulled ')} ${e.instance} from the remote cache` : `${c(2, 'reused ')} ${e.instance} (finished by another run)`);
+        if (e.cutoff) this.line(`${c(2, 'cutoff ')} ${e.instance}: ${e.cutoff}`);
+        else if (e.pulled) this.line(`${c(2, 'pulled ')} ${e.instance} from the remote cache`);
+        else this.line(`${c(2, 'reused ')} ${e.instance} (finished by another run)`);
         break;
       case 'pushed':
         this.line(`${c(2, 'pushed ')} ${e.instance} to the remote cache`);

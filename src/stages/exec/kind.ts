@@ -12,6 +12,8 @@ const OUTPUT_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
 export const execKind: StageKind = {
   name: 'exec',
   version: 1,
+  // The program is a process of its own: the worker only waits for it.
+  pooled: true,
   summary: 'Run a program (argv array, or a shell command with shell = true) and publish what it writes to {out}',
   params: {
     type: 'object',

@@ -6,7 +6,7 @@
 // secret_env, when the stage has any). Declared outputs are checked after the
 // run: a missing one fails the stage, and nothing is published.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
@@ -35,14 +35,16 @@ function secretValues(params: Record<string, Value>): Record<string, string> {
 }
 
 /** Copy the program's stdout and stderr to ours with the secrets hidden; resolves when each is fully written. */
-function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readable | null }, values: string[]): Promise<void>[] {
+function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readable | null }, values: string[], outputFd?: number): Promise<void>[] {
   // A background child that inherited the pipes would keep them open (and the
   // stage running) for as long as it lives: once the program itself has
   // exited, its output gets a moment to arrive, then the pipes are closed.
   sub.once('exit', () => {
     setTimeout(() => { sub.stdout?.destroy(); sub.stderr?.destroy(); }, PIPE_GRACE_MS).unref();
   });
-  return ([[sub.stdout, process.stdout], [sub.stderr, process.stderr]] as const).map(([from, to]) => {
+  // A pooled worker gives each job its log as a descriptor; a worker of its own writes to its stdout and stderr.
+  const log = outputFd === undefined ? undefined : createWriteStream('', { fd: outputFd, autoClose: false });
+  return ([[sub.stdout, log ?? process.stdout], [sub.stderr, log ?? process.stderr]] as const).map(([from, to]) => {
     if (!from) return Promise.resolve();
     const t = redactor(values);
     from.pipe(t).pipe(to, { end: false });
@@ -88,15 +90,21 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
     cwd,
     env: { ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
     stdin: 'ignore',
-    stdout: redact ? 'pipe' : 'inherit',
-    stderr: redact ? 'pipe' : 'inherit',
+    // Secrets: piped through the filter. Otherwise straight to the log (a pooled
+    // worker's per-job descriptor; execa accepts one at run time, its types admit only literals).
+    stdout: redact ? 'pipe' : ((ctx.outputFd ?? 'inherit') as 'inherit'),
+    stderr: redact ? 'pipe' : ((ctx.outputFd ?? 'inherit') as 'inherit'),
     buffer: false,
     reject: false,
     cancelSignal: ctx.signal,
+    // Not execa's exit hook: cancelling goes through ctx.signal, and the executor
+    // kills the worker's process group. The hook (re)installs a dozen signal
+    // handlers per program started, ~10 ms per stage in a pooled worker.
+    cleanup: false,
     forceKillAfterDelay: 5000,
   });
   // Attached before any await: execa starts reading at once, and a chunk read before the pipe exists is lost.
-  const drained = redact ? redacted(sub, Object.values(secrets)) : [];
+  const drained = redact ? redacted(sub, Object.values(secrets), ctx.outputFd) : [];
   const result = await sub;
   await Promise.all(drained);
   if (result.isCanceled) throw new Error('exec: cancelled');

@@ -1,0 +1,107 @@
+// Benchmark: the per-stage overhead of running trivial stages, side by side
+// with ninja and Snakemake in the same run (the machine is shared and noisy:
+// only ratios measured together mean anything).
+//   wide:  N independent stages `echo i > out`, cold, -j 2
+//   chain: M stages each reading the previous one's output, cold (serial latency)
+//
+//   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake]
+//
+// Run after `npx tsc -p tsconfig.json` (it uses dist/). Never part of `npm test`.
+// The 10k no-op comparison is bench/runtime-noop.mjs.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1] ?? '']] : acc), []));
+const WIDE = Number(args.wide ?? 1000);
+const CHAIN = Number(args.chain ?? 200);
+const REPS = Number(args.reps ?? 1);
+const only = new Set((args.only ?? 'ninja,snakemake,smke').split(','));
+const root = new URL('..', import.meta.url).pathname;
+const bin = join(root, 'bin/smke.js');
+const work = mkdtempSync(join(tmpdir(), 'smke-exec-bench-'));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function project(name, n, chained) {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  const smke = ['smke 1'];
+  const ninja = [];
+  for (let i = 0; i < n; i++) {
+    const up = chained && i > 0;
+    // The same shell command in all three tools (ninja and Snakemake run commands through a shell too).
+    smke.push(
+      `stage s${i} = exec {\n  argv = "${up ? 'cat \\"$UP\\" > {out}/o.txt; ' : ''}echo ${i} >> {out}/o.txt"\n  shell = true\n  outputs = ["o.txt"]${up ? `\n  env = { UP = s${i - 1}.o }` : ''}\n}`,
+    );
+    ninja.push(`build out/s${i}.txt: ${up ? 'catecho' : 'echo'}${up ? ` out/s${i - 1}.txt` : ''}`, `  i = ${i}`);
+  }
+  writeFileSync(join(dir, 'bench.smke'), `${smke.join('\n')}\n`);
+  writeFileSync(join(dir, 'build.ninja'), `rule echo\n  command = echo $i > $out\nrule catecho\n  command = cat $in > $out; echo $i >> $out\n${ninja.join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'Snakefile'),
+    `N = ${n}
+rule all:
+    input: expand("out/s{i}.txt", i=range(N))
+${chained ? `rule first:
+    output: "out/s0.txt"
+    shell: "echo 0 > {output}"
+rule s:
+    input: lambda wc: f"out/s{int(wc.i) - 1}.txt"
+    output: "out/s{i,[1-9][0-9]*}.txt"
+    shell: "cat {input} > {output}; echo {wildcards.i} >> {output}"` : `rule s:
+    output: "out/s{i}.txt"
+    shell: "echo {wildcards.i} > {output}"`}
+`,
+  );
+  // Compile once into smke's plan cache (dry run): cold means the stages run, not that the file is parsed.
+  const r = spawnSync(process.execPath, [bin, 'run', 'bench.smke', '--dry-run', '--progress', 'plain'], { cwd: dir, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return dir;
+}
+
+function clean(dir) {
+  for (const p of ['out', '.ninja_log', '.ninja_deps', '.snakemake', '.smke/store', 'results']) rmSync(join(dir, p), { recursive: true, force: true });
+}
+
+function time(dir, cmd, argv) {
+  const ts = [];
+  let last = '';
+  for (let i = 0; i < REPS; i++) {
+    clean(dir);
+    const t = performance.now();
+    const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28 });
+    ts.push(performance.now() - t);
+    if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+    last = r.stdout.trim().split('\n').slice(-1)[0];
+  }
+  return { ms: median(ts), last };
+}
+
+const tools = {
+  ninja: (j) => ['ninja', ['-j', String(j)]],
+  snakemake: (j) => ['snakemake', ['-c', String(j), '--quiet']],
+  smke: (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
+};
+const snakeVersion = spawnSync('snakemake', ['--version'], { encoding: 'utf8' }).stdout?.trim();
+if (!snakeVersion) only.delete('snakemake');
+console.log(`# exec overhead: node ${process.version}, ninja ${spawnSync('ninja', ['--version'], { encoding: 'utf8' }).stdout.trim()}, snakemake ${snakeVersion ?? 'not installed'}, median of ${REPS}`);
+
+for (const [name, n, chained, j] of [['wide', WIDE, false, 2], ['chain', CHAIN, true, 2]]) {
+  if (!n) continue;
+  const dir = project(name, n, chained);
+  const res = {};
+  for (const tool of ['ninja', 'snakemake', 'smke']) {
+    if (!only.has(tool)) continue;
+    const [cmd, argv] = tools[tool](j);
+    res[tool] = time(dir, cmd, argv);
+  }
+  console.log(`\n## ${name}: ${n} trivial stages${chained ? ' in one chain' : ''}, cold, -j ${j}`);
+  for (const [tool, r] of Object.entries(res)) {
+    const vs = tool !== 'ninja' && res.ninja ? `   = ${(r.ms / res.ninja.ms).toFixed(2)}x ninja` : '';
+    const snake = tool === 'smke' && res.snakemake ? `, ${(res.snakemake.ms / r.ms).toFixed(2)}x faster than snakemake` : '';
+    console.log(`${tool.padEnd(10)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}`);
+  }
+}
+if (args.keep === undefined) rmSync(work, { recursive: true, force: true });
+else console.log(`kept ${work}`);
