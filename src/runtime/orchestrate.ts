@@ -434,7 +434,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     const tmp = join(lay.tmpDir, `${tmpName(key, attempt)}.pull`);
     try {
       if (!(await r.pull(key, tmp, digester, signal))) return false;
-      adoptEntry(tmp, entryDir);
+      await adoptEntry(tmp, entryDir);
       return true;
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });

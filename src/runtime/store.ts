@@ -117,9 +117,9 @@ export async function publish(opts: {
  * renamed into place in one step, like `publish`. If the key was published
  * meanwhile, that entry wins.
  */
-export function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): PublishResult {
+export async function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): Promise<PublishResult> {
   try {
-    fsyncTree(disk, tmpDir);
+    await fsyncTree(disk, tmpDir);
     mkdirSync(dirname(entryDir), { recursive: true });
     disk.rename(tmpDir, entryDir);
   } catch (e) {
@@ -129,7 +129,7 @@ export function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDi
     throw new PublishError(`storing the pulled entry failed (${code ?? (e as Error).message})${code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : ''}; nothing was stored`);
   }
   sealTree(entryDir);
-  disk.fsync(dirname(entryDir));
+  await disk.fsync(dirname(entryDir));
   return 'published';
 }
 
