@@ -122,7 +122,8 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 start() {
   install_packages
   local before after
-  before="$(cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" 2>/dev/null | md5sum)"
+  # No config yet on a fresh machine: cat fails, and under pipefail that must not end the script.
+  before="$({ cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" 2>/dev/null || true; } | md5sum)"
   write_config
   after="$(cat "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf" | md5sum)"
   # A running cluster whose config changed (e.g. after updating this script) is restarted: a

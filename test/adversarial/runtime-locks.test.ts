@@ -45,10 +45,10 @@ describe('unreadable lock files', () => {
       old(p);
       expect(readLock(p)).toBeUndefined();
       const c = capture();
-      const t0 = Date.now();
       const r = await runPlan({ plan: plan(), bus: c.bus, lockPollMs: 20 });
       expect(r).toMatchObject({ exitCode: 0, ran: 1 });
-      expect(Date.now() - t0).toBeLessThan(UNREADABLE_LOCK_GRACE_MS);
+      // At once: never a wait for the holder (a wall-clock bound would fail on a loaded machine).
+      expect(c.of('waiting')).toEqual([]);
       expect(c.of('warning').map((w) => w.message)).toEqual([expect.stringMatching(/took over the stale lock of a \(its lock file .* was (empty|not a lock smke wrote \(\d+ bytes\)) for \d+ s\)/)]);
     });
   }
