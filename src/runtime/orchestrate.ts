@@ -89,7 +89,7 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 
 export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
-  const { plan, bus } = opts;
+  const { plan } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
   const state = new StateDb(lay.dbPath);
