@@ -28,7 +28,9 @@ const [name, ...args] = process.argv.slice(2);
 if (name === undefined || name === '--help' || name === '-h') {
   console.log('usage: npm run bench -- NAME [args...]   (build first: npm run build)\n');
   for (const b of benches) {
-    const usage = header(b).split('\n').find((l) => /Usage:|node bench\//.test(l));
+    const usage = header(b)
+      .split('\n')
+      .find((l) => /Usage:|node bench\//.test(l));
     console.log(`${b.padEnd(14)} ${usage ? usage.trim().replace(/^Usage:\s*/, '') : `node bench/${b}.mjs`}`);
   }
   console.log('gpu/run.sh     on the lent GPU machine only (see its header and docs/ml.md)');

@@ -49,9 +49,7 @@ const ALLOWED: Record<string, (to: string) => boolean> = {
 };
 
 export function violations(edges: Edge[]): string[] {
-  return edges
-    .filter((e) => area(e.from) !== area(e.to) && !(ALLOWED[area(e.from)]?.(e.to) ?? false))
-    .map((e) => `src/${e.from} imports src/${e.to}`);
+  return edges.filter((e) => area(e.from) !== area(e.to) && !(ALLOWED[area(e.from)]?.(e.to) ?? false)).map((e) => `src/${e.from} imports src/${e.to}`);
 }
 
 const allEdges = sourceFiles(SRC).flatMap((f) => importsOf(relative(SRC, f), readFileSync(f, 'utf8')));
@@ -81,6 +79,8 @@ describe('import direction in src/', () => {
       ['cli/run.ts', "import { tf } from '../ml/backend.js';"],
     ];
     for (const [file, line] of cases) expect(violations(importsOf(file, `// x\n${line}\n`)), `${file}: ${line}`).toHaveLength(1);
-    expect(violations(importsOf('runtime/worker.ts', "import { registry } from '../stages/registry.js';\nimport type { X } from '../compiler/plan.js';"))).toEqual([]);
+    expect(
+      violations(importsOf('runtime/worker.ts', "import { registry } from '../stages/registry.js';\nimport type { X } from '../compiler/plan.js';")),
+    ).toEqual([]);
   });
 });
