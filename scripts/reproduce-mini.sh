@@ -4,7 +4,10 @@
 #      outside its band fails the run);
 #   2. run it again: nothing may run (everything cached);
 #   3. run it with one GLUE task's learning rate changed through --set: exactly that
-#      task and the report may run.
+#      task and the report may run;
+#   4. the remote cache: runs 1-3 pushed what they published to a local S3 server
+#      (scripts/s3-local.mjs); a fresh clone of the project, pulling from it, may run
+#      nothing and must produce the same report.
 # Exits non-zero with a message naming what went wrong.
 # Usage: scripts/reproduce-mini.sh   (from the repository root; env: JOBS=2, SMKE_STORE)
 set -euo pipefail
@@ -48,21 +51,47 @@ run() { # name, extra args...
   fi
 }
 
+# A local S3 server for the remote cache (step 4). Runs 1-3 push what they publish.
+S3_DIR="$(mktemp -d)"
+node scripts/s3-local.mjs "$S3_DIR/data" ci > "$S3_DIR/endpoint" 2> "$S3_DIR/stderr" &
+S3_PID=$!
+trap 'kill $S3_PID 2>/dev/null || true; rm -rf "$S3_DIR"' EXIT
+for _ in $(seq 1 100); do grep -q '^endpoint ' "$S3_DIR/endpoint" 2>/dev/null && break; sleep 0.1; done
+grep -q '^endpoint ' "$S3_DIR/endpoint" || fail "the local S3 server did not start: $(cat "$S3_DIR/stderr")"
+export SMKE_REMOTE=s3://ci/mini SMKE_REMOTE_ENDPOINT="$(sed -n 's/^endpoint //p' "$S3_DIR/endpoint")"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+REMOTE_MODE=push
+
 # 1. Cold (or partly cached) run, expectations checked by the report stage.
-run run1
+run run1 --remote-mode "$REMOTE_MODE"
+cp results/report/report.json "$S3_DIR/report1.json"
 echo "reproduce-mini: report at results/report/report.html"
 [ -f results/report/report.md ] || fail "results/report/report.md is missing after a successful run"
-sed -n '1,200p' results/report/report.md | grep -E '^\| (ImageNet zero-shot|COCO R@1|Flickr30K R@1|SST2|[a-z0-9]+ (linear eval|finetune)) ' || true
+sed -n '1,200p' results/report/report.md | grep -E '^\| (ImageNet zero-shot|COCO R@1|Flickr30K R@1|SST2|[a-z0-9]+ (linear eval|finetune)|pretrained init > random init) ' || true
 
 # 2. Everything cached: nothing may start.
-run run2
+run run2 --remote-mode "$REMOTE_MODE"
 ran2="$(started "$LOGS/run2.jsonl")"
 [ -z "$ran2" ] || fail "run2: expected nothing to run, but these ran: $(echo $ran2)"
 
 # 3. One GLUE task's learning rate changed: exactly that task and the report.
 LR_RTE="${LR_RTE:-2.5e-3}"
-run run3 --set "lr_rte=$LR_RTE"
+run run3 --set "lr_rte=$LR_RTE" --remote-mode "$REMOTE_MODE"
 ran3="$(started "$LOGS/run3.jsonl" | tr '\n' ' ' | sed 's/ $//')"
 [ "$ran3" = "glue[rte] report" ] || fail "run3 (--set lr_rte=$LR_RTE): expected exactly 'glue[rte] report' to run, got '$ran3'"
 
-echo "reproduce-mini: OK (expectations met; second run all cached; --set lr_rte reran exactly glue[rte] and report)"
+# 4. A fresh clone of the project shares the remote: it pulls everything and runs nothing.
+ROOT="$(pwd)"
+CLONE="$S3_DIR/clone"
+git clone -q "$ROOT" "$CLONE" || fail "could not clone the project for the remote cache check"
+t0=$(date +%s.%N)
+rc=0
+(cd "$CLONE" && node "$ROOT/bin/smke.js" run "$PIPELINE" -j "$JOBS" --json --remote-mode pull > "$ROOT/$LOGS/clone.jsonl" 2> "$ROOT/$LOGS/clone.stderr") || rc=$?
+t1=$(date +%s.%N)
+echo "reproduce-mini: clone (pull from the remote cache): $(summary "$LOGS/clone.jsonl"), wall $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s, exit $rc"
+[ "$rc" -eq 0 ] || { tail -n 20 "$LOGS/clone.stderr" >&2; fail "clone: smke run exited $rc"; }
+ranc="$(started "$LOGS/clone.jsonl")"
+[ -z "$ranc" ] || fail "clone: expected everything to come from the remote cache, but these ran: $(echo $ranc)"
+cmp -s "$CLONE/results/report/report.json" "$S3_DIR/report1.json" || fail "clone: its report differs from run1's"
+
+echo "reproduce-mini: OK (expectations met; second run all cached; --set lr_rte reran exactly glue[rte] and report; a fresh clone pulled everything from the remote cache and ran nothing)"

@@ -23,8 +23,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   kinds: { summary: 'List the stage kinds with their parameters and outputs', load: () => import('./kinds.js') },
   log: { summary: "Print a stage's log from its last run", load: () => import('./log.js') },
   history: { summary: 'List past runs and their stage attempts', load: () => import('./history.js') },
+  diff: { summary: 'Compare two runs: changed instances and why, and the metrics that differ', load: () => import('./diff.js') },
   gc: { summary: 'Remove store entries no recorded run refers to', load: () => import('./gc.js') },
   verify: { summary: 'Re-digest store entries and report any that no longer match', load: () => import('./verify.js') },
+  lsp: { summary: 'Serve the Language Server Protocol on stdio (for editors)', load: () => import('./lsp.js') },
   'explain-error': { summary: 'Explain a diagnostic code (e.g. E0003)', load: () => import('./explain-error.js') },
   worker: { summary: 'Run one stage job (used by executors)', load: () => import('./worker.js'), hidden: true },
 };
@@ -65,7 +67,21 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/**
+ * A reader that went away (`smke kinds | head`) is not an error of the
+ * command: later output is dropped and the command ends as it would have.
+ * Without this, the first write after the pipe closed throws EPIPE as an
+ * unhandled 'error' event.
+ */
+function dropOutputWhenClosed(stream: NodeJS.WriteStream): void {
+  stream.on('error', () => {
+    stream.write = (() => true) as typeof stream.write;
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
+  dropOutputWhenClosed(process.stdout);
+  dropOutputWhenClosed(process.stderr);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
@@ -85,5 +101,15 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = await entry.load();
-  return mod.default(rest);
+  try {
+    return await mod.default(rest);
+  } catch (e) {
+    // A full disk, a damaged database, a path replaced by something else: a message and exit 1.
+    // Anything else is a bug in smke and goes on to bin/smke.js (exit 70, with the stack).
+    const { describeFault } = await import('../runtime/faults.js');
+    const message = describeFault(e);
+    if (message === undefined) throw e;
+    process.stderr.write(`smke ${name}: ${message}\n`);
+    return 1;
+  }
 }

@@ -4,7 +4,7 @@
 import type { JsonSchema, KindInfo, OutputSpec } from './kinds.js';
 import { describeSchema } from './validate.js';
 
-interface ParamRow {
+export interface ParamRow {
   name: string;
   type: string;
   required: boolean;
@@ -12,7 +12,7 @@ interface ParamRow {
   description: string;
 }
 
-function paramRows(kind: KindInfo): ParamRow[] {
+export function paramRows(kind: KindInfo): ParamRow[] {
   const props = (kind.params.properties as Record<string, JsonSchema> | undefined) ?? {};
   const required = new Set((kind.params.required as string[] | undefined) ?? []);
   return Object.entries(props).map(([name, s]) => ({
@@ -24,13 +24,16 @@ function paramRows(kind: KindInfo): ParamRow[] {
   }));
 }
 
-/** The outputs for the schema's default parameters (outputs may depend on params). */
-function defaultOutputs(kind: KindInfo): Record<string, OutputSpec> | undefined {
+/**
+ * The outputs for the schema's default parameters, overlaid with `params` (outputs may depend on params);
+ * undefined when the kind cannot say for these params.
+ */
+export function outputsFor(kind: KindInfo, params: Record<string, unknown> = {}): Record<string, OutputSpec> | undefined {
   const props = (kind.params.properties as Record<string, JsonSchema> | undefined) ?? {};
-  const params: Record<string, never> = {};
-  for (const [name, s] of Object.entries(props)) if ('default' in s) params[name] = s.default as never;
+  const filled: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(props)) if ('default' in s) filled[name] = s.default;
   try {
-    return kind.outputs(params);
+    return kind.outputs({ ...filled, ...params } as never);
   } catch {
     return undefined;
   }
@@ -46,7 +49,7 @@ export function kindText(kind: KindInfo): string {
     if (r.description) lines.push(`      ${r.description}`);
   }
   lines.push('', 'Outputs (with default parameters):');
-  const outs = defaultOutputs(kind);
+  const outs = outputsFor(kind);
   if (!outs) lines.push('  (depend on the parameters)');
   else for (const [name, o] of Object.entries(outs)) lines.push(`  ${name}  (${o.type}, ${o.path})  ${o.description}`);
   return lines.join('\n') + '\n';
@@ -59,7 +62,7 @@ export function kindMarkdown(kind: KindInfo): string {
   for (const r of paramRows(kind)) {
     lines.push(`| \`${r.name}\` | ${cell(r.type)} | ${r.required ? '**required**' : r.default !== undefined ? `\`${cell(r.default)}\`` : ''} | ${cell(r.description)} |`);
   }
-  const outs = defaultOutputs(kind);
+  const outs = outputsFor(kind);
   lines.push('', 'Outputs with the default parameters:', '');
   if (!outs) lines.push('(they depend on the parameters)');
   else {

@@ -65,6 +65,7 @@ async function registerCandidate(tf: typeof TF, name: BackendName): Promise<bool
     }
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
+      (await import('./wasm-kernels.js')).useFastWasmKernels(true);
       return await tf.setBackend('wasm');
     case 'cpu':
       return await tf.setBackend('cpu');

@@ -16,8 +16,13 @@ export interface CheckpointConfig {
 }
 
 export async function saveCheckpoint(dir: string, ps: ParamStore, config: CheckpointConfig, prefix = ''): Promise<void> {
+  await saveTensorCheckpoint(dir, (await ps.snapshot(prefix)) as Map<string, NamedTensor>, config);
+}
+
+/** The same directory from tensors already keyed by smke's names (imported weights). */
+export async function saveTensorCheckpoint(dir: string, tensors: Map<string, NamedTensor>, config: CheckpointConfig): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await saveSafetensors(join(dir, WEIGHTS_FILE), (await ps.snapshot(prefix)) as Map<string, NamedTensor>, { format: 'smke', model: config.model });
+  await saveSafetensors(join(dir, WEIGHTS_FILE), tensors, { format: 'smke', model: config.model });
   const tmp = join(dir, `${CONFIG_FILE}.tmp-${process.pid}`);
   await writeFile(tmp, JSON.stringify(config, null, 2) + '\n');
   await rename(tmp, join(dir, CONFIG_FILE));

@@ -33,7 +33,8 @@ export async function isHfBert(dir: string): Promise<boolean> {
   }
 }
 
-function transpose(t: { shape: number[]; data: Float32Array }): Float32Array {
+/** A row-major [rows, cols] matrix transposed (PyTorch's [out, in] Linear weights to smke's [in, out]). */
+export function transpose(t: { shape: number[]; data: Float32Array }): Float32Array {
   const [rows, cols] = t.shape as [number, number];
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;

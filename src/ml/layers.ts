@@ -126,7 +126,8 @@ export function defineBlock(ps: ParamStore, prefix: string, c: BlockConfig): voi
 
 /**
  * Multi-head self-attention. `maskBias` is [B, T] with 0 for real tokens and a
- * large negative number for padding, so padded keys get no attention.
+ * large negative number for padding, so padded keys get no attention; a rank-4
+ * bias ([B or 1, heads, T, T], BEiT's relative positions) is added as it is.
  */
 export function attention(ps: ParamStore, prefix: string, x: tf.Tensor, heads: number, maskBias?: tf.Tensor): tf.Tensor {
   const [b, t, d] = x.shape as [number, number, number];
@@ -134,7 +135,7 @@ export function attention(ps: ParamStore, prefix: string, x: tf.Tensor, heads: n
   const qkv = linear(ps, `${prefix}.qkv`, x).reshape([b, t, 3, heads, dh]).transpose([2, 0, 3, 1, 4]);
   const [q, k, v] = tf.unstack(qkv, 0) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
   let scores: tf.Tensor = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
-  if (maskBias) scores = tf.add(scores, maskBias.reshape([b, 1, 1, t]));
+  if (maskBias) scores = tf.add(scores, maskBias.rank === 4 ? maskBias : maskBias.reshape([b, 1, 1, t]));
   const ctx = tf.matMul(tf.softmax(scores, -1), v).transpose([0, 2, 1, 3]).reshape([b, t, d]);
   return linear(ps, `${prefix}.proj`, ctx);
 }

@@ -15,14 +15,60 @@ export interface VitConfig {
   heads: number;
   mlpRatio: number;
   eps: number;
-  /** LayerScale init in the blocks (BEiTv2 and Data2Vec2 use it); 0 for none. */
+  /** LayerScale init in the blocks (BEiTv2 uses it); 0 for none. */
   layerScale: number;
+  // Options for imported published encoders (src/ml/import-vit.ts); absent in
+  // smke's own models, which are pre-LN with a final norm and no relative bias.
+  /** Pre-LN blocks (default); false for post-LN ones (Data2Vec2: layer_norm_first = False). */
+  preNorm?: boolean;
+  /** A LayerNorm on the embedded sequence before the first block (`embln`; Data2Vec2's context encoder norm). */
+  embedNorm?: boolean;
+  /** Whether the encoder has a final LayerNorm (`norm`; default true). */
+  finalNorm?: boolean;
+  /** BEiT's relative position bias: one table for all blocks (`rel_pos`) or one per block (`blocks.i.attn.rel_pos`). */
+  relPos?: 'shared' | 'block';
 }
 
 export const MINI_VIT: VitConfig = { imageSize: 32, patchSize: 8, channels: 3, dim: 48, depth: 2, heads: 4, mlpRatio: 2, eps: 1e-6, layerScale: 0.1 };
 
 export function vitBlockConfig(c: VitConfig): BlockConfig {
-  return { dim: c.dim, heads: c.heads, mlpRatio: c.mlpRatio, eps: c.eps, preNorm: true, layerScale: c.layerScale };
+  return { dim: c.dim, heads: c.heads, mlpRatio: c.mlpRatio, eps: c.eps, preNorm: c.preNorm ?? true, layerScale: c.layerScale };
+}
+
+/**
+ * BEiT's relative position index [T, T] (T = patches + CLS) into a table of
+ * (2Wh-1)(2Ww-1)+3 rows: patch pairs index by their (dy, dx) offset; the last
+ * three rows are CLS->patch, patch->CLS and CLS->CLS.
+ */
+export function relativePositionIndex(wh: number, ww: number): Int32Array {
+  const n = wh * ww, t = n + 1, rows = (2 * wh - 1) * (2 * ww - 1) + 3;
+  const idx = new Int32Array(t * t);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      const dy = Math.floor(i / ww) - Math.floor(j / ww) + wh - 1;
+      const dx = (i % ww) - (j % ww) + ww - 1;
+      idx[(i + 1) * t + j + 1] = dy * (2 * ww - 1) + dx;
+    }
+  for (let j = 0; j < t; j++) idx[j] = rows - 3;
+  for (let i = 0; i < t; i++) idx[i * t] = rows - 2;
+  idx[0] = rows - 1;
+  return idx;
+}
+
+export function relativePositionRows(c: VitConfig): number {
+  const w = c.imageSize / c.patchSize;
+  return (2 * w - 1) * (2 * w - 1) + 3;
+}
+
+/** [1, heads, T, T] attention bias from a [rows, heads] table. */
+function relativeBias(table: tf.Tensor, c: VitConfig): tf.Tensor {
+  const w = c.imageSize / c.patchSize, t = w * w + 1;
+  // gather, not a one-hot product: the table is read (frozen teacher), and
+  // a one-hot of T*T rows would be larger than the table by far.
+  const idx = tf.tensor1d(relativePositionIndex(w, w), 'int32');
+  const bias = tf.gather(table, idx).reshape([t, t, c.heads]).transpose([2, 0, 1]).expandDims(0);
+  idx.dispose();
+  return bias;
 }
 
 export function numPatches(c: VitConfig): number {
@@ -36,8 +82,14 @@ export function defineVit(ps: ParamStore, prefix: string, c: VitConfig, opts: { 
   const std = linearInitStd(c.dim);
   ps.add(`${prefix}.cls`, [1, 1, c.dim], { kind: 'normal', std }, { embedding: true });
   ps.add(`${prefix}.pos`, [1, numPatches(c) + 1, c.dim], { kind: 'normal', std }, { embedding: true });
-  for (let i = 0; i < c.depth; i++) defineBlock(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c));
-  defineLayerNorm(ps, `${prefix}.norm`, c.dim);
+  const rows = c.relPos ? relativePositionRows(c) : 0;
+  if (c.embedNorm) defineLayerNorm(ps, `${prefix}.embln`, c.dim);
+  if (c.relPos === 'shared') ps.add(`${prefix}.rel_pos`, [rows, c.heads], { kind: 'const', value: 0 }, { embedding: true });
+  for (let i = 0; i < c.depth; i++) {
+    defineBlock(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c));
+    if (c.relPos === 'block') ps.add(`${prefix}.blocks.${i}.attn.rel_pos`, [rows, c.heads], { kind: 'const', value: 0 }, { embedding: true });
+  }
+  if (c.finalNorm ?? true) defineLayerNorm(ps, `${prefix}.norm`, c.dim);
   // Masked image modelling replaces hidden patches' embeddings with this token.
   if (opts.maskToken) ps.add(`${prefix}.mask_token`, [1, 1, c.dim], { kind: 'normal', std }, { embedding: true });
 }
@@ -66,7 +118,16 @@ export function vitForward(ps: ParamStore, prefix: string, c: VitConfig, images:
   }
   const cls = tf.tile(ps.get(`${prefix}.cls`), [b, 1, 1]);
   let x: tf.Tensor = tf.add(tf.concat([cls, patches], 1), ps.get(`${prefix}.pos`));
+  if (c.embedNorm) x = layerNorm(ps, `${prefix}.embln`, x, c.eps);
   const n = Math.min(opts.layers ?? c.depth, c.depth);
-  for (let i = 0; i < n; i++) x = block(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c), x).out;
-  return opts.finalNorm ?? true ? layerNorm(ps, `${prefix}.norm`, x, c.eps) : x;
+  const shared = c.relPos === 'shared' ? relativeBias(ps.get(`${prefix}.rel_pos`), c) : undefined;
+  for (let i = 0; i < n; i++) {
+    const bias = c.relPos === 'block' ? relativeBias(ps.get(`${prefix}.blocks.${i}.attn.rel_pos`), c) : shared;
+    x = block(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c), x, bias).out;
+  }
+  if (opts.finalNorm ?? true) {
+    if (!(c.finalNorm ?? true)) throw new Error(`this image encoder has no final norm (imported without one): ask for its output with finalNorm: false`);
+    return layerNorm(ps, `${prefix}.norm`, x, c.eps);
+  }
+  return x;
 }

@@ -1,6 +1,6 @@
 // What the runtime's commands do (src/cli only parses their arguments).
 
-import { existsSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
@@ -14,7 +14,10 @@ import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/format.js';
 import type { StateDb } from './state.js';
+import { removeTree, unsealTree } from './readonly.js';
+import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
+import { resultTargets } from './results.js';
 
 /** Exit codes (docs/runtime.md). */
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -70,6 +73,9 @@ export interface RunCliArgs extends PipelineArgs {
   gpus?: number; backend?: string; json: boolean; progress?: 'tty' | 'plain'; argv: string[];
   /** Default executor: 'local' or 'slurm' (--executor). */
   executor?: string;
+  /** --remote and --remote-mode (docs/remote-cache.md); smke.json and the environment fill in the rest. */
+  remote?: string;
+  remoteMode?: string;
 }
 
 export function runCli(a: RunCliArgs): Promise<number> {
@@ -106,9 +112,10 @@ export function runCli(a: RunCliArgs): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
+      const remote = (await import('./remote.js')).remoteConfig(plan.projectDir, { url: a.remote, mode: a.remoteMode });
       const s = await runPlan({
         plan, bus, store: a.store, jobs: a.jobs, gpus: a.gpus, keepGoing: a.keepGoing, dryRun: a.dryRun,
-        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor,
+        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor, remote,
       });
       await renderer.close();
       return s.exitCode;
@@ -125,8 +132,8 @@ async function analysePlan(plan: Plan, store?: string) {
   const { analyse } = await import('./analyse.js');
   const { Digester } = await import('./digest.js');
   const lay = layout(plan.projectDir, store);
-  if (!existsSync(lay.smkeDir)) (await import('node:fs')).mkdirSync(lay.smkeDir, { recursive: true });
-  const state = await openDb(lay.dbPath);
+  privateDir(lay.smkeDir);
+  const state = await openDb(lay, store !== undefined);
   try {
     const digester = await Digester.create(state);
     return { lay, analysis: await analyse({ plan, layout: lay, state, digester, env: process.env, repair: false }) };
@@ -173,6 +180,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
     if (!plan) return exitCode;
     const { resolveNames } = await import('./analyse.js');
     const { canonicalJson } = await import('./canonical.js');
+    const { secretEnvNames } = await import('./passenv.js');
     const ids = resolveNames(plan, [a.stage]);
     const { analysis } = await analysePlan(plan, a.store);
     const c = colours(process.stdout);
@@ -215,6 +223,9 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
         const changed = q !== undefined && (q.env[n] ?? null) !== v;
         out(`${mark(changed)}   ${n} ${v === null ? '(unset)' : '(set)'}${changed ? '  (changed)' : ''}`);
       }
+      const secrets = secretEnvNames(i.inst);
+      if (secrets.length) out('  passed, not in the key (values never shown)');
+      for (const n of secrets) out(`    ${n} ${process.env[n] === undefined ? '(unset)' : SHOWN_SECRET}`);
       out('  not in the key: resources, executor, retries, log level');
       if (q) out(`  ${c(33, '*')} = differs from the last recorded run`);
     }
@@ -224,16 +235,23 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 
 // --- log, history --------------------------------------------------------------------
 
-/** better-sqlite3 is loaded only by the commands that read the DB (not by a fast-path no-op). */
-async function openDb(path: string): Promise<StateDb> {
-  const { StateDb } = await import('./state.js');
-  return new StateDb(path);
+/**
+ * better-sqlite3 is loaded only by the commands that read the DB (not by a
+ * fast-path no-op). A damaged database is moved aside and rebuilt from the
+ * store (./staterepair.ts), with a warning on stderr.
+ */
+async function openDb(lay: Layout, shared = false, opts: { exclusive?: boolean } = {}): Promise<StateDb> {
+  const { openStateDb } = await import('./staterepair.js');
+  mkdirSync(lay.smkeDir, { recursive: true });
+  const db = await openStateDb(lay, (m) => process.stderr.write(`warning: ${m}\n`), shared, opts);
+  privateDb(lay.dbPath);
+  return db;
 }
 
 async function openState(): Promise<{ lay: Layout; state: StateDb } | undefined> {
   const lay = layout(process.cwd(), process.env.SMKE_STORE);
   if (!existsSync(lay.dbPath)) return undefined;
-  return { lay, state: await openDb(lay.dbPath) };
+  return { lay, state: await openDb(lay, process.env.SMKE_STORE !== undefined) };
 }
 
 export async function logCli(a: { stage: string; attempt?: number }): Promise<number> {
@@ -261,7 +279,7 @@ export async function logCli(a: { stage: string; attempt?: number }): Promise<nu
   }
 }
 
-export async function historyCli(a: { limit: number; json?: boolean }): Promise<number> {
+export async function historyCli(a: { limit: number; json?: boolean; metrics?: string[] }): Promise<number> {
   const s = await openState();
   if (!s) {
     process.stdout.write('no runs recorded yet\n');
@@ -269,16 +287,23 @@ export async function historyCli(a: { limit: number; json?: boolean }): Promise<
   }
   try {
     const runs = s.state.runs(a.limit);
+    const { runMetrics } = a.metrics ? await import('./compare.js') : { runMetrics: undefined };
+    const metricsOf = (id: number) => runMetrics?.(s.state, s.lay.storeDir, id, a.metrics);
     for (const r of runs) {
       const attempts = s.state.attemptsOfRun(r.id);
+      const metrics = metricsOf(r.id);
       if (a.json) {
-        process.stdout.write(`${JSON.stringify({ ...r, attempts })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...r, attempts, ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`);
         continue;
       }
       const took = r.finished_ms ? seconds((r.finished_ms - r.started_ms) / 1000) : '-';
       process.stdout.write(
         `run ${r.id}  ${new Date(r.started_ms).toISOString()}  ${r.status.padEnd(9)}  ${r.ran} ran, ${r.cached} cached, ${r.failed} failed  ${took}  ${shown(r.file)}${r.profile ? ` (${r.profile})` : ''}\n`,
       );
+      if (a.metrics) {
+        const shownMetrics = metrics ? [...metrics].map(([id, v]) => `${id}=${formatMetric(v)}`) : ['(recorded by an older smke)'];
+        process.stdout.write(`    metrics  ${shownMetrics.length ? shownMetrics.join('  ') : '(none)'}\n`);
+      }
       for (const t of attempts) {
         const why = t.status === 'failed' ? `  ${t.error ?? ''}${t.log_path ? ` — log: ${shown(t.log_path)}` : ''}` : t.reason ? `  (${t.reason})` : '';
         process.stdout.write(`    ${t.instance}#${t.attempt}  ${t.status}${why}\n`);
@@ -290,60 +315,174 @@ export async function historyCli(a: { limit: number; json?: boolean }): Promise<
   }
 }
 
+/** A metric as people read it: up to 4 significant digits, never exponent noise for everyday values. */
+function formatMetric(v: number | undefined): string {
+  if (v === undefined) return '-';
+  if (!Number.isFinite(v)) return String(v);
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+}
+
+export async function diffCli(a: { runA?: number; runB?: number; json?: boolean }): Promise<number> {
+  const s = await openState();
+  if (!s) {
+    process.stderr.write('smke diff: no runs recorded here (no .smke/state.db in this directory)\n');
+    return EXIT.failed;
+  }
+  const { compareRuns, defaultRuns, CompareError } = await import('./compare.js');
+  try {
+    const [ra, rb] = defaultRuns(s.state, a.runA, a.runB);
+    const d = compareRuns(s.state, s.lay.storeDir, ra, rb);
+    if (a.json) {
+      process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+      return EXIT.ok;
+    }
+    const changed = d.instances.filter((i) => i.change !== 'same');
+    const same = d.instances.length - changed.length;
+    process.stdout.write(`run ${ra} -> run ${rb}: ${changed.length} instance${changed.length === 1 ? '' : 's'} differ, ${same} the same\n`);
+    for (const i of changed) {
+      const how = i.change === 'changed' ? (i.ranInB ? 'reran' : 'changed (from the store)') : i.change;
+      process.stdout.write(`  ${i.instance.padEnd(24)} ${how}${i.reasons.length ? `: ${i.reasons.join('; ')}` : ''}\n`);
+    }
+    if (d.metrics.length) {
+      const rows = d.metrics.map((m) => [`${m.instance}.${m.metric}`, formatMetric(m.a), formatMetric(m.b), m.a !== undefined && m.b !== undefined ? formatMetric(m.b - m.a) : '']);
+      const head = ['metric', `run ${ra}`, `run ${rb}`, 'change'];
+      const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+      const line = (r: string[]) => `  ${r.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')}`.trimEnd();
+      process.stdout.write(`\n${line(head)}\n${rows.map(line).join('\n')}\n`);
+    } else process.stdout.write('no metric differs\n');
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CompareError) {
+      process.stderr.write(`smke diff: ${e.message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  } finally {
+    s.state.close();
+  }
+}
+
 // --- gc, verify ------------------------------------------------------------------------
 
-export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: string }): Promise<number> {
+export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: string; unrecorded?: boolean }): Promise<number> {
   const lay = layout(process.cwd(), a.store);
-  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
+  // A shared store holds other projects' entries, which this project's
+  // records know nothing about: there, only entries we know may go.
+  const shared = a.store !== undefined;
+  // Opened (created, rebuilt) even when missing: with no records, nothing is provably unused.
+  // gc is what a full disk calls for, so it must run on one: the ordinary open needs a
+  // shared-memory file, which a full disk refuses; an exclusive open reads without it.
+  const { isDiskFull } = await import('./faults.js');
+  const state = await openDb(lay, shared).catch((e: unknown) => {
+    if (!isDiskFull(e, lay.smkeDir)) throw e;
+    return openDb(lay, shared, { exclusive: true });
+  });
   try {
-    const known = state?.entries() ?? new Map();
-    const runs = state?.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER) ?? [];
+    const known = state.entries();
+    const runs = state.runs(a.keepLast ?? Number.MAX_SAFE_INTEGER);
     // A fast-path no-op run used exactly the entries of the run it repeated (same_as).
     const oldestKept = a.keepLast !== undefined ? Math.min(Infinity, ...runs.map((r) => r.same_as ?? r.id)) : -Infinity;
-    // A shared store holds other projects' entries, which this project's
-    // records know nothing about: there, only entries we know may go.
-    const shared = a.store !== undefined;
+    const linked = resultTargets(lay);
+    const createdMs = state.createdMs();
     const removable = listEntries(lay.storeDir).filter((k) => {
+      if (linked.has(k)) return false;
       const e = known.get(k);
-      if (!e) return !shared;
-      return e.lastRun < oldestKept;
+      if (e) return e.lastRun < oldestKept;
+      if (shared) return false;
+      // Unrecorded and published after this database began: a run died before recording it.
+      // Older: a lost database may have known it; only --unrecorded says it may go.
+      if (a.unrecorded) return true;
+      try { return lstatSync(join(lay.storeDir, k)).mtimeMs >= createdMs; } catch { return false; }
     });
     let freed = 0;
     for (const k of removable) {
       const dir = join(lay.storeDir, k);
       if (a.dryRun) {
-        process.stdout.write(`would remove ${k}${known.get(k) ? ` (${known.get(k).instance})` : ' (no recorded run)'}\n`);
+        process.stdout.write(`would remove ${k}${known.get(k) ? ` (${known.get(k)!.instance})` : ' (no recorded run)'}\n`);
         continue;
       }
       // Never pull an entry from under a run that is using it right now.
-      const lock = tryAcquire(join(lay.locksDir, k), 'gc');
-      if (!lock.ok) continue;
+      const lockPath = join(lay.locksDir, k);
+      let token: string | undefined;
+      try {
+        const lock = tryAcquire(lockPath, 'gc');
+        if (!lock.ok) continue;
+        token = lock.info.token;
+      } catch (e) {
+        // No room even for a lock file: go on only if no run holds the entry's lock.
+        if (!isDiskFull(e, lay.locksDir) || existsSync(lockPath)) throw e;
+      }
       try {
         const aside = join(lay.tmpDir, `gc-${k}-${process.pid}`);
+        unsealTree(dir);
         renameSync(dir, aside);
-        rmSync(aside, { recursive: true, force: true });
-        state?.forgetEntry(k);
+        removeTree(aside);
         freed++;
       } finally {
-        release(join(lay.locksDir, k), lock.info.token);
+        if (token) release(lockPath, token);
       }
     }
     const tmp = a.dryRun ? 0 : cleanTmp(lay.tmpDir, lay.locksDir);
-    const pruned = a.dryRun || !state ? 0 : state.pruneStatCache((p) => existsSync(p));
-    if (!a.dryRun) dropStaleSnapshots(lay);
+    // Space is free now: the records can be written even if the disk was full.
+    let pruned = 0;
+    if (!a.dryRun) {
+      dropStaleSnapshots(lay);
+      try {
+        state.transaction(() => { for (const k of removable) if (!existsSync(join(lay.storeDir, k))) state.forgetEntry(k); });
+        pruned = state.pruneStatCache((p) => existsSync(p));
+      } catch (e) {
+        // The entries are gone either way; the rows of removed ones are harmless and go next time.
+        if (!isDiskFull(e, lay.smkeDir)) throw e;
+        process.stderr.write('warning: the disk is still full: the state database was not updated (the next gc does it)\n');
+      }
+    }
     process.stdout.write(
       a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}` +
             `${pruned ? `; forgot ${pruned} deleted file${pruned === 1 ? '' : 's'} from the stat cache` : ''}\n`,
     );
     return EXIT.ok;
   } finally {
+    state.close();
+  }
+}
+
+/** `smke gc --remote`: the remote cache's retention rule (./remote.ts `collect`). */
+export function remoteGcCli(a: { url?: string; keepDays: number; dryRun: boolean; store?: string }): Promise<number> {
+  return guard('gc', () => collectRemote(a));
+}
+
+async function collectRemote(a: { url?: string; keepDays: number; dryRun: boolean; store?: string }): Promise<number> {
+  const { remoteConfig, RemoteStore, RemoteError } = await import('./remote.js');
+  const lay = layout(process.cwd(), a.store);
+  // --remote alone means the configured remote, whatever its mode says about runs.
+  const config = remoteConfig(lay.projectDir, { url: a.url, mode: 'read-write' });
+  if (!config) throw new UsageError('no remote cache is configured: give --remote s3://bucket/prefix, or set "remote" in smke.json (docs/remote-cache.md)');
+  const remote = new RemoteStore(config);
+  const state = existsSync(lay.dbPath) ? await openDb(lay, a.store !== undefined) : undefined;
+  try {
+    // What this project's last run used stays, however old: the next run here needs it.
+    const last = state?.runs(1)[0];
+    const protect = new Set([...(last ? state!.runInstances(last.id)?.values() ?? [] : [])].map((u) => u.key));
+    const r = await remote.collect({ keepDays: a.keepDays, protect, dryRun: a.dryRun });
+    for (const k of r.removed) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k}\n`);
+    for (const k of r.orphans) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k} (an upload that never finished)\n`);
+    process.stdout.write(`${remote.describe()}: ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} older than ${a.keepDays} day${a.keepDays === 1 ? '' : 's'} ${a.dryRun ? 'would be ' : ''}removed, ${r.kept} kept\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof RemoteError || (e as { $metadata?: unknown }).$metadata !== undefined || (e as Error).name === 'CredentialsProviderError') {
+      process.stderr.write(`smke gc: remote cache ${remote.describe()}: ${(e as Error).message}\n`);
+      return EXIT.failed;
+    }
+    throw e;
+  } finally {
+    remote.close();
     state?.close();
   }
 }
 
 export async function verifyCli(a: { store?: string; json?: boolean }): Promise<number> {
   const lay = layout(process.cwd(), a.store);
-  const state = existsSync(lay.dbPath) ? await openDb(lay.dbPath) : undefined;
+  const state = existsSync(lay.dbPath) ? await openDb(lay, a.store !== undefined) : undefined;
   try {
     const { Digester } = await import('./digest.js');
     const digester = await Digester.create();

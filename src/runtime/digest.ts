@@ -16,7 +16,7 @@ import { expandGlob, isGlob } from './glob.js';
 import { signature } from './signature.js';
 
 export interface StatRecord {
-  /** The file's stat signature when it was digested (size, mtime_ns, inode: ./signature.ts). */
+  /** The file's stat signature when it was digested (size, mtime_ns, inode, ctime_ns: ./signature.ts). */
   sig: string;
   digest: string;
 }
@@ -167,7 +167,11 @@ export class Digester {
       const rel = isAbsolute(pattern) ? pattern.slice(1) : pattern;
       const files = expandGlob(root, rel, (d) => this.observe(join(root, d), statSync(join(root, d), { bigint: true })));
       if (files.length === 0) throw new InputError(pattern, 'matches no file');
-      for (const f of files) out[isAbsolute(pattern) ? `/${f}` : f] = this.file(join(root, f));
+      for (const f of files) {
+        const st = statSync(join(root, f), { bigint: true });
+        if (!st.isFile()) throw new InputError(isAbsolute(pattern) ? `/${f}` : f, NOT_REGULAR);
+        out[isAbsolute(pattern) ? `/${f}` : f] = this.file(join(root, f), st);
+      }
       return out;
     }
     const abs = isAbsolute(pattern) ? pattern : join(projectDir, pattern);
@@ -177,11 +181,15 @@ export class Digester {
     } catch {
       throw new InputError(pattern, `does not exist (looked for ${relative(process.cwd(), abs) || abs})`);
     }
+    if (!st.isFile() && !st.isDirectory()) throw new InputError(pattern, NOT_REGULAR);
     if (st.isFile()) this.observe(abs, st);
     out[pattern.split(sep).join('/')] = st.isDirectory() ? `dir:${this.dir(abs)}` : this.file(abs, st);
     return out;
   }
 }
+
+/** Reading a FIFO or a device (/dev/zero) as an input would block or never end. */
+const NOT_REGULAR = 'is not a regular file or a directory (a FIFO, socket or device cannot be digested)';
 
 export class InputError extends Error {
   constructor(readonly input: string, readonly problem: string) {

@@ -3,7 +3,8 @@
 
 export type RunEvent =
   | { type: 'planned'; instance: string; stage: string; key: string; action: 'cached' | 'run'; reasons: string[] }
-  | { type: 'cached'; instance: string; key: string; reused?: boolean }
+  | { type: 'cached'; instance: string; key: string; reused?: boolean; /** Downloaded from the remote cache rather than run. */ pulled?: boolean }
+  | { type: 'pushed'; instance: string; key: string }
   | { type: 'queued'; instance: string }
   | { type: 'waiting'; instance: string; holder: string }
   | { type: 'started'; instance: string; key: string; attempt: number; logPath: string; gpuIds: number[] }

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { isOutputRef, type StageInstance, type Value } from '../compiler/plan.js';
 import { canonicalJson } from './canonical.js';
 import type { Digester } from './digest.js';
+import { envValueDigest } from './secrets.js';
 
 /**
  * Bump when the store's layout or the meaning of a key changes: old entries
@@ -37,7 +38,11 @@ export interface FingerprintParts {
   params: Record<string, Value>;
   /** Content digest of every declared input file, directory or glob match, by path. */
   inputs: Record<string, string>;
-  /** Values of the declared environment variables (null when unset: unset differs from empty). */
+  /**
+   * sha256 of the values of the declared environment variables (null when
+   * unset: unset differs from empty). A digest, not the value: the parts are
+   * stored in manifests and state.db (./secrets.ts).
+   */
   env: Record<string, string | null>;
   /** See STORE_FORMAT. */
   storeFormat: number;
@@ -90,7 +95,7 @@ export function fingerprint({ inst, projectDir, upstreamKeys, digester, env }: F
   const inputs: Record<string, string> = {};
   for (const pattern of inst.inputs) Object.assign(inputs, digester.input(projectDir, pattern));
   const envValues: Record<string, string | null> = {};
-  for (const name of inst.env) envValues[name] = env[name] ?? null;
+  for (const name of inst.env) envValues[name] = envValueDigest(env[name]);
   const parts: FingerprintParts = {
     kind: inst.kind,
     kindVersion: inst.kindVersion,

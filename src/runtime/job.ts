@@ -1,7 +1,9 @@
 // The job file: everything a worker needs, written by the orchestrator as
 // JSON so the worker shares no memory with it (and may run on another node).
 
+import { readFileSync } from 'node:fs';
 import type { Resources, Value } from '../compiler/plan.js';
+import { SetupError } from './errors.js';
 import type { FingerprintParts } from './fingerprint.js';
 
 export interface JobSpec {
@@ -40,4 +42,23 @@ export function refKey(instance: string, output: string): string {
 /** A deterministic 31-bit seed from the key: reruns of one instance draw the same numbers. */
 export function seedFromKey(key: string): number {
   return parseInt(key.slice(0, 8), 16) & 0x7fffffff;
+}
+
+/**
+ * The job file an executor hands the worker. Written by the orchestrator and
+ * removed when the job ends: a missing or damaged one (deleted or cut short
+ * meanwhile) is a clear failure of the attempt, never a stack.
+ */
+export function readJob(path: string): JobSpec {
+  let job: Partial<JobSpec> | null;
+  try {
+    job = JSON.parse(readFileSync(path, 'utf8')) as Partial<JobSpec> | null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SetupError(`cannot read the job file ${path} (${code ?? 'not valid JSON'}): it is written by \`smke run\` for one attempt and removed when the attempt ends; run the pipeline again`);
+  }
+  if (!job || typeof job !== 'object' || job.format !== 1 || typeof job.key !== 'string' || typeof job.tmpDir !== 'string' || !job.lock) {
+    throw new SetupError(`the job file ${path} is not one this smke wrote (format ${String(job?.format)}): run the pipeline again`);
+  }
+  return job as JobSpec;
 }

@@ -8,7 +8,7 @@
 // worker adopts it (rewrites it with its own pid), so an orchestrator killed
 // while its worker still runs does not make the lock look stale.
 
-import { closeSync, linkSync, readdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, linkSync, lstatSync, readdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -50,12 +50,44 @@ export function pidAlive(pid: number, pidStart?: string): boolean {
   return pidStart === undefined || fields[19] === pidStart;
 }
 
+/** The lock's content, or undefined when it is absent or not a lock smke wrote (empty, garbage, a directory). */
 export function readLock(path: string): LockInfo | undefined {
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
+    v = JSON.parse(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
+  const o = v as Partial<LockInfo> | null;
+  // Parsable is not enough: `{}` or `null` would make a waiter wait for "pid undefined" forever.
+  if (!o || typeof o !== 'object' || !Number.isInteger(o.pid) || typeof o.host !== 'string' || typeof o.token !== 'string') return undefined;
+  return o as LockInfo;
+}
+
+/**
+ * How long a lock file that smke cannot read may exist before it counts as
+ * stale. smke never leaves one half-written (it is linked or renamed into
+ * place whole), so an unreadable lock was damaged or written by something
+ * else; the grace only covers clocks and file systems we do not know.
+ */
+export const UNREADABLE_LOCK_GRACE_MS = 5000;
+
+/**
+ * Why the lock at `path` (whose holder read as `holder`) may be taken over, or
+ * undefined while it must be waited for.
+ */
+export function staleLock(path: string, holder: LockInfo | undefined, now = Date.now()): string | undefined {
+  if (holder) return isStale(holder) ? `pid ${holder.pid} on ${holder.host} is gone` : undefined;
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return undefined; // released meanwhile: just try again
+  }
+  const age = now - st.mtimeMs;
+  if (age < UNREADABLE_LOCK_GRACE_MS) return undefined;
+  const what = st.isDirectory() ? 'a directory' : st.size === 0 ? 'empty' : `not a lock smke wrote (${st.size} bytes)`;
+  return `its lock file ${path} was ${what} for ${Math.round(age / 1000)} s`;
 }
 
 export function isStale(info: LockInfo): boolean {
@@ -110,8 +142,9 @@ export function breakStale(path: string, seen: LockInfo | undefined): boolean {
   }
   const moved = readLock(aside);
   // Same token *and* pid: a worker adopting the lock meanwhile keeps the token but changes the pid.
-  if (seen === undefined || moved === undefined || (moved.token === seen.token && moved.pid === seen.pid)) {
-    unlinkSync(aside);
+  // An unreadable lock (seen undefined) is broken only if what we moved is still unreadable.
+  if (moved === undefined || (seen !== undefined && moved.token === seen.token && moved.pid === seen.pid)) {
+    rmSync(aside, { recursive: true, force: true });
     return true;
   }
   try { linkSync(aside, path); } catch { /* the lock was re-created meanwhile */ }

@@ -1,6 +1,6 @@
 // The no-op fast path. After a run that left every instance cached, a
 // snapshot records what that conclusion depended on: the plan (its cached
-// file's sha256), the values of declared environment variables, and the stat
+// file's sha256), the digests of declared environment variables, and the stat
 // signature of every input file and directory and of every file of every
 // store entry used. The next run, if all of that is unchanged, knows every
 // key and every entry is as before, and is done after stats alone — no
@@ -8,9 +8,10 @@
 // takes the ordinary path (which re-checks everything and writes a new
 // snapshot). This is how a no-op over 10,000 instances stays close to ninja.
 
-import { appendFileSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { envValueDigest, writePrivateFile } from './secrets.js';
 import { signature } from './signature.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import type { Layout } from './layout.js';
@@ -40,6 +41,7 @@ export interface Snapshot {
   storeDir: string;
   /** Lines "instance id \t stage \t key", in plan order: enough to report without loading the plan. */
   instances: string;
+  /** Digests of the declared environment variables (FingerprintParts.env): never their values. */
   env: Record<string, string | null>;
   /** Lines "path \t signature": every input file and directory (absolute), then every store entry file (relative to storeDir). */
   stats: string;
@@ -55,9 +57,7 @@ export function snapshotPath(lay: Layout, planDigest: string): string {
 
 export function writeSnapshot(lay: Layout, planDigest: string, snap: Snapshot): void {
   const path = snapshotPath(lay, planDigest);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(snap));
-  renameSync(tmp, path);
+  writePrivateFile(path, JSON.stringify(snap));
 }
 
 /** Remove snapshots of plans no plan-cache head refers to any more (gc). */
@@ -81,7 +81,7 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
     return undefined;
   }
   if (snap.format !== 4 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
-  for (const [n, v] of Object.entries(snap.env)) if ((env[n] ?? null) !== v) return undefined;
+  for (const [n, v] of Object.entries(snap.env)) if (envValueDigest(env[n]) !== v) return undefined;
   const text = snap.stats;
   const storePrefix = `${lay.storeDir}/`;
   for (let i = 0; i < text.length; ) {
@@ -122,5 +122,5 @@ export function answerNoop(
  * whole no-op. The next StateDb opened imports the journal into `runs`.
  */
 function journalNoopRun(lay: Layout, rec: NoopRunRecord): void {
-  appendFileSync(journalPath(lay.dbPath), `${JSON.stringify(rec)}\n`);
+  appendFileSync(journalPath(lay.dbPath), `${JSON.stringify(rec)}\n`, { mode: 0o600 });
 }

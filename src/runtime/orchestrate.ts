@@ -13,14 +13,21 @@ import type { EventBus } from './events.js';
 import type { Executor, JobHandle } from './executors/types.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { layout as makeLayout, safeName, type Layout } from './layout.js';
-import { breakStale, cleanLockLeftovers, isStale, readLock, release, tryAcquire, type LockInfo } from './locks.js';
+import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
+import { sleep } from '../data/http.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
-import { StateDb, type EntryFile } from './state.js';
+import type { StateDb, EntryFile } from './state.js';
+import { openStateDb } from './staterepair.js';
+import { checkResultsDir } from './results.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
+import { passedEnvNames } from './passenv.js';
+import { privateDb, privateDir } from './secrets.js';
 import { STORE_FORMAT } from './fingerprint.js';
-import { checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
+import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
+import { fileSignature } from './signature.js';
 import { smkeVersion } from './version.js';
+import type { RemoteConfig, RemoteStore } from './remote.js';
 
 export interface RunOptions {
   plan: Plan;
@@ -45,6 +52,8 @@ export interface RunOptions {
   lockPollMs?: number;
   /** Grace period between SIGTERM and SIGKILL when cancelling a job. */
   cancelGraceMs?: number;
+  /** The remote cache: entries are pulled instead of run, and what is published is pushed (./remote.ts). */
+  remote?: RemoteConfig;
 }
 
 export interface RunSummary {
@@ -81,18 +90,18 @@ function cellName(inst: StageInstance): string | undefined {
   return safeName(m ? m[1]! : inst.id);
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
-  });
+/** Per process: every attempt's job file, events file and tmp dir get a name no other attempt has (./store.ts tmpName). */
+let jobSeq = 0;
 
 export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const { plan } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
+  privateDir(lay.smkeDir);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
-  const state = new StateDb(lay.dbPath);
+  checkResultsDir(lay.resultsDir);
+  const state = openStateDb(lay, (message) => bus.emit({ type: 'warning', message }), opts.store !== undefined);
+  privateDb(lay.dbPath);
   try {
     return await runWithState(opts, lay, state, t0);
   } finally {
@@ -139,8 +148,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
   const entryFiles = new Map<string, EntryFile[]>();
   const links = new Map<string, string[]>();
-  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean): void => {
+  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean, ran = false): void => {
     if (files) entryFiles.set(a.fp.key, files);
+    state.recordRunInstance(runId, a.inst.id, a.fp.key, ran);
     if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
     if (a.prevKey !== a.fp.key) {
       state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
@@ -197,6 +207,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   if (opts.signal?.aborted) scheduler.cancel();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
+  // The SDK is loaded only when a remote is configured and something must run.
+  const remote: RemoteStore | undefined = opts.remote && toRun.length ? new (await import('./remote.js')).RemoteStore(opts.remote) : undefined;
+  const pushes: Promise<void>[] = [];
   const byId = new Map(toRun.map((a) => [a.inst.id, a]));
   const tasks: Task[] = toRun.map((a) => ({
     id: a.inst.id, deps: deps(a.inst), retries: a.inst.retries,
@@ -214,12 +227,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     const executor = executorFor(inst);
     const entryDir = join(lay.storeDir, fp.key);
     const lockPath = join(lay.locksDir, fp.key);
-    const reused = (): Outcome => {
+    const reused = (pulled = false): Outcome => {
       const check = checkEntry(entryDir, fp.key, digester);
       if (check.state !== 'ok') return { status: 'failed', error: 'internal: entry vanished' };
       state.transaction(() => recordUse(a, check.files, true));
       counts.cached++;
-      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true });
+      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true, ...(pulled && { pulled }) });
       return { status: 'succeeded' };
     };
 
@@ -230,21 +243,19 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       if (signal.aborted) return { status: 'cancelled' };
       const r = tryAcquire(lockPath, inst.id);
       if (r.ok) { lock = r.info; break; }
-      if (r.holder && isStale(r.holder)) {
+      const stale = staleLock(lockPath, r.holder);
+      if (stale) {
         if (breakStale(lockPath, r.holder)) {
-          bus.emit({
-            type: 'warning',
-            instance: inst.id,
-            message: `took over the stale lock of ${inst.id} (pid ${r.holder.pid} on ${r.holder.host} is gone)`,
-          });
+          bus.emit({ type: 'warning', instance: inst.id, message: `took over the stale lock of ${inst.id} (${stale})` });
         }
         continue;
       }
-      if (!waitingSaid && r.holder) {
-        bus.emit({ type: 'waiting', instance: inst.id, holder: `pid ${r.holder.pid} on ${r.holder.host}` });
+      if (!waitingSaid) {
+        bus.emit({ type: 'waiting', instance: inst.id, holder: r.holder ? `pid ${r.holder.pid} on ${r.holder.host}` : 'an unreadable lock file' });
         waitingSaid = true;
       }
-      await sleep(lockPollMs, signal);
+      // Aborting ends the wait early; the loop's first line then answers 'cancelled'.
+      await sleep(lockPollMs, signal).catch(() => undefined);
       if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
     }
     // Published by another run between our analysis and the lock.
@@ -252,8 +263,15 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       release(lockPath, lock.token);
       return reused();
     }
+    // Someone else ran it already: take their result from the remote cache.
+    if (remote?.pulls && !a.reasons.includes('forced') && (await pullEntry(remote, fp.key, entryDir, attempt, signal))) {
+      release(lockPath, lock.token);
+      return reused(true);
+    }
 
-    const base = tmpName(fp.key, attempt);
+    // Not the attempt number: two instances sharing a key (or a lost-lock retry) must never
+    // share, and so clean up, each other's job file.
+    const base = tmpName(fp.key, ++jobSeq);
     const jobFile = join(lay.tmpDir, `${base}.job.json`);
     const logPath = join(lay.logsDir, String(runId), `${safeName(inst.id)}.${attempt}.log`);
     const refPaths: Record<string, string> = {};
@@ -290,7 +308,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       backend: opts.backend,
       smkeVersion: smkeVersion(),
     };
-    writeFileSync(jobFile, JSON.stringify(job));
+    writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
     const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
     lastLog.set(inst.id, { logPath, attempt });
     bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
@@ -307,7 +325,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const extraEnv: Record<string, string> = {};
       if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
-        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, resources: job.resources, logPath, eventsPath: job.eventsPath },
+        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, passEnv: passedEnvNames(inst), resources: job.resources, logPath, eventsPath: job.eventsPath },
         (e) => {
           if (e.type === 'final') final = e;
           else bus.emit({ ...e, instance: inst.id });
@@ -337,11 +355,12 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       cleanup();
       if (check.state === 'ok') {
         state.transaction(() => {
-          recordUse(a, check.files, true);
+          recordUse(a, check.files, true, true);
           state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
         });
         counts.ran++;
         bus.emit({ type: 'succeeded', instance: inst.id, key: fp.key, seconds: (performance.now() - t1) / 1000 });
+        if (remote?.pushes) pushes.push(pushEntry(remote, inst.id, fp.key, entryDir));
         return { status: 'succeeded' };
       }
       final = { status: 'failed', error: `the worker reported success but the store entry is ${check.state}` };
@@ -369,6 +388,27 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     return { status: 'failed', error };
   };
 
+  /** Downloads `key` into the store; false when the remote lacks it or its copy is damaged (then the stage runs here). */
+  async function pullEntry(r: RemoteStore, key: string, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
+    const tmp = join(lay.tmpDir, `${tmpName(key, attempt)}.pull`);
+    try {
+      if (!(await r.pull(key, tmp, digester, signal))) return false;
+      adoptEntry(tmp, entryDir);
+      return true;
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      if (!signal.aborted) bus.emit({ type: 'warning', message: `remote cache: ${e instanceof Error ? e.message : String(e)}; running the stage here instead` });
+      return false;
+    }
+  }
+  function pushEntry(r: RemoteStore, instance: string, key: string, entryDir: string): Promise<void> {
+    return r.push(key, entryDir, digester).then(
+      (how) => { if (how === 'pushed') bus.emit({ type: 'pushed', instance, key }); },
+      // A remote that is down must not fail a run whose results are safe in the local store.
+      (e: unknown) => bus.emit({ type: 'warning', instance, message: `remote cache: ${e instanceof Error ? e.message : String(e)} (the result is in the local store; the next run pushes nothing for it)` }),
+    );
+  }
+
   const final = await scheduler.run(tasks, {
     run: runOne,
     onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error }),
@@ -377,9 +417,11 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const l = lastLog.get(t.id);
       bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
     },
-  }).finally(() => {
+  }).finally(async () => {
     opts.signal?.removeEventListener('abort', onAbort);
     (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+    await Promise.all(pushes);
+    remote?.close();
   });
   for (const s of final.values()) {
     if (s === 'failed') counts.failed++;
@@ -399,7 +441,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       Object.assign(env, a.fp.parts.env);
       const files = entryFiles.get(a.fp.key);
       if (!files) { complete = false; break; }
-      for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${`f:${f.size}:${f.mtimeNs}:${f.ino}`}`);
+      for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs)}`);
     }
     const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${keyOf(i.id)}`);
     // Tabs and newlines separate fields: a name containing one gets no snapshot (the ordinary path still works).

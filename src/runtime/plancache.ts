@@ -3,19 +3,24 @@
 // by the root file, profile and --set, and reused while every source file
 // read by the compiler has the same sha256, every kind has the same version,
 // smke has the same version, and every environment variable the sources
-// mention in `env("NAME")` has the same value.
+// mention in `env("NAME")` has the same value. Those values are kept as HMACs
+// under the project key, never in clear (./secrets.ts): a comment that names
+// env("HF_TOKEN") must not copy the token to disk. The files are 0600 in a
+// 0700 directory: the plan itself holds resolved parameters.
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Graph } from '@dagrejs/graphlib';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { canonicalJson } from './canonical.js';
+import { keyedEnvDigest, privateDir, projectKeyFor, writePrivateFile } from './secrets.js';
 
 interface CacheFile {
   smke: string;
   kinds: Record<string, number>;
   sources: { path: string; sha256: string }[];
+  /** Name -> keyedEnvDigest of its value (null when unset). */
   env: Record<string, string | null>;
   plan: Omit<Plan, 'graph'>;
 }
@@ -91,13 +96,13 @@ export function loadCachedPlan(
   } catch {
     return undefined;
   }
-  if (!valid(c, kinds, smke, env)) return undefined;
+  if (!valid(plansDir, c, kinds, smke, env)) return undefined;
   const plan = attachGraph(c.plan);
   const digest = sha256(text);
   digests.set(plan, digest);
   if (!existsSync(headPath(plansDir, k))) {
     const { plan: _plan, ...head } = c;
-    try { writeFileSync(headPath(plansDir, k), JSON.stringify({ ...head, planDigest: digest })); } catch { /* read-only: no fast path */ }
+    try { writePrivateFile(headPath(plansDir, k), JSON.stringify({ ...head, planDigest: digest })); } catch { /* read-only: no fast path */ }
   }
   return plan;
 }
@@ -116,10 +121,10 @@ export function cachedPlanDigest(
   } catch {
     return undefined;
   }
-  return valid(h, kinds, smke, env) ? h.planDigest : undefined;
+  return valid(plansDir, h, kinds, smke, env) ? h.planDigest : undefined;
 }
 
-function valid(c: Omit<CacheFile, 'plan'>, kinds: Record<string, number>, smke: string, env: Record<string, string | undefined>): boolean {
+function valid(plansDir: string, c: Omit<CacheFile, 'plan'>, kinds: Record<string, number>, smke: string, env: Record<string, string | undefined>): boolean {
   if (c.smke !== smke || canonicalJson(c.kinds) !== canonicalJson(kinds)) return false;
   for (const s of c.sources) {
     try {
@@ -128,7 +133,10 @@ function valid(c: Omit<CacheFile, 'plan'>, kinds: Record<string, number>, smke: 
       return false;
     }
   }
-  for (const [n, v] of Object.entries(c.env)) if ((env[n] ?? null) !== v) return false;
+  const names = Object.keys(c.env);
+  if (names.length === 0) return true;
+  const key = projectKeyFor(plansDir);
+  for (const n of names) if (keyedEnvDigest(key, env[n]) !== c.env[n]) return false;
   return true;
 }
 
@@ -149,22 +157,25 @@ export function storeCachedPlan(
     return { path: resolve(s.path), sha256: sha256(buf) };
   });
   const envValues: Record<string, string | null> = {};
-  for (const n of envNames(texts)) envValues[n] = env[n] ?? null;
+  const names = envNames(texts);
+  if (names.length) {
+    privateDir(plansDir);
+    const key = projectKeyFor(plansDir);
+    for (const n of names) envValues[n] = keyedEnvDigest(key, env[n]);
+  }
   // Copy the fields without reading `graph`: the compiler may build it lazily, and the cache does not store it.
   const rest: Record<string, unknown> = {};
   for (const k of Object.keys(plan)) if (k !== 'graph') rest[k] = (plan as unknown as Record<string, unknown>)[k];
   const c: CacheFile = { smke, kinds, sources, env: envValues, plan: rest as Omit<Plan, 'graph'> };
-  mkdirSync(plansDir, { recursive: true });
+  privateDir(dirname(plansDir));
+  privateDir(plansDir);
   const path = cachePath(plansDir, k);
-  const tmp = `${path}.${process.pid}.tmp`;
   const text = JSON.stringify(c);
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  writePrivateFile(path, text);
   const digest = sha256(text);
   digests.set(plan, digest);
   // The head: what validates the plan, without the plan (a few hundred bytes
   // instead of megabytes), for the no-op fast path.
   const { plan: _plan, ...head } = c;
-  writeFileSync(tmp, JSON.stringify({ ...head, planDigest: digest }));
-  renameSync(tmp, headPath(plansDir, k));
+  writePrivateFile(headPath(plansDir, k), JSON.stringify({ ...head, planDigest: digest }));
 }

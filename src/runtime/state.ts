@@ -4,7 +4,7 @@
 // two runs sharing a project serialise their writes instead of failing.
 
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
@@ -53,7 +53,73 @@ const MIGRATIONS: string[] = [
   // 2: a run that took the no-op fast path used exactly the entries of the
   // run it repeated; `same_as` says which, so gc --keep-last counts it right.
   `ALTER TABLE runs ADD COLUMN same_as INTEGER REFERENCES runs(id);`,
+  // 3: ctime joins the stat signature (./signature.ts). Rows from before have
+  // none, so each such file is read once more, then cached with its ctime.
+  `ALTER TABLE stat_cache ADD COLUMN ctime_ns TEXT NOT NULL DEFAULT '';`,
+  // 4: when this database began. gc removes an entry it has no record of only
+  // when the entry is younger (a run died before recording it): an older one
+  // may be known to a database that was lost, so nothing proves it unused.
+  `CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+   INSERT INTO meta (name, value) VALUES ('created_ms',
+     COALESCE((SELECT MIN(started_ms) FROM runs), CAST(unixepoch('subsec') * 1000 AS INTEGER)));`,
+  // 5: every instance a run used (ran, reused or cached) with its key, so two
+  // runs can be compared (`smke diff`) long after last_fingerprint moved on.
+  `CREATE TABLE run_instances (
+     run_id INTEGER NOT NULL REFERENCES runs(id), instance TEXT NOT NULL, key TEXT NOT NULL,
+     ran INTEGER NOT NULL,            -- 1: executed in this run; 0: taken from the store
+     PRIMARY KEY (run_id, instance)
+   ) WITHOUT ROWID;`,
 ];
+
+/** SQLite's codes for a file that is not (or no longer) a whole database. */
+const CORRUPT_CODES = /^SQLITE_(CORRUPT|NOTADB)/;
+
+/** The database file is damaged: what is wrong, in words (./staterepair.ts moves it aside and rebuilds). */
+export class StateDbDamaged extends Error {
+  constructor(readonly path: string, readonly problem: string) {
+    super(`the state database ${path} ${problem}`);
+    this.name = 'StateDbDamaged';
+  }
+}
+
+/** A SQLite error that means the file is damaged, as a StateDbDamaged; undefined for any other error. */
+export function damaged(path: string, e: unknown): StateDbDamaged | undefined {
+  if (e instanceof StateDbDamaged) return e;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string' || !CORRUPT_CODES.test(code)) return undefined;
+  return new StateDbDamaged(path, `is damaged (${code}: ${(e as Error).message})`);
+}
+
+/**
+ * Cheap checks of the file header (no query reads a damaged page before
+ * them): the magic string, and a size that fits the page count the header
+ * claims. A truncated database otherwise opens fine and fails on some later
+ * query, in the middle of a run.
+ */
+export function dbFileProblem(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined; // absent: a new database is created
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return undefined; // SQLite treats an empty file as a new database
+    const h = Buffer.alloc(100);
+    const n = readSync(fd, h, 0, 100, 0);
+    if (n < 100 || h.toString('latin1', 0, 16) !== 'SQLite format 3\0') return 'is not an SQLite database (its header is wrong)';
+    const raw = h.readUInt16BE(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return 'has a damaged header (page size)';
+    // The page count in the header is valid only when the two change counters agree.
+    const pages = h.readUInt32BE(24) === h.readUInt32BE(92) ? h.readUInt32BE(28) : 0;
+    if (size % pageSize !== 0 || size < pages * pageSize) return `is truncated (${size} bytes; its header says ${pages * pageSize})`;
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export interface RunRow {
   id: number; file: string; profile: string | null; argv: string; host: string; pid: number;
@@ -70,30 +136,54 @@ export interface AttemptRow {
 export interface LastFingerprintRow { instance: string; stage: string; key: string; fingerprint: string; run_id: number }
 
 /** One file of a store entry as published: enough to notice it changed without reading it. */
-export interface EntryFile { path: string; size: number; mtimeNs: string; ino: string; digest: string }
+export interface EntryFile {
+  path: string; size: number; mtimeNs: string; ino: string;
+  /** Absent in rows recorded before ctime joined the signature: such an entry is re-digested once. */
+  ctimeNs?: string;
+  digest: string;
+}
 
 export class StateDb implements StatCache {
   readonly db: DB;
   private readonly stmts;
+  /** Created by this open (no schema before): its records start now. */
+  fresh = false;
 
-  constructor(path: string) {
+  /**
+   * Throws StateDbDamaged when the file is not a whole database. `exclusive`
+   * locks out every other process but needs no shared-memory file, which
+   * cannot be created on a full disk: gc opens it so to free space.
+   */
+  constructor(path: string, opts: { exclusive?: boolean } = {}) {
+    const problem = dbFileProblem(path);
+    if (problem) throw new StateDbDamaged(path, problem);
     this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    // Runs sharing a project write from several processes: wait instead of SQLITE_BUSY.
-    this.db.pragma('busy_timeout = 10000');
-    // WAL + NORMAL: a crash may lose the last transactions but never corrupts;
-    // the store, not the DB, is the source of truth for results.
-    this.db.pragma('synchronous = NORMAL');
-    this.migrate();
-    this.importJournal(path);
+    try {
+      if (opts.exclusive) this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db.pragma('journal_mode = WAL');
+      // Runs sharing a project write from several processes: wait instead of SQLITE_BUSY.
+      this.db.pragma('busy_timeout = 10000');
+      // WAL + NORMAL: a crash may lose the last transactions but never corrupts;
+      // the store, not the DB, is the source of truth for results.
+      this.db.pragma('synchronous = NORMAL');
+      this.migrate();
+      // The journal waits for the next ordinary open: importing it writes.
+      if (!opts.exclusive) this.importJournal(path);
+    } catch (e) {
+      this.db.close();
+      throw damaged(path, e) ?? e;
+    }
     const db = this.db;
     this.stmts = {
-      statPut: db.prepare('INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ino, digest) VALUES (?, ?, ?, ?, ?)'),
+      statPut: db.prepare('INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, ino, ctime_ns, digest) VALUES (?, ?, ?, ?, ?, ?)'),
+      // Once per instance of every run that does not take the no-op fast path: prepared once.
+      runInstancePut: db.prepare('INSERT OR REPLACE INTO run_instances (run_id, instance, key, ran) VALUES (?, ?, ?, ?)'),
     };
   }
 
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
+    this.fresh = current === 0;
     if (current > MIGRATIONS.length) {
       throw new Error(`the state database was written by a newer smke (schema ${current}, this one knows ${MIGRATIONS.length}): upgrade smke`);
     }
@@ -106,6 +196,11 @@ export class StateDb implements StatCache {
   }
 
   close(): void { this.db.close(); }
+
+  /** When this database began (ms): gc's limit for entries it has no record of. */
+  createdMs(): number {
+    return Number(this.db.prepare(`SELECT value FROM meta WHERE name = 'created_ms'`).pluck().get());
+  }
 
   // --- stat cache ---------------------------------------------------------
   // Writes are buffered and flushed in one transaction: a first digest of
@@ -123,7 +218,7 @@ export class StateDb implements StatCache {
       // objects. Paths cannot contain newlines or tabs in practice; a row
       // that did would only miss the cache.
       const all = this.db
-        .prepare(`SELECT group_concat(path || char(9) || 'f:' || size || ':' || mtime_ns || ':' || ino || char(9) || digest, char(10)) FROM stat_cache`)
+        .prepare(`SELECT group_concat(path || char(9) || 'f:' || size || ':' || mtime_ns || ':' || ino || ':' || ctime_ns || char(9) || digest, char(10)) FROM stat_cache`)
         .pluck()
         .get() as string | null;
       if (all) {
@@ -149,8 +244,8 @@ export class StateDb implements StatCache {
     this.pendingStats = [];
     this.db.transaction(() => {
       for (const [p, r] of rows) {
-        const [, size, mtimeNs, ino] = r.sig.split(':');
-        this.stmts.statPut.run(p, Number(size), mtimeNs, ino, r.digest);
+        const [, size, mtimeNs, ino, ctimeNs] = r.sig.split(':');
+        this.stmts.statPut.run(p, Number(size), mtimeNs, ino, ctimeNs ?? '', r.digest);
       }
     })();
   }
@@ -209,6 +304,30 @@ export class StateDb implements StatCache {
     this.db
       .prepare('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?')
       .run(status, detail.error ?? null, detail.exitCode ?? null, detail.signal ?? null, Date.now(), id);
+  }
+
+  /** Records that a run used `key` for `instance` (call inside the run's transactions: one row per instance). */
+  recordRunInstance(runId: number, instance: string, key: string, ran: boolean): void {
+    this.stmts.runInstancePut.run(runId, instance, key, ran ? 1 : 0);
+  }
+
+  /**
+   * The instances a run used, with their keys. A fast-path no-op run used
+   * exactly those of the run it repeated (same_as). Runs recorded before this
+   * table existed have none: undefined.
+   */
+  runInstances(runId: number): Map<string, { key: string; ran: boolean }> | undefined {
+    const run = this.run(runId);
+    if (!run) return undefined;
+    const source = run.same_as ?? run.id;
+    const rows = this.db.prepare('SELECT instance, key, ran FROM run_instances WHERE run_id = ?').all(source) as { instance: string; key: string; ran: number }[];
+    if (rows.length === 0 && run.status !== 'running' && run.ran + run.cached > 0) return undefined;
+    // A repeated run executed nothing itself.
+    return new Map(rows.map((r) => [r.instance, { key: r.key, ran: run.same_as === null && r.ran === 1 }]));
+  }
+
+  run(id: number): RunRow | undefined {
+    return this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
   }
 
   /** Runs left 'running' by an orchestrator that is gone (killed): mark them, and their attempts, as killed. */

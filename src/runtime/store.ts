@@ -16,6 +16,8 @@ import { realDisk, type Disk } from './disk.js';
 import type { FingerprintParts } from './fingerprint.js';
 import type { EntryFile } from './state.js';
 import { isStale, pidAlive, readLock } from './locks.js';
+import { SetupError } from './errors.js';
+import { removeTree, sealTree, unsealTree } from './readonly.js';
 
 /** Inside each entry: smke's own files, never outputs. */
 export const META_DIR = '_smke';
@@ -80,7 +82,7 @@ export function publish(opts: {
     disk.writeFile(join(opts.tmpDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     fsyncTree(disk, opts.tmpDir);
   } catch (e) {
-    rmSync(opts.tmpDir, { recursive: true, force: true });
+    removeTree(opts.tmpDir);
     const err = e as NodeJS.ErrnoException;
     const hint = err.code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : '';
     throw new PublishError(`publishing the outputs failed (${err.code ?? err.message})${hint}; nothing was stored`);
@@ -90,17 +92,45 @@ export function publish(opts: {
     disk.rename(opts.tmpDir, opts.entryDir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    rmSync(opts.tmpDir, { recursive: true, force: true });
+    removeTree(opts.tmpDir);
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
     throw new PublishError(`publishing the outputs failed (${code}); nothing was stored`);
   }
+  // Read-only once published: a stage writing into another entry fails
+  // instead of changing a result its consumers were keyed on (./readonly.ts).
+  // After the rename: a directory moved to a new parent must be writable.
+  sealTree(opts.entryDir);
   // The rename itself must survive a power cut.
   disk.fsync(dirname(opts.entryDir));
   return 'published';
 }
 
+/**
+ * Publish a complete entry that was made elsewhere (pulled from the remote
+ * cache and already checked against its manifest): made durable, then
+ * renamed into place in one step, like `publish`. If the key was published
+ * meanwhile, that entry wins.
+ */
+export function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): PublishResult {
+  try {
+    fsyncTree(disk, tmpDir);
+    mkdirSync(dirname(entryDir), { recursive: true });
+    disk.rename(tmpDir, entryDir);
+  } catch (e) {
+    removeTree(tmpDir);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
+    throw new PublishError(`storing the pulled entry failed (${code ?? (e as Error).message})${code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : ''}; nothing was stored`);
+  }
+  sealTree(entryDir);
+  disk.fsync(dirname(entryDir));
+  return 'published';
+}
+
 export function readManifest(entryDir: string): Manifest | undefined {
   try {
+    // Reading a FIFO put in its place would block forever.
+    if (!statSync(join(entryDir, MANIFEST)).isFile()) return undefined;
     return JSON.parse(readFileSync(join(entryDir, MANIFEST), 'utf8')) as Manifest;
   } catch {
     return undefined;
@@ -112,10 +142,12 @@ export type EntryCheck =
   | { state: 'missing' }
   | { state: 'corrupt'; problem: string };
 
-function statSignature(path: string): { size: number; mtimeNs: string; ino: string } | undefined {
+function statSignature(path: string): { size: number; mtimeNs: string; ino: string; ctimeNs: string } | undefined {
   try {
     const st = statSync(path, { bigint: true });
-    return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
+    // A FIFO or device in place of an output would block or never end the digest: it counts as missing.
+    if (!st.isFile()) return undefined;
+    return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), ctimeNs: st.ctimeNs.toString() };
   } catch {
     return undefined;
   }
@@ -132,7 +164,7 @@ export function checkEntry(entryDir: string, key: string, digester: Digester, kn
     let same = true;
     for (const f of known) {
       const s = statSignature(join(entryDir, f.path));
-      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino) { same = false; break; }
+      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino || s.ctimeNs !== f.ctimeNs) { same = false; break; }
     }
     if (same) return { state: 'ok', files: known, verified: false };
   }
@@ -146,7 +178,7 @@ export function checkEntry(entryDir: string, key: string, digester: Digester, kn
   for (const [rel, want] of Object.entries(manifest.outputs)) {
     const p = join(entryDir, rel);
     const s = statSignature(p);
-    if (!s) return { state: 'corrupt', problem: `output ${rel} is missing` };
+    if (!s) return { state: 'corrupt', problem: `output ${rel} is missing or not a regular file` };
     const digest = digester.file(p);
     if (digest !== want.digest) return { state: 'corrupt', problem: `output ${rel} does not match its digest` };
     files.push({ path: rel, ...s, digest });
@@ -158,17 +190,18 @@ export function checkEntry(entryDir: string, key: string, digester: Digester, kn
 export function quarantine(entryDir: string, tmpDir: string): void {
   mkdirSync(tmpDir, { recursive: true });
   const aside = join(tmpDir, `corrupt-${Date.now()}-${process.pid}-${relative(dirname(entryDir), entryDir)}`);
+  unsealTree(entryDir);
   try {
     renameSync(entryDir, aside);
   } catch {
     return;
   }
-  rmSync(aside, { recursive: true, force: true });
+  removeTree(aside);
 }
 
 /** In-flight directory names carry host and pid so a run can clean up after dead runs without touching live ones. */
-export function tmpName(key: string, attempt: number): string {
-  return `${key}.${hostname()}.${process.pid}.${attempt}`;
+export function tmpName(key: string, seq: number): string {
+  return `${key}.${hostname()}.${process.pid}.${seq}`;
 }
 
 /**
@@ -190,7 +223,7 @@ export function cleanTmp(tmpDir: string, locksDir?: string): number {
       const holder = readLock(join(locksDir, name.slice(0, 64)));
       if (holder && !isStale(holder)) continue;
     }
-    rmSync(join(tmpDir, name), { recursive: true, force: true });
+    removeTree(join(tmpDir, name));
     removed++;
   }
   return removed;
@@ -216,6 +249,15 @@ export function linkResult(resultsDir: string, stage: string, cell: string | und
   try {
     if (readlinkSync(linkPath) === target) return;
   } catch { /* absent or not a link */ }
+  // Only what smke made gives way: links, and directories of links (a matrix stage that became plain).
+  const smkeMade = (p: string): boolean => {
+    let st;
+    try { st = lstatSync(p); } catch { return true; }
+    return st.isSymbolicLink() || (st.isDirectory() && readdirSync(p).every((n) => lstatSync(join(p, n)).isSymbolicLink()));
+  };
+  for (const p of cell === undefined ? [linkPath] : [join(resultsDir, stage), linkPath]) {
+    if (!smkeMade(p)) throw new SetupError(`${p} is not a link smke made (a file or a directory with files): move it away so that smke can link ${stage}'s outputs there`);
+  }
   if (cell !== undefined) {
     // A stage that was plain and became a matrix: its old link must give way to a directory.
     try { if (lstatSync(join(resultsDir, stage)).isSymbolicLink()) unlinkSync(join(resultsDir, stage)); } catch { /* absent */ }

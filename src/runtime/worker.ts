@@ -5,7 +5,7 @@
 // The worker, not the orchestrator, publishes: work that finished is kept
 // even when the orchestrator was killed meanwhile.
 
-import { appendFileSync, createWriteStream, mkdirSync, readFileSync, rmSync, existsSync, type WriteStream } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdirSync, rmSync, existsSync, type WriteStream } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { StageContext, StageKind } from '../stages/kind.js';
@@ -13,9 +13,11 @@ import { registry } from '../stages/registry.js';
 import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
-import { refKey, type JobSpec } from './job.js';
+import { readJob, refKey } from './job.js';
 import { adopt, release } from './locks.js';
+import { removeTree } from './readonly.js';
 import { META_DIR, publish } from './store.js';
+import { reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
 
 /** Exit codes of the worker (the final event carries the detail). */
@@ -46,7 +48,7 @@ class EventSink {
 }
 
 export async function runWorker(jobPath: string): Promise<number> {
-  const job = JSON.parse(readFileSync(jobPath, 'utf8')) as JobSpec;
+  const job = readJob(jobPath);
   const sink = new EventSink(job.eventsPath);
   const finish = async (e: WorkerEvent & { type: 'final' }, code: number): Promise<number> => {
     // The job file is ours to remove: an orchestrator killed meanwhile cannot.
@@ -96,6 +98,7 @@ export async function runWorker(jobPath: string): Promise<number> {
       outDir: job.tmpDir,
       scratchDir: job.scratchDir,
       projectDir: job.projectDir,
+      upstream: Object.values(job.refPaths),
       attempt: job.attempt,
       seed: job.seed,
       resources: job.resources,
@@ -110,7 +113,11 @@ export async function runWorker(jobPath: string): Promise<number> {
       signal: controller.signal,
     };
 
-    await kind.run(ctx, params);
+    // Whatever the stage started dies here, before its outputs are digested (./strays.ts).
+    const stopStrays = async (): Promise<void> => {
+      for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
+    };
+    await kind.run(ctx, params).then(stopStrays, async (e: unknown) => { await stopStrays().catch(() => undefined); throw e; });
     if (controller.signal.aborted) throw controller.signal.reason;
 
     const missing = Object.entries(kind.outputs(params))
@@ -146,7 +153,7 @@ export async function runWorker(jobPath: string): Promise<number> {
     releaseLock();
     return await finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
   } catch (e) {
-    rmSync(job.tmpDir, { recursive: true, force: true });
+    removeTree(job.tmpDir);
     releaseLock();
     const cancelled = controller.signal.aborted;
     const error = e instanceof Error ? e.message : String(e);

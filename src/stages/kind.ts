@@ -30,6 +30,8 @@ export interface StageContext {
    * successful publish. Never part of the result.
    */
   scratchDir: string;
+  /** Absolute paths of the upstream outputs this instance references (what a sandbox exposes). */
+  upstream?: string[];
   /** Project directory: relative paths in params resolve against it. */
   projectDir: string;
   /** 1 for the first attempt, 2 for the first retry, ... */
@@ -54,5 +56,13 @@ export interface StageContext {
  * the absolute path of the upstream output, and schema defaults are filled.
  */
 export interface StageKind extends KindInfo {
+  /**
+   * Environment variables the stage reads at run time that are not part of
+   * its key: credentials (HF_TOKEN), endpoints. Passed from smke's
+   * environment to this stage's process only (others never see them); their
+   * values are never stored or printed. Variables that change the result
+   * belong in `env` instead (hashed into the key, also passed).
+   */
+  passEnv?(params: Record<string, Value>): string[];
   run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
 }

@@ -6,6 +6,7 @@ import type { KindCatalog } from '../compiler/kinds.js';
 import type { StageKind } from './kind.js';
 import { kinds as execKinds } from './exec/index.js';
 import { kinds as dataKinds } from './data/index.js';
+import { weightsConvertKind } from './data/weights.js';
 import { kinds as mlKinds } from './ml/index.js';
 import { kinds as evalKinds } from './eval/index.js';
 import { kinds as reportKinds } from './report/index.js';
@@ -37,6 +38,6 @@ let defaultRegistry: Registry | undefined;
 
 /** The registry of every kind smke ships. */
 export function registry(): Registry {
-  defaultRegistry ??= new Registry([...execKinds, ...dataKinds, ...mlKinds, ...evalKinds, ...reportKinds]);
+  defaultRegistry ??= new Registry([...execKinds, ...dataKinds, weightsConvertKind, ...mlKinds, ...evalKinds, ...reportKinds]);
   return defaultRegistry;
 }

@@ -54,7 +54,7 @@ describe('pipelines/full.smke', () => {
     expect(inst(paper, 'cc3m').params.tsv).toBe('/datasets/cc3m/Train-GCC-training.tsv');
     expect(inst(paper, 'cc12m').params.limit).toBe(3000000);
     expect(inst(paper, 'imagenet').kind).toBe('dataset.imagenet');
-    expect(inst(paper, 'teacher')).toMatchObject({ kind: 'weights.file', params: { path: '/datasets/models/beitv2_base_patch16_224_pt1k.pth' } });
+    expect(inst(paper, 'teacher')).toMatchObject({ kind: 'weights.convert', params: { path: '/datasets/models/beitv2_base_patch16_224_pt1k.pth' } });
     expect(inst(paper, 'image_encoder').params.path).toBe('/datasets/models/base_imagenet.pt');
     // The HF BERT directory is a declared input: its content is part of the key.
     expect(inst(paper, 'text_encoder')).toMatchObject({ kind: 'exec', inputs: ['/datasets/models/bert-base-uncased'] });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StageContext } from '../../src/stages/kind.js';
 import { registry } from '../../src/stages/registry.js';
 import { applyExpectations, inBand, BandError, type Row } from '../../src/stages/report/model.js';
-import { buildReport, randomRetrieval } from '../../src/stages/report/paper-run.js';
+import { buildReport, initClaim, randomRetrieval, type ClaimArm } from '../../src/stages/report/paper-run.js';
 import { renderHtml, renderMarkdown, svgPlot } from '../../src/stages/report/render.js';
 import { makeFixture, type Fixture } from './fixtures.js';
 
@@ -57,6 +57,41 @@ describe('bands', () => {
     expect(failures[1]).toMatch(/expect 'glue\.stsb': no such row .*glue\.sst2, glue\.cola/);
     expect(rows[0]!.ok).toBe(false);
     expect(rows[1]!.ok).toBe(true);
+  });
+});
+
+describe('standard-error bands and the init claim', () => {
+  it('reads `chance + N se` with the row\'s standard error, and refuses it without one', () => {
+    // MCC baseline 0 with se 5 (about 1/sqrt(n-1) for n = 401): two se = 10.
+    expect(inBand('> chance + 2 se', 10.1, 0, 5)).toBe(true);
+    expect(inBand('> chance + 2 se', 10, 0, 5)).toBe(false);
+    expect(inBand('>= chance + 1.5se', 57.5, 50, 5)).toBe(true);
+    expect(inBand('chance - 1 se..chance + 1 se', 46, 50, 5)).toBe(true);
+    expect(inBand('> chance + 2', 52.5, 50, 5)).toBe(true); // a plain number is not scaled
+    expect(() => inBand('> chance + 2 se', 60, 50)).toThrow(/no standard error/);
+    expect(() => inBand('> chance * 2 se', 60, 50, 5)).toThrow(BandError);
+    const rows: Row[] = [{ id: 'glue.wnli', table: 'glue', label: 'WNLI', metric: 'accuracy x100', value: 56, baseline: 52, baselineSe: 3.5 }];
+    expect(applyExpectations(rows, { 'glue.wnli': '> chance + 2 se' })[0]).toMatch(/= 56.0 is outside its band '> chance \+ 2 se' \(chance 52.0, se 3.5\)/);
+  });
+
+  const arm = (variant: string, init: string, zs: number, tr1: number, ir1: number, bank = '1024'): ClaimArm => ({
+    variant, init, bank, zs: { top1: zs, images: 500 }, coco: { tr1, ir1, images: 250, captions: 1250 },
+  });
+
+  it('holds when pretrained beats random on both metrics by more than two standard errors of the difference', () => {
+    // se(zs) at 40% and 30% on 500 images: 2.19 and 2.05 -> 2 se of the difference 6.0.
+    const held = initClaim([arm('pretrained_bank', 'pretrained', 40, 20, 10), arm('random_init', 'random', 30, 10, 5), arm('no_bank', 'pretrained', 90, 90, 90, '0')])!;
+    expect(held.id).toBe('ablation.claim');
+    expect(held.value).toBe(1);
+    expect(held.text).toMatch(/^held: zero-shot top-1 \+10.0 \(2 se 6.0\), COCO R@1 \+7.5/);
+    expect(held.label).toContain('pretrained_bank vs random_init'); // the arm with the same bank, not no_bank
+    // 5 points on zero-shot is inside the noise of 500 images: not held, although pretrained is ahead.
+    expect(initClaim([arm('p', 'pretrained', 35, 20, 10), arm('r', 'random', 30, 10, 5)])!.text).toMatch(/^not held/);
+    // Random ahead on one metric: not held.
+    expect(initClaim([arm('p', 'pretrained', 40, 10, 5), arm('r', 'random', 30, 20, 10)])!.value).toBe(0);
+    // No random arm, or none with a matching bank: no claim row.
+    expect(initClaim([arm('p', 'pretrained', 40, 10, 5)])).toBeUndefined();
+    expect(initClaim([arm('p', 'pretrained', 40, 10, 5, '0'), arm('r', 'random', 30, 20, 10)])).toBeUndefined();
   });
 });
 

@@ -54,7 +54,7 @@ describe('digests through the stat cache', () => {
     expect(d2.file(f)).toBe(x);
     expect(d2.reads).toBe(0);
     const st = statSync(f, { bigint: true });
-    expect(db.get(f)).toEqual({ sig: `f:${1 << 20}:${st.mtimeNs}:${st.ino}`, digest: x });
+    expect(db.get(f)).toEqual({ sig: `f:${1 << 20}:${st.mtimeNs}:${st.ino}:${st.ctimeNs}`, digest: x });
     db.close();
   });
 

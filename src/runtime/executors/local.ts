@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { WorkerEvent } from '../events.js';
+import { stageEnv } from '../secrets.js';
 import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
 
 interface LocalHandle extends JobHandle {
@@ -24,11 +25,12 @@ export class LocalExecutor implements Executor {
 
   async submit(job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle> {
     mkdirSync(dirname(job.logPath), { recursive: true });
-    const log = openSync(job.logPath, 'a');
+    const log = openSync(job.logPath, 'a', 0o600);
     const spawn = () =>
       execa(job.command[0]!, job.command.slice(1), {
         cwd: job.cwd,
-        env: { ...job.env, SMKE_EVENTS_FD: '3' },
+        env: { ...stageEnv(process.env, job.passEnv), ...job.env, SMKE_EVENTS_FD: '3' },
+        extendEnv: false,
         detached: true,
         // execa 9 accepts a file descriptor here at run time, but its types
         // only admit literal numbers; the fd goes to the child directly.

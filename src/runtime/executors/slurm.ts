@@ -37,6 +37,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { WorkerEvent } from '../events.js';
+import { stageEnv } from '../secrets.js';
 import { loadSlurmConfig, slurmTime, type SlurmConfig } from './slurm-config.js';
 import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
 
@@ -68,9 +69,9 @@ interface Tracked {
 
 interface JobRow { job_id: string; key: string; instance: string; job_file: string; sentinel: string; events_path: string; log_path: string }
 
-const run = (cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> =>
+const run = (cmd: string, args: string[], timeoutMs = 30_000, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((res) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20, env }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0;
       res({ code, stdout: String(stdout), stderr: String(stderr || (err && !stderr ? err.message : '')) });
     });
@@ -173,8 +174,8 @@ export class SlurmExecutor implements Executor {
     const copy = join(dir, `${base}.job.json`);
     const script = join(dir, `${base}.sh`);
     const command = jobFile ? job.command.map((a) => (a === jobFile ? copy : a)) : job.command;
-    if (jobFile) writeFileSync(copy, readFileSync(jobFile));
-    writeFileSync(script, wrapperScript(command, job.env, sentinel, job.resources.gpus), { mode: 0o755 });
+    if (jobFile) writeFileSync(copy, readFileSync(jobFile), { mode: 0o600 });
+    writeFileSync(script, wrapperScript(command, job.env, sentinel, job.resources.gpus), { mode: 0o700 });
 
     const r = job.resources;
     const args = [
@@ -200,7 +201,9 @@ export class SlurmExecutor implements Executor {
     db?.prepare(`INSERT OR REPLACE INTO slurm_jobs (job_id, key, instance, attempt, job_file, sentinel, events_path, log_path, submitted_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(provisional, key, job.name, spec.attempt ?? null, copy, sentinel, job.eventsPath, job.logPath, Date.now() / 1000);
     this.note('sbatch', 1);
-    const out = await run('sbatch', args);
+    // sbatch exports its own environment to the job (--export=ALL): give it
+    // only what the stage may see, so the batch script never holds a secret.
+    const out = await run('sbatch', args, undefined, stageEnv(process.env, job.passEnv));
     const id = out.stdout.trim().split(';')[0] ?? '';
     if (out.code !== 0 || !/^\d+$/.test(id)) {
       db?.prepare('DELETE FROM slurm_jobs WHERE job_id = ?').run(provisional);

@@ -12,8 +12,14 @@ export interface JobRequest {
   /** The full command line (argv[0] is the program). */
   command: string[];
   cwd: string;
-  /** Added to the inherited environment (e.g. CUDA_VISIBLE_DEVICES). */
+  /** Set on top of the passed environment (e.g. CUDA_VISIBLE_DEVICES). */
   env: Record<string, string>;
+  /**
+   * Names passed from smke's environment beyond the allow-list every stage
+   * gets (./secrets.ts stageEnv): what the stage's kind or the stage declares.
+   * Nothing else of smke's environment reaches the job.
+   */
+  passEnv?: string[];
   resources: Resources & { gpuIds: number[] };
   /** Where the job's stdout and stderr go. */
   logPath: string;

@@ -45,7 +45,10 @@ export class PlainRenderer implements Renderer {
     this.flushCached();
     switch (e.type) {
       case 'cached':
-        this.line(`${c(2, 'reused ')} ${e.instance} (finished by another run)`);
+        this.line(e.pulled ? `${c(2, 'pulled ')} ${e.instance} from the remote cache` : `${c(2, 'reused ')} ${e.instance} (finished by another run)`);
+        break;
+      case 'pushed':
+        this.line(`${c(2, 'pushed ')} ${e.instance} to the remote cache`);
         break;
       case 'waiting':
         this.line(`${c(33, 'wait   ')} ${e.instance}: another smke run (${e.holder}) is running it; will reuse its result`);

@@ -85,7 +85,7 @@ export class TtyRenderer implements Renderer {
         });
         break;
       case 'cached':
-        if (e.reused) this.withTask(e.instance, (t, s) => { t.title = `${e.instance} (reused from another run)`; s.resolve(); });
+        if (e.reused) this.withTask(e.instance, (t, s) => { t.title = `${e.instance} (${e.pulled ? 'pulled from the remote cache' : 'reused from another run'})`; s.resolve(); });
         break;
       case 'succeeded':
         this.withTask(e.instance, (t, s) => { t.title = `${e.instance} ${seconds(e.seconds)}`; s.resolve(); });

@@ -34,6 +34,8 @@ export const imagenetKind: StageKind = {
   resources: () => ({ cpus: 2, memBytes: 4 << 30 }),
   // HF_TOKEN is deliberately absent: a secret must not reach the key. HF_ENDPOINT only says where the same files come from.
   env: () => [],
+  // Stages get only an allow-list of smke's environment: these two are read at run time, so ask for them.
+  passEnv: () => ['HF_TOKEN', 'HF_ENDPOINT'],
   async run(ctx, params) {
     const { runImagenet } = await import('./imagenet-run.js');
     await runImagenet(ctx, params);

@@ -48,9 +48,32 @@ export const execKind: StageKind = {
         type: 'object',
         additionalProperties: { type: 'string' },
         default: {},
-        description: 'Environment variables set for the program (their values are part of the key).',
+        description: 'Environment variables set for the program. Their values are part of the key, recorded and printed like any param: put credentials in secret_env instead.',
       },
       cwd: { type: 'string', default: '.', description: 'Working directory, relative to the project directory.' },
+      // No defaults below: a default is a filled-in param, and params are in the key; adding one must not rerun every exec stage.
+      secret_env: {
+        type: 'array',
+        items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+        uniqueItems: true,
+        description:
+          'Names of environment variables passed from smke\'s environment to the program, for credentials (HF_TOKEN, WANDB_API_KEY). ' +
+          'Their values are not part of the key and are never stored or printed (shown as <secret>); an unset one fails the stage. ' +
+          'Other stages do not see them: a stage gets only PATH, HOME, locale, TMPDIR, proxies, CUDA_*, SLURM_*, SMKE_* and what it declares.',
+      },
+      sandbox: {
+        type: 'boolean',
+        description:
+          'Linux, needs bubblewrap (bwrap): run the program where only the system directories (read-only), its declared inputs and upstream ' +
+          'entries (read-only), {out} and its scratch directory exist; writes to other entries and reads of undeclared files fail. Default false.',
+      },
+      metrics: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'A JSON file the program writes in {out} (e.g. "metrics.json"): its numbers become the stage\'s metrics ' +
+          '(nested objects as a.b), shown by smke diff and smke history --metrics. A missing or malformed file fails the stage.',
+      },
     },
   },
   outputs(params) {
@@ -60,10 +83,16 @@ export const execKind: StageKind = {
     for (const [name, path] of Object.entries(execOutputPaths(params.outputs))) {
       outputs[name] = { type: 'file', path, description: `Declared output ${path}` };
     }
+    if (typeof params.metrics === 'string' && !Object.values(outputs).some((o) => o.path === params.metrics)) {
+      outputs.metrics ??= { type: 'metrics', path: params.metrics, description: `The metrics file ${params.metrics}` };
+    }
     return outputs;
   },
   inputs(params) {
     return Array.isArray(params.inputs) ? (params.inputs as string[]) : [];
+  },
+  passEnv(params) {
+    return Array.isArray(params.secret_env) ? params.secret_env.filter((n): n is string => typeof n === 'string') : [];
   },
   async run(ctx, params) {
     const { runExec } = await import('./run.js');

@@ -2,18 +2,61 @@
 //
 // No shell unless the stage says `shell = true`: an argv array cannot be
 // misquoted. The program's stdout and stderr are the worker's, which the
-// executor sends to the stage's log. Declared outputs are checked after the
+// executor sends to the stage's log (through a filter hiding the values of
+// secret_env, when the stage has any). Declared outputs are checked after the
 // run: a missing one fails the stage, and nothing is published.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../kind.js';
 import { execOutputPaths } from './kind.js';
+import { redactor } from './redact.js';
+
+/** Names that usually hold credentials (HF_TOKEN, WANDB_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD). */
+const CREDENTIAL = /(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|(ACCESS|SECRET|PRIVATE)_?(ACCESS_)?KEY|CREDENTIALS?)$/i;
 
 function substitute(arg: string, out: string): string {
   return arg.split('{out}').join(out);
+}
+
+/** The values of `secret_env`, from this process's environment (the executor passed exactly these). */
+function secretValues(params: Record<string, Value>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of Array.isArray(params.secret_env) ? params.secret_env : []) {
+    const v = process.env[String(n)];
+    if (v === undefined) throw new Error(`exec: secret_env names ${String(n)}, which is not set in smke's environment: export it before smke run`);
+    out[String(n)] = v;
+  }
+  return out;
+}
+
+/** Copy the program's stdout and stderr to ours with the secrets hidden; resolves when each is fully written. */
+function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readable | null }, values: string[]): Promise<void>[] {
+  // A background child that inherited the pipes would keep them open (and the
+  // stage running) for as long as it lives: once the program itself has
+  // exited, its output gets a moment to arrive, then the pipes are closed.
+  sub.once('exit', () => {
+    setTimeout(() => { sub.stdout?.destroy(); sub.stderr?.destroy(); }, PIPE_GRACE_MS).unref();
+  });
+  return ([[sub.stdout, process.stdout], [sub.stderr, process.stderr]] as const).map(([from, to]) => {
+    if (!from) return Promise.resolve();
+    const t = redactor(values);
+    from.pipe(t).pipe(to, { end: false });
+    from.once('close', () => { if (!t.writableEnded) t.end(); });
+    return new Promise<void>((res) => t.once('end', () => res()));
+  });
+}
+
+const PIPE_GRACE_MS = 1000;
+
+async function sandboxed(ctx: StageContext, params: Record<string, Value>, cwd: string, argv: string[]): Promise<string[]> {
+  const { sandboxArgv } = await import('./sandbox.js');
+  const inputs = Array.isArray(params.inputs) ? params.inputs.map(String) : [];
+  return sandboxArgv(ctx, { inputs, upstream: ctx.upstream ?? [], cwd }, argv[0]!, argv.slice(1));
 }
 
 export async function runExec(ctx: StageContext, params: Record<string, Value>): Promise<void> {
@@ -26,22 +69,36 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
   }
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries((params.env ?? {}) as Record<string, Value>)) env[k] = substitute(String(v), ctx.outDir);
+  for (const k of Object.keys(env)) {
+    if (CREDENTIAL.test(k)) ctx.log.warn(`exec: env ${k} looks like a credential; its value is part of the key, recorded and printed like any param: use secret_env = ["${k}"] instead`);
+  }
   const cwd = resolve(ctx.projectDir, typeof params.cwd === 'string' ? params.cwd : '.');
   if (!existsSync(cwd)) throw new Error(`exec: working directory ${cwd} does not exist`);
   // Programs that take GPUs from the environment see only the granted devices.
   if (ctx.resources.gpuIds.length) env.CUDA_VISIBLE_DEVICES = ctx.resources.gpuIds.join(',');
+  const secrets = secretValues(params);
+  Object.assign(env, secrets);
+  // With secrets, the program's output goes through a filter that hides their values (./redact.ts).
+  const redact = Object.keys(secrets).length > 0;
 
-  const [file, ...args] = shell ? ['/bin/sh', '-c', argv[0]!] : argv;
-  const result = await execa(file!, args, {
+  const command = shell ? ['/bin/sh', '-c', argv[0]!] : argv;
+  const file = command[0]!;
+  const [bin, ...args] = params.sandbox === true ? await sandboxed(ctx, params, cwd, command) : command;
+  const sub = execa(bin!, args, {
     cwd,
     env: { ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
     stdin: 'ignore',
-    stdout: 'inherit',
-    stderr: 'inherit',
+    stdout: redact ? 'pipe' : 'inherit',
+    stderr: redact ? 'pipe' : 'inherit',
+    buffer: false,
     reject: false,
     cancelSignal: ctx.signal,
     forceKillAfterDelay: 5000,
   });
+  // Attached before any await: execa starts reading at once, and a chunk read before the pipe exists is lost.
+  const drained = redact ? redacted(sub, Object.values(secrets)) : [];
+  const result = await sub;
+  await Promise.all(drained);
   if (result.isCanceled) throw new Error('exec: cancelled');
   if (result.failed) {
     if (result.signal) throw new Error(`exec: ${file} was killed by ${result.signal}`);
@@ -50,4 +107,28 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
   }
   const missing = Object.values(execOutputPaths(params.outputs)).filter((p) => !existsSync(join(ctx.outDir, p)));
   if (missing.length) throw new Error(`exec: declared output(s) not created in {out}: ${missing.join(', ')}`);
+  if (typeof params.metrics === 'string') reportMetrics(ctx, params.metrics);
+}
+
+/** Reads the program's metrics file and reports every number in it (nested keys joined with '.'). */
+function reportMetrics(ctx: StageContext, file: string): void {
+  const path = join(ctx.outDir, file);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'was not created' : `is not valid JSON (${(e as Error).message})`;
+    throw new Error(`exec: the metrics file {out}/${file} ${why}: the program must write a JSON object of numbers there`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new Error(`exec: the metrics file {out}/${file} must hold a JSON object ({"accuracy": 0.91}), not ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)}`);
+  }
+  const walk = (o: object, prefix: string): void => {
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === 'number') ctx.metric(prefix + k, v);
+      else if (v !== null && typeof v === 'object' && !Array.isArray(v)) walk(v, `${prefix}${k}.`);
+      // Strings, booleans and lists are kept in the file but are not metrics.
+    }
+  };
+  walk(doc, '');
 }

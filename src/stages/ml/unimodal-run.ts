@@ -85,13 +85,20 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     for (let i = 0; i < b; i++) for (const j of rng.shuffle(Array.from({ length: np }, (_, k) => k)).slice(0, hide)) m[i * np + j] = 1;
     return tf.tensor2d(m, [b, np]);
   };
-  // Loss on hidden patches only, against per-patch normalised pixels (MAE's norm_pix target).
+  // Loss on hidden patches only. `norm_pix` regresses per-patch normalised
+  // pixels (MAE's choice for photographs); `pixels` the normalised image itself,
+  // which keeps each patch's mean colour in the target: the synthetic world is
+  // about colours, and norm_pix leaves an encoder that never had to see them.
+  const normPix = p.target === 'norm_pix';
   const mimLoss = (images: tf.Tensor, mask: tf.Tensor) => {
     const tokens = vitForward(ps, 'image', cfg, images, { patchMask: mask });
     const pred = linear(ps, 'mim.head', tokens.slice([0, 1, 0], [-1, -1, -1]));
     const target = patchify(images, cfg.patchSize);
-    const { mean, variance } = tf.moments(target, 2, true);
-    const tn = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
+    let tn = target;
+    if (normPix) {
+      const { mean, variance } = tf.moments(target, 2, true);
+      tn = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
+    }
     const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
     return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
   };
@@ -112,7 +119,7 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
       ctx.metric('val_loss', valLoss, step);
     },
   });
-  await saveCheckpoint(join(ctx.outDir, 'model'), ps, { model: 'vit', vit: cfg, trained_by: 'train.image_encoder', objective: 'masked image modelling' });
+  await saveCheckpoint(join(ctx.outDir, 'model'), ps, { model: 'vit', vit: cfg, trained_by: 'train.image_encoder', objective: `masked image modelling (${p.target} target)` });
   await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, params: ps.count('image.') });
   ps.dispose();
 }

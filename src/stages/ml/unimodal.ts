@@ -42,6 +42,12 @@ export const trainImageEncoder: StageKind = {
       images: path('Image dataset whose train split is used without labels (e.g. the pairs).'),
       val_split: { type: 'string', default: 'val' },
       mask_ratio: { type: 'number', minimum: 0.05, maximum: 0.95, default: 0.4 },
+      target: {
+        type: 'string',
+        enum: ['norm_pix', 'pixels'],
+        default: 'norm_pix',
+        description: "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour).",
+      },
       eval_every: int(100),
       ...VIT_ARCH,
       ...TRAIN_COMMON,

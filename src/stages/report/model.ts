@@ -24,6 +24,14 @@ export interface Row {
   /** Chance or majority-class value of the same metric on the same data (undefined: none applies). */
   baseline?: number;
   baselineKind?: string;
+  /**
+   * Standard error of the metric for a model without signal on this
+   * evaluation set (its size and label balance): bands may say
+   * `> chance + 2 se`, "above the baseline by two standard errors".
+   */
+  baselineSe?: number;
+  /** Shown instead of the number (a verdict row: `held` / `not held`). */
+  text?: string;
   published?: number;
   expect?: string;
   /** Whether the value is inside its band (undefined without an expectation). */
@@ -63,45 +71,52 @@ export const TABLES: { id: string; title: string; note?: string }[] = [
 
 export class BandError extends Error {}
 
-type Bound = { base: 'number' | 'chance'; op?: '+' | '-' | '*'; n: number };
+type Bound = { base: 'number' | 'chance'; op?: '+' | '-' | '*'; n: number; se?: boolean };
 
 function parseBound(text: string, band: string): Bound {
   const t = text.trim();
   const num = Number(t);
   if (t !== '' && Number.isFinite(num)) return { base: 'number', n: num };
-  const m = /^chance(?:\s*([+*-])\s*([0-9.eE+-]+))?$/.exec(t);
+  const m = /^chance(?:\s*([+*-])\s*([0-9.eE+-]+?)(\s*se)?)?$/.exec(t);
   if (m) {
     if (!m[1]) return { base: 'chance', n: 0 };
     const n = Number(m[2]);
     if (!Number.isFinite(n)) throw new BandError(`bad number '${m[2]}' in band '${band}'`);
-    return { base: 'chance', op: m[1] as '+' | '-' | '*', n };
+    if (m[3] && m[1] === '*') throw new BandError(`bad bound '${t}' in band '${band}': standard errors add to chance ('chance + 2 se'), they do not multiply it`);
+    return { base: 'chance', op: m[1] as '+' | '-' | '*', n, se: m[3] !== undefined };
   }
-  throw new BandError(`bad bound '${t}' in band '${band}': write a number, 'chance', 'chance + N' or 'chance * N'`);
+  throw new BandError(`bad bound '${t}' in band '${band}': write a number, 'chance', 'chance + N', 'chance * N' or 'chance + N se'`);
 }
 
-function boundValue(b: Bound, chance: number | undefined, band: string): number {
+function boundValue(b: Bound, chance: number | undefined, band: string, se?: number): number {
   if (b.base === 'number') return b.n;
   if (chance === undefined) throw new BandError(`band '${band}' uses 'chance' but the row has no chance baseline`);
   if (!b.op) return chance;
-  return b.op === '+' ? chance + b.n : b.op === '-' ? chance - b.n : chance * b.n;
+  let n = b.n;
+  if (b.se) {
+    if (se === undefined) throw new BandError(`band '${band}' uses 'se' but the row has no standard error (only GLUE rows have one)`);
+    n *= se;
+  }
+  return b.op === '+' ? chance + n : b.op === '-' ? chance - n : chance * n;
 }
 
 /**
  * A band: `>= 60`, `> 60`, `<= 5`, `< 5`, `40..90` (inclusive), where each
- * bound may also be `chance`, `chance + N`, `chance - N` or `chance * N`.
+ * bound may also be `chance`, `chance + N`, `chance - N`, `chance * N`, or
+ * `chance + N se` (N standard errors of the row's baseline, `se`).
  * Returns whether `value` is inside; throws BandError on bad syntax.
  */
-export function inBand(band: string, value: number, chance?: number): boolean {
+export function inBand(band: string, value: number, chance?: number, se?: number): boolean {
   const s = band.trim();
   const range = /^(.+?)\s*\.\.\s*(.+)$/.exec(s);
   if (range && !/^[<>]/.test(s)) {
-    const lo = boundValue(parseBound(range[1]!, band), chance, band);
-    const hi = boundValue(parseBound(range[2]!, band), chance, band);
+    const lo = boundValue(parseBound(range[1]!, band), chance, band, se);
+    const hi = boundValue(parseBound(range[2]!, band), chance, band, se);
     return value >= lo && value <= hi;
   }
   const m = /^(>=|<=|>|<)\s*(.+)$/.exec(s);
   if (!m) throw new BandError(`bad band '${band}': write '>= N', '> N', '<= N', '< N' or 'A..B'`);
-  const v = boundValue(parseBound(m[2]!, band), chance, band);
+  const v = boundValue(parseBound(m[2]!, band), chance, band, se);
   switch (m[1]) {
     case '>=':
       return value >= v;
@@ -131,7 +146,7 @@ export function applyExpectations(rows: Row[], expect: Record<string, string>): 
     row.expect = band;
     let ok: boolean;
     try {
-      ok = Number.isFinite(row.value) && inBand(band, row.value, row.baseline);
+      ok = Number.isFinite(row.value) && inBand(band, row.value, row.baseline, row.baselineSe);
     } catch (err) {
       failures.push(`expect '${id}': ${(err as Error).message}`);
       row.ok = false;
@@ -139,7 +154,7 @@ export function applyExpectations(rows: Row[], expect: Record<string, string>): 
     }
     row.ok = ok;
     if (!ok) {
-      const chance = row.baseline !== undefined ? ` (chance ${fmt(row.baseline)})` : '';
+      const chance = row.baseline !== undefined ? ` (chance ${fmt(row.baseline)}${row.baselineSe !== undefined ? `, se ${fmt(row.baselineSe)}` : ''})` : '';
       failures.push(`${id} (${row.label}, ${row.metric}) = ${fmt(row.value)} is outside its band '${band}'${chance}`);
     }
   }

@@ -34,8 +34,8 @@ export function renderMarkdown(rep: Report): string {
     if (t.note) out.push(t.note, '');
     out.push('| row | metric | measured | chance / majority | published | expect | | provenance |', '|---|---|--:|--:|--:|---|---|---|');
     for (const r of rows) {
-      const base = r.baseline !== undefined ? `${fmt(r.baseline)}${r.baselineKind ? ` (${r.baselineKind})` : ''}` : '';
-      out.push(`| ${r.label} | ${r.metric} | ${fmt(r.value)} | ${base} | ${r.published !== undefined ? fmt(r.published) : ''} | ${r.expect ? `\`${r.expect}\`` : ''} | ${status(r)} | ${provText(r)} |`);
+      const base = r.baseline !== undefined ? `${fmt(r.baseline)}${r.baselineKind ? ` (${r.baselineKind})` : ''}${r.baselineSe !== undefined ? `, se ${fmt(r.baselineSe)}` : ''}` : '';
+      out.push(`| ${r.label} | ${r.metric} | ${r.text ?? fmt(r.value)} | ${base} | ${r.published !== undefined ? fmt(r.published) : ''} | ${r.expect ? `\`${r.expect}\`` : ''} | ${status(r)} | ${provText(r)} |`);
     }
     out.push('');
   }
@@ -114,10 +114,10 @@ figure.curve figcaption { font-size: 12px; font-weight: bold; }
 
 function rowHtml(r: Row): string {
   const cmp = r.baseline !== undefined && Number.isFinite(r.value) ? (r.value > r.baseline ? 'above' : 'below') : '';
-  const base = r.baseline !== undefined ? `${esc(fmt(r.baseline))}${r.baselineKind ? ` <small>(${esc(r.baselineKind)})</small>` : ''}` : '';
+  const base = r.baseline !== undefined ? `${esc(fmt(r.baseline))}${r.baselineKind ? ` <small>(${esc(r.baselineKind)})</small>` : ''}${r.baselineSe !== undefined ? ` <small>se ${esc(fmt(r.baselineSe))}</small>` : ''}` : '';
   const st = r.ok === undefined ? '' : r.ok ? '<span class="ok">ok</span>' : '<span class="fail">FAIL</span>';
   return `<tr id="row-${esc(r.id)}" class="${r.ok === false ? 'fail' : ''}" data-row="${esc(r.id)}"><td>${esc(r.label)}</td><td>${esc(r.metric)}</td>` +
-    `<td class="n measured ${cmp}">${esc(fmt(r.value))}</td><td class="n">${base}</td><td class="n">${r.published !== undefined ? esc(fmt(r.published)) : ''}</td>` +
+    `<td class="n measured ${cmp}">${esc(r.text ?? fmt(r.value))}</td><td class="n">${base}</td><td class="n">${r.published !== undefined ? esc(fmt(r.published)) : ''}</td>` +
     `<td>${r.expect ? `<code>${esc(r.expect)}</code>` : ''}</td><td>${st}</td><td class="prov">${esc(provText(r))}</td></tr>`;
 }
 

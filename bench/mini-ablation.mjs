@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// The mini profile's central claim, over several seeds: S-SMKE initialised
+// from the pretrained unimodal encoders beats S-SMKE from random
+// initialisation at the same number of S-SMKE steps, on zero-shot top-1 and
+// COCO-like retrieval R@1 (mean of TR@1 and IR@1). Every stage is run through
+// its kind with the parameters pipelines/full.smke's mini profile gives it
+// (sizes below; keep them in step with the pipeline), and every stage of a
+// seed (unimodal models included) runs with that seed, so the spread covers
+// the whole chain. Data are generated once (seed 42, as in the pipeline).
+// Optional: --glue runs the 9 GLUE-like finetunes of the pretrained model of
+// each seed and prints them beside their majority/constant baselines.
+//
+// Usage: npm run build && nice node bench/mini-ablation.mjs [--seeds 42,1,2]
+//          [--unimodal N] [--smke N] [--glue] [--work DIR]
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { generateSynthetic } from '../dist/data/synthetic/index.js';
+import { kinds as mlKinds } from '../dist/stages/ml/index.js';
+import { kinds as evalKinds } from '../dist/stages/eval/index.js';
+import { glueBaseline } from '../dist/stages/report/paper-run.js';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+};
+const seeds = arg('seeds', '42,1,2').split(',').map(Number);
+// The mini profile's sizes (pipelines/full.smke).
+const MINI = {
+  unimodalSteps: Number(arg('unimodal', 600)),
+  smkeSteps: Number(arg('smke', 150)),
+  mimTarget: arg('mim-target', 'pixels'),
+  smke: { batch_size: 32, lr: Number(arg('smke-lr', 1e-3)), layers: 2, shared_heads: 4, bank_size: 1024, val_every: 50 },
+  glue: { steps: 150, batch_size: 32, lr: 1e-3 },
+  data: { classify: { classes: 10, trainPerClass: 100, valPerClass: 50 } },
+};
+const glue = process.argv.includes('--glue');
+const work = arg('work', join('bench', 'out', 'mini-ablation'));
+const kinds = new Map([...mlKinds, ...evalKinds].map((k) => [k.name, k]));
+const ajv = new Ajv({ useDefaults: true, strict: false });
+
+async function stage(dir, name, kindName, params, seed) {
+  const outDir = join(dir, name, 'out'), scratchDir = join(dir, name, 'scratch');
+  const metricsFile = join(outDir, 'metrics.json');
+  if (existsSync(metricsFile)) return { outDir, m: JSON.parse(readFileSync(metricsFile, 'utf8')) };
+  const kind = kinds.get(kindName);
+  const p = structuredClone(params);
+  if (!ajv.compile(kind.params)(p)) throw new Error(`${name}: bad params ${JSON.stringify(params)}`);
+  mkdirSync(outDir, { recursive: true });
+  mkdirSync(scratchDir, { recursive: true });
+  const ctx = {
+    instance: name, stage: name, key: name, outDir, scratchDir, projectDir: work, attempt: 1, seed,
+    resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
+    backend: process.env.SMKE_BACKEND || undefined,
+    log: { debug() {}, info: () => {}, warn: (m) => console.log(`  [${name}] warn ${m}`), error: (m) => console.log(`  [${name}] error ${m}`) },
+    progress() {}, metric() {}, signal: new AbortController().signal,
+  };
+  const t0 = performance.now();
+  await kind.run(ctx, p);
+  const m = JSON.parse(readFileSync(metricsFile, 'utf8'));
+  console.log(`  seed ${seed} ${name.padEnd(18)} ${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s`);
+  return { outDir, m };
+}
+
+const syn = join(work, 'synthetic');
+if (!existsSync(join(syn, 'corpus'))) await generateSynthetic(syn, { seed: 42, ...MINI.data });
+const pairs = [join(syn, 'coco')];
+const rows = [];
+for (const seed of seeds) {
+  const tag = `u${MINI.unimodalSteps}-${MINI.mimTarget}-s${MINI.smkeSteps}-lr${MINI.smke.lr}`;
+  const dir = join(work, tag, `seed-${seed}`);
+  const steps = MINI.unimodalSteps;
+  const teacher = join((await stage(dir, 'teacher', 'train.teacher', { images: join(syn, 'classify'), steps }, seed)).outDir, 'model');
+  const image = join((await stage(dir, 'image_encoder', 'train.image_encoder', { images: join(syn, 'coco'), steps, target: MINI.mimTarget }, seed)).outDir, 'model');
+  const text = join((await stage(dir, 'text_encoder', 'train.mlm', { corpus: join(syn, 'corpus'), steps }, seed)).outDir, 'model');
+  const row = { seed };
+  for (const init of ['pretrained', 'random']) {
+    const s = await stage(dir, `s_smke_${init}`, 'train.s_smke', { pairs, teacher, image_encoder: image, text_encoder: text, init, steps: MINI.smkeSteps, ...MINI.smke }, seed);
+    const model = join(s.outDir, 'model');
+    const zs = await stage(dir, `zeroshot_${init}`, 'eval.zeroshot', { model, images: join(syn, 'classify') }, seed);
+    const ret = await stage(dir, `coco_${init}`, 'eval.retrieval', { model, pairs: join(syn, 'coco') }, seed);
+    row[init] = { zs: zs.m.top1, r1: ret.m.r1_mean, kd: s.m.val_kd_accuracy };
+    if (glue && init === 'pretrained') {
+      row.glue = {};
+      for (const task of ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli']) {
+        row.glue[task] = (await stage(dir, `glue_${task}`, 'finetune.text', { model, tasks: join(syn, 'glue'), task, ...MINI.glue }, seed)).m.score;
+      }
+    }
+  }
+  rows.push(row);
+  console.log(JSON.stringify(row));
+}
+
+const stat = (xs) => {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return { mean, lo: Math.min(...xs), hi: Math.max(...xs), spread: Math.max(...xs) - Math.min(...xs) };
+};
+const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
+const out = [`## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps, S-SMKE ${MINI.smkeSteps} steps`, '', '| metric | pretrained init | random init | held |', '|---|---|---|---|'];
+for (const [key, label] of [['zs', 'zero-shot top-1'], ['r1', 'COCO-like R@1 (TR@1+IR@1)/2'], ['kd', 'in-batch val KD accuracy']]) {
+  const a = stat(rows.map((r) => r.pretrained[key])), b = stat(rows.map((r) => r.random[key]));
+  // "Held": the gap between the means exceeds the spread (max - min) of either arm.
+  const held = a.mean - b.mean > Math.max(a.spread, b.spread);
+  out.push(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${held ? 'yes' : 'no'} (gap ${(a.mean - b.mean).toFixed(1)}) |`);
+}
+if (glue) {
+  out.push('', '| GLUE-like task | score (pretrained init) | constant baseline | 2 SE | above baseline + 2 SE |', '|---|---|---|---|---|');
+  for (const task of Object.keys(rows[0].glue)) {
+    const b = await glueBaseline(join(syn, 'glue'), task);
+    const s = stat(rows.map((r) => r.glue[task]));
+    out.push(`| ${task} | ${fmt(s)} | ${b.value.toFixed(1)} (${b.kind}) | ${(2 * b.se).toFixed(1)} | ${s.lo > b.value + 2 * b.se ? 'yes, every seed' : 'no'} |`);
+  }
+}
+console.log(out.join('\n'));
+writeFileSync(join(work, `u${MINI.unimodalSteps}-${MINI.mimTarget}-s${MINI.smkeSteps}-lr${MINI.smke.lr}.md`), out.join('\n') + '\n');

@@ -1,0 +1,16 @@
+// `smke diff [RUN_A] [RUN_B]`: what changed between two recorded runs.
+import { Command } from 'commander';
+import { intArg, parseArgs } from './args.js';
+
+export default async function diffCommand(argv: string[]): Promise<number> {
+  const cmd = new Command('smke diff')
+    .description('Compare two runs: which instances changed and why, and every metric that differs (default: the last two runs)')
+    .argument('[runA]', 'the earlier run (smke history lists them); alone: compare this run with the one before it', intArg('RUN_A', 1))
+    .argument('[runB]', 'the later run', intArg('RUN_B', 1))
+    .option('--json', 'the comparison as one JSON document');
+  const stop = parseArgs(cmd, argv, 'smke diff');
+  if (stop !== undefined) return stop;
+  const [runA, runB] = cmd.processedArgs as [number | undefined, number | undefined];
+  const { diffCli } = await import('../runtime/commands.js');
+  return diffCli({ runA, runB, json: cmd.opts<{ json?: boolean }>().json });
+}

@@ -1,0 +1,143 @@
+// Kernel replacements for the wasm backend, where tfjs 4.22's own are slow
+// for the small tensors of mini training (measured with bench/ml.mjs, which
+// runs a step with and without them).
+//
+// Transpose: tfjs's wasm kernel is fast for 3-D and 4-D permutations but slow
+// for a plain matrix transpose (a [1024, 48] one cost as much CPU as a
+// [1024, 48] x [48, 144] matMul, and 20x an add of the same size: it writes
+// with a stride of a whole row) and very slow for 5-D ones (attention's qkv
+// split: 10 ms for 150k floats). matMul2d's gradient transposes activations
+// twice per linear layer. Here: dimensions that stay adjacent are merged;
+// a 2-D transpose is copied in 32 x 32 tiles, a 5-D+ one by a JS loop over
+// the output with one strided read per element; 3-D and 4-D go to tfjs.
+//
+// Identity and same-dtype Cast: // While gradients are recorded, tfjs clones every tensor an op saves for its
+// backward pass (engine.saveTensorsForBackwardMode -> Identity), and
+// `x.toFloat()` on a float tensor is a Cast. The wasm backend's kernels for
+// both copy the whole buffer; the cpu and webgl backends share it (incRef),
+// which is safe because no kernel writes into its inputs and a variable's
+// assign swaps its buffer rather than writing into it. A mini S-SMKE step ran
+// ~780 such copies (bench/ml.mjs). These kernels do what the cpu backend does.
+
+import * as tf from '@tensorflow/tfjs';
+
+type KernelFunc = tf.KernelConfig['kernelFunc'];
+interface WasmBackend {
+  incRef(dataId: tf.DataId): void;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+let originals: Record<'Identity' | 'Cast' | 'Transpose', tf.KernelConfig> | undefined;
+
+/**
+ * Shape and permutation with size-1 dimensions dropped and runs of input
+ * dimensions that stay adjacent and in order merged: [B, T, H, D] with perm
+ * [0, 2, 1, 3] stays rank 4, [B, T, D] -> [B, D, T] stays rank 3, but
+ * [B, T, 3, H, Dh] -> [3, B, H, T, Dh] keeps Dh as one contiguous run.
+ */
+export function mergeTransposeDims(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  const keep = perm.filter((d) => shape[d]! !== 1);
+  // Group output-order dims into runs of consecutive input dims.
+  const runs: number[][] = [];
+  for (const d of keep) {
+    const last = runs.at(-1);
+    if (last && last.at(-1)! + 1 === d) last.push(d);
+    else runs.push([d]);
+  }
+  // Input order of the runs gives the merged input shape; their output order the perm.
+  const byInput = runs.map((r, i) => ({ first: r[0]!, size: r.reduce((s, d) => s * shape[d]!, 1), out: i })).sort((a, b) => a.first - b.first);
+  const mergedShape = byInput.map((r) => r.size);
+  const mergedPerm = runs.map((_, outIdx) => byInput.findIndex((r) => r.out === outIdx));
+  return { shape: mergedShape, perm: mergedPerm };
+}
+
+/** out[...] = x[perm(...)], both row-major flat arrays of the same length. */
+export function transposeInto(x: ArrayLike<number>, out: { [i: number]: number; length: number }, shape: readonly number[], perm: readonly number[]): void {
+  const { shape: s, perm: p } = mergeTransposeDims(shape, perm);
+  const r = s.length;
+  if (r <= 1) {
+    for (let i = 0; i < out.length; i++) out[i] = x[i]!;
+    return;
+  }
+  if (r === 2) {
+    // [m, n] -> [n, m] in 32 x 32 tiles, so neither side walks memory with a large stride.
+    const m = s[0]!, n = s[1]!, T = 32;
+    for (let i0 = 0; i0 < m; i0 += T) {
+      const i1 = Math.min(m, i0 + T);
+      for (let j0 = 0; j0 < n; j0 += T) {
+        const j1 = Math.min(n, j0 + T);
+        for (let j = j0; j < j1; j++) for (let i = i0, o = j * m + i0; i < i1; i++, o++) out[o] = x[i * n + j]!;
+      }
+    }
+    return;
+  }
+  const inStride = new Array<number>(r);
+  inStride[r - 1] = 1;
+  for (let d = r - 2; d >= 0; d--) inStride[d] = inStride[d + 1]! * s[d + 1]!;
+  const outShape = p.map((d) => s[d]!);
+  const stride = p.map((d) => inStride[d]!);
+  const n = outShape[r - 1]!, inner = stride[r - 1]!;
+  const idx = new Array<number>(r - 1).fill(0);
+  let base = 0;
+  for (let o = 0; o < out.length; o += n) {
+    for (let i = 0, j = base; i < n; i++, j += inner) out[o + i] = x[j]!;
+    // Odometer over the outer output dims.
+    for (let d = r - 2; d >= 0; d--) {
+      base += stride[d]!;
+      if (++idx[d]! < outShape[d]!) break;
+      base -= stride[d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+function share(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
+  (backend as WasmBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Swaps a kernel's function, keeping tfjs's setupFunc (it binds the wasm functions the original needs when the backend starts). */
+function replace(original: tf.KernelConfig, kernelFunc: KernelFunc): void {
+  tf.unregisterKernel(original.kernelName, 'wasm');
+  tf.registerKernel({ ...original, kernelFunc });
+}
+
+/** These kernels (on) or tfjs's own (off, for side-by-side benchmarks). Call after the wasm backend is imported. */
+export function useFastWasmKernels(on: boolean): void {
+  if (!originals) {
+    const get = (name: string) => {
+      const k = tf.getKernel(name, 'wasm');
+      if (!k) throw new Error('the wasm backend is not registered');
+      return k;
+    };
+    originals = { Identity: get('Identity'), Cast: get('Cast'), Transpose: get('Transpose') };
+  }
+  const o = { identity: originals.Identity.kernelFunc, cast: originals.Cast.kernelFunc, transpose: originals.Transpose.kernelFunc };
+  if (!on) {
+    for (const k of Object.values(originals)) replace(k, k.kernelFunc);
+    return;
+  }
+  replace(originals.Transpose, (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === 'string' || x.dtype === 'complex64') return o.transpose(args);
+    const perm = (args.attrs as { perm: number[] }).perm;
+    // tfjs's kernel is fast once the permutation is 3-D or 4-D after merging
+    // (measured: [B, T, H, Dh] -> [B, H, T, Dh] 28 us vs 224 us here), slow for 2-D and 5-D and up.
+    const rank = mergeTransposeDims(x.shape, perm).shape.length;
+    if (rank === 3 || rank === 4) return o.transpose(args);
+    const backend = args.backend as WasmBackend;
+    const out = backend.makeOutput(perm.map((d) => x.shape[d]!), x.dtype);
+    // Views are taken after makeOutput: an allocation may grow (and move) the heap.
+    transposeInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, perm);
+    return out;
+  });
+  replace(originals.Identity, (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    return x.dtype === 'string' ? o.identity(args) : share(x, args.backend);
+  });
+  replace(originals.Cast, (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    return x.dtype !== 'string' && x.dtype === (args.attrs as { dtype: string }).dtype ? share(x, args.backend) : o.cast(args);
+  });
+}

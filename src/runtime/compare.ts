@@ -1,0 +1,134 @@
+// Comparing two recorded runs (`smke diff`, `smke history --metrics`): which
+// instances changed and why, and which metrics moved. Everything is read from
+// the state DB (which instance used which key in each run) and the store's
+// manifests (fingerprint parts and final metrics of each key); nothing is
+// recomputed, so a comparison says what the runs actually used.
+
+import { join } from 'node:path';
+import { diffFingerprints } from './fingerprint.js';
+import type { StateDb } from './state.js';
+import { readManifest, type Manifest } from './store.js';
+
+export interface InstanceDiff {
+  instance: string;
+  change: 'added' | 'removed' | 'changed' | 'same';
+  keyA?: string;
+  keyB?: string;
+  /** Whether run B executed the instance (rather than taking it from the store). */
+  ranInB: boolean;
+  /** For `changed`: the fingerprint parts that differ ("param lr: 0.001 -> 0.003"). */
+  reasons: string[];
+}
+
+export interface MetricDiff {
+  instance: string;
+  metric: string;
+  a?: number;
+  b?: number;
+}
+
+export interface RunDiff {
+  runA: number;
+  runB: number;
+  instances: InstanceDiff[];
+  /** Every final metric whose value differs (or exists in one run only). */
+  metrics: MetricDiff[];
+}
+
+export class CompareError extends Error {}
+
+/** The two runs `smke diff` compares when none (or one) is named: the last two (or that one and its predecessor). */
+export function defaultRuns(state: StateDb, a?: number, b?: number): [number, number] {
+  if (a !== undefined && b !== undefined) return [a, b];
+  const recent = state.runs(1_000).filter((r) => r.status !== 'running').map((r) => r.id);
+  if (a !== undefined) {
+    const before = recent.find((id) => id < a);
+    if (before === undefined) throw new CompareError(`run ${a} has no earlier run to compare with: name two runs (smke history lists them)`);
+    return [before, a];
+  }
+  if (recent.length < 2) throw new CompareError(`${recent.length === 0 ? 'no finished run is' : 'only one finished run is'} recorded here: run the pipeline twice, then compare`);
+  return [recent[1]!, recent[0]!];
+}
+
+/** Reads each key's manifest once. */
+function manifestReader(storeDir: string): (key: string | undefined) => Manifest | undefined {
+  const cache = new Map<string, Manifest | undefined>();
+  return (key) => {
+    if (key === undefined) return undefined;
+    if (!cache.has(key)) cache.set(key, readManifest(join(storeDir, key)));
+    return cache.get(key);
+  };
+}
+
+function instancesOf(state: StateDb, run: number): Map<string, { key: string; ran: boolean }> {
+  if (!state.run(run)) throw new CompareError(`no run ${run} is recorded here (smke history lists the runs)`);
+  const used = state.runInstances(run);
+  if (!used) throw new CompareError(`run ${run} was recorded by an older smke, which did not keep what each run used: compare runs made since`);
+  return used;
+}
+
+export function compareRuns(state: StateDb, storeDir: string, runA: number, runB: number): RunDiff {
+  const a = instancesOf(state, runA);
+  const b = instancesOf(state, runB);
+  const manifest = manifestReader(storeDir);
+  const instances: InstanceDiff[] = [];
+  const metrics: MetricDiff[] = [];
+  for (const instance of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    const ia = a.get(instance);
+    const ib = b.get(instance);
+    const change = !ia ? 'added' : !ib ? 'removed' : ia.key === ib.key ? 'same' : 'changed';
+    const d: InstanceDiff = { instance, change, keyA: ia?.key, keyB: ib?.key, ranInB: ib?.ran === true, reasons: [] };
+    const ma = manifest(ia?.key);
+    const mb = manifest(ib?.key);
+    if (change === 'changed') {
+      if (ma && mb) {
+        d.reasons = diffFingerprints(
+          { key: ma.key, parts: ma.fingerprint, upstream: ma.upstream, symbolic: ma.params },
+          { key: mb.key, parts: mb.fingerprint, upstream: mb.upstream, symbolic: mb.params },
+        );
+      } else {
+        d.reasons = [`the store entry of run ${ma ? runB : runA} is gone (smke gc): its parts cannot be compared`];
+      }
+    }
+    instances.push(d);
+    if (change === 'same') continue; // same key, same entry: same metrics
+    const ra = ma?.metrics ?? {};
+    const rb = mb?.metrics ?? {};
+    for (const metric of [...new Set([...Object.keys(ra), ...Object.keys(rb)])].sort()) {
+      const va = ra[metric];
+      const vb = rb[metric];
+      if (va !== vb && !(Number.isNaN(va) && Number.isNaN(vb))) metrics.push({ instance, metric, a: va, b: vb });
+    }
+  }
+  return { runA, runB, instances, metrics };
+}
+
+/** `*` matches any run of characters; nothing else is special (instance ids contain brackets). */
+function wildcard(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+}
+
+/**
+ * The metrics `smke history --metrics` shows for a run, as `instance.metric`
+ * -> value. With patterns (`eval*.top1`, `glue[*].accuracy`): every final
+ * metric that matches one. Without: the headline, the metrics of the run's
+ * last stages (instances no other instance of the run reads from, such as
+ * the report). Undefined for runs recorded by an older smke.
+ */
+export function runMetrics(state: StateDb, storeDir: string, run: number, patterns: string[] = []): Map<string, number> | undefined {
+  const used = state.runInstances(run);
+  if (!used) return undefined;
+  const manifest = manifestReader(storeDir);
+  const read = new Set<string>();
+  for (const { key } of used.values()) for (const up of Object.keys(manifest(key)?.upstream ?? {})) read.add(up);
+  const res = patterns.map(wildcard);
+  const out = new Map<string, number>();
+  for (const instance of [...used.keys()].sort()) {
+    const metrics = manifest(used.get(instance)!.key)?.metrics ?? {};
+    for (const [name, value] of Object.entries(metrics).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
+      const id = `${instance}.${name}`;
+      if (res.length ? res.some((r) => r.test(id)) : !read.has(instance)) out.set(id, value);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+// Published store entries are read-only (docs/runtime.md, "Isolation"): a
+// stage that writes through a path into another entry fails instead of
+// silently changing a result other stages were keyed on. Only smke itself
+// removes entries (gc, corruption), and it makes them writable first. Note
+// that root ignores these modes; the exec sandbox's read-only binds do not.
+
+import { chmodSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const WRITE = 0o222;
+
+/**
+ * Remove every write bit under `dir` (children before the directory itself).
+ * Links are never followed (chmod would change their target, wherever it is),
+ * and a file with other hard links is left alone: it may be a project file a
+ * stage linked into its output, which is not ours to lock.
+ */
+export function sealTree(dir: string): void {
+  let st;
+  try { st = lstatSync(dir); } catch { return; }
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) {
+    let names: string[] = [];
+    try { names = readdirSync(dir); } catch { /* unreadable: leave it */ }
+    for (const n of names) sealTree(join(dir, n));
+  } else if (!st.isFile() || st.nlink > 1) return;
+  try { chmodSync(dir, st.mode & 0o7777 & ~WRITE); } catch { /* not ours */ }
+}
+
+/** Give the owner write access to every directory under `dir` again, so it can be moved and removed. */
+export function unsealTree(dir: string): void {
+  let st;
+  try { st = lstatSync(dir); } catch { return; }
+  if (!st.isDirectory()) return;
+  try { chmodSync(dir, (st.mode & 0o7777) | 0o700); } catch { /* not ours: the removal will say so */ }
+  let names: string[] = [];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const n of names) unsealTree(join(dir, n));
+}
+
+/** rm -rf that also removes sealed trees (and trees a stage copied read-only directories into). */
+export function removeTree(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw e;
+    unsealTree(path);
+    rmSync(path, { recursive: true, force: true });
+  }
+}
