@@ -95,7 +95,7 @@ let jobSeq = 0;
 
 export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
-  const { plan } = opts;
+  const { plan, bus } = opts;
   const lay: Layout = makeLayout(plan.projectDir, opts.store);
   privateDir(lay.smkeDir);
   for (const d of [lay.smkeDir, lay.storeDir, lay.tmpDir, lay.locksDir]) mkdirSync(d, { recursive: true });
