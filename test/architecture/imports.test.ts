@@ -40,13 +40,21 @@ const area = (path: string): string => path.split('/')[0]!;
  * `stages` is reached only through the registry (values) and kind.ts (the StageKind type).
  */
 const ALLOWED: Record<string, (to: string) => boolean> = {
-  cli: (to) => ['compiler', 'runtime'].includes(area(to)) || to === 'stages/registry.ts',
+  cli: (to) => ['compiler', 'runtime', 'lsp'].includes(area(to)) || to === 'stages/registry.ts',
   runtime: (to) => area(to) === 'compiler' || to === 'stages/registry.ts' || to === 'stages/kind.ts',
   compiler: () => false,
+  lsp: (to) => area(to) === 'compiler',
   stages: (to) => ['compiler', 'ml', 'data'].includes(area(to)),
   ml: (to) => area(to) === 'data',
   data: () => false,
 };
+
+/**
+ * Violations that are in main today, each to be fixed by the area's owner; listed so that
+ * any new one fails. orchestrate.ts borrows `sleep` from the download retry policy
+ * (src/data/http.ts): move it to a module both areas may import, or give the runtime its own.
+ */
+const KNOWN = ['src/runtime/orchestrate.ts imports src/data/http.ts'];
 
 export function violations(edges: Edge[]): string[] {
   return edges.filter((e) => area(e.from) !== area(e.to) && !(ALLOWED[area(e.from)]?.(e.to) ?? false)).map((e) => `src/${e.from} imports src/${e.to}`);
@@ -63,7 +71,11 @@ describe('import direction in src/', () => {
   });
 
   it('every area imports only what the layering allows', () => {
-    expect(violations(allEdges)).toEqual([]);
+    expect(violations(allEdges).filter((v) => !KNOWN.includes(v))).toEqual([]);
+  });
+
+  it('each known violation still exists (delete it from KNOWN once fixed)', () => {
+    expect(KNOWN.filter((v) => !violations(allEdges).includes(v))).toEqual([]);
   });
 
   it('reports each kind of violation it is meant to catch', () => {
