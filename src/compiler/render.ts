@@ -90,6 +90,7 @@ function sourceLine(text: string, offset: number): { shown: string; col: number 
     col = col - start + (start > 0 ? 3 : 0);
   }
   // Control characters would garble the terminal; tabs would break caret alignment.
+  // eslint-disable-next-line no-control-regex -- control characters would garble the caret line
   const shown = line.replace(/[\x00-\x1f\x7f]/g, ' ');
   return { shown, col: Math.max(0, Math.min(col, shown.length)) };
 }

@@ -101,7 +101,7 @@ function appendAll(fd: number, data: Uint8Array): void {
 /** Outcomes recorded by earlier runs; a line cut by a kill is ignored (that row is fetched again). */
 async function readJournal(stateDir: string): Promise<Map<number, ScrapeOutcome>> {
   const done = new Map<number, ScrapeOutcome>();
-  let text = '';
+  let text: string;
   try {
     text = await readFile(join(stateDir, JOURNAL), 'utf8');
   } catch {

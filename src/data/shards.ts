@@ -23,7 +23,6 @@ export interface MemberLocation {
 
 /** Member names must fit a plain ustar header: then every header is exactly one block and offsets are predictable. */
 export function checkMemberName(name: string): void {
-  // eslint-disable-next-line no-control-regex
   if (!/^[\x21-\x7e]+$/.test(name) || name.length > 99 || name.includes('..') || name.startsWith('/')) {
     throw new Error(`shard member name ${JSON.stringify(name)} must be printable ASCII without spaces, '..' or a leading '/', at most 99 characters`);
   }

@@ -1,4 +1,4 @@
-// S-SMKE's losses (s-smke.md, "Losses"): contrastive distillation against a
+// S-SMKE's losses (the S-SMKE paper, "Losses"; docs/ml.md, "Models"): contrastive distillation against a
 // memory bank of teacher targets, and a CLIP loss on x_interm and on x.
 
 import * as tf from '@tensorflow/tfjs';
@@ -32,7 +32,7 @@ export function clipLoss(a: tf.Tensor, b: tf.Tensor, logScale: tf.Tensor): tf.Sc
   return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
 }
 
-/** c = exp(log(1/0.07)): the KD temperature, fixed (s-smke.md). */
+/** c = exp(log(1/0.07)): the KD temperature, fixed (the S-SMKE paper; docs/ml.md). */
 export const KD_SCALE = 1 / 0.07;
 /** Logit scales are clamped to [0, ln 100] after every step. */
 export const LOGIT_SCALE_MAX = Math.log(100);

@@ -24,7 +24,7 @@ export class ParamStore {
 
   /**
    * Creates a parameter. `embedding` marks lookup tables, which like 1-D
-   * parameters get no weight decay (s-smke.md, optimisation).
+   * parameters get no weight decay (the S-SMKE paper's optimisation; docs/ml.md, "Models").
    */
   add(name: string, shape: number[], init: Init, opts: { embedding?: boolean; trainable?: boolean } = {}): tf.Variable {
     if (this.byName.has(name)) throw new Error(`parameter '${name}' defined twice`);

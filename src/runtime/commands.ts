@@ -1,6 +1,6 @@
 // What the runtime's commands do (src/cli only parses their arguments).
 
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
@@ -245,7 +245,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
 async function openDb(lay: Layout, shared = false, opts: { exclusive?: boolean } = {}): Promise<StateDb> {
   const { openStateDb } = await import('./staterepair.js');
   mkdirSync(lay.smkeDir, { recursive: true });
-  const db = await openStateDb(lay, (m) => process.stderr.write(`warning: ${m}\n`), shared, opts);
+  const db = openStateDb(lay, (m) => process.stderr.write(`warning: ${m}\n`), shared, opts);
   privateDb(lay.dbPath);
   return db;
 }

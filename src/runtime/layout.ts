@@ -1,4 +1,4 @@
-// Where everything lives on disk (shared/design.md, "Store layout"). One
+// Where everything lives on disk (docs/runtime.md, "On disk"). One
 // object so that no module builds a .smke path by hand.
 
 import { createHash } from 'node:crypto';

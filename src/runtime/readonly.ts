@@ -33,7 +33,7 @@ export function unsealTree(dir: string): void {
   try { st = lstatSync(dir); } catch { return; }
   if (!st.isDirectory()) return;
   try { chmodSync(dir, (st.mode & 0o7777) | 0o700); } catch { /* not ours: the removal will say so */ }
-  let names: string[] = [];
+  let names: string[];
   try { names = readdirSync(dir); } catch { return; }
   for (const n of names) unsealTree(join(dir, n));
 }

@@ -65,7 +65,6 @@ export function openStateDb(lay: Layout, warn: (message: string) => void, shared
   } catch (e) {
     const d = damaged(lay.dbPath, e);
     if (!d) throw e;
-    problem = d.problem;
     const aside = moveAside(lay.dbPath);
     state = new StateDb(lay.dbPath, opts);
     problem = `${d.problem}: moved it to ${aside} (kept for inspection) and started a new one`;

@@ -1,4 +1,4 @@
-// The stage kind contract (shared/design.md, "The stage kind contract").
+// The stage kind contract (docs/architecture.md, "Adding a stage kind").
 // A kind's module must stay light at import time: `smke check`, `smke kinds`
 // and `smke status` load every kind's descriptor, so heavy libraries (tfjs,
 // sharp) are imported inside `run`, never at the top of a kind's module.

@@ -1,7 +1,7 @@
 // Isolation, class 1: published store entries are read-only, and smke itself
 // can still move and remove them (gc, corruption, failed attempts).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { project, nobodyCanRun, type Project } from './secrets-project.js';

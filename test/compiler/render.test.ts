@@ -23,6 +23,7 @@ describe('rendering', () => {
     const painted = renderDiagnostics([diag], texts, { color: true });
     expect(plain).not.toContain('\x1b[');
     expect(painted).toContain('\x1b[31m');
+    // eslint-disable-next-line no-control-regex -- strips the ANSI colour codes the renderer adds
     expect(painted.replace(/\x1b\[[0-9;]*m/g, '')).toBe(plain);
   });
 

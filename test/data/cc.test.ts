@@ -23,7 +23,7 @@ beforeAll(async () => {
       peak = Math.max(peak, inFlight);
       await new Promise((r) => setTimeout(r, 15));
       inFlight--;
-      serveBytes(jpeg, 'image/jpeg')(req, res, n);
+      await serveBytes(jpeg, 'image/jpeg')(req, res, n);
     });
   }
   srv.route('/html', (_q, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>gone</html>'));
@@ -181,7 +181,7 @@ describe('dataset.cc3m', () => {
     // Row 0 is slow, so rows after it settle first and must wait for it.
     srv.route('/o/slow.jpg', async (req, res, n) => {
       await new Promise((r) => setTimeout(r, 150));
-      serveBytes(jpeg, 'image/jpeg')(req, res, n);
+      await serveBytes(jpeg, 'image/jpeg')(req, res, n);
     });
     for (let i = 1; i < 8; i++) srv.route(`/o/${i}.jpg`, serveBytes(jpeg, 'image/jpeg'));
     const rows = [{ row: 3, url: `${srv.url}/o/slow.jpg`, caption: 's' }, ...[1, 2, 3, 4, 5, 6, 7].map((i) => ({ row: 10 + i, url: i === 4 ? `${srv.url}/o/none.jpg` : `${srv.url}/o/${i}.jpg`, caption: `c${i}` }))];
@@ -254,11 +254,11 @@ describe('dataset.cc3m', () => {
       slow.route('/s.jpg', async (req, res, n) => {
         await new Promise((r) => setTimeout(r, 400));
         order.push('slow');
-        serveBytes(jpeg, 'image/jpeg')(req, res, n);
+        await serveBytes(jpeg, 'image/jpeg')(req, res, n);
       });
       srv.route('/fast.jpg', (req, res, n) => {
         order.push('fast');
-        serveBytes(jpeg, 'image/jpeg')(req, res, n);
+        return serveBytes(jpeg, 'image/jpeg')(req, res, n);
       });
       const dir = tempDir();
       const tsv = join(dir, 'idx.tsv');

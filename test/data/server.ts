@@ -24,7 +24,7 @@ export async function startServer(): Promise<TestServer> {
   const server = createServer((req, res) => {
     const path = new URL(req.url!, 'http://x').pathname;
     const list = hits.get(path) ?? [];
-    list.push({ range: req.headers.range, ifRange: req.headers['if-range'], ua: req.headers['user-agent'], auth: req.headers.authorization });
+    list.push({ range: req.headers.range, ifRange: req.headers['if-range']?.toString(), ua: req.headers['user-agent'], auth: req.headers.authorization });
     hits.set(path, list);
     const h = routes.get(path);
     if (!h) {

@@ -85,7 +85,7 @@ describe('optimisation', () => {
     ps.add('b', [2], { kind: 'const', value: 1 });
     ps.add('e', [2, 1], { kind: 'const', value: 1 }, { embedding: true });
     const opt = new AdamW(ps, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.5 });
-    const g = new Map([['w', tf.tensor2d([[2, -4]])], ['b', tf.tensor1d([2, -4])], ['e', tf.tensor2d([[2], [-4]])]]);
+    const g = new Map<string, tf.Tensor>([['w', tf.tensor2d([[2, -4]])], ['b', tf.tensor1d([2, -4])], ['e', tf.tensor2d([[2], [-4]])]]);
     opt.apply(g, 0.1);
     // first step: m_hat = g, v_hat = g^2 -> update = sign(g) (up to eps)
     const w = ps.get('w').dataSync(), b = ps.get('b').dataSync(), e = ps.get('e').dataSync();

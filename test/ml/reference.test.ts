@@ -14,7 +14,6 @@ import { accuracy, argmaxRows, averageRanks, f1, matthews, pearson, retrievalRec
 import { basicTokenize, WordPieceTokenizer } from '../../src/ml/tokenizer.js';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'reference');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const fixture = (name: string): any => JSON.parse(readFileSync(join(DIR, name), 'utf8'));
 /** JSON has no NaN or infinities: the reference writes them as strings. */
 const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));

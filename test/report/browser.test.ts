@@ -31,7 +31,7 @@ describe.skipIf(!haveChromium)('report.html in headless Chromium', () => {
       log: { debug() {}, info() {}, warn() {}, error() {} },
       progress() {}, metric() {}, signal: new AbortController().signal,
     };
-    await registry().get('report.paper')!.run(ctx as never, { ...(fx.params as never), expect: { 'glue.sst2': '>= chance' } });
+    await registry().get('report.paper')!.run(ctx as never, { ...fx.params, expect: { 'glue.sst2': '>= chance' } });
     html = join(out, 'report.html');
     profileDir = mkdtempSync(join(tmpdir(), 'smke-chromium-'));
     // A fresh profile directory per run (playwright passes it as --user-data-dir).

@@ -148,7 +148,7 @@ describe('report.paper', () => {
     const kind = registry().get('report.paper')!;
     const ok = join(fx.root, 'out-ok');
     mkdirSync(ok, { recursive: true });
-    await kind.run(ctxFor(ok), { ...(fx.params as never), expect: { 'glue.sst2': '>= chance', 'pretrained.imagenet_zs': '60..80' } });
+    await kind.run(ctxFor(ok), { ...fx.params, expect: { 'glue.sst2': '>= chance', 'pretrained.imagenet_zs': '60..80' } });
     for (const f of ['report.md', 'report.html', 'report.json']) expect(existsSync(join(ok, f))).toBe(true);
     const json = JSON.parse(readFileSync(join(ok, 'report.json'), 'utf8'));
     expect(byId(json.rows, 'glue.sst2')).toMatchObject({ expect: '>= chance', ok: true });
@@ -156,7 +156,7 @@ describe('report.paper', () => {
     const bad = join(fx.root, 'out-bad');
     mkdirSync(bad, { recursive: true });
     const ctx = ctxFor(bad);
-    await expect(kind.run(ctx, { ...(fx.params as never), expect: { 'glue.sst2': '>= 85', 'glue.cola': '> chance' } })).rejects.toThrow(
+    await expect(kind.run(ctx, { ...fx.params, expect: { 'glue.sst2': '>= 85', 'glue.cola': '> chance' } })).rejects.toThrow(
       /1 of 2 expectation\(s\) failed:\n {2}glue\.sst2 \(SST2, accuracy x100\) = 80.0 is outside its band '>= 85'/,
     );
     expect(ctx.logs.join('\n')).toContain('| SST2 | accuracy x100 | 80.0 |');

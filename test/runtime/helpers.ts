@@ -32,7 +32,7 @@ function collectRefs(v: Value, out: OutputRef['$ref'][]): void {
 }
 
 /** An exec stage's params with the schema defaults the compiler would fill in. */
-export function exec(argv: string[] | string, more: Record<string, Value> = {}): Record<string, Value> {
+export function exec(argv: (string | OutputRef)[] | string, more: Record<string, Value> = {}): Record<string, Value> {
   return { argv, shell: typeof argv === 'string', inputs: [], outputs: [], env: {}, cwd: '.', ...more };
 }
 

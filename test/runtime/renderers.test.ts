@@ -30,7 +30,7 @@ describe('renderers', () => {
     expect(lines[1]).toBe('cached  1 instance up to date');
     expect(lines[2]).toBe('start   b [GPU 1]');
     expect(lines[3]).toMatch(/^ {8}b: 5\/10 steps \(50%/);
-    expect(lines[4]).toMatch(/^FAILED  b: exec: sh exited with code 2 — log: \/x\/\.smke\/logs\/1\/b\.1\.log$/);
+    expect(lines[4]).toMatch(/^FAILED {2}b: exec: sh exited with code 2 — log: \/x\/\.smke\/logs\/1\/b\.1\.log$/);
     expect(lines[5]).toBe('smke: 0 ran, 1 cached, 1 failed in 1.50s');
     expect(lines).toHaveLength(6);
   });

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows, squeue, start, until } from './helpers.js';
+import { cleanup, ensureSlurm, jobcompNames, project, slurmAvailable, slurmRows, squeue, start, until } from './helpers.js';
 
 const entries = (dir: string): string[] => {
   try { return readdirSync(join(dir, '.smke/store')).filter((n) => /^[0-9a-f]{64}$/.test(n)); } catch { return []; }

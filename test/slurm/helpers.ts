@@ -85,7 +85,7 @@ export const run = (dir: string, args?: string[], env?: Record<string, string>):
 /** Jobcomp lines of jobs that ran in `dir` (WorkDir), as name -> count. */
 export function jobcompNames(dir: string): Map<string, number> {
   const m = new Map<string, number>();
-  let text = '';
+  let text: string;
   try { text = readFileSync(JOBCOMP, 'utf8'); } catch { return m; }
   for (const line of text.split('\n')) {
     if (!line.includes(` WorkDir=${dir} `)) continue;
