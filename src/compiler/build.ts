@@ -143,7 +143,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
    * evaluation finds its parameters already computed. A cycle found on the
    * way is reported once and its parameters take BAD.
    */
-  function paramValue(name: string, usedAt: Spanned): Result | undefined {
+  function paramValue(name: string, _usedAt: Spanned): Result | undefined {
     if (setValues.has(name)) return setValues.get(name)!;
     const expr = paramExprs.get(name);
     if (expr === undefined) return undefined;

@@ -90,6 +90,7 @@ export function describeValue(v: Value): string {
  * command line: the id's own separators (`,` `[` `]`), quotes and
  * backslashes, `*` (the wildcard), white space and control characters.
  */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be quoted
 const NEEDS_QUOTES = /[,[\]"\\*\s\x00-\x1f\x7f]/;
 
 /**

@@ -143,7 +143,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
   }
   const releaseLock = (): void => release(job.lock.path, job.lock.token);
 
-  let started = new Date();
+  let started: Date;
   const metrics: Record<string, number> = {};
   try {
     const kind = registry().get(job.kind) as StageKind | undefined;

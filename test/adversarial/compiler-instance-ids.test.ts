@@ -64,7 +64,8 @@ describe('matrix ids are unique by construction', () => {
   });
 
   it('a string and a number written alike are refused with both spans (E0023)', () => {
-    for (const [a, b] of [['"1"', '1'], ['true', '"true"'], ['"2.5"', '2.5'], ['"0.1"', '0.1']]) {
+    const pairs: [string, string][] = [['"1"', '1'], ['true', '"true"'], ['"2.5"', '2.5'], ['"0.1"', '0.1']];
+    for (const [a, b] of pairs) {
       const r = compileText(`smke 1\nstage s[v in [${a}, ${b}]] = exec { argv = ["true"] }\n`);
       expect(r.plan).toBeUndefined();
       const d = r.diagnostics.find((x) => x.code === 'E0023');

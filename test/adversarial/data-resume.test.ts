@@ -42,7 +42,10 @@ const rangeStart = (req: IncomingMessage) => Number(/^bytes=(\d+)-$/.exec(req.he
 function lyingOnce(lie: (start: number) => { headers: Record<string, string | number>; data: Buffer }): (req: IncomingMessage, res: ServerResponse, n: number) => void {
   const honest = serveBytes(body);
   return (req, res, n) => {
-    if (n > 1 || Number.isNaN(rangeStart(req))) return honest(req, res, n);
+    if (n > 1 || Number.isNaN(rangeStart(req))) {
+      void honest(req, res, n);
+      return;
+    }
     const { headers, data } = lie(rangeStart(req));
     res.writeHead(206, headers);
     res.end(data);
