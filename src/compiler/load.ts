@@ -118,9 +118,7 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics, r
       return;
     }
     const read: ReadSource =
-      via === undefined && rootText !== undefined
-        ? { text: rootText, sha256: createHash('sha256').update(rootText).digest('hex') }
-        : readSource(abs);
+      via === undefined && rootText !== undefined ? { text: rootText, sha256: createHash('sha256').update(rootText).digest('hex') } : readSource(abs);
     if ('error' in read) {
       const tooLarge = read.tooLarge === true;
       diags.error('E0005', `cannot read \`${shown}\`: ${read.error}`, via?.path.span, {
@@ -128,7 +126,9 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics, r
         help: tooLarge
           ? `a .smke file is at most ${MAX_SOURCE_BYTES / 1024 / 1024} MiB; keep data out of the pipeline and name it in \`inputs\``
           : via
-            ? read.error === 'no such file' ? 'import paths are relative to the importing file' : 'an import names a .smke file (a regular file, not a pipe or device)'
+            ? read.error === 'no such file'
+              ? 'import paths are relative to the importing file'
+              : 'an import names a .smke file (a regular file, not a pipe or device)'
             : 'give the path of a .smke file (a regular file), relative to the current directory',
       });
       return;
@@ -177,4 +177,3 @@ function checkVersion(ast: FileAst, src: SourceFile, diags: Diagnostics): void {
     });
   }
 }
-

@@ -20,7 +20,7 @@ export function outputPathProblem(path: string, type: OutputSpec['type']): strin
   if (path.includes('\0')) return 'contains a NUL character';
   if (path.startsWith('/')) return 'is absolute';
   const segments = path.split('/').filter((s) => s !== '' && s !== '.');
-  if (segments.includes('..')) return 'goes up out of the stage\'s directory (`..`)';
+  if (segments.includes('..')) return "goes up out of the stage's directory (`..`)";
   if (segments[0] === META_DIR) return `is inside \`${META_DIR}/\`, where smke keeps the entry's manifest and log`;
   if (segments.length === 0 && type !== 'dir') return 'names the output directory itself, not a file in it';
   return undefined;
@@ -44,10 +44,15 @@ export function checkOutputPaths(
     const why = outputPathProblem(spec.path, spec.type);
     if (!why) continue;
     ok = false;
-    diags.error('E0022', `output \`${name}\` of \`${instanceId}\` has the path ${JSON.stringify(spec.path)}, which ${why}`, whereWritten(spec.path, entries, params) ?? fallback, {
-      label: 'this value makes the path',
-      help: 'outputs are paths relative to the stage\'s output directory: write e.g. `"model/weights.bin"`, with no `..`, no leading `/`, nothing under `_smke/`',
-    });
+    diags.error(
+      'E0022',
+      `output \`${name}\` of \`${instanceId}\` has the path ${JSON.stringify(spec.path)}, which ${why}`,
+      whereWritten(spec.path, entries, params) ?? fallback,
+      {
+        label: 'this value makes the path',
+        help: 'outputs are paths relative to the stage\'s output directory: write e.g. `"model/weights.bin"`, with no `..`, no leading `/`, nothing under `_smke/`',
+      },
+    );
   }
   return ok;
 }

@@ -145,7 +145,13 @@ async function restart(part: string, url: string, why: string, reason = 'resume_
  * exactly the bytes its range names; the file must not outgrow the total. A partial that cannot be
  * continued safely is dropped (retryable), never spliced.
  */
-async function attempt(url: string, part: string, opts: DownloadOptions, expectedTotal: number | undefined, agents: HttpAgents): Promise<{ total?: number; resumed: boolean }> {
+async function attempt(
+  url: string,
+  part: string,
+  opts: DownloadOptions,
+  expectedTotal: number | undefined,
+  agents: HttpAgents,
+): Promise<{ total?: number; resumed: boolean }> {
   let have = await sizeOf(part);
   let meta = have > 0 ? await readMeta(part) : {};
   const known = meta.total ?? expectedTotal;
@@ -192,7 +198,12 @@ async function attempt(url: string, part: string, opts: DownloadOptions, expecte
       // The server has no byte at `have`: complete only if everything known agrees the file is `have` bytes long.
       const t = unsatisfiedTotal(res.headers['content-range']);
       if (t === have && (meta.total ?? have) === have && (expectedTotal ?? have) === have) return { total: have, resumed: true };
-      throw await restart(part, url, `server refused to resume at byte ${have} (it reports ${t ?? 'no'} total size${meta.total !== undefined ? `, the partial came from a ${meta.total}-byte file` : ''})`, 'range_refused');
+      throw await restart(
+        part,
+        url,
+        `server refused to resume at byte ${have} (it reports ${t ?? 'no'} total size${meta.total !== undefined ? `, the partial came from a ${meta.total}-byte file` : ''})`,
+        'range_refused',
+      );
     }
     let total: number | undefined;
     let from: number;
@@ -206,9 +217,12 @@ async function attempt(url: string, part: string, opts: DownloadOptions, expecte
       };
       if (!cr) throw await bad(`206 with a missing or malformed Content-Range (${JSON.stringify(res.headers['content-range'] ?? null)})`);
       if (cr.start !== have) throw await bad(`asked for bytes from ${have}, the server sent bytes ${cr.start}-${cr.end}`);
-      if (length !== undefined && length !== cr.end - cr.start + 1) throw await bad(`Content-Range ${cr.start}-${cr.end} names ${cr.end - cr.start + 1} bytes but Content-Length is ${length}`);
-      if (have > 0 && cr.total !== undefined && meta.total !== undefined && cr.total !== meta.total) throw await bad(`the file is now ${cr.total} bytes, it was ${meta.total} when the partial was fetched (it changed upstream)`);
-      if (have > 0 && validator && meta.validator && validator !== meta.validator) throw await bad(`the file changed upstream (validator ${meta.validator} -> ${validator})`);
+      if (length !== undefined && length !== cr.end - cr.start + 1)
+        throw await bad(`Content-Range ${cr.start}-${cr.end} names ${cr.end - cr.start + 1} bytes but Content-Length is ${length}`);
+      if (have > 0 && cr.total !== undefined && meta.total !== undefined && cr.total !== meta.total)
+        throw await bad(`the file is now ${cr.total} bytes, it was ${meta.total} when the partial was fetched (it changed upstream)`);
+      if (have > 0 && validator && meta.validator && validator !== meta.validator)
+        throw await bad(`the file changed upstream (validator ${meta.validator} -> ${validator})`);
       total = cr.total ?? meta.total;
       from = have;
       expectBody = cr.end - cr.start + 1;
@@ -249,7 +263,11 @@ async function attempt(url: string, part: string, opts: DownloadOptions, expecte
       if (err instanceof FetchError && err.reason === 'truncated') {
         // The bytes that did arrive are in the file: say so, counted over the whole file.
         const of = total ?? (expectBody !== undefined ? from + expectBody : undefined);
-        throw new FetchError(`connection to ${redactUrl(url)} closed after ${from + got} of ${of ?? 'an unknown number of'} bytes${from > 0 ? ` (${got} in this response, resumed at ${from})` : ''}`, 'truncated', true);
+        throw new FetchError(
+          `connection to ${redactUrl(url)} closed after ${from + got} of ${of ?? 'an unknown number of'} bytes${from > 0 ? ` (${got} in this response, resumed at ${from})` : ''}`,
+          'truncated',
+          true,
+        );
       }
       // A failed write or sync (disk full) is local and not retried.
       throw err;

@@ -117,7 +117,10 @@ class Tree {
 
   /** Absolute path of entry `name`, or why it may not be written: it is, or passes through, a link. */
   async check(name: string, kind: 'dir' | 'file' | 'link'): Promise<{ path: string } | { bad: string }> {
-    const parts = posix.normalize(name.replace(/\\/g, '/')).split('/').filter((p) => p && p !== '.');
+    const parts = posix
+      .normalize(name.replace(/\\/g, '/'))
+      .split('/')
+      .filter((p) => p && p !== '.');
     if (parts.length === 0) return kind === 'dir' ? { path: this.root } : { bad: 'entry names the output directory itself' };
     let cur = this.root;
     for (let i = 0; i < parts.length; i++) {
@@ -167,9 +170,7 @@ class Tree {
     if (this.bytes > this.byteCap) {
       const which = this.byteCap === this.limits.maxBytes ? 'maxBytes' : 'maxRatio';
       const what =
-        which === 'maxBytes'
-          ? `more than ${this.limits.maxBytes} bytes`
-          : `more than ${this.limits.maxRatio} times its own size (${this.byteCap} bytes)`;
+        which === 'maxBytes' ? `more than ${this.limits.maxBytes} bytes` : `more than ${this.limits.maxRatio} times its own size (${this.byteCap} bytes)`;
       throw this.limitError(`${what} (at ${JSON.stringify(name)})`, which, which === 'maxBytes' ? 'bytes' : 'bytes per archive byte');
     }
   }
@@ -230,7 +231,8 @@ function truncatedError(archive: string, err: unknown): ArchiveError {
 
 /** Refuse (throw) or skip (record) an unsafe entry. */
 function refuse(archive: string, name: string, reason: string, opts: ExtractOptions, res: ExtractResult): void {
-  if (opts.unsafe !== 'skip') throw new ArchiveError(`${archive}: refusing entry ${JSON.stringify(name)}: ${reason}. The archive may be malicious; nothing was extracted`);
+  if (opts.unsafe !== 'skip')
+    throw new ArchiveError(`${archive}: refusing entry ${JSON.stringify(name)}: ${reason}. The archive may be malicious; nothing was extracted`);
   res.skipped.push({ name, reason });
 }
 
@@ -321,7 +323,9 @@ async function extractZip(archive: string, tree: Tree, opts: ExtractOptions, res
   const yauzl = (await import('yauzl')).default;
   const zip = await new Promise<import('yauzl').ZipFile>((ok, fail) =>
     // Raw names: yauzl would reject a hostile name by failing the whole zip; we check names ourselves so `skip` mode can count them.
-    yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (err, z) => (err ? fail(truncatedError(archive, err)) : ok(z!))),
+    yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (err, z) =>
+      err ? fail(truncatedError(archive, err)) : ok(z!),
+    ),
   );
   // An error listener from the start: yauzl's size check can fail while we are still creating the output file; pipeline() sees the stream errored.
   const openStream = (entry: import('yauzl').Entry) =>
@@ -344,7 +348,8 @@ async function extractZip(archive: string, tree: Tree, opts: ExtractOptions, res
         let target: string | undefined;
         if (isSymlink) {
           // A link's target is its body: small, but read it with a bound all the same.
-          if (entry.uncompressedSize > 4096) throw new ArchiveError(`${archive}: symbolic link ${JSON.stringify(name)} has a ${entry.uncompressedSize}-byte target`);
+          if (entry.uncompressedSize > 4096)
+            throw new ArchiveError(`${archive}: symbolic link ${JSON.stringify(name)} has a ${entry.uncompressedSize}-byte target`);
           const chunks: Buffer[] = [];
           for await (const c of await openStream(entry)) chunks.push(c as Buffer);
           target = Buffer.concat(chunks).toString('utf8');

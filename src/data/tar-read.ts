@@ -37,7 +37,9 @@ export async function* tarFiles(path: string, filter?: (name: string) => boolean
         continue;
       }
       if ((h.size ?? 0) > maxEntryBytes) {
-        throw new ArchiveError(`${path}: entry ${JSON.stringify(h.name)} is ${h.size} bytes, over the ${maxEntryBytes} bytes one file of a dataset archive may have; this is not the expected archive (or a decompression bomb): obtain the right one`);
+        throw new ArchiveError(
+          `${path}: entry ${JSON.stringify(h.name)} is ${h.size} bytes, over the ${maxEntryBytes} bytes one file of a dataset archive may have; this is not the expected archive (or a decompression bomb): obtain the right one`,
+        );
       }
       const chunks: Buffer[] = [];
       for await (const c of entry) chunks.push(c as Buffer);

@@ -15,7 +15,9 @@ export class ZipReader {
   static async open(path: string): Promise<ZipReader> {
     const yauzl = (await import('yauzl')).default;
     const zip = await new Promise<ZipFile>((ok, fail) =>
-      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? fail(new ArchiveError(`${path} is not a readable zip (${err.message}); it may be truncated: download it again`)) : ok(z!))),
+      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) =>
+        err ? fail(new ArchiveError(`${path} is not a readable zip (${err.message}); it may be truncated: download it again`)) : ok(z!),
+      ),
     );
     const entries = new Map<string, Entry>();
     await new Promise<void>((ok, fail) => {
@@ -42,10 +44,14 @@ export class ZipReader {
     const e = this.entries.get(name);
     if (!e) throw new Error(`${this.path} has no entry ${name}`);
     if (e.uncompressedSize > maxBytes) {
-      throw new ArchiveError(`${this.path}: entry ${name} is ${e.uncompressedSize} bytes uncompressed, over the ${maxBytes} bytes one file of a dataset archive may have; this is not the expected archive (or a decompression bomb): obtain the right one`);
+      throw new ArchiveError(
+        `${this.path}: entry ${name} is ${e.uncompressedSize} bytes uncompressed, over the ${maxBytes} bytes one file of a dataset archive may have; this is not the expected archive (or a decompression bomb): obtain the right one`,
+      );
     }
     try {
-      const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) => this.zip.openReadStream(e, (err, s) => (err ? fail(err) : ok(s!.on('error', () => {})))));
+      const stream = await new Promise<NodeJS.ReadableStream>((ok, fail) =>
+        this.zip.openReadStream(e, (err, s) => (err ? fail(err) : ok(s!.on('error', () => {})))),
+      );
       const chunks: Buffer[] = [];
       for await (const c of stream) chunks.push(c as Buffer);
       return Buffer.concat(chunks);

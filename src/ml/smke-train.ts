@@ -23,9 +23,19 @@ export interface StepResult {
   gradNorm: number;
 }
 
-export async function smkeTrainStep(ps: ParamStore, cfg: SmkeConfig, opt: AdamW, bank: MemoryBank, micro: SmkeBatch[], lr: number, clipNorm: number): Promise<StepResult> {
+export async function smkeTrainStep(
+  ps: ParamStore,
+  cfg: SmkeConfig,
+  opt: AdamW,
+  bank: MemoryBank,
+  micro: SmkeBatch[],
+  lr: number,
+  clipNorm: number,
+): Promise<StepResult> {
   const acc = new GradAccumulator();
-  let loss = 0, kd = 0, itc = 0;
+  let loss = 0,
+    kd = 0,
+    itc = 0;
   for (const b of micro) {
     // Every micro-batch sees the same bank; targets enter it after the update, as in MoCo.
     const r = lossAndGrads(ps, () => {
@@ -68,7 +78,11 @@ export async function smkeValidate(ps: ParamStore, cfg: SmkeConfig, batches: Smk
     });
     const d = await vals.data();
     vals.dispose();
-    sum.loss += d[0]!; sum.kd += d[1]!; sum.itc += d[2]!; sum.kdAcc += d[3]!; sum.itcAcc += d[4]!;
+    sum.loss += d[0]!;
+    sum.kd += d[1]!;
+    sum.itc += d[2]!;
+    sum.kdAcc += d[3]!;
+    sum.itcAcc += d[4]!;
   }
   const n = Math.max(1, batches.length);
   return { loss: sum.loss / n, kd: sum.kd / n, itc: sum.itc / n, kdAcc: sum.kdAcc / n, itcAcc: sum.itcAcc / n };

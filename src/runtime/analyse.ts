@@ -127,8 +127,7 @@ export function upstreamOutputs(
 /** Why a pending instance (fingerprint.pending) is planned to run: its upstream runs first. */
 function pendingReasons(ids: string[], prev: Fingerprint | undefined, cur: Fingerprint, byId: ReadonlyMap<string, Analysed>): string[] {
   // An upstream that is pending itself has only a placeholder key: comparing it says nothing.
-  const changed = (id: string): boolean =>
-    !byId.get(id)?.fp.pending && prev?.upstream[id] !== undefined && prev.upstream[id] !== cur.upstream[id];
+  const changed = (id: string): boolean => !byId.get(id)?.fp.pending && prev?.upstream[id] !== undefined && prev.upstream[id] !== cur.upstream[id];
   return ids.map((id) => `upstream ${id} ${changed(id) ? 'changed' : 'reruns'} (cut off if its output is unchanged)`);
 }
 
@@ -136,10 +135,11 @@ function pendingReasons(ids: string[], prev: Fingerprint | undefined, cur: Finge
 export function cutoffReason(ids: string[], ran: ReadonlySet<string>): string {
   const reran = ids.filter((id) => ran.has(id));
   const same = ids.filter((id) => !ran.has(id));
-  return [
-    ...(reran.length ? [`upstream ${reran.join(', ')} reran, output unchanged`] : []),
-    ...(same.length ? [`upstream ${same.join(', ')} unchanged`] : []),
-  ].join(', ') + ': cut off';
+  return (
+    [...(reran.length ? [`upstream ${reran.join(', ')} reran, output unchanged`] : []), ...(same.length ? [`upstream ${same.join(', ')} unchanged`] : [])].join(
+      ', ',
+    ) + ': cut off'
+  );
 }
 
 export function deps(inst: StageInstance): string[] {

@@ -3,7 +3,14 @@
 
 export type RunEvent =
   | { type: 'planned'; instance: string; stage: string; key: string; action: 'cached' | 'run'; reasons: string[] }
-  | { type: 'cached'; instance: string; key: string; reused?: boolean; /** Downloaded from the remote cache rather than run. */ pulled?: boolean; cutoff?: string }
+  | {
+      type: 'cached';
+      instance: string;
+      key: string;
+      reused?: boolean;
+      /** Downloaded from the remote cache rather than run. */ pulled?: boolean;
+      cutoff?: string;
+    }
   | { type: 'pushed'; instance: string; key: string }
   | { type: 'queued'; instance: string }
   | { type: 'waiting'; instance: string; holder: string }
@@ -23,8 +30,12 @@ export type Listener = (e: RunEvent) => void;
 
 export class EventBus {
   private readonly listeners: Listener[] = [];
-  on(l: Listener): void { this.listeners.push(l); }
-  emit(e: RunEvent): void { for (const l of this.listeners) l(e); }
+  on(l: Listener): void {
+    this.listeners.push(l);
+  }
+  emit(e: RunEvent): void {
+    for (const l of this.listeners) l(e);
+  }
 }
 
 /** Events a worker streams to its orchestrator (one JSON object per line). */

@@ -42,7 +42,9 @@ class EventSink {
     if (Number.isInteger(fd) && fd > 2) {
       this.stream = createWriteStream('', { fd, autoClose: false });
       // The orchestrator may be gone (killed): keep working, and publish.
-      this.stream.on('error', () => { this.broken = true; });
+      this.stream.on('error', () => {
+        this.broken = true;
+      });
     }
   }
   emit(e: WorkerEvent | { type: 'done'; code: number; last: boolean }): void {
@@ -85,7 +87,10 @@ export async function serveWorker(): Promise<number> {
   const sink = new EventSink('');
   let current: AbortController | undefined;
   let retire = false;
-  const onSignal = (): void => { retire = true; current?.abort(new Error('cancelled')); };
+  const onSignal = (): void => {
+    retire = true;
+    current?.abort(new Error('cancelled'));
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
@@ -100,7 +105,12 @@ export async function serveWorker(): Promise<number> {
     const fd = openSync(job.logPath, 'a', 0o600);
     let code: number;
     try {
-      code = await runJob(job, sink, current.signal, { write: (t) => { writeSync(fd, t); }, fd });
+      code = await runJob(job, sink, current.signal, {
+        write: (t) => {
+          writeSync(fd, t);
+        },
+        fd,
+      });
     } finally {
       closeSync(fd);
     }
@@ -161,10 +171,12 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
       if (p === undefined) throw new Error(`no path for the reference ${ref.instance}.${ref.output}`);
       return p;
     });
-    const log = (level: string) => (message: string): void => {
-      out.write(`[${level}] ${message}\n`);
-      sink.emit({ type: 'log', level, message });
-    };
+    const log =
+      (level: string) =>
+      (message: string): void => {
+        out.write(`[${level}] ${message}\n`);
+        sink.emit({ type: 'log', level, message });
+      };
     const ctx: StageContext = {
       instance: job.instance,
       stage: job.stage,
@@ -194,7 +206,10 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     const stopStrays = async (): Promise<void> => {
       for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
     };
-    await kind.run(ctx, params).then(stopStrays, async (e: unknown) => { await stopStrays().catch(() => undefined); throw e; });
+    await kind.run(ctx, params).then(stopStrays, async (e: unknown) => {
+      await stopStrays().catch(() => undefined);
+      throw e;
+    });
     if (signal.aborted) throw signal.reason;
 
     const missing = Object.entries(kind.outputs(params))
@@ -241,4 +256,3 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     );
   }
 }
-

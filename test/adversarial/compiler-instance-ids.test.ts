@@ -52,9 +52,7 @@ describe('matrix ids are unique by construction', () => {
 
   const hostile = ['x]', '[x', 'x"y', 'x\\y', 'a b', '', '*', 'x\ny', 'a,', ',', '"', 'é', '\t', 'a]b[c', 'plain'];
   it('hostile values on three axes: every cell its own id, each id parseable', () => {
-    const plan = planOf(
-      `smke 1\nstage s[a in ${axisText(hostile)}, b in ${axisText(hostile.slice(0, 5))}, c in [1, 2.5, true]] = exec { argv = ["true"] }\n`,
-    );
+    const plan = planOf(`smke 1\nstage s[a in ${axisText(hostile)}, b in ${axisText(hostile.slice(0, 5))}, c in [1, 2.5, true]] = exec { argv = ["true"] }\n`);
     expect(plan.instances).toHaveLength(hostile.length * 5 * 3);
     expect(new Set(plan.instances.map((i) => i.id)).size).toBe(plan.instances.length);
     for (const inst of plan.instances) {
@@ -64,7 +62,12 @@ describe('matrix ids are unique by construction', () => {
   });
 
   it('a string and a number written alike are refused with both spans (E0023)', () => {
-    const pairs: [string, string][] = [['"1"', '1'], ['true', '"true"'], ['"2.5"', '2.5'], ['"0.1"', '0.1']];
+    const pairs: [string, string][] = [
+      ['"1"', '1'],
+      ['true', '"true"'],
+      ['"2.5"', '2.5'],
+      ['"0.1"', '0.1'],
+    ];
     for (const [a, b] of pairs) {
       const r = compileText(`smke 1\nstage s[v in [${a}, ${b}]] = exec { argv = ["true"] }\n`);
       expect(r.plan).toBeUndefined();
@@ -78,7 +81,10 @@ describe('matrix ids are unique by construction', () => {
   it('the same value twice stays a duplicate (E0007), also through a parameter', () => {
     expect(compileText('smke 1\nstage s[v in ["a,b", "a,b"]] = exec { argv = ["true"] }\n').diagnostics.map((d) => d.code)).toContain('E0007');
     const r = compileText('smke 1\nparam vs = ["1", 1]\nstage s[v in vs] = exec { argv = ["true"] }\n');
-    expect(r.diagnostics.map((d) => d.code), r.rendered).toContain('E0023');
+    expect(
+      r.diagnostics.map((d) => d.code),
+      r.rendered,
+    ).toContain('E0023');
   });
 
   it('selections reach the right cell when values hold separators', () => {

@@ -47,17 +47,22 @@ describe('output paths are refused at compile time when they leave the stage dir
   it('points at the interpolated string of the one matrix cell whose value escapes', () => {
     const r = compileText('smke 1\nstage s[v in ["ok", "..", "/abs"]] = exec {\n  argv = ["true"]\n  outputs = ["${v}/x", "fixed"]\n}\n');
     const e = r.diagnostics.filter((d) => d.code === 'E0022');
-    expect(e.map((d) => d.message).sort()).toEqual([
-      'output `x` of `s[..]` has the path "../x", which goes up out of the stage\'s directory (`..`)',
-      'output `x` of `s[/abs]` has the path "/abs/x", which is absolute',
-    ].sort());
+    expect(e.map((d) => d.message).sort()).toEqual(
+      [
+        'output `x` of `s[..]` has the path "../x", which goes up out of the stage\'s directory (`..`)',
+        'output `x` of `s[/abs]` has the path "/abs/x", which is absolute',
+      ].sort(),
+    );
     for (const d of e) expect([d.span!.line, d.span!.column]).toEqual([4, 14]);
   });
 
   it('catches paths a kind builds from its params (download: filename and URL name)', () => {
     for (const body of ['url = "https://example.org/a.bin", filename = ".."', 'url = "https://example.org/a.bin", filename = "."']) {
       const r = compileText(`smke 1\nstage d = download { ${body} }\n`);
-      expect(r.diagnostics.map((d) => d.code), r.rendered).toContain('E0022');
+      expect(
+        r.diagnostics.map((d) => d.code),
+        r.rendered,
+      ).toContain('E0022');
     }
   });
 
@@ -70,7 +75,34 @@ describe('output paths are refused at compile time when they leave the stage dir
 });
 
 describe('results/ cell names are one safe, distinct path segment', () => {
-  const hostile = ['.', '..', '...', 'a/b', '../x', '/abs', '', ' ', 'a\0b', '%', '%2E', '%2E.', 'a,b', 'a%2Cb', 'a b', 'a_b', '\n', 'é', 'e\u0301', '\ud800', '\udc00', '~', 'x'.repeat(300), 'x'.repeat(300) + 'y', 'CON', '-rf'];
+  const hostile = [
+    '.',
+    '..',
+    '...',
+    'a/b',
+    '../x',
+    '/abs',
+    '',
+    ' ',
+    'a\0b',
+    '%',
+    '%2E',
+    '%2E.',
+    'a,b',
+    'a%2Cb',
+    'a b',
+    'a_b',
+    '\n',
+    'é',
+    'e\u0301',
+    '\ud800',
+    '\udc00',
+    '~',
+    'x'.repeat(300),
+    'x'.repeat(300) + 'y',
+    'CON',
+    '-rf',
+  ];
   it('for hostile single values', () => {
     const names = hostile.map((v) => cellName({ matrix: { v } })!);
     for (const [i, n] of names.entries()) {
@@ -117,7 +149,11 @@ stage after = exec { argv = ["sh", "-c", "echo done > {out}/d.txt"], outputs = [
     });
     try {
       const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
-      const r = spawnSync(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], { cwd: p.dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      const r = spawnSync(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], {
+        cwd: p.dir,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      });
       expect(r.status, r.stderr + r.stdout).toBe(0);
       expect(r.stdout).toMatch(/15 ran, 0 cached, 0 failed/);
       const results = join(p.dir, 'results');

@@ -58,7 +58,9 @@ describe('parameter chains resolve without recursion per link', () => {
   });
 
   it('a matrix of 20,000 cells whose axis is the end of a 3,000-long chain', () => {
-    const text = reverseChain(3000) + `param cells = [${Array.from({ length: 20000 }, (_, i) => i).join(', ')}]\nstage s[i in cells] = exec { argv = ["echo", "\${i}", "\${p3000}"] }\n`;
+    const text =
+      reverseChain(3000) +
+      `param cells = [${Array.from({ length: 20000 }, (_, i) => i).join(', ')}]\nstage s[i in cells] = exec { argv = ["echo", "\${i}", "\${p3000}"] }\n`;
     const plan = planOf(text);
     expect(plan.instances).toHaveLength(20000);
   });
@@ -71,7 +73,12 @@ describe('the CLI on a very large plan', () => {
     });
     try {
       const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
-      const r = spawnSync(process.execPath, [bin, 'status', 'big.smke'], { cwd: p.dir, encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, NO_COLOR: '1' } });
+      const r = spawnSync(process.execPath, [bin, 'status', 'big.smke'], {
+        cwd: p.dir,
+        encoding: 'utf8',
+        maxBuffer: 1 << 28,
+        env: { ...process.env, NO_COLOR: '1' },
+      });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/0 cached, 200000 to run/);
@@ -115,7 +122,9 @@ describe('long operator chains take linear time', () => {
   });
 
   it('50,000 lists concatenated with +, and a string/number mix', () => {
-    const plan = planOf(`smke 1\nparam l = ${Array.from({ length: 50000 }, (_, i) => `[${i}]`).join(' + ')}\nparam m = "n" + ${Array.from({ length: 50000 }, (_, i) => i).join(' + ')}\n`);
+    const plan = planOf(
+      `smke 1\nparam l = ${Array.from({ length: 50000 }, (_, i) => `[${i}]`).join(' + ')}\nparam m = "n" + ${Array.from({ length: 50000 }, (_, i) => i).join(' + ')}\n`,
+    );
     const l = plan.params.l as number[];
     expect(l).toHaveLength(50000);
     expect(l[49999]).toBe(49999);
@@ -171,7 +180,10 @@ describe('imports read regular files only, bounded in size and depth', () => {
       ] as const) {
         writeFileSync(join(p.dir, 'main.smke'), `smke 1\nimport "${target}"\n`);
         const r = compile({ file: 'main.smke', projectDir: p.dir, catalog, env: {} });
-        expect(r.diagnostics.map((d) => d.code), target).toEqual(['E0005']);
+        expect(
+          r.diagnostics.map((d) => d.code),
+          target,
+        ).toEqual(['E0005']);
         expect(r.diagnostics[0]!.message, target).toMatch(why);
         expect(r.diagnostics[0]!.span?.line).toBe(2);
       }
@@ -204,11 +216,18 @@ describe('imports read regular files only, bounded in size and depth', () => {
       for (let i = 0; i < n; i++) f[`f${i}.smke`] = `smke 1\n${i + 1 < n ? `import "f${i + 1}.smke"\n` : ''}param v${i} = ${i}\n`;
       return f;
     };
-    for (const [n, codes] of [[MAX_IMPORT_DEPTH, []], [MAX_IMPORT_DEPTH + 1, ['E0004']], [500, ['E0004']]] as const) {
+    for (const [n, codes] of [
+      [MAX_IMPORT_DEPTH, []],
+      [MAX_IMPORT_DEPTH + 1, ['E0004']],
+      [500, ['E0004']],
+    ] as const) {
       const p = project(files(n));
       try {
         const r = compile({ file: 'f0.smke', projectDir: p.dir, catalog, env: {} });
-        expect(r.diagnostics.map((d) => d.code), String(n)).toEqual(codes);
+        expect(
+          r.diagnostics.map((d) => d.code),
+          String(n),
+        ).toEqual(codes);
       } finally {
         p.cleanup();
       }

@@ -29,7 +29,10 @@ describe('a missing or misplaced version line is a diagnostic wherever it is', (
 
   it('a diagnostic at offset 0 of a file that starts with a newline renders', () => {
     const text = '\nx';
-    const out = renderDiagnostics([{ code: 'E0001', severity: 'error', message: 'm', span: { file: 'f', line: 1, column: 1, offset: 0, length: 1 }, label: 'here' }], new Map([['f', text]]));
+    const out = renderDiagnostics(
+      [{ code: 'E0001', severity: 'error', message: 'm', span: { file: 'f', line: 1, column: 1, offset: 0, length: 1 }, label: 'here' }],
+      new Map([['f', text]]),
+    );
     expect(out).toContain('1 | \n  | ^ here');
   });
 
@@ -50,7 +53,12 @@ describe('a missing or misplaced version line is a diagnostic wherever it is', (
   it('the CLI exits 1 (never 70) on a headerless file that starts with a blank line', () => {
     const p = project({ 'p.smke': '\n\nstage a = exec { argv = ["true"] }\n', 'q.smke': '\n' });
     try {
-      for (const [cmd, file] of [['check', 'p.smke'], ['check', 'q.smke'], ['status', 'q.smke'], ['dag', 'q.smke']]) {
+      for (const [cmd, file] of [
+        ['check', 'p.smke'],
+        ['check', 'q.smke'],
+        ['status', 'q.smke'],
+        ['dag', 'q.smke'],
+      ]) {
         const r = spawnSync(process.execPath, [bin, cmd!, file!], { cwd: p.dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
         expect(r.status, `${cmd} ${file}: ${r.stderr}`).toBe(1);
         expect(r.stderr).toMatch(/error\[E0003\]/);
@@ -117,7 +125,11 @@ describe('BOM and CRLF', () => {
     const p = project({ 'p.smke': text });
     try {
       const r = compile({ file: 'p.smke', projectDir: p.dir, catalog, env: {} });
-      expect(r.plan!.sources[0]!.sha256).toBe(createHash('sha256').update(readFileSync(join(p.dir, 'p.smke'))).digest('hex'));
+      expect(r.plan!.sources[0]!.sha256).toBe(
+        createHash('sha256')
+          .update(readFileSync(join(p.dir, 'p.smke')))
+          .digest('hex'),
+      );
     } finally {
       p.cleanup();
     }

@@ -70,7 +70,8 @@ function linksStayInside(dir: string): void {
         } catch {
           real = undefined;
         }
-        if (real !== undefined) expect(real === root || real.startsWith(root + '/'), `${relative(dir, p)} -> ${readlinkSync(p)} resolves to ${real}`).toBe(true);
+        if (real !== undefined)
+          expect(real === root || real.startsWith(root + '/'), `${relative(dir, p)} -> ${readlinkSync(p)} resolves to ${real}`).toBe(true);
       } else if (st.isDirectory()) walk(p);
     }
   };
@@ -129,13 +130,22 @@ describe('extraction never writes outside the output (tar, tar.gz, zip)', () => 
     for (const [i, evil] of (
       [
         // The victim reached through the chain: a hard link would share its inode, and a later write would change it.
-        (c: ReturnType<typeof chainToRoot>, victim: string): TarEntry[] => [{ name: 'h', type: 'link', linkname: via(c.top, victim) }, { name: 'h', data: Buffer.from('pwned') }],
+        (c: ReturnType<typeof chainToRoot>, victim: string): TarEntry[] => [
+          { name: 'h', type: 'link', linkname: via(c.top, victim) },
+          { name: 'h', data: Buffer.from('pwned') },
+        ],
         // A hard link to a symbolic link that leads out.
-        (c: ReturnType<typeof chainToRoot>, victim: string): TarEntry[] => [{ name: 's', type: 'symlink', linkname: via(c.top, victim) }, { name: 'h', type: 'link', linkname: 's' }],
+        (c: ReturnType<typeof chainToRoot>, victim: string): TarEntry[] => [
+          { name: 's', type: 'symlink', linkname: via(c.top, victim) },
+          { name: 'h', type: 'link', linkname: 's' },
+        ],
         // A hard link to a name the archive never held.
         (): TarEntry[] => [{ name: 'h', type: 'link', linkname: 'never-extracted' }],
         // A hard link to a directory.
-        (): TarEntry[] => [{ name: 'dir', type: 'directory' }, { name: 'h', type: 'link', linkname: 'dir' }],
+        (): TarEntry[] => [
+          { name: 'dir', type: 'directory' },
+          { name: 'h', type: 'link', linkname: 'dir' },
+        ],
       ] as ((c: ReturnType<typeof chainToRoot>, v: string) => TarEntry[])[]
     ).entries()) {
       const s = scene();
@@ -147,7 +157,14 @@ describe('extraction never writes outside the output (tar, tar.gz, zip)', () => 
 
   test('tar: a later file of the same name as a hard link replaces it without changing the file it linked', async () => {
     const s = scene();
-    writeFileSync(join(s.work, 'd.tar'), await tarOf([{ name: 'f', data: Buffer.from('first') }, { name: 'g', type: 'link', linkname: 'f' }, { name: 'g', data: Buffer.from('second') }]));
+    writeFileSync(
+      join(s.work, 'd.tar'),
+      await tarOf([
+        { name: 'f', data: Buffer.from('first') },
+        { name: 'g', type: 'link', linkname: 'f' },
+        { name: 'g', data: Buffer.from('second') },
+      ]),
+    );
     await extractArchive(join(s.work, 'd.tar'), s.dest);
     expect(readFileSync(join(s.dest, 'f'), 'utf8')).toBe('first');
     expect(readFileSync(join(s.dest, 'g'), 'utf8')).toBe('second');
@@ -155,10 +172,34 @@ describe('extraction never writes outside the output (tar, tar.gz, zip)', () => 
 
   test('tar: a link over an existing entry, a file over a directory, a directory over a file: refused, not crashed', async () => {
     const cases: [TarEntry[], RegExp][] = [
-      [[{ name: 'f', data: Buffer.from('x') }, { name: 'f', type: 'symlink', linkname: 'elsewhere' }], /a link would replace the existing entry f/],
-      [[{ name: 'd', type: 'directory' }, { name: 'd', data: Buffer.from('x') }], /a file would replace the directory d/],
-      [[{ name: 'f', data: Buffer.from('x') }, { name: 'f/', type: 'directory' }], /a directory would replace the file f/],
-      [[{ name: 'f', data: Buffer.from('x') }, { name: 'f/g', data: Buffer.from('y') }], /path goes through f, which is not a directory/],
+      [
+        [
+          { name: 'f', data: Buffer.from('x') },
+          { name: 'f', type: 'symlink', linkname: 'elsewhere' },
+        ],
+        /a link would replace the existing entry f/,
+      ],
+      [
+        [
+          { name: 'd', type: 'directory' },
+          { name: 'd', data: Buffer.from('x') },
+        ],
+        /a file would replace the directory d/,
+      ],
+      [
+        [
+          { name: 'f', data: Buffer.from('x') },
+          { name: 'f/', type: 'directory' },
+        ],
+        /a directory would replace the file f/,
+      ],
+      [
+        [
+          { name: 'f', data: Buffer.from('x') },
+          { name: 'f/g', data: Buffer.from('y') },
+        ],
+        /path goes through f, which is not a directory/,
+      ],
       [[{ name: '.', data: Buffer.from('x') }], /names the output directory itself/],
     ];
     for (const [i, [entries, reason]] of cases.entries()) {
@@ -189,26 +230,41 @@ describe('extraction never writes outside the output (tar, tar.gz, zip)', () => 
       const s = scene();
       const c = chainToRoot(s.work);
       const target = last === 'evil' ? via(c.top, s.victim) : via(c.top, join(s.victim, '..'));
-      const zip = makeZip([...c.names.map((n, i) => ({ name: n, symlink: c.targets[i] })), { name: 'evil', symlink: target }, { name: last, data: Buffer.from('pwned') }]);
+      const zip = makeZip([
+        ...c.names.map((n, i) => ({ name: n, symlink: c.targets[i] })),
+        { name: 'evil', symlink: target },
+        { name: last, data: Buffer.from('pwned') },
+      ]);
       await refused(s, `z-${last.length}.zip`, zip, last === 'evil' ? /would replace the symbolic link evil/ : /goes through the symbolic link evil/);
     }
   });
 
   test('zip: a dangling link filled in later is judged at the end', async () => {
     const s = scene();
-    await refused(s, 'dangle.zip', makeZip([{ name: 'q', symlink: 'p/..' }, { name: 'p', symlink: '.' }]), /"q": symbolic link resolves outside/);
+    await refused(
+      s,
+      'dangle.zip',
+      makeZip([
+        { name: 'q', symlink: 'p/..' },
+        { name: 'p', symlink: '.' },
+      ]),
+      /"q": symbolic link resolves outside/,
+    );
   });
 
   test('links that stay inside, and `./` entries, still extract', async () => {
     const s = scene();
-    writeFileSync(join(s.work, 'ok.tar'), await tarOf([
-      { name: './', type: 'directory' },
-      { name: './a/', type: 'directory' },
-      { name: './a/f.txt', data: Buffer.from('f') },
-      { name: 'a/self', type: 'symlink', linkname: '.' },
-      { name: 'a/up', type: 'symlink', linkname: '../a/f.txt' },
-      { name: 'a/hard', type: 'link', linkname: 'a/f.txt' },
-    ]));
+    writeFileSync(
+      join(s.work, 'ok.tar'),
+      await tarOf([
+        { name: './', type: 'directory' },
+        { name: './a/', type: 'directory' },
+        { name: './a/f.txt', data: Buffer.from('f') },
+        { name: 'a/self', type: 'symlink', linkname: '.' },
+        { name: 'a/up', type: 'symlink', linkname: '../a/f.txt' },
+        { name: 'a/hard', type: 'link', linkname: 'a/f.txt' },
+      ]),
+    );
     const r = await extractArchive(join(s.work, 'ok.tar'), s.dest);
     expect(r).toMatchObject({ files: 1, links: 3, skipped: [] });
     expect(readFileSync(join(s.dest, 'a/up'), 'utf8')).toBe('f');
@@ -290,7 +346,9 @@ describe('decompression bombs are stopped with an error that names the limit to 
     const names: ExtractOptions['limitNames'] = { maxRatio: 'max_extract_ratio', maxBytes: 'max_extract_bytes' };
     await expect(extractArchive(join(s.work, 'bomb.zip'), s.dest, undefined, { limitNames: names })).rejects.toThrow(/raise `max_extract_ratio`/);
     expectUntouched(s, 'bomb.zip');
-    await expect(extractArchive(join(s.work, 'bomb.zip'), s.dest, undefined, { limitNames: names, limits: { maxBytes: 2 ** 20 } })).rejects.toThrow(/more than 1048576 bytes .*raise `max_extract_bytes`/);
+    await expect(extractArchive(join(s.work, 'bomb.zip'), s.dest, undefined, { limitNames: names, limits: { maxBytes: 2 ** 20 } })).rejects.toThrow(
+      /more than 1048576 bytes .*raise `max_extract_bytes`/,
+    );
     const r = await extractArchive(join(s.work, 'bomb.zip'), s.dest, undefined, { limits: { maxRatio: 1e6 } });
     expect(r.bytes).toBe(96 * 2 ** 20);
   });
@@ -305,7 +363,10 @@ describe('decompression bombs are stopped with an error that names the limit to 
   test('many entries, and many small files over the byte cap, through the download kind params', async () => {
     const srv = await startServer();
     try {
-      const many = await tarOf(Array.from({ length: 300 }, (_, i) => ({ name: `f${i}`, data: Buffer.from('x') })), true);
+      const many = await tarOf(
+        Array.from({ length: 300 }, (_, i) => ({ name: `f${i}`, data: Buffer.from('x') })),
+        true,
+      );
       srv.route('/many.tar.gz', serveBytes(many));
       const small = await tarOf(Array.from({ length: 20 }, (_, i) => ({ name: `g${i}`, data: Buffer.alloc(1000, i) })));
       srv.route('/small.tar', serveBytes(small));
@@ -315,11 +376,13 @@ describe('decompression bombs are stopped with an error that names the limit to 
         return c;
       };
       const c1 = makeCtx();
-      await expect(downloadKind.run(c1, await withDefaults(downloadKind.params, { url: `${srv.url}/many.tar.gz`, extract: true, max_extract_entries: 200 }))).rejects.toThrow(
-        /more than 200 entries .*raise `max_extract_entries`/,
-      );
+      await expect(
+        downloadKind.run(c1, await withDefaults(downloadKind.params, { url: `${srv.url}/many.tar.gz`, extract: true, max_extract_entries: 200 })),
+      ).rejects.toThrow(/more than 200 entries .*raise `max_extract_entries`/);
       expect(readdirSync(c1.outDir).filter((n) => n !== 'many.tar.gz')).toEqual([]);
-      await expect(run({ url: `${srv.url}/small.tar`, max_extract_bytes: 15_000 })).rejects.toThrow(/more than 15000 bytes \(at "g15"\).*raise `max_extract_bytes`/);
+      await expect(run({ url: `${srv.url}/small.tar`, max_extract_bytes: 15_000 })).rejects.toThrow(
+        /more than 15000 bytes \(at "g15"\).*raise `max_extract_bytes`/,
+      );
       const ok = await run({ url: `${srv.url}/small.tar`, max_extract_bytes: 20_000 });
       expect(readdirSync(join(ok.outDir, 'data'))).toHaveLength(20);
     } finally {
@@ -329,7 +392,11 @@ describe('decompression bombs are stopped with an error that names the limit to 
 
   test('the download kind documents the same default caps as the data layer', async () => {
     const p = await withDefaults(downloadKind.params, { url: 'http://x/a.tar' });
-    expect([p.max_extract_bytes, p.max_extract_entries, p.max_extract_ratio]).toEqual([DEFAULT_LIMITS.maxBytes, DEFAULT_LIMITS.maxEntries, DEFAULT_LIMITS.maxRatio]);
+    expect([p.max_extract_bytes, p.max_extract_entries, p.max_extract_ratio]).toEqual([
+      DEFAULT_LIMITS.maxBytes,
+      DEFAULT_LIMITS.maxEntries,
+      DEFAULT_LIMITS.maxRatio,
+    ]);
   });
 
   test('archives read without extracting (dataset kinds) refuse an entry too large to hold in memory', async () => {

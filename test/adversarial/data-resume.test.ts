@@ -39,7 +39,9 @@ function dl(path: string, s: { part: string; dest: string }, opts: DownloadOptio
 const rangeStart = (req: IncomingMessage) => Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? NaN);
 
 /** Answer a range request with a 206 built by `lie` (start, end, total and the bytes sent), once; then serve honestly. */
-function lyingOnce(lie: (start: number) => { headers: Record<string, string | number>; data: Buffer }): (req: IncomingMessage, res: ServerResponse, n: number) => void {
+function lyingOnce(
+  lie: (start: number) => { headers: Record<string, string | number>; data: Buffer },
+): (req: IncomingMessage, res: ServerResponse, n: number) => void {
   const honest = serveBytes(body);
   return (req, res, n) => {
     if (n > 1 || Number.isNaN(rangeStart(req))) {
@@ -54,16 +56,49 @@ function lyingOnce(lie: (start: number) => { headers: Record<string, string | nu
 
 describe('a resumed download checks every piece against the partial and the total', () => {
   test.each([
-    ['starts at 0 instead of where the partial ends (the reported case)', () => ({ headers: { 'content-range': `bytes 0-${body.length - 1}/${body.length}` }, data: body })],
-    ['starts past where the partial ends', (s: number) => ({ headers: { 'content-range': `bytes ${s + 100}-${body.length - 1}/${body.length}` }, data: body.subarray(s + 100) })],
-    ['starts before where the partial ends', (s: number) => ({ headers: { 'content-range': `bytes ${s - 100}-${body.length - 1}/${body.length}` }, data: body.subarray(s - 100) })],
+    [
+      'starts at 0 instead of where the partial ends (the reported case)',
+      () => ({ headers: { 'content-range': `bytes 0-${body.length - 1}/${body.length}` }, data: body }),
+    ],
+    [
+      'starts past where the partial ends',
+      (s: number) => ({ headers: { 'content-range': `bytes ${s + 100}-${body.length - 1}/${body.length}` }, data: body.subarray(s + 100) }),
+    ],
+    [
+      'starts before where the partial ends',
+      (s: number) => ({ headers: { 'content-range': `bytes ${s - 100}-${body.length - 1}/${body.length}` }, data: body.subarray(s - 100) }),
+    ],
     ['has no Content-Range', (s: number) => ({ headers: {}, data: body.subarray(s) })],
     ['has a malformed Content-Range', (s: number) => ({ headers: { 'content-range': `bytes ${s}-/${body.length}` }, data: body.subarray(s) })],
     ['has an end past its total', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length}/${body.length}` }, data: body.subarray(s) })],
-    ['names a total other than the one the partial came from', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length + 99}/${body.length + 100}` }, data: Buffer.concat([body.subarray(s), Buffer.alloc(100)]) })],
-    ['has a Content-Length other than its range', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, 'content-length': body.length - s - 10 }, data: body.subarray(s, body.length - 10) })],
-    ['sends more bytes than its range (chunked, so no Content-Length stops them)', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}` }, data: Buffer.concat([body.subarray(s), Buffer.alloc(100, 7)]) })],
-    ['carries another ETag than the partial (a server ignoring If-Range)', (s: number) => ({ headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, etag: '"other"' }, data: Buffer.alloc(body.length - s, 9) })],
+    [
+      'names a total other than the one the partial came from',
+      (s: number) => ({
+        headers: { 'content-range': `bytes ${s}-${body.length + 99}/${body.length + 100}` },
+        data: Buffer.concat([body.subarray(s), Buffer.alloc(100)]),
+      }),
+    ],
+    [
+      'has a Content-Length other than its range',
+      (s: number) => ({
+        headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, 'content-length': body.length - s - 10 },
+        data: body.subarray(s, body.length - 10),
+      }),
+    ],
+    [
+      'sends more bytes than its range (chunked, so no Content-Length stops them)',
+      (s: number) => ({
+        headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}` },
+        data: Buffer.concat([body.subarray(s), Buffer.alloc(100, 7)]),
+      }),
+    ],
+    [
+      'carries another ETag than the partial (a server ignoring If-Range)',
+      (s: number) => ({
+        headers: { 'content-range': `bytes ${s}-${body.length - 1}/${body.length}`, etag: '"other"' },
+        data: Buffer.alloc(body.length - s, 9),
+      }),
+    ],
   ])('a 206 that %s is not spliced: the partial is dropped and the file fetched whole', async (_name, lie) => {
     const path = `/lie-${Math.random().toString(36).slice(2)}`;
     srv.route(path, lyingOnce(lie));
@@ -91,7 +126,9 @@ describe('a resumed download checks every piece against the partial and the tota
       res.end(body);
     });
     const s = partial(Buffer.alloc(0));
-    await expect(dl('/always-wrong', s)).rejects.toThrow(/(asked for bytes from 80000, the server sent bytes 0-199999|closed after 80000 of 200000 bytes).*gave up after 4 attempts/);
+    await expect(dl('/always-wrong', s)).rejects.toThrow(
+      /(asked for bytes from 80000, the server sent bytes 0-199999|closed after 80000 of 200000 bytes).*gave up after 4 attempts/,
+    );
     expect(existsSync(s.dest)).toBe(false);
   });
 
@@ -205,12 +242,19 @@ describe('a resumed download checks every piece against the partial and the tota
   });
 
   test('through the download kind: a lying resume never reaches the output', async () => {
-    srv.route('/kind-lie.bin', lyingOnce(() => ({ headers: { 'content-range': `bytes 0-${body.length - 1}/${body.length}` }, data: body })));
+    srv.route(
+      '/kind-lie.bin',
+      lyingOnce(() => ({ headers: { 'content-range': `bytes 0-${body.length - 1}/${body.length}` }, data: body })),
+    );
     const c = makeCtx();
     writeFileSync(join(c.scratchDir, 'kind-lie.bin.part'), body.subarray(0, HALF));
     writeFileSync(join(c.scratchDir, 'kind-lie.bin.part.meta'), JSON.stringify({ total: body.length }));
     await downloadKind.run(c, await withDefaults(downloadKind.params, { url: `${srv.url}/kind-lie.bin`, retry_delay: 0.01 }));
-    expect(createHash('sha256').update(readFileSync(join(c.outDir, 'kind-lie.bin'))).digest('hex')).toBe(sha);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(c.outDir, 'kind-lie.bin')))
+        .digest('hex'),
+    ).toBe(sha);
     expect(c.logs.some((l) => /asked for bytes from 80000, the server sent bytes 0-199999.*discarded/.test(l.msg))).toBe(true);
   });
 

@@ -56,9 +56,9 @@ describe('`retries` (stage) and `http_retries` (kind) are distinct and both work
       for (const n of [0, 2]) {
         const before = srv.hits.get('/busy.bin')?.length ?? 0;
         const c = makeCtx();
-        await expect(downloadKind.run(c, await withDefaults(downloadKind.params, { url: `${srv.url}/busy.bin`, http_retries: n, retry_delay: 0.001 }))).rejects.toThrow(
-          new RegExp(`HTTP 503 .*gave up after ${n + 1} attempts`),
-        );
+        await expect(
+          downloadKind.run(c, await withDefaults(downloadKind.params, { url: `${srv.url}/busy.bin`, http_retries: n, retry_delay: 0.001 })),
+        ).rejects.toThrow(new RegExp(`HTTP 503 .*gave up after ${n + 1} attempts`));
         expect(srv.hits.get('/busy.bin')!.length - before).toBe(n + 1);
       }
     } finally {

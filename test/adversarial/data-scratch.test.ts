@@ -30,7 +30,10 @@ function badThenGood(bad: Buffer, good: Buffer, n = 1) {
 
 const html = Buffer.from('<html><body>Please log in to the captive portal</body></html>');
 const tsv = (rows: string[][]) => Buffer.from(rows.map((r) => r.join('\t')).join('\n') + '\n');
-const cola = makeZip([{ name: 'CoLA/train.tsv', data: tsv([['gj04', '1', '', 'A fine sentence.']]) }, { name: 'CoLA/dev.tsv', data: tsv([['gj04', '0', '*', 'Sentence bad a.']]) }]);
+const cola = makeZip([
+  { name: 'CoLA/train.tsv', data: tsv([['gj04', '1', '', 'A fine sentence.']]) },
+  { name: 'CoLA/dev.tsv', data: tsv([['gj04', '0', '*', 'Sentence bad a.']]) },
+]);
 
 describe('a bad file in scratch is never reused', () => {
   test('dataset.glue: an HTML page answered once instead of the zip fails the attempt; the next attempt downloads again', async () => {
@@ -88,7 +91,9 @@ describe('a bad file in scratch is never reused', () => {
     srv.route('/c2/cifar.tar.gz', serveBytes(gzipSync(Buffer.from('something else entirely'))));
     const c = makeCtx();
     const md5 = createHash('md5').update(good).digest('hex');
-    await expect(cifarKind.run(c, await withDefaults(cifarKind.params, { url: `${srv.url}/c2/cifar.tar.gz`, md5 }))).rejects.toThrow(new RegExp(`md5 [0-9a-f]{32}, expected ${md5}`));
+    await expect(cifarKind.run(c, await withDefaults(cifarKind.params, { url: `${srv.url}/c2/cifar.tar.gz`, md5 }))).rejects.toThrow(
+      new RegExp(`md5 [0-9a-f]{32}, expected ${md5}`),
+    );
     expect(readdirSync(c.scratchDir)).toEqual([]);
   });
 
@@ -130,7 +135,7 @@ describe('a bad file in scratch is never reused', () => {
       expect(existsSync(join(c.scratchDir, 'f.bin'))).toBe(false);
     });
 
-    test('using(): a scratch copy found corrupt is discarded; a user\'s own file never is', async () => {
+    test("using(): a scratch copy found corrupt is discarded; a user's own file never is", async () => {
       c = makeCtx();
       const p = await get();
       const corrupt = () => Promise.reject(new ArchiveError('x is truncated or corrupt'));

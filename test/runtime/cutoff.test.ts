@@ -17,11 +17,12 @@ beforeEach(() => {
 afterEach(() => proj.cleanup());
 
 /** prep upper-cases in.txt (or, `noisy`, writes something new each run); use and last count their runs. */
-const plan = (prep = 'tr a-z A-Z < in.txt > {out}/up.txt') => makePlan(proj.dir, [
-  { id: 'prep', params: exec(['sh', '-c', prep], { inputs: ['in.txt'], outputs: ['up.txt'] }) },
-  { id: 'use', params: exec(['sh', '-c', 'echo use >> ran.log; cat "$0" "$0" > {out}/twice.txt', ref('prep', 'up')], { outputs: ['twice.txt'] }) },
-  { id: 'last', params: exec(['sh', '-c', 'echo last >> ran.log; wc -l < "$0" > {out}/n.txt', ref('use', 'twice')], { outputs: ['n.txt'] }) },
-]);
+const plan = (prep = 'tr a-z A-Z < in.txt > {out}/up.txt') =>
+  makePlan(proj.dir, [
+    { id: 'prep', params: exec(['sh', '-c', prep], { inputs: ['in.txt'], outputs: ['up.txt'] }) },
+    { id: 'use', params: exec(['sh', '-c', 'echo use >> ran.log; cat "$0" "$0" > {out}/twice.txt', ref('prep', 'up')], { outputs: ['twice.txt'] }) },
+    { id: 'last', params: exec(['sh', '-c', 'echo last >> ran.log; wc -l < "$0" > {out}/n.txt', ref('use', 'twice')], { outputs: ['n.txt'] }) },
+  ]);
 const NOISY = 'cat in.txt /proc/sys/kernel/random/uuid > {out}/up.txt';
 const ran = (): string[] => readFileSync(join(proj.dir, 'ran.log'), 'utf8').trim().split('\n');
 const entryOf = (stage: string): string => join(proj.dir, 'results', stage);
@@ -80,7 +81,12 @@ describe('early cutoff', () => {
     await runPlan({ plan: plan(NOISY), bus: capture().bus });
     const before = readFileSync(join(entryOf('use'), 'twice.txt'), 'utf8');
     // gc took prep's entry: prep reruns and writes something else.
-    rmSync(readdirSync(join(proj.dir, '.smke/store')).map((k) => join(proj.dir, '.smke/store', k)).find((p) => readFileSync(join(p, '_smke/manifest.json'), 'utf8').includes('"instance": "prep"'))!, { recursive: true, force: true });
+    rmSync(
+      readdirSync(join(proj.dir, '.smke/store'))
+        .map((k) => join(proj.dir, '.smke/store', k))
+        .find((p) => readFileSync(join(p, '_smke/manifest.json'), 'utf8').includes('"instance": "prep"'))!,
+      { recursive: true, force: true },
+    );
     const r = await runPlan({ plan: plan(NOISY), bus: capture().bus });
     expect(r).toMatchObject({ exitCode: 0, ran: 3 });
     expect(readFileSync(join(entryOf('use'), 'twice.txt'), 'utf8')).not.toBe(before);
@@ -89,7 +95,10 @@ describe('early cutoff', () => {
     expect(readFileSync(join(entryOf('use'), 'twice.txt'), 'utf8')).toBe(up + up);
   });
 
-  for (const [what, prep, consumersRerun] of [['a deterministic', undefined, false], ['a nondeterministic', NOISY, true]] as const) {
+  for (const [what, prep, consumersRerun] of [
+    ['a deterministic', undefined, false],
+    ['a nondeterministic', NOISY, true],
+  ] as const) {
     it(`a tampered entry of ${what} upstream is rebuilt; its consumers ${consumersRerun ? 'rerun' : 'are cut off'}`, async () => {
       await runPlan({ plan: plan(prep), bus: capture().bus });
       const f = join(entryOf('prep'), 'up.txt');

@@ -15,11 +15,18 @@ import { capture, exec, makePlan, tempProject } from './helpers.js';
 
 const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-pool-'); });
+beforeEach(() => {
+  proj = tempProject('smke-pool-');
+});
 afterEach(() => proj.cleanup());
 
 const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 };
 async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -75,7 +82,12 @@ describe('pooled workers', () => {
     expect(readFileSync(join(proj.dir, 'results/victim/x'), 'utf8')).toBe('ok\n');
     expect(readFileSync(join(proj.dir, 'results/other/y'), 'utf8')).toBe('fine\n');
     const db = new StateDb(join(proj.dir, '.smke/state.db'));
-    expect(db.attemptsOfRun(1).filter((a) => a.instance === 'victim').map((a) => a.status)).toEqual(['failed', 'succeeded']);
+    expect(
+      db
+        .attemptsOfRun(1)
+        .filter((a) => a.instance === 'victim')
+        .map((a) => a.status),
+    ).toEqual(['failed', 'succeeded']);
     db.close();
   });
 

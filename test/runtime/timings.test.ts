@@ -9,7 +9,9 @@ import { capture, exec, makePlan, tempProject } from './helpers.js';
 
 const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-timings-'); });
+beforeEach(() => {
+  proj = tempProject('smke-timings-');
+});
 afterEach(() => proj.cleanup());
 
 describe('time per stage and overhead', () => {

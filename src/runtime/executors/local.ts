@@ -106,7 +106,9 @@ export class LocalExecutor implements Executor {
     const i = this.idle.findIndex((x) => !x.retired && x.key === key);
     const w = i >= 0 ? this.idle.splice(i, 1)[0]! : this.startWorker(job, key);
     let finish!: (exit: JobExit) => void;
-    const done = new Promise<JobExit>((res) => { finish = res; });
+    const done = new Promise<JobExit>((res) => {
+      finish = res;
+    });
     const handle: LocalHandle = { id: `local-${++this.seq}-${w.pid}`, pid: w.pid, done, worker: w };
     w.current = { handle, onEvent, finish };
     w.proc.stdin!.write(`${JSON.stringify(job.pooled)}\n`);
@@ -131,7 +133,9 @@ export class LocalExecutor implements Executor {
     const w: PoolWorker = { proc, pid: proc.pid ?? -1, key, retired: false };
     this.workers.add(w);
     // A worker that died leaves its stdin broken: the exit handler reports the job.
-    proc.stdin!.on('error', () => { w.retired = true; });
+    proc.stdin!.on('error', () => {
+      w.retired = true;
+    });
     const lines = createInterface({ input: proc.stdio[3] as Readable, crlfDelay: Infinity });
     lines.on('line', (line) => {
       if (!line) return;
@@ -187,7 +191,11 @@ export class LocalExecutor implements Executor {
       h.worker.retired = true;
     }
     const kill = (sig: NodeJS.Signals): void => {
-      try { process.kill(-h.pid, sig); } catch { /* group already gone */ }
+      try {
+        process.kill(-h.pid, sig);
+      } catch {
+        /* group already gone */
+      }
     };
     kill('SIGTERM');
     const timer = setTimeout(() => kill('SIGKILL'), graceMs);

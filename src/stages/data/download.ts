@@ -38,10 +38,16 @@ export const downloadKind: StageKind = {
       unsafe_entries: {
         enum: ['fail', 'skip'],
         default: 'fail',
-        description: 'Entries that could write outside the output (absolute, .., through or over a link, links leading out): fail the stage, or skip and count them.',
+        description:
+          'Entries that could write outside the output (absolute, .., through or over a link, links leading out): fail the stage, or skip and count them.',
       },
       // The same defaults as src/data/extract.ts's DEFAULT_LIMITS (not imported: a kind's module stays light).
-      max_extract_bytes: { type: 'integer', minimum: 1, default: 64 * 2 ** 30, description: 'With extract: stop (and keep nothing) past this many extracted bytes (64 GiB).' },
+      max_extract_bytes: {
+        type: 'integer',
+        minimum: 1,
+        default: 64 * 2 ** 30,
+        description: 'With extract: stop (and keep nothing) past this many extracted bytes (64 GiB).',
+      },
       max_extract_entries: { type: 'integer', minimum: 1, default: 1_000_000, description: 'With extract: stop past this many archive entries.' },
       max_extract_ratio: {
         type: 'number',
@@ -58,7 +64,12 @@ export const downloadKind: StageKind = {
           'Requests retried within one attempt after transient failures (network, 5xx, 429, stalls, a resume that does not fit), with backoff and jitter. The stage setting `retries` reruns the whole stage instead (resuming the partial file).',
       },
       retry_delay: { type: 'number', minimum: 0, default: 0.5, description: 'First backoff in seconds; doubles per retry (capped at 30 s), with jitter.' },
-      stall_timeout: { type: 'number', exclusiveMinimum: 0, default: 60, description: 'Seconds without a byte before a connection counts as stalled and is retried.' },
+      stall_timeout: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        default: 60,
+        description: 'Seconds without a byte before a connection counts as stalled and is retried.',
+      },
     },
   },
   outputs(params) {

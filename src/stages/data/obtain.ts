@@ -116,7 +116,9 @@ export async function obtain(ctx: StageContext, src: Source): Promise<string> {
   const bad = await formatProblem(dest, src.format);
   if (bad) {
     await discard(ctx, dest);
-    throw new Error(`${redactUrl(url)} did not give the expected ${src.format} file (${bad}); it was discarded and the next attempt downloads it again (set \`retries\` on the stage to do that automatically)`);
+    throw new Error(
+      `${redactUrl(url)} did not give the expected ${src.format} file (${bad}); it was discarded and the next attempt downloads it again (set \`retries\` on the stage to do that automatically)`,
+    );
   }
   await writeFile(okPath(dest), JSON.stringify({ bytes: res.bytes, sha256: res.sha256, md5: res.md5 } satisfies Verified));
   return dest;

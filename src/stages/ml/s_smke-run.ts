@@ -76,15 +76,23 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const tcfg = teacher.config.vit;
   teacher.ps.setTrainable('', false);
   const { ps, cfg } = await smkeFromUnimodal(p.image_encoder as string, p.text_encoder as string, {
-    layers: n(p, 'layers'), sharedHeads: n(p, 'shared_heads'), sharedMlpRatio: n(p, 'shared_mlp_ratio'), teacherDim: tcfg.dim, seed: deriveSeed(ctx.seed, 'init', 'train.s_smke'), random: p.init === 'random',
+    layers: n(p, 'layers'),
+    sharedHeads: n(p, 'shared_heads'),
+    sharedMlpRatio: n(p, 'shared_mlp_ratio'),
+    teacherDim: tcfg.dim,
+    seed: deriveSeed(ctx.seed, 'init', 'train.s_smke'),
+    random: p.init === 'random',
   });
   if (tcfg.imageSize !== cfg.image.imageSize) throw new Error(`teacher takes ${tcfg.imageSize} px images, the image encoder ${cfg.image.imageSize} px`);
   ctx.log.info(`S-SMKE: ${ps.count()} parameters (${cfg.image.depth}+${cfg.text.depth} encoder layers, width ${cfg.image.dim}), teacher width ${tcfg.dim}`);
   const tok = await loadTokenizer(p.text_encoder as string);
   const dirs = dirList(p.pairs);
-  const size = cfg.image.imageSize, maxLen = cfg.text.maxLen;
+  const size = cfg.image.imageSize,
+    maxLen = cfg.text.maxLen;
   const train = await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
-  const b = n(p, 'batch_size'), accum = n(p, 'accum_steps'), steps = n(p, 'steps');
+  const b = n(p, 'batch_size'),
+    accum = n(p, 'accum_steps'),
+    steps = n(p, 'steps');
   const valSet = await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal });
   if (train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
 
@@ -112,7 +120,8 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const reporter = new StepReporter(ctx, steps, b * accum);
   let last = { loss: NaN, kd: NaN, itc: NaN };
   let val = { loss: NaN, kd: NaN, itc: NaN, kdAcc: NaN, itcAcc: NaN };
-  let stepSeconds = 0, stepsRun = 0;
+  let stepSeconds = 0,
+    stepsRun = 0;
   const validate = async (step: number) => {
     val = await smkeValidate(ps, cfg, valBatches);
     for (const [k, v] of Object.entries(val)) ctx.metric(`val_${k}`, v, step);
@@ -132,7 +141,15 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
       stepsRun++;
       last = r;
       const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
-      reporter.report(step + 1, { loss: r.loss, loss_kd: r.kd, loss_itc: r.itc, lr, grad_norm: r.gradNorm, logit_scale_interm: scales[0]!, logit_scale_out: scales[1]! });
+      reporter.report(step + 1, {
+        loss: r.loss,
+        loss_kd: r.kd,
+        loss_itc: r.itc,
+        lr,
+        grad_norm: r.gradNorm,
+        logit_scale_interm: scales[0]!,
+        logit_scale_out: scales[1]!,
+      });
       const done = step + 1;
       if (done % n(p, 'val_every') === 0 || done === steps) await validate(done);
       if (done % n(p, 'checkpoint_every') === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
@@ -142,9 +159,19 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
     await copyFile(join(p.text_encoder as string, VOCAB_FILE), join(out, VOCAB_FILE));
     await writeMetrics(ctx, {
-      loss: last.loss, loss_kd: last.kd, loss_itc: last.itc,
-      val_loss: val.loss, val_kd: val.kd, val_itc: val.itc, val_kd_accuracy: val.kdAcc * 100, val_itc_accuracy: val.itcAcc * 100,
-      steps, resumed_from: start, params: ps.count(), examples_per_second: stepsRun ? (stepsRun * b * accum) / stepSeconds : 0, backend,
+      loss: last.loss,
+      loss_kd: last.kd,
+      loss_itc: last.itc,
+      val_loss: val.loss,
+      val_kd: val.kd,
+      val_itc: val.itc,
+      val_kd_accuracy: val.kdAcc * 100,
+      val_itc_accuracy: val.itcAcc * 100,
+      steps,
+      resumed_from: start,
+      params: ps.count(),
+      examples_per_second: stepsRun ? (stepsRun * b * accum) / stepSeconds : 0,
+      backend,
     });
   } finally {
     free(valBatches);

@@ -27,7 +27,8 @@ export const trainSmke: StageKind = {
         type: 'string',
         enum: ['pretrained', 'random'],
         default: 'pretrained',
-        description: "'pretrained' copies the unimodal encoders' blocks (the method); 'random' keeps their shapes and vocabulary but starts from random weights (the ablation).",
+        description:
+          "'pretrained' copies the unimodal encoders' blocks (the method); 'random' keeps their shapes and vocabulary but starts from random weights (the ablation).",
       },
       accum_steps: int(1, 1, 'Micro-batches of batch_size accumulated per optimiser step.'),
       weight_decay: num(0.01),
