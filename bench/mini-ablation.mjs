@@ -35,6 +35,8 @@ const MINI = {
   data: { classify: { classes: 10, trainPerClass: 100, valPerClass: 50 } },
 };
 const glue = process.argv.includes('--glue');
+// --arms pretrained (or random) runs one arm: two processes run the arms side by side, a third prints the table.
+const arms = arg('arms', 'pretrained,random').split(',');
 const work = arg('work', join('bench', 'out', 'mini-ablation'));
 const kinds = new Map([...mlKinds, ...evalKinds].map((k) => [k.name, k]));
 const ajv = new Ajv({ useDefaults: true, strict: false });
@@ -74,7 +76,7 @@ for (const seed of seeds) {
   const image = join((await stage(dir, 'image_encoder', 'train.image_encoder', { images: join(syn, 'coco'), steps, target: MINI.mimTarget }, seed)).outDir, 'model');
   const text = join((await stage(dir, 'text_encoder', 'train.mlm', { corpus: join(syn, 'corpus'), steps }, seed)).outDir, 'model');
   const row = { seed };
-  for (const init of ['pretrained', 'random']) {
+  for (const init of arms) {
     const s = await stage(dir, `s_smke_${init}`, 'train.s_smke', { pairs, teacher, image_encoder: image, text_encoder: text, init, steps: MINI.smkeSteps, ...MINI.smke }, seed);
     const model = join(s.outDir, 'model');
     const zs = await stage(dir, `zeroshot_${init}`, 'eval.zeroshot', { model, images: join(syn, 'classify') }, seed);
@@ -91,6 +93,7 @@ for (const seed of seeds) {
   console.log(JSON.stringify(row));
 }
 
+if (arms.length < 2) process.exit(0);
 const stat = (xs) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   return { mean, lo: Math.min(...xs), hi: Math.max(...xs), spread: Math.max(...xs) - Math.min(...xs) };
