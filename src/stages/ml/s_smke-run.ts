@@ -24,6 +24,8 @@ import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
 import { epochBatches } from './images.js';
 import { loadPairs, pairBatch } from './pairs.js';
+import { rankShare, type Communicator } from '../../ml/data-parallel.js';
+import { startRanks, type Ranks } from './ranks.js';
 
 type P = Record<string, Value>;
 const n = (p: P, k: string) => p[k] as number;
@@ -69,7 +71,39 @@ async function loadResume(dir: string, ps: ParamStore, opt: AdamW, bank: MemoryB
   return latest.step;
 }
 
-export async function runSmke(ctx: StageContext, p: P): Promise<void> {
+/**
+ * With more than one granted GPU the stage runs data-parallel: this process is rank 0 and starts the
+ * others (./ranks.ts); each rank computes accum_steps/N of every step's micro-batches. The micro-batches
+ * and their order do not depend on N, so the result does not either (up to float summation order).
+ * `comm` is given to the child ranks, which run their share through this same function.
+ */
+export async function runSmke(ctx: StageContext, p: P, comm?: Communicator): Promise<void> {
+  const world = comm ? comm.world : Math.max(1, ctx.resources.gpuIds.length);
+  if (world > 1 && n(p, 'accum_steps') % world !== 0) {
+    throw new Error(`train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${n(p, 'accum_steps')}. Set accum_steps = ${world} and batch_size = global batch / ${world}`);
+  }
+  if (comm || world === 1) return trainSmke(ctx, p, comm);
+  const before = process.env.CUDA_VISIBLE_DEVICES;
+  // Rank 0 computes on the first granted device; the others get one each from startRanks.
+  process.env.CUDA_VISIBLE_DEVICES = String(ctx.resources.gpuIds[0]);
+  let ranks: Ranks | undefined;
+  try {
+    ranks = await startRanks(ctx, 'train.s_smke', p);
+    ctx.log.info(`data-parallel: ${world} ranks on GPUs ${ctx.resources.gpuIds.join(', ')}`);
+    await trainSmke(ctx, p, ranks.comm);
+    await ranks.stop(true);
+  } catch (err) {
+    await ranks?.stop(false).catch(() => {});
+    throw err;
+  } finally {
+    if (before === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
+    else process.env.CUDA_VISIBLE_DEVICES = before;
+  }
+}
+
+async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined): Promise<void> {
+  // Rank 0 (or the only rank) reports, validates and writes; the other ranks only train.
+  const lead = !comm || comm.rank === 0;
   const { backend } = await setupBackend(ctx, p);
   const teacher = await loadModel(p.teacher as string, ctx.seed);
   if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
@@ -85,7 +119,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const size = cfg.image.imageSize, maxLen = cfg.text.maxLen;
   const train = await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
   const b = n(p, 'batch_size'), accum = n(p, 'accum_steps'), steps = n(p, 'steps');
-  const valSet = await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal });
+  const valSet = lead ? await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal }) : undefined;
   if (train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
 
   const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: n(p, 'weight_decay') });
@@ -101,7 +135,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
     return { images, text, teacher: teacherTargets(teacher.ps, tcfg, images) };
   };
   const valBatches: SmkeBatch[] = [];
-  for (let i = 0; i + 1 < valSet.images.records.length; i += b) {
+  for (let i = 0; valSet && i + 1 < valSet.images.records.length; i += b) {
     const idx = Array.from({ length: Math.min(b, valSet.images.records.length - i) }, (_, k) => i + k);
     const { images, text } = pairBatch(valSet, idx);
     valBatches.push({ images, text, teacher: teacherTargets(teacher.ps, tcfg, images) });
@@ -123,14 +157,16 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
       ctx.signal.throwIfAborted();
       const t0 = performance.now();
       const micro: SmkeBatch[] = [];
-      for (let k = 0; k < accum; k++) micro.push(makeBatch(batches(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k))));
+      const share = Array.from({ length: accum }, (_, k) => k);
+      for (const k of comm ? rankShare(share, comm.rank, comm.world) : share) micro.push(makeBatch(batches(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k))));
       const lr = cosineWithWarmup(step, n(p, 'lr'), warmup, steps);
-      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'));
+      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
       free(micro);
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
       stepSeconds += (performance.now() - t0) / 1000;
       stepsRun++;
       last = r;
+      if (!lead) continue;
       const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
       reporter.report(step + 1, { loss: r.loss, loss_kd: r.kd, loss_itc: r.itc, lr, grad_norm: r.gradNorm, logit_scale_interm: scales[0]!, logit_scale_out: scales[1]! });
       const done = step + 1;
@@ -138,6 +174,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
       if (done % n(p, 'checkpoint_every') === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
       reporter.resetClock();
     }
+    if (!lead) return;
     const out = join(ctx.outDir, 'model');
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
     await copyFile(join(p.text_encoder as string, VOCAB_FILE), join(out, VOCAB_FILE));

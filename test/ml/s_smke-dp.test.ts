@@ -1,0 +1,54 @@
+// train.s_smke on 2 GPUs (ranks as real child processes, on the CPU) ends
+// where the same stage on one GPU does.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { decodeSafetensors } from '../../src/ml/safetensors.js';
+import { makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';
+
+let root: string;
+let fx: Pretrained;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'smke-ml-smke-dp-'));
+  fx = await pretrainedFixture(root);
+}, 180_000);
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+const params = () => ({ pairs: [join(fx.syn, 'coco')], teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text, layers: 1, shared_heads: 2, batch_size: 8, accum_steps: 2, bank_size: 24, val_batches: 1, steps: 6, val_every: 3, checkpoint_every: 3, lr: 3e-3 });
+
+async function weights(outDir: string) {
+  return decodeSafetensors(await readFile(join(outDir, 'model', 'model.safetensors'))).tensors;
+}
+
+describe('train.s_smke data-parallel', () => {
+  it('2 ranks (child process, own CUDA_VISIBLE_DEVICES) give the parameters and losses of 1 rank', async () => {
+    const one = await makeCtx(root, 'dp-one');
+    await runKind(trainSmke, one.ctx, params());
+    const two = await makeCtx(root, 'dp-two');
+    two.ctx.resources = { ...two.ctx.resources, gpus: 2, gpuIds: [0, 1] };
+    await runKind(trainSmke, two.ctx, params());
+    expect(two.rec.logs.join('\n')).toContain('data-parallel: 2 ranks on GPUs 0, 1');
+    const a = await weights(one.ctx.outDir), b = await weights(two.ctx.outDir);
+    expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+    let worst = 0;
+    for (const [k, t] of a) {
+      const u = b.get(k)!.data as Float32Array;
+      (t.data as Float32Array).forEach((v, i) => (worst = Math.max(worst, Math.abs(v - u[i]!))));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    const loss = (rec: typeof one.rec) => rec.metrics.filter((m) => m.name === 'loss' && m.step !== undefined).map((m) => m.value);
+    expect(loss(two.rec)).toHaveLength(6);
+    loss(two.rec).forEach((v, i) => expect(Math.abs(v - loss(one.rec)[i]!)).toBeLessThan(1e-5));
+    const m1 = JSON.parse(await readFile(join(one.ctx.outDir, 'metrics.json'), 'utf8'));
+    const m2 = JSON.parse(await readFile(join(two.ctx.outDir, 'metrics.json'), 'utf8'));
+    expect(Math.abs(m2.val_loss - m1.val_loss)).toBeLessThan(1e-4);
+  }, 240_000);
+
+  it('refuses accum_steps that the GPUs cannot share, before starting anything', async () => {
+    const { ctx } = await makeCtx(root, 'dp-bad');
+    ctx.resources = { ...ctx.resources, gpus: 2, gpuIds: [0, 1] };
+    await expect(runKind(trainSmke, ctx, { ...params(), accum_steps: 1 })).rejects.toThrow(/accum_steps to be a multiple of 2/);
+  });
+});
