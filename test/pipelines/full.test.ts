@@ -61,7 +61,8 @@ describe('pipelines/full.smke', () => {
   });
 
   it('paper: the published S-SMKE hyperparameters', () => {
-    expect(inst(paper, 's_smke').params).toMatchObject({ steps: 89273, batch_size: 256, lr: 1e-4, bank_size: 65536, layers: 6, shared_heads: 12, init: 'pretrained' });
+    // A global batch of 256 per step: one micro-batch of 128 per GPU.
+    expect(inst(paper, 's_smke').params).toMatchObject({ steps: 89273, batch_size: 128, accum_steps: 2, lr: 1e-4, bank_size: 65536, layers: 6, shared_heads: 12, init: 'pretrained' });
     expect(inst(paper, 's_smke').resources.gpus).toBe(2);
     const pairs = inst(paper, 's_smke').params.pairs as Value[];
     expect(pairs.map((p) => (isOutputRef(p) ? p.$ref.instance : p))).toEqual(['coco', 'cc3m', 'cc12m']);
