@@ -23,7 +23,8 @@ import { smkeTrainStep, smkeValidate, type SmkeBatch } from '../../ml/smke-train
 import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
 import { epochBatches } from './images.js';
-import { loadPairs, pairBatch } from './pairs.js';
+import { loadPairs, pairBatch, textTensors } from './pairs.js';
+import { MicroStream } from './streaming.js';
 import { rankShare, type Communicator } from '../../ml/data-parallel.js';
 import { startRanks, type Ranks } from './ranks.js';
 
@@ -117,10 +118,12 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   const tok = await loadTokenizer(p.text_encoder as string);
   const dirs = dirList(p.pairs);
   const size = cfg.image.imageSize, maxLen = cfg.text.maxLen;
-  const train = await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
+  // data = "stream": the training split is read from its shards as the steps need it, never held whole.
+  const streaming = p.data === 'stream';
+  const train = streaming ? undefined : await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
   const b = n(p, 'batch_size'), accum = n(p, 'accum_steps'), steps = n(p, 'steps');
   const valSet = lead ? await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal }) : undefined;
-  if (train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
+  if (train && train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
 
   const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: n(p, 'weight_decay') });
   const bank = new MemoryBank(n(p, 'bank_size'), tcfg.dim, deriveSeed(ctx.seed, 'bank'));
@@ -129,10 +132,22 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   const start = await loadResume(resumeDir, ps, opt, bank);
   if (start > 0) ctx.log.info(`resuming from step ${start} (checkpoint in ${resumeDir})`);
 
-  const batches = epochBatches(train.images.records.length, b, ctx.seed);
-  const makeBatch = (idx: number[], rng?: Rng): SmkeBatch => {
-    const { images, text } = pairBatch(train, idx, rng);
-    return { images, text, teacher: teacherTargets(teacher.ps, tcfg, images) };
+  const share = (all: number[]) => (comm ? rankShare(all, comm.rank, comm.world) : all);
+  const mineK = new Set(share(Array.from({ length: accum }, (_, k) => k)));
+  const stream = streaming
+    ? await MicroStream.open(dirs, { split: 'train', batchSize: b, seed: ctx.seed, augment: { size, train: true, scale: [0.9, 1], jitter: 0.4 }, mine: (j) => mineK.has(j % accum), from: start * accum, signal: ctx.signal })
+    : undefined;
+  if (stream) ctx.log.info(`streaming ${stream.source.total} training pairs from ${stream.source.shards.length} shards (${stream.perEpoch} batches per epoch)`);
+  const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;
+  const withTeacher = (images: tf.Tensor4D, text: SmkeBatch['text']): SmkeBatch => ({ images, text, teacher: teacherTargets(teacher.ps, tcfg, images) });
+  const microBatch = async (step: number, k: number): Promise<SmkeBatch> => {
+    if (!stream) {
+      const { images, text } = pairBatch(train!, batches!(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k)));
+      return withTeacher(images, text);
+    }
+    const sb = await stream.get(step * accum + k);
+    const images = tf.tensor4d(sb.images!, [sb.size, size, size, 3]);
+    return withTeacher(images, textTensors(sb.captions!.map((c) => tok.encode(c, undefined, maxLen))));
   };
   const valBatches: SmkeBatch[] = [];
   for (let i = 0; valSet && i + 1 < valSet.images.records.length; i += b) {
@@ -157,8 +172,7 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       ctx.signal.throwIfAborted();
       const t0 = performance.now();
       const micro: SmkeBatch[] = [];
-      const share = Array.from({ length: accum }, (_, k) => k);
-      for (const k of comm ? rankShare(share, comm.rank, comm.world) : share) micro.push(makeBatch(batches(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k))));
+      for (const k of mineK) micro.push(await microBatch(step, k));
       const lr = cosineWithWarmup(step, n(p, 'lr'), warmup, steps);
       const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
       free(micro);
@@ -184,6 +198,7 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       steps, resumed_from: start, params: ps.count(), examples_per_second: stepsRun ? (stepsRun * b * accum) / stepSeconds : 0, backend,
     });
   } finally {
+    await stream?.close();
     free(valBatches);
     bank.dispose();
     opt.dispose();
