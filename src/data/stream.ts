@@ -14,6 +14,7 @@ import { readDescriptor, type ImageDescriptor, type ImageRecord } from './format
 import { readJsonl } from './jsonl.js';
 import { Rng, deriveSeed } from './rng.js';
 import { tarFiles } from './tar-read.js';
+import { ArchiveError } from './extract.js';
 import { permutation, ImageDecodeError } from './loader.js';
 
 export interface SplitShards {
@@ -58,7 +59,15 @@ export interface StreamSample {
 /** The samples of one shard in file order: each image member followed by its `<id>.json` sidecar. */
 export async function* shardSamples(path: string): AsyncGenerator<StreamSample> {
   let pending: { id: string; data: Buffer } | undefined;
-  for await (const f of tarFiles(path)) {
+  const files = async function* () {
+    try {
+      yield* tarFiles(path);
+    } catch (err) {
+      if (err instanceof ArchiveError) throw new Error(`shard ${path} is damaged (${err.message}); regenerate the dataset (rerun the stage that wrote it)`);
+      throw err;
+    }
+  };
+  for await (const f of files()) {
     const dot = f.name.lastIndexOf('.');
     const id = f.name.slice(0, dot), ext = f.name.slice(dot + 1);
     if (ext !== 'json') {
