@@ -24,7 +24,7 @@ import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
 import { epochBatches } from './images.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
-import { MicroStream } from './streaming.js';
+import { MicroStream, trainAugment } from './streaming.js';
 import { rankShare, type Communicator } from '../../ml/data-parallel.js';
 import { startRanks, type Ranks } from './ranks.js';
 
@@ -135,7 +135,7 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   const share = (all: number[]) => (comm ? rankShare(all, comm.rank, comm.world) : all);
   const mineK = new Set(share(Array.from({ length: accum }, (_, k) => k)));
   const stream = streaming
-    ? await MicroStream.open(dirs, { split: 'train', batchSize: b, seed: ctx.seed, augment: { size, train: true, scale: [0.9, 1], jitter: 0.4 }, mine: (j) => mineK.has(j % accum), from: start * accum, signal: ctx.signal })
+    ? await MicroStream.open(dirs, { split: 'train', batchSize: b, seed: ctx.seed, augment: trainAugment(size), mine: (j) => mineK.has(j % accum), from: start * accum, signal: ctx.signal })
     : undefined;
   if (stream) ctx.log.info(`streaming ${stream.source.total} training pairs from ${stream.source.shards.length} shards (${stream.perEpoch} batches per epoch)`);
   const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;

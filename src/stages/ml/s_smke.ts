@@ -1,7 +1,7 @@
 // Descriptor of train.s_smke (run in s_smke-run.ts). No tfjs at import time.
 
 import type { StageKind } from '../kind.js';
-import { int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
+import { DATA_MODE, int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 export const trainSmke: StageKind = {
   name: 'train.s_smke',
@@ -29,12 +29,7 @@ export const trainSmke: StageKind = {
         default: 'pretrained',
         description: "'pretrained' copies the unimodal encoders' blocks (the method); 'random' keeps their shapes and vocabulary but starts from random weights (the ablation).",
       },
-      data: {
-        type: 'string',
-        enum: ['memory', 'stream'],
-        default: 'memory',
-        description: "'memory' decodes the training split once into memory (small sets: the mini profile); 'stream' reads the tar shards with a shuffle buffer and decodes ahead, in memory bounded whatever the dataset's size (the paper profile).",
-      },
+      data: DATA_MODE,
       accum_steps: int(1, 1, 'Micro-batches of batch_size accumulated per optimiser step.'),
       weight_decay: num(0.01),
       val_split: { type: 'string', default: 'val' },

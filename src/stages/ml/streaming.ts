@@ -70,3 +70,54 @@ export class MicroStream {
     await this.it?.return(undefined);
   }
 }
+
+/** The S-SMKE augmentation (s-smke.md): RandomResizedCrop with scale 0.9-1, flip, ColorJitter 0.4. */
+export const trainAugment = (size: number): AugmentSpec => ({ size, train: true, scale: [0.9, 1], jitter: 0.4 });
+
+/** One training batch per step for a single-rank loop (finetuning): `prepare(step)` fetches, `batch` holds it. */
+export async function stepStream(dirs: string[], batchSize: number, seed: number, size: number, signal?: AbortSignal) {
+  const s = await MicroStream.open(dirs, { split: 'train', batchSize, seed, augment: trainAugment(size), mine: () => true, from: 0, ...(signal ? { signal } : {}) });
+  let current: StreamBatch | undefined;
+  return {
+    stream: s,
+    prepare: async (step: number) => void (current = await s.get(step)),
+    get batch(): StreamBatch {
+      if (!current) throw new Error('stepStream: prepare(step) was not awaited before the loss');
+      return current;
+    },
+    close: () => s.close(),
+  };
+}
+
+/**
+ * Evaluation over a whole split, streamed in index order and decoded ahead: `f` maps one batch of
+ * normalised NHWC images to rows (run in a tidy scope); the rows and each image's label/captions come back.
+ */
+export async function streamEvaluate(
+  dirs: string[],
+  split: string,
+  size: number,
+  batchSize: number,
+  f: (images: Float32Array, n: number) => import('@tensorflow/tfjs').Tensor,
+  signal?: AbortSignal,
+): Promise<{ data: Float32Array; cols: number; rows: number; labels: number[] }> {
+  const tf = await import('@tensorflow/tfjs');
+  const source = await splitShards(dirs, split);
+  const parts: Float32Array[] = [];
+  const labels: number[] = [];
+  let cols = 0;
+  for await (const b of streamBatches(source, { split, seed: 0, epoch: 0, shuffle: false, batchSize, augment: { size, train: false }, ...(signal ? { signal } : {}) })) {
+    const t = tf.tidy(() => f(b.images!, b.size));
+    cols = t.shape[t.rank - 1] ?? 1;
+    parts.push((await t.data()) as Float32Array);
+    t.dispose();
+    if (b.labels) labels.push(...b.labels);
+  }
+  const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    data.set(p, off);
+    off += p.length;
+  }
+  return { data, cols, rows: source.total, labels };
+}
