@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { rankDevices } from '../../src/stages/ml/ranks.js';
 import { decodeSafetensors } from '../../src/ml/safetensors.js';
 import { makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';
 
@@ -79,6 +80,16 @@ describe('train.s_smke data-parallel', () => {
     expect(again.rec.logs.join('\n')).toContain('resuming from step 3');
     expect(worst(await weights(again.ctx.outDir))).toBe(0);
   }, 300_000);
+
+  it('ranks take the scheduler\'s grant, or on Slurm (no grant) the allocation\'s CUDA_VISIBLE_DEVICES', async () => {
+    const { ctx } = await makeCtx(root, 'dp-dev');
+    expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 2, gpuIds: [3, 5] } }, {})).toEqual([3, 5]);
+    expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 2, gpuIds: [] } }, { CUDA_VISIBLE_DEVICES: '0,1' })).toEqual([0, 1]);
+    // One GPU, none, or a list shorter than the request: one rank, as before.
+    expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 1, gpuIds: [] } }, { CUDA_VISIBLE_DEVICES: '0,1' })).toEqual([]);
+    expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 2, gpuIds: [] } }, { CUDA_VISIBLE_DEVICES: '0' })).toEqual([]);
+    expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 0, gpuIds: [] } }, {})).toEqual([]);
+  });
 
   it('refuses accum_steps that the GPUs cannot share, before starting anything', async () => {
     const { ctx } = await makeCtx(root, 'dp-bad');

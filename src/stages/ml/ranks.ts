@@ -44,9 +44,19 @@ export interface Ranks {
   stop(ok: boolean): Promise<void>;
 }
 
+/**
+ * The devices of the ranks: the scheduler's grant locally; on Slurm (no grant: Slurm picks the GPUs)
+ * the allocation's CUDA_VISIBLE_DEVICES when it lists the stage's `gpus`.
+ */
+export function rankDevices(ctx: StageContext, env: NodeJS.ProcessEnv = process.env): number[] {
+  if (ctx.resources.gpuIds.length) return ctx.resources.gpuIds;
+  const listed = (env.CUDA_VISIBLE_DEVICES ?? '').split(',').map((x) => x.trim()).filter((x) => /^\d+$/.test(x)).map(Number);
+  return ctx.resources.gpus > 1 && listed.length >= ctx.resources.gpus ? listed.slice(0, ctx.resources.gpus) : [];
+}
+
 /** Starts ranks 1..N-1 for `kind` and returns rank 0's communicator once every rank has joined. */
 export async function startRanks(ctx: StageContext, kind: RankJob['kind'], params: Record<string, Value>): Promise<Ranks> {
-  const gpus = ctx.resources.gpuIds;
+  const gpus = rankDevices(ctx);
   const world = gpus.length;
   // Unix socket paths are limited to ~107 bytes: a short private directory, not the scratch directory.
   const dir = await mkdtemp(join(tmpdir(), 'smke-dp-'));

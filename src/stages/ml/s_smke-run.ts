@@ -26,7 +26,7 @@ import { epochBatches } from './images.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { MicroStream, trainAugment } from './streaming.js';
 import { rankShare, type Communicator } from '../../ml/data-parallel.js';
-import { startRanks, type Ranks } from './ranks.js';
+import { rankDevices, startRanks, type Ranks } from './ranks.js';
 
 type P = Record<string, Value>;
 const n = (p: P, k: string) => p[k] as number;
@@ -79,18 +79,19 @@ async function loadResume(dir: string, ps: ParamStore, opt: AdamW, bank: MemoryB
  * `comm` is given to the child ranks, which run their share through this same function.
  */
 export async function runSmke(ctx: StageContext, p: P, comm?: Communicator): Promise<void> {
-  const world = comm ? comm.world : Math.max(1, ctx.resources.gpuIds.length);
+  const devices = rankDevices(ctx);
+  const world = comm ? comm.world : Math.max(1, devices.length);
   if (world > 1 && n(p, 'accum_steps') % world !== 0) {
     throw new Error(`train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${n(p, 'accum_steps')}. Set accum_steps = ${world} and batch_size = global batch / ${world}`);
   }
   if (comm || world === 1) return trainSmke(ctx, p, comm);
   const before = process.env.CUDA_VISIBLE_DEVICES;
   // Rank 0 computes on the first granted device; the others get one each from startRanks.
-  process.env.CUDA_VISIBLE_DEVICES = String(ctx.resources.gpuIds[0]);
+  process.env.CUDA_VISIBLE_DEVICES = String(devices[0]);
   let ranks: Ranks | undefined;
   try {
     ranks = await startRanks(ctx, 'train.s_smke', p);
-    ctx.log.info(`data-parallel: ${world} ranks on GPUs ${ctx.resources.gpuIds.join(', ')}`);
+    ctx.log.info(`data-parallel: ${world} ranks on GPUs ${devices.join(', ')}`);
     await trainSmke(ctx, p, ranks.comm);
     await ranks.stop(true);
   } catch (err) {
