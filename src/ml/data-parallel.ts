@@ -101,14 +101,15 @@ class FrameReader {
   private waiters: { resolve: (f: { op: number; data: Float32Array }) => void; reject: (e: unknown) => void }[] = [];
   private closed: Error | undefined;
 
-  constructor(private readonly sock: Socket, private readonly peer: string) {
+  /** `peer` names the other end in errors (known once it has sent its rank). */
+  constructor(sock: Socket, public peer: string) {
     sock.on('data', (c: Buffer) => {
       this.chunks.push(c);
       this.have += c.length;
       this.pump();
     });
     const fail = (why: string) => {
-      this.closed ??= new Error(`data-parallel: ${peer} ${why}; the other ranks stop too (see that rank's log for its error)`);
+      this.closed ??= new Error(`data-parallel: ${this.peer} ${why}; the other ranks stop too (see that rank's log for its error)`);
       for (const w of this.waiters.splice(0)) w.reject(this.closed);
     };
     sock.on('error', (e) => fail(`failed (${e.message})`));
@@ -186,6 +187,7 @@ export async function listenRoot(path: string, world: number, opts: { timeoutMs?
             sock.destroy();
             return;
           }
+          reader.peer = `rank ${r}`;
           peers[r] = reader;
           socks[r] = sock;
           if (++joined === world) {

@@ -83,6 +83,28 @@ describe('data-parallel training equals one rank with the whole batch', () => {
   }, 60_000);
 });
 
+describe('a rank that stops', () => {
+  it('fails the other ranks\' next collective with a message naming it, instead of hanging', async () => {
+    const path = join(dir, 'dp-stop.sock');
+    const { ready } = await listenRoot(path, 2, { timeoutMs: 60_000 });
+    // The child trains 2 steps and leaves; rank 0 wants 4.
+    const child = spawn(process.execPath, [join(__dirname, 'dp-linear.mjs'), path, '1', '2', '4', '2'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const comm = await ready;
+    await expect(run(comm, { B: 4, steps: 4 })).rejects.toThrow(/data-parallel: rank 1 disconnected; the other ranks stop too/);
+    await comm.close();
+    expect(await exited).toBe(0);
+  }, 60_000);
+
+  it('a rank 0 that never comes is reported, not waited for forever', async () => {
+    const { connectRank } = await import('../../src/ml/data-parallel.js');
+    await expect(connectRank(join(dir, 'nobody.sock'), 1, 2)).rejects.toThrow(/rank 1 could not reach rank 0/);
+    const { ready, server } = await listenRoot(join(dir, 'lonely.sock'), 2, { timeoutMs: 200 });
+    await expect(ready).rejects.toThrow(/only 1 of 2 ranks connected within 0.2s/);
+    server.close();
+  });
+});
+
 describe('S-SMKE data-parallel step with a memory bank', () => {
   /** `steps` steps of the tiny model; each step's micro-batches are shared out by rank. */
   async function smkeRun(comm: Communicator | undefined, micros: number, steps: number, bankSize = 8) {
