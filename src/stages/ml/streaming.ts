@@ -105,14 +105,16 @@ export async function streamEvaluate(
   const source = await splitShards(dirs, split);
   const parts: Float32Array[] = [];
   const labels: number[] = [];
-  let cols = 0;
+  let cols = 0, seen = 0;
   for await (const b of streamBatches(source, { split, seed: 0, epoch: 0, shuffle: false, batchSize, augment: { size, train: false }, ...(signal ? { signal } : {}) })) {
     const t = tf.tidy(() => f(b.images!, b.size));
     cols = t.shape[t.rank - 1] ?? 1;
     parts.push((await t.data()) as Float32Array);
     t.dispose();
     if (b.labels) labels.push(...b.labels);
+    seen += b.size;
   }
+  if (seen !== source.total) throw new Error(`the '${split}' shards hold ${seen} images, the index lists ${source.total}; regenerate the dataset`);
   const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
   let off = 0;
   for (const p of parts) {
