@@ -25,7 +25,7 @@ type Combine = (parts: Float32Array[]) => Float32Array;
 const meanInOrder: Combine = (parts) => {
   const n = parts[0]!.length;
   for (const [r, p] of parts.entries()) if (p.length !== n) throw new Error(`allReduce: rank ${r} sent ${p.length} values, rank 0 sent ${n}; every rank must reduce buffers of the same size`);
-  const out = Float32Array.from(parts[0]!);
+  const out = parts[0]!.slice();
   for (let r = 1; r < parts.length; r++) {
     const p = parts[r]!;
     for (let i = 0; i < n; i++) out[i] = out[i]! + p[i]!;
@@ -53,7 +53,7 @@ export function soloCommunicator(): Communicator {
     rank: 0,
     world: 1,
     allReduceMean: async (b) => meanInOrder([b]),
-    allGather: async (b) => Float32Array.from(b),
+    allGather: async (b) => b.slice(),
     close: async () => {},
   };
 }
@@ -68,14 +68,14 @@ export function inProcessGroup(world: number): Communicator[] {
       const r = round;
       if (r.combine !== combine) return reject(new Error(`rank ${rank} called a different collective from the other ranks: every rank must call the same collectives in the same order`));
       if (r.parts[rank]) return reject(new Error(`rank ${rank} called a collective twice before the others caught up`));
-      r.parts[rank] = Float32Array.from(buf);
+      r.parts[rank] = buf.slice();
       r.waiting[rank] = resolve;
       r.failing[rank] = reject;
       if (r.parts.filter(Boolean).length < world) return;
       round = undefined;
       try {
         const out = combine(r.parts as Float32Array[]);
-        r.waiting.forEach((w) => w(Float32Array.from(out)));
+        r.waiting.forEach((w) => w(out.slice()));
       } catch (err) {
         r.failing.forEach((f) => f(err));
       }
@@ -98,6 +98,8 @@ const HEADER = 8;
 class FrameReader {
   private chunks: Buffer[] = [];
   private have = 0;
+  /** Bytes of the frame being received (header included); -1 until its header is in. */
+  private need = -1;
   private waiters: { resolve: (f: { op: number; data: Float32Array }) => void; reject: (e: unknown) => void }[] = [];
   private closed: Error | undefined;
 
@@ -127,13 +129,20 @@ class FrameReader {
 
   private pump(): void {
     while (this.waiters.length && this.have >= HEADER) {
-      const head = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-      this.chunks = [head];
-      const count = head.readUInt32LE(4);
-      if (this.have < HEADER + count * 4) return;
-      const frame = this.take(HEADER + count * 4);
-      const data = new Float32Array(count);
-      Buffer.from(data.buffer).set(frame.subarray(HEADER));
+      // The frame's size is read once from its header; until the frame is complete nothing is copied
+      // (a gradient frame is hundreds of MB arriving in small chunks).
+      if (this.need < 0) {
+        let k = 0;
+        for (let got = 0; got < HEADER; k++) got += this.chunks[k]!.length;
+        this.need = HEADER + Buffer.concat(this.chunks.slice(0, k), HEADER).readUInt32LE(4) * 4;
+      }
+      if (this.have < this.need) return;
+      const frame = this.take(this.need);
+      this.need = -1;
+      const count = (frame.length - HEADER) / 4;
+      // A view when the payload is 4-byte aligned (a fresh allocation is), else one copy.
+      const at = frame.byteOffset + HEADER;
+      const data = at % 4 === 0 ? new Float32Array(frame.buffer, at, count) : new Float32Array(frame.buffer.slice(at, at + count * 4));
       this.waiters.shift()!.resolve({ op: frame.readUInt32LE(0), data });
     }
   }
@@ -147,14 +156,21 @@ class FrameReader {
   }
 }
 
-function frame(op: number, data: Float32Array): Buffer {
+/** A frame as two buffers (header, then the floats' own bytes: no copy of the payload). */
+function frame(op: number, data: Float32Array): Buffer[] {
   const head = Buffer.alloc(HEADER);
   head.writeUInt32LE(op, 0);
   head.writeUInt32LE(data.length, 4);
-  return Buffer.concat([head, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return [head, Buffer.from(data.buffer, data.byteOffset, data.byteLength)];
 }
 
-const write = (s: Socket, b: Buffer) => new Promise<void>((resolve, reject) => s.write(b, (e) => (e ? reject(e) : resolve())));
+const write = (s: Socket, parts: Buffer[]) =>
+  new Promise<void>((resolve, reject) => {
+    for (const [i, b] of parts.entries()) {
+      if (i < parts.length - 1) s.write(b);
+      else s.write(b, (e) => (e ? reject(e) : resolve()));
+    }
+  });
 
 /**
  * Rank 0 of a socket group: listens on `path` and waits for ranks 1..world-1 to connect (each sends its
@@ -205,7 +221,7 @@ export async function listenRoot(path: string, world: number, opts: { timeoutMs?
 
 function rootComm(server: Server, peers: (FrameReader | undefined)[], socks: (Socket | undefined)[], world: number): Communicator {
   const collective = async (op: number, buf: Float32Array, combine: Combine) => {
-    const parts: Float32Array[] = [Float32Array.from(buf)];
+    const parts: Float32Array[] = [buf.slice()];
     for (let r = 1; r < world; r++) {
       const f = await peers[r]!.next();
       if (f.op !== op) throw new Error(`data-parallel: rank ${r} called a different collective from rank 0; every rank must call the same collectives in the same order`);

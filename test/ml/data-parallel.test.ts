@@ -83,6 +83,26 @@ describe('data-parallel training equals one rank with the whole batch', () => {
   }, 60_000);
 });
 
+describe('the socket transport', () => {
+  it('carries frames of millions of floats in many chunks, back to back, exactly as the in-process group combines them', async () => {
+    const { connectRank } = await import('../../src/ml/data-parallel.js');
+    const path = join(dir, 'big.sock');
+    const world = 3, n = 3_000_001;
+    const { ready } = await listenRoot(path, world, { timeoutMs: 60_000 });
+    const others = Promise.all([1, 2].map((r) => connectRank(path, r, world)));
+    const comms = [await ready, ...(await others)];
+    const input = (r: number, k: number) => Float32Array.from({ length: n - k }, (_, i) => Math.sin(i * 0.001 + r) * (r + 1) + k);
+    for (let k = 0; k < 3; k++) {
+      const viaSocket = await Promise.all(comms.map((c) => c.allReduceMean(input(c.rank, k))));
+      const inProc = await Promise.all(inProcessGroup(world).map((c) => c.allReduceMean(input(c.rank, k))));
+      for (const x of viaSocket) expect(Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(inProc[0]!.buffer, inProc[0]!.byteOffset, inProc[0]!.byteLength))).toBe(true);
+    }
+    const gathered = await Promise.all(comms.map((c) => c.allGather(Float32Array.of(c.rank, -c.rank))));
+    for (const g of gathered) expect(Array.from(g)).toEqual([0, -0, 1, -1, 2, -2]);
+    for (const c of comms.reverse()) await c.close();
+  }, 60_000);
+});
+
 describe('a rank that stops', () => {
   it('fails the other ranks\' next collective with a message naming it, instead of hanging', async () => {
     const path = join(dir, 'dp-stop.sock');
