@@ -25,7 +25,9 @@ export default async function explainErrorCommand(argv: string[]): Promise<numbe
   const entry = entries.get(code);
   if (!entry) {
     const hint = didYouMean(code, entries.keys());
-    process.stderr.write(`smke explain-error: no diagnostic code '${raw}'.${hint ? ` ${hint[0]!.toUpperCase()}${hint.slice(1)}` : ''} The codes are ${[...entries.keys()][0]} to ${[...entries.keys()].pop()}.\n`);
+    process.stderr.write(
+      `smke explain-error: no diagnostic code '${raw}'.${hint ? ` ${hint[0]!.toUpperCase()}${hint.slice(1)}` : ''} The codes are ${[...entries.keys()][0]} to ${[...entries.keys()].pop()}.\n`,
+    );
     return 1;
   }
   process.stdout.write(`${entry}\n`);

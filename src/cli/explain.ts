@@ -17,5 +17,12 @@ export default async function explainCommand(argv: string[]): Promise<number> {
   const set = readSetOptions('smke explain', o.set);
   if (!set) return 2;
   const { explainCli } = await import('../runtime/commands.js');
-  return explainCli({ file: cmd.args[0]!, stage: cmd.args[1]!, profile: o.profile, set: set.set, store: o.store ?? process.env.SMKE_STORE, compile: compileLazily });
+  return explainCli({
+    file: cmd.args[0]!,
+    stage: cmd.args[1]!,
+    profile: o.profile,
+    set: set.set,
+    store: o.store ?? process.env.SMKE_STORE,
+    compile: compileLazily,
+  });
 }

@@ -41,15 +41,7 @@ function usage(): string {
   const lines = Object.entries(COMMANDS)
     .filter(([, c]) => !c.hidden)
     .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return [
-    'Usage: smke <command> [options]',
-    '',
-    'Commands:',
-    ...lines,
-    '',
-    "Run 'smke <command> --help' for a command's options.",
-    '',
-  ].join('\n');
+  return ['Usage: smke <command> [options]', '', 'Commands:', ...lines, '', "Run 'smke <command> --help' for a command's options.", ''].join('\n');
 }
 
 /** Edit distance, for suggesting a command name. */

@@ -28,13 +28,28 @@ export default async function runCommand(argv: string[]): Promise<number> {
     .addOption(new Option('--progress <style>', 'progress display').choices(['tty', 'plain']))
     .option('--no-plan-cache', 'always compile the pipeline')
     .option('--remote <url>', 'remote cache, s3://bucket/prefix (default: smke.json or $SMKE_REMOTE; docs/remote-cache.md)')
-    .addOption(new Option('--remote-mode <mode>', 'what the run does with the remote cache (default: read-write)').choices(['read-write', 'pull', 'push', 'off']));
+    .addOption(
+      new Option('--remote-mode <mode>', 'what the run does with the remote cache (default: read-write)').choices(['read-write', 'pull', 'push', 'off']),
+    );
   const stop = parseArgs(cmd, argv, 'smke run');
   if (stop !== undefined) return stop;
   const o = cmd.opts<{
-    profile?: string; set: string[]; jobs?: number; keepGoing?: boolean; dryRun?: boolean; only?: string[]; force?: string[];
-    store?: string; gpus?: number; backend?: string; executor?: string; json?: boolean; progress?: 'tty' | 'plain'; planCache: boolean;
-    remote?: string; remoteMode?: string;
+    profile?: string;
+    set: string[];
+    jobs?: number;
+    keepGoing?: boolean;
+    dryRun?: boolean;
+    only?: string[];
+    force?: string[];
+    store?: string;
+    gpus?: number;
+    backend?: string;
+    executor?: string;
+    json?: boolean;
+    progress?: 'tty' | 'plain';
+    planCache: boolean;
+    remote?: string;
+    remoteMode?: string;
   }>();
   const set = readSetOptions('smke run', o.set);
   if (!set) return 2;

@@ -90,8 +90,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
           diags.error('E0018', `profile \`${pname}\` overrides unknown ${what} \`${item.name}\``, item.nameSpan, {
             label: `no top-level ${what} of this name`,
             help:
-              didYouMean(item.name, table.keys()) ??
-              `declare \`${what} ${item.name}\` at the top level; a profile only overrides what the pipeline declares`,
+              didYouMean(item.name, table.keys()) ?? `declare \`${what} ${item.name}\` at the top level; a profile only overrides what the pipeline declares`,
           });
           continue;
         }
@@ -571,7 +570,11 @@ function instantiate(
 function distinctRefs(sites: RefSites, from: number, to: number): StageInstance['refs'] {
   // A slice is at its exact length: refs live as long as the plan.
   const refs = sites.refs.slice(from, to);
-  const repeated = duplicates(refs, (r) => `${r.instance}\0${r.output}`, () => {});
+  const repeated = duplicates(
+    refs,
+    (r) => `${r.instance}\0${r.output}`,
+    () => {},
+  );
   return repeated ? refs.filter((r) => !repeated.has(r)) : refs;
 }
 
@@ -581,10 +584,15 @@ function kindCall<T>(d: Draft, what: string, fn: () => T, diags: Diagnostics): T
     return fn();
   } catch (e) {
     d.broken = true;
-    diags.error('E0012', `kind \`${d.inst.kind}\` failed to compute its ${what} for \`${d.inst.id}\`: ${(e as Error)?.message ?? String(e)}`, d.stageDecl.nameSpan, {
-      label: 'while checking this stage',
-      help: 'check the parameters; if they are valid, this is a bug in the stage kind',
-    });
+    diags.error(
+      'E0012',
+      `kind \`${d.inst.kind}\` failed to compute its ${what} for \`${d.inst.id}\`: ${(e as Error)?.message ?? String(e)}`,
+      d.stageDecl.nameSpan,
+      {
+        label: 'while checking this stage',
+        help: 'check the parameters; if they are valid, this is a bug in the stage kind',
+      },
+    );
     return undefined;
   }
 }
@@ -623,7 +631,10 @@ function readResources(block: A.Entry[], env: EvalEnv, out: Partial<Resources>, 
       ok = false;
     };
     if (typeof v !== 'number' || v < 0 || !Number.isFinite(v)) {
-      fail('expected a non-negative number', e.key === 'mem' ? 'write a size, e.g. `mem = 16GB`' : e.key === 'time' ? 'write a duration, e.g. `time = 2h`' : `e.g. \`${e.key} = 2\``);
+      fail(
+        'expected a non-negative number',
+        e.key === 'mem' ? 'write a size, e.g. `mem = 16GB`' : e.key === 'time' ? 'write a duration, e.g. `time = 2h`' : `e.g. \`${e.key} = 2\``,
+      );
       continue;
     }
     switch (e.key) {
@@ -654,4 +665,3 @@ function unitOf(e: A.Expr): 'size' | 'duration' | undefined {
   if (e.type !== 'Number' || !e.unit) return undefined;
   return /B$/.test(e.unit) ? 'size' : 'duration';
 }
-

@@ -145,15 +145,7 @@ export class MemberNode extends Located implements A.MemberExpr {
   declare readonly memberAt: number;
   declare readonly memberLength: number;
 
-  constructor(
-    src: SourceFile,
-    spanAt: number,
-    spanLength: number,
-    target: A.NameExpr | A.SelectExpr,
-    member: string,
-    memberAt: number,
-    memberLength: number,
-  ) {
+  constructor(src: SourceFile, spanAt: number, spanLength: number, target: A.NameExpr | A.SelectExpr, member: string, memberAt: number, memberLength: number) {
     super(src, spanAt, spanLength);
     this.type = 'Member';
     this.target = target;

@@ -30,12 +30,7 @@ export class Diagnostics {
   /** (code, offset, message) already reported: a matrix stage would otherwise repeat one error per cell. */
   private readonly seen = new Set<string>();
 
-  error(
-    code: string,
-    message: string,
-    span: SourceSpan | undefined,
-    extra: Omit<Diagnostic, 'code' | 'severity' | 'message' | 'span'> = {},
-  ): void {
+  error(code: string, message: string, span: SourceSpan | undefined, extra: Omit<Diagnostic, 'code' | 'severity' | 'message' | 'span'> = {}): void {
     const key = `${code}\0${span?.file ?? ''}\0${span?.offset ?? -1}\0${message}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);

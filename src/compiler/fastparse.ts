@@ -9,7 +9,20 @@
 // parsers agree on every input the fast one accepts.
 
 import type * as A from './ast.js';
-import { EntryNode, InterpolationNode, ListNode, MapEntryNode, MapNode, MemberNode, NameNode, NumberNode, StageNode, StringNode, endOf, startOf } from './compact-nodes.js';
+import {
+  EntryNode,
+  InterpolationNode,
+  ListNode,
+  MapEntryNode,
+  MapNode,
+  MemberNode,
+  NameNode,
+  NumberNode,
+  StageNode,
+  StringNode,
+  endOf,
+  startOf,
+} from './compact-nodes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { scanOneLine } from './lexer.js';
 import { operatorChain, parseNumber, parseString, type MakeInterpolation } from './literals.js';
@@ -86,7 +99,10 @@ class FastParser {
   private readonly makeInterpolation: MakeInterpolation = (path, offset, length) => new InterpolationNode(this.src, path, offset, length);
   readonly comments: A.Comment[] = [];
 
-  constructor(private readonly src: SourceFile, private readonly maxDepth: number) {
+  constructor(
+    private readonly src: SourceFile,
+    private readonly maxDepth: number,
+  ) {
     this.text = src.text;
     this.next();
   }

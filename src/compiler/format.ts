@@ -185,9 +185,7 @@ class Printer {
         return out;
       }
       case 'Select':
-        return `${this.expr(e.target, indent, column)}[${e.selectors
-          .map((s) => (s.type === 'Wildcard' ? '*' : this.expr(s, indent, column)))
-          .join(', ')}]`;
+        return `${this.expr(e.target, indent, column)}[${e.selectors.map((s) => (s.type === 'Wildcard' ? '*' : this.expr(s, indent, column))).join(', ')}]`;
       case 'Member':
         return `${this.expr(e.target, indent, column)}.${e.member}`;
       case 'List':

@@ -58,9 +58,18 @@ export function kindText(kind: KindInfo): string {
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function kindMarkdown(kind: KindInfo): string {
-  const lines = [`## \`${kind.name}\``, '', `${kind.summary}. Version ${kind.version}.`, '', '| parameter | type | default | description |', '|---|---|---|---|'];
+  const lines = [
+    `## \`${kind.name}\``,
+    '',
+    `${kind.summary}. Version ${kind.version}.`,
+    '',
+    '| parameter | type | default | description |',
+    '|---|---|---|---|',
+  ];
   for (const r of paramRows(kind)) {
-    lines.push(`| \`${r.name}\` | ${cell(r.type)} | ${r.required ? '**required**' : r.default !== undefined ? `\`${cell(r.default)}\`` : ''} | ${cell(r.description)} |`);
+    lines.push(
+      `| \`${r.name}\` | ${cell(r.type)} | ${r.required ? '**required**' : r.default !== undefined ? `\`${cell(r.default)}\`` : ''} | ${cell(r.description)} |`,
+    );
   }
   const outs = outputsFor(kind);
   lines.push('', 'Outputs with the default parameters:', '');
@@ -77,7 +86,7 @@ export function stagesMarkdown(kinds: KindInfo[]): string {
   return [
     '# Stage kinds',
     '',
-    '<!-- Generated from the kinds\' schemas by `node scripts/gen-stages-doc.mjs` (after `npm run build`); do not edit by hand. -->',
+    "<!-- Generated from the kinds' schemas by `node scripts/gen-stages-doc.mjs` (after `npm run build`); do not edit by hand. -->",
     '',
     'Every kind smke ships, with its parameters (checked by the compiler against the JSON Schema below, defaults filled in) and',
     'the outputs other stages can reference as `stage.output`. `smke kinds KIND` prints the same.',

@@ -8,8 +8,7 @@ export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+
 export const Comment = createToken({ name: 'Comment', pattern: /#[^\n]*/, group: 'comments' });
 
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: 'a name' });
-const keyword = (name: string, word: string) =>
-  createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: `\`${word}\`` });
+const keyword = (name: string, word: string) => createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: `\`${word}\`` });
 export const Smke = keyword('Smke', 'smke');
 export const Import = keyword('Import', 'import');
 export const Param = keyword('Param', 'param');

@@ -61,9 +61,7 @@ export function load(rootFile: string, projectDir: string, diags: Diagnostics, r
       const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
       diags.error('E0005', `cannot read \`${shown}\`: ${why}`, via?.path.span, {
         label: via ? 'imported here' : undefined,
-        help: via
-          ? 'import paths are relative to the importing file'
-          : 'give the path of a .smke file, relative to the current directory',
+        help: via ? 'import paths are relative to the importing file' : 'give the path of a .smke file, relative to the current directory',
       });
       return;
     }
@@ -111,4 +109,3 @@ function checkVersion(ast: FileAst, src: SourceFile, diags: Diagnostics): void {
     });
   }
 }
-

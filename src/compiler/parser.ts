@@ -40,8 +40,7 @@ const label = (t: TokenType) => (t as { LABEL?: string }).LABEL ?? t.name;
 
 const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected, actual }) => `expected ${label(expected)}, found ${describeToken(actual)}`,
-  buildNotAllInputParsedMessage: ({ firstRedundant }) =>
-    `expected ${RULE_WHAT.item}, found ${describeToken(firstRedundant)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => `expected ${RULE_WHAT.item}, found ${describeToken(firstRedundant)}`,
   buildNoViableAltMessage: ({ actual, ruleName }) => `expected ${what(ruleName)}, found ${describeToken(actual[0]!)}`,
   buildEarlyExitMessage: ({ actual, ruleName }) => `expected ${what(ruleName)}, found ${describeToken(actual[0]!)}`,
 };
@@ -190,8 +189,7 @@ class SmkeParser extends EmbeddedActionsParser {
 
   profileItem = this.RULE(
     'profileItem',
-    (): A.ParamDecl | A.StageDecl | undefined =>
-      this.OR([{ ALT: () => this.SUBRULE(this.paramDecl) }, { ALT: () => this.SUBRULE(this.stageDecl) }]),
+    (): A.ParamDecl | A.StageDecl | undefined => this.OR([{ ALT: () => this.SUBRULE(this.paramDecl) }, { ALT: () => this.SUBRULE(this.stageDecl) }]),
     { recoveryValueFunc: () => undefined },
   );
 
@@ -245,17 +243,21 @@ class SmkeParser extends EmbeddedActionsParser {
     return { name: name.image, nameSpan: this.sp(name), values };
   });
 
-  body = this.RULE('body', (): { entries: A.Entry[]; end: number } => {
-    this.CONSUME(T.LBrace);
-    const entries: A.Entry[] = [];
-    this.MANY(() => {
-      const e = this.SUBRULE(this.entry);
-      if (e && typeof e === 'object' && 'key' in e) entries.push(e);
-      this.OPTION(() => this.CONSUME(T.Comma));
-    });
-    const close = this.CONSUME(T.RBrace);
-    return { entries, end: this.sp(close).offset };
-  }, { recoveryValueFunc: () => ({ entries: [], end: this.sp(this.LA(1)).offset }) });
+  body = this.RULE(
+    'body',
+    (): { entries: A.Entry[]; end: number } => {
+      this.CONSUME(T.LBrace);
+      const entries: A.Entry[] = [];
+      this.MANY(() => {
+        const e = this.SUBRULE(this.entry);
+        if (e && typeof e === 'object' && 'key' in e) entries.push(e);
+        this.OPTION(() => this.CONSUME(T.Comma));
+      });
+      const close = this.CONSUME(T.RBrace);
+      return { entries, end: this.sp(close).offset };
+    },
+    { recoveryValueFunc: () => ({ entries: [], end: this.sp(this.LA(1)).offset }) },
+  );
 
   entry = this.RULE(
     'entry',
@@ -353,10 +355,7 @@ class SmkeParser extends EmbeddedActionsParser {
   selector = this.RULE(
     'selector',
     (): A.Expr | A.WildcardSelector =>
-      this.OR([
-        { ALT: () => ({ type: 'Wildcard' as const, span: this.sp(this.CONSUME(T.Star)) }) },
-        { ALT: () => this.SUBRULE(this.expr) },
-      ]),
+      this.OR([{ ALT: () => ({ type: 'Wildcard' as const, span: this.sp(this.CONSUME(T.Star)) }) }, { ALT: () => this.SUBRULE(this.expr) }]),
     { recoveryValueFunc: () => this.errorExpr() },
   );
 
@@ -430,21 +429,25 @@ class SmkeParser extends EmbeddedActionsParser {
   );
 
   /** Comma-separated expressions, trailing comma allowed: list items and call arguments. */
-  exprList = this.RULE('exprList', (): A.Expr[] => {
-    const items: A.Expr[] = [];
-    let comma = true;
-    this.MANY(() => {
-      const item = this.SUBRULE(this.expr);
-      this.ACTION(() => this.commaMissing(items[items.length - 1]?.span, comma));
-      items.push(item);
-      comma = false;
-      this.OPTION(() => {
-        this.CONSUME(T.Comma);
-        comma = true;
+  exprList = this.RULE(
+    'exprList',
+    (): A.Expr[] => {
+      const items: A.Expr[] = [];
+      let comma = true;
+      this.MANY(() => {
+        const item = this.SUBRULE(this.expr);
+        this.ACTION(() => this.commaMissing(items[items.length - 1]?.span, comma));
+        items.push(item);
+        comma = false;
+        this.OPTION(() => {
+          this.CONSUME(T.Comma);
+          comma = true;
+        });
       });
-    });
-    return items;
-  }, { recoveryValueFunc: () => [] });
+      return items;
+    },
+    { recoveryValueFunc: () => [] },
+  );
 
   list = this.RULE('list', (): A.ListExpr => {
     const open = this.CONSUME(T.LBracket);

@@ -34,14 +34,7 @@ export interface OutputRef {
 export type Value = string | number | boolean | null | Value[] | { [key: string]: Value } | OutputRef;
 
 export function isOutputRef(v: unknown): v is OutputRef {
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    !Array.isArray(v) &&
-    '$ref' in v &&
-    typeof (v as OutputRef).$ref === 'object' &&
-    (v as OutputRef).$ref !== null
-  );
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && '$ref' in v && typeof (v as OutputRef).$ref === 'object' && (v as OutputRef).$ref !== null;
 }
 
 /** What one instance asks of the machine. Not part of the cache key. */

@@ -99,12 +99,7 @@ export interface ValidationSite {
 }
 
 /** The parameters with defaults filled in, or undefined when they do not match the schema (reported). */
-export function validateParams(
-  params: Record<string, Value>,
-  hasRefs: boolean,
-  site: ValidationSite,
-  diags: Diagnostics,
-): Record<string, Value> | undefined {
+export function validateParams(params: Record<string, Value>, hasRefs: boolean, site: ValidationSite, diags: Diagnostics): Record<string, Value> | undefined {
   const validate = validatorFor(site.kind);
   if (validate instanceof Error) {
     diags.error('E0012', `the parameter schema of kind \`${site.kind.name}\` is invalid: ${validate.message}`, site.stage.nameSpan, {

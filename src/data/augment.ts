@@ -118,10 +118,16 @@ export function normalise(data: Uint8Array, ch: number, n: number, spec: Augment
   const std = spec.std ?? IMAGENET_STD;
   const g = ch >= 3 ? 1 : 0; // a 1-channel result (grey input) is repeated into R, G and B
   const b = ch >= 3 ? 2 : 0;
-  const i0 = 1 / std[0], i1 = 1 / std[1], i2 = 1 / std[2];
-  const m0 = mean[0], m1 = mean[1], m2 = mean[2];
+  const i0 = 1 / std[0],
+    i1 = 1 / std[1],
+    i2 = 1 / std[2];
+  const m0 = mean[0],
+    m1 = mean[1],
+    m2 = mean[2];
   if (!jitter) {
-    const l0 = new Float32Array(256), l1 = new Float32Array(256), l2 = new Float32Array(256);
+    const l0 = new Float32Array(256),
+      l1 = new Float32Array(256),
+      l2 = new Float32Array(256);
     for (let v = 0; v < 256; v++) {
       l0[v] = (v / 255 - m0) * i0;
       l1[v] = (v / 255 - m1) * i1;
@@ -136,7 +142,9 @@ export function normalise(data: Uint8Array, ch: number, n: number, spec: Augment
   }
   const { brightness: bf, contrast: cf, saturation: sf } = jitter;
   // Mean grey from per-channel integer sums: three adds per pixel, weighted once at the end.
-  let s0 = 0, s1 = 0, s2 = 0;
+  let s0 = 0,
+    s1 = 0,
+    s2 = 0;
   for (let q = 0, e = n * ch; q < e; q += ch) {
     s0 += data[q]!;
     s1 += data[q + g]!;
@@ -152,7 +160,10 @@ export function normalise(data: Uint8Array, ch: number, n: number, spec: Augment
   // from tables of the byte (sat[v] = sf*lut[v], gR/gG/gB[v] = (1-sf)*weight*lut[v]), so the one
   // pass over the pixels is table reads, adds, a clamp and the normalisation.
   const keep = 1 - sf;
-  const sat = new Float64Array(256), gR = new Float64Array(256), gG = new Float64Array(256), gB = new Float64Array(256);
+  const sat = new Float64Array(256),
+    gR = new Float64Array(256),
+    gG = new Float64Array(256),
+    gB = new Float64Array(256);
   for (let v = 0; v < 256; v++) {
     const y = lut[v]!;
     sat[v] = sf * y;
@@ -161,7 +172,9 @@ export function normalise(data: Uint8Array, ch: number, n: number, spec: Augment
     gB[v] = keep * 0.114 * y;
   }
   for (let p = 0, q = 0, o = offset; p < n; p++, q += ch, o += 3) {
-    const r = data[q]!, gg = data[q + g]!, bb = data[q + b]!;
+    const r = data[q]!,
+      gg = data[q + g]!,
+      bb = data[q + b]!;
     const grey = gR[r]! + gG[gg]! + gB[bb]!;
     let x = sat[r]! + grey;
     out[o] = ((x < 0 ? 0 : x > 1 ? 1 : x) - m0) * i0;

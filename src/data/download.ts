@@ -89,7 +89,13 @@ function totalFromContentRange(h: string | undefined): number | undefined {
 }
 
 /** One attempt: continue `part` from its current size. Throws FetchError, or a local (disk) error as it is. */
-async function attempt(url: string, part: string, opts: DownloadOptions, expectedTotal: number | undefined, agents: HttpAgents): Promise<{ total?: number; resumed: boolean }> {
+async function attempt(
+  url: string,
+  part: string,
+  opts: DownloadOptions,
+  expectedTotal: number | undefined,
+  agents: HttpAgents,
+): Promise<{ total?: number; resumed: boolean }> {
   const have = await sizeOf(part);
   const ctl = new AbortController();
   const onOuterAbort = () => ctl.abort(opts.signal!.reason);

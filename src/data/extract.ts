@@ -169,7 +169,9 @@ async function extractZip(archive: string, root: string, opts: ExtractOptions, r
   const yauzl = (await import('yauzl')).default;
   const zip = await new Promise<import('yauzl').ZipFile>((ok, fail) =>
     // Raw names: yauzl would reject a hostile name by failing the whole zip; we check names ourselves so `skip` mode can count them.
-    yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (err, z) => (err ? fail(truncatedError(archive, err)) : ok(z!))),
+    yauzl.open(archive, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (err, z) =>
+      err ? fail(truncatedError(archive, err)) : ok(z!),
+    ),
   );
   const guard = new LinkGuard();
   await new Promise<void>((ok, fail) => {
@@ -194,7 +196,8 @@ async function extractZip(archive: string, root: string, opts: ExtractOptions, r
         const target = isSymlink ? (await readAll()).toString('utf8') : undefined;
         const bad = unsafeReason(name, target) ?? guard.check(name);
         if (bad) {
-          if (opts.unsafe !== 'skip') throw new ArchiveError(`${archive}: refusing entry ${JSON.stringify(name)}: ${bad}. The archive may be malicious; nothing was extracted`);
+          if (opts.unsafe !== 'skip')
+            throw new ArchiveError(`${archive}: refusing entry ${JSON.stringify(name)}: ${bad}. The archive may be malicious; nothing was extracted`);
           res.skipped.push({ name, reason: bad });
         } else if (name.endsWith('/')) {
           await mkdir(inside(root, name), { recursive: true });

@@ -108,10 +108,7 @@ export async function writeDescriptor(dir: string, d: DatasetDescriptor): Promis
 }
 
 /** Read and check `dir/dataset.json`; `expect` narrows the accepted types. */
-export async function readDescriptor<T extends DatasetDescriptor = DatasetDescriptor>(
-  dir: string,
-  expect?: DatasetType | DatasetType[],
-): Promise<T> {
+export async function readDescriptor<T extends DatasetDescriptor = DatasetDescriptor>(dir: string, expect?: DatasetType | DatasetType[]): Promise<T> {
   const path = join(dir, DESCRIPTOR);
   let text: string;
   try {

@@ -62,7 +62,9 @@ export function parseGlueTsv(task: GlueTask, text: string, labelled: boolean): P
   const ib = cols.b ? header.indexOf(cols.b) : -1;
   const il = header.indexOf(cols.label);
   if (ia < 0 || (cols.b && ib < 0) || (labelled && il < 0)) {
-    throw new Error(`GLUE ${task}: the TSV header lacks ${[cols.a, cols.b, labelled ? cols.label : undefined].filter(Boolean).join(', ')} (header: ${header.join(' | ')})`);
+    throw new Error(
+      `GLUE ${task}: the TSV header lacks ${[cols.a, cols.b, labelled ? cols.label : undefined].filter(Boolean).join(', ')} (header: ${header.join(' | ')})`,
+    );
   }
   for (const line of body) {
     const f = line.split('\t');
@@ -91,7 +93,12 @@ export function splitMrpc(trainText: string, devIds: string): { train: string; d
     devIds
       .split(/\r?\n/)
       .filter(Boolean)
-      .map((l) => l.split('\t').map((s) => s.trim()).join('\t')),
+      .map((l) =>
+        l
+          .split('\t')
+          .map((s) => s.trim())
+          .join('\t'),
+      ),
   );
   const [header, ...rows] = trainText.split(/\r?\n/).filter(Boolean);
   const train = [header];

@@ -81,10 +81,18 @@ function truncated(url: string, got: number, len: number): FetchError {
  */
 export function readBody(res: IncomingMessage, url: string, maxBytes: number): Promise<Buffer> {
   const len = Number(res.headers['content-length'] ?? 0);
-  const enc = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
+  const enc = String(res.headers['content-encoding'] ?? '')
+    .trim()
+    .toLowerCase();
   // We never ask for compression, but a server may send it anyway (as fetch would have decoded).
   const stream: NodeJS.ReadableStream =
-    enc === 'gzip' || enc === 'x-gzip' ? res.pipe(createGunzip()) : enc === 'deflate' ? res.pipe(createInflate()) : enc === 'br' ? res.pipe(createBrotliDecompress()) : res;
+    enc === 'gzip' || enc === 'x-gzip'
+      ? res.pipe(createGunzip())
+      : enc === 'deflate'
+        ? res.pipe(createInflate())
+        : enc === 'br'
+          ? res.pipe(createBrotliDecompress())
+          : res;
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let got = 0;

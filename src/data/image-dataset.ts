@@ -7,15 +7,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import {
-  DATASET_FORMAT,
-  DATASET_VERSION,
-  DatasetFormatError,
-  readDescriptor,
-  writeDescriptor,
-  type ImageDescriptor,
-  type ImageRecord,
-} from './format.js';
+import { DATASET_FORMAT, DATASET_VERSION, DatasetFormatError, readDescriptor, writeDescriptor, type ImageDescriptor, type ImageRecord } from './format.js';
 import { readJsonlAll, writeJsonlAtomic } from './jsonl.js';
 import { writeShard, type ShardMember } from './shards.js';
 
@@ -224,7 +216,8 @@ export class ImageDataset {
       let got = 0;
       while (got < size) {
         const n = readSync(fd, buf, got, size - got, offset + got);
-        if (n === 0) throw new DatasetFormatError(`${path}: truncated shard (wanted ${size} bytes at offset ${offset}, file ends early); regenerate the dataset`);
+        if (n === 0)
+          throw new DatasetFormatError(`${path}: truncated shard (wanted ${size} bytes at offset ${offset}, file ends early); regenerate the dataset`);
         got += n;
       }
       return buf;
@@ -246,4 +239,3 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
-

@@ -24,7 +24,7 @@ function pngDims(b: Uint8Array): Dims | undefined {
   const width = be32(b, 16);
   const height = be32(b, 20);
   if (!width || !height) return undefined;
-  for (let i = 8; i + 8 <= b.length; ) {
+  for (let i = 8; i + 8 <= b.length;) {
     const len = be32(b, i);
     const type = String.fromCharCode(b[i + 4]!, b[i + 5]!, b[i + 6]!, b[i + 7]!);
     if (type === 'IDAT' || type === 'IEND') return { width, height };

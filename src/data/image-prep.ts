@@ -63,7 +63,11 @@ export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise
     return { data: bytes, ext: meta.format === 'jpeg' ? 'jpg' : 'png', width, height };
   }
   try {
-    const { data, info } = await sharp(bytes, { failOn: 'error', animated: false }).rotate().flatten({ background: '#ffffff' }).jpeg({ quality: 90 }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes, { failOn: 'error', animated: false })
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .jpeg({ quality: 90 })
+      .toBuffer({ resolveWithObject: true });
     return { data, ext: 'jpg', width: info.width, height: info.height };
   } catch (err) {
     throw new FetchError(`image does not decode: ${(err as Error).message}`, 'decode_error', false);

@@ -50,7 +50,11 @@ export function permutation(n: number, seed: number, epoch = 0): number[] {
 }
 
 /** Generic seeded batching for in-memory examples (text tasks). */
-export function* batches<T>(items: readonly T[], batchSize: number, opts: { shuffle: boolean; seed: number; epoch?: number; dropLast?: boolean }): Generator<T[]> {
+export function* batches<T>(
+  items: readonly T[],
+  batchSize: number,
+  opts: { shuffle: boolean; seed: number; epoch?: number; dropLast?: boolean },
+): Generator<T[]> {
   const order = opts.shuffle ? permutation(items.length, opts.seed, opts.epoch) : items.map((_, i) => i);
   for (let i = 0; i < order.length; i += batchSize) {
     if (opts.dropLast && i + batchSize > order.length) return;

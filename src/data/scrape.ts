@@ -82,7 +82,7 @@ export function readStoredImage(stateDir: string, o: ScrapeOutcome): Buffer {
   const fd = openSync(join(stateDir, STORE), 'r');
   try {
     const buf = Buffer.allocUnsafe(o.size);
-    for (let got = 0; got < o.size; ) {
+    for (let got = 0; got < o.size;) {
       const n = readSync(fd, buf, got, o.size - got, o.offset + got);
       if (n === 0) throw new Error(`${join(stateDir, STORE)} ends before row ${o.row}'s image (offset ${o.offset}, ${o.size} bytes)`);
       got += n;
@@ -95,7 +95,7 @@ export function readStoredImage(stateDir: string, o: ScrapeOutcome): Buffer {
 
 /** Append all of `data` at the end of the store. */
 function appendAll(fd: number, data: Uint8Array): void {
-  for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done);
+  for (let done = 0; done < data.byteLength;) done += writeSync(fd, data, done, data.byteLength - done);
 }
 
 /** Outcomes recorded by earlier runs; a line cut by a kill is ignored (that row is fetched again). */
@@ -238,9 +238,11 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         heldBytes -= data.length;
       }
       emitAt++;
-      delivery = delivery.then(() => (failure ? undefined : cb(r, o, data))).catch((err) => {
-        failure ??= err;
-      });
+      delivery = delivery
+        .then(() => (failure ? undefined : cb(r, o, data)))
+        .catch((err) => {
+          failure ??= err;
+        });
     }
   };
   deliver();
@@ -288,7 +290,10 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         opts.onProgress?.(++settled, rows.length);
         return;
       }
-      await sleep(retry?.retryAfterMs ?? backoffMs({ retries: opts.retries, baseDelayMs: opts.retryDelayMs ?? 500, maxDelayMs: 10_000 }, attempt, rng), opts.signal);
+      await sleep(
+        retry?.retryAfterMs ?? backoffMs({ retries: opts.retries, baseDelayMs: opts.retryDelayMs ?? 500, maxDelayMs: 10_000 }, attempt, rng),
+        opts.signal,
+      );
     }
   };
 
@@ -360,4 +365,3 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
   }
   return { outcomes, stats };
 }
-

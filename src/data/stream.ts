@@ -33,7 +33,8 @@ export async function splitShards(dirs: string[], split: string): Promise<SplitS
     if (type && d.type !== type) throw new Error(`${dir} is an ${d.type} dataset, the others ${type}: stream datasets of one type together`);
     type = d.type;
     if (!(split in d.splits)) throw new Error(`${dir} has no split '${split}' (it has: ${Object.keys(d.splits).join(', ')})`);
-    if (d.storage !== 'shards') throw new Error(`${dir} stores its images as files; streaming reads tar shards: regenerate it with shards storage, or use the in-memory path`);
+    if (d.storage !== 'shards')
+      throw new Error(`${dir} stores its images as files; streaming reads tar shards: regenerate it with shards storage, or use the in-memory path`);
     const at = new Map<string, number>();
     for await (const r of readJsonl<ImageRecord>(join(dir, d.index))) {
       if (r.split !== split) continue;
@@ -69,7 +70,8 @@ export async function* shardSamples(path: string): AsyncGenerator<StreamSample> 
   };
   for await (const f of files()) {
     const dot = f.name.lastIndexOf('.');
-    const id = f.name.slice(0, dot), ext = f.name.slice(dot + 1);
+    const id = f.name.slice(0, dot),
+      ext = f.name.slice(dot + 1);
     if (ext !== 'json') {
       if (pending) throw new Error(`${path}: image ${pending.id} has no ${pending.id}.json sidecar; the shard is not a smke shard or is damaged`);
       pending = { id, data: f.data };
@@ -159,7 +161,8 @@ export async function* streamBatches(source: SplitShards, opts: StreamBatchOptio
   if (!Number.isInteger(bs) || bs < 1) throw new Error(`streamBatches: batchSize must be a positive integer, got ${bs}`);
   const train = opts.augment.train;
   const dropLast = opts.dropLast ?? train;
-  const size = opts.augment.size, per = size * size * 3;
+  const size = opts.augment.size,
+    per = size * size * 3;
   const limit = Math.max(1, opts.concurrency ?? 6);
 
   async function build(index: number, samples: StreamSample[]): Promise<StreamBatch> {

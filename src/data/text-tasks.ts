@@ -23,15 +23,88 @@ export type GlueTask = (typeof GLUE_TASK_NAMES)[number];
 
 /** GLUE's own label orders and metrics (as the HF `nyu-mll/glue` dataset and the GLUE paper define them). */
 export const GLUE_SPECS: Record<GlueTask, Omit<TextTaskSpec, 'splits'> & { fields: [string, string?] }> = {
-  cola: { input: 'single', problem: 'classification', labels: ['unacceptable', 'acceptable'], metric: 'matthews', metrics: ['matthews', 'accuracy'], eval_split: 'validation', fields: ['sentence'] },
-  sst2: { input: 'single', problem: 'classification', labels: ['negative', 'positive'], metric: 'accuracy', metrics: ['accuracy'], eval_split: 'validation', fields: ['sentence'] },
-  mrpc: { input: 'pair', problem: 'classification', labels: ['not_equivalent', 'equivalent'], metric: 'f1', metrics: ['f1', 'accuracy'], eval_split: 'validation', fields: ['sentence1', 'sentence2'] },
-  qqp: { input: 'pair', problem: 'classification', labels: ['not_duplicate', 'duplicate'], metric: 'f1', metrics: ['f1', 'accuracy'], eval_split: 'validation', fields: ['question1', 'question2'] },
-  stsb: { input: 'pair', problem: 'regression', labels: [], range: [0, 5], metric: 'spearman', metrics: ['spearman', 'pearson'], eval_split: 'validation', fields: ['sentence1', 'sentence2'] },
-  mnli: { input: 'pair', problem: 'classification', labels: ['entailment', 'neutral', 'contradiction'], metric: 'accuracy', metrics: ['accuracy'], eval_split: 'validation_matched', fields: ['premise', 'hypothesis'] },
-  qnli: { input: 'pair', problem: 'classification', labels: ['entailment', 'not_entailment'], metric: 'accuracy', metrics: ['accuracy'], eval_split: 'validation', fields: ['question', 'sentence'] },
-  rte: { input: 'pair', problem: 'classification', labels: ['entailment', 'not_entailment'], metric: 'accuracy', metrics: ['accuracy'], eval_split: 'validation', fields: ['sentence1', 'sentence2'] },
-  wnli: { input: 'pair', problem: 'classification', labels: ['not_entailment', 'entailment'], metric: 'accuracy', metrics: ['accuracy'], eval_split: 'validation', fields: ['sentence1', 'sentence2'] },
+  cola: {
+    input: 'single',
+    problem: 'classification',
+    labels: ['unacceptable', 'acceptable'],
+    metric: 'matthews',
+    metrics: ['matthews', 'accuracy'],
+    eval_split: 'validation',
+    fields: ['sentence'],
+  },
+  sst2: {
+    input: 'single',
+    problem: 'classification',
+    labels: ['negative', 'positive'],
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    eval_split: 'validation',
+    fields: ['sentence'],
+  },
+  mrpc: {
+    input: 'pair',
+    problem: 'classification',
+    labels: ['not_equivalent', 'equivalent'],
+    metric: 'f1',
+    metrics: ['f1', 'accuracy'],
+    eval_split: 'validation',
+    fields: ['sentence1', 'sentence2'],
+  },
+  qqp: {
+    input: 'pair',
+    problem: 'classification',
+    labels: ['not_duplicate', 'duplicate'],
+    metric: 'f1',
+    metrics: ['f1', 'accuracy'],
+    eval_split: 'validation',
+    fields: ['question1', 'question2'],
+  },
+  stsb: {
+    input: 'pair',
+    problem: 'regression',
+    labels: [],
+    range: [0, 5],
+    metric: 'spearman',
+    metrics: ['spearman', 'pearson'],
+    eval_split: 'validation',
+    fields: ['sentence1', 'sentence2'],
+  },
+  mnli: {
+    input: 'pair',
+    problem: 'classification',
+    labels: ['entailment', 'neutral', 'contradiction'],
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    eval_split: 'validation_matched',
+    fields: ['premise', 'hypothesis'],
+  },
+  qnli: {
+    input: 'pair',
+    problem: 'classification',
+    labels: ['entailment', 'not_entailment'],
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    eval_split: 'validation',
+    fields: ['question', 'sentence'],
+  },
+  rte: {
+    input: 'pair',
+    problem: 'classification',
+    labels: ['entailment', 'not_entailment'],
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    eval_split: 'validation',
+    fields: ['sentence1', 'sentence2'],
+  },
+  wnli: {
+    input: 'pair',
+    problem: 'classification',
+    labels: ['not_entailment', 'entailment'],
+    metric: 'accuracy',
+    metrics: ['accuracy'],
+    eval_split: 'validation',
+    fields: ['sentence1', 'sentence2'],
+  },
 };
 
 /** The spec of a GLUE task without the GLUE field names (those only matter when converting). */
@@ -83,7 +156,14 @@ export class TextTasksWriter {
   }
 
   async finish(): Promise<TextTasksDescriptor> {
-    const d: TextTasksDescriptor = { format: DATASET_FORMAT, version: DATASET_VERSION, type: 'text-tasks', name: this.name, source: this.source, tasks: this.tasks };
+    const d: TextTasksDescriptor = {
+      format: DATASET_FORMAT,
+      version: DATASET_VERSION,
+      type: 'text-tasks',
+      name: this.name,
+      source: this.source,
+      tasks: this.tasks,
+    };
     await writeDescriptor(this.dir, d);
     return d;
   }
@@ -127,7 +207,15 @@ export async function writeCorpus(dir: string, name: string, source: string, lin
     all.push(l.replace(/[\r\n]+/g, ' '));
   }
   await writeFileAtomic(join(dir, 'corpus.txt'), all.join('\n') + '\n');
-  const d: TextCorpusDescriptor = { format: DATASET_FORMAT, version: DATASET_VERSION, type: 'text-corpus', name, source, file: 'corpus.txt', lines: all.length };
+  const d: TextCorpusDescriptor = {
+    format: DATASET_FORMAT,
+    version: DATASET_VERSION,
+    type: 'text-corpus',
+    name,
+    source,
+    file: 'corpus.txt',
+    lines: all.length,
+  };
   await writeDescriptor(dir, d);
   return d;
 }

@@ -13,7 +13,9 @@ export class ZipReader {
   static async open(path: string): Promise<ZipReader> {
     const yauzl = (await import('yauzl')).default;
     const zip = await new Promise<ZipFile>((ok, fail) =>
-      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) => (err ? fail(new Error(`${path} is not a readable zip (${err.message}); it may be truncated: download it again`)) : ok(z!))),
+      yauzl.open(path, { lazyEntries: true, autoClose: false }, (err, z) =>
+        err ? fail(new Error(`${path} is not a readable zip (${err.message}); it may be truncated: download it again`)) : ok(z!),
+      ),
     );
     const entries = new Map<string, Entry>();
     await new Promise<void>((ok, fail) => {

@@ -70,10 +70,11 @@ function targetInExpr(expr: Expr, offset: number): Target | undefined {
     }
     case 'Select': {
       if (within(expr.target.span, offset)) return { type: 'name', name: expr.target.name, span: expr.target.span };
-      for (const s of expr.selectors) if (s.type !== 'Wildcard') {
-        const t = targetInExpr(s, offset);
-        if (t) return t;
-      }
+      for (const s of expr.selectors)
+        if (s.type !== 'Wildcard') {
+          const t = targetInExpr(s, offset);
+          if (t) return t;
+        }
       return undefined;
     }
     case 'String':
@@ -281,7 +282,11 @@ export function completionsAt(text: string, offset: number, path: string, catalo
     const stage = visibleDeclarations(ast).find((d) => d.kind === 'stage' && d.name === member[1]);
     if (stage?.decl?.type === 'Stage') {
       const decl = stage.decl;
-      return Object.keys(kindOutputs(catalog, decl.kind, literalParams(decl))).map((o) => ({ label: o, kind: 'output' as const, detail: `output of ${decl.name} (${decl.kind})` }));
+      return Object.keys(kindOutputs(catalog, decl.kind, literalParams(decl))).map((o) => ({
+        label: o,
+        kind: 'output' as const,
+        detail: `output of ${decl.name} (${decl.kind})`,
+      }));
     }
     return [];
   }
@@ -302,7 +307,12 @@ export function completionsAt(text: string, offset: number, path: string, catalo
 }
 
 /** Markdown for the node under the cursor: a kind's reference, a param's schema, a declaration, an output. */
-export function hoverAt(ast: FileAst, offset: number, catalog: KindCatalog, readFile?: (path: string) => FileAst | undefined): { markdown: string; span: SourceSpan } | undefined {
+export function hoverAt(
+  ast: FileAst,
+  offset: number,
+  catalog: KindCatalog,
+  readFile?: (path: string) => FileAst | undefined,
+): { markdown: string; span: SourceSpan } | undefined {
   const t = targetAt(ast, offset);
   if (!t) return undefined;
   switch (t.type) {
@@ -311,7 +321,8 @@ export function hoverAt(ast: FileAst, offset: number, catalog: KindCatalog, read
       return { markdown: kind ? kindMarkdown(kind) : `unknown stage kind \`${t.kind}\` (\`smke kinds\` lists them)`, span: t.span };
     }
     case 'param-key': {
-      if ((STAGE_SETTINGS as readonly string[]).includes(t.key)) return { markdown: `\`${t.key}\`: a stage setting, not part of the cache key (docs/language.md)`, span: t.span };
+      if ((STAGE_SETTINGS as readonly string[]).includes(t.key))
+        return { markdown: `\`${t.key}\`: a stage setting, not part of the cache key (docs/language.md)`, span: t.span };
       const kind = catalog.get(t.kind);
       const row = kind && paramRows(kind).find((r) => r.name === t.key);
       if (!row) return undefined;
@@ -338,4 +349,3 @@ export function hoverAt(ast: FileAst, offset: number, catalog: KindCatalog, read
       return { markdown: `import of \`${t.path}\``, span: t.span };
   }
 }
-

@@ -57,8 +57,7 @@ export interface ServerOptions {
 }
 
 export function startServer(options: ServerOptions): Connection {
-  const connection =
-    options.input && options.output ? createConnection(options.input, options.output) : createConnection(process.stdin, process.stdout);
+  const connection = options.input && options.output ? createConnection(options.input, options.output) : createConnection(process.stdin, process.stdout);
   const documents = new TextDocuments(TextDocument);
   const { catalog } = options;
   /** URIs that got diagnostics from the last compile of each open document, to clear them when they are fixed. */

@@ -28,7 +28,9 @@ export async function saveTensorCheckpoint(dir: string, tensors: Map<string, Nam
   await rename(tmp, join(dir, CONFIG_FILE));
 }
 
-export async function readCheckpoint<C extends CheckpointConfig>(dir: string): Promise<{ config: C; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
+export async function readCheckpoint<C extends CheckpointConfig>(
+  dir: string,
+): Promise<{ config: C; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
   const config = JSON.parse(await readFile(join(dir, CONFIG_FILE), 'utf8')) as C;
   const { tensors } = await loadSafetensors(join(dir, WEIGHTS_FILE));
   const floats = new Map<string, { shape: number[]; data: Float32Array }>();

@@ -24,7 +24,8 @@ type Combine = (parts: Float32Array[]) => Float32Array;
 /** Sum in rank order, then one multiplication by 1/N: the exact float operations are fixed. */
 const meanInOrder: Combine = (parts) => {
   const n = parts[0]!.length;
-  for (const [r, p] of parts.entries()) if (p.length !== n) throw new Error(`allReduce: rank ${r} sent ${p.length} values, rank 0 sent ${n}; every rank must reduce buffers of the same size`);
+  for (const [r, p] of parts.entries())
+    if (p.length !== n) throw new Error(`allReduce: rank ${r} sent ${p.length} values, rank 0 sent ${n}; every rank must reduce buffers of the same size`);
   const out = parts[0]!.slice();
   for (let r = 1; r < parts.length; r++) {
     const p = parts[r]!;
@@ -66,7 +67,10 @@ export function inProcessGroup(world: number): Communicator[] {
     new Promise<Float32Array>((resolve, reject) => {
       round ??= { parts: new Array(world), waiting: [], failing: [], combine };
       const r = round;
-      if (r.combine !== combine) return reject(new Error(`rank ${rank} called a different collective from the other ranks: every rank must call the same collectives in the same order`));
+      if (r.combine !== combine)
+        return reject(
+          new Error(`rank ${rank} called a different collective from the other ranks: every rank must call the same collectives in the same order`),
+        );
       if (r.parts[rank]) return reject(new Error(`rank ${rank} called a collective twice before the others caught up`));
       r.parts[rank] = buf.slice();
       r.waiting[rank] = resolve;
@@ -91,7 +95,9 @@ export function inProcessGroup(world: number): Communicator[] {
 
 // ---- Unix-socket transport: frames of [u32 op][u32 count][count float32]. ----
 
-const OP_REDUCE = 1, OP_GATHER = 2, OP_RESULT = 3;
+const OP_REDUCE = 1,
+  OP_GATHER = 2,
+  OP_RESULT = 3;
 const HEADER = 8;
 
 /** Reads length-prefixed frames from a socket in arrival order; a closed socket fails every later read. */
@@ -104,7 +110,10 @@ class FrameReader {
   private closed: Error | undefined;
 
   /** `peer` names the other end in errors (known once it has sent its rank). */
-  constructor(sock: Socket, public peer: string) {
+  constructor(
+    sock: Socket,
+    public peer: string,
+  ) {
     sock.on('data', (c: Buffer) => {
       this.chunks.push(c);
       this.have += c.length;
@@ -224,7 +233,8 @@ function rootComm(server: Server, peers: (FrameReader | undefined)[], socks: (So
     const parts: Float32Array[] = [buf.slice()];
     for (let r = 1; r < world; r++) {
       const f = await peers[r]!.next();
-      if (f.op !== op) throw new Error(`data-parallel: rank ${r} called a different collective from rank 0; every rank must call the same collectives in the same order`);
+      if (f.op !== op)
+        throw new Error(`data-parallel: rank ${r} called a different collective from rank 0; every rank must call the same collectives in the same order`);
       parts.push(f.data);
     }
     const out = combine(parts);

@@ -52,6 +52,7 @@ export async function allGatherRows(comm: Communicator, blocks: tf.Tensor2D[]): 
     out.push(tf.tensor2d(all.subarray(off, off + r * dim), [r, dim]));
     off += r * dim;
   }
-  if (off !== all.length) throw new Error(`allGatherRows: ranks sent blocks of different widths (${all.length} values for ${rows.reduce((a, b) => a + b, 0)} rows of ${dim})`);
+  if (off !== all.length)
+    throw new Error(`allGatherRows: ranks sent blocks of different widths (${all.length} values for ${rows.reduce((a, b) => a + b, 0)} rows of ${dim})`);
   return out;
 }

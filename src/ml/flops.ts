@@ -8,7 +8,8 @@ import type { SmkeConfig } from './smke.js';
 import { numPatches, type VitConfig } from './vit.js';
 
 export function blockFlops(c: BlockConfig, batch: number, tokens: number): number {
-  const d = c.dim, m = c.mlpRatio * d;
+  const d = c.dim,
+    m = c.mlpRatio * d;
   const linear = 2 * batch * tokens * (d * 3 * d + d * d + d * m + m * d);
   const attention = 2 * 2 * batch * tokens * tokens * d; // QK^T and AV over all heads
   return linear + attention;
@@ -24,8 +25,9 @@ export function vitFlops(c: VitConfig, batch: number): number {
 /** Forward FLOPs of one S-SMKE training batch: both encoders, the shared block twice, the KD head, the teacher and the loss products. */
 export function smkeStepForwardFlops(c: SmkeConfig, teacher: VitConfig, batch: number, textLen: number, bankSize: number): number {
   const d = c.image.dim;
-  const text = 2 * batch * textLen * c.text.vocabSize * d // one-hot embedding lookup is a matMul here
-    + c.text.depth * blockFlops({ dim: d, heads: c.text.heads, mlpRatio: c.text.mlpRatio, eps: c.text.eps, preNorm: false, layerScale: 0 }, batch, textLen);
+  const text =
+    2 * batch * textLen * c.text.vocabSize * d + // one-hot embedding lookup is a matMul here
+    c.text.depth * blockFlops({ dim: d, heads: c.text.heads, mlpRatio: c.text.mlpRatio, eps: c.text.eps, preNorm: false, layerScale: 0 }, batch, textLen);
   const shared: BlockConfig = { dim: d, heads: c.sharedHeads, mlpRatio: c.sharedMlpRatio, eps: 1e-6, preNorm: true, layerScale: 0.2 };
   const sharedFlops = blockFlops(shared, batch, numPatches(c.image) + 1) + blockFlops(shared, batch, textLen);
   const kdHead = 2 * 2 * batch * d * c.teacherDim;

@@ -55,7 +55,12 @@ export async function readHfBert(dir: string, maxLen = 64): Promise<{ text: Text
   });
   const raw = (await loadSafetensors(file)).tensors;
   const get = (name: string) => {
-    for (const key of [`bert.${name}`, name, `bert.${name.replace(/\.weight$/, '.gamma').replace(/\.bias$/, '.beta')}`, name.replace(/\.weight$/, '.gamma').replace(/\.bias$/, '.beta')]) {
+    for (const key of [
+      `bert.${name}`,
+      name,
+      `bert.${name.replace(/\.weight$/, '.gamma').replace(/\.bias$/, '.beta')}`,
+      name.replace(/\.weight$/, '.gamma').replace(/\.bias$/, '.beta'),
+    ]) {
       const t = raw.get(key);
       if (t) {
         if (!(t.data instanceof Float32Array)) throw new Error(`${dir}: ${key} is not float32`);
@@ -66,7 +71,15 @@ export async function readHfBert(dir: string, maxLen = 64): Promise<{ text: Text
   };
   const d = c.hidden_size;
   const len = Math.min(maxLen, c.max_position_embeddings);
-  const text: TextConfig = { vocabSize: c.vocab_size, maxLen: len, dim: d, depth: c.num_hidden_layers, heads: c.num_attention_heads, mlpRatio: c.intermediate_size / d, eps: c.layer_norm_eps ?? 1e-12 };
+  const text: TextConfig = {
+    vocabSize: c.vocab_size,
+    maxLen: len,
+    dim: d,
+    depth: c.num_hidden_layers,
+    heads: c.num_attention_heads,
+    mlpRatio: c.intermediate_size / d,
+    eps: c.layer_norm_eps ?? 1e-12,
+  };
   const out: Tensors = new Map();
   const set = (name: string, shape: number[], data: Float32Array) => out.set(name, { shape, data });
   const vec = (name: string) => get(name).data;
@@ -81,7 +94,8 @@ export async function readHfBert(dir: string, maxLen = 64): Promise<{ text: Text
     set(`${to}.b`, [w.shape[0]!], vec(`${from}.bias`));
   };
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const hf = `encoder.layer.${i}`, me = `text.blocks.${i}`;
+    const hf = `encoder.layer.${i}`,
+      me = `text.blocks.${i}`;
     const [q, k, v] = ['query', 'key', 'value'].map((n) => transpose(get(`${hf}.attention.self.${n}.weight`)));
     const qkv = new Float32Array(d * 3 * d);
     for (let r = 0; r < d; r++) [q, k, v].forEach((m, j) => qkv.set(m!.subarray(r * d, (r + 1) * d), r * 3 * d + j * d));

@@ -40,7 +40,9 @@ export function detectLayout(keys: Iterable<string>): VitLayout {
   const ks = [...keys];
   if (ks.some((k) => k.startsWith(D2V))) return 'data2vec2';
   if (ks.includes('patch_embed.proj.weight')) return 'beitv2';
-  throw new Error(`not a BEiTv2 or Data2Vec2 image encoder: neither patch_embed.proj.weight nor ${D2V}* is in the state dict (keys: ${ks.slice(0, 6).join(', ')}${ks.length > 6 ? ', ...' : ''})`);
+  throw new Error(
+    `not a BEiTv2 or Data2Vec2 image encoder: neither patch_embed.proj.weight nor ${D2V}* is in the state dict (keys: ${ks.slice(0, 6).join(', ')}${ks.length > 6 ? ', ...' : ''})`,
+  );
 }
 
 /**
@@ -66,7 +68,11 @@ export function findConfigValue(root: unknown, key: string, depth = 0): unknown 
     }
     return undefined;
   }
-  if (root instanceof OpaqueObject) return findConfigValue(root.state, key, depth + 1) ?? (root.items.length ? findConfigValue(new Map(root.items as [unknown, unknown][]), key, depth + 1) : undefined);
+  if (root instanceof OpaqueObject)
+    return (
+      findConfigValue(root.state, key, depth + 1) ??
+      (root.items.length ? findConfigValue(new Map(root.items as [unknown, unknown][]), key, depth + 1) : undefined)
+    );
   if (Array.isArray(root)) {
     for (const v of root) {
       const found = findConfigValue(v, key, depth + 1);
@@ -93,23 +99,24 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
     const t = state.get(k);
     if (!t) throw new Error(`${layout} checkpoint lacks ${k}`);
     if (!(t.data instanceof Float32Array)) throw new Error(`${layout} checkpoint: ${k} is ${t.dtype}, a floating-point tensor is needed`);
-    if (shape && t.shape.join('x') !== shape.join('x')) throw new Error(`${layout} checkpoint: ${k} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    if (shape && t.shape.join('x') !== shape.join('x'))
+      throw new Error(`${layout} checkpoint: ${k} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     used.add(k);
     return { shape: t.shape, data: t.data };
   };
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   const set = (name: string, shape: number[], data: Float32Array) => out.set(`image.${name}`, { shape, data });
 
-  const src = layout === 'beitv2'
-    ? { patch: 'patch_embed.proj', cls: 'cls_token' }
-    : { patch: `${D2V}local_encoder.proj`, cls: `${D2V}extra_tokens` };
+  const src = layout === 'beitv2' ? { patch: 'patch_embed.proj', cls: 'cls_token' } : { patch: `${D2V}local_encoder.proj`, cls: `${D2V}extra_tokens` };
   const pw = get(`${src.patch}.weight`);
-  if (pw.shape.length !== 4 || pw.shape[2] !== pw.shape[3]) throw new Error(`${layout} checkpoint: ${src.patch}.weight has shape [${pw.shape.join(', ')}], a square Conv2d [D, C, p, p] is expected`);
+  if (pw.shape.length !== 4 || pw.shape[2] !== pw.shape[3])
+    throw new Error(`${layout} checkpoint: ${src.patch}.weight has shape [${pw.shape.join(', ')}], a square Conv2d [D, C, p, p] is expected`);
   const [dim, channels, patch] = pw.shape as [number, number, number];
   set('patch.w', [patch * patch * channels, dim], patchMatrix(pw));
   set('patch.b', [dim], get(`${src.patch}.bias`, [dim]).data);
   const cls = get(src.cls);
-  if (cls.shape.join('x') !== `1x1x${dim}`) throw new Error(`${layout} checkpoint: ${src.cls} has shape [${cls.shape.join(', ')}]: smke's ViT takes exactly one extra (CLS) token`);
+  if (cls.shape.join('x') !== `1x1x${dim}`)
+    throw new Error(`${layout} checkpoint: ${src.cls} has shape [${cls.shape.join(', ')}]: smke's ViT takes exactly one extra (CLS) token`);
   set('cls', [1, 1, dim], cls.data);
 
   let depth = 0;
@@ -121,7 +128,11 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
   // Relative position bias: BEiT's shared table, or one per block.
   const sharedRel = layout === 'beitv2' && has('rel_pos_bias.relative_position_bias_table');
   const blockRel = layout === 'beitv2' && has('blocks.0.attn.relative_position_bias_table');
-  const relTable = sharedRel ? state.get('rel_pos_bias.relative_position_bias_table') : blockRel ? state.get('blocks.0.attn.relative_position_bias_table') : undefined;
+  const relTable = sharedRel
+    ? state.get('rel_pos_bias.relative_position_bias_table')
+    : blockRel
+      ? state.get('blocks.0.attn.relative_position_bias_table')
+      : undefined;
 
   // Grid side: from the position table or the relative table, else 224 px.
   let side: number | undefined;
@@ -137,8 +148,10 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
     return typeof v === 'number' ? v : undefined;
   };
   const heads = opts.heads ?? relTable?.shape[1] ?? cfgNum('num_heads') ?? dim / 64;
-  if (!Number.isInteger(heads) || heads < 1 || dim % heads) throw new Error(`${layout} checkpoint: width ${dim} is not divisible into ${heads} heads: pass heads explicitly`);
-  if (relTable && relTable.shape[1] !== heads) throw new Error(`${layout} checkpoint: the relative position table has ${relTable.shape[1]} heads, ${heads} were asked for`);
+  if (!Number.isInteger(heads) || heads < 1 || dim % heads)
+    throw new Error(`${layout} checkpoint: width ${dim} is not divisible into ${heads} heads: pass heads explicitly`);
+  if (relTable && relTable.shape[1] !== heads)
+    throw new Error(`${layout} checkpoint: the relative position table has ${relTable.shape[1]} heads, ${heads} were asked for`);
   const eps = opts.eps ?? cfgNum('norm_eps') ?? 1e-6;
 
   // Data2Vec2's layer_norm_first decides pre- or post-LN; the norms present tell which.
@@ -146,7 +159,15 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
   const finalNorm = has('norm.weight');
   const layerScale = has('blocks.0.gamma_1') ? 0.1 : 0;
   const vit: VitConfig = {
-    imageSize: side * patch, patchSize: patch, channels, dim, depth, heads, mlpRatio: fc1.shape[0]! / dim, eps, layerScale,
+    imageSize: side * patch,
+    patchSize: patch,
+    channels,
+    dim,
+    depth,
+    heads,
+    mlpRatio: fc1.shape[0]! / dim,
+    eps,
+    layerScale,
     ...(preNorm ? {} : { preNorm: false }),
     ...(layout === 'data2vec2' && !preNorm ? { embedNorm: true } : {}),
     ...(finalNorm ? {} : { finalNorm: false }),
@@ -173,7 +194,8 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
     if (!has(k)) return;
     used.add(k);
     const t = state.get(k)!;
-    if (t.data.length !== expectIndex.length || t.data.some((v, i) => v !== expectIndex[i])) throw new Error(`${layout} checkpoint: ${k} differs from BEiT's relative position index for a ${side}x${side} grid`);
+    if (t.data.length !== expectIndex.length || t.data.some((v, i) => v !== expectIndex[i]))
+      throw new Error(`${layout} checkpoint: ${k} differs from BEiT's relative position index for a ${side}x${side} grid`);
   };
   if (sharedRel) {
     set('rel_pos', [rows, heads], get('rel_pos_bias.relative_position_bias_table', [rows, heads]).data);
@@ -181,7 +203,8 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
   }
 
   for (let i = 0; i < depth; i++) {
-    const b = `blocks.${i}`, me = `blocks.${i}`;
+    const b = `blocks.${i}`,
+      me = `blocks.${i}`;
     const lin = (to: string, from: string, dIn: number, dOut: number) => {
       set(`${me}.${to}.w`, [dIn, dOut], transpose(get(`${b}.${from}.weight`, [dOut, dIn])));
       set(`${me}.${to}.b`, [dOut], get(`${b}.${from}.bias`, [dOut]).data);
@@ -225,7 +248,8 @@ export function importVit(state: Map<string, TorchTensor>, layout: VitLayout, op
       checkIndex(`${b}.attn.relative_position_index`);
     }
     const left = [...state.keys()].filter((k) => k.startsWith(`${b}.`) && !used.has(k));
-    if (left.length) throw new Error(`${layout} checkpoint: ${left.join(', ')} cannot be mapped to smke's ViT block (an architecture variant this importer does not know)`);
+    if (left.length)
+      throw new Error(`${layout} checkpoint: ${left.join(', ')} cannot be mapped to smke's ViT block (an architecture variant this importer does not know)`);
   }
   if (finalNorm) {
     set('norm.g', [dim], get('norm.weight', [dim]).data);
@@ -274,7 +298,9 @@ export function checkVitTensors(c: VitConfig, tensors: Map<string, { shape: numb
   const extra = [...tensors.keys()].filter((k) => !want.has(k));
   const wrong = [...want].filter(([k, s]) => tensors.has(k) && tensors.get(k)!.shape.join('x') !== s.join('x')).map(([k]) => k);
   if (missing.length || extra.length || wrong.length)
-    throw new Error(`imported weights do not match smke's ViT: missing ${missing.join(', ') || 'none'}; unexpected ${extra.join(', ') || 'none'}; wrong shape ${wrong.join(', ') || 'none'}`);
+    throw new Error(
+      `imported weights do not match smke's ViT: missing ${missing.join(', ') || 'none'}; unexpected ${extra.join(', ') || 'none'}; wrong shape ${wrong.join(', ') || 'none'}`,
+    );
 }
 
 export interface PublishedVit extends ImportedVit {

@@ -36,7 +36,8 @@ const mm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      const [m, k] = sa.shape, n = sb.shape[1];
+      const [m, k] = sa.shape,
+        n = sb.shape[1];
       const da = tf.matMul(g, tf.transpose(sb));
       // A^T dY directly, or (dY^T A)^T when A is the bigger one to transpose (one-hot rows).
       const db = m * k <= m * n + k * n ? tf.matMul(tf.transpose(sa), g) : tf.transpose(tf.matMul(tf.transpose(g), sa));

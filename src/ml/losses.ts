@@ -57,7 +57,11 @@ export function kdLoss(sImg: tf.Tensor, sTxt: tf.Tensor, t: tf.Tensor, bank: tf.
 export class MemoryBank {
   private bank: tf.Tensor2D;
 
-  constructor(readonly size: number, readonly dim: number, seed: number) {
+  constructor(
+    readonly size: number,
+    readonly dim: number,
+    seed: number,
+  ) {
     const rng = new Rng(seed);
     const data = new Float32Array(size * dim);
     for (let i = 0; i < data.length; i++) data[i] = rng.next();

@@ -15,9 +15,12 @@ export function accuracy(pred: ArrayLike<number>, gold: ArrayLike<number>): numb
 /** Binary F1 of the positive class (label 1), as GLUE reports it for MRPC and QQP. */
 export function f1(pred: ArrayLike<number>, gold: ArrayLike<number>, positive = 1): number {
   checkPair(pred, gold);
-  let tp = 0, fp = 0, fn = 0;
+  let tp = 0,
+    fp = 0,
+    fn = 0;
   for (let i = 0; i < pred.length; i++) {
-    const p = pred[i] === positive, g = gold[i] === positive;
+    const p = pred[i] === positive,
+      g = gold[i] === positive;
     if (p && g) tp++;
     else if (p) fp++;
     else if (g) fn++;
@@ -28,9 +31,13 @@ export function f1(pred: ArrayLike<number>, gold: ArrayLike<number>, positive = 
 /** Matthews correlation of binary labels (CoLA); 0 when a marginal is empty, as sklearn does. */
 export function matthews(pred: ArrayLike<number>, gold: ArrayLike<number>): number {
   checkPair(pred, gold);
-  let tp = 0, tn = 0, fp = 0, fn = 0;
+  let tp = 0,
+    tn = 0,
+    fp = 0,
+    fn = 0;
   for (let i = 0; i < pred.length; i++) {
-    const p = pred[i] === 1, g = gold[i] === 1;
+    const p = pred[i] === 1,
+      g = gold[i] === 1;
     if (p && g) tp++;
     else if (!p && !g) tn++;
     else if (p) fp++;
@@ -50,10 +57,15 @@ export function pearson(x: ArrayLike<number>, y: ArrayLike<number>): number {
   checkPair(x, y);
   const n = x.length;
   if (isConstant(x) || isConstant(y)) return 0;
-  const dx = deviations(x), dy = deviations(y);
-  let sxy = 0, sxx = 0, syy = 0;
+  const dx = deviations(x),
+    dy = deviations(y);
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
   for (let i = 0; i < n; i++) {
-    sxy += dx[i]! * dy[i]!; sxx += dx[i]! * dx[i]!; syy += dy[i]! * dy[i]!;
+    sxy += dx[i]! * dy[i]!;
+    sxx += dx[i]! * dx[i]!;
+    syy += dy[i]! * dy[i]!;
   }
   if (!(sxx > 0 && syy > 0)) return 0; // a spread lost to rounding: constant for all purposes
   const r = sxy / (Math.sqrt(sxx) * Math.sqrt(syy));
@@ -85,7 +97,7 @@ export function averageRanks(v: ArrayLike<number>): number[] {
   // A comparator, not a subtraction: Infinity - Infinity is NaN, which sort reads as "equal" inconsistently.
   const idx = Array.from({ length: v.length }, (_, i) => i).sort((a, b) => (v[a]! < v[b]! ? -1 : v[a]! > v[b]! ? 1 : 0));
   const ranks = new Array<number>(v.length);
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && v[idx[j + 1]!] === v[idx[i]!]) j++;
     const r = (i + j) / 2 + 1;
@@ -113,7 +125,8 @@ export function argmaxRows(scores: ArrayLike<number>, rows: number, cols: number
     let best = 0;
     for (let c = 0; c < cols; c++) {
       const v = scores[r * cols + c]!;
-      if (Number.isNaN(v)) throw new Error(`logits of example ${r} (class ${c}) are NaN: the model produced non-finite outputs (a diverged run? lower the learning rate)`);
+      if (Number.isNaN(v))
+        throw new Error(`logits of example ${r} (class ${c}) are NaN: the model produced non-finite outputs (a diverged run? lower the learning rate)`);
       if (v > scores[r * cols + best]!) best = c;
     }
     out.push(best);
@@ -147,9 +160,11 @@ export function topkAccuracy(scores: ArrayLike<number>, rows: number, cols: numb
   for (let r = 0; r < rows; r++) {
     const g = gold[r]!;
     if (!Number.isInteger(g) || g < 0 || g >= cols) throw new Error(`gold label ${g} of row ${r} is not a class index in [0, ${cols})`);
-    ranks.push(rankAgainst(scores[r * cols + g]!, (each) => {
-      for (let c = 0; c < cols; c++) if (c !== g) each(scores[r * cols + c]!);
-    }));
+    ranks.push(
+      rankAgainst(scores[r * cols + g]!, (each) => {
+        for (let c = 0; c < cols; c++) if (c !== g) each(scores[r * cols + c]!);
+      }),
+    );
   }
   const out: Record<number, number> = {};
   for (const k of ks) out[k] = rows === 0 ? 0 : ranks.filter((x) => x < k).length / rows;
@@ -171,15 +186,11 @@ export interface RetrievalScores {
  * the model (a tied wrong item ranks first) so a constant scorer scores 0; a
  * NaN score is never a hit and a NaN wrong score ranks first.
  */
-export function retrievalRecall(
-  sim: ArrayLike<number>,
-  nImages: number,
-  captionImage: ArrayLike<number>,
-  ks: number[] = [1, 5, 10],
-): RetrievalScores {
+export function retrievalRecall(sim: ArrayLike<number>, nImages: number, captionImage: ArrayLike<number>, ks: number[] = [1, 5, 10]): RetrievalScores {
   const nCaps = captionImage.length;
   if (sim.length !== nImages * nCaps) throw new Error(`similarity has ${sim.length} entries, expected ${nImages}x${nCaps}`);
-  const tr: Record<number, number> = {}, ir: Record<number, number> = {};
+  const tr: Record<number, number> = {},
+    ir: Record<number, number> = {};
   // Best rank (0-based) of a correct item per query; a hit at k iff rank < k.
   for (let j = 0; j < nCaps; j++) {
     const c = captionImage[j]!;
@@ -213,7 +224,10 @@ export function retrievalRecall(
 /** Same length, and every value finite: a NaN or infinite prediction must fail the metric, never score. */
 function checkPair(pred: ArrayLike<number>, gold: ArrayLike<number>): void {
   if (pred.length !== gold.length) throw new Error(`length mismatch: ${pred.length} predictions vs ${gold.length} gold values`);
-  for (const [what, v] of [['prediction', pred], ['gold value', gold]] as const) {
+  for (const [what, v] of [
+    ['prediction', pred],
+    ['gold value', gold],
+  ] as const) {
     for (let i = 0; i < v.length; i++) {
       if (!Number.isFinite(v[i]!)) throw new Error(`${what} ${i} is ${v[i]}: metrics need finite values (a diverged model? lower the learning rate)`);
     }

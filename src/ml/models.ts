@@ -65,7 +65,11 @@ export async function loadTokenizer(dir: string): Promise<WordPieceTokenizer> {
  * blocks (and embeddings) are copied; the token-type embedding, shared block
  * and KD head start fresh. The unimodal configs define the widths.
  */
-export async function smkeFromUnimodal(imageDir: string, textDir: string, opts: { layers: number; sharedHeads: number; sharedMlpRatio: number; teacherDim: number; seed: number; random?: boolean }): Promise<{ ps: ParamStore; cfg: SmkeConfig }> {
+export async function smkeFromUnimodal(
+  imageDir: string,
+  textDir: string,
+  opts: { layers: number; sharedHeads: number; sharedMlpRatio: number; teacherDim: number; seed: number; random?: boolean },
+): Promise<{ ps: ParamStore; cfg: SmkeConfig }> {
   const img = await readAny(imageDir);
   const txt = await readAny(textDir);
   if (img.config.model !== 'vit') throw new Error(`${imageDir} holds a '${img.config.model}' checkpoint, an image encoder (vit) is needed`);

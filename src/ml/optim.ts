@@ -29,7 +29,10 @@ export class AdamW {
   /** Number of updates applied so far. */
   step = 0;
 
-  constructor(private readonly ps: ParamStore, readonly cfg: AdamWConfig = SMKE_ADAMW) {}
+  constructor(
+    private readonly ps: ParamStore,
+    readonly cfg: AdamWConfig = SMKE_ADAMW,
+  ) {}
 
   private moments(name: string): [tf.Variable, tf.Variable] {
     let m = this.m.get(name);
@@ -184,7 +187,10 @@ export class GradAccumulator {
  * Loss and gradients of the trainable parameters (by store name). `f` runs
  * inside a tidy scope; extra scalars it returns in `aux` are kept for the caller.
  */
-export function lossAndGrads(ps: ParamStore, f: () => { loss: tf.Scalar; aux?: Record<string, tf.Scalar> }): { loss: tf.Scalar; aux: Record<string, tf.Scalar>; grads: Grads } {
+export function lossAndGrads(
+  ps: ParamStore,
+  f: () => { loss: tf.Scalar; aux?: Record<string, tf.Scalar> },
+): { loss: tf.Scalar; aux: Record<string, tf.Scalar>; grads: Grads } {
   const names = ps.trainableNames();
   const vars = names.map((n) => ps.get(n));
   let aux: Record<string, tf.Scalar> = {};

@@ -74,7 +74,8 @@ export class ParamStore {
 
   /** Copies values in from tensors keyed by name; returns the names that were loaded. */
   load(values: Map<string, { shape: number[]; data: Float32Array }>, opts: { from?: string; to?: string; strict?: boolean } = {}): string[] {
-    const from = opts.from ?? '', to = opts.to ?? '';
+    const from = opts.from ?? '',
+      to = opts.to ?? '';
     const loaded: string[] = [];
     for (const [name, v] of values) {
       if (!name.startsWith(from)) continue;

@@ -46,10 +46,33 @@ const MARK = Symbol('mark');
  * allow-lists and error messages speak of what would really be called.
  */
 const PY2_MODULES: Record<string, string> = {
-  __builtin__: 'builtins', copy_reg: 'copyreg', commands: 'subprocess', exceptions: 'builtins', cPickle: 'pickle', UserDict: 'collections',
-  UserList: 'collections', UserString: 'collections', Queue: 'queue', sets: 'builtins', StringIO: 'io', cStringIO: 'io', thread: '_thread', urllib2: 'urllib.request',
+  __builtin__: 'builtins',
+  copy_reg: 'copyreg',
+  commands: 'subprocess',
+  exceptions: 'builtins',
+  cPickle: 'pickle',
+  UserDict: 'collections',
+  UserList: 'collections',
+  UserString: 'collections',
+  Queue: 'queue',
+  sets: 'builtins',
+  StringIO: 'io',
+  cStringIO: 'io',
+  thread: '_thread',
+  urllib2: 'urllib.request',
 };
-const PY2_NAMES: Record<string, string> = { '__builtin__.xrange': 'builtins.range', '__builtin__.unicode': 'builtins.str', '__builtin__.long': 'builtins.int', '__builtin__.basestring': 'builtins.str', 'UserDict.IterableUserDict': 'collections.UserDict', 'sets.Set': 'builtins.set', 'sets.ImmutableSet': 'builtins.frozenset', '__builtin__.reduce': 'functools.reduce', '__builtin__.intern': 'sys.intern', '__builtin__.raw_input': 'builtins.input' };
+const PY2_NAMES: Record<string, string> = {
+  '__builtin__.xrange': 'builtins.range',
+  '__builtin__.unicode': 'builtins.str',
+  '__builtin__.long': 'builtins.int',
+  '__builtin__.basestring': 'builtins.str',
+  'UserDict.IterableUserDict': 'collections.UserDict',
+  'sets.Set': 'builtins.set',
+  'sets.ImmutableSet': 'builtins.frozenset',
+  '__builtin__.reduce': 'functools.reduce',
+  '__builtin__.intern': 'sys.intern',
+  '__builtin__.raw_input': 'builtins.input',
+};
 
 export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -179,7 +202,8 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x4d: // BININT2
         stack.push(u16());
         break;
-      case 0x49: { // INT (protocol 0; also 00/01 for False/True)
+      case 0x49: {
+        // INT (protocol 0; also 00/01 for False/True)
         const s = line().trim();
         stack.push(s === '00' ? false : s === '01' ? true : Number.parseInt(s, 10));
         break;
@@ -188,7 +212,8 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
         stack.push(Number.parseInt(line().trim().replace(/L$/, ''), 10));
         break;
       case 0x8a: // LONG1
-      case 0x8b: { // LONG4
+      case 0x8b: {
+        // LONG4
         const n = op === 0x8a ? u8() : u32();
         const b = bytes(n);
         let v = 0n;
@@ -232,7 +257,8 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x56: // UNICODE (protocol 0, raw-unicode-escape; ASCII is all configs need)
         stack.push(line());
         break;
-      case 0x53: { // STRING (protocol 0, quoted repr)
+      case 0x53: {
+        // STRING (protocol 0, quoted repr)
         const s = line();
         stack.push(s.slice(1, -1));
         break;
@@ -243,13 +269,18 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x85: // TUPLE1
         stack.push([pop()]);
         break;
-      case 0x86: { // TUPLE2
-        const b = pop(), a = pop();
+      case 0x86: {
+        // TUPLE2
+        const b = pop(),
+          a = pop();
         stack.push([a, b]);
         break;
       }
-      case 0x87: { // TUPLE3
-        const c = pop(), b = pop(), a = pop();
+      case 0x87: {
+        // TUPLE3
+        const c = pop(),
+          b = pop(),
+          a = pop();
         stack.push([a, b, c]);
         break;
       }
@@ -265,7 +296,8 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x7d: // EMPTY_DICT
         stack.push(new Map());
         break;
-      case 0x64: { // DICT
+      case 0x64: {
+        // DICT
         const d = new Map();
         setItems(d, popMark());
         stack.push(d);
@@ -274,7 +306,8 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x8f: // EMPTY_SET
         stack.push([]);
         break;
-      case 0x90: { // ADDITEMS
+      case 0x90: {
+        // ADDITEMS
         const items = popMark();
         append(top(), items);
         break;
@@ -282,22 +315,27 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x91: // FROZENSET
         stack.push(popMark());
         break;
-      case 0x61: { // APPEND
+      case 0x61: {
+        // APPEND
         const v = pop();
         append(top(), [v]);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         append(top(), items);
         break;
       }
-      case 0x73: { // SETITEM
-        const v = pop(), k = pop();
+      case 0x73: {
+        // SETITEM
+        const v = pop(),
+          k = pop();
         setItems(top(), [k, v]);
         break;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         setItems(top(), items);
         break;
@@ -323,57 +361,73 @@ export function unpickle(buf: Uint8Array, opts: UnpickleOptions): unknown {
       case 0x67: // GET
         stack.push(memoGet(Number.parseInt(line(), 10)));
         break;
-      case 0x63: { // GLOBAL
-        const module = line(), name = line();
+      case 0x63: {
+        // GLOBAL
+        const module = line(),
+          name = line();
         stack.push(lookup(module, name));
         break;
       }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop(), module = pop();
+      case 0x93: {
+        // STACK_GLOBAL
+        const name = pop(),
+          module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') throw new PickleError('malformed pickle: STACK_GLOBAL without two strings');
         stack.push(lookup(module, name));
         break;
       }
-      case 0x52: { // REDUCE
-        const args = pop(), fn = pop();
+      case 0x52: {
+        // REDUCE
+        const args = pop(),
+          fn = pop();
         if (!Array.isArray(args)) throw new PickleError('malformed pickle: REDUCE arguments are not a tuple');
         stack.push(asGlobal(fn).call(args));
         break;
       }
-      case 0x81: { // NEWOBJ
-        const args = pop(), cls = pop();
+      case 0x81: {
+        // NEWOBJ
+        const args = pop(),
+          cls = pop();
         if (!Array.isArray(args)) throw new PickleError('malformed pickle: NEWOBJ arguments are not a tuple');
         stack.push(asGlobal(cls).call(args));
         break;
       }
-      case 0x92: { // NEWOBJ_EX
+      case 0x92: {
+        // NEWOBJ_EX
         pop(); // kwargs: stubs keep no constructor keywords
-        const args = pop(), cls = pop();
+        const args = pop(),
+          cls = pop();
         if (!Array.isArray(args)) throw new PickleError('malformed pickle: NEWOBJ_EX arguments are not a tuple');
         stack.push(asGlobal(cls).call(args));
         break;
       }
-      case 0x69: { // INST
-        const module = line(), name = line();
+      case 0x69: {
+        // INST
+        const module = line(),
+          name = line();
         const g = lookup(module, name);
         stack.push(g.call(popMark()));
         break;
       }
-      case 0x6f: { // OBJ
+      case 0x6f: {
+        // OBJ
         const items = popMark();
         const cls = items.shift();
         stack.push(asGlobal(cls).call(items));
         break;
       }
-      case 0x62: { // BUILD
+      case 0x62: {
+        // BUILD
         const state = pop();
         const obj = top();
         if (obj instanceof OpaqueObject) obj.state = state;
         // A dict or OrderedDict with instance attributes (a state dict's `_metadata`): nothing a tensor needs.
-        else if (!(obj instanceof Map) && !Array.isArray(obj) && !(obj && typeof obj === 'object')) throw new PickleError('malformed pickle: BUILD on a plain value');
+        else if (!(obj instanceof Map) && !Array.isArray(obj) && !(obj && typeof obj === 'object'))
+          throw new PickleError('malformed pickle: BUILD on a plain value');
         break;
       }
-      case 0x51: { // BINPERSID
+      case 0x51: {
+        // BINPERSID
         if (!opts.persistentLoad) throw new PickleError('pickle refers to persistent objects, which this file type does not have');
         stack.push(opts.persistentLoad(pop()));
         break;

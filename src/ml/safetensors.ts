@@ -45,11 +45,31 @@ export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: R
 }
 
 /** Bytes per element of every dtype the format defines (for validation; reading supports fewer). */
-const DTYPE_SIZES: Record<string, number> = { BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8 };
+const DTYPE_SIZES: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+};
 /** The reference reader's limit on the header (safetensors' MAX_HEADER_SIZE). */
 const MAX_HEADER = 100_000_000;
 
-interface HeaderEntry { dtype: string; shape: number[]; data_offsets: [number, number] }
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
 
 /**
  * Reads a safetensors buffer, refusing what the reference library
@@ -85,11 +105,20 @@ export function decodeSafetensors(buf: Buffer): { tensors: Map<string, NamedTens
   const natural = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   for (const [name, h] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!h || typeof h !== 'object' || Object.values(h).some((v) => typeof v !== 'string')) throw new Error('safetensors __metadata__ must map names to strings');
+      if (!h || typeof h !== 'object' || Object.values(h).some((v) => typeof v !== 'string'))
+        throw new Error('safetensors __metadata__ must map names to strings');
       metadata = h as unknown as Record<string, string>;
       continue;
     }
-    if (!h || typeof h !== 'object' || !Array.isArray(h.shape) || !h.shape.every(natural) || !Array.isArray(h.data_offsets) || h.data_offsets.length !== 2 || !h.data_offsets.every(natural))
+    if (
+      !h ||
+      typeof h !== 'object' ||
+      !Array.isArray(h.shape) ||
+      !h.shape.every(natural) ||
+      !Array.isArray(h.data_offsets) ||
+      h.data_offsets.length !== 2 ||
+      !h.data_offsets.every(natural)
+    )
       throw new Error(`tensor '${name}': header entry needs dtype, shape (natural numbers) and data_offsets [begin, end]`);
     const size = DTYPE_SIZES[h.dtype];
     if (!size) throw new Error(`tensor '${name}': unknown dtype ${String(h.dtype)}`);
@@ -103,13 +132,20 @@ export function decodeSafetensors(buf: Buffer): { tensors: Map<string, NamedTens
   for (const [name, h, numel] of entries) {
     const [s, e] = h.data_offsets;
     if (e < s) throw new Error(`tensor '${name}': data offsets [${s}, ${e}] end before they begin`);
-    if (s < next) throw new Error(`tensor '${name}': data [${s}, ${e}) overlaps the previous tensor's (which ends at ${next}); the reference reader refuses overlapping tensors`);
+    if (s < next)
+      throw new Error(
+        `tensor '${name}': data [${s}, ${e}) overlaps the previous tensor's (which ends at ${next}); the reference reader refuses overlapping tensors`,
+      );
     if (s > next) throw new Error(`tensor '${name}': data starts at ${s}, leaving a gap after byte ${next}; the reference reader refuses gaps`);
-    if (e - s !== numel * DTYPE_SIZES[h.dtype]!) throw new Error(`tensor '${name}': ${e - s} bytes of data, but ${h.dtype} ${JSON.stringify(h.shape)} needs ${numel * DTYPE_SIZES[h.dtype]!}`);
+    if (e - s !== numel * DTYPE_SIZES[h.dtype]!)
+      throw new Error(`tensor '${name}': ${e - s} bytes of data, but ${h.dtype} ${JSON.stringify(h.shape)} needs ${numel * DTYPE_SIZES[h.dtype]!}`);
     next = e;
   }
   const base = 8 + n;
-  if (base + next !== buf.length) throw new Error(`safetensors data ends at byte ${base + next} but the file has ${buf.length}: ${base + next > buf.length ? 'truncated' : 'trailing bytes'} (the reference reader refuses both)`);
+  if (base + next !== buf.length)
+    throw new Error(
+      `safetensors data ends at byte ${base + next} but the file has ${buf.length}: ${base + next > buf.length ? 'truncated' : 'trailing bytes'} (the reference reader refuses both)`,
+    );
   const tensors = new Map<string, NamedTensor>();
   // In the file's header order, as the writer put them.
   for (const [name, h] of Object.entries(header)) {

@@ -31,9 +31,20 @@ export interface StepResult {
  * all-gathered teacher targets in micro-batch order, so N ranks end the step exactly as one rank
  * given all the micro-batches would (up to the summation order of the gradient mean).
  */
-export async function smkeTrainStep(ps: ParamStore, cfg: SmkeConfig, opt: AdamW, bank: MemoryBank, micro: SmkeBatch[], lr: number, clipNorm: number, comm?: Communicator): Promise<StepResult> {
+export async function smkeTrainStep(
+  ps: ParamStore,
+  cfg: SmkeConfig,
+  opt: AdamW,
+  bank: MemoryBank,
+  micro: SmkeBatch[],
+  lr: number,
+  clipNorm: number,
+  comm?: Communicator,
+): Promise<StepResult> {
   const acc = new GradAccumulator();
-  let loss = 0, kd = 0, itc = 0;
+  let loss = 0,
+    kd = 0,
+    itc = 0;
   for (const b of micro) {
     // Every micro-batch sees the same bank; targets enter it after the update, as in MoCo.
     const r = lossAndGrads(ps, () => {
@@ -60,7 +71,10 @@ export async function smkeTrainStep(ps: ParamStore, cfg: SmkeConfig, opt: AdamW,
   clampLogitScales(ps);
   if (bank.size > 0) {
     if (comm && comm.world > 1) {
-      const all = await allGatherRows(comm, micro.map((b) => b.teacher));
+      const all = await allGatherRows(
+        comm,
+        micro.map((b) => b.teacher),
+      );
       for (const t of all) bank.push(t);
       tf.dispose(all);
     } else for (const b of micro) bank.push(b.teacher);
@@ -87,7 +101,11 @@ export async function smkeValidate(ps: ParamStore, cfg: SmkeConfig, batches: Smk
     });
     const d = await vals.data();
     vals.dispose();
-    sum.loss += d[0]!; sum.kd += d[1]!; sum.itc += d[2]!; sum.kdAcc += d[3]!; sum.itcAcc += d[4]!;
+    sum.loss += d[0]!;
+    sum.kd += d[1]!;
+    sum.itc += d[2]!;
+    sum.kdAcc += d[3]!;
+    sum.itcAcc += d[4]!;
   }
   const n = Math.max(1, batches.length);
   return { loss: sum.loss / n, kd: sum.kd / n, itc: sum.itc / n, kdAcc: sum.kdAcc / n, itcAcc: sum.itcAcc / n };

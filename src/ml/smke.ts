@@ -95,20 +95,27 @@ export interface SmkeLoss {
  * L = L_KD + L_ITC for one batch of (image, caption, teacher target) triples.
  * `teacher` is the normalised teacher CLS [B, Dt]; `bank` null at validation.
  */
-export function smkeLoss(ps: ParamStore, c: SmkeConfig, images: tf.Tensor, text: TextBatch, teacher: tf.Tensor, bank: tf.Tensor | null): SmkeLoss & { img: SmkeEmbeddings; txt: SmkeEmbeddings } {
+export function smkeLoss(
+  ps: ParamStore,
+  c: SmkeConfig,
+  images: tf.Tensor,
+  text: TextBatch,
+  teacher: tf.Tensor,
+  bank: tf.Tensor | null,
+): SmkeLoss & { img: SmkeEmbeddings; txt: SmkeEmbeddings } {
   const img = smkeImage(ps, c, images);
   const txt = smkeText(ps, c, text);
   const kd = kdLoss(img.kd, txt.kd, teacher, bank, KD_SCALE);
-  const itc = tf.div(
-    tf.add(clipLoss(img.interm, txt.interm, ps.get('scale.interm')), clipLoss(img.x, txt.x, ps.get('scale.out'))),
-    2,
-  ) as tf.Scalar;
+  const itc = tf.div(tf.add(clipLoss(img.interm, txt.interm, ps.get('scale.interm')), clipLoss(img.x, txt.x, ps.get('scale.out'))), 2) as tf.Scalar;
   return { total: tf.add(kd, itc) as tf.Scalar, kd, itc, img, txt };
 }
 
 /** In-batch accuracies for validation: KD (image and text vs teacher) and ITC on x (both directions). */
 export function smkeAccuracies(img: SmkeEmbeddings, txt: SmkeEmbeddings, teacher: tf.Tensor): { kdAcc: tf.Scalar; itcAcc: tf.Scalar } {
-  const kdAcc = tf.div(tf.add(diagonalAccuracy(tf.matMul(img.kd, teacher, false, true)), diagonalAccuracy(tf.matMul(txt.kd, teacher, false, true))), 2) as tf.Scalar;
+  const kdAcc = tf.div(
+    tf.add(diagonalAccuracy(tf.matMul(img.kd, teacher, false, true)), diagonalAccuracy(tf.matMul(txt.kd, teacher, false, true))),
+    2,
+  ) as tf.Scalar;
   const sim = tf.matMul(img.x, txt.x, false, true);
   const itcAcc = tf.div(tf.add(diagonalAccuracy(sim), diagonalAccuracy(sim.transpose())), 2) as tf.Scalar;
   return { kdAcc, itcAcc };

@@ -16,7 +16,13 @@ export interface TorchTensor {
 }
 
 export function isTorchTensor(v: unknown): v is TorchTensor {
-  return !!v && typeof v === 'object' && (v as TorchTensor).data instanceof Object && Array.isArray((v as TorchTensor).shape) && typeof (v as TorchTensor).dtype === 'string';
+  return (
+    !!v &&
+    typeof v === 'object' &&
+    (v as TorchTensor).data instanceof Object &&
+    Array.isArray((v as TorchTensor).shape) &&
+    typeof (v as TorchTensor).dtype === 'string'
+  );
 }
 
 /** torch.*Storage -> element size and how to read one element as a number. */
@@ -103,7 +109,8 @@ function dtypeOfStorage(name: string): { dtype: string; size: number; float: boo
 function decodeStorage(bytes: Buffer, ref: StorageRef, bigEndian: boolean): Float32Array | Int32Array {
   const { dtype, size, float } = dtypeOfStorage(ref.storage);
   const n = ref.numel;
-  if (bytes.length < n * size) throw new Error(`storage ${ref.key} (${dtype}) holds ${bytes.length} bytes, ${n} elements need ${n * size}: the file is truncated or corrupt`);
+  if (bytes.length < n * size)
+    throw new Error(`storage ${ref.key} (${dtype}) holds ${bytes.length} bytes, ${n} elements need ${n * size}: the file is truncated or corrupt`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = !bigEndian;
   // The common case (float32 on a little-endian host, which Node always is): one copy, no per-element reads.
@@ -148,9 +155,12 @@ export function gatherStrided(storage: Float32Array | Int32Array, offset: number
   if (offset < 0 || size.some((s) => s < 0) || stride.some((s) => s < 0)) throw new Error(`tensor in storage ${key}: negative offset, size or stride`);
   const last = offset + size.reduce((a, s, i) => a + (s - 1) * stride[i]!, 0);
   if (last >= storage.length)
-    throw new Error(`tensor of size [${size.join(', ')}], stride [${stride.join(', ')}], offset ${offset} reads element ${last} of storage ${key}, which holds only ${storage.length}: the storage is shorter than the tensor needs`);
+    throw new Error(
+      `tensor of size [${size.join(', ')}], stride [${stride.join(', ')}], offset ${offset} reads element ${last} of storage ${key}, which holds only ${storage.length}: the storage is shorter than the tensor needs`,
+    );
   // Contiguous (row-major strides): a slice.
-  let expect = 1, contiguous = true;
+  let expect = 1,
+    contiguous = true;
   for (let d = size.length - 1; d >= 0; d--) {
     if (size[d] !== 1 && stride[d] !== expect) contiguous = false;
     expect *= size[d]!;
@@ -178,7 +188,10 @@ export function gatherStrided(storage: Float32Array | Int32Array, offset: number
  */
 export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
   const pkl = opts.names.filter((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
-  if (pkl.length !== 1) throw new Error(`${opts.path} is not a PyTorch checkpoint: ${pkl.length ? 'several' : 'no'} <archive>/data.pkl record${pkl.length ? 's' : ''} (legacy pre-1.6 torch.save files are not read: re-save with a newer torch)`);
+  if (pkl.length !== 1)
+    throw new Error(
+      `${opts.path} is not a PyTorch checkpoint: ${pkl.length ? 'several' : 'no'} <archive>/data.pkl record${pkl.length ? 's' : ''} (legacy pre-1.6 torch.save files are not read: re-save with a newer torch)`,
+    );
   const prefix = pkl[0]!.slice(0, -'data.pkl'.length);
   const order = (await opts.record(`${prefix}byteorder`))?.toString('latin1').trim() ?? 'little';
   if (order !== 'little' && order !== 'big') throw new Error(`${opts.path}: byteorder record says '${order}'`);
@@ -188,7 +201,13 @@ export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
 
   // Storages are read lazily by key; pickling happens synchronously, so gather refs first, then load.
   const refs = new Map<string, StorageRef>();
-  interface PendingTensor { ref: StorageRef; offset: number; size: number[]; stride: number[]; result: TorchTensor }
+  interface PendingTensor {
+    ref: StorageRef;
+    offset: number;
+    size: number[];
+    stride: number[];
+    result: TorchTensor;
+  }
   const pending: PendingTensor[] = [];
   const rebuild = (args: unknown[]): TorchTensor => {
     const [ref, offset, size, stride] = args as [StorageRef, unknown, unknown, unknown];
@@ -206,11 +225,23 @@ export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
     if (full === 'torch._utils._rebuild_parameter' || full === 'torch._utils._rebuild_parameter_with_state') return fn((a) => a[0]);
     if (full === 'collections.OrderedDict') return fn(() => new Map());
     if (module === 'torch' && name.endsWith('Storage') && !(name in STORAGES))
-      throw new PickleError(`${opts.path}: tensors stored as torch.${name} are not supported (smke reads ${Object.keys(STORAGES).map((k) => `torch.${k}`).join(', ')})`);
-    if (module === 'torch' && name in STORAGES) return { call: () => { throw new PickleError(`${opts.path}: torch.${name} is constructed directly instead of through a persistent id`); }, storage: name } as PickleGlobal & { storage: string };
+      throw new PickleError(
+        `${opts.path}: tensors stored as torch.${name} are not supported (smke reads ${Object.keys(STORAGES)
+          .map((k) => `torch.${k}`)
+          .join(', ')})`,
+      );
+    if (module === 'torch' && name in STORAGES)
+      return {
+        call: () => {
+          throw new PickleError(`${opts.path}: torch.${name} is constructed directly instead of through a persistent id`);
+        },
+        storage: name,
+      } as PickleGlobal & { storage: string };
     if (STUBBED.has(full) || STUBBED_MODULES.some((m) => module === m || module.startsWith(`${m}.`)) || (module === 'torch' && TORCH_DTYPE.test(name)))
       return fn((args) => new OpaqueObject(full, args));
-    throw new PickleError(`${opts.path}: refused to load the global ${full}: a PyTorch weights file needs only tensors, storages and OrderedDict, so this pickle may run code when torch.load opens it. Nothing was executed. If the file is trusted, re-save only its state dict (torch.save(model.state_dict(), path)).`);
+    throw new PickleError(
+      `${opts.path}: refused to load the global ${full}: a PyTorch weights file needs only tensors, storages and OrderedDict, so this pickle may run code when torch.load opens it. Nothing was executed. If the file is trusted, re-save only its state dict (torch.save(model.state_dict(), path)).`,
+    );
   };
   const persistentLoad = (pid: unknown): StorageRef => {
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new Error(`${opts.path}: unknown persistent id ${JSON.stringify(pid)}`);
@@ -219,7 +250,8 @@ export async function readTorchZip(opts: TorchReadOptions): Promise<unknown> {
     const k = String(key);
     const prev = refs.get(k);
     const ref: StorageRef = { storage: type.storage, key: k, numel: int(numel, 'storage size') };
-    if (prev && (prev.storage !== ref.storage || prev.numel !== ref.numel)) throw new Error(`${opts.path}: storage ${k} is declared twice with different types or sizes`);
+    if (prev && (prev.storage !== ref.storage || prev.numel !== ref.numel))
+      throw new Error(`${opts.path}: storage ${k} is declared twice with different types or sizes`);
     refs.set(k, prev ?? ref);
     return prev ?? ref;
   };
@@ -255,7 +287,10 @@ export async function loadTorchCheckpoint(path: string): Promise<unknown> {
     const head = Buffer.alloc(2);
     const fh = await open(path, 'r');
     await fh.read(head, 0, 2, 0).finally(() => fh.close());
-    if (head[0] === 0x80 && head[1] === 0x02) throw new Error(`${path} is in the legacy torch.save format (before PyTorch 1.6), which smke does not read: re-save it with a newer torch (torch.save(torch.load(old), new))`);
+    if (head[0] === 0x80 && head[1] === 0x02)
+      throw new Error(
+        `${path} is in the legacy torch.save format (before PyTorch 1.6), which smke does not read: re-save it with a newer torch (torch.save(torch.load(old), new))`,
+      );
     throw new Error(`${path} is not a PyTorch checkpoint zip: ${err.message}`);
   });
   const fh = await open(path, 'r');

@@ -41,7 +41,9 @@ export function vitBlockConfig(c: VitConfig): BlockConfig {
  * three rows are CLS->patch, patch->CLS and CLS->CLS.
  */
 export function relativePositionIndex(wh: number, ww: number): Int32Array {
-  const n = wh * ww, t = n + 1, rows = (2 * wh - 1) * (2 * ww - 1) + 3;
+  const n = wh * ww,
+    t = n + 1,
+    rows = (2 * wh - 1) * (2 * ww - 1) + 3;
   const idx = new Int32Array(t * t);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) {
@@ -62,7 +64,8 @@ export function relativePositionRows(c: VitConfig): number {
 
 /** [1, heads, T, T] attention bias from a [rows, heads] table. */
 function relativeBias(table: tf.Tensor, c: VitConfig): tf.Tensor {
-  const w = c.imageSize / c.patchSize, t = w * w + 1;
+  const w = c.imageSize / c.patchSize,
+    t = w * w + 1;
   // gather, not a one-hot product: the table is read (frozen teacher), and
   // a one-hot of T*T rows would be larger than the table by far.
   const idx = tf.tensor1d(relativePositionIndex(w, w), 'int32');
@@ -108,7 +111,13 @@ export function patchify(images: tf.Tensor, p: number): tf.Tensor {
  * (all by default). `finalNorm` applies the encoder's last LayerNorm, which the
  * teacher and truncated encoders omit (s-smke.md: "final norm removed").
  */
-export function vitForward(ps: ParamStore, prefix: string, c: VitConfig, images: tf.Tensor, opts: { layers?: number; finalNorm?: boolean; patchMask?: tf.Tensor } = {}): tf.Tensor {
+export function vitForward(
+  ps: ParamStore,
+  prefix: string,
+  c: VitConfig,
+  images: tf.Tensor,
+  opts: { layers?: number; finalNorm?: boolean; patchMask?: tf.Tensor } = {},
+): tf.Tensor {
   const b = images.shape[0]!;
   let patches = linear(ps, `${prefix}.patch`, patchify(images, c.patchSize));
   if (opts.patchMask) {

@@ -62,7 +62,9 @@ export function transposeInto(x: ArrayLike<number>, out: { [i: number]: number; 
   }
   if (r === 2) {
     // [m, n] -> [n, m] in 32 x 32 tiles, so neither side walks memory with a large stride.
-    const m = s[0]!, n = s[1]!, T = 32;
+    const m = s[0]!,
+      n = s[1]!,
+      T = 32;
     for (let i0 = 0; i0 < m; i0 += T) {
       const i1 = Math.min(m, i0 + T);
       for (let j0 = 0; j0 < n; j0 += T) {
@@ -77,7 +79,8 @@ export function transposeInto(x: ArrayLike<number>, out: { [i: number]: number; 
   for (let d = r - 2; d >= 0; d--) inStride[d] = inStride[d + 1]! * s[d + 1]!;
   const outShape = p.map((d) => s[d]!);
   const stride = p.map((d) => inStride[d]!);
-  const n = outShape[r - 1]!, inner = stride[r - 1]!;
+  const n = outShape[r - 1]!,
+    inner = stride[r - 1]!;
   const idx = new Array<number>(r - 1).fill(0);
   let base = 0;
   for (let o = 0; o < out.length; o += n) {
@@ -127,7 +130,10 @@ export function useFastWasmKernels(on: boolean): void {
     const rank = mergeTransposeDims(x.shape, perm).shape.length;
     if (rank === 3 || rank === 4) return o.transpose(args);
     const backend = args.backend as WasmBackend;
-    const out = backend.makeOutput(perm.map((d) => x.shape[d]!), x.dtype);
+    const out = backend.makeOutput(
+      perm.map((d) => x.shape[d]!),
+      x.dtype,
+    );
     // Views are taken after makeOutput: an allocation may grow (and move) the heap.
     transposeInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, perm);
     return out;

@@ -24,7 +24,6 @@ const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
 
-
 export interface PipelineArgs {
   file: string;
   profile?: string;
@@ -69,8 +68,16 @@ async function guard(name: string, fn: () => Promise<number>): Promise<number> {
 // --- run -----------------------------------------------------------------------
 
 export interface RunCliArgs extends PipelineArgs {
-  jobs?: number; keepGoing: boolean; dryRun: boolean; only?: string[]; force?: string[];
-  gpus?: number; backend?: string; json: boolean; progress?: 'tty' | 'plain'; argv: string[];
+  jobs?: number;
+  keepGoing: boolean;
+  dryRun: boolean;
+  only?: string[];
+  force?: string[];
+  gpus?: number;
+  backend?: string;
+  json: boolean;
+  progress?: 'tty' | 'plain';
+  argv: string[];
   /** Default executor: 'local' or 'slurm' (--executor). */
   executor?: string;
   /** --remote and --remote-mode (docs/remote-cache.md); smke.json and the environment fill in the rest. */
@@ -114,8 +121,20 @@ export function runCli(a: RunCliArgs): Promise<number> {
     try {
       const remote = (await import('./remote.js')).remoteConfig(plan.projectDir, { url: a.remote, mode: a.remoteMode });
       const s = await runPlan({
-        plan, bus, store: a.store, jobs: a.jobs, gpus: a.gpus, keepGoing: a.keepGoing, dryRun: a.dryRun,
-        only: a.only, force: a.force, backend: a.backend, argv: a.argv, signal: controller.signal, executorName: a.executor, remote,
+        plan,
+        bus,
+        store: a.store,
+        jobs: a.jobs,
+        gpus: a.gpus,
+        keepGoing: a.keepGoing,
+        dryRun: a.dryRun,
+        only: a.only,
+        force: a.force,
+        backend: a.backend,
+        argv: a.argv,
+        signal: controller.signal,
+        executorName: a.executor,
+        remote,
       });
       await renderer.close();
       return s.exitCode;
@@ -344,7 +363,12 @@ export async function diffCli(a: { runA?: number; runB?: number; json?: boolean 
       process.stdout.write(`  ${i.instance.padEnd(24)} ${how}${i.reasons.length ? `: ${i.reasons.join('; ')}` : ''}\n`);
     }
     if (d.metrics.length) {
-      const rows = d.metrics.map((m) => [`${m.instance}.${m.metric}`, formatMetric(m.a), formatMetric(m.b), m.a !== undefined && m.b !== undefined ? formatMetric(m.b - m.a) : '']);
+      const rows = d.metrics.map((m) => [
+        `${m.instance}.${m.metric}`,
+        formatMetric(m.a),
+        formatMetric(m.b),
+        m.a !== undefined && m.b !== undefined ? formatMetric(m.b - m.a) : '',
+      ]);
       const head = ['metric', `run ${ra}`, `run ${rb}`, 'change'];
       const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
       const line = (r: string[]) => `  ${r.map((x, c) => (c === 0 ? x.padEnd(widths[c]!) : x.padStart(widths[c]!))).join('  ')}`.trimEnd();
@@ -392,7 +416,11 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
       // Unrecorded and published after this database began: a run died before recording it.
       // Older: a lost database may have known it; only --unrecorded says it may go.
       if (a.unrecorded) return true;
-      try { return lstatSync(join(lay.storeDir, k)).mtimeMs >= createdMs; } catch { return false; }
+      try {
+        return lstatSync(join(lay.storeDir, k)).mtimeMs >= createdMs;
+      } catch {
+        return false;
+      }
     });
     let freed = 0;
     for (const k of removable) {
@@ -428,7 +456,9 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
     if (!a.dryRun) {
       dropStaleSnapshots(lay);
       try {
-        state.transaction(() => { for (const k of removable) if (!existsSync(join(lay.storeDir, k))) state.forgetEntry(k); });
+        state.transaction(() => {
+          for (const k of removable) if (!existsSync(join(lay.storeDir, k))) state.forgetEntry(k);
+        });
         pruned = state.pruneStatCache((p) => existsSync(p));
       } catch (e) {
         // The entries are gone either way; the rows of removed ones are harmless and go next time.
@@ -437,7 +467,9 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
       }
     }
     process.stdout.write(
-      a.dryRun ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n` : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}` +
+      a.dryRun
+        ? `${removable.length} entr${removable.length === 1 ? 'y' : 'ies'} would be removed\n`
+        : `removed ${freed} entr${freed === 1 ? 'y' : 'ies'}${tmp ? ` and ${tmp} leftover temporary director${tmp === 1 ? 'y' : 'ies'}` : ''}` +
             `${pruned ? `; forgot ${pruned} deleted file${pruned === 1 ? '' : 's'} from the stat cache` : ''}\n`,
     );
     return EXIT.ok;
@@ -462,11 +494,13 @@ async function collectRemote(a: { url?: string; keepDays: number; dryRun: boolea
   try {
     // What this project's last run used stays, however old: the next run here needs it.
     const last = state?.runs(1)[0];
-    const protect = new Set([...(last ? state!.runInstances(last.id)?.values() ?? [] : [])].map((u) => u.key));
+    const protect = new Set([...(last ? (state!.runInstances(last.id)?.values() ?? []) : [])].map((u) => u.key));
     const r = await remote.collect({ keepDays: a.keepDays, protect, dryRun: a.dryRun });
     for (const k of r.removed) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k}\n`);
     for (const k of r.orphans) process.stdout.write(`${a.dryRun ? 'would remove' : 'removed'} ${k} (an upload that never finished)\n`);
-    process.stdout.write(`${remote.describe()}: ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} older than ${a.keepDays} day${a.keepDays === 1 ? '' : 's'} ${a.dryRun ? 'would be ' : ''}removed, ${r.kept} kept\n`);
+    process.stdout.write(
+      `${remote.describe()}: ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'} older than ${a.keepDays} day${a.keepDays === 1 ? '' : 's'} ${a.dryRun ? 'would be ' : ''}removed, ${r.kept} kept\n`,
+    );
     return EXIT.ok;
   } catch (e) {
     if (e instanceof RemoteError || (e as { $metadata?: unknown }).$metadata !== undefined || (e as Error).name === 'CredentialsProviderError') {
@@ -498,7 +532,9 @@ export async function verifyCli(a: { store?: string; json?: boolean }): Promise<
       }
     }
     if (!a.json) {
-      process.stdout.write(`${keys.length} entr${keys.length === 1 ? 'y' : 'ies'} checked in ${shown(resolve(lay.storeDir))}, ${bad} corrupted${bad ? ' (the next run reruns them)' : ''}\n`);
+      process.stdout.write(
+        `${keys.length} entr${keys.length === 1 ? 'y' : 'ies'} checked in ${shown(resolve(lay.storeDir))}, ${bad} corrupted${bad ? ' (the next run reruns them)' : ''}\n`,
+      );
     }
     return bad ? EXIT.failed : EXIT.ok;
   } finally {

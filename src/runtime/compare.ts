@@ -40,13 +40,17 @@ export class CompareError extends Error {}
 /** The two runs `smke diff` compares when none (or one) is named: the last two (or that one and its predecessor). */
 export function defaultRuns(state: StateDb, a?: number, b?: number): [number, number] {
   if (a !== undefined && b !== undefined) return [a, b];
-  const recent = state.runs(1_000).filter((r) => r.status !== 'running').map((r) => r.id);
+  const recent = state
+    .runs(1_000)
+    .filter((r) => r.status !== 'running')
+    .map((r) => r.id);
   if (a !== undefined) {
     const before = recent.find((id) => id < a);
     if (before === undefined) throw new CompareError(`run ${a} has no earlier run to compare with: name two runs (smke history lists them)`);
     return [before, a];
   }
-  if (recent.length < 2) throw new CompareError(`${recent.length === 0 ? 'no finished run is' : 'only one finished run is'} recorded here: run the pipeline twice, then compare`);
+  if (recent.length < 2)
+    throw new CompareError(`${recent.length === 0 ? 'no finished run is' : 'only one finished run is'} recorded here: run the pipeline twice, then compare`);
   return [recent[1]!, recent[0]!];
 }
 
@@ -105,7 +109,12 @@ export function compareRuns(state: StateDb, storeDir: string, runA: number, runB
 
 /** `*` matches any run of characters; nothing else is special (instance ids contain brackets). */
 function wildcard(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
 }
 
 /**

@@ -29,8 +29,12 @@ export interface StatCache {
 
 export class MemoryStatCache implements StatCache {
   readonly map = new Map<string, StatRecord>();
-  get(path: string): StatRecord | undefined { return this.map.get(path); }
-  put(path: string, rec: StatRecord): void { this.map.set(path, rec); }
+  get(path: string): StatRecord | undefined {
+    return this.map.get(path);
+  }
+  put(path: string, rec: StatRecord): void {
+    this.map.set(path, rec);
+  }
 }
 
 /**
@@ -61,7 +65,10 @@ export class Digester {
   private observing = false;
   private readonly buf = Buffer.allocUnsafe(CHUNK);
 
-  private constructor(private readonly hasher: IHasher, private readonly cache?: StatCache) {}
+  private constructor(
+    private readonly hasher: IHasher,
+    private readonly cache?: StatCache,
+  ) {}
 
   static async create(cache?: StatCache): Promise<Digester> {
     return new Digester(await createXXHash128(), cache);
@@ -192,7 +199,10 @@ export class Digester {
 const NOT_REGULAR = 'is not a regular file or a directory (a FIFO, socket or device cannot be digested)';
 
 export class InputError extends Error {
-  constructor(readonly input: string, readonly problem: string) {
+  constructor(
+    readonly input: string,
+    readonly problem: string,
+  ) {
     super(`input '${input}' ${problem}: create it or fix the stage's inputs`);
     this.name = 'InputError';
   }

@@ -23,8 +23,12 @@ export type Listener = (e: RunEvent) => void;
 
 export class EventBus {
   private readonly listeners: Listener[] = [];
-  on(l: Listener): void { this.listeners.push(l); }
-  emit(e: RunEvent): void { for (const l of this.listeners) l(e); }
+  on(l: Listener): void {
+    this.listeners.push(l);
+  }
+  emit(e: RunEvent): void {
+    for (const l of this.listeners) l(e);
+  }
 }
 
 /** Events a worker streams to its orchestrator (one JSON object per line). */

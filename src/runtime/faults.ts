@@ -9,7 +9,12 @@ import { layout } from './layout.js';
 import { damaged } from './state.js';
 import { moveAside } from './staterepair.js';
 
-interface SystemError extends Error { code?: string; syscall?: string; path?: string; dest?: string }
+interface SystemError extends Error {
+  code?: string;
+  syscall?: string;
+  path?: string;
+  dest?: string;
+}
 
 /** Whether the file system holding `dir` has no room left (for messages about SQLite's I/O errors, which hide ENOSPC). */
 function diskFull(dir: string): boolean {
@@ -45,12 +50,17 @@ export function describeFault(e: unknown, projectDir = process.cwd()): string | 
   if (bad) {
     // Found in the middle of a command: move it aside now, so the next command starts a new one and rebuilds it.
     let where = '';
-    try { if (existsSync(bad.path)) where = `; moved it to ${moveAside(bad.path)}`; } catch { /* reported below as is */ }
+    try {
+      if (existsSync(bad.path)) where = `; moved it to ${moveAside(bad.path)}`;
+    } catch {
+      /* reported below as is */
+    }
     return `${bad.message}${where}. Rerun the command: smke starts a new state database and rebuilds what the store's manifests record (run history is lost).`;
   }
   if (code.startsWith('SQLITE_')) {
     if (diskFull(lay.smkeDir) || code === 'SQLITE_IOERR_SHMSIZE') return `the state database ${lay.dbPath} could not be written (${code}): ${FULL}`;
-    if (code.startsWith('SQLITE_BUSY')) return `the state database ${lay.dbPath} stayed locked by another smke process for 10 s (${code}): wait for it, or stop it, and rerun`;
+    if (code.startsWith('SQLITE_BUSY'))
+      return `the state database ${lay.dbPath} stayed locked by another smke process for 10 s (${code}): wait for it, or stop it, and rerun`;
     if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM') {
       return `the state database ${lay.dbPath} cannot be opened or written (${code}: ${err.message}): check that ${lay.smkeDir} is writable and its disk is healthy`;
     }

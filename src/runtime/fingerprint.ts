@@ -68,10 +68,7 @@ function replaceRefs(v: Value, fn: (ref: { instance: string; output: string }) =
   return v;
 }
 
-export function mapParams(
-  params: Record<string, Value>,
-  fn: (ref: { instance: string; output: string }) => Value,
-): Record<string, Value> {
+export function mapParams(params: Record<string, Value>, fn: (ref: { instance: string; output: string }) => Value): Record<string, Value> {
   return replaceRefs(params, fn) as Record<string, Value>;
 }
 

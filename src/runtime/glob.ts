@@ -18,18 +18,34 @@ export function globToRegExp(pattern: string): RegExp {
     if (c === '*') {
       if (pattern[i + 1] === '*') {
         // `**/` matches zero or more whole directories; a trailing `**` matches everything below.
-        if (pattern[i + 2] === '/') { re += '(?:[^/]*(?:/|$))*'; i += 2; } else { re += '.*'; i += 1; }
+        if (pattern[i + 2] === '/') {
+          re += '(?:[^/]*(?:/|$))*';
+          i += 2;
+        } else {
+          re += '.*';
+          i += 1;
+        }
       } else re += '[^/]*';
     } else if (c === '?') re += '[^/]';
     else if (c === '[') {
       const end = pattern.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
-      else { re += `[${pattern.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`; i = end; }
+      else {
+        re += `[${pattern
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
     } else if (c === '{') {
       const end = pattern.indexOf('}', i + 1);
       if (end < 0) re += '\\{';
       else {
-        re += `(?:${pattern.slice(i + 1, end).split(',').map((alt) => globToRegExp(alt).source.slice(1, -1)).join('|')})`;
+        re += `(?:${pattern
+          .slice(i + 1, end)
+          .split(',')
+          .map((alt) => globToRegExp(alt).source.slice(1, -1))
+          .join('|')})`;
         i = end;
       }
     } else re += c.replace(/[.+^$()|\\]/g, '\\$&');
@@ -44,13 +60,20 @@ export function globToRegExp(pattern: string): RegExp {
 export function expandGlob(root: string, pattern: string, onDir?: (rel: string) => void): string[] {
   const segments = pattern.split('/');
   const staticParts: string[] = [];
-  for (const s of segments) { if (isGlob(s)) break; staticParts.push(s); }
+  for (const s of segments) {
+    if (isGlob(s)) break;
+    staticParts.push(s);
+  }
   const base = staticParts.join('/');
   const re = globToRegExp(pattern);
   const out: string[] = [];
   const walk = (rel: string): void => {
     let entries;
-    try { entries = readdirSync(join(root, rel), { withFileTypes: true }); } catch { return; }
+    try {
+      entries = readdirSync(join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
     onDir?.(rel);
     for (const e of entries) {
       const child = rel ? `${rel}/${e.name}` : e.name;

@@ -55,7 +55,9 @@ export function readJob(path: string): JobSpec {
     job = JSON.parse(readFileSync(path, 'utf8')) as Partial<JobSpec> | null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new SetupError(`cannot read the job file ${path} (${code ?? 'not valid JSON'}): it is written by \`smke run\` for one attempt and removed when the attempt ends; run the pipeline again`);
+    throw new SetupError(
+      `cannot read the job file ${path} (${code ?? 'not valid JSON'}): it is written by \`smke run\` for one attempt and removed when the attempt ends; run the pipeline again`,
+    );
   }
   if (!job || typeof job !== 'object' || job.format !== 1 || typeof job.key !== 'string' || typeof job.tmpDir !== 'string' || !job.lock) {
     throw new SetupError(`the job file ${path} is not one this smke wrote (format ${String(job?.format)}): run the pipeline again`);

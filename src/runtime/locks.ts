@@ -122,9 +122,12 @@ export function tryAcquire(path: string, instance: string): AcquireResult {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     return { ok: false, holder: readLock(path) };
-  }
-  finally {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -147,7 +150,11 @@ export function breakStale(path: string, seen: LockInfo | undefined): boolean {
     rmSync(aside, { recursive: true, force: true });
     return true;
   }
-  try { linkSync(aside, path); } catch { /* the lock was re-created meanwhile */ }
+  try {
+    linkSync(aside, path);
+  } catch {
+    /* the lock was re-created meanwhile */
+  }
   unlinkSync(aside);
   return false;
 }
@@ -167,7 +174,11 @@ export function adopt(path: string, token: string, pid: number): boolean {
 export function release(path: string, token: string): void {
   const cur = readLock(path);
   if (cur && cur.token === token) {
-    try { unlinkSync(path); } catch { /* released by the other holder of the token */ }
+    try {
+      unlinkSync(path);
+    } catch {
+      /* released by the other holder of the token */
+    }
   }
 }
 
@@ -178,11 +189,19 @@ export function release(path: string, token: string): void {
  */
 export function cleanLockLeftovers(locksDir: string): void {
   let names: string[];
-  try { names = readdirSync(locksDir); } catch { return; }
+  try {
+    names = readdirSync(locksDir);
+  } catch {
+    return;
+  }
   for (const n of names) {
     const m = /^[0-9a-f]{64}\.(?:stale\.)?(\d+)\./.exec(n);
     if (m && !pidAlive(Number(m[1]))) {
-      try { unlinkSync(join(locksDir, n)); } catch { /* removed by another run */ }
+      try {
+        unlinkSync(join(locksDir, n));
+      } catch {
+        /* removed by another run */
+      }
     }
   }
 }

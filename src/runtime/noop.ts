@@ -20,7 +20,14 @@ import type { RunSummary } from './orchestrate.js';
 
 /** A no-op run answered by the fast path (./noop.ts), waiting in the journal. */
 export interface NoopRunRecord {
-  file: string; profile: string | null; argv: string[]; sameAs: number; cached: number; at: number; host: string; pid: number;
+  file: string;
+  profile: string | null;
+  argv: string[];
+  sameAs: number;
+  cached: number;
+  at: number;
+  host: string;
+  pid: number;
 }
 
 /** The journal of fast-path runs, beside the DB. */
@@ -63,11 +70,19 @@ export function writeSnapshot(lay: Layout, planDigest: string, snap: Snapshot): 
 /** Remove snapshots of plans no plan-cache head refers to any more (gc). */
 export function dropStaleSnapshots(lay: Layout): void {
   let names: string[];
-  try { names = readdirSync(lay.plansDir); } catch { return; }
+  try {
+    names = readdirSync(lay.plansDir);
+  } catch {
+    return;
+  }
   const live = new Set<string>();
   for (const n of names) {
     if (!n.endsWith('.head.json')) continue;
-    try { live.add((JSON.parse(readFileSync(join(lay.plansDir, n), 'utf8')) as { planDigest: string }).planDigest); } catch { /* unreadable head */ }
+    try {
+      live.add((JSON.parse(readFileSync(join(lay.plansDir, n), 'utf8')) as { planDigest: string }).planDigest);
+    } catch {
+      /* unreadable head */
+    }
   }
   for (const n of names) if (n.endsWith('.noop.json') && !live.has(n.slice(0, -'.noop.json'.length))) rmSync(join(lay.plansDir, n), { force: true });
 }
@@ -84,7 +99,7 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
   for (const [n, v] of Object.entries(snap.env)) if (envValueDigest(env[n]) !== v) return undefined;
   const text = snap.stats;
   const storePrefix = `${lay.storeDir}/`;
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const tab = text.indexOf('\t', i);
     let end = text.indexOf('\n', tab);
     if (end < 0) end = text.length;
@@ -95,16 +110,18 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
   }
   for (const [dir, names] of snap.links) {
     let present: Set<string>;
-    try { present = new Set(readdirSync(dir)); } catch { return undefined; }
+    try {
+      present = new Set(readdirSync(dir));
+    } catch {
+      return undefined;
+    }
     for (const n of names) if (!present.has(n)) return undefined;
   }
   return snap;
 }
 
 /** Report a run answered by the no-op fast path (./noop.ts), and record it as repeating the snapshot's run. */
-export function answerNoop(
-  snap: Snapshot, lay: Layout, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number,
-): RunSummary {
+export function answerNoop(snap: Snapshot, lay: Layout, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number): RunSummary {
   const rows = snap.instances ? snap.instances.split('\n').map((l) => l.split('\t') as [string, string, string]) : [];
   const n = rows.length;
   journalNoopRun(lay, { file, profile: profile ?? null, argv, sameAs: snap.runId, cached: n, at: Date.now(), host: hostname(), pid: process.pid });
@@ -114,7 +131,6 @@ export function answerNoop(
   bus.emit({ type: 'summary', ...s, dryRun: false });
   return s;
 }
-
 
 /**
  * A fast-path run is appended to a journal instead of the state DB: loading

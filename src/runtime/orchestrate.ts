@@ -140,7 +140,15 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
 
   if (opts.dryRun) {
     for (const w of analysis.waiting) bus.emit({ type: 'warning', message: `${w.inst.id} cannot run yet: ${w.reason}` });
-    const s = { exitCode: analysis.waiting.length ? EXIT.failed : EXIT.ok, ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0, seconds: seconds() };
+    const s = {
+      exitCode: analysis.waiting.length ? EXIT.failed : EXIT.ok,
+      ran: 0,
+      cached: cachedItems.length,
+      failed: 0,
+      skipped: 0,
+      cancelled: 0,
+      seconds: seconds(),
+    };
     bus.emit({ type: 'summary', ...s, dryRun: true });
     return s;
   }
@@ -170,14 +178,21 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const linkPresent = (dir: string, name: string): boolean => {
     let names = listed.get(dir);
     if (!names) {
-      try { names = new Set(readdirSync(dir)); } catch { names = new Set(); }
+      try {
+        names = new Set(readdirSync(dir));
+      } catch {
+        names = new Set();
+      }
       listed.set(dir, names);
     }
     return names.has(name);
   };
   state.transaction(() => {
     for (const a of cachedItems) recordUse(a, a.files, a.verified === true);
-    state.touchEntries(cachedItems.map((a) => a.fp.key), runId);
+    state.touchEntries(
+      cachedItems.map((a) => a.fp.key),
+      runId,
+    );
   });
   for (const a of cachedItems) bus.emit({ type: 'cached', instance: a.inst.id, key: a.fp.key });
 
@@ -187,10 +202,15 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const defaultExecutor = opts.executorName ?? opts.executor?.name ?? 'local';
   const onSlurm = (inst: StageInstance): boolean => (inst.executor ?? defaultExecutor) === 'slurm';
   const slurmCount = toRun.filter((a) => onSlurm(a.inst)).length;
-  const slurmExecutor = slurmCount === 0 ? undefined
-    : opts.executor?.name === 'slurm' ? opts.executor : new (await import('./executors/slurm.js')).SlurmExecutor({ projectDir: plan.projectDir });
+  const slurmExecutor =
+    slurmCount === 0
+      ? undefined
+      : opts.executor?.name === 'slurm'
+        ? opts.executor
+        : new (await import('./executors/slurm.js')).SlurmExecutor({ projectDir: plan.projectDir });
   // execa costs ~90 ms to load: a no-op run never needs it.
-  const executor = (opts.executor?.name === 'slurm' ? undefined : opts.executor) ??
+  const executor =
+    (opts.executor?.name === 'slurm' ? undefined : opts.executor) ??
     (toRun.length > slurmCount ? new (await import('./executors/local.js')).LocalExecutor() : undefined);
   const executorFor = (inst: StageInstance): Executor => (onSlurm(inst) ? slurmExecutor! : executor!);
   const needGpus = toRun.some((a) => !onSlurm(a.inst) && a.inst.resources.gpus > 0);
@@ -212,7 +232,9 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const pushes: Promise<void>[] = [];
   const byId = new Map(toRun.map((a) => [a.inst.id, a]));
   const tasks: Task[] = toRun.map((a) => ({
-    id: a.inst.id, deps: deps(a.inst), retries: a.inst.retries,
+    id: a.inst.id,
+    deps: deps(a.inst),
+    retries: a.inst.retries,
     resources: onSlurm(a.inst) ? { ...a.inst.resources, cpus: 0, gpus: 0, memBytes: 0 } : a.inst.resources,
   }));
   for (const t of tasks) bus.emit({ type: 'queued', instance: t.id });
@@ -242,7 +264,10 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     while (!lock) {
       if (signal.aborted) return { status: 'cancelled' };
       const r = tryAcquire(lockPath, inst.id);
-      if (r.ok) { lock = r.info; break; }
+      if (r.ok) {
+        lock = r.info;
+        break;
+      }
       const stale = staleLock(lockPath, r.holder);
       if (stale) {
         if (breakStale(lockPath, r.holder)) {
@@ -325,7 +350,16 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       const extraEnv: Record<string, string> = {};
       if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
       handle = await executor!.submit(
-        { name: inst.id, command: workerCommand(jobFile), cwd: plan.projectDir, env: extraEnv, passEnv: passedEnvNames(inst), resources: job.resources, logPath, eventsPath: job.eventsPath },
+        {
+          name: inst.id,
+          command: workerCommand(jobFile),
+          cwd: plan.projectDir,
+          env: extraEnv,
+          passEnv: passedEnvNames(inst),
+          resources: job.resources,
+          logPath,
+          eventsPath: job.eventsPath,
+        },
         (e) => {
           if (e.type === 'final') final = e;
           else bus.emit({ ...e, instance: inst.id });
@@ -342,9 +376,13 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     // resources.time is a wall-clock limit: past it the attempt is stopped and fails (and may be retried).
     let timedOut = false;
     // (On Slurm, --time is the limit: Slurm stops the job and the executor reports TIMEOUT.)
-    const limit = inst.resources.timeSeconds > 0 && !onSlurm(inst)
-      ? setTimeout(() => { timedOut = true; onCancel(); }, inst.resources.timeSeconds * 1000)
-      : undefined;
+    const limit =
+      inst.resources.timeSeconds > 0 && !onSlurm(inst)
+        ? setTimeout(() => {
+            timedOut = true;
+            onCancel();
+          }, inst.resources.timeSeconds * 1000)
+        : undefined;
     const exit = await executor!.wait(handle);
     clearTimeout(limit);
     signal.removeEventListener('abort', onCancel);
@@ -397,32 +435,42 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       return true;
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
-      if (!signal.aborted) bus.emit({ type: 'warning', message: `remote cache: ${e instanceof Error ? e.message : String(e)}; running the stage here instead` });
+      if (!signal.aborted)
+        bus.emit({ type: 'warning', message: `remote cache: ${e instanceof Error ? e.message : String(e)}; running the stage here instead` });
       return false;
     }
   }
   function pushEntry(r: RemoteStore, instance: string, key: string, entryDir: string): Promise<void> {
     return r.push(key, entryDir, digester).then(
-      (how) => { if (how === 'pushed') bus.emit({ type: 'pushed', instance, key }); },
+      (how) => {
+        if (how === 'pushed') bus.emit({ type: 'pushed', instance, key });
+      },
       // A remote that is down must not fail a run whose results are safe in the local store.
-      (e: unknown) => bus.emit({ type: 'warning', instance, message: `remote cache: ${e instanceof Error ? e.message : String(e)} (the result is in the local store; the next run pushes nothing for it)` }),
+      (e: unknown) =>
+        bus.emit({
+          type: 'warning',
+          instance,
+          message: `remote cache: ${e instanceof Error ? e.message : String(e)} (the result is in the local store; the next run pushes nothing for it)`,
+        }),
     );
   }
 
-  const final = await scheduler.run(tasks, {
-    run: runOne,
-    onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error }),
-    onSkip: (t, because) => bus.emit({ type: 'skipped', instance: t.id, because }),
-    onFail: (t, error) => {
-      const l = lastLog.get(t.id);
-      bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
-    },
-  }).finally(async () => {
-    opts.signal?.removeEventListener('abort', onAbort);
-    (slurmExecutor as { close?: () => void } | undefined)?.close?.();
-    await Promise.all(pushes);
-    remote?.close();
-  });
+  const final = await scheduler
+    .run(tasks, {
+      run: runOne,
+      onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error }),
+      onSkip: (t, because) => bus.emit({ type: 'skipped', instance: t.id, because }),
+      onFail: (t, error) => {
+        const l = lastLog.get(t.id);
+        bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
+      },
+    })
+    .finally(async () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+      await Promise.all(pushes);
+      remote?.close();
+    });
   for (const s of final.values()) {
     if (s === 'failed') counts.failed++;
     else if (s === 'skipped') counts.skipped++;
@@ -440,7 +488,10 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     for (const a of analysis.items) {
       Object.assign(env, a.fp.parts.env);
       const files = entryFiles.get(a.fp.key);
-      if (!files) { complete = false; break; }
+      if (!files) {
+        complete = false;
+        break;
+      }
       for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs)}`);
     }
     const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${keyOf(i.id)}`);
@@ -448,8 +499,15 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     const clean = (l: string, fields: number): boolean => l.split('\t').length === fields && !l.includes('\n');
     if (complete && lines.every((l) => clean(l, 2)) && instances.every((l) => clean(l, 3))) {
       writeSnapshot(lay, digest, {
-        format: 4, plan: digest, storeDir: lay.storeDir, storeFormat: STORE_FORMAT,
-        instances: instances.join('\n'), env, stats: lines.join('\n'), links: [...links], runId,
+        format: 4,
+        plan: digest,
+        storeDir: lay.storeDir,
+        storeFormat: STORE_FORMAT,
+        instances: instances.join('\n'),
+        env,
+        stats: lines.join('\n'),
+        links: [...links],
+        runId,
       });
     }
   }

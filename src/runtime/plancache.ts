@@ -102,7 +102,11 @@ export function loadCachedPlan(
   digests.set(plan, digest);
   if (!existsSync(headPath(plansDir, k))) {
     const { plan: _plan, ...head } = c;
-    try { writePrivateFile(headPath(plansDir, k), JSON.stringify({ ...head, planDigest: digest })); } catch { /* read-only: no fast path */ }
+    try {
+      writePrivateFile(headPath(plansDir, k), JSON.stringify({ ...head, planDigest: digest }));
+    } catch {
+      /* read-only: no fast path */
+    }
   }
   return plan;
 }

@@ -17,24 +17,48 @@ const WRITE = 0o222;
  */
 export function sealTree(dir: string): void {
   let st;
-  try { st = lstatSync(dir); } catch { return; }
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return;
+  }
   if (st.isSymbolicLink()) return;
   if (st.isDirectory()) {
     let names: string[] = [];
-    try { names = readdirSync(dir); } catch { /* unreadable: leave it */ }
+    try {
+      names = readdirSync(dir);
+    } catch {
+      /* unreadable: leave it */
+    }
     for (const n of names) sealTree(join(dir, n));
   } else if (!st.isFile() || st.nlink > 1) return;
-  try { chmodSync(dir, st.mode & 0o7777 & ~WRITE); } catch { /* not ours */ }
+  try {
+    chmodSync(dir, st.mode & 0o7777 & ~WRITE);
+  } catch {
+    /* not ours */
+  }
 }
 
 /** Give the owner write access to every directory under `dir` again, so it can be moved and removed. */
 export function unsealTree(dir: string): void {
   let st;
-  try { st = lstatSync(dir); } catch { return; }
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return;
+  }
   if (!st.isDirectory()) return;
-  try { chmodSync(dir, (st.mode & 0o7777) | 0o700); } catch { /* not ours: the removal will say so */ }
+  try {
+    chmodSync(dir, (st.mode & 0o7777) | 0o700);
+  } catch {
+    /* not ours: the removal will say so */
+  }
   let names: string[] = [];
-  try { names = readdirSync(dir); } catch { return; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
   for (const n of names) unsealTree(join(dir, n));
 }
 

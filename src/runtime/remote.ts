@@ -69,10 +69,13 @@ export function remoteConfig(
     }
     const remote = (doc as { remote?: unknown }).remote;
     if (remote !== undefined) {
-      if (remote === null || typeof remote !== 'object' || Array.isArray(remote)) throw new UsageError('smke.json: "remote" must be an object like {"url": "s3://bucket/prefix"}');
+      if (remote === null || typeof remote !== 'object' || Array.isArray(remote))
+        throw new UsageError('smke.json: "remote" must be an object like {"url": "s3://bucket/prefix"}');
       for (const k of Object.keys(remote)) {
         if (!['url', 'endpoint', 'region', 'mode'].includes(k)) {
-          throw new UsageError(`smke.json: unknown remote setting "${k}" (known: url, endpoint, region, mode; credentials come from the AWS environment or profile, never from smke.json)`);
+          throw new UsageError(
+            `smke.json: unknown remote setting "${k}" (known: url, endpoint, region, mode; credentials come from the AWS environment or profile, never from smke.json)`,
+          );
         }
       }
       file = remote as Partial<RemoteConfig>;
@@ -90,7 +93,8 @@ export function remoteConfig(
 
 function parseUrl(url: string): { bucket: string; prefix: string } {
   const m = /^s3:\/\/([^/@:]+)(?:\/(.*))?$/.exec(url);
-  if (!m) throw new UsageError(`the remote must look like s3://bucket/prefix, got '${url}' (credentials never go in the URL: use the AWS environment or a profile)`);
+  if (!m)
+    throw new UsageError(`the remote must look like s3://bucket/prefix, got '${url}' (credentials never go in the URL: use the AWS environment or a profile)`);
   const prefix = (m[2] ?? '').replace(/\/+$/, '');
   return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : '' };
 }
@@ -177,10 +181,18 @@ export class RemoteStore {
     } catch {
       throw new RemoteError(`the remote index of ${key.slice(0, 12)} is not valid JSON`);
     }
-    if (idx.format !== 1 || idx.key !== key || !Array.isArray(idx.files)) throw new RemoteError(`the remote index of ${key.slice(0, 12)} is not an index of this key`);
+    if (idx.format !== 1 || idx.key !== key || !Array.isArray(idx.files))
+      throw new RemoteError(`the remote index of ${key.slice(0, 12)} is not an index of this key`);
     const seen = new Set<string>();
     for (const f of idx.files) {
-      if (typeof f?.path !== 'string' || !safeRelative(f.path) || seen.has(f.path) || !Number.isSafeInteger(f.size) || f.size < 0 || typeof f.digest !== 'string') {
+      if (
+        typeof f?.path !== 'string' ||
+        !safeRelative(f.path) ||
+        seen.has(f.path) ||
+        !Number.isSafeInteger(f.size) ||
+        f.size < 0 ||
+        typeof f.digest !== 'string'
+      ) {
         throw new RemoteError(`the remote index of ${key.slice(0, 12)} lists an unusable file ${JSON.stringify(f?.path)}: refusing it`);
       }
       seen.add(f.path);
@@ -212,11 +224,14 @@ export class RemoteStore {
         const size = statSync(dest).size;
         const digest = size === f.size ? digester.file(dest) : '';
         if (size !== f.size || digest !== f.digest) {
-          throw new RemoteError(`${f.path} of ${key.slice(0, 12)} does not match the remote index (${size} bytes${digest ? `, digest ${digest.slice(0, 12)}` : ''}; expected ${f.size} bytes, ${f.digest.slice(0, 12)}): the remote copy is damaged`);
+          throw new RemoteError(
+            `${f.path} of ${key.slice(0, 12)} does not match the remote index (${size} bytes${digest ? `, digest ${digest.slice(0, 12)}` : ''}; expected ${f.size} bytes, ${f.digest.slice(0, 12)}): the remote copy is damaged`,
+          );
         }
       }
       const check = checkEntry(tmpDir, key, digester);
-      if (check.state !== 'ok') throw new RemoteError(`the pulled entry ${key.slice(0, 12)} is not whole: ${check.state === 'corrupt' ? check.problem : 'no manifest'}`);
+      if (check.state !== 'ok')
+        throw new RemoteError(`the pulled entry ${key.slice(0, 12)} is not whole: ${check.state === 'corrupt' ? check.problem : 'no manifest'}`);
       return true;
     } catch (e) {
       rmSync(tmpDir, { recursive: true, force: true });
@@ -232,11 +247,15 @@ export class RemoteStore {
     const files = [...digester.tree(entryDir)].map(([path, v]) => ({ path, size: v.size, digest: v.digest }));
     try {
       for (const f of files) {
-        await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.fileKey(key, f.path), Body: readFileSync(join(entryDir, f.path)), ContentLength: f.size }));
+        await client.send(
+          new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.fileKey(key, f.path), Body: readFileSync(join(entryDir, f.path)), ContentLength: f.size }),
+        );
       }
       const index: RemoteIndex = { format: 1, key, files };
       // Last: from here on the entry exists for every reader.
-      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.indexKey(key), Body: JSON.stringify(index), ContentType: 'application/json' }));
+      await client.send(
+        new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.indexKey(key), Body: JSON.stringify(index), ContentType: 'application/json' }),
+      );
     } catch (e) {
       throw new RemoteError(`uploading ${key.slice(0, 12)} to ${this.describe()}: ${message(e)}`);
     }

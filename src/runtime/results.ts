@@ -18,18 +18,30 @@ export function resultTargets(lay: Pick<Layout, 'resultsDir' | 'storeDir'>): Set
   }
   const walk = (dir: string, depth: number): void => {
     let names: string[];
-    try { names = readdirSync(dir); } catch { return; } // absent, or not a directory
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    } // absent, or not a directory
     for (const n of names) {
       const p = join(dir, n);
       let st;
-      try { st = lstatSync(p); } catch { continue; }
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
       if (st.isDirectory()) {
         if (depth < 2) walk(p, depth + 1);
         continue;
       }
       if (!st.isSymbolicLink()) continue;
       let target: string;
-      try { target = realpathSync(p); } catch { continue; } // dangling: its entry is gone already
+      try {
+        target = realpathSync(p);
+      } catch {
+        continue;
+      } // dangling: its entry is gone already
       const rel = relative(store, target);
       if (rel && !rel.startsWith('..') && !rel.startsWith(sep)) keys.add(rel.split(sep)[0]!);
     }
@@ -45,8 +57,14 @@ export function resultTargets(lay: Pick<Layout, 'resultsDir' | 'storeDir'>): Set
  */
 export function checkResultsDir(resultsDir: string): void {
   let st;
-  try { st = lstatSync(resultsDir); } catch { return; }
+  try {
+    st = lstatSync(resultsDir);
+  } catch {
+    return;
+  }
   if (!st.isDirectory()) {
-    throw new SetupError(`${resultsDir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a directory: smke keeps links to each stage's outputs there; move it away and rerun`);
+    throw new SetupError(
+      `${resultsDir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'a file'}, not a directory: smke keeps links to each stage's outputs there; move it away and rerun`,
+    );
   }
 }

@@ -27,7 +27,11 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Create `dir` (and parents) and make it 0700, also when it already existed with a wider mode. */
 export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  try { chmodSync(dir, 0o700); } catch { /* not ours (a shared mount): its owner decides */ }
+  try {
+    chmodSync(dir, 0o700);
+  } catch {
+    /* not ours (a shared mount): its owner decides */
+  }
 }
 
 /** Write a file readable by its owner only, atomically (tmp + rename). */
@@ -45,7 +49,11 @@ export function writePrivateFile(path: string, data: string): void {
  */
 export function privateDb(path: string): void {
   for (const p of [path, `${path}-wal`, `${path}-shm`]) {
-    try { chmodSync(p, 0o600); } catch { /* absent, or not ours */ }
+    try {
+      chmodSync(p, 0o600);
+    } catch {
+      /* absent, or not ours */
+    }
   }
 }
 
@@ -87,7 +95,9 @@ export function projectKey(smkeDir: string): Buffer {
         const other = Buffer.from(readFileSync(path, 'utf8').trim(), 'hex');
         if (other.length === 32) key = other;
         else writePrivateFile(path, `${key.toString('hex')}\n`);
-      } catch { /* unwritable: this process keeps its own key, the cache just misses */ }
+      } catch {
+        /* unwritable: this process keeps its own key, the cache just misses */
+      }
     }
   }
   projectKeys.set(smkeDir, key);
@@ -114,12 +124,44 @@ export function projectKeyFor(plansDir: string): Buffer {
  * credentials) unless the stage's kind or the stage itself names it.
  */
 const ALLOWED = new Set([
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TZ', 'LANG', 'LANGUAGE', 'TMPDIR', 'TEMP', 'TMP', 'NO_COLOR', 'CI',
-  'LD_LIBRARY_PATH', 'HOSTNAME',
-  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
-  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
-  'NODE_OPTIONS', 'NODE_PATH', 'NODE_V8_COVERAGE',
-  'PYTHONPATH', 'PYTHONHASHSEED', 'PYTHONUNBUFFERED', 'VIRTUAL_ENV', 'CONDA_PREFIX', 'CONDA_DEFAULT_ENV',
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'TERM',
+  'TZ',
+  'LANG',
+  'LANGUAGE',
+  'TMPDIR',
+  'TEMP',
+  'TMP',
+  'NO_COLOR',
+  'CI',
+  'LD_LIBRARY_PATH',
+  'HOSTNAME',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'all_proxy',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  'NODE_EXTRA_CA_CERTS',
+  'NODE_OPTIONS',
+  'NODE_PATH',
+  'NODE_V8_COVERAGE',
+  'PYTHONPATH',
+  'PYTHONHASHSEED',
+  'PYTHONUNBUFFERED',
+  'VIRTUAL_ENV',
+  'CONDA_PREFIX',
+  'CONDA_DEFAULT_ENV',
 ]);
 const ALLOWED_PREFIXES = ['LC_', 'XDG_', 'CUDA_', 'NVIDIA_', 'SLURM_', 'SMKE_', 'OMP_', 'MKL_', 'OPENBLAS_', 'TF_'];
 

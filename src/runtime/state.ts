@@ -76,7 +76,10 @@ const CORRUPT_CODES = /^SQLITE_(CORRUPT|NOTADB)/;
 
 /** The database file is damaged: what is wrong, in words (./staterepair.ts moves it aside and rebuilds). */
 export class StateDbDamaged extends Error {
-  constructor(readonly path: string, readonly problem: string) {
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
     super(`the state database ${path} ${problem}`);
     this.name = 'StateDbDamaged';
   }
@@ -122,22 +125,52 @@ export function dbFileProblem(path: string): string | undefined {
 }
 
 export interface RunRow {
-  id: number; file: string; profile: string | null; argv: string; host: string; pid: number;
-  started_ms: number; finished_ms: number | null; status: string; ran: number; cached: number; failed: number;
+  id: number;
+  file: string;
+  profile: string | null;
+  argv: string;
+  host: string;
+  pid: number;
+  started_ms: number;
+  finished_ms: number | null;
+  status: string;
+  ran: number;
+  cached: number;
+  failed: number;
   same_as: number | null;
 }
 
 export interface AttemptRow {
-  id: number; run_id: number; instance: string; stage: string; key: string; attempt: number; status: string;
-  reason: string | null; error: string | null; exit_code: number | null; signal: string | null;
-  started_ms: number; finished_ms: number | null; log_path: string | null;
+  id: number;
+  run_id: number;
+  instance: string;
+  stage: string;
+  key: string;
+  attempt: number;
+  status: string;
+  reason: string | null;
+  error: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  started_ms: number;
+  finished_ms: number | null;
+  log_path: string | null;
 }
 
-export interface LastFingerprintRow { instance: string; stage: string; key: string; fingerprint: string; run_id: number }
+export interface LastFingerprintRow {
+  instance: string;
+  stage: string;
+  key: string;
+  fingerprint: string;
+  run_id: number;
+}
 
 /** One file of a store entry as published: enough to notice it changed without reading it. */
 export interface EntryFile {
-  path: string; size: number; mtimeNs: string; ino: string;
+  path: string;
+  size: number;
+  mtimeNs: string;
+  ino: string;
   /** Absent in rows recorded before ctime joined the signature: such an entry is re-digested once. */
   ctimeNs?: string;
   digest: string;
@@ -188,14 +221,18 @@ export class StateDb implements StatCache {
       throw new Error(`the state database was written by a newer smke (schema ${current}, this one knows ${MIGRATIONS.length}): upgrade smke`);
     }
     for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          this.db.exec(MIGRATIONS[v]!);
+          this.db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
     }
   }
 
-  close(): void { this.db.close(); }
+  close(): void {
+    this.db.close();
+  }
 
   /** When this database began (ms): gc's limit for entries it has no record of. */
   createdMs(): number {
@@ -218,7 +255,9 @@ export class StateDb implements StatCache {
       // objects. Paths cannot contain newlines or tabs in practice; a row
       // that did would only miss the cache.
       const all = this.db
-        .prepare(`SELECT group_concat(path || char(9) || 'f:' || size || ':' || mtime_ns || ':' || ino || ':' || ctime_ns || char(9) || digest, char(10)) FROM stat_cache`)
+        .prepare(
+          `SELECT group_concat(path || char(9) || 'f:' || size || ':' || mtime_ns || ':' || ino || ':' || ctime_ns || char(9) || digest, char(10)) FROM stat_cache`,
+        )
         .pluck()
         .get() as string | null;
       if (all) {
@@ -279,7 +318,11 @@ export class StateDb implements StatCache {
       for (const line of lines) {
         if (!line) continue;
         let r: NoopRunRecord;
-        try { r = JSON.parse(line) as NoopRunRecord; } catch { continue; } // a torn last line of a killed run
+        try {
+          r = JSON.parse(line) as NoopRunRecord;
+        } catch {
+          continue;
+        } // a torn last line of a killed run
         insert.run(r.file, r.profile, JSON.stringify(r.argv), r.host, r.pid, r.at, r.at, r.cached, r.sameAs);
       }
     })();
@@ -294,8 +337,10 @@ export class StateDb implements StatCache {
 
   startAttempt(a: { runId: number; instance: string; stage: string; key: string; attempt: number; reason: string; logPath: string }): number {
     const r = this.db
-      .prepare(`INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
-                VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`)
+      .prepare(
+        `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
+                VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
+      )
       .run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
     return Number(r.lastInsertRowid);
   }
@@ -320,7 +365,11 @@ export class StateDb implements StatCache {
     const run = this.run(runId);
     if (!run) return undefined;
     const source = run.same_as ?? run.id;
-    const rows = this.db.prepare('SELECT instance, key, ran FROM run_instances WHERE run_id = ?').all(source) as { instance: string; key: string; ran: number }[];
+    const rows = this.db.prepare('SELECT instance, key, ran FROM run_instances WHERE run_id = ?').all(source) as {
+      instance: string;
+      key: string;
+      ran: number;
+    }[];
     if (rows.length === 0 && run.status !== 'running' && run.ran + run.cached > 0) return undefined;
     // A repeated run executed nothing itself.
     return new Map(rows.map((r) => [r.instance, { key: r.key, ran: run.same_as === null && r.ran === 1 }]));
@@ -371,15 +420,16 @@ export class StateDb implements StatCache {
 
   entries(): Map<string, { instance: string; files: EntryFile[]; lastRun: number }> {
     const rows = this.db.prepare('SELECT key, instance, files, last_run FROM entries').all() as {
-      key: string; instance: string; files: string; last_run: number;
+      key: string;
+      instance: string;
+      files: string;
+      last_run: number;
     }[];
     return new Map(rows.map((r) => [r.key, { instance: r.instance, files: JSON.parse(r.files) as EntryFile[], lastRun: r.last_run }]));
   }
 
   recordEntry(key: string, instance: string, files: EntryFile[], runId: number): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)')
-      .run(key, instance, JSON.stringify(files), runId);
+    this.db.prepare('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
   }
 
   forgetEntry(key: string): void {
@@ -397,7 +447,9 @@ export class StateDb implements StatCache {
     const paths = this.db.prepare('SELECT path FROM stat_cache').pluck().all() as string[];
     const gone = paths.filter((p) => !exists(p));
     const del = this.db.prepare('DELETE FROM stat_cache WHERE path = ?');
-    this.db.transaction(() => { for (const p of gone) del.run(p); })();
+    this.db.transaction(() => {
+      for (const p of gone) del.run(p);
+    })();
     return gone.length;
   }
 

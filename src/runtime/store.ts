@@ -120,7 +120,9 @@ export function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDi
     removeTree(tmpDir);
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
-    throw new PublishError(`storing the pulled entry failed (${code ?? (e as Error).message})${code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : ''}; nothing was stored`);
+    throw new PublishError(
+      `storing the pulled entry failed (${code ?? (e as Error).message})${code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : ''}; nothing was stored`,
+    );
   }
   sealTree(entryDir);
   disk.fsync(dirname(entryDir));
@@ -137,10 +139,7 @@ export function readManifest(entryDir: string): Manifest | undefined {
   }
 }
 
-export type EntryCheck =
-  | { state: 'ok'; files: EntryFile[]; verified: boolean }
-  | { state: 'missing' }
-  | { state: 'corrupt'; problem: string };
+export type EntryCheck = { state: 'ok'; files: EntryFile[]; verified: boolean } | { state: 'missing' } | { state: 'corrupt'; problem: string };
 
 function statSignature(path: string): { size: number; mtimeNs: string; ino: string; ctimeNs: string } | undefined {
   try {
@@ -164,7 +163,10 @@ export function checkEntry(entryDir: string, key: string, digester: Digester, kn
     let same = true;
     for (const f of known) {
       const s = statSignature(join(entryDir, f.path));
-      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino || s.ctimeNs !== f.ctimeNs) { same = false; break; }
+      if (!s || s.size !== f.size || s.mtimeNs !== f.mtimeNs || s.ino !== f.ino || s.ctimeNs !== f.ctimeNs) {
+        same = false;
+        break;
+      }
     }
     if (same) return { state: 'ok', files: known, verified: false };
   }
@@ -212,7 +214,11 @@ export function tmpName(key: string, seq: number): string {
 export function cleanTmp(tmpDir: string, locksDir?: string): number {
   let removed = 0;
   let names: string[];
-  try { names = readdirSync(tmpDir); } catch { return 0; }
+  try {
+    names = readdirSync(tmpDir);
+  } catch {
+    return 0;
+  }
   const host = hostname();
   for (const name of names) {
     const m = /^[0-9a-f]{64}\.(.+)\.(\d+)\.\d+(?:\.job\.json)?$/.exec(name) ?? /^corrupt-\d+-(\d+)-/.exec(name);
@@ -248,25 +254,44 @@ export function linkResult(resultsDir: string, stage: string, cell: string | und
   const target = relative(dirname(linkPath), entryDir);
   try {
     if (readlinkSync(linkPath) === target) return;
-  } catch { /* absent or not a link */ }
+  } catch {
+    /* absent or not a link */
+  }
   // Only what smke made gives way: links, and directories of links (a matrix stage that became plain).
   const smkeMade = (p: string): boolean => {
     let st;
-    try { st = lstatSync(p); } catch { return true; }
+    try {
+      st = lstatSync(p);
+    } catch {
+      return true;
+    }
     return st.isSymbolicLink() || (st.isDirectory() && readdirSync(p).every((n) => lstatSync(join(p, n)).isSymbolicLink()));
   };
   for (const p of cell === undefined ? [linkPath] : [join(resultsDir, stage), linkPath]) {
-    if (!smkeMade(p)) throw new SetupError(`${p} is not a link smke made (a file or a directory with files): move it away so that smke can link ${stage}'s outputs there`);
+    if (!smkeMade(p))
+      throw new SetupError(`${p} is not a link smke made (a file or a directory with files): move it away so that smke can link ${stage}'s outputs there`);
   }
   if (cell !== undefined) {
     // A stage that was plain and became a matrix: its old link must give way to a directory.
-    try { if (lstatSync(join(resultsDir, stage)).isSymbolicLink()) unlinkSync(join(resultsDir, stage)); } catch { /* absent */ }
+    try {
+      if (lstatSync(join(resultsDir, stage)).isSymbolicLink()) unlinkSync(join(resultsDir, stage));
+    } catch {
+      /* absent */
+    }
   } else {
-    try { if (lstatSync(linkPath).isDirectory()) rmSync(linkPath, { recursive: true }); } catch { /* absent */ }
+    try {
+      if (lstatSync(linkPath).isDirectory()) rmSync(linkPath, { recursive: true });
+    } catch {
+      /* absent */
+    }
   }
   mkdirSync(dirname(linkPath), { recursive: true });
   const tmp = `${linkPath}.${process.pid}.tmp`;
-  try { unlinkSync(tmp); } catch { /* absent */ }
+  try {
+    unlinkSync(tmp);
+  } catch {
+    /* absent */
+  }
   symlinkSync(target, tmp);
   renameSync(tmp, linkPath);
 }

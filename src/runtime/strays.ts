@@ -63,15 +63,23 @@ function belongs(pid: number, group: number | undefined, since: number, marker: 
   if (Number(f[19]) < since) return undefined;
   try {
     if (readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(marker)) return 'carries the attempt’s SMKE_OUT';
-  } catch { /* not ours, or gone */ }
+  } catch {
+    /* not ours, or gone */
+  }
   try {
     if (inside(readlinkSync(`/proc/${pid}/cwd`), dirs)) return 'works in the output directory';
     for (const fd of readdirSync(`/proc/${pid}/fd`)) {
       let target: string;
-      try { target = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
       if (inside(target, dirs)) return `holds ${target} open`;
     }
-  } catch { /* not ours, or gone */ }
+  } catch {
+    /* not ours, or gone */
+  }
   return undefined;
 }
 
@@ -94,7 +102,9 @@ function scan(marker: string, dirs: string[], groupOnly: boolean): Stray[] {
     const pid = Number(name);
     if (pid === self) continue;
     const why = groupOnly
-      ? group !== undefined && Number(statFields(pid)?.[2]) === group && alive(pid) ? 'in the stage’s process group' : undefined
+      ? group !== undefined && Number(statFields(pid)?.[2]) === group && alive(pid)
+        ? 'in the stage’s process group'
+        : undefined
       : belongs(pid, group, since, marker, dirs);
     if (why) found.push({ pid, command: command(pid), why });
   }
@@ -118,13 +128,21 @@ export async function reapStrays(outDir: string, otherDirs: string[] = [], waitM
   const deadline = Date.now() + waitMs;
   // A process killed while forking may leave a child the previous scan missed: rescan until one
   // finds none. The group first: one cheap read per process keeps the window for forks short.
-  for (let groupOnly = true; ; ) {
+  for (let groupOnly = true; ;) {
     const found = scan(marker, dirs, groupOnly);
-    if (found.length === 0 && groupOnly) { groupOnly = false; continue; }
+    if (found.length === 0 && groupOnly) {
+      groupOnly = false;
+      continue;
+    }
     if (found.length === 0) return killed;
-    if (Date.now() > deadline) throw new Error(`the stage keeps starting processes (${found.length} found after ${killed.length} killed); nothing was published`);
+    if (Date.now() > deadline)
+      throw new Error(`the stage keeps starting processes (${found.length} found after ${killed.length} killed); nothing was published`);
     for (const s of found) {
-      try { process.kill(s.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
       if (!killed.some((k) => k.pid === s.pid)) killed.push(s);
     }
     // They are not our children (reparented when the stage exited): poll until /proc shows them gone.

@@ -31,7 +31,9 @@ class EventSink {
     if (Number.isInteger(fd) && fd > 2) {
       this.stream = createWriteStream('', { fd, autoClose: false });
       // The orchestrator may be gone (killed): keep working, and publish.
-      this.stream.on('error', () => { this.broken = true; });
+      this.stream.on('error', () => {
+        this.broken = true;
+      });
     }
   }
   emit(e: WorkerEvent): void {
@@ -87,10 +89,12 @@ export async function runWorker(jobPath: string): Promise<number> {
       if (p === undefined) throw new Error(`no path for the reference ${ref.instance}.${ref.output}`);
       return p;
     });
-    const log = (level: string) => (message: string): void => {
-      process.stderr.write(`[${level}] ${message}\n`);
-      sink.emit({ type: 'log', level, message });
-    };
+    const log =
+      (level: string) =>
+      (message: string): void => {
+        process.stderr.write(`[${level}] ${message}\n`);
+        sink.emit({ type: 'log', level, message });
+      };
     const ctx: StageContext = {
       instance: job.instance,
       stage: job.stage,
@@ -117,7 +121,10 @@ export async function runWorker(jobPath: string): Promise<number> {
     const stopStrays = async (): Promise<void> => {
       for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
     };
-    await kind.run(ctx, params).then(stopStrays, async (e: unknown) => { await stopStrays().catch(() => undefined); throw e; });
+    await kind.run(ctx, params).then(stopStrays, async (e: unknown) => {
+      await stopStrays().catch(() => undefined);
+      throw e;
+    });
     if (controller.signal.aborted) throw controller.signal.reason;
 
     const missing = Object.entries(kind.outputs(params))
@@ -164,4 +171,3 @@ export async function runWorker(jobPath: string): Promise<number> {
     );
   }
 }
-

@@ -7,7 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { project, nobodyCanRun, type Project } from './secrets-project.js';
 
 let p: Project;
-beforeEach(() => { p = project('smke-adv-ro-'); });
+beforeEach(() => {
+  p = project('smke-adv-ro-');
+});
 afterEach(() => p.cleanup());
 
 /** Every path under an entry, directories included, with its mode. */
@@ -58,11 +60,14 @@ describe('published entries are read-only', { timeout: 240_000 }, () => {
     p.write('linked.txt', 'linked');
     chmodSync(join(p.dir, 'mine.txt'), 0o644);
     chmodSync(join(p.dir, 'linked.txt'), 0o644);
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage s = exec {
   argv = ["sh", "-c", "ln -s \\"$PWD/mine.txt\\" {out}/sym && ln \\"$PWD/linked.txt\\" {out}/hard.txt && echo x > {out}/own.txt"]
 }
-`);
+`,
+    );
     const r = p.smke(['run', 'p.smke', '--progress', 'plain']);
     expect(r.code, r.err).toBe(0);
     expect(statSync(join(p.dir, 'mine.txt')).mode & 0o777).toBe(0o644);
@@ -88,7 +93,10 @@ stage s = exec {
 // Root ignores file modes: these cases run the whole CLI as the uid nobody.
 describe.skipIf(!nobodyCanRun)('as a non-root user', { timeout: 240_000 }, () => {
   const asNobody = (args: string[]) => p.smke(args, { HOME: p.dir }, { as: 'nobody' });
-  const own = (): void => { spawnSync('chown', ['-R', '65534:65534', p.dir]); chmodSync(p.dir, 0o755); };
+  const own = (): void => {
+    spawnSync('chown', ['-R', '65534:65534', p.dir]);
+    chmodSync(p.dir, 0o755);
+  };
 
   it('a stage cannot write into its upstream entry or an unrelated one; both stay intact', () => {
     p.write('p.smke', TWO);
@@ -96,7 +104,9 @@ describe.skipIf(!nobodyCanRun)('as a non-root user', { timeout: 240_000 }, () =>
     expect(asNobody(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
     const a = entryOf('a');
     const b = entryOf('b');
-    p.write('evil.smke', `smke 1
+    p.write(
+      'evil.smke',
+      `smke 1
 stage a = exec {
   argv = ["sh", "-c", "mkdir -p {out}/d/e && echo a > {out}/d/e/a.txt && echo top > {out}/top.txt"]
   outputs = ["top.txt"]
@@ -110,7 +120,8 @@ stage other = exec {
 stage newfile = exec {
   argv = ["sh", "-c", "echo evil > ${a}/d/e/new.txt"]
 }
-`);
+`,
+    );
     own();
     const r = asNobody(['run', 'evil.smke', '-k', '--progress', 'plain']);
     expect(r.code).toBe(1);

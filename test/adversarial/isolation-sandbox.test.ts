@@ -17,7 +17,9 @@ const bwrapWorks: boolean = (() => {
 })();
 
 let p: Project;
-beforeEach(() => { p = project('smke-adv-sandbox-'); });
+beforeEach(() => {
+  p = project('smke-adv-sandbox-');
+});
 afterEach(() => p.cleanup());
 
 const entryOf = (stage: string): string => resolve(p.dir, 'results', readlinkSync(join(p.dir, 'results', stage)));
@@ -41,50 +43,70 @@ describe.skipIf(!bwrapWorks)('exec sandbox = true', { timeout: 240_000 }, () => 
     mkdirSync(join(p.dir, 'data'));
     p.write('data/one.tsv', '1\n');
     p.write('data/private.key', 'k\n');
-    p.write('first.smke', `smke 1
+    p.write(
+      'first.smke',
+      `smke 1
 stage other = exec {
   argv = ["sh", "-c", "echo other > {out}/o.txt"]
 }
-`);
+`,
+    );
     expect(p.smke(['run', 'first.smke', '--progress', 'plain']).code).toBe(0);
     const other = entryOf('other');
     const home = join(p.dir, 'home');
     mkdirSync(home);
     writeFileSync(join(home, '.netrc'), 'machine x password y\n');
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage up = exec {
   argv = ["sh", "-c", "echo up > {out}/up.txt"]
   outputs = ["up.txt"]
 }
 stage s = exec {
-  argv = ["sh", "-c", ${JSON.stringify([
-    probe('read_declared', 'grep -q declared declared.txt'),
-    probe('read_glob', 'cat data/one.tsv'),
-    probe('read_upstream', 'grep -q up "$0"'),
-    probe('write_out', 'echo x > {out}/x.txt'),
-    probe('write_tmp', 'echo x > /tmp/x && cat /tmp/x'),
-    probe('write_upstream', 'echo evil >> "$0"'),
-    probe('new_in_upstream', 'echo evil > "$(dirname "$0")/new.txt"'),
-    probe('read_undeclared', 'cat undeclared.txt'),
-    probe('read_other_entry', `cat ${other}/o.txt`),
-    probe('write_other_entry', `echo evil > ${other}/o.txt`),
-    probe('read_state_db', `test -r ${p.dir}/.smke/state.db`),
-    probe('read_home', `cat ${home}/.netrc`),
-    probe('write_project', `echo x > ${p.dir}/dropped.txt`),
-    probe('write_usr', 'touch /usr/evil'),
-    probe('write_home_cache', 'mkdir -p "$HOME/.cache/x" && echo x > "$HOME/.cache/x/y"'),
-  ].join('; '))}, up.up]
+  argv = ["sh", "-c", ${JSON.stringify(
+    [
+      probe('read_declared', 'grep -q declared declared.txt'),
+      probe('read_glob', 'cat data/one.tsv'),
+      probe('read_upstream', 'grep -q up "$0"'),
+      probe('write_out', 'echo x > {out}/x.txt'),
+      probe('write_tmp', 'echo x > /tmp/x && cat /tmp/x'),
+      probe('write_upstream', 'echo evil >> "$0"'),
+      probe('new_in_upstream', 'echo evil > "$(dirname "$0")/new.txt"'),
+      probe('read_undeclared', 'cat undeclared.txt'),
+      probe('read_other_entry', `cat ${other}/o.txt`),
+      probe('write_other_entry', `echo evil > ${other}/o.txt`),
+      probe('read_state_db', `test -r ${p.dir}/.smke/state.db`),
+      probe('read_home', `cat ${home}/.netrc`),
+      probe('write_project', `echo x > ${p.dir}/dropped.txt`),
+      probe('write_usr', 'touch /usr/evil'),
+      probe('write_home_cache', 'mkdir -p "$HOME/.cache/x" && echo x > "$HOME/.cache/x/y"'),
+    ].join('; '),
+  )}, up.up]
   inputs = ["declared.txt", "data/*.tsv"]
   sandbox = true
 }
-`);
+`,
+    );
     const r = p.smke(['run', 'p.smke', '--progress', 'plain'], { HOME: home });
     expect(r.code, r.err).toBe(0);
     const got = results('s');
     expect(got).toEqual({
-      read_declared: 'ok', read_glob: 'ok', read_upstream: 'ok', write_out: 'ok', write_tmp: 'ok',
-      write_upstream: 'denied', new_in_upstream: 'denied', read_undeclared: 'denied', read_other_entry: 'denied',
-      write_other_entry: 'denied', read_state_db: 'denied', read_home: 'denied', write_project: 'denied', write_usr: 'denied', write_home_cache: 'ok',
+      read_declared: 'ok',
+      read_glob: 'ok',
+      read_upstream: 'ok',
+      write_out: 'ok',
+      write_tmp: 'ok',
+      write_upstream: 'denied',
+      new_in_upstream: 'denied',
+      read_undeclared: 'denied',
+      read_other_entry: 'denied',
+      write_other_entry: 'denied',
+      read_state_db: 'denied',
+      read_home: 'denied',
+      write_project: 'denied',
+      write_usr: 'denied',
+      write_home_cache: 'ok',
     });
     expect(readFileSync(join(other, 'o.txt'), 'utf8')).toBe('other\n');
     expect(readFileSync(join(entryOf('up'), 'up.txt'), 'utf8')).toBe('up\n');
@@ -96,7 +118,9 @@ stage s = exec {
   it('works with shell = true, a working directory and outputs checked after the run', () => {
     mkdirSync(join(p.dir, 'sub'));
     p.write('sub/in.txt', 'in\n');
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage s = exec {
   argv = "cat in.txt > $SMKE_OUT/copy.txt && pwd > $SMKE_OUT/pwd.txt"
   shell = true
@@ -105,7 +129,8 @@ stage s = exec {
   outputs = ["copy.txt"]
   sandbox = true
 }
-`);
+`,
+    );
     const r = p.smke(['run', 'p.smke', '--progress', 'plain']);
     expect(r.code, r.err).toBe(0);
     expect(readFileSync(join(entryOf('s'), 'copy.txt'), 'utf8')).toBe('in\n');
@@ -113,12 +138,15 @@ stage s = exec {
   });
 
   it('a background child cannot outlive the sandboxed stage and write later', () => {
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage s = exec {
   argv = ["sh", "-c", "exec 3>>{out}/late.txt; (sleep 2; echo late >&3) & echo now > {out}/now.txt"]
   sandbox = true
 }
-`);
+`,
+    );
     expect(p.smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
     const e = entryOf('s');
     spawnSync('sleep', ['3']);
@@ -144,14 +172,19 @@ stage s = exec {
     const r = p.smke(['run', 'p.smke', '--progress', 'plain'], { PATH: bin });
     expect(r.code).toBe(1);
     const log = p.smke(['log', 's']);
-    expect(r.out + r.err + log.out).toMatch(/sandbox = true needs bubblewrap \(bwrap\), which is not on PATH: install it \(Debian\/Ubuntu: apt-get install bubblewrap\)/);
+    expect(r.out + r.err + log.out).toMatch(
+      /sandbox = true needs bubblewrap \(bwrap\), which is not on PATH: install it \(Debian\/Ubuntu: apt-get install bubblewrap\)/,
+    );
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
   it('fails with a clear message when bwrap cannot create namespaces', () => {
     const bin = join(p.dir, 'bin');
     mkdirSync(bin);
-    writeFileSync(join(bin, 'bwrap'), '#!/bin/sh\necho "bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n');
+    writeFileSync(
+      join(bin, 'bwrap'),
+      '#!/bin/sh\necho "bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n',
+    );
     chmodSync(join(bin, 'bwrap'), 0o755);
     p.write('p.smke', PIPE);
     const r = p.smke(['run', 'p.smke', '--progress', 'plain'], { PATH: `${bin}:${process.env.PATH}` });

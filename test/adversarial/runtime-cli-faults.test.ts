@@ -9,7 +9,9 @@ import { tempProject } from '../runtime/helpers.js';
 
 const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-adv-cli-'); });
+beforeEach(() => {
+  proj = tempProject('smke-adv-cli-');
+});
 afterEach(() => proj.cleanup());
 
 function smke(args: string[], timeout = 60_000) {
@@ -40,13 +42,26 @@ function closedPipe(args: string[]): Promise<{ code: number | null; err: string 
     const child = spawn(process.execPath, [bin, ...args], { cwd: proj.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     child.stdout.destroy();
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('close', (code) => res({ code, err }));
   });
 }
 
 describe('a reader that closes the pipe (smke X | head)', () => {
-  const commands = [['kinds'], ['kinds', 'exec'], ['--help'], ['check', 'p.smke'], ['dag', 'p.smke'], ['status', 'p.smke'], ['history'], ['explain', 'p.smke', 'b'], ['run', 'p.smke', '--json'], ['gc', '-n']];
+  const commands = [
+    ['kinds'],
+    ['kinds', 'exec'],
+    ['--help'],
+    ['check', 'p.smke'],
+    ['dag', 'p.smke'],
+    ['status', 'p.smke'],
+    ['history'],
+    ['explain', 'p.smke', 'b'],
+    ['run', 'p.smke', '--json'],
+    ['gc', '-n'],
+  ];
   it(`no EPIPE stack from any of: ${commands.map((c) => c[0]).join(', ')}`, async () => {
     writeFileSync(join(proj.dir, 'p.smke'), PIPELINE);
     expect(smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
@@ -130,12 +145,15 @@ describe('store entries and inputs that are not regular files', { timeout: 120_0
   ] as const) {
     it(`an input that is ${what}: a clear error, no hang`, () => {
       make(join(proj.dir, 'in.dat'));
-      writeFileSync(join(proj.dir, 'p.smke'), `smke 1
+      writeFileSync(
+        join(proj.dir, 'p.smke'),
+        `smke 1
 stage s = exec {
   argv = ["sh", "-c", "echo > {out}/x"]
   inputs = ["in.dat"]
 }
-`);
+`,
+      );
       const r = smke(['status', 'p.smke'], 20_000);
       clean(r);
       expect(r.out + r.err).toMatch(/in\.dat \(is not a regular file or a directory/);
@@ -144,7 +162,12 @@ stage s = exec {
 });
 
 describe('job files', { timeout: 120_000 }, () => {
-  for (const [what, content] of [['missing', undefined], ['empty', ''], ['garbage', '{"format": 1, "key": '], ['another format', '{"format": 9}']] as const) {
+  for (const [what, content] of [
+    ['missing', undefined],
+    ['empty', ''],
+    ['garbage', '{"format": 1, "key": '],
+    ['another format', '{"format": 9}'],
+  ] as const) {
     it(`${what}: the worker fails with a message, not a stack`, () => {
       const job = join(proj.dir, 'x.job.json');
       if (content !== undefined) writeFileSync(job, content);
@@ -158,7 +181,10 @@ describe('job files', { timeout: 120_000 }, () => {
   it('a job file deleted while the attempt waits to start: the attempt fails clearly, the run goes on', () => {
     writeFileSync(join(proj.dir, 'p.smke'), PIPELINE);
     // The stage deletes its own job file (as a user cleaning .smke/tmp would): the worker has read it already.
-    writeFileSync(join(proj.dir, 'p.smke'), PIPELINE.replace('echo a > {out}/a.txt', 'rm -f ../.smke/tmp/*.job.json .smke/tmp/*.job.json; echo a > {out}/a.txt'));
+    writeFileSync(
+      join(proj.dir, 'p.smke'),
+      PIPELINE.replace('echo a > {out}/a.txt', 'rm -f ../.smke/tmp/*.job.json .smke/tmp/*.job.json; echo a > {out}/a.txt'),
+    );
     const r = smke(['run', 'p.smke', '--progress', 'plain']);
     clean(r);
     expect(r.code).toBe(0);

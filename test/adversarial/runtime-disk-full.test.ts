@@ -47,7 +47,10 @@ function fill(): void {
   }
 }
 
-const free = (): number => { const s = statfsSync(mnt); return s.bavail * s.bsize; };
+const free = (): number => {
+  const s = statfsSync(mnt);
+  return s.bavail * s.bsize;
+};
 
 describe.skipIf(!mounted)('a full disk', () => {
   beforeAll(() => {
@@ -59,7 +62,15 @@ describe.skipIf(!mounted)('a full disk', () => {
     fill();
   }, 60_000);
 
-  const commands = [['status', 'p.smke'], ['explain', 'p.smke', 'a'], ['history'], ['log', 'a'], ['verify'], ['run', 'p.smke', '--progress', 'plain'], ['run', 'p.smke', '--json']];
+  const commands = [
+    ['status', 'p.smke'],
+    ['explain', 'p.smke', 'a'],
+    ['history'],
+    ['log', 'a'],
+    ['verify'],
+    ['run', 'p.smke', '--progress', 'plain'],
+    ['run', 'p.smke', '--json'],
+  ];
   for (const args of commands) {
     it(`smke ${args.join(' ')}: a clear message, no stack`, () => {
       expect(free()).toBeLessThan(64 * 1024);

@@ -10,7 +10,9 @@ import { runPlan } from '../../src/runtime/orchestrate.js';
 import { capture, exec, makePlan, tempProject } from '../runtime/helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-adv-locks-'); });
+beforeEach(() => {
+  proj = tempProject('smke-adv-locks-');
+});
 afterEach(() => proj.cleanup());
 
 const plan = () => makePlan(proj.dir, [{ id: 'a', params: exec('echo x > {out}/x', { outputs: ['x'] }) }]);
@@ -49,7 +51,9 @@ describe('unreadable lock files', () => {
       const r = await runPlan({ plan: plan(), bus: c.bus, lockPollMs: 20 });
       expect(r).toMatchObject({ exitCode: 0, ran: 1 });
       expect(Date.now() - t0).toBeLessThan(UNREADABLE_LOCK_GRACE_MS);
-      expect(c.of('warning').map((w) => w.message)).toEqual([expect.stringMatching(/took over the stale lock of a \(its lock file .* was (empty|not a lock smke wrote \(\d+ bytes\)) for \d+ s\)/)]);
+      expect(c.of('warning').map((w) => w.message)).toEqual([
+        expect.stringMatching(/took over the stale lock of a \(its lock file .* was (empty|not a lock smke wrote \(\d+ bytes\)) for \d+ s\)/),
+      ]);
     });
   }
 
@@ -93,7 +97,9 @@ describe('waiting for a live lock', () => {
     // Held by this (live) process: the run must wait, polling every 10 ms.
     writeFileSync(p, JSON.stringify(newLockInfo('a')));
     const warnings: string[] = [];
-    const onWarning = (w: Error): void => { warnings.push(w.name); };
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
     process.on('warning', onWarning);
     try {
       const release = setTimeout(() => rmSync(p), 2500);

@@ -12,10 +12,15 @@ import { signature } from '../../src/runtime/signature.js';
 import { capture, exec, makePlan, tempProject } from '../runtime/helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-adv-sig-'); });
+beforeEach(() => {
+  proj = tempProject('smke-adv-sig-');
+});
 afterEach(() => proj.cleanup());
 
-const old = (p: string, s = 120): void => { const t = new Date(Date.now() - s * 1000); utimesSync(p, t, t); };
+const old = (p: string, s = 120): void => {
+  const t = new Date(Date.now() - s * 1000);
+  utimesSync(p, t, t);
+};
 
 /** Rewrite `p` with same-size content and put its mtime back to the nanosecond (`touch -r`, as a user would). */
 function sneakyEdit(p: string, content: string): void {

@@ -3,14 +3,29 @@
 // manifests record is rebuilt); gc never deletes what results/ links to or
 // what it cannot prove unused.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, symlinkSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  symlinkSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempProject } from '../runtime/helpers.js';
 
 const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-adv-db-'); });
+beforeEach(() => {
+  proj = tempProject('smke-adv-db-');
+});
 afterEach(() => proj.cleanup());
 
 function smke(args: string[], env: Record<string, string> = {}) {
@@ -37,7 +52,10 @@ stage b = exec {
 
 const db = () => join(proj.dir, '.smke/state.db');
 const store = () => join(proj.dir, '.smke/store');
-const entries = () => readdirSync(store()).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
+const entries = () =>
+  readdirSync(store())
+    .filter((n) => /^[0-9a-f]{64}$/.test(n))
+    .sort();
 const aside = () => readdirSync(join(proj.dir, '.smke')).filter((n) => n.startsWith('state.db.damaged-'));
 
 /** Two runs (v1 then v2): four entries, results/ pointing at the v2 pair. */
@@ -54,12 +72,15 @@ const damage: [string, () => void][] = [
   ['garbage', () => writeFileSync(db(), 'this is not a database at all, just text\n'.repeat(50))],
   ['truncated mid-page', () => truncateSync(db(), Math.floor(statSync(db()).size / 2) + 100)],
   ['truncated to whole pages', () => truncateSync(db(), 4096)],
-  ['a page overwritten with garbage', () => {
-    const fd = openSync(db(), 'r+');
-    const junk = Buffer.alloc(4096 * 4, 0xa5);
-    writeSync(fd, junk, 0, junk.length, 4096);
-    closeSync(fd);
-  }],
+  [
+    'a page overwritten with garbage',
+    () => {
+      const fd = openSync(db(), 'r+');
+      const junk = Buffer.alloc(4096 * 4, 0xa5);
+      writeSync(fd, junk, 0, junk.length, 4096);
+      closeSync(fd);
+    },
+  ],
 ];
 
 describe('a damaged state database', { timeout: 120_000 }, () => {
@@ -68,7 +89,15 @@ describe('a damaged state database', { timeout: 120_000 }, () => {
       twoRuns();
       for (const s of ['-wal', '-shm']) rmSync(db() + s, { force: true });
       spoil();
-      const cmds: string[][] = [['status', 'p.smke'], ['history'], ['log', 'a'], ['verify'], ['gc'], ['explain', 'p.smke', 'b'], ['run', 'p.smke', '--progress', 'plain']];
+      const cmds: string[][] = [
+        ['status', 'p.smke'],
+        ['history'],
+        ['log', 'a'],
+        ['verify'],
+        ['gc'],
+        ['explain', 'p.smke', 'b'],
+        ['run', 'p.smke', '--progress', 'plain'],
+      ];
       let warned = false;
       for (const args of cmds) {
         let r = smke(args);
@@ -76,7 +105,10 @@ describe('a damaged state database', { timeout: 120_000 }, () => {
         if (/damaged|truncated|not an SQLite database/.test(r.err)) warned = true;
         // A page damaged mid-file shows only when a query reads it: that command fails with the
         // explanation, and the same command again works.
-        if (r.code === 1 && /Rerun the command/.test(r.err)) { r = smke(args); clean(r); }
+        if (r.code === 1 && /Rerun the command/.test(r.err)) {
+          r = smke(args);
+          clean(r);
+        }
         if (args[0] !== 'log' && args[0] !== 'history') expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(0);
       }
       expect(warned).toBe(true);

@@ -13,7 +13,9 @@ import { checkEntry } from '../../src/runtime/store.js';
 import { capture, exec, makePlan, tempProject } from '../runtime/helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-adv-stray-'); });
+beforeEach(() => {
+  proj = tempProject('smke-adv-stray-');
+});
 afterEach(() => proj.cleanup());
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -43,9 +45,7 @@ async function runLeaving(script: string, outputs: string[] = ['f']) {
   expect(check.state).toBe('ok');
   const content = readFileSync(join(entry, 'f'), 'utf8');
   expect(content).not.toContain('late');
-  const pids = existsSync(join(proj.dir, 'pids'))
-    ? readFileSync(join(proj.dir, 'pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number)
-    : [];
+  const pids = existsSync(join(proj.dir, 'pids')) ? readFileSync(join(proj.dir, 'pids'), 'utf8').split(/\s+/).filter(Boolean).map(Number) : [];
   for (const p of pids) expect(alive(p), `pid ${p} still alive`).toBe(false);
   const log = readFileSync(c.of('started')[0]!.logPath, 'utf8');
   return { content, log, pids };
@@ -75,7 +75,9 @@ describe('processes a stage leaves behind are killed before publishing', () => {
   });
 
   it('double fork + setsid with the environment cleared, working inside the output directory', async () => {
-    const { log } = await runLeaving(`echo early > {out}/f; cd {out} && (env -i setsid sh -c 'echo $$ > ${proj.dir}/pids; sleep 1.5; echo late >> f' &) ; sleep 0.1`);
+    const { log } = await runLeaving(
+      `echo early > {out}/f; cd {out} && (env -i setsid sh -c 'echo $$ > ${proj.dir}/pids; sleep 1.5; echo late >> f' &) ; sleep 0.1`,
+    );
     expect(log).toMatch(/works in the output directory/);
   });
 
@@ -97,7 +99,9 @@ describe('processes a stage leaves behind are killed before publishing', () => {
     const bystander = spawn('sleep', ['20'], { stdio: 'ignore' });
     // Started while the stage runs, working in the project: only the marks can tell it apart.
     let during: ReturnType<typeof spawn> | undefined;
-    const t = setTimeout(() => { during = spawn('sleep', ['20'], { stdio: 'ignore', cwd: proj.dir }); }, 300);
+    const t = setTimeout(() => {
+      during = spawn('sleep', ['20'], { stdio: 'ignore', cwd: proj.dir });
+    }, 300);
     try {
       const { pids } = await runLeaving('echo early > {out}/f; sleep 1.5');
       expect(pids).toEqual([]);

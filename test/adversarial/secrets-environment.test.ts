@@ -10,7 +10,9 @@ import { makePlan } from '../runtime/helpers.js';
 import { project, type Project } from './secrets-project.js';
 
 let p: Project;
-beforeEach(() => { p = project('smke-adv-env-'); });
+beforeEach(() => {
+  p = project('smke-adv-env-');
+});
 afterEach(() => p.cleanup());
 
 const LEAKY = {
@@ -20,18 +22,28 @@ const LEAKY = {
   WANDB_API_KEY: 'wandb_leak_0123456789',
   RANDOM_SETTING: 'random_0123456789',
 };
-const KEPT = { LANG: 'C.UTF-8', CUDA_CACHE_PATH: '/tmp/cc', SLURM_CONF: '/etc/slurm/x.conf', SMKE_MIRROR: 'https://m', OMP_NUM_THREADS: '2', https_proxy: 'http://proxy:3128' };
+const KEPT = {
+  LANG: 'C.UTF-8',
+  CUDA_CACHE_PATH: '/tmp/cc',
+  SLURM_CONF: '/etc/slurm/x.conf',
+  SMKE_MIRROR: 'https://m',
+  OMP_NUM_THREADS: '2',
+  https_proxy: 'http://proxy:3128',
+};
 
-describe('what a stage process sees of smke\'s environment', { timeout: 240_000 }, () => {
+describe("what a stage process sees of smke's environment", { timeout: 240_000 }, () => {
   it('an exec program gets the allow-list, its declared names and its own env, nothing else', () => {
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage dump = exec {
   argv = ["sh", "-c", "env | cut -d= -f1 | sort > {out}/names.txt; printf %s \\"$WANDB_API_KEY\\" > {out}/w.txt"]
   secret_env = ["WANDB_API_KEY"]
   env = { MODE = "x" }
   outputs = ["names.txt"]
 }
-`);
+`,
+    );
     const r = p.smke(['run', 'p.smke', '--progress', 'plain'], { ...LEAKY, ...KEPT });
     expect(r.code, r.err).toBe(0);
     const names = readFileSync(join(p.dir, 'results/dump/names.txt'), 'utf8').split('\n').filter(Boolean);
@@ -42,7 +54,15 @@ stage dump = exec {
 
   it('the allow-list admits no credential-shaped name', () => {
     for (const n of Object.keys(LEAKY)) expect(passedToEveryStage(n), n).toBe(false);
-    for (const n of ['AWS_ACCESS_KEY_ID', 'OPENAI_API_KEY', 'HUGGING_FACE_HUB_TOKEN', 'NPM_TOKEN', 'SSH_AUTH_SOCK', 'GOOGLE_APPLICATION_CREDENTIALS', 'DATABASE_URL']) {
+    for (const n of [
+      'AWS_ACCESS_KEY_ID',
+      'OPENAI_API_KEY',
+      'HUGGING_FACE_HUB_TOKEN',
+      'NPM_TOKEN',
+      'SSH_AUTH_SOCK',
+      'GOOGLE_APPLICATION_CREDENTIALS',
+      'DATABASE_URL',
+    ]) {
       expect(passedToEveryStage(n), n).toBe(false);
     }
     for (const n of ['PATH', 'HOME', 'TMPDIR', 'LC_ALL', 'CUDA_VISIBLE_DEVICES', 'SLURM_JOB_ID']) expect(passedToEveryStage(n), n).toBe(true);
@@ -83,9 +103,14 @@ describe('Slurm jobs', { timeout: 240_000 }, () => {
     try {
       await ex.submit(
         {
-          name: 'a', command: ['true'], cwd: p.dir, env: {}, passEnv: ['HF_TOKEN'],
+          name: 'a',
+          command: ['true'],
+          cwd: p.dir,
+          env: {},
+          passEnv: ['HF_TOKEN'],
           resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
-          logPath: join(p.dir, 'a.log'), eventsPath: join(p.dir, 'a.events'),
+          logPath: join(p.dir, 'a.log'),
+          eventsPath: join(p.dir, 'a.events'),
         },
         () => {},
       );

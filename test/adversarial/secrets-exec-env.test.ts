@@ -14,7 +14,9 @@ const TOKEN = 'ghp_ExecSecretValue_0123456789abcdef';
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 let p: Project;
-beforeEach(() => { p = project('smke-adv-execenv-'); });
+beforeEach(() => {
+  p = project('smke-adv-execenv-');
+});
 afterEach(() => p.cleanup());
 
 // The program proves it got the token by writing its hash, never the token itself.
@@ -82,12 +84,15 @@ describe('exec secret_env', { timeout: 240_000 }, () => {
   });
 
   it('hides the value in what the program prints, also when it is split across writes', () => {
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage leak = exec {
   argv = ["sh", "-c", "echo token=$API_TOKEN; printf %s $(printf %s $API_TOKEN | cut -c1-10); sleep 0.3; printf %s $API_TOKEN | cut -c11-; echo err:$API_TOKEN: >&2"]
   secret_env = ["API_TOKEN"]
 }
-`);
+`,
+    );
     const r = p.smke(['run', 'p.smke', '--progress', 'plain'], { API_TOKEN: TOKEN });
     expect(r.code, r.err).toBe(0);
     const log = p.smke(['log', 'leak']).out;
@@ -98,7 +103,9 @@ stage leak = exec {
   });
 
   it('the filtered output neither hangs on a background child holding it nor hides the exit code', () => {
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage bg = exec {
   argv = ["sh", "-c", "echo hi $API_TOKEN; sleep 30 & echo started"]
   secret_env = ["API_TOKEN"]
@@ -107,7 +114,8 @@ stage bad = exec {
   argv = ["sh", "-c", "echo bye $API_TOKEN >&2; exit 3"]
   secret_env = ["API_TOKEN"]
 }
-`);
+`,
+    );
     const t0 = Date.now();
     const r = p.smke(['run', 'p.smke', '-k', '--progress', 'plain'], { API_TOKEN: TOKEN });
     expect(Date.now() - t0).toBeLessThan(40_000);
@@ -121,14 +129,21 @@ stage bad = exec {
     const { redactor } = await import('../../src/stages/exec/redact.js');
     const secrets = ['abcabd', 'xyzw', 'aé€b'];
     let seed = 7;
-    const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
     for (let trial = 0; trial < 200; trial++) {
       const parts = ['abcab', 'abcabd', 'xyz', 'xyzw', 'aé€b', 'aé', '€', 'q', '\n', 'abcabcabd'];
       let text = '';
       for (let i = 0; i < 12; i++) text += parts[rnd(parts.length)];
       const bytes = Buffer.from(text);
       const chunks: Buffer[] = [];
-      for (let i = 0; i < bytes.length; ) { const n = 1 + rnd(5); chunks.push(bytes.subarray(i, i + n)); i += n; }
+      for (let i = 0; i < bytes.length;) {
+        const n = 1 + rnd(5);
+        chunks.push(bytes.subarray(i, i + n));
+        i += n;
+      }
       const t = redactor(secrets);
       const out: string[] = [];
       t.on('data', (d: Buffer | string) => out.push(String(d)));
@@ -142,12 +157,15 @@ stage bad = exec {
   });
 
   it('warns when a credential-shaped name is given a value through env = {...} instead', () => {
-    p.write('p.smke', `smke 1
+    p.write(
+      'p.smke',
+      `smke 1
 stage s = exec {
   argv = ["true"]
   env = { WANDB_API_KEY = "k", AWS_SECRET_ACCESS_KEY = "a", MAX_TOKENS = "5", TOKENIZERS_PARALLELISM = "false" }
 }
-`);
+`,
+    );
     expect(p.smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
     const log = p.smke(['log', 's']).out;
     expect(log).toMatch(/env WANDB_API_KEY looks like a credential.*use secret_env = \["WANDB_API_KEY"\]/);
@@ -169,12 +187,24 @@ describe('declared environment variables in the key', { timeout: 240_000 }, () =
   it('are digests in the fingerprint parts (hence manifests, state.db, snapshots), null when unset', async () => {
     const plan = makePlan(p.dir, [{ id: 'a', params: { argv: ['true'] }, env: ['SMKE_MIRROR', 'UNSET_ONE'] }]);
     const digester = await Digester.create();
-    const fp = fingerprint({ inst: plan.instances[0]!, projectDir: p.dir, upstreamKeys: new Map(), digester, env: { SMKE_MIRROR: 'https://user:pass@mirror.example' } });
+    const fp = fingerprint({
+      inst: plan.instances[0]!,
+      projectDir: p.dir,
+      upstreamKeys: new Map(),
+      digester,
+      env: { SMKE_MIRROR: 'https://user:pass@mirror.example' },
+    });
     expect(fp.parts.env.SMKE_MIRROR).toBe(`sha256:${sha('https://user:pass@mirror.example')}`);
     expect(fp.parts.env.UNSET_ONE).toBeNull();
     expect(JSON.stringify(fp.parts)).not.toContain('pass@mirror');
     const other = fingerprint({ inst: plan.instances[0]!, projectDir: p.dir, upstreamKeys: new Map(), digester, env: { SMKE_MIRROR: 'https://other' } });
-    const empty = fingerprint({ inst: plan.instances[0]!, projectDir: p.dir, upstreamKeys: new Map(), digester, env: { SMKE_MIRROR: 'https://user:pass@mirror.example', UNSET_ONE: '' } });
+    const empty = fingerprint({
+      inst: plan.instances[0]!,
+      projectDir: p.dir,
+      upstreamKeys: new Map(),
+      digester,
+      env: { SMKE_MIRROR: 'https://user:pass@mirror.example', UNSET_ONE: '' },
+    });
     expect(other.key).not.toBe(fp.key);
     expect(empty.key).not.toBe(fp.key);
   });

@@ -11,7 +11,9 @@ const TOKEN = 'hf_Adversarial0123456789Token';
 const SHORT = 'pw1'; // short enough to brute-force from a plain sha256
 
 let p: Project;
-beforeEach(() => { p = project('smke-adv-plancache-'); });
+beforeEach(() => {
+  p = project('smke-adv-plancache-');
+});
 afterEach(() => p.cleanup());
 
 const PIPELINE = `smke 1
@@ -47,7 +49,7 @@ describe('the plan cache and .smke/ keep no environment value', { timeout: 240_0
     }
   });
 
-  it('keys the digest per project: neither the plain sha256 of a value nor another project\'s digest matches', () => {
+  it("keys the digest per project: neither the plain sha256 of a value nor another project's digest matches", () => {
     const q = project('smke-adv-plancache2-');
     const seen: string[] = [];
     for (const dir of [p.dir, q.dir]) {

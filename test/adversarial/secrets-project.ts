@@ -51,7 +51,11 @@ export function project(prefix: string): Project {
 export function filesUnder(dir: string, rel = ''): string[] {
   const out: string[] = [];
   let names: string[];
-  try { names = readdirSync(join(dir, rel)); } catch { return out; }
+  try {
+    names = readdirSync(join(dir, rel));
+  } catch {
+    return out;
+  }
   for (const n of names) {
     const r = rel ? `${rel}/${n}` : n;
     const st = lstatSync(join(dir, r));
@@ -73,7 +77,11 @@ export function filesContaining(dir: string, needle: string): string[] {
 
 /** Whether the uid `nobody` can run this checkout's smke (not when the clone sits under a private home, as in CI). */
 export const nobodyCanRun: boolean = (() => {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(BIN)}, 4)`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(BIN)}, 4)`],
+    { encoding: 'utf8' },
+  );
   if (r.status === 0 && process.getuid?.() === 0) return true;
   console.warn('test/adversarial: the non-root cases are skipped — needs root with setpriv, and a checkout the uid nobody can read');
   return false;

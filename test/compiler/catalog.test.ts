@@ -54,7 +54,9 @@ describe('a kind from the catalog', () => {
   });
 
   it('checks formats and references against the outputs for those params', () => {
-    const r = run('smke 1\nstage d = data.fetch { url = "not a uri", since = "yesterday" }\nstage e = data.fetch { url = "https://x.org" }\nstage u = use { file = e.dev }\n');
+    const r = run(
+      'smke 1\nstage d = data.fetch { url = "not a uri", since = "yesterday" }\nstage e = data.fetch { url = "https://x.org" }\nstage u = use { file = e.dev }\n',
+    );
     expect(r.diagnostics.map((d) => d.message)).toEqual([
       'invalid value for `url`: must match format "uri"',
       'invalid value for `since`: must match format "date"',

@@ -10,7 +10,9 @@ import { SourceFile } from '../../src/compiler/source.js';
 const root = new URL('../../', import.meta.url).pathname;
 const docs = ['docs/language.md', 'docs/errors.md'].map((f) => readFileSync(join(root, f), 'utf8'));
 const samples = [
-  ...readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.smke')).map((f) => readFileSync(join(root, 'examples', f), 'utf8')),
+  ...readdirSync(join(root, 'examples'))
+    .filter((f) => f.endsWith('.smke'))
+    .map((f) => readFileSync(join(root, 'examples', f), 'utf8')),
   ...docs.flatMap((md) => [...md.matchAll(/```smke\n([\s\S]*?)```/g)].map((m) => m[1]!)),
   'smke 1\nparam x = [1, -2.5e3, 10GB, "a\\n${b}", """\n  two\n   lines ${c}\n  """, { k = 1, "q" = [] }, (1 + 2) * 3 % 4 - -1]\n',
   'smke 1\nstage s[a in [1, 2,], b in x,] = k.v.w { e = f(1, 2,), g { h = 1 }, i = s[*, 1,].o, j = true + null }\n',

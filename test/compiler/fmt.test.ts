@@ -21,7 +21,9 @@ function shape(text: string): unknown {
   expect(diagnostics).toEqual([]);
   return JSON.parse(
     JSON.stringify({ version: ast.version?.value, items: ast.items } satisfies Partial<FileAst> & { version: unknown }, (k, v) =>
-      k === 'span' || k === 'keySpan' || k === 'nameSpan' || k === 'kindSpan' || k === 'memberSpan' || k === 'calleeSpan' || k === 'opSpan' || k === 'end' ? undefined : v,
+      k === 'span' || k === 'keySpan' || k === 'nameSpan' || k === 'kindSpan' || k === 'memberSpan' || k === 'calleeSpan' || k === 'opSpan' || k === 'end'
+        ? undefined
+        : v,
     ),
   );
 }

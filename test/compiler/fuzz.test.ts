@@ -27,7 +27,48 @@ function rng(seed: number): () => number {
   };
 }
 
-const SNIPPETS = ['{', '}', '[', ']', '(', ')', '"', '"""', '${', '}', '=', ',', '.', '*', '-', '#', '\n', 'stage', 'param', 'profile', 'import', 'default', 'in', 'smke 1', 'x.out', 'glue[*]', '[*]', '1e', '10GB', '2h', '\\', '\0', '\u00e9', '\ud83d', 'env(', 'resources {', 'after = [', '${x', 'true', 'null'];
+const SNIPPETS = [
+  '{',
+  '}',
+  '[',
+  ']',
+  '(',
+  ')',
+  '"',
+  '"""',
+  '${',
+  '}',
+  '=',
+  ',',
+  '.',
+  '*',
+  '-',
+  '#',
+  '\n',
+  'stage',
+  'param',
+  'profile',
+  'import',
+  'default',
+  'in',
+  'smke 1',
+  'x.out',
+  'glue[*]',
+  '[*]',
+  '1e',
+  '10GB',
+  '2h',
+  '\\',
+  '\0',
+  '\u00e9',
+  '\ud83d',
+  'env(',
+  'resources {',
+  'after = [',
+  '${x',
+  'true',
+  'null',
+];
 
 function mutate(text: string, r: () => number): string {
   let t = text;
@@ -128,7 +169,13 @@ describe('fuzzing the compiler with mutated examples', () => {
     expect(ok.plan?.instances.map((i) => i.id)).toEqual(['a']);
 
     const long = 'y'.repeat(mb50);
-    const string = compile({ file: 'big.smke', text: `smke 1\nparam big = "${long}"\nstage a = exec { argv = [big] }\n`, projectDir: examplesDir, catalog, env: {} });
+    const string = compile({
+      file: 'big.smke',
+      text: `smke 1\nparam big = "${long}"\nstage a = exec { argv = [big] }\n`,
+      projectDir: examplesDir,
+      catalog,
+      env: {},
+    });
     expect((string.plan?.instances[0]?.params.argv as string[])[0]).toHaveLength(mb50);
 
     const broken = `smke 1\nparam big = "${long}"\nstage a = exec { argv = [big }\n`;

@@ -362,7 +362,9 @@ describe('imports', () => {
     });
     expect(plan.instances.map((i) => i.id)).toEqual(['shared', 'main']);
     expect(inst(plan, 'main').params.argv).toEqual(['x', ref('shared', 'out'), 'data']);
-    expect(plan.sources.map((s) => s.path.split('/').slice(-2).join('/'))).toEqual(['x/main.smke', 'lib/a.smke', 'lib/b.smke'].map((p, i) => (i === 0 ? plan.sources[0]!.path.split('/').slice(-2).join('/') : p)));
+    expect(plan.sources.map((s) => s.path.split('/').slice(-2).join('/'))).toEqual(
+      ['x/main.smke', 'lib/a.smke', 'lib/b.smke'].map((p, i) => (i === 0 ? plan.sources[0]!.path.split('/').slice(-2).join('/') : p)),
+    );
     expect(plan.sources.every((s) => /^[0-9a-f]{64}$/.test(s.sha256))).toBe(true);
   });
 

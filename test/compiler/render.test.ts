@@ -18,7 +18,10 @@ const diag: Diagnostic = {
 
 describe('rendering', () => {
   it('paints with ANSI colours only when asked', () => {
-    const texts = new Map([['m.smke', text], ['lib.smke', 'smke 1\n']]);
+    const texts = new Map([
+      ['m.smke', text],
+      ['lib.smke', 'smke 1\n'],
+    ]);
     const plain = renderDiagnostics([diag], texts);
     const painted = renderDiagnostics([diag], texts, { color: true });
     expect(plain).not.toContain('\x1b[');
@@ -27,7 +30,13 @@ describe('rendering', () => {
   });
 
   it('shows a label in another file under its own header', () => {
-    const out = renderDiagnostics([diag], new Map([['m.smke', text], ['lib.smke', 'smke 1\n']]));
+    const out = renderDiagnostics(
+      [diag],
+      new Map([
+        ['m.smke', text],
+        ['lib.smke', 'smke 1\n'],
+      ]),
+    );
     expect(out).toBe(
       [
         'error[E0008]: unknown name `b`',
@@ -51,7 +60,10 @@ describe('rendering', () => {
   it('cuts a very long line to a window around the span', () => {
     const long = `smke 1\nparam a = "${'x'.repeat(10_000)}" + b\n`;
     const offset = long.indexOf('+ b') + 2;
-    const out = renderDiagnostics([{ ...diag, labels: [], span: { file: 'm.smke', line: 2, column: offset - 6, offset, length: 1 } }], new Map([['m.smke', long]]));
+    const out = renderDiagnostics(
+      [{ ...diag, labels: [], span: { file: 'm.smke', line: 2, column: offset - 6, offset, length: 1 } }],
+      new Map([['m.smke', long]]),
+    );
     const lines = out.split('\n');
     const source = lines.find((l) => l.startsWith('2 | '))!;
     expect(source.length).toBeLessThan(200);
@@ -62,7 +74,9 @@ describe('rendering', () => {
   it('gives editors JSON with every field', () => {
     expect(diagnosticsJson([diag])).toEqual({
       errors: 1,
-      diagnostics: [{ code: 'E0008', severity: 'error', message: diag.message, span: diag.span, label: diag.label, labels: diag.labels, help: diag.help, notes: [] }],
+      diagnostics: [
+        { code: 'E0008', severity: 'error', message: diag.message, span: diag.span, label: diag.label, labels: diag.labels, help: diag.help, notes: [] },
+      ],
     });
   });
 });

@@ -16,7 +16,9 @@ const FAST = { timeout: 0.5, retry_delay: 0.01, image_size: 32, concurrency: 8, 
 
 beforeAll(async () => {
   srv = await startServer();
-  jpeg = await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toBuffer();
+  jpeg = await sharp({ create: { width: 120, height: 90, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+    .jpeg()
+    .toBuffer();
   for (let i = 0; i < 12; i++) {
     srv.route(`/img/${i}.jpg`, async (req, res, n) => {
       inFlight++;
@@ -28,7 +30,9 @@ beforeAll(async () => {
   }
   srv.route('/html', (_q, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>gone</html>'));
   srv.route('/html-as-jpeg.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg' }).end('<!DOCTYPE html><html>removed</html>'));
-  const pixel = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } }).gif().toBuffer();
+  const pixel = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
+    .gif()
+    .toBuffer();
   srv.route('/placeholder.gif', serveBytes(pixel, 'image/gif'));
   srv.route('/corrupt.jpg', serveBytes(jpeg.subarray(0, 300), 'image/jpeg'));
   srv.route('/garbage.jpg', serveBytes(Buffer.from('definitely not an image, just bytes'), 'image/jpeg'));
@@ -144,12 +148,30 @@ describe('dataset.cc3m', () => {
     mkdirSync(join(dir, 'images'), { recursive: true });
     // Row 0 settled as failed earlier (a 404 then); row 1's line was cut mid-write.
     writeFileSync(join(dir, 'journal.jsonl'), '{"row":0,"ok":false,"reason":"http_404"}\n{"row":1,"ok":tr');
-    const { stats } = await scrapeImages(rows, { stateDir: dir, concurrency: 2, perHost: 2, timeoutMs: 2000, retries: 0, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    const { stats } = await scrapeImages(rows, {
+      stateDir: dir,
+      concurrency: 2,
+      perHost: 2,
+      timeoutMs: 2000,
+      retries: 0,
+      imageSize: 32,
+      minSide: 10,
+      maxBytes: 1e7,
+    });
     expect(srv.hits.has('/t/0.jpg')).toBe(false);
     expect(srv.hits.get('/t/1.jpg')).toHaveLength(1);
     expect(stats).toMatchObject({ ok: 2, failed: { http_404: 1 }, resumed: 1 });
     // The next run finds every row settled: the lines written after the torn one are intact.
-    const again = await scrapeImages(rows, { stateDir: dir, concurrency: 2, perHost: 2, timeoutMs: 2000, retries: 0, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    const again = await scrapeImages(rows, {
+      stateDir: dir,
+      concurrency: 2,
+      perHost: 2,
+      timeoutMs: 2000,
+      retries: 0,
+      imageSize: 32,
+      minSide: 10,
+      maxBytes: 1e7,
+    });
     expect(again.stats.resumed).toBe(3);
     expect(srv.hits.get('/t/1.jpg')).toHaveLength(1);
   });
@@ -164,9 +186,22 @@ describe('dataset.cc3m', () => {
     srv.route('/h/gz.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-encoding': 'gzip' }).end(gzipSync(jpeg)));
     srv.route('/h/cut.jpg', dropAfter(jpeg, 100));
     // Headers and a first chunk, then nothing: the timeout must fire mid-body and count as one.
-    srv.route('/h/stall.jpg', (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length }).write(jpeg.subarray(0, 100)));
+    srv.route(
+      '/h/stall.jpg',
+      (_q, res) => void res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length }).write(jpeg.subarray(0, 100)),
+    );
     const rows = ['moved', 'loop', 'gz', 'cut', 'stall'].map((p, i) => ({ row: i, url: `${srv.url}/h/${p}.jpg`, caption: p }));
-    const { outcomes, stats } = await scrapeImages(rows, { stateDir: dir, concurrency: 5, perHost: 5, timeoutMs: 400, retries: 1, retryDelayMs: 1, imageSize: 32, minSide: 10, maxBytes: 1e7 });
+    const { outcomes, stats } = await scrapeImages(rows, {
+      stateDir: dir,
+      concurrency: 5,
+      perHost: 5,
+      timeoutMs: 400,
+      retries: 1,
+      retryDelayMs: 1,
+      imageSize: 32,
+      minSide: 10,
+      maxBytes: 1e7,
+    });
     expect(stats).toMatchObject({ ok: 2, failed: { redirects: 1, truncated: 1, timeout: 1 } });
     expect(outcomes.get(0)).toMatchObject({ ok: true, width: 43, height: 32 });
     expect(outcomes.get(2)).toMatchObject({ ok: true, width: 43, height: 32 });
@@ -184,7 +219,10 @@ describe('dataset.cc3m', () => {
       serveBytes(jpeg, 'image/jpeg')(req, res, n);
     });
     for (let i = 1; i < 8; i++) srv.route(`/o/${i}.jpg`, serveBytes(jpeg, 'image/jpeg'));
-    const rows = [{ row: 3, url: `${srv.url}/o/slow.jpg`, caption: 's' }, ...[1, 2, 3, 4, 5, 6, 7].map((i) => ({ row: 10 + i, url: i === 4 ? `${srv.url}/o/none.jpg` : `${srv.url}/o/${i}.jpg`, caption: `c${i}` }))];
+    const rows = [
+      { row: 3, url: `${srv.url}/o/slow.jpg`, caption: 's' },
+      ...[1, 2, 3, 4, 5, 6, 7].map((i) => ({ row: 10 + i, url: i === 4 ? `${srv.url}/o/none.jpg` : `${srv.url}/o/${i}.jpg`, caption: `c${i}` })),
+    ];
     for (const holdBytes of [undefined, 0]) {
       const seen: { row: number; ok: boolean; data: boolean }[] = [];
       const stateDir = join(dir, `h${holdBytes}`);
@@ -263,7 +301,13 @@ describe('dataset.cc3m', () => {
       const dir = tempDir();
       const tsv = join(dir, 'idx.tsv');
       // Six rows of the slow host first, then six of the fast one.
-      writeFileSync(tsv, [...Array.from({ length: 6 }, (_, i) => `slow ${i}\t${slow.url}/s.jpg?${i}`), ...Array.from({ length: 6 }, (_, i) => `fast ${i}\t${srv.url}/fast.jpg?${i}`)].join('\n'));
+      writeFileSync(
+        tsv,
+        [
+          ...Array.from({ length: 6 }, (_, i) => `slow ${i}\t${slow.url}/s.jpg?${i}`),
+          ...Array.from({ length: 6 }, (_, i) => `fast ${i}\t${srv.url}/fast.jpg?${i}`),
+        ].join('\n'),
+      );
       const c = makeCtx({ root: dir });
       ctxs.push(c);
       await cc3mKind.run(c, await withDefaults(cc3mKind.params, { tsv, ...FAST, timeout: 5, concurrency: 4, per_host: 2 }));
@@ -272,7 +316,10 @@ describe('dataset.cc3m', () => {
       expect(order.slice(0, 6)).toEqual(Array(6).fill('fast'));
       // ... yet the dataset (written while scraping) is in index order.
       const recs = await (await ImageDataset.open(join(c.outDir, 'pairs'))).records('train');
-      expect(recs.map((r) => r.captions![0])).toEqual([...Array.from({ length: 6 }, (_, i) => `slow ${i}`), ...Array.from({ length: 6 }, (_, i) => `fast ${i}`)]);
+      expect(recs.map((r) => r.captions![0])).toEqual([
+        ...Array.from({ length: 6 }, (_, i) => `slow ${i}`),
+        ...Array.from({ length: 6 }, (_, i) => `fast ${i}`),
+      ]);
     } finally {
       await slow.close();
     }

@@ -111,7 +111,11 @@ describe('download', () => {
         const part = join(dir, `${name}.part`);
         writeFileSync(part, partial);
         writeFileSync(`${part}.validator`, validator);
-        const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, name), { partPath: part, sha256: sha, headers: { Authorization: 'Bearer hf_secret' } });
+        const r = await downloadFile(`${srv.url}/hub/moved.bin`, join(dir, name), {
+          partPath: part,
+          sha256: sha,
+          headers: { Authorization: 'Bearer hf_secret' },
+        });
         expect(readFileSync(join(dir, name)).equals(body)).toBe(true);
         return r;
       };
@@ -207,7 +211,9 @@ describe('download', () => {
     await run(c, { url, md5 });
     expect(readFileSync(join(c.outDir, 'local.bin')).equals(body)).toBe(true);
 
-    expect(applyMirror('https://images.cocodataset.org/zips/val2014.zip', 'http://mirror.local/data/')).toBe('http://mirror.local/data/images.cocodataset.org/zips/val2014.zip');
+    expect(applyMirror('https://images.cocodataset.org/zips/val2014.zip', 'http://mirror.local/data/')).toBe(
+      'http://mirror.local/data/images.cocodataset.org/zips/val2014.zip',
+    );
     expect(applyMirror('https://a.org/x/y', 'https://b.org/=http://m/b/;https://a.org/=http://m/a/')).toBe('http://m/a/x/y');
     expect(applyMirror('https://c.org/z', 'https://a.org/=http://m/a/')).toBe('https://c.org/z');
     srv.route('/mirror/example.org/data/file.bin', serveBytes(body));
@@ -264,7 +270,14 @@ describe('extraction', () => {
       ],
       /goes through the symbolic link ds\/up/,
     ],
-    ['file through a symlink', [{ name: 'ds/l', type: 'symlink' as const, linkname: 'sub' }, { name: 'ds/l/f.txt', data: Buffer.from('x') }], /goes through the symbolic link ds\/l/],
+    [
+      'file through a symlink',
+      [
+        { name: 'ds/l', type: 'symlink' as const, linkname: 'sub' },
+        { name: 'ds/l/f.txt', data: Buffer.from('x') },
+      ],
+      /goes through the symbolic link ds\/l/,
+    ],
   ])('tar with %s is refused and nothing is extracted', async (_n, evil, reason) => {
     const dir = tempDir();
     writeFileSync(join(dir, 'evil.tar'), await makeTar([...files.slice(0, 2), ...evil]));
@@ -278,7 +291,13 @@ describe('extraction', () => {
 
   test('zip entries escaping the directory are refused', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'a.zip'), makeZip([{ name: 'ok.txt', data: Buffer.from('1') }, { name: '../evil.txt', data: Buffer.from('2') }]));
+    writeFileSync(
+      join(dir, 'a.zip'),
+      makeZip([
+        { name: 'ok.txt', data: Buffer.from('1') },
+        { name: '../evil.txt', data: Buffer.from('2') },
+      ]),
+    );
     await expect(extractArchive(join(dir, 'a.zip'), join(dir, 'out'))).rejects.toThrow(/refusing entry "\.\.\/evil\.txt"/);
     writeFileSync(join(dir, 'b.zip'), makeZip([{ name: 'l', symlink: '../../etc' }]));
     await expect(extractArchive(join(dir, 'b.zip'), join(dir, 'out'))).rejects.toThrow(/link points outside/);
@@ -288,7 +307,10 @@ describe('extraction', () => {
 
   test('truncated archives fail clearly and leave no partial tree', async () => {
     const dir = tempDir();
-    const big = await makeTar([{ name: 'f1', data: randomBytes(40_000) }, { name: 'f2', data: randomBytes(40_000) }]);
+    const big = await makeTar([
+      { name: 'f1', data: randomBytes(40_000) },
+      { name: 'f2', data: randomBytes(40_000) },
+    ]);
     writeFileSync(join(dir, 't.tar.gz'), gzipSync(big).subarray(0, 50_000));
     await expect(extractArchive(join(dir, 't.tar.gz'), join(dir, 'out'))).rejects.toThrow(/truncated or corrupt/);
     writeFileSync(join(dir, 't.tar'), big.subarray(0, 60_000));

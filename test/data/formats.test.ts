@@ -167,9 +167,13 @@ describe('text tasks and corpus', () => {
       train: [{ idx: 0, text: 'a', text_pair: 'b', label: 4.2 }],
       validation: [{ idx: 0, text: 'c', text_pair: 'd', label: 0 }],
     });
-    await expect(w.addTask('cola', glueSpec('cola', {}), { train: [{ idx: 0, text: 'x', label: 2 }], validation: [] })).rejects.toThrow(/label 2 is not in \[0, 2\)/);
+    await expect(w.addTask('cola', glueSpec('cola', {}), { train: [{ idx: 0, text: 'x', label: 2 }], validation: [] })).rejects.toThrow(
+      /label 2 is not in \[0, 2\)/,
+    );
     await expect(w.addTask('mrpc', glueSpec('mrpc', {}), { train: [{ idx: 0, text: 'x', label: 1 }], validation: [] })).rejects.toThrow(/empty text_pair/);
-    await expect(w.addTask('sst2', glueSpec('sst2', {}), { train: [{ idx: 0, text: 'x', label: 1 }] })).rejects.toThrow(/eval split 'validation' was not written/);
+    await expect(w.addTask('sst2', glueSpec('sst2', {}), { train: [{ idx: 0, text: 'x', label: 1 }] })).rejects.toThrow(
+      /eval split 'validation' was not written/,
+    );
     await w.finish();
     const t = await TextTasks.open(dir);
     expect(t.names).toEqual(['stsb']);

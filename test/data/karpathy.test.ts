@@ -10,7 +10,10 @@ import { makeTar, makeZip, serveBytes, startServer, type TestServer } from './se
 
 let srv: TestServer;
 const ctxs: TestCtx[] = [];
-const jpg = (r: number, w = 40, h = 30) => sharp({ create: { width: w, height: h, channels: 3, background: { r, g: 10, b: 10 } } }).jpeg().toBuffer();
+const jpg = (r: number, w = 40, h = 30) =>
+  sharp({ create: { width: w, height: h, channels: 3, background: { r, g: 10, b: 10 } } })
+    .jpeg()
+    .toBuffer();
 const sentences = (tag: string) => [1, 2, 3, 4, 5].map((i) => ({ raw: `${tag} caption ${i} `, tokens: [] }));
 
 beforeAll(async () => {
@@ -36,7 +39,15 @@ beforeAll(async () => {
       { filename: '404.jpg', split: 'test', imgid: 3, sentences: sentences('f-missing') },
     ],
   };
-  srv.route('/caption_datasets.zip', serveBytes(makeZip([{ name: 'dataset_coco.json', data: Buffer.from(JSON.stringify(coco)) }, { name: 'dataset_flickr30k.json', data: Buffer.from(JSON.stringify(flickr)) }])));
+  srv.route(
+    '/caption_datasets.zip',
+    serveBytes(
+      makeZip([
+        { name: 'dataset_coco.json', data: Buffer.from(JSON.stringify(coco)) },
+        { name: 'dataset_flickr30k.json', data: Buffer.from(JSON.stringify(flickr)) },
+      ]),
+    ),
+  );
   srv.route('/zips/train2014.zip', serveBytes(makeZip([{ name: 'train2014/' }, { name: 'train2014/COCO_train2014_000000000009.jpg', data: await jpg(200) }])));
   const broken = (await jpg(50, 300, 200)).subarray(0, 400);
   srv.route(
@@ -60,7 +71,11 @@ describe('dataset.coco', () => {
   test('converts the zips with the Karpathy split (restval into train), counting missing and corrupt images', async () => {
     const c = makeCtx();
     ctxs.push(c);
-    const p = await withDefaults(cocoKind.params, { train_url: `${srv.url}/zips/train2014.zip`, val_url: `${srv.url}/zips/val2014.zip`, karpathy_url: `${srv.url}/caption_datasets.zip` });
+    const p = await withDefaults(cocoKind.params, {
+      train_url: `${srv.url}/zips/train2014.zip`,
+      val_url: `${srv.url}/zips/val2014.zip`,
+      karpathy_url: `${srv.url}/caption_datasets.zip`,
+    });
     await cocoKind.run(c, p);
     const ds = await ImageDataset.open(join(c.outDir, 'pairs'), 'image-text');
     expect(ds.descriptor.splits).toEqual({ train: 2, test: 1, val: 1 });
@@ -76,7 +91,13 @@ describe('dataset.coco', () => {
   test('splits and image_size select and resize', async () => {
     const c = makeCtx();
     ctxs.push(c);
-    const p = await withDefaults(cocoKind.params, { val_url: `${srv.url}/zips/val2014.zip`, train_url: `${srv.url}/nope.zip`, karpathy_url: `${srv.url}/caption_datasets.zip`, splits: ['test'], image_size: 16 });
+    const p = await withDefaults(cocoKind.params, {
+      val_url: `${srv.url}/zips/val2014.zip`,
+      train_url: `${srv.url}/nope.zip`,
+      karpathy_url: `${srv.url}/caption_datasets.zip`,
+      splits: ['test'],
+      image_size: 16,
+    });
     await cocoKind.run(c, p);
     const ds = await ImageDataset.open(join(c.outDir, 'pairs'));
     const [t] = await ds.records('test');
@@ -92,7 +113,9 @@ describe('dataset.flickr30k', () => {
     const p = await withDefaults(flickr30kKind.params, { karpathy_url: `${srv.url}/caption_datasets.zip` });
     expect(flickr30kKind.inputs!(p)).toEqual(['data/flickr30k/flickr30k-images.tar.gz']);
     await expect(flickr30kKind.run(c, p)).rejects.toThrow(
-      new RegExp(`Flickr30K archive not found at ${c.projectDir}/data/flickr30k/flickr30k-images.tar.gz\\. .*https://shannon.cs.illinois.edu/DenotationGraph/.*place it at`),
+      new RegExp(
+        `Flickr30K archive not found at ${c.projectDir}/data/flickr30k/flickr30k-images.tar.gz\\. .*https://shannon.cs.illinois.edu/DenotationGraph/.*place it at`,
+      ),
     );
   });
 

@@ -130,7 +130,9 @@ export function makeZip(entries: { name: string; data?: Buffer; symlink?: string
 }
 
 /** A tar built with tar-stream, including hostile entries when asked. */
-export async function makeTar(entries: { name: string; data?: Buffer; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string }[]): Promise<Buffer> {
+export async function makeTar(
+  entries: { name: string; data?: Buffer; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string }[],
+): Promise<Buffer> {
   const tar = await import('tar-stream');
   const pack = tar.pack();
   for (const e of entries) {

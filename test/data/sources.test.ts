@@ -39,44 +39,121 @@ describe('dataset.glue', () => {
       z('CoLA', {
         'train.tsv': tsv([['gj04', '1', '', "Our friends won't buy this analysis."], ['gj04', '0', '*', 'They drank the pub.'], ['broken row']]),
         'dev.tsv': tsv([['gj04', '1', '', 'The sailors rode the breeze clear of the rocks.']]),
-        'test.tsv': tsv([['index', 'sentence'], ['0', 'Bill whistled past the house.']]),
+        'test.tsv': tsv([
+          ['index', 'sentence'],
+          ['0', 'Bill whistled past the house.'],
+        ]),
       }),
     );
     srv.route(
       '/glue/SST-2.zip',
       z('SST-2', {
-        'train.tsv': tsv([['sentence', 'label'], ['hide new secretions from the parental units ', '0'], ['the greatest musicians ', '1']]),
-        'dev.tsv': tsv([['sentence', 'label'], ["it 's a charming and often affecting journey . ", '1']]),
-        'test.tsv': tsv([['index', 'sentence'], ['0', 'uneasy mishmash of styles and genres .']]),
+        'train.tsv': tsv([
+          ['sentence', 'label'],
+          ['hide new secretions from the parental units ', '0'],
+          ['the greatest musicians ', '1'],
+        ]),
+        'dev.tsv': tsv([
+          ['sentence', 'label'],
+          ["it 's a charming and often affecting journey . ", '1'],
+        ]),
+        'test.tsv': tsv([
+          ['index', 'sentence'],
+          ['0', 'uneasy mishmash of styles and genres .'],
+        ]),
       }),
     );
-    const mnliHead = ['index', 'promptID', 'pairID', 'genre', 'sentence1_binary_parse', 'sentence2_binary_parse', 'sentence1_parse', 'sentence2_parse', 'sentence1', 'sentence2'];
-    const mrow = (g: string, extra: string[]) => ['0', '31193', '31193n', 'government', '( ( x ) )', '( y )', '(ROOT x)', '(ROOT y)', 'Conceptually cream skimming has two basic dimensions.', 'Product and geography are what make cream skimming work.', ...extra, g];
+    const mnliHead = [
+      'index',
+      'promptID',
+      'pairID',
+      'genre',
+      'sentence1_binary_parse',
+      'sentence2_binary_parse',
+      'sentence1_parse',
+      'sentence2_parse',
+      'sentence1',
+      'sentence2',
+    ];
+    const mrow = (g: string, extra: string[]) => [
+      '0',
+      '31193',
+      '31193n',
+      'government',
+      '( ( x ) )',
+      '( y )',
+      '(ROOT x)',
+      '(ROOT y)',
+      'Conceptually cream skimming has two basic dimensions.',
+      'Product and geography are what make cream skimming work.',
+      ...extra,
+      g,
+    ];
     srv.route(
       '/glue/MNLI.zip',
       z('MNLI', {
         'train.tsv': tsv([[...mnliHead, 'label1', 'gold_label'], mrow('neutral', ['neutral']), mrow('contradiction', ['contradiction']), mrow('maybe', ['x'])]),
-        'dev_matched.tsv': tsv([[...mnliHead, 'label1', 'label2', 'label3', 'label4', 'label5', 'gold_label'], mrow('entailment', ['entailment', 'entailment', 'neutral', 'entailment', 'entailment'])]),
-        'dev_mismatched.tsv': tsv([[...mnliHead, 'label1', 'label2', 'label3', 'label4', 'label5', 'gold_label'], mrow('contradiction', ['contradiction', 'x', 'x', 'x', 'x'])]),
+        'dev_matched.tsv': tsv([
+          [...mnliHead, 'label1', 'label2', 'label3', 'label4', 'label5', 'gold_label'],
+          mrow('entailment', ['entailment', 'entailment', 'neutral', 'entailment', 'entailment']),
+        ]),
+        'dev_mismatched.tsv': tsv([
+          [...mnliHead, 'label1', 'label2', 'label3', 'label4', 'label5', 'gold_label'],
+          mrow('contradiction', ['contradiction', 'x', 'x', 'x', 'x']),
+        ]),
         'test_matched.tsv': tsv([mnliHead, mrow('', []).slice(0, -1)]),
       }),
     );
     srv.route(
       '/glue/STS-B.zip',
       z('STS-B', {
-        'train.tsv': tsv([['index', 'genre', 'filename', 'year', 'old_index', 'source1', 'source2', 'sentence1', 'sentence2', 'score'], ['0', 'main-captions', 'MSRvid', '2012test', '0001', 'none', 'none', 'A plane is taking off.', 'An air plane is taking off.', '5.000']]),
-        'dev.tsv': tsv([['index', 'genre', 'filename', 'year', 'old_index', 'source1', 'source2', 'sentence1', 'sentence2', 'score'], ['0', 'main-captions', 'MSRvid', '2012test', '0000', 'none', 'none', 'A man with a hard hat is dancing.', 'A man wearing a hard hat is dancing.', '5.000'], ['1', 'x', 'x', 'x', 'x', 'x', 'x', 'A young child is riding a horse.', 'A child is riding a horse.', '4.750']]),
+        'train.tsv': tsv([
+          ['index', 'genre', 'filename', 'year', 'old_index', 'source1', 'source2', 'sentence1', 'sentence2', 'score'],
+          ['0', 'main-captions', 'MSRvid', '2012test', '0001', 'none', 'none', 'A plane is taking off.', 'An air plane is taking off.', '5.000'],
+        ]),
+        'dev.tsv': tsv([
+          ['index', 'genre', 'filename', 'year', 'old_index', 'source1', 'source2', 'sentence1', 'sentence2', 'score'],
+          [
+            '0',
+            'main-captions',
+            'MSRvid',
+            '2012test',
+            '0000',
+            'none',
+            'none',
+            'A man with a hard hat is dancing.',
+            'A man wearing a hard hat is dancing.',
+            '5.000',
+          ],
+          ['1', 'x', 'x', 'x', 'x', 'x', 'x', 'A young child is riding a horse.', 'A child is riding a horse.', '4.750'],
+        ]),
       }),
     );
     const mrpcHead = ['Quality', '#1 ID', '#2 ID', '#1 String', '#2 String'];
-    srv.route('/mrpc/msr_paraphrase_train.txt', serveBytes(tsv([mrpcHead, ['1', '702876', '702977', 'Amrozi accused his brother.', 'Referring to him as only "the witness".'], ['0', '2108705', '2108831', "Yucaipa owned Dominick 's.", 'Yucaipa bought Dominick in 1995.'], ['1', '1330381', '1330521', 'They had published an advertisement.', 'On June 10, the ship owners published an advertisement.']])));
-    srv.route('/mrpc/msr_paraphrase_test.txt', serveBytes(tsv([mrpcHead, ['1', '1089874', '1089925', "PCCW 's chief operating officer.", 'Current Chief Operating Officer Mike Butcher.']])));
+    srv.route(
+      '/mrpc/msr_paraphrase_train.txt',
+      serveBytes(
+        tsv([
+          mrpcHead,
+          ['1', '702876', '702977', 'Amrozi accused his brother.', 'Referring to him as only "the witness".'],
+          ['0', '2108705', '2108831', "Yucaipa owned Dominick 's.", 'Yucaipa bought Dominick in 1995.'],
+          ['1', '1330381', '1330521', 'They had published an advertisement.', 'On June 10, the ship owners published an advertisement.'],
+        ]),
+      ),
+    );
+    srv.route(
+      '/mrpc/msr_paraphrase_test.txt',
+      serveBytes(tsv([mrpcHead, ['1', '1089874', '1089925', "PCCW 's chief operating officer.", 'Current Chief Operating Officer Mike Butcher.']])),
+    );
     srv.route('/glue/mrpc_dev_ids.tsv', serveBytes(tsv([['2108705', '2108831']])));
   });
 
   test('converts the original GLUE files: headers, CoLA without one, MNLI gold labels, MRPC split by dev ids, unlabelled tests', async () => {
     const c = ctx();
-    await glueKind.run(c, await withDefaults(glueKind.params, { tasks: ['cola', 'sst2', 'mnli', 'stsb', 'mrpc'], base_url: `${srv.url}/glue`, mrpc_url: `${srv.url}/mrpc` }));
+    await glueKind.run(
+      c,
+      await withDefaults(glueKind.params, { tasks: ['cola', 'sst2', 'mnli', 'stsb', 'mrpc'], base_url: `${srv.url}/glue`, mrpc_url: `${srv.url}/mrpc` }),
+    );
     const t = await TextTasks.open(join(c.outDir, 'glue'));
     expect(t.names).toEqual(['cola', 'sst2', 'mnli', 'stsb', 'mrpc']);
     expect(await t.examples('cola', 'train')).toEqual([
@@ -86,7 +163,10 @@ describe('dataset.glue', () => {
     expect(await t.examples('cola', 'test')).toEqual([{ idx: 0, text: 'Bill whistled past the house.', label: -1 }]);
     expect((await t.examples('sst2', 'validation'))[0]).toMatchObject({ label: 1 });
     expect((await t.examples('mnli', 'train')).map((e) => e.label)).toEqual([1, 2]);
-    expect((await t.examples('mnli', 'validation_matched'))[0]).toMatchObject({ text_pair: 'Product and geography are what make cream skimming work.', label: 0 });
+    expect((await t.examples('mnli', 'validation_matched'))[0]).toMatchObject({
+      text_pair: 'Product and geography are what make cream skimming work.',
+      label: 0,
+    });
     expect(t.spec('mnli').splits).toEqual({ train: 2, validation_matched: 1, validation_mismatched: 1, test_matched: 1 });
     expect((await t.examples('stsb', 'validation')).map((e) => e.label)).toEqual([5, 4.75]);
     expect(t.spec('stsb').splits.test).toBeUndefined();
@@ -121,7 +201,9 @@ describe('dataset.cifar', () => {
     expect(ds.descriptor.splits).toEqual({ train: 10, test: 2 });
     const train = await ds.records('train');
     expect(train.map((r) => r.label)).toEqual([1, 8, 2, 7, 3, 6, 4, 5, 5, 4]);
-    const { data, info } = await sharp(await ds.readImage(train[0]!)).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(await ds.readImage(train[0]!))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([32, 32]);
     expect([...data.subarray(0, 3)]).toEqual([255, 0, 128]);
   });
@@ -146,7 +228,9 @@ describe('dataset.cifar', () => {
       { name: 'cifar-100-binary/test.bin', data: cifarRecord([0, 1], [1, 1, 1]) },
     ]);
     srv.route('/bad-cifar.tar.gz', serveBytes(gzipSync(bad)));
-    await expect(cifarKind.run(ctx(), await withDefaults(cifarKind.params, { variant: 'cifar100', url: `${srv.url}/bad-cifar.tar.gz` }))).rejects.toThrow(/train\.bin: 3000 bytes is not a whole number of 3074-byte records; the file is truncated/);
+    await expect(cifarKind.run(ctx(), await withDefaults(cifarKind.params, { variant: 'cifar100', url: `${srv.url}/bad-cifar.tar.gz` }))).rejects.toThrow(
+      /train\.bin: 3000 bytes is not a whole number of 3074-byte records; the file is truncated/,
+    );
   });
 });
 
@@ -155,7 +239,10 @@ describe('dataset.imagenet', () => {
   const classesPy = `from collections import OrderedDict\n\nIMAGENET2012_CLASSES = OrderedDict(\n    {\n        "n01440764": "tench, Tinca tinca",\n        "n01443537": "goldfish, Carassius auratus",\n        "n01484850": "great white shark, white shark, man-eater",\n    }\n)\n`;
 
   beforeAll(async () => {
-    const img = (r: number) => sharp({ create: { width: 50, height: 40, channels: 3, background: { r, g: 0, b: 0 } } }).jpeg().toBuffer();
+    const img = (r: number) =>
+      sharp({ create: { width: 50, height: 40, channels: 3, background: { r, g: 0, b: 0 } } })
+        .jpeg()
+        .toBuffer();
     const val = await makeTar([
       { name: 'ILSVRC2012_val_00000001_n01443537.JPEG', data: await img(10) },
       { name: 'ILSVRC2012_val_00000002_n01440764.JPEG', data: await img(20) },
@@ -163,7 +250,8 @@ describe('dataset.imagenet', () => {
       { name: 'ILSVRC2012_val_00000004_n01484850.JPEG', data: Buffer.from('<html>oops</html>') },
     ]);
     const gated = (body: Buffer) => (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, n: number) => {
-      if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Access to dataset ILSVRC/imagenet-1k is restricted"}');
+      if (req.headers.authorization !== `Bearer ${TOKEN}`)
+        return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Access to dataset ILSVRC/imagenet-1k is restricted"}');
       return serveBytes(body)(req, res, n);
     };
     srv.route('/hf/datasets/ILSVRC/imagenet-1k/resolve/main/classes.py', gated(Buffer.from(classesPy)));
@@ -195,12 +283,16 @@ describe('dataset.imagenet', () => {
   test('without HF_TOKEN: a clear error saying where to accept the terms', async () => {
     const p = await withDefaults(imagenetKind.params, {});
     expect(imagenetKind.env!(p)).not.toContain('HF_TOKEN');
-    await withEnv({ HF_TOKEN: undefined, HF_ENDPOINT: `${srv.url}/hf` }, () => expect(imagenetKind.run(ctx(), p)).rejects.toThrow(/gated: accept its terms at https:\/\/huggingface.co\/datasets\/ILSVRC\/imagenet-1k and set HF_TOKEN/));
+    await withEnv({ HF_TOKEN: undefined, HF_ENDPOINT: `${srv.url}/hf` }, () =>
+      expect(imagenetKind.run(ctx(), p)).rejects.toThrow(/gated: accept its terms at https:\/\/huggingface.co\/datasets\/ILSVRC\/imagenet-1k and set HF_TOKEN/),
+    );
   });
 
   test('a rejected token fails clearly without revealing it', async () => {
     const c = ctx();
-    const err = await withEnv({ HF_TOKEN: 'hf_wrongwrongwrong', HF_ENDPOINT: `${srv.url}/hf` }, () => imagenetKind.run(c, withDefaultsSync()).catch((e: Error) => e));
+    const err = await withEnv({ HF_TOKEN: 'hf_wrongwrongwrong', HF_ENDPOINT: `${srv.url}/hf` }, () =>
+      imagenetKind.run(c, withDefaultsSync()).catch((e: Error) => e),
+    );
     expect(String((err as Error).message)).toMatch(/the HF hub refused classes.py \(401\): HF_TOKEN is invalid/);
     expect(String((err as Error).message) + (err as Error).stack).not.toContain('hf_wrongwrongwrong');
     expect(everythingWritten(c)).not.toContain('hf_wrongwrongwrong');
@@ -217,7 +309,11 @@ describe('dataset.imagenet', () => {
       ['ILSVRC2012_val_00000002_n01440764', 0],
     ]);
     expect(JSON.parse(readFileSync(join(c.outDir, 'stats.json'), 'utf8')).dropped).toEqual({ unknown_class: 1, html: 1 });
-    expect(JSON.parse(readFileSync(join(c.outDir, 'synsets.json'), 'utf8'))[2]).toEqual({ label: 2, synset: 'n01484850', name: 'great white shark, white shark, man-eater' });
+    expect(JSON.parse(readFileSync(join(c.outDir, 'synsets.json'), 'utf8'))[2]).toEqual({
+      label: 2,
+      synset: 'n01484850',
+      name: 'great white shark, white shark, man-eater',
+    });
     expect(everythingWritten(c)).not.toContain(TOKEN);
   });
 

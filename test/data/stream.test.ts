@@ -12,12 +12,23 @@ const N = 30;
 async function png(i: number): Promise<Buffer> {
   const raw = Buffer.alloc(8 * 8 * 3);
   for (let k = 0; k < raw.length; k++) raw[k] = (i * 29 + k * 7) & 255;
-  return sharp(raw, { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
+  return sharp(raw, { raw: { width: 8, height: 8, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 async function write(d: string, storage: 'shards' | 'files'): Promise<void> {
   const w = new ImageDatasetWriter(d, { type: 'image-text', name: 't', source: 'test', shardSize: 10, storage });
-  for (let i = 0; i < N + 5; i++) await w.add({ id: `img${i}`, split: i < N ? 'train' : 'val', data: await png(i), ext: 'png', width: 8, height: 8, captions: [`first ${i}`, `second ${i}`, `third ${i}`] });
+  for (let i = 0; i < N + 5; i++)
+    await w.add({
+      id: `img${i}`,
+      split: i < N ? 'train' : 'val',
+      data: await png(i),
+      ext: 'png',
+      width: 8,
+      height: 8,
+      captions: [`first ${i}`, `second ${i}`, `third ${i}`],
+    });
   await w.finish();
 }
 
@@ -42,7 +53,7 @@ const collect = async (it: AsyncIterable<StreamBatch>) => {
 };
 
 describe('streaming image shards', () => {
-  it('lists the split\'s shards from the index, and reads image + sidecar pairs in file order', async () => {
+  it("lists the split's shards from the index, and reads image + sidecar pairs in file order", async () => {
     const src = await splitShards([dir], 'train');
     expect(src.shards.map((s) => s.count)).toEqual([10, 10, 10]);
     expect(src.total).toBe(N);

@@ -47,7 +47,13 @@ afterAll(() => [a, b, c].forEach((x) => x?.cleanup()));
 describe('data.synthetic', () => {
   test('schema defaults are complete and the descriptor stays light (no sharp at import)', async () => {
     const p = await withDefaults(syntheticKind.params, {});
-    expect(p).toMatchObject({ seed: 42, image_size: 64, coco: { train: 2000, val: 250, test: 250 }, classify: { classes: 10 }, text: { train: 2000, eval: 400 } });
+    expect(p).toMatchObject({
+      seed: 42,
+      image_size: 64,
+      coco: { train: 2000, val: 250, test: 250 },
+      classify: { classes: 10 },
+      text: { train: 2000, eval: 400 },
+    });
     const outs = syntheticKind.outputs(p);
     expect(Object.keys(outs).sort()).toEqual(['classes', 'corpus', 'flickr', 'images', 'out', 'pairs', 'tasks']);
     const src = readFileSync(new URL('../../src/stages/data/synthetic.ts', import.meta.url), 'utf8');
@@ -101,9 +107,12 @@ describe('data.synthetic', () => {
     const feats = async (split: string) =>
       Promise.all(
         (await cls.records(split)).map(async (r) => {
-          const px = await sharp(await cls.readImage(r)).raw().toBuffer();
+          const px = await sharp(await cls.readImage(r))
+            .raw()
+            .toBuffer();
           const sat: [number, number][] = [];
-          for (let i = 0; i < px.length; i += 3) sat.push([Math.max(px[i]!, px[i + 1]!, px[i + 2]!) - Math.min(px[i]!, px[i + 1]!, px[i + 2]!) + (px[i]! + px[i + 1]! + px[i + 2]!) / 6, i]);
+          for (let i = 0; i < px.length; i += 3)
+            sat.push([Math.max(px[i]!, px[i + 1]!, px[i + 2]!) - Math.min(px[i]!, px[i + 1]!, px[i + 2]!) + (px[i]! + px[i + 1]! + px[i + 2]!) / 6, i]);
           sat.sort((x, y) => y[0] - x[0]);
           const top = sat.slice(0, 100);
           const x = [0, 1, 2].map((c) => top.reduce((s, [, i]) => s + px[i + c]!, 0) / top.length);

@@ -31,7 +31,10 @@ test('weights.file copies the file, declares it as an input and checks sha256', 
 test('a missing weights file names the path and where to get it', async () => {
   const c = makeCtx();
   ctxs.push(c);
-  const p = await withDefaults(weightsFileKind.params, { path: 'models/base_imagenet.pt', source: 'https://dl.fbaipublicfiles.com/fairseq/data2vec2/base_imagenet.pt' });
+  const p = await withDefaults(weightsFileKind.params, {
+    path: 'models/base_imagenet.pt',
+    source: 'https://dl.fbaipublicfiles.com/fairseq/data2vec2/base_imagenet.pt',
+  });
   await expect(weightsFileKind.run(c, p)).rejects.toThrow(
     `weights file not found: ${join(c.projectDir, 'models/base_imagenet.pt')}. Obtain it from https://dl.fbaipublicfiles.com/fairseq/data2vec2/base_imagenet.pt and place it there.`,
   );

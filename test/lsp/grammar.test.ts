@@ -92,7 +92,9 @@ describe('the TextMate grammar', () => {
     const g = await loadGrammar();
     const files = [
       ...readdirSync(new URL('../../pipelines/', import.meta.url)).map((f) => new URL(`../../pipelines/${f}`, import.meta.url)),
-      ...readdirSync(new URL('../../examples/', import.meta.url)).filter((f) => f.endsWith('.smke')).map((f) => new URL(`../../examples/${f}`, import.meta.url)),
+      ...readdirSync(new URL('../../examples/', import.meta.url))
+        .filter((f) => f.endsWith('.smke'))
+        .map((f) => new URL(`../../examples/${f}`, import.meta.url)),
     ].filter((u) => u.pathname.endsWith('.smke'));
     expect(files.length).toBeGreaterThan(3);
     for (const f of files) {

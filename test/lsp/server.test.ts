@@ -26,7 +26,10 @@ async function diagnosticsFor(uri: string, ok: (p: PublishedDiagnostics) => bool
   for (;;) {
     const hit = [...published].reverse().find((p) => p.uri === uri);
     if (hit && ok(hit)) return hit;
-    await new Promise<void>((res) => { notify = res; setTimeout(res, 200); });
+    await new Promise<void>((res) => {
+      notify = res;
+      setTimeout(res, 200);
+    });
   }
 }
 
@@ -67,7 +70,10 @@ stage train = exec {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'smke-lsp-'));
   mkdirSync(join(dir, 'lib'));
-  writeFileSync(join(dir, 'lib', 'common.smke'), 'smke 1\n\nstage corpus = exec {\n  argv = ["sh", "-c", "ls > {out}/files.txt"]\n  outputs = { files = "files.txt" }\n}\n');
+  writeFileSync(
+    join(dir, 'lib', 'common.smke'),
+    'smke 1\n\nstage corpus = exec {\n  argv = ["sh", "-c", "ls > {out}/files.txt"]\n  outputs = { files = "files.txt" }\n}\n',
+  );
   child = spawn(process.execPath, [BIN, 'lsp', '--stdio'], { cwd: dir, stdio: ['pipe', 'pipe', 'inherit'] });
   conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   conn.onNotification('textDocument/publishDiagnostics', (p: PublishedDiagnostics) => {
@@ -75,7 +81,11 @@ beforeAll(async () => {
     notify?.();
   });
   conn.listen();
-  const init = await conn.sendRequest<{ capabilities: Record<string, unknown> }>('initialize', { processId: process.pid, rootUri: pathToFileURL(dir).href, capabilities: {} });
+  const init = await conn.sendRequest<{ capabilities: Record<string, unknown> }>('initialize', {
+    processId: process.pid,
+    rootUri: pathToFileURL(dir).href,
+    capabilities: {},
+  });
   expect(init.capabilities.hoverProvider).toBe(true);
   await conn.sendNotification('initialized', {});
 }, 30_000);
@@ -131,7 +141,10 @@ describe('smke lsp over stdio', () => {
   it('goes to the definition of a param, a stage (in this file and an imported one) and an import', async () => {
     const uri = open(join(dir, 'def.smke'), PIPELINE);
     const def = (pos: { line: number; character: number }) =>
-      conn.sendRequest<{ uri: string; range: { start: { line: number; character: number } } } | null>('textDocument/definition', { textDocument: { uri }, position: pos });
+      conn.sendRequest<{ uri: string; range: { start: { line: number; character: number } } } | null>('textDocument/definition', {
+        textDocument: { uri },
+        position: pos,
+      });
     const param = await def(at(PIPELINE, '${steps}', 3));
     expect(param).toMatchObject({ uri, range: { start: at(PIPELINE, 'steps = 40') } });
     const stage = await def(at(PIPELINE, 'prep.table', 1));

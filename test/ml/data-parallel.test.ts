@@ -62,15 +62,22 @@ describe('data-parallel training equals one rank with the whole batch', () => {
   });
 
   it('over real processes (one per rank, Unix socket, rank 0 reducing) gives the in-process result bit for bit', async () => {
-    const world = 3, B = 6, steps = 4;
+    const world = 3,
+      B = 6,
+      steps = 4;
     const path = join(dir, 'dp.sock');
     const { ready } = await listenRoot(path, world, { timeoutMs: 60_000 });
     const script = join(__dirname, 'dp-linear.mjs');
-    const children = Array.from({ length: world - 1 }, (_, i) =>
-      new Promise<number>((resolve) => {
-        const p = spawn(process.execPath, [script, path, String(i + 1), String(world), String(B), String(steps)], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, CUDA_VISIBLE_DEVICES: String(i + 1) } });
-        p.on('exit', (code) => resolve(code ?? 1));
-      }),
+    const children = Array.from(
+      { length: world - 1 },
+      (_, i) =>
+        new Promise<number>((resolve) => {
+          const p = spawn(process.execPath, [script, path, String(i + 1), String(world), String(B), String(steps)], {
+            stdio: ['ignore', 'inherit', 'inherit'],
+            env: { ...process.env, CUDA_VISIBLE_DEVICES: String(i + 1) },
+          });
+          p.on('exit', (code) => resolve(code ?? 1));
+        }),
     );
     const comm = await ready;
     const root = await run(comm, { B, steps });
@@ -87,7 +94,8 @@ describe('the socket transport', () => {
   it('carries frames of millions of floats in many chunks, back to back, exactly as the in-process group combines them', async () => {
     const { connectRank } = await import('../../src/ml/data-parallel.js');
     const path = join(dir, 'big.sock');
-    const world = 3, n = 3_000_001;
+    const world = 3,
+      n = 3_000_001;
     const { ready } = await listenRoot(path, world, { timeoutMs: 60_000 });
     const others = Promise.all([1, 2].map((r) => connectRank(path, r, world)));
     const comms = [await ready, ...(await others)];
@@ -95,7 +103,10 @@ describe('the socket transport', () => {
     for (let k = 0; k < 3; k++) {
       const viaSocket = await Promise.all(comms.map((c) => c.allReduceMean(input(c.rank, k))));
       const inProc = await Promise.all(inProcessGroup(world).map((c) => c.allReduceMean(input(c.rank, k))));
-      for (const x of viaSocket) expect(Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(inProc[0]!.buffer, inProc[0]!.byteOffset, inProc[0]!.byteLength))).toBe(true);
+      for (const x of viaSocket)
+        expect(Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(inProc[0]!.buffer, inProc[0]!.byteOffset, inProc[0]!.byteLength))).toBe(
+          true,
+        );
     }
     const gathered = await Promise.all(comms.map((c) => c.allGather(Float32Array.of(c.rank, -c.rank))));
     for (const g of gathered) expect(Array.from(g)).toEqual([0, -0, 1, -1, 2, -2]);
@@ -104,7 +115,7 @@ describe('the socket transport', () => {
 });
 
 describe('a rank that stops', () => {
-  it('fails the other ranks\' next collective with a message naming it, instead of hanging', async () => {
+  it("fails the other ranks' next collective with a message naming it, instead of hanging", async () => {
     const path = join(dir, 'dp-stop.sock');
     const { ready } = await listenRoot(path, 2, { timeoutMs: 60_000 });
     // The child trains 2 steps and leaves; rank 0 wants 4.

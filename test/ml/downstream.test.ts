@@ -16,7 +16,19 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'smke-ml-down-'));
   fx = await pretrainedFixture(root);
   const { ctx } = await makeCtx(root, 'smke');
-  await runKind(trainSmke, ctx, { pairs: join(fx.syn, 'coco'), teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text, layers: 2, shared_heads: 2, batch_size: 16, bank_size: 32, steps: 30, val_every: 30, lr: 3e-3 });
+  await runKind(trainSmke, ctx, {
+    pairs: join(fx.syn, 'coco'),
+    teacher: fx.teacher,
+    image_encoder: fx.image,
+    text_encoder: fx.text,
+    layers: 2,
+    shared_heads: 2,
+    batch_size: 16,
+    bank_size: 32,
+    steps: 30,
+    val_every: 30,
+    lr: 3e-3,
+  });
   smke = join(ctx.outDir, 'model');
 }, 180_000);
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -28,7 +40,18 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 describe('registration', () => {
   it('every ml and eval kind is registered and its descriptor loads without tfjs', () => {
     const names = registry().names();
-    for (const k of ['train.teacher', 'train.image_encoder', 'train.mlm', 'train.s_smke', 'finetune.text', 'finetune.image', 'finetune.retrieval', 'eval.zeroshot', 'eval.retrieval']) expect(names).toContain(k);
+    for (const k of [
+      'train.teacher',
+      'train.image_encoder',
+      'train.mlm',
+      'train.s_smke',
+      'finetune.text',
+      'finetune.image',
+      'finetune.retrieval',
+      'eval.zeroshot',
+      'eval.retrieval',
+    ])
+      expect(names).toContain(k);
   });
 });
 
@@ -67,10 +90,27 @@ describe('finetune.text', () => {
 describe('finetune.image', () => {
   it('linear probe trains only the head; full finetune trains the encoder too; both learn', async () => {
     const lin = await makeCtx(root, 'img-linear');
-    await runKind(finetuneImage, lin.ctx, { model: smke, images: join(fx.syn, 'classify'), mode: 'linear', steps: 60, batch_size: 16, eval_every: 60, lr: 1e-2 });
+    await runKind(finetuneImage, lin.ctx, {
+      model: smke,
+      images: join(fx.syn, 'classify'),
+      mode: 'linear',
+      steps: 60,
+      batch_size: 16,
+      eval_every: 60,
+      lr: 1e-2,
+    });
     const full = await makeCtx(root, 'img-full');
-    await runKind(finetuneImage, full.ctx, { model: smke, images: join(fx.syn, 'classify'), mode: 'full', steps: 60, batch_size: 16, eval_every: 60, lr: 3e-3 });
-    const ml = await metricsOf(lin.ctx.outDir), mf = await metricsOf(full.ctx.outDir);
+    await runKind(finetuneImage, full.ctx, {
+      model: smke,
+      images: join(fx.syn, 'classify'),
+      mode: 'full',
+      steps: 60,
+      batch_size: 16,
+      eval_every: 60,
+      lr: 3e-3,
+    });
+    const ml = await metricsOf(lin.ctx.outDir),
+      mf = await metricsOf(full.ctx.outDir);
     // head = LN (2 x 16) + linear (16 x 4 + 4)
     expect(ml.trainable_params).toBe(2 * 16 + 16 * 4 + 4);
     expect(mf.trainable_params).toBeGreaterThan(ml.trainable_params * 10);

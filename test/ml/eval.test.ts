@@ -76,14 +76,16 @@ describe('eval.zeroshot', () => {
 
   it('NaN image embeddings fail the stage, naming the image and the input', async () => {
     const { ctx } = await makeCtx(root, 'zs-nan-image');
-    await expect(runKind(evalZeroshot, ctx, { model: models.nanImage, images: join(syn, 'classify') }))
-      .rejects.toThrow(/embedding of image 0 \('[^']+'\) of input images \(.*classify, split val\) has NaN in dimension 0: the checkpoint .*nan-image produces non-finite outputs/);
+    await expect(runKind(evalZeroshot, ctx, { model: models.nanImage, images: join(syn, 'classify') })).rejects.toThrow(
+      /embedding of image 0 \('[^']+'\) of input images \(.*classify, split val\) has NaN in dimension 0: the checkpoint .*nan-image produces non-finite outputs/,
+    );
   });
 
   it('NaN text embeddings fail the stage, naming the prompt', async () => {
     const { ctx } = await makeCtx(root, 'zs-nan-text');
-    await expect(runKind(evalZeroshot, ctx, { model: models.nanText, images: join(syn, 'classify'), templates: ['a photo of a {}.'] }))
-      .rejects.toThrow(/embedding of prompt 0 \("a photo of a [^"]+\.", class '[^']+'\) of input templates has NaN/);
+    await expect(runKind(evalZeroshot, ctx, { model: models.nanText, images: join(syn, 'classify'), templates: ['a photo of a {}.'] })).rejects.toThrow(
+      /embedding of prompt 0 \("a photo of a [^"]+\.", class '[^']+'\) of input templates has NaN/,
+    );
   });
 });
 
@@ -100,10 +102,12 @@ describe('eval.retrieval', () => {
 
   it('NaN embeddings fail the stage, naming the image or the caption and the pairs input', async () => {
     const a = await makeCtx(root, 'ret-nan-image');
-    await expect(runKind(evalRetrieval, a.ctx, { model: models.nanImage, pairs: join(syn, 'coco'), split: 'test' }))
-      .rejects.toThrow(/embedding of image 0 \('[^']+'\) of input pairs \(.*coco, split test\) has NaN/);
+    await expect(runKind(evalRetrieval, a.ctx, { model: models.nanImage, pairs: join(syn, 'coco'), split: 'test' })).rejects.toThrow(
+      /embedding of image 0 \('[^']+'\) of input pairs \(.*coco, split test\) has NaN/,
+    );
     const b = await makeCtx(root, 'ret-nan-text');
-    await expect(runKind(evalRetrieval, b.ctx, { model: models.nanText, pairs: join(syn, 'coco'), split: 'test' }))
-      .rejects.toThrow(/embedding of caption 0 \("[^"]+", of image '[^']+'\) of input pairs \(.*coco, split test\) has NaN/);
+    await expect(runKind(evalRetrieval, b.ctx, { model: models.nanText, pairs: join(syn, 'coco'), split: 'test' })).rejects.toThrow(
+      /embedding of caption 0 \("[^"]+", of image '[^']+'\) of input pairs \(.*coco, split test\) has NaN/,
+    );
   });
 });

@@ -16,7 +16,11 @@ export interface Recorded {
   logs: string[];
 }
 
-export async function makeCtx(root: string, name: string, opts: { seed?: number; scratchDir?: string; signal?: AbortSignal } = {}): Promise<{ ctx: StageContext; rec: Recorded }> {
+export async function makeCtx(
+  root: string,
+  name: string,
+  opts: { seed?: number; scratchDir?: string; signal?: AbortSignal } = {},
+): Promise<{ ctx: StageContext; rec: Recorded }> {
   const outDir = join(root, name, 'out');
   const scratchDir = opts.scratchDir ?? join(root, name, 'scratch');
   await mkdir(outDir, { recursive: true });
@@ -91,15 +95,38 @@ export interface Pretrained {
  * Small unimodal checkpoints (teacher, image encoder, text encoder) trained for
  * a few steps on the tiny synthetic set, for the downstream kinds' tests.
  */
-export async function pretrainedFixture(root: string, arch: { image_size: number; patch_size: number; width: number; heads: number; depth?: number } = { image_size: 16, patch_size: 4, width: 16, heads: 2 }, steps = 30): Promise<Pretrained> {
+export async function pretrainedFixture(
+  root: string,
+  arch: { image_size: number; patch_size: number; width: number; heads: number; depth?: number } = { image_size: 16, patch_size: 4, width: 16, heads: 2 },
+  steps = 30,
+): Promise<Pretrained> {
   const { trainTeacher, trainImageEncoder, trainMlm } = await import('../../src/stages/ml/unimodal.js');
   const syn = await tinySynthetic();
-  const vit = { image_size: arch.image_size, patch_size: arch.patch_size, width: arch.width, heads: arch.heads, depth: arch.depth ?? 2, batch_size: 16, steps, lr: 3e-3 };
+  const vit = {
+    image_size: arch.image_size,
+    patch_size: arch.patch_size,
+    width: arch.width,
+    heads: arch.heads,
+    depth: arch.depth ?? 2,
+    batch_size: 16,
+    steps,
+    lr: 3e-3,
+  };
   const t = await makeCtx(root, 'fx-teacher');
   await runKind(trainTeacher, t.ctx, { images: join(syn, 'classify'), ...vit, width: arch.width + 8 });
   const i = await makeCtx(root, 'fx-image');
   await runKind(trainImageEncoder, i.ctx, { images: join(syn, 'coco'), ...vit });
   const m = await makeCtx(root, 'fx-text');
-  await runKind(trainMlm, m.ctx, { corpus: join(syn, 'corpus'), vocab_size: 200, max_len: 16, width: arch.width, heads: arch.heads, depth: arch.depth ?? 2, batch_size: 16, steps, lr: 3e-3 });
+  await runKind(trainMlm, m.ctx, {
+    corpus: join(syn, 'corpus'),
+    vocab_size: 200,
+    max_len: 16,
+    width: arch.width,
+    heads: arch.heads,
+    depth: arch.depth ?? 2,
+    batch_size: 16,
+    steps,
+    lr: 3e-3,
+  });
   return { syn, teacher: join(t.ctx.outDir, 'model'), image: join(i.ctx.outDir, 'model'), text: join(m.ctx.outDir, 'model') };
 }

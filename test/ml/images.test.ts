@@ -20,7 +20,9 @@ describe('image batches', () => {
 
   it('augmentation is deterministic per seed and stays in the valid pixel range', () => {
     const s = split(8, 2);
-    const a = imageBatch(s, [0, 1], new Rng(5)), b = imageBatch(s, [0, 1], new Rng(5)), c = imageBatch(s, [0, 1], new Rng(6));
+    const a = imageBatch(s, [0, 1], new Rng(5)),
+      b = imageBatch(s, [0, 1], new Rng(5)),
+      c = imageBatch(s, [0, 1], new Rng(6));
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(c));
     for (let i = 0; i < a.length; i++) {

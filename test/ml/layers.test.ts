@@ -6,12 +6,36 @@ import { embed, gelu, l2normalize, oneHotFloat } from '../../src/ml/layers.js';
 describe.each(['cpu', 'wasm'])('layers on %s', (backend) => {
   it('embedding lookup returns the table rows and has a gradient', async () => {
     await selectBackend(backend);
-    const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
-    const ids = tf.tensor2d([[0, 2], [1, 1]], [2, 2], 'int32');
-    expect(embed(table, ids).arraySync()).toEqual([[[1, 2], [5, 6]], [[3, 4], [3, 4]]]);
+    const table = tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    const ids = tf.tensor2d(
+      [
+        [0, 2],
+        [1, 1],
+      ],
+      [2, 2],
+      'int32',
+    );
+    expect(embed(table, ids).arraySync()).toEqual([
+      [
+        [1, 2],
+        [5, 6],
+      ],
+      [
+        [3, 4],
+        [3, 4],
+      ],
+    ]);
     // d/dtable sum(embed) counts how often each row is used
     const g = tf.grad((t: tf.Tensor) => tf.sum(embed(t, ids)))(table);
-    expect(g.arraySync()).toEqual([[1, 1], [2, 2], [1, 1]]);
+    expect(g.arraySync()).toEqual([
+      [1, 1],
+      [2, 2],
+      [1, 1],
+    ]);
     expect(Array.from(oneHotFloat(tf.tensor1d([1], 'int32'), 3).dataSync())).toEqual([0, 1, 0]);
   });
 

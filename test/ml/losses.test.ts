@@ -16,21 +16,43 @@ beforeAll(async () => {
 describe('losses on hand-computed cases', () => {
   it('diagonal cross-entropy', () => {
     // row 0: logits [2,0] label 0 -> log(1+e^-2); row 1: [1,1] label 1 -> log 2
-    const l = diagonalCrossEntropy(tf.tensor2d([[2, 0], [1, 1]]));
+    const l = diagonalCrossEntropy(
+      tf.tensor2d([
+        [2, 0],
+        [1, 1],
+      ]),
+    );
     expect(val(l)).toBeCloseTo((Math.log(1 + Math.exp(-2)) + Math.log(2)) / 2, 6);
   });
   it('CLIP loss with learned scale', () => {
-    const eye = tf.tensor2d([[1, 0], [0, 1]]);
+    const eye = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+    ]);
     expect(val(clipLoss(eye, eye, tf.scalar(Math.log(2))))).toBeCloseTo(Math.log(1 + Math.exp(-2)), 6);
     // asymmetric case: a=[[1,0],[0,1]], b=[[0.6,0.8],[0,1]] scale 1
     // i2t rows: [0.6,0]->l0 ; [0.8,1]->l1 ; t2i rows (columns): [0.6,0.8]->l0 ; [0,1]->l1
     const lse = (a: number, b: number) => Math.log(Math.exp(a) + Math.exp(b));
-    const i2t = ((lse(0.6, 0) - 0.6) + (lse(0.8, 1) - 1)) / 2;
-    const t2i = ((lse(0.6, 0.8) - 0.6) + (lse(0, 1) - 1)) / 2;
-    expect(val(clipLoss(eye, tf.tensor2d([[0.6, 0.8], [0, 1]]), tf.scalar(0)))).toBeCloseTo((i2t + t2i) / 2, 6);
+    const i2t = (lse(0.6, 0) - 0.6 + (lse(0.8, 1) - 1)) / 2;
+    const t2i = (lse(0.6, 0.8) - 0.6 + (lse(0, 1) - 1)) / 2;
+    expect(
+      val(
+        clipLoss(
+          eye,
+          tf.tensor2d([
+            [0.6, 0.8],
+            [0, 1],
+          ]),
+          tf.scalar(0),
+        ),
+      ),
+    ).toBeCloseTo((i2t + t2i) / 2, 6);
   });
   it('contrastive KD against teacher targets and the bank', () => {
-    const sImg = tf.tensor2d([[1, 0]]), sTxt = tf.tensor2d([[0, 1]]), t = tf.tensor2d([[1, 0]]), bank = tf.tensor2d([[0, 1]]);
+    const sImg = tf.tensor2d([[1, 0]]),
+      sTxt = tf.tensor2d([[0, 1]]),
+      t = tf.tensor2d([[1, 0]]),
+      bank = tf.tensor2d([[0, 1]]);
     const expected = (Math.log(1 + Math.exp(-1)) + Math.log(1 + Math.exp(1))) / 2;
     expect(val(kdLoss(sImg, sTxt, t, bank, 1))).toBeCloseTo(expected, 6);
     // in-batch (validation): one target only -> CE of a single logit is 0
@@ -44,15 +66,49 @@ describe('losses on hand-computed cases', () => {
 describe('in-batch (KD / ITC) accuracy', () => {
   const acc = (rows: number[][]) => val(diagonalAccuracy(tf.tensor2d(rows)));
   it('counts a row when its diagonal entry is strictly the largest', () => {
-    expect(acc([[3, 1, 2], [0, 5, 1], [1, 2, 0]])).toBeCloseTo(2 / 3, 6);
+    expect(
+      acc([
+        [3, 1, 2],
+        [0, 5, 1],
+        [1, 2, 0],
+      ]),
+    ).toBeCloseTo(2 / 3, 6);
     // rectangular (in-batch targets followed by a bank): the label is still the diagonal
-    expect(acc([[4, 1, 2, 3], [0, 5, 1, -1]])).toBe(1);
+    expect(
+      acc([
+        [4, 1, 2, 3],
+        [0, 5, 1, -1],
+      ]),
+    ).toBe(1);
   });
   it('ties and NaN count against the model (a constant model scores 0, not 1/B)', () => {
-    expect(acc([[1, 1, 1], [1, 1, 1], [1, 1, 1]])).toBe(0);
-    expect(acc([[2, 2, 0], [0, 3, 1], [0, 1, 2]])).toBeCloseTo(2 / 3, 6); // row 0 tied
-    expect(acc([[2, NaN, 0], [0, NaN, 1], [0, 1, 2]])).toBeCloseTo(1 / 3, 6); // NaN wrong entry beats, NaN true entry misses
-    expect(acc([[Infinity, 1], [-Infinity, -Infinity]])).toBe(0.5);
+    expect(
+      acc([
+        [1, 1, 1],
+        [1, 1, 1],
+        [1, 1, 1],
+      ]),
+    ).toBe(0);
+    expect(
+      acc([
+        [2, 2, 0],
+        [0, 3, 1],
+        [0, 1, 2],
+      ]),
+    ).toBeCloseTo(2 / 3, 6); // row 0 tied
+    expect(
+      acc([
+        [2, NaN, 0],
+        [0, NaN, 1],
+        [0, 1, 2],
+      ]),
+    ).toBeCloseTo(1 / 3, 6); // NaN wrong entry beats, NaN true entry misses
+    expect(
+      acc([
+        [Infinity, 1],
+        [-Infinity, -Infinity],
+      ]),
+    ).toBe(0.5);
   });
 });
 
@@ -61,9 +117,21 @@ describe('memory bank', () => {
     const bank = new MemoryBank(3, 2, 7);
     const init = await bank.data();
     for (let r = 0; r < 3; r++) expect(Math.hypot(init[2 * r]!, init[2 * r + 1]!)).toBeCloseTo(1, 5);
-    bank.push(tf.tensor2d([[1, 0], [0, 1]]));
+    bank.push(
+      tf.tensor2d([
+        [1, 0],
+        [0, 1],
+      ]),
+    );
     expect(Array.from(await bank.data())).toEqual([1, 0, 0, 1, init[0], init[1]]);
-    bank.push(tf.tensor2d([[5, 5], [6, 6], [7, 7], [8, 8]]));
+    bank.push(
+      tf.tensor2d([
+        [5, 5],
+        [6, 6],
+        [7, 7],
+        [8, 8],
+      ]),
+    );
     expect(Array.from(await bank.data())).toEqual([5, 5, 6, 6, 7, 7]);
     bank.dispose();
   });
@@ -85,10 +153,16 @@ describe('optimisation', () => {
     ps.add('b', [2], { kind: 'const', value: 1 });
     ps.add('e', [2, 1], { kind: 'const', value: 1 }, { embedding: true });
     const opt = new AdamW(ps, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.5 });
-    const g = new Map([['w', tf.tensor2d([[2, -4]])], ['b', tf.tensor1d([2, -4])], ['e', tf.tensor2d([[2], [-4]])]]);
+    const g = new Map([
+      ['w', tf.tensor2d([[2, -4]])],
+      ['b', tf.tensor1d([2, -4])],
+      ['e', tf.tensor2d([[2], [-4]])],
+    ]);
     opt.apply(g, 0.1);
     // first step: m_hat = g, v_hat = g^2 -> update = sign(g) (up to eps)
-    const w = ps.get('w').dataSync(), b = ps.get('b').dataSync(), e = ps.get('e').dataSync();
+    const w = ps.get('w').dataSync(),
+      b = ps.get('b').dataSync(),
+      e = ps.get('e').dataSync();
     expect(w[0]).toBeCloseTo(1 * (1 - 0.1 * 0.5) - 0.1, 5);
     expect(w[1]).toBeCloseTo(1 * (1 - 0.1 * 0.5) + 0.1, 5);
     expect(b[0]).toBeCloseTo(0.9, 5);
@@ -101,7 +175,10 @@ describe('optimisation', () => {
   });
 
   it('global-norm clipping and accumulation', async () => {
-    const g = new Map([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([0, 4])]]);
+    const g = new Map([
+      ['a', tf.tensor1d([3, 0])],
+      ['b', tf.tensor1d([0, 4])],
+    ]);
     expect(await clipGlobalNorm(g, 1)).toBeCloseTo(5, 5);
     expect(Array.from(g.get('a')!.dataSync())[0]).toBeCloseTo(0.6, 4);
     expect(Array.from(g.get('b')!.dataSync())[1]).toBeCloseTo(0.8, 4);

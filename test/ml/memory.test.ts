@@ -25,7 +25,14 @@ describe('mini S-SMKE training resources', () => {
       tensors.push(tf.memory().numTensors);
     };
     // Defaults except the step count: batch 32, width 48, 32 px, bank 1024.
-    const params = resolveParams(trainSmke, { pairs: join(fx.syn, 'coco'), teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text, steps: 6, val_every: 3 });
+    const params = resolveParams(trainSmke, {
+      pairs: join(fx.syn, 'coco'),
+      teacher: fx.teacher,
+      image_encoder: fx.image,
+      text_encoder: fx.text,
+      steps: 6,
+      val_every: 3,
+    });
     expect(params.batch_size).toBe(32);
     await trainSmke.run(ctx, params);
     expect(Math.max(...rss)).toBeLessThan(2 * 1024 ** 3);

@@ -26,7 +26,8 @@ describe('correlations', () => {
   it('average ranks for ties', () => expect(averageRanks([10, 20, 10, 30, 20])).toEqual([1.5, 3.5, 1.5, 5, 3.5]));
   it('Spearman with ties equals Pearson of average ranks', () => {
     // ranks x = [1.5,1.5,3,4], y = [1,2,3,4]
-    const rx = [1.5, 1.5, 3, 4], ry = [1, 2, 3, 4];
+    const rx = [1.5, 1.5, 3, 4],
+      ry = [1, 2, 3, 4];
     expect(spearman([7, 7, 8, 9], [0.1, 0.2, 0.3, 0.4])).toBeCloseTo(pearson(rx, ry), 12);
     // hand value: mx=2.5, dx=[-1,-1,.5,1.5], dy=[-1.5,-.5,.5,1.5]; sxy=1.5+.5+.25+2.25=4.5; sxx=4.5; syy=5
     expect(spearman([7, 7, 8, 9], [0.1, 0.2, 0.3, 0.4])).toBeCloseTo(4.5 / Math.sqrt(4.5 * 5), 12);
@@ -38,9 +39,21 @@ describe('retrieval recall with several captions per image', () => {
   const capImg = [0, 0, 1, 1, 2];
   // rows are images, columns captions
   const sim = [
-    0.1, 0.8, 0.9, 0.0, 0.0, // image 0: best caption is 2 (wrong), then 1 (right): TR rank 1
-    0.5, 0.1, 0.4, 0.3, 0.0, // image 1: 0 (wrong) first, then 2 (right): TR rank 1
-    0.0, 0.0, 0.0, 0.1, 0.7, // image 2: 4 (right) first: TR rank 0
+    0.1,
+    0.8,
+    0.9,
+    0.0,
+    0.0, // image 0: best caption is 2 (wrong), then 1 (right): TR rank 1
+    0.5,
+    0.1,
+    0.4,
+    0.3,
+    0.0, // image 1: 0 (wrong) first, then 2 (right): TR rank 1
+    0.0,
+    0.0,
+    0.0,
+    0.1,
+    0.7, // image 2: 4 (right) first: TR rank 0
   ];
   it('TR@k and IR@k match the hand count', () => {
     const r = retrievalRecall(sim, 3, capImg, [1, 2, 3]);

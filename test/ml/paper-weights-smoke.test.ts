@@ -22,7 +22,10 @@ import { vitForward } from '../../src/ml/vit.js';
 
 const root = resolve(__dirname, '..', '..');
 const FIX = join(root, 'test', 'fixtures', 'pth');
-const ref = JSON.parse(readFileSync(join(FIX, 'reference.json'), 'utf8')) as { images_nchw: number[][][][]; models: Record<string, { tokens_pre_norm: number[][][] }> };
+const ref = JSON.parse(readFileSync(join(FIX, 'reference.json'), 'utf8')) as {
+  images_nchw: number[][][][];
+  models: Record<string, { tokens_pre_norm: number[][][] }>;
+};
 let dir: string;
 
 beforeAll(async () => {
@@ -37,9 +40,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('paper profile: the published weights stages on fixture checkpoints', () => {
   it('converts both and the teacher forward gives the reference KD targets', async () => {
-    const r = spawnSync(process.execPath, [join(root, 'bin', 'smke.js'), 'run', 'pipelines/full.smke', '--profile', 'paper', '--only', 'teacher', 'image_encoder'], {
-      cwd: dir, encoding: 'utf8', env: { ...process.env, SMKE_DATA: join(dir, 'data') }, timeout: 120_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'smke.js'), 'run', 'pipelines/full.smke', '--profile', 'paper', '--only', 'teacher', 'image_encoder'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, SMKE_DATA: join(dir, 'data') },
+        timeout: 120_000,
+      },
+    );
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/2 ran/);
     const images = tf.tensor4d(ref.images_nchw.flat(3), [2, 3, 8, 8]).transpose([0, 2, 3, 1]);
@@ -48,7 +58,11 @@ describe('paper profile: the published weights stages on fixture checkpoints', (
     if (tCfg.model !== 'vit') throw new Error('teacher is not a vit');
     const got = Array.from(teacherTargets(teacher.ps, tCfg.vit, images).dataSync());
     const tokens = ref.models['beitv2_tiny.pth']!.tokens_pre_norm;
-    const want = tokens.flatMap((seq) => { const cls = seq[0]!; const n = Math.hypot(...cls); return cls.map((v) => v / n); });
+    const want = tokens.flatMap((seq) => {
+      const cls = seq[0]!;
+      const n = Math.hypot(...cls);
+      return cls.map((v) => v / n);
+    });
     expect(got.length).toBe(want.length);
     got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-4));
     const enc = await loadModel(join(dir, 'results', 'image_encoder', 'model'));
@@ -66,14 +80,39 @@ describe('paper profile: the published weights stages on fixture checkpoints', (
     defineText(text, 'text', textCfg);
     await saveCheckpoint(join(dir, 'text'), text, { model: 'text', text: textCfg });
     text.dispose();
-    const { ps, cfg } = await smkeFromUnimodal(join(dir, 'results', 'image_encoder', 'model'), join(dir, 'text'), { layers: 1, sharedHeads: 2, sharedMlpRatio: 4, teacherDim: tCfg.vit.dim, seed: 5 });
+    const { ps, cfg } = await smkeFromUnimodal(join(dir, 'results', 'image_encoder', 'model'), join(dir, 'text'), {
+      layers: 1,
+      sharedHeads: 2,
+      sharedMlpRatio: 4,
+      teacherDim: tCfg.vit.dim,
+      seed: 5,
+    });
     expect(cfg.image).toMatchObject({ depth: 1, preNorm: false, embedNorm: true });
     const direct = Array.from(tf.tidy(() => vitForward(enc.ps, 'image', encCfg.vit, images, { finalNorm: false, layers: 1 })).dataSync());
-    const viaSmke = Array.from(tf.tidy(() => tf.sub(smkeImageTokens(ps, cfg, images), tf.mul(ps.get('token_type.table').slice([1, 0], [1, -1]), ps.get('token_type.scale')))).dataSync());
+    const viaSmke = Array.from(
+      tf.tidy(() => tf.sub(smkeImageTokens(ps, cfg, images), tf.mul(ps.get('token_type.table').slice([1, 0], [1, -1]), ps.get('token_type.scale')))).dataSync(),
+    );
     direct.forEach((v, i) => expect(Math.abs(v - viaSmke[i]!)).toBeLessThan(1e-5));
     // One S-SMKE loss with the converted teacher's targets is finite.
     const targets = teacherTargets(teacher.ps, tCfg.vit, images);
-    const batch = { ids: tf.tensor2d([[2, 5, 6, 3], [2, 7, 3, 0]], [2, 4], 'int32'), mask: tf.tensor2d([[1, 1, 1, 1], [1, 1, 1, 0]], [2, 4], 'int32') };
+    const batch = {
+      ids: tf.tensor2d(
+        [
+          [2, 5, 6, 3],
+          [2, 7, 3, 0],
+        ],
+        [2, 4],
+        'int32',
+      ),
+      mask: tf.tensor2d(
+        [
+          [1, 1, 1, 1],
+          [1, 1, 1, 0],
+        ],
+        [2, 4],
+        'int32',
+      ),
+    };
     const loss = tf.tidy(() => smkeLoss(ps, cfg, images, batch, targets, null).total.dataSync()[0]!);
     expect(Number.isFinite(loss)).toBe(true);
     expect(Array.from(tf.tidy(() => smkeImage(ps, cfg, images).x.dataSync())).every(Number.isFinite)).toBe(true);

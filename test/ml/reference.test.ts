@@ -38,7 +38,10 @@ describe('cosine schedule with warmup = transformers get_cosine_schedule_with_wa
 
 describe('AdamW = torch.optim.AdamW, with per-parameter step counts', () => {
   interface Case {
-    beta1: number; beta2: number; eps: number; weightDecay: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
     params: Record<string, { shape: number[]; kind: 'matrix' | 'bias' | 'embedding'; init: number[] }>;
     steps: { lr: number; grads: Record<string, number[]> }[];
     after: Record<string, number[]>[];
@@ -92,7 +95,9 @@ describe('AdamW = torch.optim.AdamW, with per-parameter step counts', () => {
     const opt = new AdamW(ps, { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0 });
     // loss = w . (3, -2) + b . (0.5, -4): constant gradients
     const step = () => {
-      const { loss, grads } = lossAndGrads(ps, () => ({ loss: tf.add(tf.sum(tf.mul(ps.get('w'), tf.tensor1d([3, -2]))), tf.sum(tf.mul(ps.get('b'), tf.tensor1d([0.5, -4])))) as tf.Scalar }));
+      const { loss, grads } = lossAndGrads(ps, () => ({
+        loss: tf.add(tf.sum(tf.mul(ps.get('w'), tf.tensor1d([3, -2]))), tf.sum(tf.mul(ps.get('b'), tf.tensor1d([0.5, -4])))) as tf.Scalar,
+      }));
       opt.apply(grads, 0.1);
       loss.dispose();
       for (const g of grads.values()) g.dispose();
@@ -166,7 +171,10 @@ describe('BERT BasicTokenizer / WordpieceTokenizer (uncased)', () => {
 });
 
 describe("pair truncation = transformers 'longest_first' = BERT's _truncate_seq_pair", () => {
-  const { pairs, single } = fixture('truncation.json') as { pairs: { a: number; b: number; maxLen: number; keepA: number; keepB: number }[]; single: { a: number; maxLen: number; keepA: number }[] };
+  const { pairs, single } = fixture('truncation.json') as {
+    pairs: { a: number; b: number; maxLen: number; keepA: number; keepB: number }[];
+    single: { a: number; maxLen: number; keepA: number }[];
+  };
   // One vocabulary word per token, so a sentence of n words is n tokens.
   const tok = new WordPieceTokenizer(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'b']);
   const words = (w: string, n: number) => Array.from({ length: n }, () => w).join(' ');
@@ -190,7 +198,9 @@ describe("pair truncation = transformers 'longest_first' = BERT's _truncate_seq_
 });
 
 describe('Pearson and Spearman = scipy, except 0 (not NaN) for a constant vector', () => {
-  const { cases } = fixture('correlations.json') as { cases: { x: number[]; y: number[]; pearson: number | string; spearman: number | string; ranksX: number[] }[] };
+  const { cases } = fixture('correlations.json') as {
+    cases: { x: number[]; y: number[]; pearson: number | string; spearman: number | string; ranksX: number[] }[];
+  };
   const expected = (v: number | string) => (Number.isNaN(num(v)) ? 0 : num(v));
   it('includes constant inputs (NaN in scipy)', () => expect(cases.filter((c) => Number.isNaN(num(c.pearson))).length).toBeGreaterThanOrEqual(4));
   cases.forEach((c, i) => {
@@ -216,7 +226,15 @@ describe('accuracy, F1, Matthews = sklearn', () => {
 
 describe('rankings: ties and NaN scores count against the model', () => {
   const fx = fixture('ranking.json') as {
-    retrieval: { kind: string; nImages: number; captionImage: number[]; sim: (number | string)[]; ks: number[]; tr: Record<string, number>; ir: Record<string, number> }[];
+    retrieval: {
+      kind: string;
+      nImages: number;
+      captionImage: number[];
+      sim: (number | string)[];
+      ks: number[];
+      tr: Record<string, number>;
+      ir: Record<string, number>;
+    }[];
     topk: { kind: string; rows: number; cols: number; gold: number[]; scores: (number | string)[]; ks: number[]; topk: Record<string, number> }[];
   };
   for (const c of fx.retrieval) {

@@ -17,7 +17,22 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => rm(root, { recursive: true, force: true }));
 
-const params = () => ({ pairs: [join(fx.syn, 'coco')], teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text, layers: 1, shared_heads: 2, batch_size: 8, accum_steps: 2, bank_size: 24, val_batches: 1, steps: 6, val_every: 3, checkpoint_every: 3, lr: 3e-3 });
+const params = () => ({
+  pairs: [join(fx.syn, 'coco')],
+  teacher: fx.teacher,
+  image_encoder: fx.image,
+  text_encoder: fx.text,
+  layers: 1,
+  shared_heads: 2,
+  batch_size: 8,
+  accum_steps: 2,
+  bank_size: 24,
+  val_batches: 1,
+  steps: 6,
+  val_every: 3,
+  checkpoint_every: 3,
+  lr: 3e-3,
+});
 
 async function weights(outDir: string) {
   return decodeSafetensors(await readFile(join(outDir, 'model', 'model.safetensors'))).tensors;
@@ -31,7 +46,8 @@ describe('train.s_smke data-parallel', () => {
     two.ctx.resources = { ...two.ctx.resources, gpus: 2, gpuIds: [0, 1] };
     await runKind(trainSmke, two.ctx, params());
     expect(two.rec.logs.join('\n')).toContain('data-parallel: 2 ranks on GPUs 0, 1');
-    const a = await weights(one.ctx.outDir), b = await weights(two.ctx.outDir);
+    const a = await weights(one.ctx.outDir),
+      b = await weights(two.ctx.outDir);
     expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
     let worst = 0;
     for (const [k, t] of a) {
@@ -81,7 +97,7 @@ describe('train.s_smke data-parallel', () => {
     expect(worst(await weights(again.ctx.outDir))).toBe(0);
   }, 300_000);
 
-  it('ranks take the scheduler\'s grant, or on Slurm (no grant) the allocation\'s CUDA_VISIBLE_DEVICES', async () => {
+  it("ranks take the scheduler's grant, or on Slurm (no grant) the allocation's CUDA_VISIBLE_DEVICES", async () => {
     const { ctx } = await makeCtx(root, 'dp-dev');
     expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 2, gpuIds: [3, 5] } }, {})).toEqual([3, 5]);
     expect(rankDevices({ ...ctx, resources: { ...ctx.resources, gpus: 2, gpuIds: [] } }, { CUDA_VISIBLE_DEVICES: '0,1' })).toEqual([0, 1]);

@@ -15,7 +15,17 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => rm(root, { recursive: true, force: true }));
 
-const base = () => ({ pairs: [join(fx.syn, 'coco')], teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text, layers: 1, shared_heads: 2, batch_size: 16, bank_size: 32, val_batches: 1 });
+const base = () => ({
+  pairs: [join(fx.syn, 'coco')],
+  teacher: fx.teacher,
+  image_encoder: fx.image,
+  text_encoder: fx.text,
+  layers: 1,
+  shared_heads: 2,
+  batch_size: 16,
+  bank_size: 32,
+  val_batches: 1,
+});
 
 describe('train.s_smke', () => {
   it('trains from truncated pretrained encoders: loss falls, validation reported, checkpoint loads', async () => {
@@ -26,7 +36,11 @@ describe('train.s_smke', () => {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     // Both losses learn: KD towards the teacher and image-text alignment.
     for (const name of ['loss', 'loss_kd', 'loss_itc']) expect(mean(series(name).slice(-8)), name).toBeLessThan(mean(series(name).slice(0, 8)) - 0.1);
-    for (const name of ['loss_kd', 'loss_itc', 'lr', 'throughput', 'val_loss', 'val_kdAcc', 'val_itcAcc']) expect(rec.metrics.some((m) => m.name === name && m.step !== undefined), name).toBe(true);
+    for (const name of ['loss_kd', 'loss_itc', 'lr', 'throughput', 'val_loss', 'val_kdAcc', 'val_itcAcc'])
+      expect(
+        rec.metrics.some((m) => m.name === name && m.step !== undefined),
+        name,
+      ).toBe(true);
     expect(rec.metrics.filter((m) => m.name === 'val_loss' && m.step !== undefined).map((m) => m.step)).toEqual([30, 60]);
     // logit scales stay clamped
     for (const m of rec.metrics.filter((x) => x.name.startsWith('logit_scale'))) expect(m.value).toBeLessThanOrEqual(Math.log(100) + 1e-6);
@@ -62,7 +76,9 @@ describe('train.s_smke', () => {
     // A random init differs from the pretrained encoder it would otherwise copy, even after 4 small steps.
     const trained = await loadModel(join(again.ctx.outDir, 'model'));
     const pre = await loadModel(fx.image);
-    const diff = (await trained.ps.get('image.blocks.0.mlp.fc1.w').data()).some((v, i) => Math.abs(v - pre.ps.get('image.blocks.0.mlp.fc1.w').dataSync()[i]!) > 0.05);
+    const diff = (await trained.ps.get('image.blocks.0.mlp.fc1.w').data()).some(
+      (v, i) => Math.abs(v - pre.ps.get('image.blocks.0.mlp.fc1.w').dataSync()[i]!) > 0.05,
+    );
     expect(diff).toBe(true);
     trained.ps.dispose();
     pre.ps.dispose();

@@ -20,7 +20,15 @@ const f32 = (...v: number[]) => Buffer.from(new Float32Array(v).buffer);
 
 describe('safetensors: the reference validation rules', () => {
   it('accepts tensors that tile the data exactly, in any header order, with zero-size ones', () => {
-    const buf = file({ b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] }, a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, z: { dtype: 'F32', shape: [0, 3], data_offsets: [12, 12] } }, f32(1, 2, 3), 5);
+    const buf = file(
+      {
+        b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] },
+        a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+        z: { dtype: 'F32', shape: [0, 3], data_offsets: [12, 12] },
+      },
+      f32(1, 2, 3),
+      5,
+    );
     const t = decodeSafetensors(buf).tensors;
     expect(Array.from(t.get('a')!.data)).toEqual([1, 2]);
     expect(Array.from(t.get('b')!.data)).toEqual([3]);
@@ -28,14 +36,32 @@ describe('safetensors: the reference validation rules', () => {
   });
 
   it('refuses overlapping tensor data (partial, identical and nested ranges)', () => {
-    for (const [a, b] of [[[0, 8], [4, 12]], [[0, 8], [0, 8]], [[0, 12], [4, 8]]] as [number[], number[]][]) {
-      const buf = file({ a: { dtype: 'F32', shape: [(a[1]! - a[0]!) / 4], data_offsets: a }, b: { dtype: 'F32', shape: [(b[1]! - b[0]!) / 4], data_offsets: b } }, f32(1, 2, 3));
+    for (const [a, b] of [
+      [
+        [0, 8],
+        [4, 12],
+      ],
+      [
+        [0, 8],
+        [0, 8],
+      ],
+      [
+        [0, 12],
+        [4, 8],
+      ],
+    ] as [number[], number[]][]) {
+      const buf = file(
+        { a: { dtype: 'F32', shape: [(a[1]! - a[0]!) / 4], data_offsets: a }, b: { dtype: 'F32', shape: [(b[1]! - b[0]!) / 4], data_offsets: b } },
+        f32(1, 2, 3),
+      );
       expect(() => decodeSafetensors(buf), JSON.stringify([a, b])).toThrow(/overlaps/);
     }
   });
 
   it('refuses a gap between tensors and data that does not start at 0', () => {
-    expect(() => decodeSafetensors(file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, f32(1, 2, 3)))).toThrow(/gap after byte 4/);
+    expect(() =>
+      decodeSafetensors(file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, f32(1, 2, 3))),
+    ).toThrow(/gap after byte 4/);
     expect(() => decodeSafetensors(file({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32(1, 2)))).toThrow(/gap after byte 0/);
   });
 
@@ -47,12 +73,18 @@ describe('safetensors: the reference validation rules', () => {
   });
 
   it('refuses a byte range that does not match dtype x shape', () => {
-    expect(() => decodeSafetensors(file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(1, 2)))).toThrow(/8 bytes of data, but F32 \[3\] needs 12/);
+    expect(() => decodeSafetensors(file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(1, 2)))).toThrow(
+      /8 bytes of data, but F32 \[3\] needs 12/,
+    );
     expect(() => decodeSafetensors(file({ a: { dtype: 'F16', shape: [2], data_offsets: [0, 8] } }, f32(1, 2)))).toThrow(/needs 4/);
   });
 
   it('refuses a malformed header: not JSON, not an object, not UTF-8, too long, unknown dtype, non-string metadata', () => {
-    const raw = (s: Buffer) => { const l = Buffer.alloc(8); l.writeBigUInt64LE(BigInt(s.length)); return Buffer.concat([l, s]); };
+    const raw = (s: Buffer) => {
+      const l = Buffer.alloc(8);
+      l.writeBigUInt64LE(BigInt(s.length));
+      return Buffer.concat([l, s]);
+    };
     expect(() => decodeSafetensors(raw(Buffer.from('{"a": ')))).toThrow(/not JSON/);
     expect(() => decodeSafetensors(raw(Buffer.from('[1, 2]')))).toThrow(/does not start with \{/);
     expect(() => decodeSafetensors(raw(Buffer.from([0x7b, 0xff, 0x7d])))).toThrow(/not UTF-8/);
@@ -69,7 +101,9 @@ describe('safetensors: F16 and BF16 are read as float32', () => {
     // F16: 1, -2, 65504 (max), 2^-24 (smallest subnormal), -0, +inf; BF16: 1, -3.140625, 2^-133 (subnormal)
     const h = Buffer.from(new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x8000, 0x7c00]).buffer);
     const b = Buffer.from(new Uint16Array([0x3f80, 0xc049, 0x0001]).buffer);
-    const t = decodeSafetensors(file({ h: { dtype: 'F16', shape: [2, 3], data_offsets: [0, 12] }, b: { dtype: 'BF16', shape: [3], data_offsets: [12, 18] } }, Buffer.concat([h, b]))).tensors;
+    const t = decodeSafetensors(
+      file({ h: { dtype: 'F16', shape: [2, 3], data_offsets: [0, 12] }, b: { dtype: 'BF16', shape: [3], data_offsets: [12, 18] } }, Buffer.concat([h, b])),
+    ).tensors;
     expect(t.get('h')!.data).toBeInstanceOf(Float32Array);
     expect(Array.from(t.get('h')!.data)).toEqual([1, -2, 65504, 2 ** -24, -0, Infinity]);
     expect(t.get('h')!.shape).toEqual([2, 3]);

@@ -19,7 +19,13 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('safetensors', () => {
   it('lays out the bytes as the format specifies', () => {
-    const buf = encodeSafetensors(new Map([['a', { shape: [2], data: new Float32Array([1.5, -2]) }], ['b', { shape: [1, 1], data: new Int32Array([7]) }]]), { k: 'v' });
+    const buf = encodeSafetensors(
+      new Map([
+        ['a', { shape: [2], data: new Float32Array([1.5, -2]) }],
+        ['b', { shape: [1, 1], data: new Int32Array([7]) }],
+      ]),
+      { k: 'v' },
+    );
     const n = Number(buf.readBigUInt64LE(0));
     expect((8 + n) % 8).toBe(0);
     const header = JSON.parse(buf.subarray(8, 8 + n).toString());
@@ -54,7 +60,7 @@ describe('safetensors', () => {
     const xa = tf.tidy(() => Array.from(smkeImage(a, TINY, batch.images).x.dataSync()));
     const xb = tf.tidy(() => Array.from(smkeImage(b, TINY, batch.images).x.dataSync()));
     expect(xb).toEqual(xa);
-    expect((await readFile(join(dir, 'ck', 'config.json'), 'utf8'))).toContain('"teacherDim"');
+    expect(await readFile(join(dir, 'ck', 'config.json'), 'utf8')).toContain('"teacherDim"');
     disposeBatch(batch);
     a.dispose();
     b.dispose();

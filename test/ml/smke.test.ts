@@ -35,10 +35,13 @@ describe('S-SMKE model', () => {
   it('masks text padding: changing a padded token id changes nothing', () => {
     const ps = new ParamStore(3);
     defineSmke(ps, TINY);
-    const ids = [[2, 3, 4, 0, 0, 0]], mask = [[1, 1, 1, 0, 0, 0]];
+    const ids = [[2, 3, 4, 0, 0, 0]],
+      mask = [[1, 1, 1, 0, 0, 0]];
     const ids2 = [[2, 3, 4, 7, 9, 5]];
-    const run = (i: number[][]) => tf.tidy(() => Array.from(smkeText(ps, TINY, { ids: tf.tensor2d(i, [1, 6], 'int32'), mask: tf.tensor2d(mask, [1, 6], 'int32') }).x.dataSync()));
-    const a = run(ids), c = run(ids2);
+    const run = (i: number[][]) =>
+      tf.tidy(() => Array.from(smkeText(ps, TINY, { ids: tf.tensor2d(i, [1, 6], 'int32'), mask: tf.tensor2d(mask, [1, 6], 'int32') }).x.dataSync()));
+    const a = run(ids),
+      c = run(ids2);
     a.forEach((v, k) => expect(c[k]).toBeCloseTo(v, 6));
     ps.dispose();
   });
@@ -55,7 +58,19 @@ describe('S-SMKE model', () => {
     loss.dispose();
     const rng = new Rng(13);
     const names = ps.trainableNames();
-    const checked = ['image.patch.w', 'image.blocks.0.attn.qkv.w', 'text.word', 'text.blocks.0.mlp.fc1.w', 'token_type.table', 'token_type.scale', 'shared.ls1', 'shared.mlp.fc1.w', 'kd.head.w', 'scale.interm', 'scale.out'];
+    const checked = [
+      'image.patch.w',
+      'image.blocks.0.attn.qkv.w',
+      'text.word',
+      'text.blocks.0.mlp.fc1.w',
+      'token_type.table',
+      'token_type.scale',
+      'shared.ls1',
+      'shared.mlp.fc1.w',
+      'kd.head.w',
+      'scale.interm',
+      'scale.out',
+    ];
     for (const n of checked) expect(names).toContain(n);
     // Small step: the KD logits are scaled by c = 14.3, so the loss curves sharply.
     const h = 1e-3;
@@ -80,7 +95,9 @@ describe('S-SMKE model', () => {
       const down = tf.tidy(() => lossFn().dataSync()[0]!);
       shift(h);
       const numeric = (up - down) / (2 * h);
-      expect(Math.abs(numeric - analytic), `${[...dir.keys()].length === 1 ? [...dir.keys()][0] : 'all'}: ${numeric} vs ${analytic}`).toBeLessThan(2e-3 + 0.03 * Math.abs(analytic));
+      expect(Math.abs(numeric - analytic), `${[...dir.keys()].length === 1 ? [...dir.keys()][0] : 'all'}: ${numeric} vs ${analytic}`).toBeLessThan(
+        2e-3 + 0.03 * Math.abs(analytic),
+      );
     }
     for (const g of grads.values()) g.dispose();
     bank.dispose();

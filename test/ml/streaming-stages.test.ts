@@ -41,11 +41,32 @@ describe('streamed finetuning', () => {
 
   it('train.s_smke then finetune.retrieval, both streamed: losses fall', async () => {
     const s = await makeCtx(root, 'smke-stream');
-    await runKind(trainSmke, s.ctx, { pairs: [join(fx.syn, 'coco')], teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text, layers: 1, shared_heads: 2, batch_size: 16, bank_size: 32, steps: 24, val_every: 24, checkpoint_every: 24, lr: 3e-3, data: 'stream' });
+    await runKind(trainSmke, s.ctx, {
+      pairs: [join(fx.syn, 'coco')],
+      teacher: fx.teacher,
+      image_encoder: fx.image,
+      text_encoder: fx.text,
+      layers: 1,
+      shared_heads: 2,
+      batch_size: 16,
+      bank_size: 32,
+      steps: 24,
+      val_every: 24,
+      checkpoint_every: 24,
+      lr: 3e-3,
+      data: 'stream',
+    });
     const ls = series(s.rec, 'loss');
     expect(mean(ls.slice(-6))).toBeLessThan(mean(ls.slice(0, 6)));
     const ft = await makeCtx(root, 'ret-stream');
-    await runKind(finetuneRetrieval, ft.ctx, { model: join(s.ctx.outDir, 'model'), pairs: [join(fx.syn, 'coco')], steps: 30, batch_size: 16, lr: 3e-3, data: 'stream' });
+    await runKind(finetuneRetrieval, ft.ctx, {
+      model: join(s.ctx.outDir, 'model'),
+      pairs: [join(fx.syn, 'coco')],
+      steps: 30,
+      batch_size: 16,
+      lr: 3e-3,
+      data: 'stream',
+    });
     const lr = series(ft.rec, 'loss');
     expect(mean(lr.slice(-8))).toBeLessThan(mean(lr.slice(0, 8)));
   }, 180_000);

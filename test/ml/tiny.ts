@@ -18,7 +18,8 @@ export function tinyBatch(seed: number, b = 3, cfg: SmkeConfig = TINY): SmkeBatc
   const s = cfg.image.imageSize;
   const img = Float32Array.from({ length: b * s * s * 3 }, () => rng.normal());
   const t = cfg.text.maxLen;
-  const ids: number[] = [], mask: number[] = [];
+  const ids: number[] = [],
+    mask: number[] = [];
   for (let i = 0; i < b; i++) {
     const len = 2 + rng.int(t - 1); // at least CLS + one token; some rows padded
     for (let j = 0; j < t; j++) {

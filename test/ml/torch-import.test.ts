@@ -42,7 +42,22 @@ function maxDiff(a: number[], b: number[]): number {
 
 function fakeCtx(outDir: string, logs: string[]): StageContext {
   const log = { debug: () => {}, info: (m: string) => logs.push(m), warn: (m: string) => logs.push(m), error: (m: string) => logs.push(m) };
-  return { instance: 'teacher', stage: 'teacher', key: 'k', outDir, scratchDir: outDir, projectDir: FIX, attempt: 1, seed: 0, resources: { gpuIds: [] }, log, progress: () => {}, metric: () => {}, signal: new AbortController().signal, inputs: {} } as unknown as StageContext;
+  return {
+    instance: 'teacher',
+    stage: 'teacher',
+    key: 'k',
+    outDir,
+    scratchDir: outDir,
+    projectDir: FIX,
+    attempt: 1,
+    seed: 0,
+    resources: { gpuIds: [] },
+    log,
+    progress: () => {},
+    metric: () => {},
+    signal: new AbortController().signal,
+    inputs: {},
+  } as unknown as StageContext;
 }
 
 describe('PyTorch checkpoints: the published layouts forward exactly', () => {
@@ -107,7 +122,8 @@ describe('PyTorch checkpoints: the published layouts forward exactly', () => {
     const qkv = sd.get('blocks.0.attn.qkv.weight')!;
     expect(qkv.shape).toEqual([48, 16]);
     // q_bias and v_bias are slices at offsets 0 and D+2 of one storage.
-    const q = sd.get('blocks.0.attn.q_bias')!, v = sd.get('blocks.0.attn.v_bias')!;
+    const q = sd.get('blocks.0.attn.q_bias')!,
+      v = sd.get('blocks.0.attn.v_bias')!;
     expect(q.data.length).toBe(16);
     expect(v.data.length).toBe(16);
     expect(sd.get('blocks.0.norm2.bias')!.dtype).toBe('bfloat16');
@@ -136,14 +152,17 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
   ] as const) {
     it(`${file}: refused, naming ${global}, nothing executed`, async () => {
       await rm(ref.adversarial_marker, { force: true });
-      await expect(loadTorchCheckpoint(join(FIX, file))).rejects.toThrow(new RegExp(`refused to load the global ${global.replace('.', '\\.')}.*Nothing was executed`));
+      await expect(loadTorchCheckpoint(join(FIX, file))).rejects.toThrow(
+        new RegExp(`refused to load the global ${global.replace('.', '\\.')}.*Nothing was executed`),
+      );
       expect(existsSync(ref.adversarial_marker)).toBe(false);
     });
   }
 
   it('stubs fairseq config enums and torch dtypes as inert data, refuses other torch globals', async () => {
     const pkl = (body: string) => Buffer.from(`\x80\x02}(X\x03\x00\x00\x00cfg${body}u.`, 'latin1');
-    const read = (body: string) => readTorchZip({ path: 'p.pth', names: ['archive/data.pkl'], record: async (n) => (n === 'archive/data.pkl' ? pkl(body) : undefined) });
+    const read = (body: string) =>
+      readTorchZip({ path: 'p.pth', names: ['archive/data.pkl'], record: async (n) => (n === 'archive/data.pkl' ? pkl(body) : undefined) });
     const got = (await read('cfairseq.dataclass.constants\nStrEnum\n(X\x04\x00\x00\x00c10dtRX\x05\x00\x00\x00dtypectorch\nfloat16\n')) as Map<string, unknown>;
     expect(got.get('cfg')).toMatchObject({ cls: 'fairseq.dataclass.constants.StrEnum', args: ['c10d'] });
     expect((got.get('dtype') as { call?: unknown }).call).toBeTypeOf('function'); // a stub class, never called
@@ -152,7 +171,9 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
   });
 
   it('a weights.convert stage on a hostile file fails with the same message', async () => {
-    await expect(weightsConvertKind.run(fakeCtx(join(dir, 'evil'), []), { path: 'evil_os_system.pth', layout: 'auto', source: '' })).rejects.toThrow(/refused to load the global posix\.system/);
+    await expect(weightsConvertKind.run(fakeCtx(join(dir, 'evil'), []), { path: 'evil_os_system.pth', layout: 'auto', source: '' })).rejects.toThrow(
+      /refused to load the global posix\.system/,
+    );
   });
 
   it('a truncated archive says so', async () => {
@@ -179,7 +200,9 @@ describe('PyTorch checkpoints: hostile and broken files', () => {
     await writeFile(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
     await expect(loadTorchCheckpoint(legacy)).rejects.toThrow(/legacy torch\.save format \(before PyTorch 1\.6\)/);
     const pkl = Buffer.from('\x80\x02ctorch\nQInt8Storage\n.', 'latin1');
-    await expect(readTorchZip({ path: 'q.pth', names: ['archive/data.pkl'], record: async (n) => (n === 'archive/data.pkl' ? pkl : undefined) })).rejects.toThrow(/torch\.QInt8Storage are not supported/);
+    await expect(
+      readTorchZip({ path: 'q.pth', names: ['archive/data.pkl'], record: async (n) => (n === 'archive/data.pkl' ? pkl : undefined) }),
+    ).rejects.toThrow(/torch\.QInt8Storage are not supported/);
   });
 
   it('a storage shorter than its numel says so', async () => {

@@ -42,7 +42,8 @@ describe('unimodal pretraining kinds', () => {
     const { ctx, rec } = await makeCtx(root, 'imgenc');
     await runKind(trainImageEncoder, ctx, { images: join(syn, 'coco'), ...small, steps: 40, eval_every: 40, lr: 3e-3 });
     const losses = rec.metrics.filter((x) => x.name === 'loss').map((x) => x.value);
-    const head = losses.slice(0, 5).reduce((a, b) => a + b) / 5, tail = losses.slice(-5).reduce((a, b) => a + b) / 5;
+    const head = losses.slice(0, 5).reduce((a, b) => a + b) / 5,
+      tail = losses.slice(-5).reduce((a, b) => a + b) / 5;
     expect(tail).toBeLessThan(head * 0.9);
     const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
     expect(Number.isFinite(m.val_loss)).toBe(true);
@@ -50,14 +51,29 @@ describe('unimodal pretraining kinds', () => {
 
   it('train.mlm lowers the MLM loss and ships its vocabulary', async () => {
     const { ctx, rec } = await makeCtx(root, 'mlm');
-    await runKind(trainMlm, ctx, { corpus: join(syn, 'corpus'), vocab_size: 200, max_len: 16, width: 32, depth: 2, heads: 2, batch_size: 16, steps: 250, eval_every: 250, lr: 1e-2 });
+    await runKind(trainMlm, ctx, {
+      corpus: join(syn, 'corpus'),
+      vocab_size: 200,
+      max_len: 16,
+      width: 32,
+      depth: 2,
+      heads: 2,
+      batch_size: 16,
+      steps: 250,
+      eval_every: 250,
+      lr: 1e-2,
+    });
     const tok = await loadTokenizer(join(ctx.outDir, 'model'));
     expect(tok.size).toBeLessThanOrEqual(200);
     expect(tok.tokenize('a red circle')).not.toContain(tok.unk);
     // Beating the corpus's unigram entropy means the encoder uses context, not just token frequencies.
     const counts = new Map<number, number>();
     let total = 0;
-    for (const l of await readCorpus(join(syn, 'corpus'))) for (const t of tok.tokenize(l)) { counts.set(t, (counts.get(t) ?? 0) + 1); total++; }
+    for (const l of await readCorpus(join(syn, 'corpus')))
+      for (const t of tok.tokenize(l)) {
+        counts.set(t, (counts.get(t) ?? 0) + 1);
+        total++;
+      }
     let unigram = 0;
     for (const c of counts.values()) unigram -= (c / total) * Math.log(c / total);
     const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
@@ -69,14 +85,20 @@ describe('unimodal pretraining kinds', () => {
 describe('BERT masking', () => {
   it('masks about 15% of non-special tokens, never specials, always at least one', () => {
     const rng = new Rng(3);
-    let masked = 0, total = 0;
+    let masked = 0,
+      total = 0;
     for (let r = 0; r < 200; r++) {
       const ids = [2, ...Array.from({ length: 20 }, (_, i) => 10 + i), 3, 0, 0];
       const { input, targets } = maskTokens(ids, new Set([0, 1, 2, 3, 4]), 50, 4, rng);
       expect(targets[0]).toBe(-1);
       expect(targets.slice(-3)).toEqual([-1, -1, -1]);
       expect(targets.some((t) => t >= 0)).toBe(true);
-      targets.forEach((t, i) => { if (t >= 0) { masked++; expect(t).toBe(ids[i]); } else expect(input[i]).toBe(ids[i]); });
+      targets.forEach((t, i) => {
+        if (t >= 0) {
+          masked++;
+          expect(t).toBe(ids[i]);
+        } else expect(input[i]).toBe(ids[i]);
+      });
       total += 20;
     }
     expect(masked / total).toBeGreaterThan(0.12);

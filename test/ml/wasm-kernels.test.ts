@@ -22,18 +22,54 @@ function naiveTranspose(x: Float32Array, shape: number[], perm: number[]): Float
 }
 
 const CASES: [number[], number[]][] = [
-  [[4, 3], [1, 0]],
-  [[37, 45], [1, 0]], // 2-D tiles with ragged edges
-  [[70, 33], [1, 0]],
-  [[2, 3, 4], [0, 2, 1]],
-  [[2, 3, 4], [1, 2, 0]],
-  [[2, 3, 4], [2, 1, 0]],
-  [[2, 3, 4], [0, 1, 2]], // identity permutation
-  [[2, 5, 3, 4, 6], [2, 0, 3, 1, 4]], // attention's qkv split
-  [[2, 3, 1, 4, 5], [2, 0, 3, 1, 4]], // size-1 dimension dropped
-  [[2, 3, 4, 5], [0, 2, 1, 3]],
-  [[3, 4, 5, 2, 2, 3], [0, 1, 3, 2, 4, 5]],
-  [[1, 1], [1, 0]],
+  [
+    [4, 3],
+    [1, 0],
+  ],
+  [
+    [37, 45],
+    [1, 0],
+  ], // 2-D tiles with ragged edges
+  [
+    [70, 33],
+    [1, 0],
+  ],
+  [
+    [2, 3, 4],
+    [0, 2, 1],
+  ],
+  [
+    [2, 3, 4],
+    [1, 2, 0],
+  ],
+  [
+    [2, 3, 4],
+    [2, 1, 0],
+  ],
+  [
+    [2, 3, 4],
+    [0, 1, 2],
+  ], // identity permutation
+  [
+    [2, 5, 3, 4, 6],
+    [2, 0, 3, 1, 4],
+  ], // attention's qkv split
+  [
+    [2, 3, 1, 4, 5],
+    [2, 0, 3, 1, 4],
+  ], // size-1 dimension dropped
+  [
+    [2, 3, 4, 5],
+    [0, 2, 1, 3],
+  ],
+  [
+    [3, 4, 5, 2, 2, 3],
+    [0, 1, 3, 2, 4, 5],
+  ],
+  [
+    [1, 1],
+    [1, 0],
+  ],
   [[7], [0]],
 ];
 
@@ -59,13 +95,32 @@ describe('wasm kernels', () => {
       const n = shape.reduce((a, b) => a * b, 1);
       const f = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 10);
       expect(Array.from(tf.transpose(tf.tensor(f, shape), perm).dataSync())).toEqual(Array.from(naiveTranspose(f, shape, perm)));
-      const ints = tf.tensor(Int32Array.from({ length: n }, (_, i) => i - 5), shape, 'int32');
+      const ints = tf.tensor(
+        Int32Array.from({ length: n }, (_, i) => i - 5),
+        shape,
+        'int32',
+      );
       const t = tf.transpose(ints, perm);
       expect(t.dtype).toBe('int32');
       expect(Array.from(t.dataSync())).toEqual(Array.from(naiveTranspose(Float32Array.from(ints.dataSync()), shape, perm)));
-      const b = tf.transpose(tf.tensor(Array.from({ length: n }, (_, i) => i % 3 === 0), shape, 'bool'), perm);
+      const b = tf.transpose(
+        tf.tensor(
+          Array.from({ length: n }, (_, i) => i % 3 === 0),
+          shape,
+          'bool',
+        ),
+        perm,
+      );
       expect(b.dtype).toBe('bool');
-      expect(Array.from(b.dataSync())).toEqual(Array.from(naiveTranspose(Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0)), shape, perm)));
+      expect(Array.from(b.dataSync())).toEqual(
+        Array.from(
+          naiveTranspose(
+            Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 1 : 0)),
+            shape,
+            perm,
+          ),
+        ),
+      );
     }
     // A shared buffer outlives the tensor it came from, and int -> float still converts.
     const a = tf.tensor1d([1.5, -2, 3]);
@@ -84,10 +139,16 @@ describe('wasm kernels', () => {
     expect(Array.from(v.dataSync())).toEqual([5, 6]);
   });
 
-  it('on wasm: gradients through the replaced kernels equal those through tfjs\'s own', async () => {
+  it("on wasm: gradients through the replaced kernels equal those through tfjs's own", async () => {
     await selectBackend('wasm');
-    const x = tf.tensor(Float32Array.from({ length: 2 * 5 * 3 * 2 * 4 }, (_, i) => Math.cos(i)), [2, 5, 3, 2, 4]);
-    const w = tf.tensor(Float32Array.from({ length: 4 * 6 }, (_, i) => Math.sin(i)), [4, 6]);
+    const x = tf.tensor(
+      Float32Array.from({ length: 2 * 5 * 3 * 2 * 4 }, (_, i) => Math.cos(i)),
+      [2, 5, 3, 2, 4],
+    );
+    const w = tf.tensor(
+      Float32Array.from({ length: 4 * 6 }, (_, i) => Math.sin(i)),
+      [4, 6],
+    );
     const f = (xx: tf.Tensor) => tf.sum(tf.square(tf.matMul(tf.transpose(xx, [2, 0, 3, 1, 4]).reshape([-1, 4]), w).transpose()));
     const grads: number[][] = [];
     for (const on of [false, true]) {

@@ -26,17 +26,70 @@ describe('pipelines/full.smke', () => {
     expect(mini.profile).toBe('mini');
     const ids = mini.instances.map((i) => i.id).sort();
     expect(paper.instances.map((i) => i.id).sort()).toEqual(ids);
-    for (const id of ['coco', 'flickr', 'cc3m', 'cc12m', 'imagenet', 'glue_data', 'cifar10', 'cifar100', 'teacher', 'image_encoder', 'text_encoder', 's_smke', 'zeroshot', 'zs_coco', 'zs_flickr', 'in1k_linear', 'in1k_finetune', 'cifar10_linear', 'cifar100_finetune', 'ft_coco', 'ft_flickr', 'ret_coco', 'ret_flickr', 's_smke_scratch', 's_smke_nobank', 'report'])
+    for (const id of [
+      'coco',
+      'flickr',
+      'cc3m',
+      'cc12m',
+      'imagenet',
+      'glue_data',
+      'cifar10',
+      'cifar100',
+      'teacher',
+      'image_encoder',
+      'text_encoder',
+      's_smke',
+      'zeroshot',
+      'zs_coco',
+      'zs_flickr',
+      'in1k_linear',
+      'in1k_finetune',
+      'cifar10_linear',
+      'cifar100_finetune',
+      'ft_coco',
+      'ft_flickr',
+      'ret_coco',
+      'ret_flickr',
+      's_smke_scratch',
+      's_smke_nobank',
+      'report',
+    ])
       expect(ids).toContain(id);
     for (const t of GLUE) expect(inst(mini, `glue[${t}]`).params.task).toBe(t);
     // The report reads every evaluation: each of them is upstream of it.
     const preds = new Set(mini.graph.predecessors('report'));
-    for (const id of ['zeroshot', 'zs_coco', 'zs_flickr', 'in1k_linear', 'cifar100_finetune', 'ret_coco', 'ret_flickr', 'ablation_zs_scratch', 'ablation_coco_nobank', ...GLUE.map((t) => `glue[${t}]`)])
+    for (const id of [
+      'zeroshot',
+      'zs_coco',
+      'zs_flickr',
+      'in1k_linear',
+      'cifar100_finetune',
+      'ret_coco',
+      'ret_flickr',
+      'ablation_zs_scratch',
+      'ablation_coco_nobank',
+      ...GLUE.map((t) => `glue[${t}]`),
+    ])
       expect(preds.has(id)).toBe(true);
   });
 
   it('shares every stage after pretraining between the profiles', () => {
-    const before = new Set(['coco', 'flickr', 'cc3m', 'cc12m', 'imagenet', 'glue_data', 'cifar10', 'cifar100', 'teacher', 'image_encoder', 'text_encoder', 's_smke', 's_smke_scratch', 's_smke_nobank']);
+    const before = new Set([
+      'coco',
+      'flickr',
+      'cc3m',
+      'cc12m',
+      'imagenet',
+      'glue_data',
+      'cifar10',
+      'cifar100',
+      'teacher',
+      'image_encoder',
+      'text_encoder',
+      's_smke',
+      's_smke_scratch',
+      's_smke_nobank',
+    ]);
     for (const i of mini.instances) {
       if (before.has(i.id)) continue;
       const p = inst(paper, i.id);
@@ -62,7 +115,16 @@ describe('pipelines/full.smke', () => {
 
   it('paper: the published S-SMKE hyperparameters', () => {
     // A global batch of 256 per step: one micro-batch of 128 per GPU.
-    expect(inst(paper, 's_smke').params).toMatchObject({ steps: 89273, batch_size: 128, accum_steps: 2, lr: 1e-4, bank_size: 65536, layers: 6, shared_heads: 12, init: 'pretrained' });
+    expect(inst(paper, 's_smke').params).toMatchObject({
+      steps: 89273,
+      batch_size: 128,
+      accum_steps: 2,
+      lr: 1e-4,
+      bank_size: 65536,
+      layers: 6,
+      shared_heads: 12,
+      init: 'pretrained',
+    });
     expect(inst(paper, 's_smke').resources.gpus).toBe(2);
     const pairs = inst(paper, 's_smke').params.pairs as Value[];
     expect(pairs.map((p) => (isOutputRef(p) ? p.$ref.instance : p))).toEqual(['coco', 'cc3m', 'cc12m']);

@@ -161,7 +161,10 @@ describe('the remote cache', () => {
     expect((await run(a)).code).toBe(0);
     // Rewrite both the file and its index entry consistently: only the entry's own manifest can tell.
     const idxKey = (await keys()).find((k) => k.includes('/index/') && true)!;
-    const idx = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: idxKey }))).Body!.transformToString()) as { key: string; files: { path: string; size: number; digest: string }[] };
+    const idx = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: idxKey }))).Body!.transformToString()) as {
+      key: string;
+      files: { path: string; size: number; digest: string }[];
+    };
     const file = idx.files.find((f) => !f.path.startsWith('_smke/'))!;
     const { Digester } = await import('../../src/runtime/digest.js');
     const d = await Digester.create();

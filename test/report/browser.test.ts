@@ -26,12 +26,23 @@ describe.skipIf(!haveChromium)('report.html in headless Chromium', () => {
     const out = join(fx.root, 'out');
     mkdirSync(out, { recursive: true });
     const ctx = {
-      instance: 'report', stage: 'report', key: 'k', outDir: out, scratchDir: out, projectDir: out, attempt: 1, seed: 1,
+      instance: 'report',
+      stage: 'report',
+      key: 'k',
+      outDir: out,
+      scratchDir: out,
+      projectDir: out,
+      attempt: 1,
+      seed: 1,
       resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
       log: { debug() {}, info() {}, warn() {}, error() {} },
-      progress() {}, metric() {}, signal: new AbortController().signal,
+      progress() {},
+      metric() {},
+      signal: new AbortController().signal,
     };
-    await registry().get('report.paper')!.run(ctx as never, { ...(fx.params as never), expect: { 'glue.sst2': '>= chance' } });
+    await registry()
+      .get('report.paper')!
+      .run(ctx as never, { ...(fx.params as never), expect: { 'glue.sst2': '>= chance' } });
     html = join(out, 'report.html');
     profileDir = mkdtempSync(join(tmpdir(), 'smke-chromium-'));
     // A fresh profile directory per run (playwright passes it as --user-data-dir).
@@ -39,7 +50,16 @@ describe.skipIf(!haveChromium)('report.html in headless Chromium', () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1280, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }, 60_000);
 

@@ -13,13 +13,28 @@ export interface Fixture {
   cleanup(): void;
 }
 
-function entry(store: string, key: string, instance: string, metrics: Record<string, unknown>, curve?: { name: string; values: number[] }[], params: Record<string, unknown> = {}): string {
+function entry(
+  store: string,
+  key: string,
+  instance: string,
+  metrics: Record<string, unknown>,
+  curve?: { name: string; values: number[] }[],
+  params: Record<string, unknown> = {},
+): string {
   const dir = join(store, key);
   mkdirSync(join(dir, '_smke'), { recursive: true });
   writeFileSync(join(dir, 'metrics.json'), JSON.stringify(metrics));
   writeFileSync(
     join(dir, '_smke', 'manifest.json'),
-    JSON.stringify({ key, instance, stage: instance.replace(/\[.*$/, ''), params, upstream: {}, timings: { started: '2026-01-01T00:00:00.000Z', finished: '2026-01-01T00:01:00.000Z', seconds: 60 }, host: 'h' }),
+    JSON.stringify({
+      key,
+      instance,
+      stage: instance.replace(/\[.*$/, ''),
+      params,
+      upstream: {},
+      timings: { started: '2026-01-01T00:00:00.000Z', finished: '2026-01-01T00:01:00.000Z', seconds: 60 },
+      host: 'h',
+    }),
   );
   writeFileSync(join(dir, '_smke', 'log'), '[info] tfjs backend: wasm (skipped tensorflow-gpu)\n');
   const lines = (curve ?? []).flatMap((c) => c.values.map((v, i) => JSON.stringify({ name: c.name, value: v, step: i + 1, time: 0 })));
@@ -34,7 +49,15 @@ function descriptor(dir: string, d: Record<string, unknown>): void {
 
 /** Image-class set: val split with 6 of class 0, 3 of class 1, 1 of class 2 (majority 60%) among 4 classes. */
 function classify(dir: string): void {
-  descriptor(dir, { type: 'image-class', name: 'cls', splits: { val: 10 }, index: 'index.jsonl', storage: 'files', image: { format: 'png' }, classes: ['a', 'b', 'c', 'd'] });
+  descriptor(dir, {
+    type: 'image-class',
+    name: 'cls',
+    splits: { val: 10 },
+    index: 'index.jsonl',
+    storage: 'files',
+    image: { format: 'png' },
+    classes: ['a', 'b', 'c', 'd'],
+  });
   const labels = [0, 0, 0, 0, 0, 0, 1, 1, 1, 2];
   writeFileSync(join(dir, 'index.jsonl'), labels.map((l, i) => JSON.stringify({ id: `i${i}`, split: 'val', path: `i${i}.png`, label: l })).join('\n') + '\n');
 }
@@ -48,7 +71,15 @@ function pairs(dir: string): void {
 
 /** Text tasks: sst2 (accuracy; 3 of 4 positive), mrpc (F1; 1 of 4 positive), cola (Matthews). */
 function tasks(dir: string): void {
-  const spec = (metric: string) => ({ input: 'single', problem: 'classification', labels: ['0', '1'], metric, metrics: [metric], splits: { validation: 4 }, eval_split: 'validation' });
+  const spec = (metric: string) => ({
+    input: 'single',
+    problem: 'classification',
+    labels: ['0', '1'],
+    metric,
+    metrics: [metric],
+    splits: { validation: 4 },
+    eval_split: 'validation',
+  });
   descriptor(dir, { type: 'text-tasks', name: 'glue', tasks: { sst2: spec('accuracy'), mrpc: spec('f1'), cola: spec('matthews') } });
   const write = (task: string, labels: number[]) => {
     mkdirSync(join(dir, task), { recursive: true });
@@ -67,17 +98,31 @@ export function makeFixture(): Fixture {
   pairs(join(data, 'pairs'));
   tasks(join(data, 'glue'));
   const loss = (n: number) => Array.from({ length: n }, (_, i) => 3 * Math.exp(-i / 10) + 0.1);
-  const pretrain = entry(store, 'a'.repeat(64), 's_smke', { loss: 0.5, val_loss: 1.2, val_kd_accuracy: 40, params: 1234567, backend: 'wasm' }, [
-    { name: 'loss', values: loss(40) },
-    { name: 'val_kdAcc', values: [0.1, 0.3, 0.4] },
-  ], { batch_size: 32 });
+  const pretrain = entry(
+    store,
+    'a'.repeat(64),
+    's_smke',
+    { loss: 0.5, val_loss: 1.2, val_kd_accuracy: 40, params: 1234567, backend: 'wasm' },
+    [
+      { name: 'loss', values: loss(40) },
+      { name: 'val_kdAcc', values: [0.1, 0.3, 0.4] },
+    ],
+    { batch_size: 32 },
+  );
   const params = {
     title: 'Fixture report',
     scale: 'mini',
     pretrain,
     zeroshot: entry(store, 'b'.repeat(64), 'zeroshot', { top1: 75, top5: 100 }),
     zeroshot_retrieval: { coco: entry(store, 'c'.repeat(64), 'zs_coco', { tr1: 50, tr5: 75, tr10: 100, ir1: 40, ir5: 80, ir10: 100 }, [], { split: 'test' }) },
-    image: { imagenet: { linear: entry(store, 'd'.repeat(64), 'in1k_linear', { accuracy: 90 }, [{ name: 'loss', values: loss(20) }, { name: 'val_accuracy', values: [50, 90] }]) } },
+    image: {
+      imagenet: {
+        linear: entry(store, 'd'.repeat(64), 'in1k_linear', { accuracy: 90 }, [
+          { name: 'loss', values: loss(20) },
+          { name: 'val_accuracy', values: [50, 90] },
+        ]),
+      },
+    },
     glue: [
       entry(store, 'e'.repeat(64), 'glue[sst2]', { task: 'sst2', metric: 'accuracy', score: 80 }, [{ name: 'loss', values: loss(10) }]),
       entry(store, 'f'.repeat(64), 'glue[mrpc]', { task: 'mrpc', metric: 'f1', score: 55 }),

@@ -23,10 +23,20 @@ const byId = (rows: Row[], id: string): Row => {
 function ctxFor(outDir: string): StageContext & { logs: string[] } {
   const logs: string[] = [];
   return {
-    instance: 'report', stage: 'report', key: 'k', outDir, scratchDir: outDir, projectDir: outDir, attempt: 1, seed: 1,
+    instance: 'report',
+    stage: 'report',
+    key: 'k',
+    outDir,
+    scratchDir: outDir,
+    projectDir: outDir,
+    attempt: 1,
+    seed: 1,
     resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] } as never,
     log: { debug: (m) => logs.push(m), info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) },
-    progress() {}, metric() {}, signal: new AbortController().signal, logs,
+    progress() {},
+    metric() {},
+    signal: new AbortController().signal,
+    logs,
   };
 }
 
@@ -61,7 +71,7 @@ describe('bands', () => {
 });
 
 describe('standard-error bands and the init claim', () => {
-  it('reads `chance + N se` with the row\'s standard error, and refuses it without one', () => {
+  it("reads `chance + N se` with the row's standard error, and refuses it without one", () => {
     // MCC baseline 0 with se 5 (about 1/sqrt(n-1) for n = 401): two se = 10.
     expect(inBand('> chance + 2 se', 10.1, 0, 5)).toBe(true);
     expect(inBand('> chance + 2 se', 10, 0, 5)).toBe(false);
@@ -75,12 +85,20 @@ describe('standard-error bands and the init claim', () => {
   });
 
   const arm = (variant: string, init: string, zs: number, tr1: number, ir1: number, bank = '1024'): ClaimArm => ({
-    variant, init, bank, zs: { top1: zs, images: 500 }, coco: { tr1, ir1, images: 250, captions: 1250 },
+    variant,
+    init,
+    bank,
+    zs: { top1: zs, images: 500 },
+    coco: { tr1, ir1, images: 250, captions: 1250 },
   });
 
   it('holds when pretrained beats random on both metrics by more than two standard errors of the difference', () => {
     // se(zs) at 40% and 30% on 500 images: 2.19 and 2.05 -> 2 se of the difference 6.0.
-    const held = initClaim([arm('pretrained_bank', 'pretrained', 40, 20, 10), arm('random_init', 'random', 30, 10, 5), arm('no_bank', 'pretrained', 90, 90, 90, '0')])!;
+    const held = initClaim([
+      arm('pretrained_bank', 'pretrained', 40, 20, 10),
+      arm('random_init', 'random', 30, 10, 5),
+      arm('no_bank', 'pretrained', 90, 90, 90, '0'),
+    ])!;
     expect(held.id).toBe('ablation.claim');
     expect(held.value).toBe(1);
     expect(held.text).toMatch(/^held: zero-shot top-1 \+10.0 \(2 se 6.0\), COCO R@1 \+7.5/);
@@ -126,7 +144,11 @@ describe('report.paper', () => {
     expect(byId(rep.rows, 'ablation.pretrained_bank.val_kd_accuracy')).toMatchObject({ value: 40, baseline: 100 / 32 });
     const s = rep.curves.find((c) => c.label === 's_smke')!;
     expect(s.loss.loss).toHaveLength(40);
-    expect(s.accuracy.val_kdAcc).toEqual([[1, 0.1], [2, 0.3], [3, 0.4]]);
+    expect(s.accuracy.val_kdAcc).toEqual([
+      [1, 0.1],
+      [2, 0.3],
+      [3, 0.4],
+    ]);
     expect(rep.curves.map((c) => c.label).sort()).toEqual(['glue[sst2]', 'in1k_linear', 's_smke']);
     expect(rep.failures).toEqual([]);
     expect(rep.tables.find((t) => t.id === 'ablation')!.note).toContain('Against pretrained_bank: random_init: ImageNet zero-shot -13.0.');

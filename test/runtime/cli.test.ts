@@ -7,7 +7,9 @@ import { tempProject } from './helpers.js';
 
 const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-cli-'); });
+beforeEach(() => {
+  proj = tempProject('smke-cli-');
+});
 afterEach(() => proj.cleanup());
 
 function smke(args: string[], env: Record<string, string> = {}) {
@@ -84,7 +86,10 @@ describe('smke run / status / explain / log / history / gc / verify', () => {
     writeFileSync(join(proj.dir, 'broken.smke'), 'smke 1\nstage x = exec {\n');
     expect(smke(['run', 'broken.smke']).code).toBe(1);
     const js = smke(['run', 'bad.smke', '--json']);
-    const events = js.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const events = js.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['planned', 'queued', 'started', 'failed', 'summary']));
   });
 
@@ -113,20 +118,24 @@ describe('smke run / status / explain / log / history / gc / verify', () => {
   });
 
   it('two concurrent runs sharing an instance run it once', async () => {
-    writeFileSync(join(proj.dir, 'p.smke'), `smke 1
+    writeFileSync(
+      join(proj.dir, 'p.smke'),
+      `smke 1
 stage slow = exec {
   argv = ["sh", "-c", "echo ran >> count.txt; sleep 2; echo done > {out}/x"]
   outputs = ["x"]
 }
-`);
+`,
+    );
     // Compile once so both start equally fast from the plan cache.
     smke(['run', 'p.smke', '--dry-run']);
-    const go = () => new Promise<{ code: number | null; out: string }>((res) => {
-      const p = spawn(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], { cwd: proj.dir, env: { ...process.env, NO_COLOR: '1' } });
-      let out = '';
-      p.stdout.on('data', (d) => (out += d));
-      p.on('close', (code) => res({ code, out }));
-    });
+    const go = () =>
+      new Promise<{ code: number | null; out: string }>((res) => {
+        const p = spawn(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], { cwd: proj.dir, env: { ...process.env, NO_COLOR: '1' } });
+        let out = '';
+        p.stdout.on('data', (d) => (out += d));
+        p.on('close', (code) => res({ code, out }));
+      });
     const [a, b] = await Promise.all([go(), go()]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(readFileSync(join(proj.dir, 'count.txt'), 'utf8')).toBe('ran\n');
@@ -134,9 +143,12 @@ stage slow = exec {
   });
 
   it('Ctrl-C: stops the running stage, records it as cancelled, exits 130', async () => {
-    writeFileSync(join(proj.dir, 'p.smke'), `smke 1
+    writeFileSync(
+      join(proj.dir, 'p.smke'),
+      `smke 1
 stage slow = exec { argv = ["sh", "-c", "touch started; sleep 30"] }
-`);
+`,
+    );
     const p = spawn(process.execPath, [bin, 'run', 'p.smke', '--progress', 'plain'], { cwd: proj.dir, env: { ...process.env, NO_COLOR: '1' } });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
@@ -151,11 +163,15 @@ stage slow = exec { argv = ["sh", "-c", "touch started; sleep 30"] }
   });
 
   it('lists stages waiting for a missing input, and refuses to start with every missing input named', () => {
-    writeFileSync(join(proj.dir, 'p.smke'), PIPELINE + `
+    writeFileSync(
+      join(proj.dir, 'p.smke'),
+      PIPELINE +
+        `
 stage other = exec {
   argv = ["sh", "-c", "echo ok > {out}/ok.txt"]
 }
-`);
+`,
+    );
     const st = smke(['status', 'p.smke']);
     expect(st.code).toBe(0);
     expect(st.out).toMatch(/^prep\s+waiting\s+-\s+needs data\.txt$/m);

@@ -22,7 +22,9 @@ stage ${name} = exec {
 const PIPELINE = `smke 1${stage('a', [])}${stage('b', [])}${stage('c', ['a', 'b'])}${stage('d', ['c'])}\n`;
 
 let proj: { dir: string; cleanup: () => void };
-beforeAll(() => { proj = tempProject('smke-crash-'); });
+beforeAll(() => {
+  proj = tempProject('smke-crash-');
+});
 afterAll(() => proj.cleanup());
 
 describe('SIGKILL of the orchestrator', () => {

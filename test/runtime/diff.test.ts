@@ -8,7 +8,9 @@ import { tempProject } from './helpers.js';
 
 const bin = new URL('../../bin/smke.js', import.meta.url).pathname;
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject('smke-diff-'); });
+beforeEach(() => {
+  proj = tempProject('smke-diff-');
+});
 afterEach(() => proj.cleanup());
 
 function smke(args: string[]) {
@@ -56,7 +58,10 @@ describe('smke diff', () => {
     expect(d.out).not.toMatch(/loss\.final/);
     expect(d.out).not.toMatch(/report\.rows/);
 
-    const j = JSON.parse(smke(['diff', '1', '2', '--json']).out) as { instances: { instance: string; change: string; reasons: string[] }[]; metrics: { instance: string; metric: string; a: number; b: number }[] };
+    const j = JSON.parse(smke(['diff', '1', '2', '--json']).out) as {
+      instances: { instance: string; change: string; reasons: string[] }[];
+      metrics: { instance: string; metric: string; a: number; b: number }[];
+    };
     expect(j.instances.find((i) => i.instance === 'data')!.change).toBe('same');
     expect(j.instances.find((i) => i.instance === 'train[2]')!.change).toBe('changed');
     expect(j.metrics).toEqual([
@@ -86,7 +91,10 @@ describe('smke diff', () => {
     const p = smke(['history', '--metrics', 'train*.acc']);
     expect(p.out).toMatch(/metrics {2}train\[1\]\.acc=0\.61 {2}train\[2\]\.acc=0\.62/);
     expect(p.out).toMatch(/metrics {2}train\[1\]\.acc=0\.21 {2}train\[2\]\.acc=0\.22/);
-    const json = smke(['history', '--json', '--metrics', '*.loss.final']).out.trim().split('\n').map((l) => JSON.parse(l) as { metrics: Record<string, number> });
+    const json = smke(['history', '--json', '--metrics', '*.loss.final'])
+      .out.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { metrics: Record<string, number> });
     expect(json[0]!.metrics).toEqual({ 'train[1].loss.final': 0.5, 'train[2].loss.final': 0.5 });
   });
 
@@ -108,7 +116,10 @@ describe('smke diff', () => {
   });
 
   it('a metrics file that is missing or not an object fails the stage with the file named', () => {
-    writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\nstage a = exec {\n  argv = ["sh", "-c", "echo [1] > {out}/m.json"]\n  metrics = "m.json"\n}\nstage b = exec {\n  argv = ["true"]\n  metrics = "none.json"\n}\n');
+    writeFileSync(
+      join(proj.dir, 'p.smke'),
+      'smke 1\nstage a = exec {\n  argv = ["sh", "-c", "echo [1] > {out}/m.json"]\n  metrics = "m.json"\n}\nstage b = exec {\n  argv = ["true"]\n  metrics = "none.json"\n}\n',
+    );
     const r = smke(['run', 'p.smke', '--progress', 'plain', '-k']);
     expect(r.code).toBe(1);
     expect(r.out + r.err).toMatch(/metrics file \{out\}\/m\.json must hold a JSON object/);

@@ -7,7 +7,9 @@ import { StateDb } from '../../src/runtime/state.js';
 import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject(); });
+beforeEach(() => {
+  proj = tempProject();
+});
 afterEach(() => proj.cleanup());
 
 const past = (p: string, secondsAgo = 60): void => {
@@ -61,7 +63,11 @@ describe('digests through the stat cache', () => {
   it('forgets rows of deleted files when pruned (smke gc)', async () => {
     const db = new StateDb(join(proj.dir, 'state.db'));
     const d = await Digester.create(db);
-    for (const n of ['keep', 'gone']) { writeFileSync(join(proj.dir, n), n); past(join(proj.dir, n)); d.file(join(proj.dir, n)); }
+    for (const n of ['keep', 'gone']) {
+      writeFileSync(join(proj.dir, n), n);
+      past(join(proj.dir, n));
+      d.file(join(proj.dir, n));
+    }
     db.flushStats();
     rmSync(join(proj.dir, 'gone'));
     expect(db.pruneStatCache((p) => existsSync(p))).toBe(1);

@@ -11,7 +11,9 @@ import { listEntries } from '../../src/runtime/store.js';
 import { capture, exec, makePlan, ref, tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject(); });
+beforeEach(() => {
+  proj = tempProject();
+});
 afterEach(() => proj.cleanup());
 const store = () => join(proj.dir, '.smke/store');
 
@@ -28,7 +30,10 @@ describe('runtime faults', () => {
     const db = new StateDb(join(proj.dir, '.smke/state.db'));
     const rows = db.attemptsOfRun(1);
     db.close();
-    expect(rows.map((a) => [a.attempt, a.status, a.exit_code])).toEqual([[1, 'failed', 1], [2, 'succeeded', 0]]);
+    expect(rows.map((a) => [a.attempt, a.status, a.exit_code])).toEqual([
+      [1, 'failed', 1],
+      [2, 'succeeded', 0],
+    ]);
     expect(readFileSync(rows[0]!.log_path!, 'utf8')).toContain('attempt 1');
   });
 
@@ -40,7 +45,15 @@ describe('runtime faults', () => {
       { id: 'good_child', params: exec(['cp', ref('good', 'g'), '{out}/g2'], { outputs: ['g2'] }) },
     ];
     const c = capture();
-    const r = await runPlan({ plan: makePlan(proj.dir, specs.map((s) => ({ ...s, params: s.id === 'good' ? exec('echo g > {out}/g', { outputs: ['g'] }) : s.params }))), bus: c.bus, keepGoing: true, jobs: 1 });
+    const r = await runPlan({
+      plan: makePlan(
+        proj.dir,
+        specs.map((s) => ({ ...s, params: s.id === 'good' ? exec('echo g > {out}/g', { outputs: ['g'] }) : s.params })),
+      ),
+      bus: c.bus,
+      keepGoing: true,
+      jobs: 1,
+    });
     expect(r).toMatchObject({ exitCode: 1, ran: 2, failed: 1, skipped: 1 });
     expect(c.of('skipped').map((e) => e.instance)).toEqual(['bad_child']);
     expect(listEntries(store())).toHaveLength(2);
@@ -64,7 +77,12 @@ describe('runtime faults', () => {
     const c = capture();
     const controller = new AbortController();
     // Cancel once the stage's program has started its own child (the machine may be slow).
-    const poll = setInterval(() => { if (existsSync(marker)) { clearInterval(poll); controller.abort(); } }, 20);
+    const poll = setInterval(() => {
+      if (existsSync(marker)) {
+        clearInterval(poll);
+        controller.abort();
+      }
+    }, 20);
     const t0 = Date.now();
     const r = await runPlan({ plan, bus: c.bus, signal: controller.signal, cancelGraceMs: 2000 });
     clearInterval(poll);
@@ -75,7 +93,13 @@ describe('runtime faults', () => {
     const pid = Number(readFileSync(marker, 'utf8'));
     await new Promise((res) => setTimeout(res, 200));
     // The grandchild died with its group (a zombie at most, where nothing reaps orphans).
-    const state = (() => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0]; } catch { return 'gone'; } })();
+    const state = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0];
+      } catch {
+        return 'gone';
+      }
+    })();
     expect(['gone', 'Z', 'X']).toContain(state);
     const db = new StateDb(join(proj.dir, '.smke/state.db'));
     expect(db.attemptsOfRun(1).map((a) => a.status)).toEqual(['cancelled']);
@@ -93,17 +117,20 @@ describe('runtime faults', () => {
     const r = await runPlan({ plan: makePlan(proj.dir, [stage('g1'), stage('g2')]), bus: c.bus, gpus: 1, jobs: 2 });
     expect(r).toMatchObject({ exitCode: 0, ran: 2 });
     const spans = ['g1', 'g2'].map((s) => {
-      const [first, end] = readFileSync(join(proj.dir, 'results', s, 't'), 'utf8').trim().split('\n');
+      const [first, end] = readFileSync(join(proj.dir, 'results', s, 't'), 'utf8')
+        .trim()
+        .split('\n');
       const [dev, start] = first!.split(' ');
       return { dev, start: BigInt(start!), end: BigInt(end!) };
     });
     expect(spans.map((s) => s.dev)).toEqual(['0', '0']);
-    const [a, b] = spans as [typeof spans[0], typeof spans[0]];
+    const [a, b] = spans as [(typeof spans)[0], (typeof spans)[0]];
     expect(a.end <= b.start || b.end <= a.start).toBe(true);
   });
 
   it('does not rerun when only resources or retries change', async () => {
-    const mk = (cpus: number, retries: number) => makePlan(proj.dir, [{ id: 'a', resources: { cpus, memBytes: 1 << 20 }, retries, params: exec('echo > {out}/x') }]);
+    const mk = (cpus: number, retries: number) =>
+      makePlan(proj.dir, [{ id: 'a', resources: { cpus, memBytes: 1 << 20 }, retries, params: exec('echo > {out}/x') }]);
     await runPlan({ plan: mk(1, 0), bus: capture().bus });
     const r = await runPlan({ plan: mk(2, 3), bus: capture().bus });
     expect(r).toMatchObject({ ran: 0, cached: 1 });
@@ -141,17 +168,27 @@ describe('runtime faults', () => {
   });
 
   it('--only runs a stage with what it needs; --force reruns a cached one', async () => {
-    const plan = () => makePlan(proj.dir, [
-      { id: 'up', params: exec('echo > {out}/u') },
-      { id: 'mid', params: exec(['true', ref('up')]) },
-      { id: 'other', params: exec('true') },
-    ]);
+    const plan = () =>
+      makePlan(proj.dir, [
+        { id: 'up', params: exec('echo > {out}/u') },
+        { id: 'mid', params: exec(['true', ref('up')]) },
+        { id: 'other', params: exec('true') },
+      ]);
     const c = capture();
     expect(await runPlan({ plan: plan(), bus: c.bus, only: ['mid'] })).toMatchObject({ ran: 2 });
-    expect(c.of('started').map((e) => e.instance).sort()).toEqual(['mid', 'up']);
+    expect(
+      c
+        .of('started')
+        .map((e) => e.instance)
+        .sort(),
+    ).toEqual(['mid', 'up']);
     const c2 = capture();
     expect(await runPlan({ plan: plan(), bus: c2.bus, force: ['up'] })).toMatchObject({ ran: 2, cached: 1 });
-    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([['up', ['forced']], ['mid', []], ['other', ['never run']]]);
+    expect(c2.of('planned').map((e) => [e.instance, e.reasons])).toEqual([
+      ['up', ['forced']],
+      ['mid', []],
+      ['other', ['never run']],
+    ]);
     await expect(runPlan({ plan: plan(), bus: capture().bus, only: ['nope'] })).rejects.toThrow(/no stage or instance named 'nope'/);
   });
 });
@@ -160,7 +197,11 @@ describe('runtime limits, exec options and shared stores', () => {
   it('stops a stage past its time limit and fails it', async () => {
     const c = capture();
     const t0 = Date.now();
-    const r = await runPlan({ plan: makePlan(proj.dir, [{ id: 'slow', resources: { timeSeconds: 1 }, params: exec('sleep 20') }]), bus: c.bus, cancelGraceMs: 1000 });
+    const r = await runPlan({
+      plan: makePlan(proj.dir, [{ id: 'slow', resources: { timeSeconds: 1 }, params: exec('sleep 20') }]),
+      bus: c.bus,
+      cancelGraceMs: 1000,
+    });
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(r).toMatchObject({ exitCode: 1, failed: 1 });
     expect(c.of('failed')[0]!.error).toBe('timed out after 1s (resources.time); stopped');
@@ -168,12 +209,16 @@ describe('runtime limits, exec options and shared stores', () => {
 
   it('exec: argv without a shell, env, cwd, and {out} in env', async () => {
     mkdirSync(join(proj.dir, 'sub'));
-    const plan = makePlan(proj.dir, [{
-      id: 'e',
-      params: exec(['sh', '-c', 'pwd > "$OUT_FILE"; echo "$GREETING" >> "$OUT_FILE"; printf "%s|" "$@" >> "$OUT_FILE"', 'x', 'two words', '$HOME'], {
-        env: { GREETING: 'hi there', OUT_FILE: '{out}/o.txt' }, cwd: 'sub', outputs: ['o.txt'],
-      }),
-    }]);
+    const plan = makePlan(proj.dir, [
+      {
+        id: 'e',
+        params: exec(['sh', '-c', 'pwd > "$OUT_FILE"; echo "$GREETING" >> "$OUT_FILE"; printf "%s|" "$@" >> "$OUT_FILE"', 'x', 'two words', '$HOME'], {
+          env: { GREETING: 'hi there', OUT_FILE: '{out}/o.txt' },
+          cwd: 'sub',
+          outputs: ['o.txt'],
+        }),
+      },
+    ]);
     expect(await runPlan({ plan, bus: capture().bus })).toMatchObject({ exitCode: 0 });
     const [dir, greeting, args] = readFileSync(join(proj.dir, 'results/e/o.txt'), 'utf8').split('\n');
     expect(dir!.endsWith('/sub')).toBe(true);
@@ -181,7 +226,7 @@ describe('runtime limits, exec options and shared stores', () => {
     expect(args).toBe('two words|$HOME|');
   });
 
-  it('shares one store between two projects: the second reuses the first one\'s entry', async () => {
+  it("shares one store between two projects: the second reuses the first one's entry", async () => {
     const shared = join(proj.dir, 'shared-store');
     const other = tempProject();
     try {
@@ -218,12 +263,20 @@ describe('a worker that finds its lock taken over', () => {
       },
     });
     const c = capture();
-    const r = await runPlan({ plan: makePlan(proj.dir, [{ id: 'a', params: exec('echo once >> count; echo > {out}/x') }]), bus: c.bus, executor, lockPollMs: 50 });
+    const r = await runPlan({
+      plan: makePlan(proj.dir, [{ id: 'a', params: exec('echo once >> count; echo > {out}/x') }]),
+      bus: c.bus,
+      executor,
+      lockPollMs: 50,
+    });
     expect(r).toMatchObject({ exitCode: 0, ran: 1 });
     expect(c.of('waiting')).toHaveLength(1);
     expect(readFileSync(join(proj.dir, 'count'), 'utf8')).toBe('once\n'); // the first worker did nothing
     const db = new StateDb(join(proj.dir, '.smke/state.db'));
-    expect(db.attemptsOfRun(1).map((x) => [x.status, x.error])).toEqual([['cancelled', 'the instance lock was taken over by another run'], ['succeeded', null]]);
+    expect(db.attemptsOfRun(1).map((x) => [x.status, x.error])).toEqual([
+      ['cancelled', 'the instance lock was taken over by another run'],
+      ['succeeded', null],
+    ]);
     db.close();
   });
 });

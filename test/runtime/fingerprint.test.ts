@@ -41,11 +41,41 @@ describe('fingerprint', () => {
   });
 
   const misses: [string, Tweak | 'input' | 'env', string][] = [
-    ['kind name', (u) => { u.kind = 'train.other'; }, 'kind train.s_smke -> train.other'],
-    ['kind version', (u) => { u.kindVersion = 4; }, 'kind train.s_smke version 3 -> 4'],
-    ['a param', (u) => { u.params.lr = 3e-5; }, 'param lr: 0.00002 -> 0.00003'],
-    ['a nested param', (u) => { u.params.opt = { beta: 1 }; }, 'param opt: (unset) -> {"beta":1}'],
-    ['declared inputs', (u) => { u.inputs = ['data/x.tsv', 'data/y.tsv']; }, 'input data/y.tsv added'],
+    [
+      'kind name',
+      (u) => {
+        u.kind = 'train.other';
+      },
+      'kind train.s_smke -> train.other',
+    ],
+    [
+      'kind version',
+      (u) => {
+        u.kindVersion = 4;
+      },
+      'kind train.s_smke version 3 -> 4',
+    ],
+    [
+      'a param',
+      (u) => {
+        u.params.lr = 3e-5;
+      },
+      'param lr: 0.00002 -> 0.00003',
+    ],
+    [
+      'a nested param',
+      (u) => {
+        u.params.opt = { beta: 1 };
+      },
+      'param opt: (unset) -> {"beta":1}',
+    ],
+    [
+      'declared inputs',
+      (u) => {
+        u.inputs = ['data/x.tsv', 'data/y.tsv'];
+      },
+      'input data/y.tsv added',
+    ],
     ['input content', 'input', 'input data/x.tsv changed'],
     ['a declared env value', 'env', 'env TOKEN changed'],
   ];
@@ -95,19 +125,35 @@ describe('fingerprint', () => {
   });
 
   it('digests directories and globs by content', () => {
-    const one = fps((u) => { u.inputs = ['data']; }).up;
-    const glob = fps((u) => { u.inputs = ['data/*.tsv']; }).up;
+    const one = fps((u) => {
+      u.inputs = ['data'];
+    }).up;
+    const glob = fps((u) => {
+      u.inputs = ['data/*.tsv'];
+    }).up;
     expect(Object.keys(glob.parts.inputs)).toEqual(['data/x.tsv', 'data/y.tsv']);
     writeFileSync(join(proj.dir, 'data/z.tsv'), 'c\n');
-    const one2 = fps((u) => { u.inputs = ['data']; }).up;
-    const glob2 = fps((u) => { u.inputs = ['data/*.tsv']; }).up;
+    const one2 = fps((u) => {
+      u.inputs = ['data'];
+    }).up;
+    const glob2 = fps((u) => {
+      u.inputs = ['data/*.tsv'];
+    }).up;
     expect(one2.key).not.toBe(one.key);
     expect(diffFingerprints(one, one2)).toEqual(['input data changed']);
     expect(diffFingerprints(glob, glob2)).toEqual(['input data/z.tsv added']);
   });
 
   it('refuses a missing input with a message naming it', () => {
-    expect(() => fps((u) => { u.inputs = ['data/nope.tsv']; })).toThrow(/input 'data\/nope.tsv' does not exist/);
-    expect(() => fps((u) => { u.inputs = ['data/*.csv']; })).toThrow(/matches no file/);
+    expect(() =>
+      fps((u) => {
+        u.inputs = ['data/nope.tsv'];
+      }),
+    ).toThrow(/input 'data\/nope.tsv' does not exist/);
+    expect(() =>
+      fps((u) => {
+        u.inputs = ['data/*.csv'];
+      }),
+    ).toThrow(/matches no file/);
   });
 });

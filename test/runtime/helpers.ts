@@ -26,7 +26,10 @@ export function ref(instance: string, output = 'out'): OutputRef {
 }
 
 function collectRefs(v: Value, out: OutputRef['$ref'][]): void {
-  if (isOutputRef(v)) { if (!out.some((r) => r.instance === v.$ref.instance && r.output === v.$ref.output)) out.push(v.$ref); return; }
+  if (isOutputRef(v)) {
+    if (!out.some((r) => r.instance === v.$ref.instance && r.output === v.$ref.output)) out.push(v.$ref);
+    return;
+  }
   if (Array.isArray(v)) v.forEach((x) => collectRefs(x, out));
   else if (v && typeof v === 'object') Object.values(v).forEach((x) => collectRefs(x, out));
 }

@@ -7,7 +7,9 @@ import { adopt, breakStale, isStale, pidAlive, readLock, release, tryAcquire } f
 import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject(); });
+beforeEach(() => {
+  proj = tempProject();
+});
 afterEach(() => proj.cleanup());
 
 /** The pid of a process that has exited. */

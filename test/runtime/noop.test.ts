@@ -9,10 +9,15 @@ import { loadPlan } from '../../src/runtime/load.js';
 import { capture, exec, makePlan, tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject(); });
+beforeEach(() => {
+  proj = tempProject();
+});
 afterEach(() => proj.cleanup());
 
-const old = (p: string): void => { const t = new Date(Date.now() - 60_000); utimesSync(p, t, t); };
+const old = (p: string): void => {
+  const t = new Date(Date.now() - 60_000);
+  utimesSync(p, t, t);
+};
 
 describe('no-op fast path', () => {
   it('answers from the snapshot only while every input, entry, link and env value is unchanged', async () => {
@@ -35,7 +40,10 @@ describe('no-op fast path', () => {
     };
     const sameAs = (): (number | null)[] => {
       const db = new StateDb(join(proj.dir, '.smke/state.db'));
-      const r = db.runs(100).reverse().map((x) => x.same_as);
+      const r = db
+        .runs(100)
+        .reverse()
+        .map((x) => x.same_as);
       db.close();
       return r;
     };
@@ -84,7 +92,8 @@ describe('no-op fast path', () => {
     writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
     const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/x') }]);
     compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
-    const plan = async () => (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    const plan = async () =>
+      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
     await runPlan({ plan: await plan(), bus: capture().bus });
     expect(await runPlan({ plan: await plan(), bus: capture().bus, force: ['a'] })).toMatchObject({ ran: 1 });
     const c = capture();

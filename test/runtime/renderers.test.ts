@@ -6,7 +6,14 @@ import type { RunEvent } from '../../src/runtime/events.js';
 
 function sink(isTTY = false) {
   const chunks: string[] = [];
-  return { isTTY, write: (s: string) => { chunks.push(s); return true; }, text: () => chunks.join('') } as unknown as NodeJS.WritableStream & { isTTY: boolean; text: () => string };
+  return {
+    isTTY,
+    write: (s: string) => {
+      chunks.push(s);
+      return true;
+    },
+    text: () => chunks.join(''),
+  } as unknown as NodeJS.WritableStream & { isTTY: boolean; text: () => string };
 }
 
 const run: RunEvent[] = [
@@ -44,7 +51,8 @@ describe('renderers', () => {
       process.env.NO_COLOR = '1';
       expect(colours({ isTTY: true })(31, 'x')).toBe('x');
     } finally {
-      if (saved === undefined) delete process.env.NO_COLOR; else process.env.NO_COLOR = saved;
+      if (saved === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = saved;
     }
   });
 
@@ -52,7 +60,11 @@ describe('renderers', () => {
     const out = sink();
     const r = new JsonRenderer(out);
     run.forEach((e) => r.handle(e));
-    const parsed = out.text().trim().split('\n').map((l) => JSON.parse(l) as RunEvent);
+    const parsed = out
+      .text()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RunEvent);
     expect(parsed.map((e) => e.type)).toEqual(run.map((e) => e.type));
   });
 

@@ -6,16 +6,19 @@ import { listEntries, readManifest } from '../../src/runtime/store.js';
 import { capture, exec, makePlan, ref, tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
-beforeEach(() => { proj = tempProject(); });
+beforeEach(() => {
+  proj = tempProject();
+});
 afterEach(() => proj.cleanup());
 
 describe('runPlan with the local executor', () => {
   it('runs a two-stage exec pipeline, then finds everything cached', async () => {
     writeFileSync(join(proj.dir, 'in.txt'), 'hello\n');
-    const plan = () => makePlan(proj.dir, [
-      { id: 'a', params: exec(['sh', '-c', 'tr a-z A-Z < in.txt > {out}/up.txt'], { inputs: ['in.txt'], outputs: ['up.txt'] }) },
-      { id: 'b', params: exec(['sh', '-c', 'cat "$0" "$0" > {out}/twice.txt', ref('a', 'up')], { outputs: ['twice.txt'] }) },
-    ]);
+    const plan = () =>
+      makePlan(proj.dir, [
+        { id: 'a', params: exec(['sh', '-c', 'tr a-z A-Z < in.txt > {out}/up.txt'], { inputs: ['in.txt'], outputs: ['up.txt'] }) },
+        { id: 'b', params: exec(['sh', '-c', 'cat "$0" "$0" > {out}/twice.txt', ref('a', 'up')], { outputs: ['twice.txt'] }) },
+      ]);
     const c1 = capture();
     const r1 = await runPlan({ plan: plan(), bus: c1.bus, jobs: 2 });
     expect(r1).toMatchObject({ exitCode: 0, ran: 2, cached: 0, failed: 0 });

@@ -35,7 +35,10 @@ describe('scheduler', () => {
     const seen: number[][] = [];
     await s.run([task('a', [], 2), task('b', [], 1), task('c', [], 1), task('d', [], 2)], {
       async run(_t, _a, g) {
-        for (const i of g.gpuIds) { if (held.has(i)) clash = true; held.add(i); }
+        for (const i of g.gpuIds) {
+          if (held.has(i)) clash = true;
+          held.add(i);
+        }
         seen.push(g.gpuIds);
         await tick(10);
         for (const i of g.gpuIds) held.delete(i);
@@ -90,7 +93,11 @@ describe('scheduler', () => {
       run,
       onSkip: (t, because) => skipped.push(`${t.id}: ${because}`),
     });
-    expect(skipped).toEqual(['child: bad failed', 'x2: not started after a failure (-k keeps going with independent stages)', 'x3: not started after a failure (-k keeps going with independent stages)']);
+    expect(skipped).toEqual([
+      'child: bad failed',
+      'x2: not started after a failure (-k keeps going with independent stages)',
+      'x3: not started after a failure (-k keeps going with independent stages)',
+    ]);
     expect(stop.get('bad')).toBe('failed');
     expect(stop.get('child')).toBe('skipped');
     expect(stop.get('x1')).toBe('succeeded'); // already running: it finishes
@@ -119,10 +126,11 @@ describe('scheduler', () => {
     const s = new Scheduler({ jobs: 1, keepGoing: false, pools: { cpus: 1, gpus: 0, memBytes: 1e12 } });
     const started: string[] = [];
     const p = s.run([task('a'), task('b'), task('c', ['a'])], {
-      run: (t, _a, _g, signal) => new Promise<Outcome>((resolve) => {
-        started.push(t.id);
-        signal.addEventListener('abort', () => resolve({ status: 'cancelled' }));
-      }),
+      run: (t, _a, _g, signal) =>
+        new Promise<Outcome>((resolve) => {
+          started.push(t.id);
+          signal.addEventListener('abort', () => resolve({ status: 'cancelled' }));
+        }),
     });
     await tick(10);
     s.cancel();

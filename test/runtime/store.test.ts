@@ -10,14 +10,28 @@ import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
 let d: Digester;
-beforeEach(async () => { proj = tempProject(); d = await Digester.create(); });
+beforeEach(async () => {
+  proj = tempProject();
+  d = await Digester.create();
+});
 afterEach(() => proj.cleanup());
 
 const KEY = 'a'.repeat(64);
 const manifest = {
-  format: 1, key: KEY, instance: 'a', stage: 'a', kind: 'exec', kindVersion: 1, params: {},
+  format: 1,
+  key: KEY,
+  instance: 'a',
+  stage: 'a',
+  kind: 'exec',
+  kindVersion: 1,
+  params: {},
   fingerprint: { kind: 'exec', kindVersion: 1, params: {}, inputs: {}, env: {}, storeFormat: STORE_FORMAT },
-  upstream: {}, metrics: { acc: 0.5 }, timings: { started: '', finished: '', seconds: 0 }, attempt: 1, smkeVersion: '0', host: 'h',
+  upstream: {},
+  metrics: { acc: 0.5 },
+  timings: { started: '', finished: '', seconds: 0 },
+  attempt: 1,
+  smkeVersion: '0',
+  host: 'h',
 };
 
 function staged(): { tmp: string; entry: string } {
@@ -52,7 +66,9 @@ describe('store', () => {
       const { tmp, entry } = staged();
       const full: Disk = {
         ...realDisk,
-        [step]: () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); },
+        [step]: () => {
+          throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        },
       };
       expect(() => publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d, disk: full })).toThrow(PublishError);
       expect(existsSync(entry)).toBe(false);

@@ -7,7 +7,11 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, ensureSlurm, jobcompNames, project, run, slurmAvailable, slurmRows, squeue, start, until } from './helpers.js';
 
 const entries = (dir: string): string[] => {
-  try { return readdirSync(join(dir, '.smke/store')).filter((n) => /^[0-9a-f]{64}$/.test(n)); } catch { return []; }
+  try {
+    return readdirSync(join(dir, '.smke/store')).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  } catch {
+    return [];
+  }
 };
 
 describe.skipIf(!slurmAvailable)('slurm executor: control', () => {
@@ -22,10 +26,14 @@ stage c = exec { argv = ["sleep", "62"] }
 `);
     const r = start(dir);
     await until(() => r.events.filter((e) => e.type === 'started').length === 3, 30_000, 'three jobs submitted');
-    const jobIds = await until(async () => {
-      const ids = (await slurmRows(dir).catch(() => [])).map((y) => y.job_id);
-      return ids.length === 3 && [...squeue(ids).values()].includes('RUNNING') ? ids : undefined;
-    }, 30_000, 'a job running');
+    const jobIds = await until(
+      async () => {
+        const ids = (await slurmRows(dir).catch(() => [])).map((y) => y.job_id);
+        return ids.length === 3 && [...squeue(ids).values()].includes('RUNNING') ? ids : undefined;
+      },
+      30_000,
+      'a job running',
+    );
     const t0 = Date.now();
     r.child.kill('SIGINT');
     const res = await r.done;
@@ -50,10 +58,14 @@ stage d = exec {
 }
 `);
     const first = start(dir, ['--executor', 'slurm'], { SMKE_SLURM_ARGS: '--hold' });
-    const rows = await until(async () => {
-      const x = await slurmRows(dir).catch(() => []);
-      return x.length === 3 ? x : undefined;
-    }, 30_000, 'three jobs submitted');
+    const rows = await until(
+      async () => {
+        const x = await slurmRows(dir).catch(() => []);
+        return x.length === 3 ? x : undefined;
+      },
+      30_000,
+      'three jobs submitted',
+    );
     const id = (i: string): string => rows.find((r) => r.instance === i)!.job_id;
     execFileSync('scontrol', ['release', id('a'), id('b')]);
     await until(() => squeue([id('a'), id('b')]).get(id('a')) === 'RUNNING' && squeue([id('b')]).get(id('b')) === 'RUNNING', 20_000, 'a and b running');
@@ -68,21 +80,35 @@ stage d = exec {
     db.close();
 
     const second = start(dir);
-    await until(() => second.events.some((e) => e.type === 'log' && String(e.message).includes(`re-attached to Slurm job ${id('c')} (PENDING)`)), 20_000, 'c adopted');
+    await until(
+      () => second.events.some((e) => e.type === 'log' && String(e.message).includes(`re-attached to Slurm job ${id('c')} (PENDING)`)),
+      20_000,
+      'c adopted',
+    );
     execFileSync('scontrol', ['release', id('c')]);
     const r = await second.done;
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(dir, 'results/d/o.txt'), 'utf8')).toBe('a\nb\nc\n');
     // a and b: the new run waited for their locks (or found them published) and reused their entries.
-    expect(r.events.filter((e) => e.type === 'cached').map((e) => e.instance).sort()).toEqual(['a', 'b']);
-    expect(r.events.filter((e) => e.type === 'started').map((e) => e.instance).sort()).toEqual(['c', 'd']);
+    expect(
+      r.events
+        .filter((e) => e.type === 'cached')
+        .map((e) => e.instance)
+        .sort(),
+    ).toEqual(['a', 'b']);
+    expect(
+      r.events
+        .filter((e) => e.type === 'started')
+        .map((e) => e.instance)
+        .sort(),
+    ).toEqual(['c', 'd']);
     // Each stage's job ran once: Slurm's completion log and the state DB agree.
     await until(() => [...jobcompNames(dir).values()].reduce((x, y) => x + y, 0) >= 4, 10_000, 'jobcomp lines');
     expect(Object.fromEntries(jobcompNames(dir))).toEqual({ 'smke-a': 1, 'smke-b': 1, 'smke-c': 1, 'smke-d': 1 });
     expect((await slurmRows(dir)).map((x) => x.instance).sort()).toEqual(['a', 'b', 'c', 'd']);
   });
 
-  it('a job ended by Slurm (scancel from outside) is a failed attempt with Slurm\'s state, and is retried', async () => {
+  it("a job ended by Slurm (scancel from outside) is a failed attempt with Slurm's state, and is retried", async () => {
     const dir = project(`smke 1
 stage flaky = exec {
   argv = ["sh", "-c", "if [ -e first-done ]; then echo ok > {out}/x; else touch first-done; sleep 60; fi"]
@@ -91,10 +117,14 @@ stage flaky = exec {
 }
 `);
     const r = start(dir);
-    const first = await until(async () => {
-      const x = await slurmRows(dir).catch(() => []);
-      return x.length === 1 && squeue([x[0]!.job_id]).get(x[0]!.job_id) === 'RUNNING' && existsSync(join(dir, 'first-done')) ? x[0]!.job_id : undefined;
-    }, 30_000, 'the first attempt running');
+    const first = await until(
+      async () => {
+        const x = await slurmRows(dir).catch(() => []);
+        return x.length === 1 && squeue([x[0]!.job_id]).get(x[0]!.job_id) === 'RUNNING' && existsSync(join(dir, 'first-done')) ? x[0]!.job_id : undefined;
+      },
+      30_000,
+      'the first attempt running',
+    );
     execFileSync('scancel', [first]);
     const res = await r.done;
     expect(res.code, res.stderr).toBe(0);

@@ -29,7 +29,9 @@ export function ensureSlurm(): void {
     execFileSync('sinfo', ['-h', '-o', '%T'], { stdio: 'pipe', timeout: 10_000 });
     const st = execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8' }).trim();
     if (/idle|mix|alloc/.test(st)) return;
-  } catch { /* not running */ }
+  } catch {
+    /* not running */
+  }
   execFileSync(join(REPO, 'scripts/slurm-local.sh'), ['start'], { stdio: 'inherit', timeout: 300_000 });
 }
 
@@ -50,19 +52,35 @@ export function cleanup(): void {
   if (!dirs.size) return;
   try {
     const out = execFileSync('squeue', ['-h', '-o', '%i %Z'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const ids = out.split('\n').map((l) => l.trim().split(' ')).filter(([, d]) => d && dirs.has(d)).map(([i]) => i!);
+    const ids = out
+      .split('\n')
+      .map((l) => l.trim().split(' '))
+      .filter(([, d]) => d && dirs.has(d))
+      .map(([i]) => i!);
     if (ids.length) execFileSync('scancel', ids, { stdio: 'ignore' });
-  } catch { /* nothing to cancel */ }
+  } catch {
+    /* nothing to cancel */
+  }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   dirs.clear();
 }
 
-export interface RunResult { code: number | null; events: Array<Record<string, unknown>>; stderr: string }
+export interface RunResult {
+  code: number | null;
+  events: Array<Record<string, unknown>>;
+  stderr: string;
+}
 
 /** `smke run p.smke --json` in `dir` as a child process. */
-export function start(dir: string, args: string[] = ['--executor', 'slurm'], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<RunResult>; events: Array<Record<string, unknown>> } {
+export function start(
+  dir: string,
+  args: string[] = ['--executor', 'slurm'],
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<RunResult>; events: Array<Record<string, unknown>> } {
   const child = spawn(process.execPath, [BIN, 'run', 'p.smke', '--json', ...args], {
-    cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: dir,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
   dirs.add(dir);
@@ -73,10 +91,23 @@ export function start(dir: string, args: string[] = ['--executor', 'slurm'], env
     buf += d.toString();
     const lines = buf.split('\n');
     buf = lines.pop()!;
-    for (const l of lines) { try { events.push(JSON.parse(l) as Record<string, unknown>); } catch { /* not JSON */ } }
+    for (const l of lines) {
+      try {
+        events.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        /* not JSON */
+      }
+    }
   });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const done = new Promise<RunResult>((res) => child.on('close', (code) => { live.delete(child); res({ code, events, stderr }); }));
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const done = new Promise<RunResult>((res) =>
+    child.on('close', (code) => {
+      live.delete(child);
+      res({ code, events, stderr });
+    }),
+  );
   return { child, done, events };
 }
 
@@ -86,7 +117,11 @@ export const run = (dir: string, args?: string[], env?: Record<string, string>):
 export function jobcompNames(dir: string): Map<string, number> {
   const m = new Map<string, number>();
   let text = '';
-  try { text = readFileSync(JOBCOMP, 'utf8'); } catch { return m; }
+  try {
+    text = readFileSync(JOBCOMP, 'utf8');
+  } catch {
+    return m;
+  }
   for (const line of text.split('\n')) {
     if (!line.includes(` WorkDir=${dir} `)) continue;
     const name = /Name=(\S+)/.exec(line)?.[1];
@@ -112,8 +147,13 @@ export function squeue(ids: string[]): Map<string, string> {
   if (!ids.length) return m;
   try {
     const out = execFileSync('squeue', ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i %T'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    for (const l of out.split('\n')) { const [i, s] = l.trim().split(/\s+/); if (i && s) m.set(i, s); }
-  } catch { /* all forgotten */ }
+    for (const l of out.split('\n')) {
+      const [i, s] = l.trim().split(/\s+/);
+      if (i && s) m.set(i, s);
+    }
+  } catch {
+    /* all forgotten */
+  }
   return m;
 }
 
@@ -122,7 +162,12 @@ export async function slurmRows(dir: string): Promise<Array<{ job_id: string; ke
   const { default: Database } = await import('better-sqlite3');
   const db = new Database(join(dir, '.smke/state.db'), { readonly: true });
   try {
-    return db.prepare("SELECT job_id, key, instance, state FROM slurm_jobs WHERE job_id NOT LIKE 'pending:%' ORDER BY CAST(job_id AS INTEGER)").all() as Array<{ job_id: string; key: string; instance: string; state: string | null }>;
+    return db.prepare("SELECT job_id, key, instance, state FROM slurm_jobs WHERE job_id NOT LIKE 'pending:%' ORDER BY CAST(job_id AS INTEGER)").all() as Array<{
+      job_id: string;
+      key: string;
+      instance: string;
+      state: string | null;
+    }>;
   } finally {
     db.close();
   }

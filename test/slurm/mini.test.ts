@@ -37,7 +37,11 @@ describe.skipIf(!slurmAvailable)('slurm executor: the mini pipeline', () => {
     ]);
     expect(l.code, l.stderr).toBe(0);
     expect(s.code, s.stderr).toBe(0);
-    const keys = (r: typeof l): string[] => r.events.filter((e) => e.type === 'succeeded').map((e) => `${String(e.instance)} ${String(e.key)}`).sort();
+    const keys = (r: typeof l): string[] =>
+      r.events
+        .filter((e) => e.type === 'succeeded')
+        .map((e) => `${String(e.instance)} ${String(e.key)}`)
+        .sort();
     expect(keys(s)).toEqual(keys(l));
     expect(keys(s)).toHaveLength(2);
     // Progress and metrics stream from the job's events file.

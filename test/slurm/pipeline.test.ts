@@ -103,7 +103,10 @@ stage bad = exec {
     const log = join(dir, 'calls.log');
     const r = await run(dir, ['--executor', 'slurm'], { SMKE_SLURM_CALLS_LOG: log });
     expect(r.code, r.stderr).toBe(0);
-    const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const calls = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     expect(calls.filter(([, c]) => c === 'sbatch')).toHaveLength(6);
     const squeues = calls.filter(([, c]) => c === 'squeue');
     // ~5 s of waiting with backoff from 0.2 s: a handful of rounds, each asking for every job at once.

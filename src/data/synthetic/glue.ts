@@ -95,7 +95,13 @@ const mrpc: Gen = (rng) => {
   const m: Mention = { ...randomMention(rng), color: true };
   const a = `${rng.pick(['there is', 'the image shows', 'we see'])} ${nounPhrase(o, m, rng)}`;
   const equivalent = rng.chance(0.68);
-  const b_obj = equivalent ? o : mutate(o, rng, (['shape', 'color', 'size', 'position'] as const).filter((k) => k === 'shape' || m[k]));
+  const b_obj = equivalent
+    ? o
+    : mutate(
+        o,
+        rng,
+        (['shape', 'color', 'size', 'position'] as const).filter((k) => k === 'shape' || m[k]),
+      );
   const b = `${rng.pick(['the picture contains', 'visible is', 'a photo with'])} ${nounPhrase(b_obj, m, rng)}`;
   return { text: a, text_pair: b, label: flip(equivalent ? 1 : 0, rng, 0.03) };
 };
@@ -113,7 +119,11 @@ const qqp: Gen = (rng) => {
   const kind = rng.int(3);
   const duplicate = rng.chance(0.37);
   const a = question(o, kind, rng);
-  const b = duplicate ? question(o, kind, rng) : rng.chance(0.5) ? question(o, (kind + 1 + rng.int(2)) % 3, rng) : question(mutate(o, rng, kind === 1 ? ['shape'] : ['shape', 'color']), kind, rng);
+  const b = duplicate
+    ? question(o, kind, rng)
+    : rng.chance(0.5)
+      ? question(o, (kind + 1 + rng.int(2)) % 3, rng)
+      : question(mutate(o, rng, kind === 1 ? ['shape'] : ['shape', 'color']), kind, rng);
   return { text: a, text_pair: b, label: flip(duplicate ? 1 : 0, rng, 0.03) };
 };
 
@@ -143,7 +153,9 @@ function nli(rng: Rng, matched: boolean): { text: string; text_pair: string; lab
   const label = rng.int(3);
   let hyp: string;
   if (label === 0) {
-    hyp = rng.chance(0.5) ? `the ${shape} is ${rng.pick(COLOR_WORDS[o.color])}` : `there is ${nounPhrase(o, { color: rng.chance(0.5), size: false, position: mentions[i]!.position && rng.chance(0.5) }, rng)}`;
+    hyp = rng.chance(0.5)
+      ? `the ${shape} is ${rng.pick(COLOR_WORDS[o.color])}`
+      : `there is ${nounPhrase(o, { color: rng.chance(0.5), size: false, position: mentions[i]!.position && rng.chance(0.5) }, rng)}`;
   } else if (label === 1) {
     hyp = `the ${shape} is ${rng.pick(SIZE_WORDS[rng.pick(SIZES)])}`;
   } else {
@@ -164,9 +176,14 @@ const qnli: Gen = (rng) => {
     : `where is the ${rng.pick(COLOR_WORDS[o.color])} ${rng.pick(SHAPE_WORDS[o.shape])} ?`;
   const answers = rng.chance(0.5);
   let s: string;
-  if (answers) s = nounPhrase(o, { color: true, size: rng.chance(0.5), position: !asksColor || rng.chance(0.3) }, rng) + ' ' + rng.pick(['is drawn', 'appears', 'is shown']);
+  if (answers)
+    s =
+      nounPhrase(o, { color: true, size: rng.chance(0.5), position: !asksColor || rng.chance(0.3) }, rng) + ' ' + rng.pick(['is drawn', 'appears', 'is shown']);
   else if (rng.chance(0.5)) s = nounPhrase(other, { color: true, size: rng.chance(0.5), position: true }, rng) + ' is shown';
-  else s = asksColor ? `the ${rng.pick(SHAPE_WORDS[o.shape])} is ${rng.pick(SIZE_WORDS[o.size])}` : `${nounPhrase(o, { color: true, size: true, position: false }, rng)} is drawn`;
+  else
+    s = asksColor
+      ? `the ${rng.pick(SHAPE_WORDS[o.shape])} is ${rng.pick(SIZE_WORDS[o.size])}`
+      : `${nounPhrase(o, { color: true, size: true, position: false }, rng)} is drawn`;
   return { text: q, text_pair: s, label: flip(answers ? 0 : 1, rng, 0.03) };
 };
 
@@ -210,9 +227,7 @@ export function taskSplits(task: GlueTask, train: number, evalSize: number): Rec
   const small = task === 'rte' || task === 'wnli';
   const tr = small ? Math.max(1, Math.round(train / 4)) : train;
   const ev = small ? Math.max(1, Math.round(evalSize / 2)) : evalSize;
-  return task === 'mnli'
-    ? { train: tr, validation_matched: ev, validation_mismatched: ev, test: ev }
-    : { train: tr, validation: ev, test: ev };
+  return task === 'mnli' ? { train: tr, validation_matched: ev, validation_mismatched: ev, test: ev } : { train: tr, validation: ev, test: ev };
 }
 
 /** Every split of one task, deterministic in (seed, task, split). */
@@ -224,13 +239,14 @@ export function generateTask(task: GlueTask, splits: Record<string, number>, see
     const examples: TextExample[] = [];
     for (let i = 0; i < n; i++) {
       const ex = gen(rng);
-      examples.push(ex.text_pair === undefined ? { idx: i, text: ex.text, label: ex.label } : { idx: i, text: ex.text, text_pair: ex.text_pair, label: ex.label });
+      examples.push(
+        ex.text_pair === undefined ? { idx: i, text: ex.text, label: ex.label } : { idx: i, text: ex.text, text_pair: ex.text_pair, label: ex.label },
+      );
     }
     out[split] = examples;
   }
   return out;
 }
-
 
 /** A sentence for the MLM corpus from the task grammars (never a CoLA corruption), so pretraining sees every word the tasks use. */
 export function corpusSentence(rng: Rng): string {

@@ -80,7 +80,16 @@ async function renderAll(
     const images = await Promise.all(slice.map((it) => renderScene(it.scene, o.imageSize, o.noise, new Rng(it.rngSeed))));
     for (let k = 0; k < slice.length; k++) {
       const it = slice[k]!;
-      await writer.add({ id: it.id, split: it.split, data: images[k]!, ext: 'jpg', width: o.imageSize, height: o.imageSize, captions: it.captions, label: it.label });
+      await writer.add({
+        id: it.id,
+        split: it.split,
+        data: images[k]!,
+        ext: 'jpg',
+        width: o.imageSize,
+        height: o.imageSize,
+        captions: it.captions,
+        label: it.label,
+      });
       tick();
     }
   }
@@ -88,13 +97,20 @@ async function renderAll(
 
 function pairItems(set: 'coco' | 'flickr', sizes: PairSetOptions, o: SyntheticOptions) {
   // Flickr-like scenes are busier: more objects and clutter, like Flickr30K's people-and-places photos vs COCO's.
-  const sceneOpts: SceneOptions = set === 'coco' ? { minObjects: 1, maxObjects: 3, distractors: o.distractors } : { minObjects: 2, maxObjects: 3, distractors: o.distractors + 2 };
+  const sceneOpts: SceneOptions =
+    set === 'coco' ? { minObjects: 1, maxObjects: 3, distractors: o.distractors } : { minObjects: 2, maxObjects: 3, distractors: o.distractors + 2 };
   const items = [];
   for (const split of ['train', 'val', 'test'] as const) {
     for (let i = 0; i < sizes[split]; i++) {
       const rng = new Rng(deriveSeed(o.seed, set, split, i));
       const scene = randomScene(rng, sceneOpts);
-      items.push({ id: `${set}-${split}-${String(i).padStart(6, '0')}`, split, scene, rngSeed: deriveSeed(o.seed, set, split, i, 'render'), captions: captions(scene, o.captionsPerImage, rng) });
+      items.push({
+        id: `${set}-${split}-${String(i).padStart(6, '0')}`,
+        split,
+        scene,
+        rngSeed: deriveSeed(o.seed, set, split, i, 'render'),
+        captions: captions(scene, o.captionsPerImage, rng),
+      });
     }
   }
   return items;
@@ -102,7 +118,10 @@ function pairItems(set: 'coco' | 'flickr', sizes: PairSetOptions, o: SyntheticOp
 
 function classifyItems(o: SyntheticOptions, classes: ReturnType<typeof classNames>) {
   const items = [];
-  for (const [split, per] of [['train', o.classify.trainPerClass], ['val', o.classify.valPerClass]] as const) {
+  for (const [split, per] of [
+    ['train', o.classify.trainPerClass],
+    ['val', o.classify.valPerClass],
+  ] as const) {
     for (let i = 0; i < per * classes.length; i++) {
       const label = i % classes.length;
       const rng = new Rng(deriveSeed(o.seed, 'classify', split, i));
@@ -139,13 +158,22 @@ export async function generateSynthetic(outDir: string, opts: Partial<SyntheticO
   };
 
   const summary: Partial<SyntheticSummary> = {};
-  for (const [name, items] of [['coco', coco], ['flickr', flickr]] as const) {
+  for (const [name, items] of [
+    ['coco', coco],
+    ['flickr', flickr],
+  ] as const) {
     const w = new ImageDatasetWriter(join(outDir, SYNTHETIC_LAYOUT[name]), { type: 'image-text', name: `synthetic-${name}`, source, shardSize: o.shardSize });
     await renderAll(items, w, o, tick, hooks.signal);
     summary[name] = (await w.finish()).splits;
     hooks.log?.(`${name}-like pairs: ${items.length} images`);
   }
-  const cw = new ImageDatasetWriter(join(outDir, SYNTHETIC_LAYOUT.classify), { type: 'image-class', name: 'synthetic-classify', source, shardSize: o.shardSize, classes: classes.map((c) => c.name) });
+  const cw = new ImageDatasetWriter(join(outDir, SYNTHETIC_LAYOUT.classify), {
+    type: 'image-class',
+    name: 'synthetic-classify',
+    source,
+    shardSize: o.shardSize,
+    classes: classes.map((c) => c.name),
+  });
   await renderAll(cls, cw, o, tick, hooks.signal);
   summary.classify = (await cw.finish()).splits;
   summary.classes = classes.map((c) => c.name);

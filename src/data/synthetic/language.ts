@@ -58,7 +58,12 @@ export function article(word: string): string {
 }
 
 /** "a small crimson disc on the left" (without the article when `bare`). */
-export function nounPhrase(o: Pick<SceneObject, 'shape' | 'color' | 'size' | 'position'>, m: Mention, rng: Rng, opts: { bare?: boolean; definite?: boolean } = {}): string {
+export function nounPhrase(
+  o: Pick<SceneObject, 'shape' | 'color' | 'size' | 'position'>,
+  m: Mention,
+  rng: Rng,
+  opts: { bare?: boolean; definite?: boolean } = {},
+): string {
   const words: string[] = [];
   if (m.size) words.push(rng.pick(SIZE_WORDS[o.size]));
   if (m.color) words.push(rng.pick(COLOR_WORDS[o.color]));

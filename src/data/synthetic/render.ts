@@ -51,7 +51,10 @@ export function sceneSvg(scene: Scene, side: number, rng: Rng): string {
   for (const d of scene.distractors) {
     const g = `rgb(${d.gray},${d.gray},${d.gray})`;
     if (d.kind === 'dot') parts.push(`<circle cx="${d.x * side}" cy="${d.y * side}" r="${side * 0.02}" fill="${g}"/>`);
-    else parts.push(`<line x1="${d.x * side}" y1="${d.y * side}" x2="${d.x2 * side}" y2="${d.y2 * side}" stroke="${g}" stroke-width="${Math.max(1, side * 0.015)}"/>`);
+    else
+      parts.push(
+        `<line x1="${d.x * side}" y1="${d.y * side}" x2="${d.x2 * side}" y2="${d.y2 * side}" stroke="${g}" stroke-width="${Math.max(1, side * 0.015)}"/>`,
+      );
   }
   // Colour jitter keeps "red" a range of reds, so a model cannot key on one exact pixel value.
   for (const o of scene.objects) parts.push(shapeSvg(o, side, rgb(COLORS[o.color], rng, 18)));

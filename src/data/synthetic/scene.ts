@@ -65,8 +65,16 @@ export interface Scene {
 }
 
 const CELL_FOR: Record<Position, [number, number][]> = {
-  left: [[0, 1], [0, 0], [0, 2]],
-  right: [[2, 1], [2, 0], [2, 2]],
+  left: [
+    [0, 1],
+    [0, 0],
+    [0, 2],
+  ],
+  right: [
+    [2, 1],
+    [2, 0],
+    [2, 2],
+  ],
   top: [[1, 0]],
   bottom: [[1, 2]],
   center: [[1, 1]],

@@ -78,7 +78,11 @@ export class LocalExecutor implements Executor {
   async cancel(handle: JobHandle, graceMs = 5000): Promise<void> {
     const h = handle as LocalHandle;
     const kill = (sig: NodeJS.Signals): void => {
-      try { process.kill(-h.pid, sig); } catch { /* group already gone */ }
+      try {
+        process.kill(-h.pid, sig);
+      } catch {
+        /* group already gone */
+      }
     };
     kill('SIGTERM');
     const timer = setTimeout(() => kill('SIGKILL'), graceMs);

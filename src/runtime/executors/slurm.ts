@@ -30,8 +30,18 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
-  appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync,
-  renameSync, rmSync, symlinkSync, writeFileSync,
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -43,11 +53,24 @@ import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
 
 /** Slurm states after which a job never runs again. */
 export const TERMINAL = new Set([
-  'COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'OUT_OF_MEMORY',
-  'BOOT_FAIL', 'DEADLINE', 'SPECIAL_EXIT', 'REVOKED',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'PREEMPTED',
+  'OUT_OF_MEMORY',
+  'BOOT_FAIL',
+  'DEADLINE',
+  'SPECIAL_EXIT',
+  'REVOKED',
 ]);
 
-export interface SlurmCalls { sbatch: number; squeue: number; scancel: number }
+export interface SlurmCalls {
+  sbatch: number;
+  squeue: number;
+  scancel: number;
+}
 
 interface Tracked {
   id: string;
@@ -67,7 +90,15 @@ interface Tracked {
   resolve: (e: JobExit) => void;
 }
 
-interface JobRow { job_id: string; key: string; instance: string; job_file: string; sentinel: string; events_path: string; log_path: string }
+interface JobRow {
+  job_id: string;
+  key: string;
+  instance: string;
+  job_file: string;
+  sentinel: string;
+  events_path: string;
+  log_path: string;
+}
 
 const run = (cmd: string, args: string[], timeoutMs = 30_000, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> =>
   new Promise((res) => {
@@ -83,10 +114,11 @@ const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The batch script: run the worker, record its exit code atomically; SIGTERM (scancel, time limit) records 143. */
 export function wrapperScript(command: string[], env: Record<string, string>, sentinel: string, gpus = 0): string {
-  const exports = Object.entries(env)
-    .filter(([k]) => k !== 'CUDA_VISIBLE_DEVICES' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-    .map(([k, v]) => `export ${k}=${sh(v)}\n`)
-    .join('') +
+  const exports =
+    Object.entries(env)
+      .filter(([k]) => k !== 'CUDA_VISIBLE_DEVICES' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      .map(([k, v]) => `export ${k}=${sh(v)}\n`)
+      .join('') +
     // As locally: a stage that asked for no GPU sees none (not the submitting shell's).
     (gpus === 0 ? 'export CUDA_VISIBLE_DEVICES=\n' : '');
   return `#!/bin/bash
@@ -130,7 +162,13 @@ export class SlurmExecutor implements Executor {
   private note(cmd: string, n: number): void {
     this.calls[cmd as keyof SlurmCalls]++;
     const f = process.env.SMKE_SLURM_CALLS_LOG;
-    if (f) { try { appendFileSync(f, `${Date.now()} ${cmd} ${n}\n`); } catch { /* benchmark aid only */ } }
+    if (f) {
+      try {
+        appendFileSync(f, `${Date.now()} ${cmd} ${n}\n`);
+      } catch {
+        /* benchmark aid only */
+      }
+    }
   }
 
   private openDb(projectDir: string): Database.Database | undefined {
@@ -157,7 +195,13 @@ export class SlurmExecutor implements Executor {
   async submit(job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle> {
     const jobFile = job.command.find((a) => a.endsWith('.job.json'));
     let spec: { key?: string; projectDir?: string; attempt?: number; instance?: string; eventsPath?: string } = {};
-    if (jobFile) { try { spec = JSON.parse(readFileSync(jobFile, 'utf8')) as typeof spec; } catch { /* submit without re-attach */ } }
+    if (jobFile) {
+      try {
+        spec = JSON.parse(readFileSync(jobFile, 'utf8')) as typeof spec;
+      } catch {
+        /* submit without re-attach */
+      }
+    }
     const projectDir = resolve(this.opts.projectDir ?? spec.projectDir ?? job.cwd);
     const cfg = this.cfg(projectDir);
     const dir = join(projectDir, '.smke', 'slurm');
@@ -198,8 +242,10 @@ export class SlurmExecutor implements Executor {
     // Recorded before sbatch under a provisional id: an orchestrator killed between sbatch and the
     // record still leaves a row, which a restart resolves by the job's script path (squeue %o).
     const provisional = `pending:${base}`;
-    db?.prepare(`INSERT OR REPLACE INTO slurm_jobs (job_id, key, instance, attempt, job_file, sentinel, events_path, log_path, submitted_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(provisional, key, job.name, spec.attempt ?? null, copy, sentinel, job.eventsPath, job.logPath, Date.now() / 1000);
+    db?.prepare(
+      `INSERT OR REPLACE INTO slurm_jobs (job_id, key, instance, attempt, job_file, sentinel, events_path, log_path, submitted_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(provisional, key, job.name, spec.attempt ?? null, copy, sentinel, job.eventsPath, job.logPath, Date.now() / 1000);
     this.note('sbatch', 1);
     // sbatch exports its own environment to the job (--export=ALL): give it
     // only what the stage may see, so the batch script never holds a secret.
@@ -216,7 +262,13 @@ export class SlurmExecutor implements Executor {
   }
 
   /** A job recorded for this key that Slurm still holds pending (or running): adopt it. */
-  private async reattach(db: Database.Database, key: string, jobFile: string, job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle | undefined> {
+  private async reattach(
+    db: Database.Database,
+    key: string,
+    jobFile: string,
+    job: JobRequest,
+    onEvent: (e: WorkerEvent) => void,
+  ): Promise<JobHandle | undefined> {
     let rows = db.prepare('SELECT * FROM slurm_jobs WHERE key = ? AND ended_at IS NULL ORDER BY submitted_at DESC').all(key) as JobRow[];
     if (!rows.length) return undefined;
     for (const row of rows.filter((r) => r.job_id.startsWith('pending:'))) {
@@ -224,7 +276,10 @@ export class SlurmExecutor implements Executor {
       this.note('squeue', 1);
       const script = row.sentinel.replace(/\.exit$/, '.sh');
       const r = await run('squeue', ['-h', '-t', 'all', '-n', jobName(row.instance), '-o', '%i|%o']);
-      const found = r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('|')), l.slice(l.indexOf('|') + 1).trim()]).find(([, cmd]) => cmd === script)?.[0];
+      const found = r.stdout
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('|')), l.slice(l.indexOf('|') + 1).trim()])
+        .find(([, cmd]) => cmd === script)?.[0];
       if (found) db.prepare('UPDATE slurm_jobs SET job_id = ? WHERE job_id = ?').run(found, row.job_id);
       else if (r.code === 0) db.prepare("UPDATE slurm_jobs SET ended_at = ?, state = 'NOT SUBMITTED' WHERE job_id = ?").run(Date.now() / 1000, row.job_id);
       else throw new Error(`cannot ask Slurm whether a job of this stage was submitted (squeue fails): not submitting a second one`);
@@ -237,7 +292,10 @@ export class SlurmExecutor implements Executor {
       await new Promise((res) => setTimeout(res, 1000));
       states = await this.query(rows.map((r) => r.job_id));
     }
-    if (!states) throw new Error(`cannot ask Slurm whether job(s) ${rows.map((r) => r.job_id).join(',')} of this stage still run (squeue fails): not submitting a second one`);
+    if (!states)
+      throw new Error(
+        `cannot ask Slurm whether job(s) ${rows.map((r) => r.job_id).join(',')} of this stage still run (squeue fails): not submitting a second one`,
+      );
     let chosen: { row: JobRow; state: string } | undefined;
     for (const row of rows) {
       const st = states?.get(row.job_id)?.state;
@@ -254,7 +312,11 @@ export class SlurmExecutor implements Executor {
     writeFileSync(tmp, readFileSync(jobFile));
     renameSync(tmp, row.job_file);
     if (row.log_path !== job.logPath && !existsSync(job.logPath)) {
-      try { symlinkSync(row.log_path, job.logPath); } catch { /* the log stays where Slurm writes it */ }
+      try {
+        symlinkSync(row.log_path, job.logPath);
+      } catch {
+        /* the log stays where Slurm writes it */
+      }
     }
     db.prepare('UPDATE slurm_jobs SET events_path = ?, log_path = ? WHERE job_id = ?').run(job.eventsPath, job.logPath, row.job_id);
     onEvent({ type: 'log', level: 'info', message: `re-attached to Slurm job ${row.job_id} (${state}) instead of submitting again` });
@@ -267,7 +329,18 @@ export class SlurmExecutor implements Executor {
     let resolveFn!: (e: JobExit) => void;
     const done = new Promise<JobExit>((res) => (resolveFn = res));
     const t: Tracked = {
-      id, key, sentinel, eventsPath, offset: 0, partial: '', onEvent, cancelled: false, needState: false, missing: 0, done, resolve: resolveFn,
+      id,
+      key,
+      sentinel,
+      eventsPath,
+      offset: 0,
+      partial: '',
+      onEvent,
+      cancelled: false,
+      needState: false,
+      missing: 0,
+      done,
+      resolve: resolveFn,
     };
     this.tracked.set(id, t);
     // A new job does not bring the next squeue forward: its sentinel tells when it ends; squeue only
@@ -322,7 +395,11 @@ export class SlurmExecutor implements Executor {
 
   private drain(t: Tracked): void {
     let fd: number;
-    try { fd = openSync(t.eventsPath, 'r'); } catch { return; }
+    try {
+      fd = openSync(t.eventsPath, 'r');
+    } catch {
+      return;
+    }
     try {
       const size = fstatSync(fd).size;
       if (size <= t.offset) return;
@@ -335,7 +412,11 @@ export class SlurmExecutor implements Executor {
       for (const line of lines) {
         if (!line) continue;
         let e: WorkerEvent;
-        try { e = JSON.parse(line) as WorkerEvent; } catch { continue; }
+        try {
+          e = JSON.parse(line) as WorkerEvent;
+        } catch {
+          continue;
+        }
         if (e.type === 'final') t.final = e;
         else t.onEvent(e);
       }
@@ -366,9 +447,12 @@ export class SlurmExecutor implements Executor {
       t.onEvent({ type: 'final', status: 'failed', error: `Slurm job ${t.id} ended ${slurmState} without a result (no sentinel; see its log)` });
     }
     try {
-      this.db?.prepare('UPDATE slurm_jobs SET ended_at = ?, state = ? WHERE job_id = ?')
+      this.db
+        ?.prepare('UPDATE slurm_jobs SET ended_at = ?, state = ? WHERE job_id = ?')
         .run(Date.now() / 1000, slurmState ?? (code === 0 ? 'COMPLETED' : `EXIT ${code}`), t.id);
-    } catch { /* bookkeeping only */ }
+    } catch {
+      /* bookkeeping only */
+    }
     rmSync(t.sentinel, { force: true });
     rmSync(t.sentinel.replace(/\.exit$/, '.sh'), { force: true });
     rmSync(t.sentinel.replace(/\.exit$/, '.job.json'), { force: true });
@@ -395,7 +479,11 @@ export class SlurmExecutor implements Executor {
   private fromJobcomp(ids: string[]): Map<string, { state: string; reason: string }> {
     const m = new Map<string, { state: string; reason: string }>();
     let text: string;
-    try { text = readFileSync(this.config?.jobcomp ?? '/var/lib/smke-slurm/jobcomp.log', 'utf8'); } catch { return m; }
+    try {
+      text = readFileSync(this.config?.jobcomp ?? '/var/lib/smke-slurm/jobcomp.log', 'utf8');
+    } catch {
+      return m;
+    }
     const want = new Set(ids);
     for (const line of text.split('\n')) {
       const id = /^JobId=(\d+)/.exec(line)?.[1];
@@ -454,4 +542,3 @@ export class SlurmExecutor implements Executor {
     }
   }
 }
-

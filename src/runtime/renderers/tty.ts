@@ -45,7 +45,10 @@ export class TtyRenderer implements Renderer {
             const s = this.slots.get(id)!;
             s.task = task;
             for (const f of s.pending.splice(0)) f();
-            return new Promise<void>((res, rej) => { s.resolve = res; s.reject = rej; });
+            return new Promise<void>((res, rej) => {
+              s.resolve = res;
+              s.reject = rej;
+            });
           },
         })),
       ];
@@ -76,7 +79,9 @@ export class TtyRenderer implements Renderer {
         break;
       case 'waiting':
         this.start();
-        this.withTask(e.instance, (t) => { t.title = `${e.instance} (waiting for another smke run)`; });
+        this.withTask(e.instance, (t) => {
+          t.title = `${e.instance} (waiting for another smke run)`;
+        });
         break;
       case 'progress':
         this.withTask(e.instance, (t, s) => {
@@ -85,10 +90,17 @@ export class TtyRenderer implements Renderer {
         });
         break;
       case 'cached':
-        if (e.reused) this.withTask(e.instance, (t, s) => { t.title = `${e.instance} (${e.pulled ? 'pulled from the remote cache' : 'reused from another run'})`; s.resolve(); });
+        if (e.reused)
+          this.withTask(e.instance, (t, s) => {
+            t.title = `${e.instance} (${e.pulled ? 'pulled from the remote cache' : 'reused from another run'})`;
+            s.resolve();
+          });
         break;
       case 'succeeded':
-        this.withTask(e.instance, (t, s) => { t.title = `${e.instance} ${seconds(e.seconds)}`; s.resolve(); });
+        this.withTask(e.instance, (t, s) => {
+          t.title = `${e.instance} ${seconds(e.seconds)}`;
+          s.resolve();
+        });
         break;
       case 'failed':
         this.start();
@@ -98,14 +110,19 @@ export class TtyRenderer implements Renderer {
         });
         break;
       case 'retried':
-        this.withTask(e.instance, (t) => { t.output = `attempt ${e.attempt} failed (${e.error}); retrying`; });
+        this.withTask(e.instance, (t) => {
+          t.output = `attempt ${e.attempt} failed (${e.error}); retrying`;
+        });
         break;
       case 'skipped':
         // Skipped stages stay hidden: the failure that caused them is shown.
         this.withTask(e.instance, (_t, s) => s.resolve());
         break;
       case 'cancelled':
-        this.withTask(e.instance, (t, s) => { t.title = e.instance; s.reject(new Error(`${e.instance}: cancelled`)); });
+        this.withTask(e.instance, (t, s) => {
+          t.title = e.instance;
+          s.reject(new Error(`${e.instance}: cancelled`));
+        });
         break;
       case 'warning':
         this.warnings.push(e.message);

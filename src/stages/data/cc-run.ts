@@ -18,7 +18,9 @@ async function indexPath(ctx: StageContext, params: Record<string, Value>, which
     try {
       await access(p);
     } catch {
-      throw new Error(which === 'cc3m' ? `CC3M index not found at ${p}. ${CC3M_HELP}.` : `CC12M index not found at ${p}; remove \`tsv\` to download it from ${params.url}`);
+      throw new Error(
+        which === 'cc3m' ? `CC3M index not found at ${p}. ${CC3M_HELP}.` : `CC12M index not found at ${p}; remove \`tsv\` to download it from ${params.url}`,
+      );
     }
     return p;
   }
@@ -29,7 +31,13 @@ async function indexPath(ctx: StageContext, params: Record<string, Value>, which
     await access(dest);
     return dest; // fetched by an earlier attempt of this same key
   } catch {
-    await downloadFile(url, dest, { partPath: join(ctx.scratchDir, 'cc12m.tsv.part'), sha256: params.sha256 as string | undefined, signal: ctx.signal, seed: ctx.seed, onProgress: (d, t) => ctx.progress(d, t, 'index bytes') });
+    await downloadFile(url, dest, {
+      partPath: join(ctx.scratchDir, 'cc12m.tsv.part'),
+      sha256: params.sha256 as string | undefined,
+      signal: ctx.signal,
+      seed: ctx.seed,
+      onProgress: (d, t) => ctx.progress(d, t, 'index bytes'),
+    });
     return dest;
   }
 }
@@ -40,7 +48,12 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
   const malformed = Object.values(index.malformed).reduce((a, b) => a + b, 0);
   ctx.log.info(`${which}: ${index.rows.length} rows to fetch${malformed ? `, ${malformed} malformed rows skipped` : ''}`);
   const stateDir = join(ctx.scratchDir, 'scrape');
-  const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: which, source: which === 'cc3m' ? 'Train-GCC-training.tsv' : redactUrl(String(params.url)), shardSize: params.shard_size as number });
+  const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), {
+    type: 'image-text',
+    name: which,
+    source: which === 'cc3m' ? 'Train-GCC-training.tsv' : redactUrl(String(params.url)),
+    shardSize: params.shard_size as number,
+  });
   const { stats } = await scrapeImages(index.rows, {
     stateDir,
     concurrency: params.concurrency as number,
@@ -60,7 +73,15 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
     onSettled: async (r, o, data) => {
       if (!o.ok) return;
       data ??= readStoredImage(stateDir, o);
-      await writer.add({ id: `${which}-${String(r.row).padStart(9, '0')}`, split: 'train', data, ext: 'jpg', width: o.width, height: o.height, captions: [r.caption] });
+      await writer.add({
+        id: `${which}-${String(r.row).padStart(9, '0')}`,
+        split: 'train',
+        data,
+        ext: 'jpg',
+        width: o.width,
+        height: o.height,
+        captions: [r.caption],
+      });
     },
   });
   if (stats.resumed) ctx.log.info(`resumed: ${stats.resumed} rows were settled by an earlier attempt and not fetched again`);
@@ -74,6 +95,8 @@ export async function runCaptionScrape(ctx: StageContext, params: Record<string,
   ctx.metric('ok', stats.ok);
   ctx.metric('failed', stats.attempted - stats.ok);
   ctx.metric('malformed_rows', malformed);
-  const reasons = Object.entries(stats.failed).map(([k, v]) => `${k} ${v}`).join(', ');
+  const reasons = Object.entries(stats.failed)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   ctx.log.info(`${which}: ${stats.ok} of ${stats.attempted} images kept${reasons ? ` (failed: ${reasons})` : ''}`);
 }

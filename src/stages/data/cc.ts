@@ -11,13 +11,23 @@ export const CC12M_URL = 'https://storage.googleapis.com/conceptual_12m/cc12m.ts
 
 const scrapeParams = {
   limit: { type: 'integer', minimum: 0, default: 0, description: 'Use only the first N rows of the index (0: all). S-SMKE used the first 3M rows of CC12M.' },
-  image_size: { type: 'integer', minimum: 16, maximum: 2048, default: 256, description: 'Shorter side of stored images (never enlarged); training crops 224 from it.' },
+  image_size: {
+    type: 'integer',
+    minimum: 16,
+    maximum: 2048,
+    default: 256,
+    description: 'Shorter side of stored images (never enlarged); training crops 224 from it.',
+  },
   concurrency: { type: 'integer', minimum: 1, maximum: 1024, default: 64, description: 'Requests in flight overall.' },
   per_host: { type: 'integer', minimum: 1, maximum: 256, default: 8, description: 'Requests in flight per host (be polite to image hosts).' },
   timeout: { type: 'number', exclusiveMinimum: 0, default: 5, description: 'Seconds per request (S-SMKE: 5).' },
   retries: { type: 'integer', minimum: 0, maximum: 10, default: 2, description: 'Extra tries after a transient failure (S-SMKE: 3 tries in all).' },
   retry_delay: { type: 'number', minimum: 0, default: 0.5, description: 'First backoff in seconds (doubles, with jitter).' },
-  user_agent: { type: 'string', default: 'smke/0.1 (image-caption dataset research; +https://github.com/smke)', description: 'User-Agent sent to image hosts.' },
+  user_agent: {
+    type: 'string',
+    default: 'smke/0.1 (image-caption dataset research; +https://github.com/smke)',
+    description: 'User-Agent sent to image hosts.',
+  },
   min_side: { type: 'integer', minimum: 1, default: 10, description: 'Images with a smaller side are placeholders and dropped.' },
   max_bytes: { type: 'integer', minimum: 1024, default: 20_000_000, description: 'Larger responses are dropped.' },
   shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },

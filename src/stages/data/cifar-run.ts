@@ -17,7 +17,9 @@ export async function runCifar(ctx: StageContext, params: Record<string, Value>)
   if (params.md5) {
     const { createHash } = await import('node:crypto');
     const { readFile } = await import('node:fs/promises');
-    const got = createHash('md5').update(await readFile(archive)).digest('hex');
+    const got = createHash('md5')
+      .update(await readFile(archive))
+      .digest('hex');
     if (got !== String(params.md5).toLowerCase()) throw new Error(`${url}: md5 ${got}, expected ${params.md5}; the archive differs from the expected one`);
   }
   const files = new Map<string, Buffer>();
@@ -30,10 +32,19 @@ export async function runCifar(ctx: StageContext, params: Record<string, Value>)
   const batches: [string, string][] =
     variant === 'cifar10'
       ? [...[1, 2, 3, 4, 5].map((i) => ['train', `data_batch_${i}.bin`] as [string, string]), ['test', 'test_batch.bin']]
-      : [['train', 'train.bin'], ['test', 'test.bin']];
+      : [
+          ['train', 'train.bin'],
+          ['test', 'test.bin'],
+        ];
   const layout = variant === 'cifar10' ? ({ labelBytes: 1, labelIndex: 0 } as const) : ({ labelBytes: 2, labelIndex: fine ? 1 : 0 } as const);
   const sharp = await loadSharp();
-  const writer = new ImageDatasetWriter(join(ctx.outDir, 'images'), { type: 'image-class', name: variant, source: url, classes, shardSize: params.shard_size as number });
+  const writer = new ImageDatasetWriter(join(ctx.outDir, 'images'), {
+    type: 'image-class',
+    name: variant,
+    source: url,
+    classes,
+    shardSize: params.shard_size as number,
+  });
   const counters: Record<string, number> = {};
   for (const [split, file] of batches) {
     const buf = files.get(file);
@@ -41,12 +52,17 @@ export async function runCifar(ctx: StageContext, params: Record<string, Value>)
     for (const { label, rgb } of cifarRecords(buf, layout, file)) {
       if (label >= classes.length) throw new Error(`${file}: label ${label} but only ${classes.length} class names`);
       const n = (counters[split] = (counters[split] ?? 0) + 1) - 1;
-      const png = await sharp(rgb, { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+      const png = await sharp(rgb, { raw: { width: 32, height: 32, channels: 3 } })
+        .png()
+        .toBuffer();
       await writer.add({ id: `${variant}-${split}-${String(n).padStart(5, '0')}`, split, data: png, ext: 'png', width: 32, height: 32, label });
       if (n % 1000 === 0) ctx.signal.throwIfAborted();
     }
     ctx.log.info(`${variant} ${split}: ${counters[split]} images`);
   }
   await writer.finish();
-  ctx.metric('images', Object.values(counters).reduce((a, b) => a + b, 0));
+  ctx.metric(
+    'images',
+    Object.values(counters).reduce((a, b) => a + b, 0),
+  );
 }

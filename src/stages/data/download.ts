@@ -35,10 +35,25 @@ export const downloadKind: StageKind = {
       size: { type: 'integer', minimum: 0, description: 'Expected size in bytes.' },
       extract: { type: 'boolean', default: false, description: 'Extract the archive (format detected from its bytes) into `dir`.' },
       keep_archive: { type: 'boolean', default: false, description: 'With extract, keep the archive as `file` too.' },
-      unsafe_entries: { enum: ['fail', 'skip'], default: 'fail', description: 'Entries escaping the output (absolute, .., outside links): fail the stage, or skip and count them.' },
-      retries: { type: 'integer', minimum: 0, maximum: 50, default: 5, description: 'Retries after transient failures (network, 5xx, 429, stalls), with exponential backoff and jitter.' },
+      unsafe_entries: {
+        enum: ['fail', 'skip'],
+        default: 'fail',
+        description: 'Entries escaping the output (absolute, .., outside links): fail the stage, or skip and count them.',
+      },
+      retries: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 50,
+        default: 5,
+        description: 'Retries after transient failures (network, 5xx, 429, stalls), with exponential backoff and jitter.',
+      },
       retry_delay: { type: 'number', minimum: 0, default: 0.5, description: 'First backoff in seconds; doubles per retry (capped at 30 s), with jitter.' },
-      stall_timeout: { type: 'number', exclusiveMinimum: 0, default: 60, description: 'Seconds without a byte before a connection counts as stalled and is retried.' },
+      stall_timeout: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        default: 60,
+        description: 'Seconds without a byte before a connection counts as stalled and is retried.',
+      },
     },
   },
   outputs(params) {

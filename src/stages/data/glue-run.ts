@@ -73,7 +73,11 @@ export async function runGlue(ctx: StageContext, params: Record<string, Value>):
       }
     }
     await writer.addTask(task, glueSpec(task, {}), splits);
-    ctx.log.info(`GLUE ${task}: ${Object.entries(stats[task]!).map(([s, v]) => `${s} ${v.examples}`).join(', ')}`);
+    ctx.log.info(
+      `GLUE ${task}: ${Object.entries(stats[task]!)
+        .map(([s, v]) => `${s} ${v.examples}`)
+        .join(', ')}`,
+    );
   }
   await writer.finish();
   await writeJsonAtomic(join(ctx.outDir, 'stats.json'), stats);

@@ -16,12 +16,25 @@ export const glueKind: StageKind = {
     additionalProperties: false,
     properties: {
       tasks: { type: 'array', items: { enum: TASKS }, uniqueItems: true, minItems: 1, default: TASKS, description: 'Tasks to fetch.' },
-      base_url: { type: 'string', pattern: '^(https?|file)://', default: GLUE_BASE, description: 'Where the task zips (CoLA.zip, SST-2.zip, ...) and mrpc_dev_ids.tsv live; SMKE_MIRROR applies.' },
-      mrpc_url: { type: 'string', pattern: '^(https?|file)://', default: MRPC_BASE, description: 'Where msr_paraphrase_train.txt / msr_paraphrase_test.txt live.' },
+      base_url: {
+        type: 'string',
+        pattern: '^(https?|file)://',
+        default: GLUE_BASE,
+        description: 'Where the task zips (CoLA.zip, SST-2.zip, ...) and mrpc_dev_ids.tsv live; SMKE_MIRROR applies.',
+      },
+      mrpc_url: {
+        type: 'string',
+        pattern: '^(https?|file)://',
+        default: MRPC_BASE,
+        description: 'Where msr_paraphrase_train.txt / msr_paraphrase_test.txt live.',
+      },
     },
   },
   outputs() {
-    return { tasks: { type: 'dir', path: 'glue', description: 'The tasks (text-tasks format)' }, stats: { type: 'metrics', path: 'stats.json', description: 'Examples and malformed rows per task and split' } };
+    return {
+      tasks: { type: 'dir', path: 'glue', description: 'The tasks (text-tasks format)' },
+      stats: { type: 'metrics', path: 'stats.json', description: 'Examples and malformed rows per task and split' },
+    };
   },
   resources: () => ({ cpus: 1, memBytes: 2 << 30 }),
   async run(ctx, params) {

@@ -15,7 +15,9 @@ import { obtain } from './obtain.js';
 export async function runImagenet(ctx: StageContext, params: Record<string, Value>): Promise<void> {
   const token = process.env.HF_TOKEN?.trim();
   if (!token) {
-    throw new Error(`ImageNet-1k on the HF hub is gated: accept its terms at ${IMAGENET_TERMS} and set HF_TOKEN to an access token of that account (https://huggingface.co/settings/tokens)`);
+    throw new Error(
+      `ImageNet-1k on the HF hub is gated: accept its terms at ${IMAGENET_TERMS} and set HF_TOKEN to an access token of that account (https://huggingface.co/settings/tokens)`,
+    );
   }
   const endpoint = (process.env.HF_ENDPOINT?.trim() || 'https://huggingface.co').replace(/\/+$/, '');
   const base = `${endpoint}/datasets/${params.repo}/resolve/${encodeURIComponent(String(params.revision))}`;
@@ -25,15 +27,26 @@ export async function runImagenet(ctx: StageContext, params: Record<string, Valu
       return await obtain(ctx, { name: file.replace(/\//g, '_'), url: `${base}/${file}`, headers });
     } catch (err) {
       if (err instanceof FetchError && (err.reason === 'http_401' || err.reason === 'http_403')) {
-        throw new Error(`the HF hub refused ${file} (${err.reason.slice(5)}): HF_TOKEN is invalid or its account has not accepted the terms at ${IMAGENET_TERMS}`);
+        throw new Error(
+          `the HF hub refused ${file} (${err.reason.slice(5)}): HF_TOKEN is invalid or its account has not accepted the terms at ${IMAGENET_TERMS}`,
+        );
       }
       throw err;
     }
   };
   const { synsets, names } = parseClassesPy(await readFile(await get('classes.py'), 'utf8'));
   const label = new Map(synsets.map((s, i) => [s, i]));
-  await writeJsonAtomic(join(ctx.outDir, 'synsets.json'), synsets.map((s, i) => ({ label: i, synset: s, name: names[i] })));
-  const writer = new ImageDatasetWriter(join(ctx.outDir, 'images'), { type: 'image-class', name: 'imagenet-1k', source: `${params.repo}@${params.revision}`, classes: names.map(shortName), shardSize: params.shard_size as number });
+  await writeJsonAtomic(
+    join(ctx.outDir, 'synsets.json'),
+    synsets.map((s, i) => ({ label: i, synset: s, name: names[i] })),
+  );
+  const writer = new ImageDatasetWriter(join(ctx.outDir, 'images'), {
+    type: 'image-class',
+    name: 'imagenet-1k',
+    source: `${params.repo}@${params.revision}`,
+    classes: names.map(shortName),
+    shardSize: params.shard_size as number,
+  });
   const dropped = new ReasonCounter();
   const splits = params.splits as string[];
   const files: [string, string][] = [];

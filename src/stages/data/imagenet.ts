@@ -17,7 +17,14 @@ export const imagenetKind: StageKind = {
     properties: {
       repo: { type: 'string', default: 'ILSVRC/imagenet-1k', description: 'HF dataset repository.' },
       revision: { type: 'string', default: 'main', description: 'Branch, tag or commit of the repository (a commit makes the result reproducible).' },
-      splits: { type: 'array', items: { enum: ['train', 'val'] }, uniqueItems: true, minItems: 1, default: ['val'], description: 'val (50k, zero-shot) and/or train (1.28M, finetuning).' },
+      splits: {
+        type: 'array',
+        items: { enum: ['train', 'val'] },
+        uniqueItems: true,
+        minItems: 1,
+        default: ['val'],
+        description: 'val (50k, zero-shot) and/or train (1.28M, finetuning).',
+      },
       train_shards: { type: 'integer', minimum: 1, default: 5, description: 'Number of data/train_images_<i>.tar.gz files in the repository.' },
       image_size: { type: 'integer', minimum: 0, maximum: 2048, default: 0, description: 'Shorter side of stored images; 0 keeps the original JPEGs.' },
       shard_size: { type: 'integer', minimum: 1, default: 1000 },

@@ -14,10 +14,28 @@ export const FLICKR_HELP =
   '(or https://forms.illinois.edu/sec/229675), download flickr30k-images.tar.gz and place it';
 
 const common = {
-  karpathy_url: { type: 'string', pattern: '^(https?|file)://', default: KARPATHY_URL, description: 'caption_datasets.zip (Karpathy splits); SMKE_MIRROR applies.' },
+  karpathy_url: {
+    type: 'string',
+    pattern: '^(https?|file)://',
+    default: KARPATHY_URL,
+    description: 'caption_datasets.zip (Karpathy splits); SMKE_MIRROR applies.',
+  },
   karpathy: { type: 'string', description: 'A local copy of caption_datasets.zip or of the split json, used instead of downloading.' },
-  splits: { type: 'array', items: { enum: ['train', 'val', 'test'] }, uniqueItems: true, minItems: 1, default: ['train', 'val', 'test'], description: 'Karpathy splits to convert (restval is part of train).' },
-  image_size: { type: 'integer', minimum: 0, maximum: 2048, default: 0, description: 'Shorter side of stored images; 0 keeps the original JPEGs byte for byte.' },
+  splits: {
+    type: 'array',
+    items: { enum: ['train', 'val', 'test'] },
+    uniqueItems: true,
+    minItems: 1,
+    default: ['train', 'val', 'test'],
+    description: 'Karpathy splits to convert (restval is part of train).',
+  },
+  image_size: {
+    type: 'integer',
+    minimum: 0,
+    maximum: 2048,
+    default: 0,
+    description: 'Shorter side of stored images; 0 keeps the original JPEGs byte for byte.',
+  },
   shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
 };
 
@@ -61,7 +79,11 @@ export const flickr30kKind: StageKind = {
     type: 'object',
     additionalProperties: false,
     properties: {
-      archive: { type: 'string', default: 'data/flickr30k/flickr30k-images.tar.gz', description: `flickr30k-images.tar.gz, project-relative or absolute. ${FLICKR_HELP} here.` },
+      archive: {
+        type: 'string',
+        default: 'data/flickr30k/flickr30k-images.tar.gz',
+        description: `flickr30k-images.tar.gz, project-relative or absolute. ${FLICKR_HELP} here.`,
+      },
       ...common,
     },
   },

@@ -38,11 +38,20 @@ async function finish(ctx: StageContext, writer: ImageDatasetWriter, expected: n
   await writeJsonAtomic(join(ctx.outDir, 'stats.json'), { expected, ok: writer.count, dropped: dropped.counts, splits: d.splits });
   ctx.metric('images', writer.count);
   ctx.metric('dropped', dropped.total);
-  const reasons = Object.entries(dropped.counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  const reasons = Object.entries(dropped.counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   ctx.log.info(`${name}: ${writer.count} of ${expected} images (${JSON.stringify(d.splits)})${reasons ? `; dropped: ${reasons}` : ''}`);
 }
 
-async function addImage(writer: ImageDatasetWriter, im: KarpathyImage, id: string, bytes: Buffer, params: Record<string, Value>, dropped: ReasonCounter): Promise<void> {
+async function addImage(
+  writer: ImageDatasetWriter,
+  im: KarpathyImage,
+  id: string,
+  bytes: Buffer,
+  params: Record<string, Value>,
+  dropped: ReasonCounter,
+): Promise<void> {
   try {
     const img = await prepareImage(bytes, { imageSize: params.image_size as number, minSide: 1 });
     await writer.add({ id, split: im.split, data: img.data, ext: img.ext, width: img.width, height: img.height, captions: im.captions });
@@ -57,12 +66,20 @@ export async function runCoco(ctx: StageContext, params: Record<string, Value>):
   const needed = new Set(images.map((im) => im.filepath));
   const zips = new Map<string, ZipReader>();
   try {
-    for (const [dir, urlKey, localKey] of [['train2014', 'train_url', 'train_zip'], ['val2014', 'val_url', 'val_zip']] as const) {
+    for (const [dir, urlKey, localKey] of [
+      ['train2014', 'train_url', 'train_zip'],
+      ['val2014', 'val_url', 'val_zip'],
+    ] as const) {
       if (!needed.has(dir)) continue;
       const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey] as string, local: params[localKey] as string | undefined });
       zips.set(dir, await ZipReader.open(path));
     }
-    const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: 'coco-karpathy', source: 'COCO 2014 + Karpathy split', shardSize: params.shard_size as number });
+    const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), {
+      type: 'image-text',
+      name: 'coco-karpathy',
+      source: 'COCO 2014 + Karpathy split',
+      shardSize: params.shard_size as number,
+    });
     const dropped = new ReasonCounter();
     let n = 0;
     for (const im of images) {
@@ -88,7 +105,12 @@ export async function runFlickr(ctx: StageContext, params: Record<string, Value>
   }
   const images = await karpathySplit(ctx, params, 'dataset_flickr30k.json');
   const byName = new Map(images.map((im) => [im.filename, im]));
-  const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), { type: 'image-text', name: 'flickr30k-karpathy', source: 'flickr30k-images.tar.gz + Karpathy split', shardSize: params.shard_size as number });
+  const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), {
+    type: 'image-text',
+    name: 'flickr30k-karpathy',
+    source: 'flickr30k-images.tar.gz + Karpathy split',
+    shardSize: params.shard_size as number,
+  });
   const dropped = new ReasonCounter();
   const seen = new Set<string>();
   // One pass over the archive in its own order: a 4 GB tar.gz is read once, never extracted.

@@ -93,9 +93,16 @@ export const syntheticKind: StageKind = {
       },
       { progress: (d, t, u) => ctx.progress(d, t, u), log: (m) => ctx.log.info(m), signal: ctx.signal },
     );
-    const images = Object.values(summary.coco).concat(Object.values(summary.flickr), Object.values(summary.classify)).reduce((a, b) => a + b, 0);
+    const images = Object.values(summary.coco)
+      .concat(Object.values(summary.flickr), Object.values(summary.classify))
+      .reduce((a, b) => a + b, 0);
     ctx.metric('images', images);
-    ctx.metric('text_examples', Object.values(summary.glue).flatMap((s) => Object.values(s)).reduce((a, b) => a + b, 0));
+    ctx.metric(
+      'text_examples',
+      Object.values(summary.glue)
+        .flatMap((s) => Object.values(s))
+        .reduce((a, b) => a + b, 0),
+    );
     ctx.metric('corpus_lines', summary.corpusLines);
   },
 };

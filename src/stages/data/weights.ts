@@ -41,7 +41,9 @@ async function digestWeights(ctx: StageContext, params: Record<string, Value>, s
   }
   const digest = hash.digest('hex');
   if (params.sha256 && digest !== String(params.sha256).toLowerCase()) {
-    throw new Error(`weights file ${src} has sha256 ${digest}, expected ${String(params.sha256).toLowerCase()}: it is a different file (wrong version or a partial copy)`);
+    throw new Error(
+      `weights file ${src} has sha256 ${digest}, expected ${String(params.sha256).toLowerCase()}: it is a different file (wrong version or a partial copy)`,
+    );
   }
   return digest;
 }
@@ -93,9 +95,22 @@ export const weightsConvertKind: StageKind = {
     required: ['path'],
     properties: {
       ...commonParams,
-      layout: { type: 'string', enum: ['auto', 'beitv2', 'data2vec2'], default: 'auto', description: 'Which published layout the state dict is in; auto tells them apart by their keys.' },
-      heads: { type: 'integer', minimum: 1, description: 'Attention heads; default: from the relative position table (BEiT) or the checkpoint config (Data2Vec2), else width / 64.' },
-      eps: { type: 'number', exclusiveMinimum: 0, description: 'LayerNorm epsilon; default: the checkpoint config\'s norm_eps, else 1e-6 (both published models).' },
+      layout: {
+        type: 'string',
+        enum: ['auto', 'beitv2', 'data2vec2'],
+        default: 'auto',
+        description: 'Which published layout the state dict is in; auto tells them apart by their keys.',
+      },
+      heads: {
+        type: 'integer',
+        minimum: 1,
+        description: 'Attention heads; default: from the relative position table (BEiT) or the checkpoint config (Data2Vec2), else width / 64.',
+      },
+      eps: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        description: "LayerNorm epsilon; default: the checkpoint config's norm_eps, else 1e-6 (both published models).",
+      },
     },
   },
   outputs() {
@@ -110,14 +125,25 @@ export const weightsConvertKind: StageKind = {
     const { saveTensorCheckpoint } = await import('../../ml/checkpoint.js');
     const { src, size } = await locateWeights(ctx, params);
     const digest = await digestWeights(ctx, params, src, src, size);
-    const opts = { layout: params.layout as 'auto' | 'beitv2' | 'data2vec2', ...(params.heads !== undefined ? { heads: Number(params.heads) } : {}), ...(params.eps !== undefined ? { eps: Number(params.eps) } : {}) };
+    const opts = {
+      layout: params.layout as 'auto' | 'beitv2' | 'data2vec2',
+      ...(params.heads !== undefined ? { heads: Number(params.heads) } : {}),
+      ...(params.eps !== undefined ? { eps: Number(params.eps) } : {}),
+    };
     const got = await readPublishedVit(src, opts);
     const { vit } = got;
     ctx.log.info(
       `${weightsName(params)}: ${got.layout} under '${got.under || '(root)'}', ${vit.depth} blocks, width ${vit.dim}, ${vit.heads} heads, ${vit.imageSize} px / patch ${vit.patchSize}` +
         `${vit.relPos ? `, relative position bias (${vit.relPos})` : ''}${vit.preNorm === false ? ', post-LN' : ''}; skipped ${got.skipped.length} tensors outside the encoder${got.skipped.length ? ` (${got.skipped.slice(0, 4).join(', ')}${got.skipped.length > 4 ? ', ...' : ''})` : ''}`,
     );
-    await saveTensorCheckpoint(join(ctx.outDir, 'model'), got.tensors, { model: 'vit', vit, imported_from: { file: weightsName(params), sha256: digest, layout: got.layout, under: got.under, skipped: got.skipped } });
-    ctx.metric('parameters', [...got.tensors.values()].reduce((s, t) => s + t.data.length, 0));
+    await saveTensorCheckpoint(join(ctx.outDir, 'model'), got.tensors, {
+      model: 'vit',
+      vit,
+      imported_from: { file: weightsName(params), sha256: digest, layout: got.layout, under: got.under, skipped: got.skipped },
+    });
+    ctx.metric(
+      'parameters',
+      [...got.tensors.values()].reduce((s, t) => s + t.data.length, 0),
+    );
   },
 };

@@ -28,7 +28,9 @@ function checkEmbeddings(ctx: StageContext, p: P, e: { data: Float32Array; cols:
   for (let k = 0; k < e.data.length; k++) {
     if (Number.isFinite(e.data[k]!)) continue;
     const i = Math.floor(k / e.cols);
-    throw new Error(`${ctx.stage}: the embedding of ${row(i)} has ${e.data[k]} in dimension ${k % e.cols}: the checkpoint ${p.model} produces non-finite outputs (a diverged run? retrain it with a lower learning rate)`);
+    throw new Error(
+      `${ctx.stage}: the embedding of ${row(i)} has ${e.data[k]} in dimension ${k % e.cols}: the checkpoint ${p.model} produces non-finite outputs (a diverged run? retrain it with a lower learning rate)`,
+    );
   }
 }
 
@@ -54,7 +56,9 @@ export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
   checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${records[i]!.id}') of ${source}`);
   const texts = set.texts.flat();
   checkEmbeddings(ctx, p, txt, (j) => `caption ${j} ("${texts[j]}", of image '${records[captionImage[j]!]!.id}') of ${source}`);
-  const sim = tf.tidy(() => tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), tf.tensor2d(txt.data, [caps.length, txt.cols]), false, true).dataSync() as Float32Array);
+  const sim = tf.tidy(
+    () => tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), tf.tensor2d(txt.data, [caps.length, txt.cols]), false, true).dataSync() as Float32Array,
+  );
   const r = retrievalRecall(sim, nImages, captionImage, [1, 5, 10]);
   const metrics: Record<string, number> = { images: nImages, captions: caps.length };
   for (const k of [1, 5, 10]) {
@@ -62,7 +66,9 @@ export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
     metrics[`ir${k}`] = r.ir[k]! * 100;
   }
   metrics.r1_mean = (metrics.tr1! + metrics.ir1!) / 2;
-  ctx.log.info(`TR@1/5/10 ${[1, 5, 10].map((k) => metrics[`tr${k}`]!.toFixed(2)).join('/')} | IR@1/5/10 ${[1, 5, 10].map((k) => metrics[`ir${k}`]!.toFixed(2)).join('/')}`);
+  ctx.log.info(
+    `TR@1/5/10 ${[1, 5, 10].map((k) => metrics[`tr${k}`]!.toFixed(2)).join('/')} | IR@1/5/10 ${[1, 5, 10].map((k) => metrics[`ir${k}`]!.toFixed(2)).join('/')}`,
+  );
   await writeMetrics(ctx, metrics);
   m.ps.dispose();
 }
@@ -74,22 +80,35 @@ export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
   const classes = split.classes;
   if (classes.length < 2) throw new Error(`${p.images} is not an image-class dataset with named classes`);
   const unlabelled = split.records.find((r) => r.label === undefined || r.label < 0);
-  if (unlabelled) throw new Error(`${ctx.stage}: image '${unlabelled.id}' of ${p.images} (split ${p.split}) has no class label: zero-shot accuracy needs a labelled split`);
+  if (unlabelled)
+    throw new Error(`${ctx.stage}: image '${unlabelled.id}' of ${p.images} (split ${p.split}) has no class label: zero-shot accuracy needs a labelled split`);
   const templates = p.templates as string[];
   // Class vectors: mean over templates of normalised text embeddings, renormalised.
   const prompts = classes.flatMap((c) => templates.map((t) => tok.encode(t.replaceAll('{}', c), undefined, cfg.text.maxLen)));
   const txt = await inBatches(prompts.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => prompts[i]!))));
-  const nImages = split.records.length, s = cfg.image.imageSize;
+  const nImages = split.records.length,
+    s = cfg.image.imageSize;
   const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(split, idx), [idx.length, s, s, 3])));
   const nT = templates.length;
-  checkEmbeddings(ctx, p, txt, (i) => `prompt ${i} ("${templates[i % nT]!.replaceAll('{}', classes[Math.floor(i / nT)]!)}", class '${classes[Math.floor(i / nT)]}') of input templates`);
+  checkEmbeddings(
+    ctx,
+    p,
+    txt,
+    (i) => `prompt ${i} ("${templates[i % nT]!.replaceAll('{}', classes[Math.floor(i / nT)]!)}", class '${classes[Math.floor(i / nT)]}') of input templates`,
+  );
   checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${split.records[i]!.id}') of input images (${p.images}, split ${p.split})`);
   const scores = tf.tidy(() => {
     const classVec = l2normalize(tf.tensor3d(txt.data, [classes.length, nT, txt.cols]).mean(1));
     return tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), classVec, false, true).dataSync() as Float32Array;
   });
   // Ties count against the model, as in retrieval: a constant model scores top-1 = 0, not 100.
-  const acc = topkAccuracy(scores, nImages, classes.length, split.records.map((r) => r.label!), [1, 5]);
+  const acc = topkAccuracy(
+    scores,
+    nImages,
+    classes.length,
+    split.records.map((r) => r.label!),
+    [1, 5],
+  );
   await writeMetrics(ctx, { top1: acc[1]! * 100, top5: acc[5]! * 100, images: nImages, classes: classes.length, templates: templates.length });
   m.ps.dispose();
 }

@@ -6,7 +6,14 @@ import { path, BACKEND, METRICS_OUT } from '../ml/schema.js';
 const pairs = { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets to evaluate on.' };
 
 /** Prompt templates in the style of CLIP's 80 ImageNet ones (s-smke.md); a pipeline may pass its own. */
-export const DEFAULT_TEMPLATES = ['a photo of a {}.', 'a picture of a {}.', 'an image of a {}.', 'a photo of the {}.', 'a drawing of a {}.', 'a {} on a background.'];
+export const DEFAULT_TEMPLATES = [
+  'a photo of a {}.',
+  'a picture of a {}.',
+  'an image of a {}.',
+  'a photo of the {}.',
+  'a drawing of a {}.',
+  'a {} on a background.',
+];
 
 export const evalRetrieval: StageKind = {
   name: 'eval.retrieval',
@@ -43,7 +50,13 @@ export const evalZeroshot: StageKind = {
       model: path('train.s_smke checkpoint.'),
       images: path('Image-class dataset with class names.'),
       split: { type: 'string', default: 'val' },
-      templates: { type: 'array', items: { type: 'string', pattern: '\\{\\}' }, minItems: 1, default: DEFAULT_TEMPLATES, description: "Prompt templates; '{}' is replaced by the class name." },
+      templates: {
+        type: 'array',
+        items: { type: 'string', pattern: '\\{\\}' },
+        minItems: 1,
+        default: DEFAULT_TEMPLATES,
+        description: "Prompt templates; '{}' is replaced by the class name.",
+      },
       backend: BACKEND,
     },
   },

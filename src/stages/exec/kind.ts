@@ -48,7 +48,8 @@ export const execKind: StageKind = {
         type: 'object',
         additionalProperties: { type: 'string' },
         default: {},
-        description: 'Environment variables set for the program. Their values are part of the key, recorded and printed like any param: put credentials in secret_env instead.',
+        description:
+          'Environment variables set for the program. Their values are part of the key, recorded and printed like any param: put credentials in secret_env instead.',
       },
       cwd: { type: 'string', default: '.', description: 'Working directory, relative to the project directory.' },
       // No defaults below: a default is a filled-in param, and params are in the key; adding one must not rerun every exec stage.
@@ -57,7 +58,7 @@ export const execKind: StageKind = {
         items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
         uniqueItems: true,
         description:
-          'Names of environment variables passed from smke\'s environment to the program, for credentials (HF_TOKEN, WANDB_API_KEY). ' +
+          "Names of environment variables passed from smke's environment to the program, for credentials (HF_TOKEN, WANDB_API_KEY). " +
           'Their values are not part of the key and are never stored or printed (shown as <secret>); an unset one fails the stage. ' +
           'Other stages do not see them: a stage gets only PATH, HOME, locale, TMPDIR, proxies, CUDA_*, SLURM_*, SMKE_* and what it declares.',
       },
@@ -107,7 +108,10 @@ export function execOutputPaths(outputs: Value | undefined): Record<string, stri
     for (const p of outputs) {
       if (typeof p !== 'string') continue;
       const base = p.split('/').pop() ?? p;
-      const name = base.replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_');
+      const name = base
+        .replace(/\.[^.]*$/, '')
+        .replace(/[^A-Za-z0-9_]/g, '_')
+        .replace(/^(?=[0-9])/, '_');
       if (name) named[name] = p;
     }
   } else if (outputs && typeof outputs === 'object') {

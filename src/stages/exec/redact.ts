@@ -20,7 +20,10 @@ export function redactor(values: string[]): Transform {
     let best = 0;
     for (const v of secrets) {
       for (let n = Math.min(v.length - 1, s.length); n > best; n--) {
-        if (s.endsWith(v.slice(0, n))) { best = n; break; }
+        if (s.endsWith(v.slice(0, n))) {
+          best = n;
+          break;
+        }
       }
     }
     return best;

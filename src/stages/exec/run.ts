@@ -40,13 +40,23 @@ function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readabl
   // stage running) for as long as it lives: once the program itself has
   // exited, its output gets a moment to arrive, then the pipes are closed.
   sub.once('exit', () => {
-    setTimeout(() => { sub.stdout?.destroy(); sub.stderr?.destroy(); }, PIPE_GRACE_MS).unref();
+    setTimeout(() => {
+      sub.stdout?.destroy();
+      sub.stderr?.destroy();
+    }, PIPE_GRACE_MS).unref();
   });
-  return ([[sub.stdout, process.stdout], [sub.stderr, process.stderr]] as const).map(([from, to]) => {
+  return (
+    [
+      [sub.stdout, process.stdout],
+      [sub.stderr, process.stderr],
+    ] as const
+  ).map(([from, to]) => {
     if (!from) return Promise.resolve();
     const t = redactor(values);
     from.pipe(t).pipe(to, { end: false });
-    from.once('close', () => { if (!t.writableEnded) t.end(); });
+    from.once('close', () => {
+      if (!t.writableEnded) t.end();
+    });
     return new Promise<void>((res) => t.once('end', () => res()));
   });
 }
@@ -70,7 +80,10 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries((params.env ?? {}) as Record<string, Value>)) env[k] = substitute(String(v), ctx.outDir);
   for (const k of Object.keys(env)) {
-    if (CREDENTIAL.test(k)) ctx.log.warn(`exec: env ${k} looks like a credential; its value is part of the key, recorded and printed like any param: use secret_env = ["${k}"] instead`);
+    if (CREDENTIAL.test(k))
+      ctx.log.warn(
+        `exec: env ${k} looks like a credential; its value is part of the key, recorded and printed like any param: use secret_env = ["${k}"] instead`,
+      );
   }
   const cwd = resolve(ctx.projectDir, typeof params.cwd === 'string' ? params.cwd : '.');
   if (!existsSync(cwd)) throw new Error(`exec: working directory ${cwd} does not exist`);
@@ -121,7 +134,9 @@ function reportMetrics(ctx: StageContext, file: string): void {
     throw new Error(`exec: the metrics file {out}/${file} ${why}: the program must write a JSON object of numbers there`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new Error(`exec: the metrics file {out}/${file} must hold a JSON object ({"accuracy": 0.91}), not ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)}`);
+    throw new Error(
+      `exec: the metrics file {out}/${file} must hold a JSON object ({"accuracy": 0.91}), not ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)}`,
+    );
   }
   const walk = (o: object, prefix: string): void => {
     for (const [k, v] of Object.entries(o)) {

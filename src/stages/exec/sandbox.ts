@@ -36,7 +36,10 @@ function bwrap(): string {
     const path = process.platform === 'linux' ? onPath('bwrap') : undefined;
     if (process.platform !== 'linux') probed = { error: `exec: sandbox = true needs Linux (bubblewrap); this is ${process.platform}: set sandbox = false` };
     else if (!path) {
-      probed = { error: 'exec: sandbox = true needs bubblewrap (bwrap), which is not on PATH: install it (Debian/Ubuntu: apt-get install bubblewrap) or set sandbox = false' };
+      probed = {
+        error:
+          'exec: sandbox = true needs bubblewrap (bwrap), which is not on PATH: install it (Debian/Ubuntu: apt-get install bubblewrap) or set sandbox = false',
+      };
     } else {
       try {
         execFileSync(path, [...NAMESPACES, '--ro-bind', '/', '/', '--proc', '/proc', '--dev', '/dev', 'true'], { stdio: 'pipe', timeout: 10_000 });
@@ -44,7 +47,8 @@ function bwrap(): string {
       } catch (e) {
         const why = String((e as { stderr?: Buffer }).stderr ?? '').trim() || (e as Error).message;
         probed = {
-          error: `exec: sandbox = true: bubblewrap cannot create namespaces here (${why}); allow unprivileged user namespaces ` +
+          error:
+            `exec: sandbox = true: bubblewrap cannot create namespaces here (${why}); allow unprivileged user namespaces ` +
             '(sysctl kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0), run in a container that permits them, or set sandbox = false',
         };
       }
@@ -83,7 +87,11 @@ export function sandboxArgv(ctx: StageContext, spec: SandboxSpec, file: string, 
   const a: string[] = [...NAMESPACES];
   for (const d of SYSTEM) {
     let st;
-    try { st = lstatSync(d); } catch { continue; }
+    try {
+      st = lstatSync(d);
+    } catch {
+      continue;
+    }
     // Merged /usr: /bin -> usr/bin must stay a link, or it would be a second, unrelated mount.
     if (st.isSymbolicLink()) a.push('--symlink', readlinkSync(d), d);
     else a.push('--ro-bind', d, d);
@@ -114,5 +122,9 @@ export function sandboxArgv(ctx: StageContext, spec: SandboxSpec, file: string, 
 }
 
 function safeList(dir: string): string[] {
-  try { return readdirSync(dir); } catch { return []; }
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

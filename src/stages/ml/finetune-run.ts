@@ -33,11 +33,16 @@ const n = (p: P, k: string) => p[k] as number;
 
 export function taskMetric(metric: TextMetric, pred: number[], gold: number[]): number {
   switch (metric) {
-    case 'accuracy': return accuracy(pred, gold);
-    case 'f1': return f1(pred, gold);
-    case 'matthews': return matthews(pred, gold);
-    case 'pearson': return pearson(pred, gold);
-    case 'spearman': return spearman(pred, gold);
+    case 'accuracy':
+      return accuracy(pred, gold);
+    case 'f1':
+      return f1(pred, gold);
+    case 'matthews':
+      return matthews(pred, gold);
+    case 'pearson':
+      return pearson(pred, gold);
+    case 'spearman':
+      return spearman(pred, gold);
   }
 }
 
@@ -52,7 +57,8 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
   const encode = (xs: TextExample[]) => xs.map((x) => tok.encode(x.text, x.text_pair, maxLen));
   const trainEx = await tasks.examples(task, 'train');
   const evalEx = await tasks.examples(task, spec.eval_split);
-  const trainEnc = encode(trainEx), evalEnc = encode(evalEx);
+  const trainEnc = encode(trainEx),
+    evalEnc = encode(evalEx);
   const regression = spec.problem === 'regression';
   const outDim = regression ? 1 : spec.labels.length;
   const d = textWidth(model);
@@ -68,7 +74,14 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
   const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let scores: Record<string, number> = {};
   const { finalLoss } = await trainLoop({
-    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    ctx,
+    ps: model.ps,
+    steps: n(p, 'steps'),
+    batchSize: b,
+    lr: n(p, 'lr'),
+    warmupFrac: n(p, 'warmup'),
+    clip: n(p, 'clip'),
+    evalEvery: n(p, 'eval_every'),
     loss: (step) => {
       const idx = batches(step);
       const out = forward(idx, trainEnc, true, step);
@@ -85,7 +98,15 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
       ctx.metric(`eval_${spec.metric}`, scores[spec.metric]!, step);
     },
   });
-  await writeMetrics(ctx, { task, metric: spec.metric, score: scores[spec.metric]!, ...scores, loss: finalLoss, train_examples: trainEx.length, eval_examples: evalEx.length });
+  await writeMetrics(ctx, {
+    task,
+    metric: spec.metric,
+    score: scores[spec.metric]!,
+    ...scores,
+    loss: finalLoss,
+    train_examples: trainEx.length,
+    eval_examples: evalEx.length,
+  });
   model.ps.dispose();
 }
 
@@ -110,18 +131,30 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
     const patches = imageTokens(model, images).slice([0, 1, 0], [-1, -1, -1]);
     return linear(model.ps, 'probe.out', layerNorm(model.ps, 'probe.ln', tf.mean(patches, 1), 1e-6));
   };
-  const s = cfg.imageSize, b = n(p, 'batch_size');
+  const s = cfg.imageSize,
+    b = n(p, 'batch_size');
   const labels = (split: NonNullable<typeof train>, idx: number[]) => idx.map((i) => split.records[i]!.label!);
   const batches = train ? epochBatches(train.records.length, b, ctx.seed) : undefined;
   const stream = streaming ? await stepStream([p.images as string], b, ctx.seed, s, ctx.signal) : undefined;
   let acc = 0;
   const { finalLoss } = await trainLoop({
-    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr') || (mode === 'linear' ? 1e-2 : 2e-3), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'), weightDecay: n(p, 'weight_decay'),
+    ctx,
+    ps: model.ps,
+    steps: n(p, 'steps'),
+    batchSize: b,
+    lr: n(p, 'lr') || (mode === 'linear' ? 1e-2 : 2e-3),
+    warmupFrac: n(p, 'warmup'),
+    clip: n(p, 'clip'),
+    evalEvery: n(p, 'eval_every'),
+    weightDecay: n(p, 'weight_decay'),
     ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
       if (stream) {
         const sb = stream.batch;
-        return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(sb.labels!, 'int32'), nc), logits(tf.tensor4d(sb.images!, [sb.size, s, s, 3]))) as tf.Scalar;
+        return tf.losses.softmaxCrossEntropy(
+          oneHotFloat(tf.tensor1d(sb.labels!, 'int32'), nc),
+          logits(tf.tensor4d(sb.images!, [sb.size, s, s, 3])),
+        ) as tf.Scalar;
       }
       const idx = batches!(step);
       const x = tf.tensor4d(imageBatch(train!, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, s, s, 3]);
@@ -135,12 +168,25 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
         return;
       }
       const out = await inBatches(val.records.length, 64, (idx) => logits(tf.tensor4d(imageBatch(val, idx), [idx.length, s, s, 3])));
-      acc = accuracy(argmaxRows(out.data, val.records.length, nc), labels(val, val.records.map((_, i) => i))) * 100;
+      acc =
+        accuracy(
+          argmaxRows(out.data, val.records.length, nc),
+          labels(
+            val,
+            val.records.map((_, i) => i),
+          ),
+        ) * 100;
       ctx.metric('val_accuracy', acc, step);
     },
   });
   await stream?.close();
-  await writeMetrics(ctx, { mode, accuracy: acc, loss: finalLoss, classes: nc, trainable_params: model.ps.trainableNames().reduce((t, k) => t + model.ps.get(k).size, 0) });
+  await writeMetrics(ctx, {
+    mode,
+    accuracy: acc,
+    loss: finalLoss,
+    classes: nc,
+    trainable_params: model.ps.trainableNames().reduce((t, k) => t + model.ps.get(k).size, 0),
+  });
   model.ps.dispose();
 }
 
@@ -152,14 +198,21 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<voi
   const cfg = model.config.smke;
   const streaming = p.data === 'stream';
   const train = streaming ? undefined : await loadPairs(dirList(p.pairs), 'train', cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
-  const b = n(p, 'batch_size'), size = cfg.image.imageSize;
+  const b = n(p, 'batch_size'),
+    size = cfg.image.imageSize;
   const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;
   const stream = streaming ? await stepStream(dirList(p.pairs), b, ctx.seed, size, ctx.signal) : undefined;
   // Only the path to x learns: the KD head and the x_interm scale get no gradient from this loss.
   model.ps.setTrainable('kd.', false);
   model.ps.setTrainable('scale.interm', false);
   const { finalLoss } = await trainLoop({
-    ctx, ps: model.ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'),
+    ctx,
+    ps: model.ps,
+    steps: n(p, 'steps'),
+    batchSize: b,
+    lr: n(p, 'lr'),
+    warmupFrac: n(p, 'warmup'),
+    clip: n(p, 'clip'),
     ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
       const sb = stream?.batch;

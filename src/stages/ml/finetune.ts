@@ -15,7 +15,7 @@ export const finetuneText: StageKind = {
       model: path('Checkpoint with vocab.txt: train.s_smke checkpoint or train.mlm model.'),
       tasks: path('Text-tasks dataset (data.synthetic tasks output, or GLUE).'),
       task: { type: 'string', minLength: 1, description: 'Task name: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli.' },
-      max_len: int(0, 0, 'Token limit; 0 uses the model\'s.'),
+      max_len: int(0, 0, "Token limit; 0 uses the model's."),
       eval_every: int(100),
       ...TRAIN_COMMON,
       // 100 steps left CoLA and QQP at the majority class in bench/ml-mini; 150 learn them.
@@ -49,7 +49,7 @@ export const finetuneImage: StageKind = {
       eval_every: int(100),
       ...TRAIN_COMMON,
       steps: int(150),
-      lr: num(0, 0, 'Peak learning rate; 0 picks the mode\'s: 1e-2 for a linear probe, 2e-3 for a full finetune.'),
+      lr: num(0, 0, "Peak learning rate; 0 picks the mode's: 1e-2 for a linear probe, 2e-3 for a full finetune."),
     },
   },
   outputs: () => METRICS_OUT,

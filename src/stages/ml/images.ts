@@ -52,7 +52,8 @@ export async function loadImageSplit(dir: string, split: string, size: number, o
  * ColorJitter(`jitter`).
  */
 export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng, jitter = 0.4): Float32Array {
-  const s = split.size, per = s * s * 3;
+  const s = split.size,
+    per = s * s * 3;
   const spec: AugmentSpec = { size: s, train: rng !== undefined };
   const out = new Float32Array(idx.length * per);
   const cropped = rng ? new Uint8Array(per) : undefined;
@@ -65,7 +66,9 @@ export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng, jitter =
     cropFlip(src, s, rng, cropped);
     // Factors drawn in torchvision's order: brightness, contrast, saturation.
     const factors: Jitter | undefined =
-      jitter > 0 ? { brightness: rng.range(1 - jitter, 1 + jitter), contrast: rng.range(1 - jitter, 1 + jitter), saturation: rng.range(1 - jitter, 1 + jitter) } : undefined;
+      jitter > 0
+        ? { brightness: rng.range(1 - jitter, 1 + jitter), contrast: rng.range(1 - jitter, 1 + jitter), saturation: rng.range(1 - jitter, 1 + jitter) }
+        : undefined;
     normalise(cropped, 3, s * s, spec, factors, out, b * per);
   });
   return out;
@@ -74,19 +77,26 @@ export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng, jitter =
 /** A random square crop of 90-100% of the area, resized back to `s` (bilinear) and flipped half the time, into `dst`. */
 function cropFlip(src: Uint8Array, s: number, rng: Rng, dst: Uint8Array): void {
   const side = s * Math.sqrt(0.9 + 0.1 * rng.next());
-  const x0 = rng.next() * (s - side), y0 = rng.next() * (s - side);
+  const x0 = rng.next() * (s - side),
+    y0 = rng.next() * (s - side);
   const flip = rng.chance(0.5);
   const step = side / s;
   for (let y = 0; y < s; y++) {
     const sy = Math.min(s - 1, y0 + (y + 0.5) * step - 0.5);
-    const iy = Math.max(0, Math.floor(sy)), fy = Math.max(0, sy - iy), iy1 = Math.min(s - 1, iy + 1);
+    const iy = Math.max(0, Math.floor(sy)),
+      fy = Math.max(0, sy - iy),
+      iy1 = Math.min(s - 1, iy + 1);
     for (let x = 0; x < s; x++) {
       const xx = flip ? s - 1 - x : x;
       const sx = Math.min(s - 1, x0 + (xx + 0.5) * step - 0.5);
-      const ix = Math.max(0, Math.floor(sx)), fx = Math.max(0, sx - ix), ix1 = Math.min(s - 1, ix + 1);
+      const ix = Math.max(0, Math.floor(sx)),
+        fx = Math.max(0, sx - ix),
+        ix1 = Math.min(s - 1, ix + 1);
       for (let c = 0; c < 3; c++) {
-        const v00 = src[(iy * s + ix) * 3 + c]!, v01 = src[(iy * s + ix1) * 3 + c]!;
-        const v10 = src[(iy1 * s + ix) * 3 + c]!, v11 = src[(iy1 * s + ix1) * 3 + c]!;
+        const v00 = src[(iy * s + ix) * 3 + c]!,
+          v01 = src[(iy * s + ix1) * 3 + c]!;
+        const v10 = src[(iy1 * s + ix) * 3 + c]!,
+          v11 = src[(iy1 * s + ix1) * 3 + c]!;
         dst[(y * s + x) * 3 + c] = Math.round((v00 * (1 - fx) + v01 * fx) * (1 - fy) + (v10 * (1 - fx) + v11 * fx) * fy);
       }
     }

@@ -15,7 +15,14 @@ export interface PairSet {
   texts: string[][];
 }
 
-export async function loadPairs(dirs: string[], split: string, size: number, tok: WordPieceTokenizer, maxLen: number, opts: { limit?: number; signal?: AbortSignal } = {}): Promise<PairSet> {
+export async function loadPairs(
+  dirs: string[],
+  split: string,
+  size: number,
+  tok: WordPieceTokenizer,
+  maxLen: number,
+  opts: { limit?: number; signal?: AbortSignal } = {},
+): Promise<PairSet> {
   const parts: ImageSplit[] = [];
   for (const d of dirs) parts.push(await loadImageSplit(d, split, size, opts));
   const total = parts.reduce((s, p) => s + p.records.length, 0);
@@ -36,9 +43,21 @@ export async function loadPairs(dirs: string[], split: string, size: number, tok
 export function textTensors(enc: Encoded[]): TextBatch {
   const t = enc[0]!.ids.length;
   return {
-    ids: tf.tensor2d(enc.flatMap((e) => e.ids), [enc.length, t], 'int32'),
-    mask: tf.tensor2d(enc.flatMap((e) => e.mask), [enc.length, t], 'int32'),
-    segments: tf.tensor2d(enc.flatMap((e) => e.segments), [enc.length, t], 'int32'),
+    ids: tf.tensor2d(
+      enc.flatMap((e) => e.ids),
+      [enc.length, t],
+      'int32',
+    ),
+    mask: tf.tensor2d(
+      enc.flatMap((e) => e.mask),
+      [enc.length, t],
+      'int32',
+    ),
+    segments: tf.tensor2d(
+      enc.flatMap((e) => e.segments),
+      [enc.length, t],
+      'int32',
+    ),
   };
 }
 

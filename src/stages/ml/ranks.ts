@@ -50,7 +50,11 @@ export interface Ranks {
  */
 export function rankDevices(ctx: StageContext, env: NodeJS.ProcessEnv = process.env): number[] {
   if (ctx.resources.gpuIds.length) return ctx.resources.gpuIds;
-  const listed = (env.CUDA_VISIBLE_DEVICES ?? '').split(',').map((x) => x.trim()).filter((x) => /^\d+$/.test(x)).map(Number);
+  const listed = (env.CUDA_VISIBLE_DEVICES ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => /^\d+$/.test(x))
+    .map(Number);
   return ctx.resources.gpus > 1 && listed.length >= ctx.resources.gpus ? listed.slice(0, ctx.resources.gpus) : [];
 }
 
@@ -102,7 +106,9 @@ export async function startRanks(ctx: StageContext, kind: RankJob['kind'], param
     // A rank that dies before joining fails the start at once instead of at the join timeout.
     comm = await Promise.race([
       ready,
-      ...exits.map((e, i) => e.then((code) => Promise.reject(new Error(`data-parallel rank ${i + 1} exited (code ${code}) before joining; its log lines above say why`)))),
+      ...exits.map((e, i) =>
+        e.then((code) => Promise.reject(new Error(`data-parallel rank ${i + 1} exited (code ${code}) before joining; its log lines above say why`))),
+      ),
     ]);
   } catch (err) {
     kill();
@@ -119,7 +125,8 @@ export async function startRanks(ctx: StageContext, kind: RankJob['kind'], param
       ctx.signal.removeEventListener('abort', kill);
       await rm(dir, { recursive: true, force: true });
       const bad = codes.map((c, i) => [i + 1, c] as const).filter(([, c]) => c !== 0);
-      if (ok && bad.length) throw new Error(`data-parallel rank ${bad.map(([r, c]) => `${r} (exit ${c})`).join(', ')} failed after rank 0 finished; see the rank's log lines`);
+      if (ok && bad.length)
+        throw new Error(`data-parallel rank ${bad.map(([r, c]) => `${r} (exit ${c})`).join(', ')} failed after rank 0 finished; see the rank's log lines`);
     },
   };
 }

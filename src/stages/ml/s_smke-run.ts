@@ -82,7 +82,9 @@ export async function runSmke(ctx: StageContext, p: P, comm?: Communicator): Pro
   const devices = rankDevices(ctx);
   const world = comm ? comm.world : Math.max(1, devices.length);
   if (world > 1 && n(p, 'accum_steps') % world !== 0) {
-    throw new Error(`train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${n(p, 'accum_steps')}. Set accum_steps = ${world} and batch_size = global batch / ${world}`);
+    throw new Error(
+      `train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${n(p, 'accum_steps')}. Set accum_steps = ${world} and batch_size = global batch / ${world}`,
+    );
   }
   if (comm || world === 1) return trainSmke(ctx, p, comm);
   const before = process.env.CUDA_VISIBLE_DEVICES;
@@ -112,18 +114,28 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   const tcfg = teacher.config.vit;
   teacher.ps.setTrainable('', false);
   const { ps, cfg } = await smkeFromUnimodal(p.image_encoder as string, p.text_encoder as string, {
-    layers: n(p, 'layers'), sharedHeads: n(p, 'shared_heads'), sharedMlpRatio: n(p, 'shared_mlp_ratio'), teacherDim: tcfg.dim, seed: deriveSeed(ctx.seed, 'init', 'train.s_smke'), random: p.init === 'random',
+    layers: n(p, 'layers'),
+    sharedHeads: n(p, 'shared_heads'),
+    sharedMlpRatio: n(p, 'shared_mlp_ratio'),
+    teacherDim: tcfg.dim,
+    seed: deriveSeed(ctx.seed, 'init', 'train.s_smke'),
+    random: p.init === 'random',
   });
   if (tcfg.imageSize !== cfg.image.imageSize) throw new Error(`teacher takes ${tcfg.imageSize} px images, the image encoder ${cfg.image.imageSize} px`);
   ctx.log.info(`S-SMKE: ${ps.count()} parameters (${cfg.image.depth}+${cfg.text.depth} encoder layers, width ${cfg.image.dim}), teacher width ${tcfg.dim}`);
   const tok = await loadTokenizer(p.text_encoder as string);
   const dirs = dirList(p.pairs);
-  const size = cfg.image.imageSize, maxLen = cfg.text.maxLen;
+  const size = cfg.image.imageSize,
+    maxLen = cfg.text.maxLen;
   // data = "stream": the training split is read from its shards as the steps need it, never held whole.
   const streaming = p.data === 'stream';
   const train = streaming ? undefined : await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
-  const b = n(p, 'batch_size'), accum = n(p, 'accum_steps'), steps = n(p, 'steps');
-  const valSet = lead ? await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal }) : undefined;
+  const b = n(p, 'batch_size'),
+    accum = n(p, 'accum_steps'),
+    steps = n(p, 'steps');
+  const valSet = lead
+    ? await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal })
+    : undefined;
   if (train && train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
 
   const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: n(p, 'weight_decay') });
@@ -136,7 +148,15 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   const share = (all: number[]) => (comm ? rankShare(all, comm.rank, comm.world) : all);
   const mineK = new Set(share(Array.from({ length: accum }, (_, k) => k)));
   const stream = streaming
-    ? await MicroStream.open(dirs, { split: 'train', batchSize: b, seed: ctx.seed, augment: trainAugment(size), mine: (j) => mineK.has(j % accum), from: start * accum, signal: ctx.signal })
+    ? await MicroStream.open(dirs, {
+        split: 'train',
+        batchSize: b,
+        seed: ctx.seed,
+        augment: trainAugment(size),
+        mine: (j) => mineK.has(j % accum),
+        from: start * accum,
+        signal: ctx.signal,
+      })
     : undefined;
   if (stream) ctx.log.info(`streaming ${stream.source.total} training pairs from ${stream.source.shards.length} shards (${stream.perEpoch} batches per epoch)`);
   const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;
@@ -162,7 +182,8 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   const reporter = new StepReporter(ctx, steps, b * accum);
   let last = { loss: NaN, kd: NaN, itc: NaN };
   let val = { loss: NaN, kd: NaN, itc: NaN, kdAcc: NaN, itcAcc: NaN };
-  let stepSeconds = 0, stepsRun = 0;
+  let stepSeconds = 0,
+    stepsRun = 0;
   const validate = async (step: number) => {
     val = await smkeValidate(ps, cfg, valBatches);
     for (const [k, v] of Object.entries(val)) ctx.metric(`val_${k}`, v, step);
@@ -183,7 +204,15 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       last = r;
       if (!lead) continue;
       const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
-      reporter.report(step + 1, { loss: r.loss, loss_kd: r.kd, loss_itc: r.itc, lr, grad_norm: r.gradNorm, logit_scale_interm: scales[0]!, logit_scale_out: scales[1]! });
+      reporter.report(step + 1, {
+        loss: r.loss,
+        loss_kd: r.kd,
+        loss_itc: r.itc,
+        lr,
+        grad_norm: r.gradNorm,
+        logit_scale_interm: scales[0]!,
+        logit_scale_out: scales[1]!,
+      });
       const done = step + 1;
       if (done % n(p, 'val_every') === 0 || done === steps) await validate(done);
       if (done % n(p, 'checkpoint_every') === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
@@ -194,9 +223,19 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
     await copyFile(join(p.text_encoder as string, VOCAB_FILE), join(out, VOCAB_FILE));
     await writeMetrics(ctx, {
-      loss: last.loss, loss_kd: last.kd, loss_itc: last.itc,
-      val_loss: val.loss, val_kd: val.kd, val_itc: val.itc, val_kd_accuracy: val.kdAcc * 100, val_itc_accuracy: val.itcAcc * 100,
-      steps, resumed_from: start, params: ps.count(), examples_per_second: stepsRun ? (stepsRun * b * accum) / stepSeconds : 0, backend,
+      loss: last.loss,
+      loss_kd: last.kd,
+      loss_itc: last.itc,
+      val_loss: val.loss,
+      val_kd: val.kd,
+      val_itc: val.itc,
+      val_kd_accuracy: val.kdAcc * 100,
+      val_itc_accuracy: val.itcAcc * 100,
+      steps,
+      resumed_from: start,
+      params: ps.count(),
+      examples_per_second: stepsRun ? (stepsRun * b * accum) / stepSeconds : 0,
+      backend,
     });
   } finally {
     await stream?.close();

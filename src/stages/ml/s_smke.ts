@@ -27,10 +27,15 @@ export const trainSmke: StageKind = {
         type: 'string',
         enum: ['pretrained', 'random'],
         default: 'pretrained',
-        description: "'pretrained' copies the unimodal encoders' blocks (the method); 'random' keeps their shapes and vocabulary but starts from random weights (the ablation).",
+        description:
+          "'pretrained' copies the unimodal encoders' blocks (the method); 'random' keeps their shapes and vocabulary but starts from random weights (the ablation).",
       },
       data: DATA_MODE,
-      accum_steps: int(1, 1, 'Micro-batches of batch_size accumulated per optimiser step; with N GPUs a multiple of N (each GPU computes accum_steps/N of them, gradients averaged).'),
+      accum_steps: int(
+        1,
+        1,
+        'Micro-batches of batch_size accumulated per optimiser step; with N GPUs a multiple of N (each GPU computes accum_steps/N of them, gradients averaged).',
+      ),
       weight_decay: num(0.01),
       val_split: { type: 'string', default: 'val' },
       val_every: int(50, 1, 'Validate (in-batch KD, loss and accuracies) every this many steps.'),

@@ -19,7 +19,8 @@ export const DATA_MODE = {
   type: 'string',
   enum: ['memory', 'stream'],
   default: 'memory',
-  description: "'memory' decodes the split once into memory (small sets: the mini profile); 'stream' reads the tar shards with a shuffle buffer and decodes ahead, in memory bounded whatever the dataset's size (the paper profile).",
+  description:
+    "'memory' decodes the split once into memory (small sets: the mini profile); 'stream' reads the tar shards with a shuffle buffer and decodes ahead, in memory bounded whatever the dataset's size (the paper profile).",
 };
 
 export const TRAIN_COMMON = {

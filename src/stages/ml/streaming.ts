@@ -39,7 +39,8 @@ export class MicroStream {
 
   /** Micro-batch `j` (decoded); calls must ask for increasing j. */
   async get(j: number): Promise<StreamBatch> {
-    const epoch = Math.floor(j / this.perEpoch), index = j % this.perEpoch;
+    const epoch = Math.floor(j / this.perEpoch),
+      index = j % this.perEpoch;
     if (epoch !== this.epoch) {
       await this.it?.return(undefined);
       this.epoch = epoch;
@@ -59,7 +60,10 @@ export class MicroStream {
     }
     for (;;) {
       const r = await this.it!.next();
-      if (r.done) throw new Error(`the '${this.o.split}' stream ended before batch ${index} of epoch ${epoch}: the shards hold fewer images than the index lists; regenerate the dataset`);
+      if (r.done)
+        throw new Error(
+          `the '${this.o.split}' stream ended before batch ${index} of epoch ${epoch}: the shards hold fewer images than the index lists; regenerate the dataset`,
+        );
       if (r.value.index < index) continue;
       if (r.value.index > index || !r.value.images) throw new Error(`micro-batch ${j} was requested out of order or was not decoded for this rank`);
       return r.value;
@@ -76,7 +80,15 @@ export const trainAugment = (size: number): AugmentSpec => ({ size, train: true,
 
 /** One training batch per step for a single-rank loop (finetuning): `prepare(step)` fetches, `batch` holds it. */
 export async function stepStream(dirs: string[], batchSize: number, seed: number, size: number, signal?: AbortSignal) {
-  const s = await MicroStream.open(dirs, { split: 'train', batchSize, seed, augment: trainAugment(size), mine: () => true, from: 0, ...(signal ? { signal } : {}) });
+  const s = await MicroStream.open(dirs, {
+    split: 'train',
+    batchSize,
+    seed,
+    augment: trainAugment(size),
+    mine: () => true,
+    from: 0,
+    ...(signal ? { signal } : {}),
+  });
   let current: StreamBatch | undefined;
   return {
     stream: s,
@@ -105,8 +117,17 @@ export async function streamEvaluate(
   const source = await splitShards(dirs, split);
   const parts: Float32Array[] = [];
   const labels: number[] = [];
-  let cols = 0, seen = 0;
-  for await (const b of streamBatches(source, { split, seed: 0, epoch: 0, shuffle: false, batchSize, augment: { size, train: false }, ...(signal ? { signal } : {}) })) {
+  let cols = 0,
+    seen = 0;
+  for await (const b of streamBatches(source, {
+    split,
+    seed: 0,
+    epoch: 0,
+    shuffle: false,
+    batchSize,
+    augment: { size, train: false },
+    ...(signal ? { signal } : {}),
+  })) {
     const t = tf.tidy(() => f(b.images!, b.size));
     cols = t.shape[t.rank - 1] ?? 1;
     parts.push((await t.data()) as Float32Array);

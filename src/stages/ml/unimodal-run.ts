@@ -32,7 +32,17 @@ const n = (p: P, k: string) => p[k] as number;
 // Initial weights come from (seed, kind): with one pipeline-wide seed, two
 // kinds building the same architecture would otherwise start identical.
 export function vitConfigFrom(p: P): VitConfig {
-  return { imageSize: n(p, 'image_size'), patchSize: n(p, 'patch_size'), channels: 3, dim: n(p, 'width'), depth: n(p, 'depth'), heads: n(p, 'heads'), mlpRatio: n(p, 'mlp_ratio'), eps: 1e-6, layerScale: 0.1 };
+  return {
+    imageSize: n(p, 'image_size'),
+    patchSize: n(p, 'patch_size'),
+    channels: 3,
+    dim: n(p, 'width'),
+    depth: n(p, 'depth'),
+    heads: n(p, 'heads'),
+    mlpRatio: n(p, 'mlp_ratio'),
+    eps: 1e-6,
+    layerScale: 0.1,
+  };
 }
 
 export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
@@ -50,7 +60,14 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
   const logits = (images: tf.Tensor) => linear(ps, 'head', vitForward(ps, 'image', cfg, images).slice([0, 0, 0], [-1, 1, -1]).squeeze([1]));
   let valAcc = 0;
   const { finalLoss } = await trainLoop({
-    ctx, ps, steps: n(p, 'steps'), batchSize: n(p, 'batch_size'), lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    ctx,
+    ps,
+    steps: n(p, 'steps'),
+    batchSize: n(p, 'batch_size'),
+    lr: n(p, 'lr'),
+    warmupFrac: n(p, 'warmup'),
+    clip: n(p, 'clip'),
+    evalEvery: n(p, 'eval_every'),
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
@@ -59,7 +76,13 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
     },
     evaluate: async (step) => {
       const out = await inBatches(val.records.length, 64, (idx) => logits(tf.tensor4d(imageBatch(val, idx), [idx.length, cfg.imageSize, cfg.imageSize, 3])));
-      valAcc = accuracy(argmaxRows(out.data, val.records.length, nc), labels(val, val.records.map((_, i) => i)));
+      valAcc = accuracy(
+        argmaxRows(out.data, val.records.length, nc),
+        labels(
+          val,
+          val.records.map((_, i) => i),
+        ),
+      );
       ctx.metric('val_accuracy', valAcc, step);
     },
   });
@@ -105,7 +128,14 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
   const batches = epochBatches(train.records.length, n(p, 'batch_size'), ctx.seed);
   let valLoss = NaN;
   const { finalLoss } = await trainLoop({
-    ctx, ps, steps: n(p, 'steps'), batchSize: n(p, 'batch_size'), lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
+    ctx,
+    ps,
+    steps: n(p, 'steps'),
+    batchSize: n(p, 'batch_size'),
+    lr: n(p, 'lr'),
+    warmupFrac: n(p, 'warmup'),
+    clip: n(p, 'clip'),
+    evalEvery: n(p, 'eval_every'),
     loss: (step) => {
       const idx = batches(step);
       const rng = new Rng(deriveSeed(ctx.seed, 'aug', step));
@@ -114,12 +144,19 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     },
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
-      const out = await inBatches(val.records.length, 64, (idx) => mimLoss(tf.tensor4d(imageBatch(val, idx), [idx.length, cfg.imageSize, cfg.imageSize, 3]), maskFor(idx.length, rng)).reshape([1]));
+      const out = await inBatches(val.records.length, 64, (idx) =>
+        mimLoss(tf.tensor4d(imageBatch(val, idx), [idx.length, cfg.imageSize, cfg.imageSize, 3]), maskFor(idx.length, rng)).reshape([1]),
+      );
       valLoss = out.data.reduce((a, b) => a + b, 0) / out.data.length;
       ctx.metric('val_loss', valLoss, step);
     },
   });
-  await saveCheckpoint(join(ctx.outDir, 'model'), ps, { model: 'vit', vit: cfg, trained_by: 'train.image_encoder', objective: `masked image modelling (${p.target} target)` });
+  await saveCheckpoint(join(ctx.outDir, 'model'), ps, {
+    model: 'vit',
+    vit: cfg,
+    trained_by: 'train.image_encoder',
+    objective: `masked image modelling (${p.target} target)`,
+  });
   await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, params: ps.count('image.') });
   ps.dispose();
 }
@@ -150,10 +187,19 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   const lines = (await readCorpus(p.corpus as string)).filter((l) => l.trim());
   const tok = WordPieceTokenizer.build(lines, n(p, 'vocab_size'));
   ctx.log.info(`vocabulary: ${tok.size} WordPiece tokens from ${lines.length} lines`);
-  const cfg: TextConfig = { vocabSize: tok.size, maxLen: n(p, 'max_len'), dim: n(p, 'width'), depth: n(p, 'depth'), heads: n(p, 'heads'), mlpRatio: n(p, 'mlp_ratio'), eps: 1e-12 };
+  const cfg: TextConfig = {
+    vocabSize: tok.size,
+    maxLen: n(p, 'max_len'),
+    dim: n(p, 'width'),
+    depth: n(p, 'depth'),
+    heads: n(p, 'heads'),
+    mlpRatio: n(p, 'mlp_ratio'),
+    eps: 1e-12,
+  };
   const holdout = Math.min(256, Math.floor(lines.length / 10));
   const encoded = lines.map((l) => tok.encode(l, undefined, cfg.maxLen));
-  const valEnc = encoded.slice(0, holdout), trainEnc = encoded.slice(holdout);
+  const valEnc = encoded.slice(0, holdout),
+    trainEnc = encoded.slice(holdout);
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.mlm'));
   defineText(ps, 'text', cfg);
   defineLinear(ps, 'mlm.transform', cfg.dim, cfg.dim);
@@ -167,25 +213,55 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
     const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
     const t = cfg.maxLen;
-    const ids = tf.tensor2d(m.flatMap((x) => x.input), [rows.length, t], 'int32');
-    const mask = tf.tensor2d(rows.flatMap((r) => r.mask), [rows.length, t], 'int32');
+    const ids = tf.tensor2d(
+      m.flatMap((x) => x.input),
+      [rows.length, t],
+      'int32',
+    );
+    const mask = tf.tensor2d(
+      rows.flatMap((r) => r.mask),
+      [rows.length, t],
+      'int32',
+    );
     const h = textForward(ps, 'text', cfg, { ids, mask });
     const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', h)), cfg.eps).reshape([-1, cfg.dim]);
     const logits = linear(ps, 'mlm.decoder', z);
     const tgt = m.flatMap((x) => x.targets);
     const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
-    const y = oneHotFloat(tf.tensor1d(tgt.map((x) => Math.max(0, x)), 'int32'), cfg.vocabSize);
+    const y = oneHotFloat(
+      tf.tensor1d(
+        tgt.map((x) => Math.max(0, x)),
+        'int32',
+      ),
+      cfg.vocabSize,
+    );
     const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
     return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
   };
   const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let valLoss = NaN;
   const { finalLoss } = await trainLoop({
-    ctx, ps, steps: n(p, 'steps'), batchSize: b, lr: n(p, 'lr'), warmupFrac: n(p, 'warmup'), clip: n(p, 'clip'), evalEvery: n(p, 'eval_every'),
-    loss: (step) => mlmLoss(batches(step).map((i) => trainEnc[i]!), new Rng(deriveSeed(ctx.seed, 'mask', step))),
+    ctx,
+    ps,
+    steps: n(p, 'steps'),
+    batchSize: b,
+    lr: n(p, 'lr'),
+    warmupFrac: n(p, 'warmup'),
+    clip: n(p, 'clip'),
+    evalEvery: n(p, 'eval_every'),
+    loss: (step) =>
+      mlmLoss(
+        batches(step).map((i) => trainEnc[i]!),
+        new Rng(deriveSeed(ctx.seed, 'mask', step)),
+      ),
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
-      const out = await inBatches(valEnc.length, 64, (idx) => mlmLoss(idx.map((i) => valEnc[i]!), rng).reshape([1]));
+      const out = await inBatches(valEnc.length, 64, (idx) =>
+        mlmLoss(
+          idx.map((i) => valEnc[i]!),
+          rng,
+        ).reshape([1]),
+      );
       valLoss = out.data.reduce((a, c) => a + c, 0) / Math.max(1, out.data.length);
       ctx.metric('val_loss', valLoss, step);
     },

@@ -82,7 +82,8 @@ function parseBound(text: string, band: string): Bound {
     if (!m[1]) return { base: 'chance', n: 0 };
     const n = Number(m[2]);
     if (!Number.isFinite(n)) throw new BandError(`bad number '${m[2]}' in band '${band}'`);
-    if (m[3] && m[1] === '*') throw new BandError(`bad bound '${t}' in band '${band}': standard errors add to chance ('chance + 2 se'), they do not multiply it`);
+    if (m[3] && m[1] === '*')
+      throw new BandError(`bad bound '${t}' in band '${band}': standard errors add to chance ('chance + 2 se'), they do not multiply it`);
     return { base: 'chance', op: m[1] as '+' | '-' | '*', n, se: m[3] !== undefined };
   }
   throw new BandError(`bad bound '${t}' in band '${band}': write a number, 'chance', 'chance + N', 'chance * N' or 'chance + N se'`);
@@ -140,7 +141,9 @@ export function applyExpectations(rows: Row[], expect: Record<string, string>): 
     const row = byId.get(id);
     if (!row) {
       const near = [...byId.keys()].filter((k) => k.split('.')[0] === id.split('.')[0]).slice(0, 12);
-      failures.push(`expect '${id}': no such row${near.length ? ` (rows of that table: ${near.join(', ')})` : ` (rows: ${[...byId.keys()].slice(0, 12).join(', ')}, ...)`}`);
+      failures.push(
+        `expect '${id}': no such row${near.length ? ` (rows of that table: ${near.join(', ')})` : ` (rows: ${[...byId.keys()].slice(0, 12).join(', ')}, ...)`}`,
+      );
       continue;
     }
     row.expect = band;

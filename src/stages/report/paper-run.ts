@@ -49,7 +49,11 @@ export function readEntry(metricsFile: string): Entry {
   const steps: Record<string, [number, number][]> = {};
   if (dir) {
     const m = JSON.parse(readFileSync(join(dir, '_smke', 'manifest.json'), 'utf8')) as {
-      key: string; instance: string; params: Record<string, Value>; timings?: { finished: string; seconds: number }; host?: string;
+      key: string;
+      instance: string;
+      params: Record<string, Value>;
+      timings?: { finished: string; seconds: number };
+      host?: string;
     };
     params = m.params ?? {};
     let backend = typeof metrics.backend === 'string' ? metrics.backend : undefined;
@@ -103,7 +107,8 @@ function logChoose(n: number, k: number): number {
  * image is among k of N.
  */
 export function randomRetrieval(captionsPerImage: number[], k: number): { tr: number; ir: number } {
-  const N = captionsPerImage.length, M = captionsPerImage.reduce((a, b) => a + b, 0);
+  const N = captionsPerImage.length,
+    M = captionsPerImage.reduce((a, b) => a + b, 0);
   let tr = 0;
   for (const c of captionsPerImage) tr += k > M - c ? 1 : 1 - Math.exp(logChoose(M - c, k) - logChoose(M, k));
   return { tr: (100 * tr) / N, ir: (100 * Math.min(k, N)) / N };
@@ -153,8 +158,27 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
   const classify = strMap(data.classify);
   const pairs = strMap(data.pairs);
   const curveSources = new Map<string, string>();
-  const row = (id: string, table: string, label: string, metric: string, value: number, e: Entry | undefined, baseline?: { value: number; kind: string; se?: number }) => {
-    rows.push({ id, table, label, metric, value, baseline: baseline?.value, baselineKind: baseline?.kind, baselineSe: baseline?.se, published: PUBLISHED[id], provenance: e?.provenance });
+  const row = (
+    id: string,
+    table: string,
+    label: string,
+    metric: string,
+    value: number,
+    e: Entry | undefined,
+    baseline?: { value: number; kind: string; se?: number },
+  ) => {
+    rows.push({
+      id,
+      table,
+      label,
+      metric,
+      value,
+      baseline: baseline?.value,
+      baselineKind: baseline?.kind,
+      baselineSe: baseline?.se,
+      published: PUBLISHED[id],
+      provenance: e?.provenance,
+    });
   };
   const use = (file: Value | undefined): Entry | undefined => {
     if (typeof file !== 'string') return undefined;
@@ -181,7 +205,15 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     const e = use(zsr[set]);
     if (!e) continue;
     const r1 = await retBaseline(set, e, 1);
-    row(`pretrained.${set}_r1`, 'pretrained', `${set === 'coco' ? 'COCO' : 'Flickr30K'} R@1 (mean of TR@1, IR@1)`, 'R@1', (num(e.metrics, 'tr1') + num(e.metrics, 'ir1')) / 2, e, r1 ? { value: (r1.tr + r1.ir) / 2, kind: 'random ranking' } : undefined);
+    row(
+      `pretrained.${set}_r1`,
+      'pretrained',
+      `${set === 'coco' ? 'COCO' : 'Flickr30K'} R@1 (mean of TR@1, IR@1)`,
+      'R@1',
+      (num(e.metrics, 'tr1') + num(e.metrics, 'ir1')) / 2,
+      e,
+      r1 ? { value: (r1.tr + r1.ir) / 2, kind: 'random ranking' } : undefined,
+    );
   }
   if (pre) row('pretrained.params', 'pretrained', 'S-SMKE parameters', '#params', num(pre.metrics, 'params'), pre);
   for (const set of ['coco', 'flickr']) {
@@ -190,7 +222,15 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     for (const dir of ['tr', 'ir'] as const) {
       for (const k of [1, 5, 10]) {
         const b = await retBaseline(set, e, k);
-        row(`zs_retrieval.${set}.${dir}${k}`, 'zs_retrieval', `${set === 'coco' ? 'COCO' : 'Flickr30K'} ${dir.toUpperCase()}@${k}`, `${dir.toUpperCase()}@${k}`, num(e.metrics, `${dir}${k}`), e, b ? { value: b[dir], kind: 'random ranking' } : undefined);
+        row(
+          `zs_retrieval.${set}.${dir}${k}`,
+          'zs_retrieval',
+          `${set === 'coco' ? 'COCO' : 'Flickr30K'} ${dir.toUpperCase()}@${k}`,
+          `${dir.toUpperCase()}@${k}`,
+          num(e.metrics, `${dir}${k}`),
+          e,
+          b ? { value: b[dir], kind: 'random ranking' } : undefined,
+        );
       }
     }
   }
@@ -226,7 +266,15 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     if (!e) continue;
     for (const dir of ['tr', 'ir'] as const) {
       const b = await retBaseline(set, e, 1);
-      row(`retrieval.${set}.${dir}1`, 'retrieval', `${set === 'coco' ? 'COCO' : set === 'flickr' ? 'Flickr30K' : set} ${dir.toUpperCase()}@1`, `${dir.toUpperCase()}@1`, num(e.metrics, `${dir}1`), e, b ? { value: b[dir], kind: 'random ranking' } : undefined);
+      row(
+        `retrieval.${set}.${dir}1`,
+        'retrieval',
+        `${set === 'coco' ? 'COCO' : set === 'flickr' ? 'Flickr30K' : set} ${dir.toUpperCase()}@1`,
+        `${dir.toUpperCase()}@1`,
+        num(e.metrics, `${dir}1`),
+        e,
+        b ? { value: b[dir], kind: 'random ranking' } : undefined,
+      );
     }
   }
 
@@ -237,14 +285,26 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     const tr = use(v.pretrain);
     const z = use(v.zeroshot);
     const c = use(v.coco);
-    if (tr && z && c) arms.push({ variant, init: String(tr.params.init ?? 'pretrained'), bank: String(tr.params.bank_size ?? 'default'), zs: z.metrics, coco: c.metrics });
+    if (tr && z && c)
+      arms.push({ variant, init: String(tr.params.init ?? 'pretrained'), bank: String(tr.params.bank_size ?? 'default'), zs: z.metrics, coco: c.metrics });
     if (z) row(`ablation.${variant}.imagenet_zs`, 'ablation', variant, 'ImageNet zero-shot top-1 %', num(z.metrics, 'top1'), z, await zsBaseline(z));
     if (c) {
       const r1 = await retBaseline('coco', c, 1);
-      row(`ablation.${variant}.coco_r1`, 'ablation', variant, 'COCO R@1 (mean)', (num(c.metrics, 'tr1') + num(c.metrics, 'ir1')) / 2, c, r1 ? { value: (r1.tr + r1.ir) / 2, kind: 'random ranking' } : undefined);
+      row(
+        `ablation.${variant}.coco_r1`,
+        'ablation',
+        variant,
+        'COCO R@1 (mean)',
+        (num(c.metrics, 'tr1') + num(c.metrics, 'ir1')) / 2,
+        c,
+        r1 ? { value: (r1.tr + r1.ir) / 2, kind: 'random ranking' } : undefined,
+      );
     }
     if (tr) {
-      row(`ablation.${variant}.val_kd_accuracy`, 'ablation', variant, 'val in-batch KD accuracy %', num(tr.metrics, 'val_kd_accuracy'), tr, { value: 100 / Math.max(1, num(tr.params as Metrics, 'batch_size') || 32), kind: '1/batch' });
+      row(`ablation.${variant}.val_kd_accuracy`, 'ablation', variant, 'val in-batch KD accuracy %', num(tr.metrics, 'val_kd_accuracy'), tr, {
+        value: 100 / Math.max(1, num(tr.params as Metrics, 'batch_size') || 32),
+        kind: '1/batch',
+      });
       row(`ablation.${variant}.val_loss`, 'ablation', variant, 'final val loss', num(tr.metrics, 'val_loss'), tr);
     }
   }
@@ -276,7 +336,8 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
   const curves: Curve[] = [];
   for (const [label, f] of curveSources) {
     const e = readEntry(f);
-    const loss: Curve['loss'] = {}, accuracy: Curve['accuracy'] = {};
+    const loss: Curve['loss'] = {},
+      accuracy: Curve['accuracy'] = {};
     for (const [name, pts] of Object.entries(e.steps)) {
       if (pts.length < 2 && !name.startsWith('val_') && !name.startsWith('eval_')) continue;
       if (/(^|_)loss/.test(name)) loss[name] = pts;
@@ -285,7 +346,14 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     if (Object.keys(loss).length || Object.keys(accuracy).length) curves.push({ label, loss, accuracy });
   }
 
-  const tables = TABLES.map((t) => (t.id === 'ablation' ? { ...t, note: `Variants of train.s_smke at the same number of steps, evaluated the same way. ${ablationDeltas(rows)}Each variant's seed derives from its cache key, so differences within seed noise mean nothing. ${PUBLISHED_ABLATION_NOTE}` } : t));
+  const tables = TABLES.map((t) =>
+    t.id === 'ablation'
+      ? {
+          ...t,
+          note: `Variants of train.s_smke at the same number of steps, evaluated the same way. ${ablationDeltas(rows)}Each variant's seed derives from its cache key, so differences within seed noise mean nothing. ${PUBLISHED_ABLATION_NOTE}`,
+        }
+      : t,
+  );
   const report: Report = { title: String(p.title ?? 'S-SMKE'), scale: String(p.scale ?? ''), generated, tables, rows, curves, failures: [] };
   report.failures = applyExpectations(rows, strMap(p.expect) as Record<string, string>);
   return report;
@@ -323,9 +391,14 @@ export function initClaim(arms: ClaimArm[]): Row | undefined {
   });
   const parts: string[] = [];
   let held = true;
-  for (const [name, f] of [['zero-shot top-1', zs], ['COCO R@1', r1]] as const) {
-    const a = f(pre), b = f(random);
-    const d = a.v - b.v, se = Math.hypot(a.se, b.se);
+  for (const [name, f] of [
+    ['zero-shot top-1', zs],
+    ['COCO R@1', r1],
+  ] as const) {
+    const a = f(pre),
+      b = f(random);
+    const d = a.v - b.v,
+      se = Math.hypot(a.se, b.se);
     if (!(d > 2 * se)) held = false;
     parts.push(`${name} ${d >= 0 ? '+' : ''}${d.toFixed(1)} (2 se ${(2 * se).toFixed(1)})`);
   }
@@ -349,8 +422,13 @@ export function ablationDeltas(rows: Row[]): string {
   const parts: string[] = [];
   for (const v of variants.slice(1)) {
     const ds: string[] = [];
-    for (const [m, name] of [['imagenet_zs', 'ImageNet zero-shot'], ['coco_r1', 'COCO R@1'], ['val_kd_accuracy', 'val KD accuracy']] as const) {
-      const a = val(v, m), b = val(ref, m);
+    for (const [m, name] of [
+      ['imagenet_zs', 'ImageNet zero-shot'],
+      ['coco_r1', 'COCO R@1'],
+      ['val_kd_accuracy', 'val KD accuracy'],
+    ] as const) {
+      const a = val(v, m),
+        b = val(ref, m);
       if (a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b)) ds.push(`${name} ${a - b >= 0 ? '+' : ''}${(a - b).toFixed(1)}`);
     }
     if (ds.length) parts.push(`${v}: ${ds.join(', ')}`);

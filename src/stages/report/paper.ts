@@ -8,7 +8,8 @@ const fileMap = (description: string) => ({ type: 'object', additionalProperties
 export const reportPaper: StageKind = {
   name: 'report.paper',
   version: 1,
-  summary: "The S-SMKE paper's tables from measured metrics: published value and chance baseline beside each, training curves, provenance; `expect` bands fail the stage",
+  summary:
+    "The S-SMKE paper's tables from measured metrics: published value and chance baseline beside each, training curves, provenance; `expect` bands fail the stage",
   params: {
     type: 'object',
     additionalProperties: false,
@@ -37,7 +38,8 @@ export const reportPaper: StageKind = {
         type: 'object',
         additionalProperties: false,
         default: {},
-        description: 'Evaluation data for the chance baselines: { classify = { imagenet = ..., cifar10 = ... }, pairs = { coco = ..., flickr = ... }, tasks = ... }.',
+        description:
+          'Evaluation data for the chance baselines: { classify = { imagenet = ..., cifar10 = ... }, pairs = { coco = ..., flickr = ... }, tasks = ... }.',
         properties: {
           classify: { type: 'object', additionalProperties: file },
           pairs: { type: 'object', additionalProperties: file },
@@ -48,7 +50,8 @@ export const reportPaper: StageKind = {
         type: 'object',
         additionalProperties: { type: 'string', minLength: 1 },
         default: {},
-        description: "Row id -> band ('>= 60', '< 5', '40..90'; a bound may be 'chance', 'chance + N', 'chance * N'). A value outside its band fails the stage and names the row.",
+        description:
+          "Row id -> band ('>= 60', '< 5', '40..90'; a bound may be 'chance', 'chance + N', 'chance * N'). A value outside its band fails the stage and names the row.",
       },
     },
   },

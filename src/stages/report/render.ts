@@ -34,8 +34,13 @@ export function renderMarkdown(rep: Report): string {
     if (t.note) out.push(t.note, '');
     out.push('| row | metric | measured | chance / majority | published | expect | | provenance |', '|---|---|--:|--:|--:|---|---|---|');
     for (const r of rows) {
-      const base = r.baseline !== undefined ? `${fmt(r.baseline)}${r.baselineKind ? ` (${r.baselineKind})` : ''}${r.baselineSe !== undefined ? `, se ${fmt(r.baselineSe)}` : ''}` : '';
-      out.push(`| ${r.label} | ${r.metric} | ${r.text ?? fmt(r.value)} | ${base} | ${r.published !== undefined ? fmt(r.published) : ''} | ${r.expect ? `\`${r.expect}\`` : ''} | ${status(r)} | ${provText(r)} |`);
+      const base =
+        r.baseline !== undefined
+          ? `${fmt(r.baseline)}${r.baselineKind ? ` (${r.baselineKind})` : ''}${r.baselineSe !== undefined ? `, se ${fmt(r.baselineSe)}` : ''}`
+          : '';
+      out.push(
+        `| ${r.label} | ${r.metric} | ${r.text ?? fmt(r.value)} | ${base} | ${r.published !== undefined ? fmt(r.published) : ''} | ${r.expect ? `\`${r.expect}\`` : ''} | ${status(r)} | ${provText(r)} |`,
+      );
     }
     out.push('');
   }
@@ -68,7 +73,8 @@ export function svgPlot(title: string, series: Record<string, [number, number][]
   let [y0, y1] = [Math.min(...all.map((p) => p[1])), Math.max(...all.map((p) => p[1]))];
   if (x1 === x0) x1 = x0 + 1;
   if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
-  const w = width - pad.l - pad.r, h = height - pad.t - pad.b;
+  const w = width - pad.l - pad.r,
+    h = height - pad.t - pad.b;
   const sx = (x: number) => pad.l + ((x - x0) / (x1 - x0)) * w;
   const sy = (y: number) => pad.t + h - ((y - y0) / (y1 - y0)) * h;
   const parts: string[] = [
@@ -85,9 +91,15 @@ export function svgPlot(title: string, series: Record<string, [number, number][]
   parts.push(`<text x="${pad.l + w}" y="${height - 6}" font-size="9" text-anchor="end">step ${x1}</text>`);
   names.forEach((n, i) => {
     const color = PALETTE[i % PALETTE.length]!;
-    const pts = thin(series[n]!.filter(([, v]) => Number.isFinite(v)), 400);
+    const pts = thin(
+      series[n]!.filter(([, v]) => Number.isFinite(v)),
+      400,
+    );
     if (pts.length === 1) parts.push(`<circle cx="${sx(pts[0]![0]).toFixed(1)}" cy="${sy(pts[0]![1]).toFixed(1)}" r="2.5" fill="${color}"/>`);
-    else parts.push(`<polyline class="series" fill="none" stroke="${color}" stroke-width="1.4" points="${pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`);
+    else
+      parts.push(
+        `<polyline class="series" fill="none" stroke="${color}" stroke-width="1.4" points="${pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`,
+      );
     parts.push(`<text x="${pad.l + w - 4}" y="${pad.t + 11 + i * 11}" font-size="9" text-anchor="end" fill="${color}">${esc(n)}</text>`);
   });
   parts.push('</svg>');
@@ -114,11 +126,16 @@ figure.curve figcaption { font-size: 12px; font-weight: bold; }
 
 function rowHtml(r: Row): string {
   const cmp = r.baseline !== undefined && Number.isFinite(r.value) ? (r.value > r.baseline ? 'above' : 'below') : '';
-  const base = r.baseline !== undefined ? `${esc(fmt(r.baseline))}${r.baselineKind ? ` <small>(${esc(r.baselineKind)})</small>` : ''}${r.baselineSe !== undefined ? ` <small>se ${esc(fmt(r.baselineSe))}</small>` : ''}` : '';
+  const base =
+    r.baseline !== undefined
+      ? `${esc(fmt(r.baseline))}${r.baselineKind ? ` <small>(${esc(r.baselineKind)})</small>` : ''}${r.baselineSe !== undefined ? ` <small>se ${esc(fmt(r.baselineSe))}</small>` : ''}`
+      : '';
   const st = r.ok === undefined ? '' : r.ok ? '<span class="ok">ok</span>' : '<span class="fail">FAIL</span>';
-  return `<tr id="row-${esc(r.id)}" class="${r.ok === false ? 'fail' : ''}" data-row="${esc(r.id)}"><td>${esc(r.label)}</td><td>${esc(r.metric)}</td>` +
+  return (
+    `<tr id="row-${esc(r.id)}" class="${r.ok === false ? 'fail' : ''}" data-row="${esc(r.id)}"><td>${esc(r.label)}</td><td>${esc(r.metric)}</td>` +
     `<td class="n measured ${cmp}">${esc(r.text ?? fmt(r.value))}</td><td class="n">${base}</td><td class="n">${r.published !== undefined ? esc(fmt(r.published)) : ''}</td>` +
-    `<td>${r.expect ? `<code>${esc(r.expect)}</code>` : ''}</td><td>${st}</td><td class="prov">${esc(provText(r))}</td></tr>`;
+    `<td>${r.expect ? `<code>${esc(r.expect)}</code>` : ''}</td><td>${st}</td><td class="prov">${esc(provText(r))}</td></tr>`
+  );
 }
 
 export function curveFigure(c: Curve): string {
@@ -129,14 +146,20 @@ export function curveFigure(c: Curve): string {
 }
 
 export function renderHtml(rep: Report): string {
-  const body: string[] = [`<h1>${esc(rep.title)}</h1>`, `<p>Profile <b>${esc(rep.scale)}</b>, generated ${esc(rep.generated)}. Each measured value stands beside its chance or majority-class baseline (computed from the evaluation data) and the published S-SMKE number; green: above the baseline.</p>`];
-  if (rep.failures.length) body.push(`<div class="failures"><b>Expectations failed</b><ul>${rep.failures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul></div>`);
+  const body: string[] = [
+    `<h1>${esc(rep.title)}</h1>`,
+    `<p>Profile <b>${esc(rep.scale)}</b>, generated ${esc(rep.generated)}. Each measured value stands beside its chance or majority-class baseline (computed from the evaluation data) and the published S-SMKE number; green: above the baseline.</p>`,
+  ];
+  if (rep.failures.length)
+    body.push(`<div class="failures"><b>Expectations failed</b><ul>${rep.failures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul></div>`);
   for (const t of rep.tables) {
     const rows = rep.rows.filter((r) => r.table === t.id);
     if (!rows.length) continue;
     body.push(`<h2>${esc(t.title)}</h2>`);
     if (t.note) body.push(`<p class="note">${esc(t.note)}</p>`);
-    body.push(`<table class="results" data-table="${esc(t.id)}"><thead><tr><th>row</th><th>metric</th><th>measured</th><th>chance / majority</th><th>published</th><th>expect</th><th></th><th>provenance (stage · key · finished · time · backend)</th></tr></thead><tbody>`);
+    body.push(
+      `<table class="results" data-table="${esc(t.id)}"><thead><tr><th>row</th><th>metric</th><th>measured</th><th>chance / majority</th><th>published</th><th>expect</th><th></th><th>provenance (stage · key · finished · time · backend)</th></tr></thead><tbody>`,
+    );
     body.push(...rows.map(rowHtml), '</tbody></table>');
   }
   const figs = rep.curves.map(curveFigure).filter(Boolean);
