@@ -8,6 +8,8 @@ import { AdamW, clipGlobalNorm, GradAccumulator, lossAndGrads } from './optim.js
 import { clampLogitScales, smkeAccuracies, smkeLoss, type SmkeConfig } from './smke.js';
 import type { MemoryBank } from './losses.js';
 import type { TextBatch } from './text.js';
+import type { Communicator } from './data-parallel.js';
+import { allGatherRows, allReduceGrads } from './dp-step.js';
 
 export interface SmkeBatch {
   images: tf.Tensor4D;
@@ -23,6 +25,12 @@ export interface StepResult {
   gradNorm: number;
 }
 
+/**
+ * With `comm` of N > 1 ranks, `micro` is this rank's contiguous share of the step's micro-batches
+ * (rankShare): gradients and losses are averaged over the ranks and every rank enqueues the
+ * all-gathered teacher targets in micro-batch order, so N ranks end the step exactly as one rank
+ * given all the micro-batches would (up to the summation order of the gradient mean).
+ */
 export async function smkeTrainStep(
   ps: ParamStore,
   cfg: SmkeConfig,
@@ -31,6 +39,7 @@ export async function smkeTrainStep(
   micro: SmkeBatch[],
   lr: number,
   clipNorm: number,
+  comm?: Communicator,
 ): Promise<StepResult> {
   const acc = new GradAccumulator();
   let loss = 0,
@@ -50,12 +59,26 @@ export async function smkeTrainStep(
     for (const t of Object.values(r.aux)) t.dispose();
     acc.add(r.grads);
   }
-  const grads = acc.mean();
+  let grads = acc.mean();
+  if (comm && comm.world > 1) {
+    grads = await allReduceGrads(comm, grads);
+    const m = await comm.allReduceMean(Float32Array.of(loss, kd, itc));
+    [loss, kd, itc] = [m[0]!, m[1]!, m[2]!];
+  }
   const gradNorm = clipNorm > 0 ? await clipGlobalNorm(grads, clipNorm) : NaN;
   opt.apply(grads, lr);
   for (const g of grads.values()) g.dispose();
   clampLogitScales(ps);
-  if (bank.size > 0) for (const b of micro) bank.push(b.teacher);
+  if (bank.size > 0) {
+    if (comm && comm.world > 1) {
+      const all = await allGatherRows(
+        comm,
+        micro.map((b) => b.teacher),
+      );
+      for (const t of all) bank.push(t);
+      tf.dispose(all);
+    } else for (const b of micro) bank.push(b.teacher);
+  }
   return { loss, kd, itc, gradNorm };
 }
 

@@ -114,9 +114,11 @@ describe('pipelines/full.smke', () => {
   });
 
   it('paper: the published S-SMKE hyperparameters', () => {
+    // A global batch of 256 per step: one micro-batch of 128 per GPU.
     expect(inst(paper, 's_smke').params).toMatchObject({
       steps: 89273,
-      batch_size: 256,
+      batch_size: 128,
+      accum_steps: 2,
       lr: 1e-4,
       bank_size: 65536,
       layers: 6,

@@ -25,6 +25,8 @@ import { epochBatches, imageBatch, loadImageSplit } from './images.js';
 import { imageConfig, imageEmbedding, imageTokens, textEmbedding, textMaxLen, textTokens, textWidth } from './encoders.js';
 import { inBatches, trainLoop } from './loop.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
+import { stepStream, streamEvaluate } from './streaming.js';
+import { ImageDataset } from '../../data/image-dataset.js';
 
 type P = Record<string, Value>;
 const n = (p: P, k: string) => p[k] as number;
@@ -112,9 +114,11 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
   await setupBackend(ctx, p);
   const model = await loadModel(p.model as string, ctx.seed);
   const cfg = imageConfig(model);
-  const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
-  const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
-  const nc = train.classes.length;
+  // data = "stream": batches come from the shards as the steps ask for them, evaluation streams the split.
+  const streaming = p.data === 'stream';
+  const train = streaming ? undefined : await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = streaming ? undefined : await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
+  const nc = (train ?? (await ImageDataset.open(p.images as string, 'image-class'))).classes.length;
   if (!nc) throw new Error(`${p.images} is not an image-class dataset`);
   const mode = p.mode as 'linear' | 'full';
   // Linear probe: only the new head learns; full: the image encoder too. The text side never trains here.
@@ -129,8 +133,9 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
   };
   const s = cfg.imageSize,
     b = n(p, 'batch_size');
-  const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
-  const batches = epochBatches(train.records.length, b, ctx.seed);
+  const labels = (split: NonNullable<typeof train>, idx: number[]) => idx.map((i) => split.records[i]!.label!);
+  const batches = train ? epochBatches(train.records.length, b, ctx.seed) : undefined;
+  const stream = streaming ? await stepStream([p.images as string], b, ctx.seed, s, ctx.signal) : undefined;
   let acc = 0;
   const { finalLoss } = await trainLoop({
     ctx,
@@ -142,12 +147,26 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
     clip: n(p, 'clip'),
     evalEvery: n(p, 'eval_every'),
     weightDecay: n(p, 'weight_decay'),
+    ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
-      const idx = batches(step);
-      const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, s, s, 3]);
-      return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(labels(train, idx), 'int32'), nc), logits(x)) as tf.Scalar;
+      if (stream) {
+        const sb = stream.batch;
+        return tf.losses.softmaxCrossEntropy(
+          oneHotFloat(tf.tensor1d(sb.labels!, 'int32'), nc),
+          logits(tf.tensor4d(sb.images!, [sb.size, s, s, 3])),
+        ) as tf.Scalar;
+      }
+      const idx = batches!(step);
+      const x = tf.tensor4d(imageBatch(train!, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, s, s, 3]);
+      return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(labels(train!, idx), 'int32'), nc), logits(x)) as tf.Scalar;
     },
     evaluate: async (step) => {
+      if (!val) {
+        const ev = await streamEvaluate([p.images as string], p.val_split as string, s, 64, (x, k) => logits(tf.tensor4d(x, [k, s, s, 3])), ctx.signal);
+        acc = accuracy(argmaxRows(ev.data, ev.rows, nc), ev.labels) * 100;
+        ctx.metric('val_accuracy', acc, step);
+        return;
+      }
       const out = await inBatches(val.records.length, 64, (idx) => logits(tf.tensor4d(imageBatch(val, idx), [idx.length, s, s, 3])));
       acc =
         accuracy(
@@ -160,6 +179,7 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
       ctx.metric('val_accuracy', acc, step);
     },
   });
+  await stream?.close();
   await writeMetrics(ctx, {
     mode,
     accuracy: acc,
@@ -176,9 +196,12 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<voi
   if (model.config.model !== 's_smke') throw new Error(`finetune.retrieval needs an S-SMKE checkpoint, got '${model.config.model}'`);
   const tok = await loadTokenizer(p.model as string);
   const cfg = model.config.smke;
-  const train = await loadPairs(dirList(p.pairs), 'train', cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
-  const b = n(p, 'batch_size');
-  const batches = epochBatches(train.images.records.length, b, ctx.seed);
+  const streaming = p.data === 'stream';
+  const train = streaming ? undefined : await loadPairs(dirList(p.pairs), 'train', cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
+  const b = n(p, 'batch_size'),
+    size = cfg.image.imageSize;
+  const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;
+  const stream = streaming ? await stepStream(dirList(p.pairs), b, ctx.seed, size, ctx.signal) : undefined;
   // Only the path to x learns: the KD head and the x_interm scale get no gradient from this loss.
   model.ps.setTrainable('kd.', false);
   model.ps.setTrainable('scale.interm', false);
@@ -190,12 +213,17 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<voi
     lr: n(p, 'lr'),
     warmupFrac: n(p, 'warmup'),
     clip: n(p, 'clip'),
+    ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
-      const { images, text } = pairBatch(train, batches(step), new Rng(deriveSeed(ctx.seed, 'aug', step)));
+      const sb = stream?.batch;
+      const { images, text } = sb
+        ? { images: tf.tensor4d(sb.images!, [sb.size, size, size, 3]), text: textTensors(sb.captions!.map((c) => tok.encode(c, undefined, cfg.text.maxLen))) }
+        : pairBatch(train!, batches!(step), new Rng(deriveSeed(ctx.seed, 'aug', step)));
       return clipLoss(imageEmbedding(model, images), textEmbedding(model, text), model.ps.get('scale.out'));
     },
     afterStep: () => clampLogitScales(model.ps),
   });
+  await stream?.close();
   model.ps.setTrainable('', true);
   const out = join(ctx.outDir, 'model');
   await saveCheckpoint(out, model.ps, { ...model.config, trained_by: 'finetune.retrieval' });

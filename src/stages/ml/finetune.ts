@@ -1,7 +1,7 @@
 // Descriptors of the finetuning kinds (run in finetune-run.ts). No tfjs at import time.
 
 import type { StageKind } from '../kind.js';
-import { int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
+import { DATA_MODE, int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 export const finetuneText: StageKind = {
   name: 'finetune.text',
@@ -44,6 +44,7 @@ export const finetuneImage: StageKind = {
       images: path('Image-class dataset.'),
       mode: { type: 'string', enum: ['linear', 'full'], default: 'linear' },
       val_split: { type: 'string', default: 'val' },
+      data: DATA_MODE,
       weight_decay: num(0.01),
       eval_every: int(100),
       ...TRAIN_COMMON,
@@ -70,6 +71,7 @@ export const finetuneRetrieval: StageKind = {
     properties: {
       model: path('train.s_smke checkpoint.'),
       pairs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets (train split).' },
+      data: DATA_MODE,
       ...TRAIN_COMMON,
       steps: int(150),
       lr: num(2e-4),

@@ -17,6 +17,8 @@ export interface LoopOptions {
   warmupFrac: number;
   clip: number;
   weightDecay?: number;
+  /** Called before the loss of step `step`: fetches what the step reads (a streamed batch). */
+  prepare?(step: number): Promise<void>;
   /** The loss of step `step` (0-based), built inside a tidy scope. */
   loss(step: number): tf.Scalar;
   /** Called after every optimiser update (e.g. to clamp parameters). */
@@ -38,6 +40,7 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
       o.ctx.signal.throwIfAborted();
       const ts = performance.now();
       const lr = cosineWithWarmup(step, o.lr, warmup, o.steps);
+      await o.prepare?.(step);
       const { loss, grads } = lossAndGrads(o.ps, () => ({ loss: o.loss(step) }));
       finalLoss = (await loss.data())[0]!;
       loss.dispose();

@@ -23,7 +23,10 @@ import { smkeTrainStep, smkeValidate, type SmkeBatch } from '../../ml/smke-train
 import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
 import { epochBatches } from './images.js';
-import { loadPairs, pairBatch } from './pairs.js';
+import { loadPairs, pairBatch, textTensors } from './pairs.js';
+import { MicroStream, trainAugment } from './streaming.js';
+import { rankShare, type Communicator } from '../../ml/data-parallel.js';
+import { rankDevices, startRanks, type Ranks } from './ranks.js';
 
 type P = Record<string, Value>;
 const n = (p: P, k: string) => p[k] as number;
@@ -69,7 +72,42 @@ async function loadResume(dir: string, ps: ParamStore, opt: AdamW, bank: MemoryB
   return latest.step;
 }
 
-export async function runSmke(ctx: StageContext, p: P): Promise<void> {
+/**
+ * With more than one granted GPU the stage runs data-parallel: this process is rank 0 and starts the
+ * others (./ranks.ts); each rank computes accum_steps/N of every step's micro-batches. The micro-batches
+ * and their order do not depend on N, so the result does not either (up to float summation order).
+ * `comm` is given to the child ranks, which run their share through this same function.
+ */
+export async function runSmke(ctx: StageContext, p: P, comm?: Communicator): Promise<void> {
+  const devices = rankDevices(ctx);
+  const world = comm ? comm.world : Math.max(1, devices.length);
+  if (world > 1 && n(p, 'accum_steps') % world !== 0) {
+    throw new Error(
+      `train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${n(p, 'accum_steps')}. Set accum_steps = ${world} and batch_size = global batch / ${world}`,
+    );
+  }
+  if (comm || world === 1) return trainSmke(ctx, p, comm);
+  const before = process.env.CUDA_VISIBLE_DEVICES;
+  // Rank 0 computes on the first granted device; the others get one each from startRanks.
+  process.env.CUDA_VISIBLE_DEVICES = String(devices[0]);
+  let ranks: Ranks | undefined;
+  try {
+    ranks = await startRanks(ctx, 'train.s_smke', p);
+    ctx.log.info(`data-parallel: ${world} ranks on GPUs ${devices.join(', ')}`);
+    await trainSmke(ctx, p, ranks.comm);
+    await ranks.stop(true);
+  } catch (err) {
+    await ranks?.stop(false).catch(() => {});
+    throw err;
+  } finally {
+    if (before === undefined) delete process.env.CUDA_VISIBLE_DEVICES;
+    else process.env.CUDA_VISIBLE_DEVICES = before;
+  }
+}
+
+async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined): Promise<void> {
+  // Rank 0 (or the only rank) reports, validates and writes; the other ranks only train.
+  const lead = !comm || comm.rank === 0;
   const { backend } = await setupBackend(ctx, p);
   const teacher = await loadModel(p.teacher as string, ctx.seed);
   if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
@@ -89,12 +127,16 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const dirs = dirList(p.pairs);
   const size = cfg.image.imageSize,
     maxLen = cfg.text.maxLen;
-  const train = await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
+  // data = "stream": the training split is read from its shards as the steps need it, never held whole.
+  const streaming = p.data === 'stream';
+  const train = streaming ? undefined : await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
   const b = n(p, 'batch_size'),
     accum = n(p, 'accum_steps'),
     steps = n(p, 'steps');
-  const valSet = await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal });
-  if (train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
+  const valSet = lead
+    ? await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal })
+    : undefined;
+  if (train && train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
 
   const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: n(p, 'weight_decay') });
   const bank = new MemoryBank(n(p, 'bank_size'), tcfg.dim, deriveSeed(ctx.seed, 'bank'));
@@ -103,13 +145,33 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
   const start = await loadResume(resumeDir, ps, opt, bank);
   if (start > 0) ctx.log.info(`resuming from step ${start} (checkpoint in ${resumeDir})`);
 
-  const batches = epochBatches(train.images.records.length, b, ctx.seed);
-  const makeBatch = (idx: number[], rng?: Rng): SmkeBatch => {
-    const { images, text } = pairBatch(train, idx, rng);
-    return { images, text, teacher: teacherTargets(teacher.ps, tcfg, images) };
+  const share = (all: number[]) => (comm ? rankShare(all, comm.rank, comm.world) : all);
+  const mineK = new Set(share(Array.from({ length: accum }, (_, k) => k)));
+  const stream = streaming
+    ? await MicroStream.open(dirs, {
+        split: 'train',
+        batchSize: b,
+        seed: ctx.seed,
+        augment: trainAugment(size),
+        mine: (j) => mineK.has(j % accum),
+        from: start * accum,
+        signal: ctx.signal,
+      })
+    : undefined;
+  if (stream) ctx.log.info(`streaming ${stream.source.total} training pairs from ${stream.source.shards.length} shards (${stream.perEpoch} batches per epoch)`);
+  const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;
+  const withTeacher = (images: tf.Tensor4D, text: SmkeBatch['text']): SmkeBatch => ({ images, text, teacher: teacherTargets(teacher.ps, tcfg, images) });
+  const microBatch = async (step: number, k: number): Promise<SmkeBatch> => {
+    if (!stream) {
+      const { images, text } = pairBatch(train!, batches!(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k)));
+      return withTeacher(images, text);
+    }
+    const sb = await stream.get(step * accum + k);
+    const images = tf.tensor4d(sb.images!, [sb.size, size, size, 3]);
+    return withTeacher(images, textTensors(sb.captions!.map((c) => tok.encode(c, undefined, maxLen))));
   };
   const valBatches: SmkeBatch[] = [];
-  for (let i = 0; i + 1 < valSet.images.records.length; i += b) {
+  for (let i = 0; valSet && i + 1 < valSet.images.records.length; i += b) {
     const idx = Array.from({ length: Math.min(b, valSet.images.records.length - i) }, (_, k) => i + k);
     const { images, text } = pairBatch(valSet, idx);
     valBatches.push({ images, text, teacher: teacherTargets(teacher.ps, tcfg, images) });
@@ -132,14 +194,15 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
       ctx.signal.throwIfAborted();
       const t0 = performance.now();
       const micro: SmkeBatch[] = [];
-      for (let k = 0; k < accum; k++) micro.push(makeBatch(batches(step * accum + k), new Rng(deriveSeed(ctx.seed, 'aug', step, k))));
+      for (const k of mineK) micro.push(await microBatch(step, k));
       const lr = cosineWithWarmup(step, n(p, 'lr'), warmup, steps);
-      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'));
+      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
       free(micro);
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
       stepSeconds += (performance.now() - t0) / 1000;
       stepsRun++;
       last = r;
+      if (!lead) continue;
       const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
       reporter.report(step + 1, {
         loss: r.loss,
@@ -155,6 +218,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
       if (done % n(p, 'checkpoint_every') === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
       reporter.resetClock();
     }
+    if (!lead) return;
     const out = join(ctx.outDir, 'model');
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
     await copyFile(join(p.text_encoder as string, VOCAB_FILE), join(out, VOCAB_FILE));
@@ -174,6 +238,7 @@ export async function runSmke(ctx: StageContext, p: P): Promise<void> {
       backend,
     });
   } finally {
+    await stream?.close();
     free(valBatches);
     bank.dispose();
     opt.dispose();

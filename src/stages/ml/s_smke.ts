@@ -1,7 +1,7 @@
 // Descriptor of train.s_smke (run in s_smke-run.ts). No tfjs at import time.
 
 import type { StageKind } from '../kind.js';
-import { int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
+import { DATA_MODE, int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 export const trainSmke: StageKind = {
   name: 'train.s_smke',
@@ -30,7 +30,12 @@ export const trainSmke: StageKind = {
         description:
           "'pretrained' copies the unimodal encoders' blocks (the method); 'random' keeps their shapes and vocabulary but starts from random weights (the ablation).",
       },
-      accum_steps: int(1, 1, 'Micro-batches of batch_size accumulated per optimiser step.'),
+      data: DATA_MODE,
+      accum_steps: int(
+        1,
+        1,
+        'Micro-batches of batch_size accumulated per optimiser step; with N GPUs a multiple of N (each GPU computes accum_steps/N of them, gradients averaged).',
+      ),
       weight_decay: num(0.01),
       val_split: { type: 'string', default: 'val' },
       val_every: int(50, 1, 'Validate (in-batch KD, loss and accuracies) every this many steps.'),

@@ -14,6 +14,15 @@ export const BACKEND = {
   description: "tfjs backend; '' picks the fastest available (tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu) unless --backend says otherwise.",
 };
 
+/** Where training images come from: decoded whole into memory (small sets) or streamed from the shards (any size). */
+export const DATA_MODE = {
+  type: 'string',
+  enum: ['memory', 'stream'],
+  default: 'memory',
+  description:
+    "'memory' decodes the split once into memory (small sets: the mini profile); 'stream' reads the tar shards with a shuffle buffer and decodes ahead, in memory bounded whatever the dataset's size (the paper profile).",
+};
+
 export const TRAIN_COMMON = {
   steps: int(300, 1, 'Optimisation steps.'),
   batch_size: int(32, 2, 'Examples per step.'),
