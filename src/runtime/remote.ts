@@ -262,19 +262,24 @@ export class RemoteStore {
     return 'pushed';
   }
 
-  /** Every entry on the remote, with the time its index was written. */
-  async list(): Promise<{ key: string; written: Date }[]> {
+  /** Every object under `prefix` (paged through the listing), as its name below the prefix and the time it was written. */
+  private async *objects(prefix: string): AsyncGenerator<{ name: string; written: Date }> {
     const { client, sdk } = await this.s3();
-    const out: { key: string; written: Date }[] = [];
     let token: string | undefined;
     do {
-      const r = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}index/`, ContinuationToken: token }));
-      for (const o of r.Contents ?? []) {
-        const key = o.Key?.slice(`${this.prefix}index/`.length).replace(/\.json$/, '');
-        if (key && KEY.test(key)) out.push({ key, written: o.LastModified ?? new Date(0) });
-      }
+      const r = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of r.Contents ?? []) if (o.Key) yield { name: o.Key.slice(prefix.length), written: o.LastModified ?? new Date(0) };
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** Every entry on the remote, with the time its index was written. */
+  async list(): Promise<{ key: string; written: Date }[]> {
+    const out: { key: string; written: Date }[] = [];
+    for await (const o of this.objects(`${this.prefix}index/`)) {
+      const key = o.name.replace(/\.json$/, '');
+      if (KEY.test(key)) out.push({ key, written: o.written });
+    }
     return out;
   }
 
@@ -285,13 +290,12 @@ export class RemoteStore {
   async remove(key: string): Promise<void> {
     const { client, sdk } = await this.s3();
     await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.indexKey(key) }));
-    let token: string | undefined;
-    do {
-      const r = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.prefix}entries/${key}/`, ContinuationToken: token }));
-      const objects = (r.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (objects.length) await client.send(new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: objects, Quiet: true } }));
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
+    const files: { Key: string }[] = [];
+    for await (const o of this.objects(`${this.prefix}entries/${key}/`)) files.push({ Key: this.fileKey(key, o.name) });
+    // DeleteObjects takes at most 1,000 keys per request.
+    for (let i = 0; i < files.length; i += 1000) {
+      await client.send(new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: files.slice(i, i + 1000), Quiet: true } }));
+    }
   }
 
   /**
@@ -312,19 +316,11 @@ export class RemoteStore {
 
   /** Keys with files under entries/ and the newest time any of their files was written. */
   private async uploads(): Promise<{ key: string; written: Date }[]> {
-    const { client, sdk } = await this.s3();
     const newest = new Map<string, number>();
-    let token: string | undefined;
-    const base = `${this.prefix}entries/`;
-    do {
-      const r = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: base, ContinuationToken: token }));
-      for (const o of r.Contents ?? []) {
-        const key = o.Key?.slice(base.length).split('/')[0];
-        if (!key || !KEY.test(key)) continue;
-        newest.set(key, Math.max(newest.get(key) ?? 0, o.LastModified?.getTime() ?? 0));
-      }
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
+    for await (const o of this.objects(`${this.prefix}entries/`)) {
+      const key = o.name.split('/')[0]!;
+      if (KEY.test(key)) newest.set(key, Math.max(newest.get(key) ?? 0, o.written.getTime()));
+    }
     return [...newest].map(([key, t]) => ({ key, written: new Date(t) }));
   }
 
