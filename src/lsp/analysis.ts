@@ -3,10 +3,10 @@
 // offer for completion. No LSP types here, so every answer is testable without
 // a connection; ./server.ts turns them into protocol messages.
 
-import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Entry, Expr, FileAst, Item, ParamDecl, StageDecl } from '../compiler/ast.js';
 import type { KindCatalog, OutputSpec } from '../compiler/kinds.js';
+import { readSource } from '../compiler/load.js';
 import { parse } from '../compiler/parser.js';
 import type { SourceSpan } from '../compiler/plan.js';
 import { SourceFile } from '../compiler/source.js';
@@ -181,15 +181,10 @@ export function stageAround(ast: FileAst, offset: number): StageDecl | undefined
   return found;
 }
 
-/** Reads and parses a file from disk; undefined when it is not a readable regular file. */
+/** Reads and parses an imported file the way the compiler reads it (regular files only, size-capped); undefined when it cannot. */
 function parseFileFromDisk(path: string): FileAst | undefined {
-  try {
-    // Imports are read like the compiler reads them: regular files only, so a FIFO cannot hang the editor.
-    if (!statSync(path).isFile()) return undefined;
-    return parse(new SourceFile(path, readFileSync(path, 'utf8'))).ast;
-  } catch {
-    return undefined;
-  }
+  const read = readSource(path);
+  return 'text' in read ? parse(new SourceFile(path, read.text)).ast : undefined;
 }
 
 /** Declarations of this file and of the files it imports (transitively; each file once). */
