@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, formatSource } from '../../src/compiler/index.js';
-import { MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES, readSource } from '../../src/compiler/load.js';
+import { MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES, readSource } from '../../src/compiler/load-sources.js';
 import { MAX_DEPTH } from '../../src/compiler/parser.js';
 import { catalog, compileText, planOf, project } from '../compiler/helpers.js';
 

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { compile, formatSource } from '../../src/compiler/index.js';
 import { fastParse } from '../../src/compiler/fastparse.js';
 import { MAX_DEPTH, parseWithRecovery } from '../../src/compiler/parser.js';
-import { renderDiagnostics } from '../../src/compiler/render.js';
+import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { SourceFile } from '../../src/compiler/source.js';
 import { catalog, compileText, planOf, project } from '../compiler/helpers.js';
 
