@@ -55,7 +55,7 @@ export class Digester {
   /**
    * Every file and directory an input digest depended on, with its stat
    * signature: while all of them are unchanged, so are the digests (the no-op
-   * fast path, ./noop.ts). A directory's mtime changes when entries are
+   * fast path, ./noop-snapshot.ts). A directory's mtime changes when entries are
    * added, removed or renamed in it, which is what a glob or a directory
    * input could otherwise miss.
    */

@@ -8,7 +8,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, ren
 import { hostname } from 'node:os';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
-import { journalPath, type NoopRunRecord } from './noop.js';
+import { journalPath, type NoopRunRecord } from './noop-snapshot.js';
 
 type DB = Database.Database;
 

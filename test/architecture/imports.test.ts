@@ -11,7 +11,7 @@ const SRC = resolve(import.meta.dirname, '..', '..', 'src');
 const IMPORT = /^\s*(?:import|export)\s[^'";]*?\sfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
 interface Edge {
-  from: string; // path under src/, e.g. 'runtime/worker.ts'
+  from: string; // path under src/, e.g. 'runtime/job-worker.ts'
   to: string; // resolved path under src/, .js written as .ts
 }
 
@@ -85,14 +85,14 @@ describe('import direction in src/', () => {
       ['ml/models.ts', "import { kinds } from '../stages/ml/index.js';"],
       ['data/loader.ts', "export { registry } from '../stages/registry.js';"],
       ['data/loader.ts', "const m = await import('../ml/backend.js');"],
-      ['runtime/worker.ts', "import { sShmkeRun } from '../stages/ml/s_smke-run.js';"],
-      ['runtime/worker.ts', "import '../cli/main.js';"],
+      ['runtime/job-worker.ts', "import { sShmkeRun } from '../stages/ml/s_smke-run.js';"],
+      ['runtime/job-worker.ts', "import '../cli/main.js';"],
       ['stages/ml/loop.ts', "import { runPlan } from '../../runtime/orchestrate.js';"],
       ['cli/run.ts', "import { tf } from '../ml/backend.js';"],
     ];
     for (const [file, line] of cases) expect(violations(importsOf(file, `// x\n${line}\n`)), `${file}: ${line}`).toHaveLength(1);
     expect(
-      violations(importsOf('runtime/worker.ts', "import { registry } from '../stages/registry.js';\nimport type { X } from '../compiler/plan.js';")),
+      violations(importsOf('runtime/job-worker.ts', "import { registry } from '../stages/registry.js';\nimport type { X } from '../compiler/plan.js';")),
     ).toEqual([]);
   });
 });

@@ -49,7 +49,7 @@ import type Database from 'better-sqlite3';
 import type { WorkerEvent } from '../events.js';
 import { stageEnv } from '../secrets.js';
 import { loadSlurmConfig, slurmTime, type SlurmConfig } from './slurm-config.js';
-import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
+import type { Executor, JobExit, JobHandle, JobRequest } from './executor.js';
 
 /** Slurm states after which a job never runs again. */
 export const TERMINAL = new Set([
