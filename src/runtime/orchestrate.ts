@@ -14,7 +14,7 @@ import type { Executor, JobHandle } from './executors/executor.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
-import { sleep } from '../data/http.js';
+import { sleep } from '../data/retry-policy.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';

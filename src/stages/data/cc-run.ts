@@ -4,7 +4,7 @@
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import { redactUrl } from '../../data/http.js';
+import { redactUrl } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { readStoredImage, scrapeImages } from '../../data/scrape.js';
 import { readCaptionTsv } from '../../data/tsv.js';

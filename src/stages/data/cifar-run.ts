@@ -2,7 +2,7 @@
 
 import { join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import { cifarRecords, parseNames } from '../../data/cifar.js';
+import { cifarRecords, parseNames } from '../../data/cifar-records.js';
 import { ImageDatasetWriter } from '../../data/image-dataset.js';
 import { tarFiles } from '../../data/tar-read.js';
 import type { StageContext } from '../kind.js';

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import type { TextExample } from '../../data/format.js';
+import type { TextExample } from '../../data/dataset-format.js';
 import { parseGlueTsv, splitMrpc } from '../../data/glue-tsv.js';
 import { writeJsonAtomic } from '../../data/image-dataset.js';
 import { TextTasksWriter, glueSpec, type GlueTask } from '../../data/text-tasks.js';

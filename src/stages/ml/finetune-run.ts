@@ -13,7 +13,7 @@ import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { TextTasks } from '../../data/text-tasks.js';
-import type { TextExample, TextMetric } from '../../data/format.js';
+import type { TextExample, TextMetric } from '../../data/dataset-format.js';
 import { loadModel, loadTokenizer, VOCAB_FILE } from '../../ml/models.js';
 import { defineLayerNorm, defineLinear, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { accuracy, argmaxRows, f1, matthews, pearson, spearman } from '../../ml/metrics.js';

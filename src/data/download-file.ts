@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage } from 'node:http';
 import { discard, httpGet, HttpAgents, writeBody, type ByteSink } from './http-get.js';
-import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './http.js';
+import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './retry-policy.js';
 import { Rng } from './rng.js';
 
 export interface DownloadOptions {
