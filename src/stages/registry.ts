@@ -3,7 +3,7 @@
 // index.ts; adding a kind never needs a compiler change.
 
 import type { KindCatalog } from '../compiler/kind-catalog.js';
-import type { StageKind } from './kind.js';
+import type { StageKind } from './stage-kind.js';
 import { kinds as execKinds } from './exec/index.js';
 import { kinds as dataKinds } from './data/index.js';
 import { weightsConvertKind } from './data/weights.js';

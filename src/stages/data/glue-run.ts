@@ -8,7 +8,7 @@ import { parseGlueTsv, splitMrpc } from '../../data/glue-tsv.js';
 import { writeJsonAtomic } from '../../data/image-dataset.js';
 import { TextTasksWriter, glueSpec, type GlueTask } from '../../data/text-tasks.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { obtain, using } from './obtain.js';
 
 /** Zip name, directory inside it, and split -> [file, labelled]. */

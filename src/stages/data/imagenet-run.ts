@@ -8,7 +8,7 @@ import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js
 import { ReasonCounter, prepareImage } from '../../data/image-prep.js';
 import { parseClassesPy, shortName, synsetOf } from '../../data/imagenet-classes.js';
 import { tarFiles } from '../../data/tar-read.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { IMAGENET_TERMS } from './imagenet.js';
 import { obtain, using } from './obtain.js';
 

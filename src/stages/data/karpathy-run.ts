@@ -1,4 +1,4 @@
-// The work of dataset.coco and dataset.flickr30k (descriptors in ./karpathy-kinds.ts).
+// The work of dataset.coco and dataset.flickr30k (descriptors in ./karpathy.ts).
 
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -10,8 +10,8 @@ import { ReasonCounter, prepareImage } from '../../data/image-prep.js';
 import { parseKarpathy, type KarpathyImage } from '../../data/karpathy-splits.js';
 import { tarFiles } from '../../data/tar-read.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
-import { FLICKR_HELP } from './karpathy-kinds.js';
+import type { StageContext } from '../stage-kind.js';
+import { FLICKR_HELP } from './karpathy.js';
 import { obtain, using } from './obtain.js';
 
 async function karpathySplit(ctx: StageContext, params: Record<string, Value>, json: string): Promise<KarpathyImage[]> {

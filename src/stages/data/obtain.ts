@@ -15,7 +15,7 @@ import { digestFile, downloadFile } from '../../data/download-file.js';
 import { ArchiveError, detectArchive } from '../../data/extract.js';
 import { applyMirror, redactUrl } from '../../data/retry-policy.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 
 export interface Source {
   /** File name in the scratch dir. */

@@ -6,7 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
 import type { SmkeConfig } from '../../ml/smke.js';
 import { l2normalize } from '../../ml/layers.js';

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { TextTasks } from '../../data/text-tasks.js';
 import type { TextExample, TextMetric } from '../../data/dataset-format.js';

@@ -3,7 +3,7 @@
 // per-step metrics and progress, periodic evaluation.
 
 import * as tf from '@tensorflow/tfjs';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import type { ParamStore } from '../../ml/params.js';
 import { AdamW, clipGlobalNorm, cosineWithWarmup, lossAndGrads, SMKE_ADAMW } from '../../ml/optim.js';
 import { StepReporter } from './common.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { listenRoot, type Communicator } from '../../ml/data-parallel.js';
 
 /** What a child rank needs to run its share of the stage (written as JSON for rank-main.js). */
