@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage } from 'node:http';
 import { discard, httpGet, HttpAgents, writeBody, type ByteSink } from './http-get.js';
-import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './retry-policy.js';
+import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, retryDelay, statusError, type RetryPolicy } from './retry-policy.js';
 import { Rng } from './rng.js';
 
 export interface DownloadOptions {
@@ -402,7 +402,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         }
         const delay = fe.retryAfterMs ?? backoffMs(policy, failures - 1, rng);
         opts.onRetry?.(fe, attempts, delay);
-        await sleep(delay, opts.signal);
+        await retryDelay(delay, opts.signal);
       }
     }
   } finally {

@@ -13,7 +13,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_USER_AGENT } from './download-file.js';
 import { discard, httpGet, HttpAgents, readBody } from './http-get.js';
-import { FetchError, backoffMs, networkError, sleep, statusError } from './retry-policy.js';
+import { FetchError, backoffMs, networkError, retryDelay, statusError } from './retry-policy.js';
 import { prepareImage } from './image-prep.js';
 import { Rng } from './rng.js';
 import type { CaptionRow } from './tsv.js';
@@ -290,7 +290,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         opts.onProgress?.(++settled, rows.length);
         return;
       }
-      await sleep(
+      await retryDelay(
         retry?.retryAfterMs ?? backoffMs({ retries: opts.retries, baseDelayMs: opts.retryDelayMs ?? 500, maxDelayMs: 10_000 }, attempt, rng),
         opts.signal,
       );

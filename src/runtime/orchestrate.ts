@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
+import { EXIT } from './errors.js';
 import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed } from './analyse.js';
 import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
@@ -14,7 +15,6 @@ import type { Executor, JobHandle } from './executors/executor.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
-import { sleep } from '../data/retry-policy.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';
@@ -27,6 +27,7 @@ import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
 import { smkeVersion } from './version.js';
+import { waitUnlessAborted } from './wait.js';
 import type { RemoteConfig, RemoteStore } from './remote.js';
 
 export interface RunOptions {
@@ -65,9 +66,6 @@ export interface RunSummary {
   cancelled: number;
   seconds: number;
 }
-
-/** Exit codes of `smke run` (docs/runtime.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** The GPUs of this machine, without starting a process (`nvidia-smi` costs ~100 ms). */
 export function detectGpus(): number {
@@ -316,7 +314,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
         waitingSaid = true;
       }
       // Aborting ends the wait early; the loop's first line then answers 'cancelled'.
-      await sleep(lockPollMs, signal).catch(() => undefined);
+      await waitUnlessAborted(lockPollMs, signal);
       if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
     }
     // Published by another run between our analysis and the lock, or

@@ -47,6 +47,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { WorkerEvent } from '../events.js';
+import { waitUnlessAborted } from '../wait.js';
 import { stageEnv } from '../secrets.js';
 import { loadSlurmConfig, slurmTime, type SlurmConfig } from './slurm-config.js';
 import type { Executor, JobExit, JobHandle, JobRequest } from './executor.js';
@@ -289,7 +290,7 @@ export class SlurmExecutor implements Executor {
     // Without an answer from the controller we cannot know whether they still run: ask again, a few times.
     let states = await this.query(rows.map((r) => r.job_id));
     for (let i = 0; !states && i < 5; i++) {
-      await new Promise((res) => setTimeout(res, 1000));
+      await waitUnlessAborted(1000);
       states = await this.query(rows.map((r) => r.job_id));
     }
     if (!states)
