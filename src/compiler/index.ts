@@ -1,6 +1,5 @@
 // The compiler's public entry: .smke text in, a checked Plan (or diagnostics) out.
-// Owned by the compiler issue. The runtime and CLI import only from this file,
-// ./plan.js and ./kind-catalog.js.
+// The runtime and CLI import only from this file, ./plan.js and ./kind-catalog.js.
 
 import { build } from './build.js';
 import type { Diagnostic } from './diagnostic.js';

@@ -1,4 +1,4 @@
-// Issue #11, resource exhaustion: no source, however long or strange, may
+// Resource exhaustion: no source, however long or strange, may
 // overflow the compiler's stack, take unbounded memory or time, or hang on
 // what it reads. Each case ends in a plan or a diagnostic with a code.
 import { execFileSync, spawnSync } from 'node:child_process';

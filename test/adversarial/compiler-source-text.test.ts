@@ -1,4 +1,4 @@
-// Issue #11, source text: whatever the bytes before, around or instead of
+// Source text: whatever the bytes before, around or instead of
 // the version line, and whichever way the file was saved (BOM, CRLF), the
 // compile ends in a plan or a diagnostic with a code, both parsers agree,
 // and strings hold the same text as from an LF file.

@@ -1,5 +1,5 @@
-// Adversarial servers against download resume (issue #11, "wrong data published
-// as success"): each case continues a partial file against a server that lies
+// Adversarial servers against download resume (wrong data must never be
+// published as success): each case continues a partial file against a server that lies
 // or changes, and checks that what lands at the destination is exactly the
 // resource (or that nothing lands and the error says why), never a splice.
 

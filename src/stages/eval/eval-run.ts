@@ -1,4 +1,5 @@
-// Zero-shot evaluation of an S-SMKE checkpoint, as s-smke.md's reference does:
+// Zero-shot evaluation of an S-SMKE checkpoint, as the method defines it
+// (docs/method.md, "Metrics"):
 // - eval.retrieval: every image and every caption embedded once (x), cosine
 //   scores, TR@k / IR@k with several captions per image, x100;
 // - eval.zeroshot: per class, the mean of the normalised text embeddings of

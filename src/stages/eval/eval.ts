@@ -5,7 +5,7 @@ import { path, BACKEND, METRICS_OUT } from '../ml/schema.js';
 
 const pairs = { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets to evaluate on.' };
 
-/** Prompt templates in the style of CLIP's 80 ImageNet ones (s-smke.md); a pipeline may pass its own. */
+/** Prompt templates in the style of CLIP's 80 ImageNet ones (docs/method.md, "Metrics"); a pipeline may pass its own. */
 export const DEFAULT_TEMPLATES = [
   'a photo of a {}.',
   'a picture of a {}.',

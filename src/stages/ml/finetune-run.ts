@@ -1,4 +1,4 @@
-// Downstream finetuning (s-smke.md, "Metrics"):
+// Downstream finetuning (docs/method.md, "Metrics"):
 // - finetune.text: a GLUE-format task; head = pooler(tanh) on the first token
 //   -> dropout 0.1 -> linear (classes, or 1 output trained with MSE for
 //   regression); each task's metrics on its evaluation split.

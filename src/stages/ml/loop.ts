@@ -1,5 +1,5 @@
-// The optimisation loop every training stage shares: AdamW (s-smke.md's
-// betas and no-decay groups), cosine schedule with warmup, clipping,
+// The optimisation loop every training stage shares: AdamW (the method's
+// betas and no-decay groups, docs/method.md), cosine schedule with warmup, clipping,
 // per-step metrics and progress, periodic evaluation.
 
 import * as tf from '@tensorflow/tfjs';

@@ -1,4 +1,4 @@
-// train.s_smke: S-SMKE pretraining (s-smke.md). The image and text encoders
+// train.s_smke: S-SMKE pretraining (docs/method.md). The image and text encoders
 // come from pretrained unimodal checkpoints truncated to `layers` blocks; the
 // frozen teacher gives the KD targets on the same augmented images.
 // Resumable: every `checkpoint_every` steps the model, AdamW moments, memory
