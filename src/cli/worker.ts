@@ -10,5 +10,9 @@ export default async function workerCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const { runWorker } = await import('../runtime/job-worker.js');
-  return runWorker(argv[0]!);
+  const code = await runWorker(argv[0]!);
+  // The job is finished and recorded (final event written, lock released). A handle a stage kind left
+  // open (a keep-alive socket, a timer, a thread pool) must not keep the process alive: the executor
+  // waits for it, and a cancelled Slurm job would run on until Slurm's SIGKILL.
+  process.exit(code);
 }

@@ -5,6 +5,7 @@
 // chooses (a stage's scratch dir), so a retry of the whole stage resumes too.
 
 import { createHash } from 'node:crypto';
+import { addAbortListener } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -163,7 +164,8 @@ async function attempt(
   }
   const ctl = new AbortController();
   const onOuterAbort = () => ctl.abort(opts.signal!.reason);
-  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  // Also fires when the outer signal was aborted before this download began.
+  const outerListener = opts.signal ? addAbortListener(opts.signal, onOuterAbort) : undefined;
   let stalled = false;
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
@@ -287,7 +289,7 @@ async function attempt(
     return { total, resumed: from > 0 };
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onOuterAbort);
+    outerListener?.[Symbol.dispose]();
   }
 }
 

@@ -7,7 +7,7 @@
 // creating a file per image cost ~0.3-0.6 ms of kernel CPU on this machine's
 // ext4, a tenth of the whole per-image budget; an append costs ~12 µs.
 
-import { setMaxListeners } from 'node:events';
+import { addAbortListener, setMaxListeners } from 'node:events';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,7 +131,8 @@ async function readJournal(stateDir: string): Promise<Map<number, ScrapeOutcome>
 async function fetchImageBytes(url: string, opts: ScrapeOptions, agents: HttpAgents): Promise<Buffer> {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort(opts.signal!.reason);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // Also fires when the run was aborted before this fetch began.
+  const abortListener = opts.signal ? addAbortListener(opts.signal, onAbort) : undefined;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -172,7 +173,7 @@ async function fetchImageBytes(url: string, opts: ScrapeOptions, agents: HttpAge
     }
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
+    abortListener?.[Symbol.dispose]();
   }
 }
 

@@ -1,6 +1,7 @@
 // `smke run` without the command line: analyse the plan, then schedule every
 // instance that is not cached through an executor, and record what happened.
 
+import { addAbortListener } from 'node:events';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -417,7 +418,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       return { status: 'failed', error };
     }
     const onCancel = (): void => void executor!.cancel(handle!, opts.cancelGraceMs);
-    signal.addEventListener('abort', onCancel, { once: true });
+    // addAbortListener also fires for an abort that came while the job was being submitted.
+    const cancelOnAbort = addAbortListener(signal, onCancel);
     // resources.time is a wall-clock limit: past it the attempt is stopped and fails (and may be retried).
     let timedOut = false;
     // (On Slurm, --time is the limit: Slurm stops the job and the executor reports TIMEOUT.)
@@ -430,7 +432,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
         : undefined;
     const exit = await executor!.wait(handle);
     clearTimeout(limit);
-    signal.removeEventListener('abort', onCancel);
+    cancelOnAbort[Symbol.dispose]();
     if (timedOut) final = { status: 'failed', error: `timed out after ${inst.resources.timeSeconds}s (resources.time); stopped` };
 
     if (final?.status === 'succeeded') {

@@ -113,7 +113,12 @@ const jobName = (instance: string): string => `smke-${instance.replace(/[^A-Za-z
 
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The batch script: run the worker, record its exit code atomically; SIGTERM (scancel, time limit) records 143. */
+/**
+ * The batch script: run the worker, record its exit code atomically; SIGTERM (scancel, time limit) records 143.
+ * The trap reads `$!`, which bash sets as the worker is forked: a variable assigned on the next line would
+ * still be empty for a SIGTERM that lands between the two, and the worker would then run on, unsignalled,
+ * until Slurm's SIGKILL (KillWait, 30 s by default).
+ */
 export function wrapperScript(command: string[], env: Record<string, string>, sentinel: string, gpus = 0): string {
   const exports =
     Object.entries(env)
@@ -127,11 +132,9 @@ export function wrapperScript(command: string[], env: Record<string, string>, se
 S=${sh(sentinel)}
 record() { printf '%s\\n' "$1" >"$S.tmp.$$" && mv -f "$S.tmp.$$" "$S"; }
 unset SMKE_EVENTS_FD
-${exports}pid=
-trap 'trap "" TERM; [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid"; record 143; exit 143' TERM
+${exports}trap 'trap "" TERM; p=$!; [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; [ -n "$p" ] && wait "$p"; record 143; exit 143' TERM
 ${command.map(sh).join(' ')} &
-pid=$!
-wait "$pid"
+wait "$!"
 code=$?
 record "$code"
 exit "$code"
