@@ -28,7 +28,7 @@ import { readJob, refKey, type JobSpec } from './job.js';
 import { adopt, release } from './locks.js';
 import { removeTree } from './readonly.js';
 import { META_DIR, publish } from './store.js';
-import { reapStrays } from './strays.js';
+import { procMark, reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
 
 /** Exit codes of the worker (the final event carries the detail). */
@@ -202,9 +202,11 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
 
     // The manifest's timings are the stage's own time; `smke history` shows the rest as overhead.
     started = new Date();
+    const startedAt = procMark();
     // Whatever the stage started dies here, before its outputs are digested (./strays.ts).
     const stopStrays = async (): Promise<void> => {
-      for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
+      for (const s of await reapStrays(job.tmpDir, [job.scratchDir], { startedAt }))
+        ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
     };
     await kind.run(ctx, params).then(stopStrays, async (e: unknown) => {
       await stopStrays().catch(() => undefined);
