@@ -27,7 +27,7 @@ import { mapParams } from './fingerprint.js';
 import { readJob, refKey, type JobSpec } from './job.js';
 import { adopt, release } from './locks.js';
 import { removeTree } from './readonly.js';
-import { META_DIR, publish } from './store.js';
+import { META_DIR, publish, storeSynced } from './store.js';
 import { procMark, reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
 
@@ -69,6 +69,7 @@ export async function runWorker(jobPath: string): Promise<number> {
   process.once('SIGINT', onSignal);
   // The process's own stdout/stderr are the job's log (the executor opened it).
   const code = await runJob(job, sink, controller.signal, { write: (t) => process.stderr.write(t) }, jobPath);
+  await storeSynced();
   await sink.close();
   return code;
 }
@@ -123,6 +124,7 @@ export async function serveWorker(): Promise<number> {
     if (retire) break;
   }
   lines.close();
+  await storeSynced();
   await sink.close();
   return 0;
 }
