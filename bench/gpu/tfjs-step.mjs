@@ -40,12 +40,19 @@ const teacher = tf.tidy(() => {
 });
 const batch = [{ images, text: { ids, mask }, teacher }];
 
+// As train.s_smke does: step k's metrics are read after step k+1 is queued (nothing inside a step
+// reads back to the CPU), the last one after the loop, so the timing includes all the work.
 const step = () => smkeTrainStep(ps, cfg, opt, bank, batch, 1e-4, 1.0);
-const first = await step();
-for (let i = 0; i < 2; i++) await step();
+const first = await (await step()).read();
+for (let i = 0; i < 2; i++) await (await step()).read();
 const t0 = performance.now();
-let last;
-for (let i = 0; i < STEPS; i++) last = await step();
+let queued, last;
+for (let i = 0; i < STEPS; i++) {
+  const next = await step();
+  if (queued) last = await queued.read();
+  queued = next;
+}
+last = await queued.read();
 const ms = (performance.now() - t0) / STEPS;
 console.log(JSON.stringify({
   impl: `smke-tfjs-${choice.backend}`, batch: B, step_ms: Math.round(ms * 100) / 100,

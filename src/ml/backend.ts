@@ -65,7 +65,11 @@ async function registerCandidate(tf: typeof TF, name: BackendName): Promise<bool
     }
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
-      (await import('./wasm-kernels.js')).useFastWasmKernels(true);
+      {
+        const kernels = await import('./wasm-kernels.js');
+        kernels.useFastWasmKernels(true);
+        kernels.registerMissingWasmKernels();
+      }
       return await tf.setBackend('wasm');
     case 'cpu':
       return await tf.setBackend('cpu');
