@@ -87,11 +87,17 @@ export async function inBatches(n: number, batch: number, f: (idx: number[]) => 
     parts.push((await t.data()) as Float32Array);
     t.dispose();
   }
+  const data = concatFloats(parts);
+  return { data, cols };
+}
+
+/** The arrays one after the other in one new array. */
+export function concatFloats(parts: Float32Array[]): Float32Array {
   const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
   let off = 0;
   for (const p of parts) {
     data.set(p, off);
     off += p.length;
   }
-  return { data, cols };
+  return data;
 }
