@@ -109,6 +109,10 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   // Rank 0 (or the only rank) reports, validates and writes; the other ranks only train.
   const lead = !comm || comm.rank === 0;
   const { backend } = await setupBackend(ctx, p);
+  if (comm && comm.world > 1 && backend === 'webgpu')
+    ctx.log.warn(
+      `rank ${comm.rank}: the webgpu backend (Dawn) does not select its GPU by CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ''}; on a machine with identical GPUs every rank opens the first one it can reach unless each process sees only its own (Slurm ConstrainDevices, one container per GPU). Use the tensorflow-gpu backend, or isolate the devices (docs/paper-profile.md)`,
+    );
   const teacher = await loadModel(p.teacher as string, ctx.seed);
   if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
   const tcfg = teacher.config.vit;
