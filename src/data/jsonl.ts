@@ -66,13 +66,19 @@ export class JsonlIndex<T> {
       for (let i = 0; i < chunk.length; i++, pos++) {
         const c = chunk[i]!;
         if (c === 0x0a) {
-          if (!blank) (starts.push(lineStart), ends.push(pos));
+          if (!blank) {
+            starts.push(lineStart);
+            ends.push(pos);
+          }
           lineStart = pos + 1;
           blank = true;
         } else if (blank && c !== 0x20 && c !== 0x09 && c !== 0x0d) blank = false;
       }
     }
-    if (!blank) (starts.push(lineStart), ends.push(pos));
+    if (!blank) {
+      starts.push(lineStart);
+      ends.push(pos);
+    }
     return new JsonlIndex<T>(path, await open(path, 'r'), Float64Array.from(starts), Float64Array.from(ends));
   }
 

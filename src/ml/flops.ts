@@ -27,7 +27,8 @@ export function smkeStepForwardFlops(c: SmkeConfig, teacher: VitConfig, batch: n
   const d = c.image.dim;
   // The embedding lookup is a gather: no FLOPs. (As a one-hot matMul it would add
   // 2 * batch * textLen * vocab * d FLOPs of no useful work; rates count useful work only.)
-  const text = c.text.depth * blockFlops({ dim: d, heads: c.text.heads, mlpRatio: c.text.mlpRatio, eps: c.text.eps, preNorm: false, layerScale: 0 }, batch, textLen);
+  const text =
+    c.text.depth * blockFlops({ dim: d, heads: c.text.heads, mlpRatio: c.text.mlpRatio, eps: c.text.eps, preNorm: false, layerScale: 0 }, batch, textLen);
   const shared: BlockConfig = { dim: d, heads: c.sharedHeads, mlpRatio: c.sharedMlpRatio, eps: 1e-6, preNorm: true, layerScale: 0.2 };
   const sharedFlops = blockFlops(shared, batch, numPatches(c.image) + 1) + blockFlops(shared, batch, textLen);
   const kdHead = 2 * 2 * batch * d * c.teacherDim;

@@ -146,13 +146,7 @@ export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
     return tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), classVec, false, true).dataSync() as Float32Array;
   });
   // Ties count against the model, as in retrieval: a constant model scores top-1 = 0, not 100.
-  const acc = topkAccuracy(
-    scores,
-    nImages,
-    classes.length,
-    images.labels,
-    [1, 5],
-  );
+  const acc = topkAccuracy(scores, nImages, classes.length, images.labels, [1, 5]);
   await writeMetrics(ctx, { top1: acc[1]! * 100, top5: acc[5]! * 100, images: nImages, classes: classes.length, templates: templates.length });
   m.ps.dispose();
 }
