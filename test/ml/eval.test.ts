@@ -115,7 +115,7 @@ describe('eval.retrieval', () => {
 describe('data = "stream": the split is read from its shards, never held whole', () => {
   it('eval.retrieval and eval.zeroshot score a model exactly as the in-memory path does (one and two datasets)', async () => {
     const random = await checkpoint('random', () => {});
-    const runs: [typeof evalRetrieval, Record<string, unknown>][] = [
+    const runs: [typeof evalRetrieval, Record<string, string | string[]>][] = [
       [evalRetrieval, { pairs: join(syn, 'coco'), split: 'test' }],
       [evalRetrieval, { pairs: [join(syn, 'coco'), join(syn, 'flickr')], split: 'test' }],
       [evalZeroshot, { images: join(syn, 'classify'), templates: ['a photo of a {}.', 'a {}'] }],
@@ -124,7 +124,7 @@ describe('data = "stream": the split is read from its shards, never held whole',
       const got: Record<string, number>[] = [];
       for (const data of ['stream', 'memory']) {
         const { ctx } = await makeCtx(root, `stream-eq-${i}-${data}`);
-        await runKind(kind, ctx, { model: random, ...params, data } as Record<string, never>);
+        await runKind(kind, ctx, { model: random, ...params, data });
         got.push(await metricsOf(ctx.outDir));
       }
       expect(got[0], `${kind.name} ${JSON.stringify(params)}`).toEqual(got[1]);
