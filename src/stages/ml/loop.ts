@@ -68,6 +68,8 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
       }
     }
     await readQueued();
+    // A stop asked for while the last steps were read still stops the stage before it publishes.
+    o.ctx.signal.throwIfAborted();
   } finally {
     queued?.loss.dispose();
     opt.dispose();

@@ -237,6 +237,8 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       reporter.resetClock();
     }
     await readQueued();
+    // A stop asked for while the last steps were read still stops the stage before it publishes.
+    ctx.signal.throwIfAborted();
     if (!lead) return;
     const out = join(ctx.outDir, 'model');
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
