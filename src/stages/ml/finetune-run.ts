@@ -23,7 +23,7 @@ import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { dirList, setupBackend, writeMetrics } from './common.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
 import { imageConfig, imageEmbedding, imageTokens, textEmbedding, textMaxLen, textTokens, textWidth } from './encoders.js';
-import { concatFloats, inBatches, trainLoop } from './loop.js';
+import { concatFloats, inBatches, scheduleParams, trainLoop } from './loop.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { stepStream, streamEvaluate } from './streaming.js';
 import { ImageDataset } from '../../data/image-dataset.js';
@@ -84,12 +84,8 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
     const { finalLoss } = await trainLoop({
       ctx,
       ps: model.ps,
-      steps: n(p, 'steps'),
+      ...scheduleParams(p),
       batchSize: b,
-      lr: n(p, 'lr'),
-      warmupFrac: n(p, 'warmup'),
-      clip: n(p, 'clip'),
-      evalEvery: n(p, 'eval_every'),
       ...(trainSrc ? { prepare: async (step: number) => void (fetched = await trainSrc.read(batches(step))) } : {}),
       loss: (step) => {
         const batch = examplesAt(batches(step));
@@ -230,11 +226,8 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<voi
   const { finalLoss } = await trainLoop({
     ctx,
     ps: model.ps,
-    steps: n(p, 'steps'),
+    ...scheduleParams(p),
     batchSize: b,
-    lr: n(p, 'lr'),
-    warmupFrac: n(p, 'warmup'),
-    clip: n(p, 'clip'),
     ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
       const sb = stream?.batch;

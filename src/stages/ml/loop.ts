@@ -28,6 +28,17 @@ export interface LoopOptions {
   evalEvery?: number;
 }
 
+/** The schedule options every training kind takes from its parameters (TRAIN_COMMON's steps, lr, warmup, clip; eval_every if it has one). */
+export function scheduleParams(p: Record<string, unknown>): Pick<LoopOptions, 'steps' | 'lr' | 'warmupFrac' | 'clip' | 'evalEvery'> {
+  return {
+    steps: p.steps as number,
+    lr: p.lr as number,
+    warmupFrac: p.warmup as number,
+    clip: p.clip as number,
+    ...(p.eval_every !== undefined ? { evalEvery: p.eval_every as number } : {}),
+  };
+}
+
 export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; seconds: number }> {
   const opt = new AdamW(o.ps, { ...SMKE_ADAMW, weightDecay: o.weightDecay ?? SMKE_ADAMW.weightDecay });
   const reporter = new StepReporter(o.ctx, o.steps, o.batchSize);
