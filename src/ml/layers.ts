@@ -77,14 +77,19 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Embedding lookup as oneHot(ids) @ table: its gradient is a matMul, whereas
- * gather's needs UnsortedSegmentSum, which the wasm backend lacks.
+ * Embedding lookup: table rows gathered by id. The gradient scatters dy back
+ * onto the rows (unsortedSegmentSum; repeated ids add up), one kernel each way
+ * instead of a [tokens, vocab] one-hot product. The wasm backend lacks the
+ * scatter kernel; src/ml/wasm-kernels.ts registers one.
  */
 export function embed(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const [vocab, d] = table.shape as [number, number];
-  const flat = ids.reshape([-1]).toInt();
-  const rows = matMul2d(oneHotFloat(flat, vocab), table);
-  return rows.reshape([...ids.shape, d]);
+  const flat = ids.reshape([-1]).toInt() as tf.Tensor1D;
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.gather(args[0] as tf.Tensor, flat),
+    gradFunc: (dy: tf.Tensor) => tf.unsortedSegmentSum(dy, flat, vocab),
+  }));
+  return (lookup(table) as tf.Tensor).reshape([...ids.shape, d]);
 }
 
 /**

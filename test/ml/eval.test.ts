@@ -111,3 +111,34 @@ describe('eval.retrieval', () => {
     );
   });
 });
+
+describe('data = "stream": the split is read from its shards, never held whole', () => {
+  it('eval.retrieval and eval.zeroshot score a model exactly as the in-memory path does (one and two datasets)', async () => {
+    const random = await checkpoint('random', () => {});
+    const runs: [typeof evalRetrieval, Record<string, string | string[]>][] = [
+      [evalRetrieval, { pairs: join(syn, 'coco'), split: 'test' }],
+      [evalRetrieval, { pairs: [join(syn, 'coco'), join(syn, 'flickr')], split: 'test' }],
+      [evalZeroshot, { images: join(syn, 'classify'), templates: ['a photo of a {}.', 'a {}'] }],
+    ];
+    for (const [i, [kind, params]] of runs.entries()) {
+      const got: Record<string, number>[] = [];
+      for (const data of ['stream', 'memory']) {
+        const { ctx } = await makeCtx(root, `stream-eq-${i}-${data}`);
+        await runKind(kind, ctx, { model: random, ...params, data });
+        got.push(await metricsOf(ctx.outDir));
+      }
+      expect(got[0], `${kind.name} ${JSON.stringify(params)}`).toEqual(got[1]);
+    }
+    // The two-dataset run saw both datasets' test images (16 + 8).
+    const { ctx } = await makeCtx(root, 'stream-eq-count');
+    await runKind(evalRetrieval, ctx, { model: random, pairs: [join(syn, 'coco'), join(syn, 'flickr')], split: 'test', data: 'stream' });
+    expect((await metricsOf(ctx.outDir)).images).toBe(24);
+  });
+
+  it('a NaN embedding still fails the streamed stage, naming the image', async () => {
+    const { ctx } = await makeCtx(root, 'zs-nan-stream');
+    await expect(runKind(evalZeroshot, ctx, { model: models.nanImage, images: join(syn, 'classify'), data: 'stream' })).rejects.toThrow(
+      /embedding of image 0 \('[^']+'\) of input images \(.*classify, split val\) has NaN/,
+    );
+  });
+});

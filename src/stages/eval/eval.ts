@@ -1,7 +1,14 @@
 // Descriptors of eval.retrieval and eval.zeroshot (run in eval-run.ts). No tfjs
 // at import time: the work is loaded inside run.
 import type { StageKind } from '../stage-kind.js';
-import { path, BACKEND, METRICS_OUT } from '../ml/schema.js';
+import { path, BACKEND, DATA_MODE, METRICS_OUT } from '../ml/schema.js';
+
+/** Where the evaluated images come from: the embeddings are kept either way, the images only with 'memory'. */
+const EVAL_DATA = {
+  ...DATA_MODE,
+  description:
+    "'memory' decodes the split whole before embedding it (small sets: the mini profile); 'stream' reads the split's tar shards in order, decoding a few batches ahead, so memory holds the embeddings but never the images (the paper profile). Both give the same metrics.",
+};
 
 const pairs = { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets to evaluate on.' };
 
@@ -27,6 +34,7 @@ export const evalRetrieval: StageKind = {
       model: path('train.s_smke (or finetune.retrieval) checkpoint.'),
       pairs,
       split: { type: 'string', default: 'test' },
+      data: EVAL_DATA,
       backend: BACKEND,
     },
   },
@@ -57,6 +65,7 @@ export const evalZeroshot: StageKind = {
         default: DEFAULT_TEMPLATES,
         description: "Prompt templates; '{}' is replaced by the class name.",
       },
+      data: EVAL_DATA,
       backend: BACKEND,
     },
   },

@@ -16,6 +16,11 @@ export const finetuneText: StageKind = {
       tasks: path('Text-tasks dataset (data.synthetic tasks output, or GLUE).'),
       task: { type: 'string', minLength: 1, description: 'Task name: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli.' },
       max_len: int(0, 0, "Token limit; 0 uses the model's."),
+      data: {
+        ...DATA_MODE,
+        description:
+          "'memory' reads the task's train and eval splits whole; 'stream' keeps only each example's offset in the JSON-lines file and reads a step's batch (and the eval split, in order) when needed. Same batches, same results.",
+      },
       eval_every: int(100),
       ...TRAIN_COMMON,
       // 100 steps left CoLA and QQP at the majority class in bench/ml-mini; 150 learn them.

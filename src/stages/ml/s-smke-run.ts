@@ -19,7 +19,7 @@ import { AdamW, cosineWithWarmup, SMKE_ADAMW } from '../../ml/optim.js';
 import type { ParamStore } from '../../ml/params.js';
 import { loadSafetensors, saveSafetensors, type NamedTensor } from '../../ml/safetensors.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
-import { smkeTrainStep, smkeValidate, type SmkeBatch } from '../../ml/smke-train.js';
+import { smkeTrainStep, smkeValidate, type PendingStep, type SmkeBatch } from '../../ml/smke-train.js';
 import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
 import { epochBatches } from './images.js';
@@ -109,6 +109,10 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   // Rank 0 (or the only rank) reports, validates and writes; the other ranks only train.
   const lead = !comm || comm.rank === 0;
   const { backend } = await setupBackend(ctx, p);
+  if (comm && comm.world > 1 && backend === 'webgpu')
+    ctx.log.warn(
+      `rank ${comm.rank}: the webgpu backend (Dawn) does not select its GPU by CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ''}; on a machine with identical GPUs every rank opens the first one it can reach unless each process sees only its own (Slurm ConstrainDevices, one container per GPU). Use the tensorflow-gpu backend, or isolate the devices (docs/paper-profile.md)`,
+    );
   const teacher = await loadModel(p.teacher as string, ctx.seed);
   if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
   const tcfg = teacher.config.vit;
@@ -189,6 +193,27 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
     for (const [k, v] of Object.entries(val)) ctx.metric(`val_${k}`, v, step);
     ctx.log.info(`step ${step}: val loss ${val.loss.toFixed(4)}, KD acc ${(val.kdAcc * 100).toFixed(1)}%, ITC acc ${(val.itcAcc * 100).toFixed(1)}%`);
   };
+  // Step k's metrics are read once step k+1 is queued, so the device never waits for the host
+  // between steps; they are read at once before a validation, a checkpoint or the end.
+  let queued: { step: number; lr: number; result: PendingStep } | undefined;
+  const readQueued = async () => {
+    if (!queued) return;
+    const { step, lr, result } = queued;
+    queued = undefined;
+    const r = await result.read();
+    if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
+    last = r;
+    if (!lead) return;
+    reporter.report(step + 1, {
+      loss: r.loss,
+      loss_kd: r.kd,
+      loss_itc: r.itc,
+      lr,
+      grad_norm: r.gradNorm,
+      logit_scale_interm: r.scaleInterm,
+      logit_scale_out: r.scaleOut,
+    });
+  };
   try {
     for (let step = start; step < steps; step++) {
       ctx.signal.throwIfAborted();
@@ -196,28 +221,24 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       const micro: SmkeBatch[] = [];
       for (const k of mineK) micro.push(await microBatch(step, k));
       const lr = cosineWithWarmup(step, n(p, 'lr'), warmup, steps);
-      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
+      const result = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
       free(micro);
-      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
+      await readQueued();
+      queued = { step, lr, result };
+      const done = step + 1;
+      const validating = done % n(p, 'val_every') === 0 || done === steps;
+      const checkpointing = done % n(p, 'checkpoint_every') === 0 && done < steps;
+      if (validating || checkpointing) await readQueued();
       stepSeconds += (performance.now() - t0) / 1000;
       stepsRun++;
-      last = r;
       if (!lead) continue;
-      const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
-      reporter.report(step + 1, {
-        loss: r.loss,
-        loss_kd: r.kd,
-        loss_itc: r.itc,
-        lr,
-        grad_norm: r.gradNorm,
-        logit_scale_interm: scales[0]!,
-        logit_scale_out: scales[1]!,
-      });
-      const done = step + 1;
-      if (done % n(p, 'val_every') === 0 || done === steps) await validate(done);
-      if (done % n(p, 'checkpoint_every') === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
+      if (validating) await validate(done);
+      if (checkpointing) await saveResume(resumeDir, done, ps, opt, bank);
       reporter.resetClock();
     }
+    await readQueued();
+    // A stop asked for while the last steps were read still stops the stage before it publishes.
+    ctx.signal.throwIfAborted();
     if (!lead) return;
     const out = join(ctx.outDir, 'model');
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
@@ -238,6 +259,7 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       backend,
     });
   } finally {
+    queued?.result.dispose();
     await stream?.close();
     free(valBatches);
     bank.dispose();

@@ -24,7 +24,7 @@ import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
 import { setupBackend, writeMetrics } from './common.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
-import { inBatches, trainLoop } from './loop.js';
+import { inBatches, scheduleParams, trainLoop } from './loop.js';
 
 type P = Record<string, Value>;
 const n = (p: P, k: string) => p[k] as number;
@@ -62,12 +62,8 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    steps: n(p, 'steps'),
+    ...scheduleParams(p),
     batchSize: n(p, 'batch_size'),
-    lr: n(p, 'lr'),
-    warmupFrac: n(p, 'warmup'),
-    clip: n(p, 'clip'),
-    evalEvery: n(p, 'eval_every'),
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
@@ -130,12 +126,8 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    steps: n(p, 'steps'),
+    ...scheduleParams(p),
     batchSize: n(p, 'batch_size'),
-    lr: n(p, 'lr'),
-    warmupFrac: n(p, 'warmup'),
-    clip: n(p, 'clip'),
-    evalEvery: n(p, 'eval_every'),
     loss: (step) => {
       const idx = batches(step);
       const rng = new Rng(deriveSeed(ctx.seed, 'aug', step));
@@ -243,12 +235,8 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    steps: n(p, 'steps'),
+    ...scheduleParams(p),
     batchSize: b,
-    lr: n(p, 'lr'),
-    warmupFrac: n(p, 'warmup'),
-    clip: n(p, 'clip'),
-    evalEvery: n(p, 'eval_every'),
     loss: (step) =>
       mlmLoss(
         batches(step).map((i) => trainEnc[i]!),
