@@ -18,6 +18,7 @@ import { removeTree, unsealTree } from './readonly.js';
 import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 import { resultTargets } from './results.js';
+import { failureOfRow } from './attempt-failure.js';
 
 /** Exit codes (docs/runtime.md). */
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -319,7 +320,7 @@ export async function historyCli(a: { limit: number; json?: boolean; metrics?: s
       const metrics = runMetrics?.(s.state, s.lay.storeDir, r.id, a.metrics);
       if (a.json) {
         process.stdout.write(
-          `${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`,
+          `${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, failure: failureOfRow(t) ?? null, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`,
         );
         continue;
       }

@@ -136,18 +136,31 @@ describe('each way an attempt ends', () => {
   });
 });
 
+/** Another run (this process, alive) holds the lock of `id`'s key; it can publish the entry and let go. */
+async function lockedByAnotherRun(specs: StageSpec[], id: string) {
+  const key = (await keysOf(specs)).get(id)!;
+  const lockPath = join(proj.dir, '.smke/locks', key);
+  const held = tryAcquire(lockPath, id);
+  if (!held.ok) throw new Error('the lock was taken already');
+  return {
+    key,
+    lockPath,
+    otherRun: {
+      publish: () => publishEntry({ key, instance: id, stage: id, tmpDir: join(proj.dir, '.smke/tmp/other'), entryDir: join(proj.dir, '.smke/store', key) }),
+      release: () => release(lockPath, held.info.token),
+    },
+  };
+}
+
 describe('lock races', () => {
   it('waits for another run holding the lock, then reuses what it published', async () => {
     const specs = [stage('a')];
-    const key = (await keysOf(specs)).get('a')!;
-    const lockPath = join(proj.dir, '.smke/locks', key);
-    const other = tryAcquire(lockPath, 'a');
-    if (!other.ok) throw new Error('setup');
+    const { key, otherRun } = await lockedByAnotherRun(specs, 'a');
     const { fake, clock, c, run } = start(specs);
     await clock.asleep();
     expect(c.of('waiting')).toHaveLength(1);
-    await publishEntry({ key, instance: 'a', stage: 'a', tmpDir: join(proj.dir, '.smke/tmp/other'), entryDir: join(proj.dir, '.smke/store', key) });
-    release(lockPath, other.info.token);
+    await otherRun.publish();
+    otherRun.release();
     clock.wakeAll();
     expect(await run).toMatchObject({ exitCode: 0, ran: 0, cached: 1 });
     expect(c.of('cached')).toEqual([{ type: 'cached', instance: 'a', key, reused: true }]);
@@ -156,16 +169,13 @@ describe('lock races', () => {
 
   it('runs it itself when the other run gives the lock up without a result', async () => {
     const specs = [stage('a')];
-    const key = (await keysOf(specs)).get('a')!;
-    const lockPath = join(proj.dir, '.smke/locks', key);
-    const other = tryAcquire(lockPath, 'a');
-    if (!other.ok) throw new Error('setup');
+    const { otherRun } = await lockedByAnotherRun(specs, 'a');
     const { fake, clock, run } = start(specs);
     await clock.asleep();
     clock.wakeAll();
     await clock.asleep();
     expect(fake.jobs).toHaveLength(0);
-    release(lockPath, other.info.token);
+    otherRun.release();
     clock.wakeAll();
     await (await fake.job('a')).succeed();
     expect(await run).toMatchObject({ exitCode: 0, ran: 1 });
@@ -173,17 +183,14 @@ describe('lock races', () => {
 
   it('keeps waiting while the holder has published but still holds the lock, then reuses the entry', async () => {
     const specs = [stage('a')];
-    const key = (await keysOf(specs)).get('a')!;
-    const lockPath = join(proj.dir, '.smke/locks', key);
-    const other = tryAcquire(lockPath, 'a');
-    if (!other.ok) throw new Error('setup');
+    const { otherRun } = await lockedByAnotherRun(specs, 'a');
     const { fake, clock, c, run } = start(specs);
     await clock.asleep();
     // Published, but the lock is released only after the waiter's next look.
-    await publishEntry({ key, instance: 'a', stage: 'a', tmpDir: join(proj.dir, '.smke/tmp/other'), entryDir: join(proj.dir, '.smke/store', key) });
+    await otherRun.publish();
     clock.wakeAll();
     await clock.asleep();
-    release(lockPath, other.info.token);
+    otherRun.release();
     clock.wakeAll();
     expect(await run).toMatchObject({ exitCode: 0, ran: 0, cached: 1 });
     expect(c.of('cached')[0]).toMatchObject({ reused: true });
@@ -192,10 +199,7 @@ describe('lock races', () => {
 
   it('a cancel while waiting for the lock cancels the instance and leaves the holder its lock', async () => {
     const specs = [stage('a'), stage('b', {}, ['a'])];
-    const key = (await keysOf(specs)).get('a')!;
-    const lockPath = join(proj.dir, '.smke/locks', key);
-    const other = tryAcquire(lockPath, 'a');
-    if (!other.ok) throw new Error('setup');
+    const { lockPath } = await lockedByAnotherRun(specs, 'a');
     const ac = new AbortController();
     const { fake, clock, run } = start(specs, { signal: ac.signal });
     await clock.asleep();
