@@ -120,8 +120,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const seconds = (): number => (performance.now() - t0) / 1000;
 
   if (digest && !only && !force && !opts.dryRun) {
-    const snap = checkSnapshot(lay, digest, env);
-    if (snap) return answerNoop(snap, lay, bus, plan.file, plan.profile, opts.argv ?? [], t0);
+    const noop = fastPath(opts, lay, digest, env, t0);
+    if (noop) return noop;
   }
 
   const { analysis, digester } = await analysePlan(opts, lay, state, env, only, force);
@@ -154,6 +154,12 @@ function finish(state: StateDb, runId: number, counts: Omit<RunSummary, 'exitCod
   const exitCode = cancelled ? EXIT.interrupted : counts.failed > 0 ? EXIT.failed : EXIT.ok;
   state.finishRun(runId, cancelled ? 'cancelled' : counts.failed ? 'failed' : 'succeeded', counts);
   return exitCode;
+}
+
+/** Nothing changed since a run that found everything cached: answer from its snapshot (./noop.ts), without analysing the plan or hashing anything. */
+function fastPath(opts: RunOptions, lay: Layout, digest: string, env: Record<string, string | undefined>, t0: number): RunSummary | undefined {
+  const snap = checkSnapshot(lay, digest, env);
+  return snap && answerNoop(snap, lay, opts.bus, opts.plan.file, opts.plan.profile, opts.argv ?? [], t0);
 }
 
 /** Keys, and what is cached and what must run; a missing input stops a real run here. */
