@@ -11,6 +11,6 @@ export default async function diffCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke diff');
   if (stop !== undefined) return stop;
   const [runA, runB] = cmd.processedArgs as [number | undefined, number | undefined];
-  const { diffCli } = await import('../runtime/commands.js');
+  const { diffCli } = await import('../runtime/cli-commands.js');
   return diffCli({ runA, runB, json: cmd.opts<{ json?: boolean }>().json });
 }

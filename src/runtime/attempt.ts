@@ -11,6 +11,7 @@
 // (./orchestrate.ts), which owns the lock, the reuse of entries and the
 // lost-lock retry.
 
+import { addAbortListener } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { registry } from '../stages/registry.js';
 import type { Analysed } from './analyse.js';
 import type { AttemptFailure } from './attempt-failure.js';
 import type { EventBus, WorkerEvent } from './events.js';
-import type { Executor, JobExit, JobHandle, JobRequest } from './executors/types.js';
+import type { Executor, JobExit, JobHandle, JobRequest } from './executors/executor.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { safeName, type Layout } from './layout.js';
 import { breakStale, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
@@ -228,7 +229,8 @@ export async function submitAndWait(o: {
     return { started: false, message: e instanceof Error ? e.message : String(e) };
   }
   const onCancel = (): void => void o.executor.cancel(handle, o.graceMs);
-  o.signal.addEventListener('abort', onCancel, { once: true });
+  // addAbortListener also fires for an abort that came while the job was being submitted.
+  const cancelOnAbort = addAbortListener(o.signal, onCancel);
   let timedOut = false;
   const clearLimit =
     o.timeLimitS > 0
@@ -239,7 +241,7 @@ export async function submitAndWait(o: {
       : undefined;
   const exit = await o.executor.wait(handle);
   clearLimit?.();
-  o.signal.removeEventListener('abort', onCancel);
+  cancelOnAbort[Symbol.dispose]();
   return { started: true, final, exit, timedOut };
 }
 

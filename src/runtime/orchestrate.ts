@@ -16,21 +16,22 @@ import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstream
 import { acquireLock, runAttempt, upstreamPaths, type AttemptOutcome, type AttemptScope, type Clock } from './attempt.js';
 import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import { Digester } from './digest.js';
+import { EXIT } from './errors.js';
 import type { EventBus } from './events.js';
-import type { Executor } from './executors/types.js';
+import type { Executor } from './executors/executor.js';
 import { cellName, layout as makeLayout, type Layout } from './layout.js';
 import { cleanLockLeftovers, release } from './locks.js';
-import { sleep } from '../data/http.js';
 import { Scheduler, type FinalState, type Grant, type Outcome, type Task } from './scheduler.js';
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';
 import { checkResultsDir } from './results.js';
-import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
+import { answerNoop, checkSnapshot, writeSnapshot } from './noop-snapshot.js';
 import { planDigest } from './plancache.js';
 import { privateDb, privateDir } from './secrets.js';
 import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
+import { waitUnlessAborted } from './wait.js';
 import type { RemoteConfig, RemoteStore } from './remote.js';
 
 export interface RunOptions {
@@ -72,9 +73,6 @@ export interface RunSummary {
   seconds: number;
 }
 
-/** Exit codes of `smke run` (docs/runtime.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
-
 /** The GPUs of this machine, without starting a process (`nvidia-smi` costs ~100 ms). */
 export function detectGpus(): number {
   try {
@@ -85,7 +83,7 @@ export function detectGpus(): number {
 }
 
 const realClock: Clock = {
-  sleep: (ms, signal) => sleep(ms, signal).catch(() => undefined),
+  sleep: waitUnlessAborted,
   after: (ms, fn) => {
     const t = setTimeout(fn, ms);
     return () => clearTimeout(t);
@@ -156,7 +154,7 @@ function finish(state: StateDb, runId: number, counts: Omit<RunSummary, 'exitCod
   return exitCode;
 }
 
-/** Nothing changed since a run that found everything cached: answer from its snapshot (./noop.ts), without analysing the plan or hashing anything. */
+/** Nothing changed since a run that found everything cached: answer from its snapshot (./noop-snapshot.ts), without analysing the plan or hashing anything. */
 function fastPath(opts: RunOptions, lay: Layout, digest: string, env: Record<string, string | undefined>, t0: number): RunSummary | undefined {
   const snap = checkSnapshot(lay, digest, env);
   return snap && answerNoop(snap, lay, opts.bus, opts.plan.file, opts.plan.profile, opts.argv ?? [], t0);
@@ -573,7 +571,7 @@ class InstanceRuns {
   }
 }
 
-/** Everything is cached now: remember what that depended on, for the next run's fast path (./noop.ts). */
+/** Everything is cached now: remember what that depended on, for the next run's fast path (./noop-snapshot.ts). */
 function writeFastPathSnapshot(lay: Layout, plan: Plan, digest: string, digester: Digester, analysis: Analysis, used: UsedEntries, runId: number): void {
   const lines: string[] = [];
   for (const [p, sig] of digester.observed) lines.push(`${p}\t${sig}`);

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
-import { journalPath, type NoopRunRecord } from './noop.js';
+import { journalPath, type NoopRunRecord } from './noop-snapshot.js';
 
 type DB = Database.Database;
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, classify, submitAndWait, type Ended } from '../../src/runtime/attempt.js';
 import { describeFailure, failureOfRow, type AttemptFailure } from '../../src/runtime/attempt-failure.js';
-import type { JobRequest } from '../../src/runtime/executors/types.js';
+import type { JobRequest } from '../../src/runtime/executors/executor.js';
 import { readLock, release, tryAcquire } from '../../src/runtime/locks.js';
 import { StateDb } from '../../src/runtime/state.js';
 import type { EntryCheck } from '../../src/runtime/store.js';

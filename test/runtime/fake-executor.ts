@@ -11,7 +11,7 @@ import type { AttemptFailure } from '../../src/runtime/attempt-failure.js';
 import type { Clock } from '../../src/runtime/attempt.js';
 import { Digester } from '../../src/runtime/digest.js';
 import type { EventBus, RunEvent, WorkerEvent } from '../../src/runtime/events.js';
-import type { Executor, JobExit, JobHandle, JobRequest } from '../../src/runtime/executors/types.js';
+import type { Executor, JobExit, JobHandle, JobRequest } from '../../src/runtime/executors/executor.js';
 import { readJob, type JobSpec } from '../../src/runtime/job.js';
 import { publish } from '../../src/runtime/store.js';
 import { smkeVersion } from '../../src/runtime/version.js';

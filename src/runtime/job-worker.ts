@@ -19,7 +19,7 @@ import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, rmSy
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { StageContext, StageKind } from '../stages/kind.js';
+import type { StageContext, StageKind } from '../stages/stage-kind.js';
 import { registry } from '../stages/registry.js';
 import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
