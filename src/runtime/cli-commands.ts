@@ -18,6 +18,7 @@ import { removeTree, unsealTree } from './readonly.js';
 import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 import { resultTargets } from './results.js';
+import { failureOfRow } from './attempt-failure.js';
 
 export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
 
@@ -316,7 +317,7 @@ export async function historyCli(a: { limit: number; json?: boolean; metrics?: s
       const metrics = runMetrics?.(s.state, s.lay.storeDir, r.id, a.metrics);
       if (a.json) {
         process.stdout.write(
-          `${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`,
+          `${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, failure: failureOfRow(t) ?? null, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`,
         );
         continue;
       }

@@ -25,6 +25,7 @@ import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
 import { readJob, refKey, type JobSpec } from './job.js';
+import { AttemptFailed } from './attempt-failure.js';
 import { adopt, release } from './locks.js';
 import { removeTree } from './readonly.js';
 import { META_DIR, publish, storeSynced } from './store.js';
@@ -219,7 +220,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     const missing = Object.entries(kind.outputs(params))
       .filter(([, spec]) => spec.path !== '.' && !existsSync(join(job.tmpDir, spec.path)))
       .map(([name, spec]) => `${name} (${spec.path})`);
-    if (missing.length) throw new Error(`declared output(s) not created: ${missing.join(', ')}`);
+    if (missing.length) throw new AttemptFailed({ kind: 'missing-output', outputs: missing });
 
     const finished = new Date();
     const published = await publish({
@@ -255,7 +256,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     const error = e instanceof Error ? e.message : String(e);
     out.write(`smke worker: ${job.instance}: ${cancelled ? 'cancelled' : error}\n`);
     return finish(
-      cancelled ? { type: 'final', status: 'cancelled' } : { type: 'final', status: 'failed', error },
+      cancelled ? { type: 'final', status: 'cancelled' } : { type: 'final', status: 'failed', error, ...(e instanceof AttemptFailed && { reason: e.failure }) },
       cancelled ? WORKER_EXIT.cancelled : WORKER_EXIT.failed,
     );
   }

@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
 import { journalPath, type NoopRunRecord } from './noop-snapshot.js';
@@ -69,6 +70,9 @@ const MIGRATIONS: string[] = [
      ran INTEGER NOT NULL,            -- 1: executed in this run; 0: taken from the store
      PRIMARY KEY (run_id, instance)
    ) WITHOUT ROWID;`,
+  // 6: why an attempt failed, as data (./attempt-failure.ts, JSON). `error`
+  // keeps the rendered text; rows from before have only that.
+  `ALTER TABLE attempts ADD COLUMN failure TEXT;`,
 ];
 
 /** SQLite's codes for a file that is not (or no longer) a whole database. */
@@ -155,6 +159,8 @@ export interface AttemptRow {
   started_ms: number;
   finished_ms: number | null;
   log_path: string | null;
+  /** JSON of an AttemptFailure (./attempt-failure.ts failureOfRow reads it); null on success and in rows from before it was kept. */
+  failure: string | null;
 }
 
 export interface LastFingerprintRow {
@@ -359,10 +365,13 @@ export class StateDb implements StatCache {
     return Number(r.lastInsertRowid);
   }
 
-  finishAttempt(id: number, status: string, detail: { error?: string; exitCode?: number | null; signal?: string | null }): void {
-    this.stmt('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?').run(
+  /** With a `failure`, `error` is its text (describeFailure) unless given. */
+  finishAttempt(id: number, status: string, detail: { failure?: AttemptFailure; error?: string; exitCode?: number | null; signal?: string | null }): void {
+    const error = detail.error ?? (detail.failure && describeFailure(detail.failure));
+    this.stmt('UPDATE attempts SET status = ?, error = ?, failure = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?').run(
       status,
-      detail.error ?? null,
+      error ?? null,
+      detail.failure ? JSON.stringify(detail.failure) : null,
       detail.exitCode ?? null,
       detail.signal ?? null,
       Date.now(),
@@ -406,7 +415,10 @@ export class StateDb implements StatCache {
       if (r.pid === process.pid || pidAlive(r.pid)) continue;
       this.db.transaction(() => {
         this.db.prepare(`UPDATE runs SET status = 'killed' WHERE id = ?`).run(r.id);
-        this.db.prepare(`UPDATE attempts SET status = 'killed', error = 'the orchestrator was killed' WHERE run_id = ? AND status = 'running'`).run(r.id);
+        const killed: AttemptFailure = { kind: 'orchestrator-killed' };
+        this.db
+          .prepare(`UPDATE attempts SET status = 'killed', error = ?, failure = ? WHERE run_id = ? AND status = 'running'`)
+          .run(describeFailure(killed), JSON.stringify(killed), r.id);
       })();
     }
   }
