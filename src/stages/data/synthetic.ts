@@ -17,7 +17,7 @@ const splitSizes = (train: number, val: number, test: number) => ({
 
 export const syntheticKind: StageKind = {
   name: 'data.synthetic',
-  version: 1,
+  version: 2,
   summary: 'Generate the synthetic corpora (scene image-text pairs, a classification set, 9 GLUE-style text tasks, an MLM corpus) from a seed',
   params: {
     type: 'object',
@@ -50,7 +50,12 @@ export const syntheticKind: StageKind = {
           eval: { type: 'integer', minimum: 1, default: 400 },
         },
       },
-      corpus_lines: { type: 'integer', minimum: 1, default: 20000, description: 'Sentences in the MLM pretraining corpus.' },
+      corpus_lines: {
+        type: 'integer',
+        minimum: 1,
+        default: 20000,
+        description: 'Lines of the MLM pretraining corpus: sentences, and pairs of captions of one scene (tab-separated).',
+      },
       shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
     },
   },
