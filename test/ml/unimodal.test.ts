@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainImageEncoder, trainMlm, trainTeacher } from '../../src/stages/ml/unimodal.js';
 import { loadModel, loadTokenizer } from '../../src/ml/models.js';
-import { maskTokens, pairBatch, parseCorpusLine } from '../../src/stages/ml/unimodal-run.js';
-import { WordPieceTokenizer } from '../../src/ml/tokenizer.js';
+import { maskTokens } from '../../src/stages/ml/unimodal-run.js';
 import { Rng } from '../../src/data/rng.js';
 import { readCorpus } from '../../src/data/text-tasks.js';
 import { makeCtx, runKind, tinySynthetic } from './harness.js';
@@ -104,43 +103,5 @@ describe('BERT masking', () => {
     }
     expect(masked / total).toBeGreaterThan(0.12);
     expect(masked / total).toBeLessThan(0.18);
-  });
-});
-
-describe('sentence pairs of the MLM corpus', () => {
-  it('a tab separates a pair; a line without one is a single sentence', () => {
-    expect(parseCorpusLine('a red circle')).toEqual({ a: 'a red circle' });
-    expect(parseCorpusLine('a red circle\tthere is a crimson disc')).toEqual({ a: 'a red circle', b: 'there is a crimson disc' });
-    expect(parseCorpusLine('x\ty\tz')).toEqual({ a: 'x', b: 'y\tz' });
-  });
-
-  it("half the pairs keep their own partner (label 1), half get another line's (label 0); singles carry no pair label", () => {
-    const pool = Array.from({ length: 40 }, (_, i) => (i % 4 === 0 ? { a: `single ${i}` } : { a: `first ${i}`, b: `second ${i}` }));
-    const tok = WordPieceTokenizer.build(
-      pool.map((l) => `${l.a} ${l.b ?? ''}`),
-      200,
-    );
-    const rng = new Rng(5);
-    let kept = 0,
-      swapped = 0;
-    for (let r = 0; r < 50; r++) {
-      const { rows, pairLabels } = pairBatch(pool, pool, rng, (a, b) => tok.encode(a, b, 12));
-      pool.forEach((l, i) => {
-        const row = rows[i]!;
-        if (l.b === undefined) {
-          expect(pairLabels[i]).toBe(-1);
-          expect(row.segments.every((s) => s === 0)).toBe(true);
-          return;
-        }
-        // The second sentence is segment 1; label 1 exactly when it is the line's own partner.
-        expect(row.segments).toContain(1);
-        const own = tok.encode(l.a, l.b, 12).ids;
-        expect(pairLabels[i]).toBe(row.ids.every((t, k) => t === own[k]) ? 1 : 0);
-        if (pairLabels[i] === 1) kept++;
-        else swapped++;
-      });
-    }
-    expect(kept / (kept + swapped)).toBeGreaterThan(0.45);
-    expect(kept / (kept + swapped)).toBeLessThan(0.6);
   });
 });

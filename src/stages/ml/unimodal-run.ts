@@ -182,45 +182,6 @@ export function maskTokens(ids: number[], special: Set<number>, vocab: number, m
   return { input, targets };
 }
 
-/** One corpus line: a sentence, or a sentence pair when a tab separates two. */
-export interface CorpusLine {
-  a: string;
-  b?: string;
-}
-
-export function parseCorpusLine(line: string): CorpusLine {
-  const i = line.indexOf(CORPUS_PAIR_SEPARATOR);
-  return i < 0 ? { a: line } : { a: line.slice(0, i), b: line.slice(i + CORPUS_PAIR_SEPARATOR.length) };
-}
-
-/**
- * BERT's next-sentence task on the corpus's pairs: half of the pairs keep
- * their own second sentence (label 1), half get the second sentence of another
- * pair line of `pool` (label 0, or 1 should it be the same text). Single
- * sentences get label -1 (no pair loss). The encoded rows follow `lines`.
- */
-export function pairBatch(
-  lines: CorpusLine[],
-  pool: CorpusLine[],
-  rng: Rng,
-  encode: (a: string, b?: string) => Encoded,
-): { rows: Encoded[]; pairLabels: number[] } {
-  const partners = pool.filter((l) => l.b !== undefined);
-  const rows: Encoded[] = [];
-  const pairLabels: number[] = [];
-  for (const l of lines) {
-    if (l.b === undefined) {
-      rows.push(encode(l.a));
-      pairLabels.push(-1);
-      continue;
-    }
-    const b = rng.chance(0.5) ? l.b : rng.pick(partners).b!;
-    rows.push(encode(l.a, b));
-    pairLabels.push(b === l.b ? 1 : 0);
-  }
-  return { rows, pairLabels };
-}
-
 export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   await setupBackend(ctx, p);
   const lines = (await readCorpus(p.corpus as string)).filter((l) => l.trim());
@@ -236,10 +197,13 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
     eps: 1e-12,
   };
   const holdout = Math.min(256, Math.floor(lines.length / 10));
-  const parsed = lines.map(parseCorpusLine);
-  const valLines = parsed.slice(0, holdout),
-    trainLines = parsed.slice(holdout);
-  const pairWeight = n(p, 'pair_loss');
+  // A tab inside a line separates a sentence pair (segments 0 and 1), as BERT's pretraining reads pairs.
+  const encoded = lines.map((l) => {
+    const [a, b] = l.split(CORPUS_PAIR_SEPARATOR, 2) as [string, string | undefined];
+    return tok.encode(a, b, cfg.maxLen);
+  });
+  const valEnc = encoded.slice(0, holdout),
+    trainEnc = encoded.slice(holdout);
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.mlm'));
   defineText(ps, 'text', cfg);
   defineLinear(ps, 'mlm.transform', cfg.dim, cfg.dim);
@@ -248,16 +212,9 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   // drifts the whole (narrow) embedding table along one direction, until all
   // words look alike after the embedding LayerNorm.
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
-  // BERT's sentence-pair head: pooler (tanh) on [CLS] -> 2 classes.
-  if (pairWeight > 0) {
-    defineLinear(ps, 'pair.pooler', cfg.dim, cfg.dim);
-    defineLinear(ps, 'pair.out', cfg.dim, 2);
-  }
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = n(p, 'batch_size');
-  // `mlmOnly`: the masked-word loss alone (validation's perplexity), without the pair loss.
-  const mlmLoss = (lineBatch: CorpusLine[], pool: CorpusLine[], rng: Rng, mlmOnly = false) => {
-    const { rows, pairLabels } = pairBatch(lineBatch, pool, rng, (a, b) => tok.encode(a, b, cfg.maxLen));
+  const mlmLoss = (rows: Encoded[], rng: Rng) => {
     const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
     const t = cfg.maxLen;
     const ids = tf.tensor2d(
@@ -291,23 +248,9 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
       cfg.vocabSize,
     );
     const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
-    const mlm = tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
-    const pairs = pairLabels.filter((l) => l >= 0).length;
-    if (mlmOnly || pairWeight === 0 || pairs === 0) return mlm;
-    const cls = h.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]);
-    const pairLogits = linear(ps, 'pair.out', tf.tanh(linear(ps, 'pair.pooler', cls)));
-    const pw = tf.tensor1d(pairLabels.map((l) => (l >= 0 ? 1 : 0)));
-    const py = oneHotFloat(
-      tf.tensor1d(
-        pairLabels.map((l) => Math.max(0, l)),
-        'int32',
-      ),
-      2,
-    );
-    const pairNll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(pairLogits), py), 1));
-    return tf.add(mlm, tf.mul(pairWeight, tf.div(tf.sum(tf.mul(pairNll, pw)), pairs))) as tf.Scalar;
+    return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
   };
-  const batches = epochBatches(trainLines.length, b, ctx.seed);
+  const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let valLoss = NaN;
   const { finalLoss } = await trainLoop({
     ctx,
@@ -320,18 +263,15 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
     evalEvery: n(p, 'eval_every'),
     loss: (step) =>
       mlmLoss(
-        batches(step).map((i) => trainLines[i]!),
-        trainLines,
+        batches(step).map((i) => trainEnc[i]!),
         new Rng(deriveSeed(ctx.seed, 'mask', step)),
       ),
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
-      const out = await inBatches(valLines.length, 64, (idx) =>
+      const out = await inBatches(valEnc.length, 64, (idx) =>
         mlmLoss(
-          idx.map((i) => valLines[i]!),
-          valLines,
+          idx.map((i) => valEnc[i]!),
           rng,
-          true,
         ).reshape([1]),
       );
       valLoss = out.data.reduce((a, c) => a + c, 0) / Math.max(1, out.data.length);

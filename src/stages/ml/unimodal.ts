@@ -79,11 +79,6 @@ export const trainMlm: StageKind = {
       depth: int(2, 1),
       heads: int(4, 1),
       mlp_ratio: int(2, 1),
-      pair_loss: num(
-        1,
-        0,
-        "Weight of BERT's sentence-pair (next-sentence) loss on the corpus's tab-separated pairs: is the second sentence the first's own partner or one from another line? 0: masked language modelling only.",
-      ),
       eval_every: int(100),
       ...TRAIN_COMMON,
       steps: int(300),
