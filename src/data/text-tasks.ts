@@ -199,9 +199,6 @@ export class TextTasks {
   }
 }
 
-/** Inside a corpus line, a tab separates a sentence pair: masked language modelling encodes it as `[CLS] a [SEP] b [SEP]` with segment ids. */
-export const CORPUS_PAIR_SEPARATOR = '\t';
-
 export async function writeCorpus(dir: string, name: string, source: string, lines: Iterable<string>): Promise<TextCorpusDescriptor> {
   await mkdir(dir, { recursive: true });
   const all: string[] = [];

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { ImageDatasetWriter } from '../image-dataset.js';
 import { Rng, deriveSeed } from '../rng.js';
-import { CORPUS_PAIR_SEPARATOR, GLUE_TASK_NAMES, TextTasksWriter, glueSpec, writeCorpus } from '../text-tasks.js';
+import { GLUE_TASK_NAMES, TextTasksWriter, glueSpec, writeCorpus } from '../text-tasks.js';
 import { corpusSentence, generateTask, taskSplits } from './glue.js';
 import { caption, captions } from './language.js';
 import { renderScene } from './render.js';
@@ -193,12 +193,7 @@ export async function generateSynthetic(outDir: string, opts: Partial<SyntheticO
   const rng = new Rng(deriveSeed(o.seed, 'corpus'));
   const lines: string[] = [];
   for (let i = 0; i < o.corpusLines; i++) {
-    const r = rng.next();
-    if (r < 0.3) lines.push(caption(randomScene(rng, { minObjects: 1, maxObjects: 3, distractors: 0 }), rng));
-    // Two captions of one scene, as a sentence pair (CORPUS_PAIR_SEPARATOR): to fill a masked
-    // attribute word of one the model must read the other, the comparison the pair tasks need.
-    else if (r < 0.6) lines.push(captions(randomScene(rng, { minObjects: 1, maxObjects: 2, distractors: 0 }), 2, rng).join(CORPUS_PAIR_SEPARATOR));
-    else lines.push(corpusSentence(rng));
+    lines.push(rng.chance(0.6) ? caption(randomScene(rng, { minObjects: 1, maxObjects: 3, distractors: 0 }), rng) : corpusSentence(rng));
   }
   await writeCorpus(join(outDir, SYNTHETIC_LAYOUT.corpus), 'synthetic-corpus', source, lines);
   summary.corpusLines = lines.length;

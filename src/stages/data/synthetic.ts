@@ -50,12 +50,7 @@ export const syntheticKind: StageKind = {
           eval: { type: 'integer', minimum: 1, default: 400 },
         },
       },
-      corpus_lines: {
-        type: 'integer',
-        minimum: 1,
-        default: 20000,
-        description: 'Lines of the MLM pretraining corpus: sentences, and pairs of captions of one scene (tab-separated).',
-      },
+      corpus_lines: { type: 'integer', minimum: 1, default: 20000, description: 'Sentences in the MLM pretraining corpus.' },
       shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
     },
   },

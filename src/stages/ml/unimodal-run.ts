@@ -13,14 +13,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
-import { CORPUS_PAIR_SEPARATOR, readCorpus } from '../../data/text-tasks.js';
+import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
 import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
-import { WordPieceTokenizer, type Encoded } from '../../ml/tokenizer.js';
+import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
 import { setupBackend, writeMetrics } from './common.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
@@ -197,11 +197,7 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
     eps: 1e-12,
   };
   const holdout = Math.min(256, Math.floor(lines.length / 10));
-  // A tab inside a line separates a sentence pair (segments 0 and 1), as BERT's pretraining reads pairs.
-  const encoded = lines.map((l) => {
-    const [a, b] = l.split(CORPUS_PAIR_SEPARATOR, 2) as [string, string | undefined];
-    return tok.encode(a, b, cfg.maxLen);
-  });
+  const encoded = lines.map((l) => tok.encode(l, undefined, cfg.maxLen));
   const valEnc = encoded.slice(0, holdout),
     trainEnc = encoded.slice(holdout);
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.mlm'));
@@ -214,7 +210,7 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = n(p, 'batch_size');
-  const mlmLoss = (rows: Encoded[], rng: Rng) => {
+  const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
     const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
     const t = cfg.maxLen;
     const ids = tf.tensor2d(
@@ -227,15 +223,7 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
       [rows.length, t],
       'int32',
     );
-    const h = textForward(ps, 'text', cfg, {
-      ids,
-      mask,
-      segments: tf.tensor2d(
-        rows.flatMap((r) => r.segments),
-        [rows.length, t],
-        'int32',
-      ),
-    });
+    const h = textForward(ps, 'text', cfg, { ids, mask });
     const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', h)), cfg.eps).reshape([-1, cfg.dim]);
     const logits = linear(ps, 'mlm.decoder', z);
     const tgt = m.flatMap((x) => x.targets);

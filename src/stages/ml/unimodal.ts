@@ -65,14 +65,14 @@ export const trainImageEncoder: StageKind = {
 
 export const trainMlm: StageKind = {
   name: 'train.mlm',
-  version: 4,
+  version: 3,
   summary: 'Pretrain a BERT-style text encoder by masked language modelling, with a WordPiece vocabulary built from the corpus',
   params: {
     type: 'object',
     additionalProperties: false,
     required: ['corpus'],
     properties: {
-      corpus: path('Text corpus dataset (data.synthetic corpus output); a tab inside a line separates a sentence pair, encoded with segment ids 0 and 1.'),
+      corpus: path('Text corpus dataset (data.synthetic corpus output).'),
       vocab_size: int(1000, 16),
       max_len: int(32, 4),
       width: int(48, 8),
