@@ -17,7 +17,7 @@ const splitSizes = (train: number, val: number, test: number) => ({
 
 export const syntheticKind: StageKind = {
   name: 'data.synthetic',
-  version: 1,
+  version: 2,
   summary: 'Generate the synthetic corpora (scene image-text pairs, a classification set, 9 GLUE-style text tasks, an MLM corpus) from a seed',
   params: {
     type: 'object',
