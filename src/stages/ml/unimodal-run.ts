@@ -18,7 +18,7 @@ import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
 import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
-import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher } from '../../ml/data2vec.js';
+import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
@@ -136,11 +136,7 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     const tokens = vitForward(ps, 'image', cfg, images, { patchMask: mask });
     const pred = linear(ps, 'mim.head', tokens.slice([0, 1, 0], [-1, -1, -1]));
     const target = patchify(images, cfg.patchSize);
-    let tn = target;
-    if (normPix) {
-      const { mean, variance } = tf.moments(target, 2, true);
-      tn = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
-    }
+    const tn = normPix ? layerNormPlain(target, 1e-6) : target;
     const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
     return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
   };
