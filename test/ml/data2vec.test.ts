@@ -158,7 +158,7 @@ describe('train.image_encoder with the data2vec target', () => {
     expect(config.model).toBe('vit');
     expect(String(config.objective)).toMatch(/data2vec/);
     ps.dispose();
-  }, 120_000);
+  }, 300_000);
 
   it('says when top_k exceeds the depth', async () => {
     const { ctx } = await makeCtx(root, 'd2v-bad');
