@@ -150,6 +150,8 @@ export interface BlockOutput {
   out: tf.Tensor;
   /** The MLP's first linear output, before GELU (S-SMKE's x_interm source). */
   interm: tf.Tensor;
+  /** The MLP's output before the residual add (data2vec's per-layer target). */
+  mlp: tf.Tensor;
 }
 
 export function block(ps: ParamStore, prefix: string, c: BlockConfig, x: tf.Tensor, maskBias?: tf.Tensor): BlockOutput {
@@ -157,13 +159,15 @@ export function block(ps: ParamStore, prefix: string, c: BlockConfig, x: tf.Tens
   if (c.preNorm) {
     const h = tf.add(x, scale('ls1', attention(ps, `${prefix}.attn`, layerNorm(ps, `${prefix}.ln1`, x, c.eps), c.heads, maskBias)));
     const interm = linear(ps, `${prefix}.mlp.fc1`, layerNorm(ps, `${prefix}.ln2`, h, c.eps));
-    const out = tf.add(h, scale('ls2', linear(ps, `${prefix}.mlp.fc2`, gelu(interm))));
-    return { out, interm };
+    const mlp = linear(ps, `${prefix}.mlp.fc2`, gelu(interm));
+    const out = tf.add(h, scale('ls2', mlp));
+    return { out, interm, mlp };
   }
   const h = layerNorm(ps, `${prefix}.ln1`, tf.add(x, scale('ls1', attention(ps, `${prefix}.attn`, x, c.heads, maskBias))), c.eps);
   const interm = linear(ps, `${prefix}.mlp.fc1`, h);
-  const out = layerNorm(ps, `${prefix}.ln2`, tf.add(h, scale('ls2', linear(ps, `${prefix}.mlp.fc2`, gelu(interm)))), c.eps);
-  return { out, interm };
+  const mlp = linear(ps, `${prefix}.mlp.fc2`, gelu(interm));
+  const out = layerNorm(ps, `${prefix}.ln2`, tf.add(h, scale('ls2', mlp)), c.eps);
+  return { out, interm, mlp };
 }
 
 /** [B, T] attention mask (1 real, 0 pad) -> additive bias for attention scores. */

@@ -4,9 +4,9 @@
 // label noise the generator adds; and the splits are balanced as intended.
 
 import { describe, expect, test } from 'vitest';
-import { MRPC_POSITIVE, QQP_DUPLICATE, generateTask, plural, taskSplits } from '../../src/data/synthetic/glue.js';
+import { MRPC_POSITIVE, QQP_DUPLICATE, generateTask, plural, taskSplits } from '../../src/data/synthetic/glue-tasks.js';
 import { COLOR_WORDS, POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS } from '../../src/data/synthetic/language.js';
-import type { TextExample } from '../../src/data/format.js';
+import type { TextExample } from '../../src/data/dataset-format.js';
 import { spearman } from '../../src/ml/metrics.js';
 
 const N = 2000;

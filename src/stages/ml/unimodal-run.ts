@@ -2,8 +2,8 @@
 // - train.teacher: a ViT trained supervised on the named-class image set
 //   (BEiTv2's role: a strong frozen image model to distil from);
 // - train.image_encoder: a ViT trained self-supervised by masked image
-//   modelling (hidden patches' normalised pixels regressed, SimMIM-style;
-//   Data2Vec2's role);
+//   modelling (hidden patches' normalised pixels regressed, SimMIM-style, or
+//   an EMA teacher's features, data2vec-style; Data2Vec2's role);
 // - train.mlm: a BERT-style encoder trained by masked language modelling on
 //   the text corpus, with a WordPiece vocabulary built from that corpus.
 
@@ -17,7 +17,8 @@ import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
-import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
+import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
+import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
@@ -94,8 +95,18 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
   const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { limit: 256, signal: ctx.signal });
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder'));
   defineVit(ps, 'image', cfg, { maskToken: true });
-  const pdim = cfg.patchSize * cfg.patchSize * 3;
-  defineLinear(ps, 'mim.head', cfg.dim, pdim);
+  const d2v = p.target === 'data2vec';
+  // The head maps the student's tokens to what is regressed: a patch's pixels, or a teacher feature.
+  defineLinear(ps, 'mim.head', cfg.dim, d2v ? cfg.dim : cfg.patchSize * cfg.patchSize * 3);
+  // data2vec's teacher: the same encoder (no mask token), starting as a copy of the student, then its EMA.
+  let teacher: ParamStore | undefined;
+  if (d2v) {
+    if (n(p, 'top_k') > cfg.depth)
+      throw new Error(`top_k ${n(p, 'top_k')} exceeds the encoder's depth ${cfg.depth}: the target can average at most every block`);
+    teacher = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder', 'teacher'));
+    defineVit(teacher, 'image', cfg);
+    initTeacher(teacher, ps);
+  }
   const np = numPatches(cfg);
   const ratio = n(p, 'mask_ratio');
   const maskFor = (b: number, rng: Rng) => {
@@ -108,16 +119,20 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
   // pixels (MAE's choice for photographs); `pixels` the normalised image itself,
   // which keeps each patch's mean colour in the target: the synthetic world is
   // about colours, and norm_pix leaves an encoder that never had to see them.
+  // `data2vec` regresses the EMA teacher's contextual features instead (src/ml/data2vec.ts).
   const normPix = p.target === 'norm_pix';
   const mimLoss = (images: tf.Tensor, mask: tf.Tensor) => {
+    if (teacher) {
+      const blocks: BlockOutput[] = [];
+      vitForward(teacher, 'image', cfg, images, { blocks, finalNorm: false });
+      const target = data2vecTargets(blocks, n(p, 'top_k'));
+      const pred = linear(ps, 'mim.head', vitForward(ps, 'image', cfg, images, { patchMask: mask }));
+      return data2vecLoss(pred, target, mask, n(p, 'cls_weight'));
+    }
     const tokens = vitForward(ps, 'image', cfg, images, { patchMask: mask });
     const pred = linear(ps, 'mim.head', tokens.slice([0, 1, 0], [-1, -1, -1]));
     const target = patchify(images, cfg.patchSize);
-    let tn = target;
-    if (normPix) {
-      const { mean, variance } = tf.moments(target, 2, true);
-      tn = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
-    }
+    const tn = normPix ? layerNormPlain(target, 1e-6) : target;
     const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
     return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
   };
@@ -134,6 +149,9 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
       const x = tf.tensor4d(imageBatch(train, idx, rng), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
       return mimLoss(x, maskFor(idx.length, rng));
     },
+    afterStep: (done) => {
+      if (teacher) emaUpdate(teacher, ps, emaDecay(done - 1, n(p, 'steps'), n(p, 'ema_start'), n(p, 'ema_end')));
+    },
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
       const out = await inBatches(val.records.length, 64, (idx) =>
@@ -147,10 +165,11 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     model: 'vit',
     vit: cfg,
     trained_by: 'train.image_encoder',
-    objective: `masked image modelling (${p.target} target)`,
+    objective: d2v ? `data2vec (EMA teacher, top ${p.top_k} blocks)` : `masked image modelling (${p.target} target)`,
   });
   await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, params: ps.count('image.') });
   ps.dispose();
+  teacher?.dispose();
 }
 
 /** BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random token, 10% unchanged. */
