@@ -34,10 +34,11 @@ export function compareReports(c: RunComparison): string {
     const byId = new Map(previous.rows.map((r) => [r.id, r]));
     rows = new Map(current.rows.map((r) => [r.id, compareRow(r, byId.get(r.id))]));
     const moved = current.rows.filter((r) => rows!.get(r.id)!.changed).length;
+    const added = current.rows.filter((r) => !byId.has(r.id)).length;
     summary.push(
       prev.key === c.current.key
         ? `Compared with ${when(prev)}: the same store entry, so no row changed.`
-        : `Compared with ${when(prev)}, entry ${prev.key.slice(0, 12)}: ${moved} of ${current.rows.length} rows changed.`,
+        : `Compared with ${when(prev)}, entry ${prev.key.slice(0, 12)}: ${moved} of ${current.rows.length} rows changed${added ? `, ${added} new` : ''}.`,
     );
     const gone = previous.rows.filter((r) => !current.rows.some((x) => x.id === r.id)).map((r) => r.id);
     if (gone.length) summary.push(`Rows only in run ${prev.run}: ${gone.join(', ')}.`);
@@ -47,5 +48,6 @@ export function compareReports(c: RunComparison): string {
       );
   }
   if (prev) summary.push(...(c.changes.length ? c.changes.map((l) => `Differs between the runs: ${l}`) : ['No instance differs between the two runs.']));
-  return renderHtml(current, { previousLabel: prev ? `run ${prev.run}` : 'previous run', summary, rows });
+  const unavailable = prev && !prev.dir ? 'entry gone' : undefined;
+  return renderHtml(current, { previousLabel: prev ? `run ${prev.run}` : 'previous run', summary, rows, unavailable });
 }

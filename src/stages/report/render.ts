@@ -14,8 +14,10 @@ export interface PageComparison {
   previousLabel: string;
   /** Lines shown above the tables: the two runs, the instances that differ and why. */
   summary: string[];
-  /** Row id -> its change; undefined when there is no earlier run to compare with. */
+  /** Row id -> its change; undefined when there are no earlier values to show. */
   rows?: Map<string, RowChange>;
+  /** Why there are none, in the change column when `rows` is undefined (default: `no earlier run`). */
+  unavailable?: string;
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -150,7 +152,7 @@ const signed = (d: number): string => `${d > 0 ? '+' : d < 0 ? '-' : ''}${fmt(Ma
 function changeCells(r: Row, cmp: PageComparison): string {
   const ch = cmp.rows?.get(r.id);
   if (!ch?.previous) {
-    const why = cmp.rows ? 'new row' : 'no earlier run';
+    const why = cmp.rows ? 'new row' : (cmp.unavailable ?? 'no earlier run');
     return `<td class="n previous none">—</td><td class="change none">${why}</td>`;
   }
   const prev = ch.previous;
