@@ -129,7 +129,7 @@ describe.skipIf(!haveChromium)('report.html in headless Chromium', () => {
     expect(await page.title()).toBe('Fixture report, compared with run 2');
     expect(await page.locator('.compared').innerText()).toContain('Differs between the runs: glue[sst2]: param lr: 1 -> 2');
     const head = page.locator('table.results[data-table="glue"] thead th');
-    expect(await head.allInnerTexts()).toEqual(expect.arrayContaining(['measured', 'run 2', 'change']));
+    expect(await head.allInnerTexts()).toEqual(expect.arrayContaining(['measured', 'previous run (run 2)', 'change']));
     const sst2 = page.locator('tr[data-row="glue.sst2"]');
     expect(await sst2.locator('td.previous').innerText()).toBe('70.0');
     expect(await sst2.locator('td.change').isVisible()).toBe(true);

@@ -109,7 +109,7 @@ describe('the report compared with the previous run', () => {
     expect(r3.code, r3.err).toBe(0);
     expect(r3.out).toContain('compared report with run 2: results/report.compare.html');
     const html = readFileSync(page, 'utf8');
-    expect(html).toContain('<th>run 2</th><th>change</th>');
+    expect(html).toContain('<th>previous run (run 2)</th><th>change</th>');
     expect(html).toMatch(/Differs between the runs: rte: param argv\[4\]: .*60.* -&gt; .*80/);
     const rte = cells(html, 'glue.rte');
     expect(rte.previous).toBe(rte1);

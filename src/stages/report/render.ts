@@ -204,7 +204,7 @@ export function renderHtml(rep: Report, cmp?: PageComparison): string {
     body.push(`<h2>${esc(t.title)}</h2>`);
     if (t.note) body.push(`<p class="note">${esc(t.note)}</p>`);
     body.push(
-      `<table class="results" data-table="${esc(t.id)}"><thead><tr><th>row</th><th>metric</th><th>measured</th>${cmp ? `<th>${esc(cmp.previousLabel)}</th><th>change</th>` : ''}<th>chance / majority</th><th>published</th><th>expect</th><th></th><th>provenance (stage · key · finished · time · backend)</th></tr></thead><tbody>`,
+      `<table class="results" data-table="${esc(t.id)}"><thead><tr><th>row</th><th>metric</th><th>measured</th>${cmp ? `<th>previous run (${esc(cmp.previousLabel)})</th><th>change</th>` : ''}<th>chance / majority</th><th>published</th><th>expect</th><th></th><th>provenance (stage · key · finished · time · backend)</th></tr></thead><tbody>`,
     );
     body.push(...rows.map((r) => rowHtml(r, cmp)), '</tbody></table>');
   }
