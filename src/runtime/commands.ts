@@ -154,6 +154,9 @@ export function runCli(a: RunCliArgs): Promise<number> {
  */
 async function writeComparisons(plan: Plan, store: string | undefined, json: boolean): Promise<void> {
   try {
+    // Only kinds with a `compare` (report.paper) draw a page: other pipelines never reopen the DB here.
+    const { registry } = await import('../stages/registry.js');
+    if (!plan.instances.some((i) => registry().get(i.kind)?.compare)) return;
     const lay = layout(plan.projectDir, store);
     if (!existsSync(lay.dbPath)) return;
     const state = await openDb(lay, store !== undefined);
