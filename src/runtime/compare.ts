@@ -74,6 +74,16 @@ function instancesOf(state: StateDb, run: number): Map<string, { key: string; ra
   return used;
 }
 
+/**
+ * The upstream keys an entry's instance had in a run, from the run's own
+ * record. A manifest's `upstream` may name a key the upstream had before it
+ * ran (a downstream entry of a cold run can record a provisional one that was
+ * never published), which made every upstream of the report look changed.
+ */
+function usedUpstream(m: Manifest, used: Map<string, { key: string }>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m.upstream ?? {}).map(([id, key]) => [id, used.get(id)?.key ?? key]));
+}
+
 export function compareRuns(state: StateDb, storeDir: string, runA: number, runB: number): RunDiff {
   const a = instancesOf(state, runA);
   const b = instancesOf(state, runB);
@@ -90,8 +100,8 @@ export function compareRuns(state: StateDb, storeDir: string, runA: number, runB
     if (change === 'changed') {
       if (ma && mb) {
         d.reasons = diffFingerprints(
-          { key: ma.key, parts: ma.fingerprint, upstream: ma.upstream, symbolic: ma.params },
-          { key: mb.key, parts: mb.fingerprint, upstream: mb.upstream, symbolic: mb.params },
+          { key: ma.key, parts: ma.fingerprint, upstream: usedUpstream(ma, a), symbolic: ma.params },
+          { key: mb.key, parts: mb.fingerprint, upstream: usedUpstream(mb, b), symbolic: mb.params },
         );
       } else {
         d.reasons = [`the store entry of run ${ma ? runB : runA} is gone (smke gc): its parts cannot be compared`];
