@@ -141,7 +141,7 @@ figure.curve figcaption { font-size: 12px; font-weight: bold; }
 `;
 
 // Only the comparison page has these: report.html stays byte for byte what its key says.
-const COMPARE_CSS = `td.change.same, td.change.none { color: #888; } td.change.changed { font-weight: bold; }
+const COMPARE_CSS = `td.change.same, td.change.none { color: #888; white-space: nowrap; } td.change.changed { font-weight: bold; }
 .noise { font-weight: normal; color: #555; font-size: 12px; }
 .compared { border: 1px solid #9ab; background: #f2f6fa; padding: .5em 1em; }
 `;
