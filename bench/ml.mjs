@@ -23,7 +23,7 @@ import { defineVit } from '../dist/ml/vit.js';
 import { AdamW, lossAndGrads } from '../dist/ml/optim.js';
 import { MemoryBank } from '../dist/ml/losses.js';
 import { smkeTrainStep } from '../dist/ml/smke-train.js';
-import { teacherTargets } from '../dist/stages/ml/s_smke-run.js';
+import { teacherTargets } from '../dist/stages/ml/s-smke-run.js';
 import { smkeStepForwardFlops } from '../dist/ml/flops.js';
 import { Rng } from '../dist/data/rng.js';
 import { useFastWasmKernels } from '../dist/ml/wasm-kernels.js';

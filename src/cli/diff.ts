@@ -12,7 +12,7 @@ export default async function diffCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke diff');
   if (stop !== undefined) return stop;
   const [runA, runB] = cmd.processedArgs as [number | undefined, number | undefined];
-  const { diffCli } = await import('../runtime/commands.js');
+  const { diffCli } = await import('../runtime/cli-commands.js');
   const o = cmd.opts<{ json?: boolean; html?: string }>();
   return diffCli({ runA, runB, json: o.json, html: o.html });
 }

@@ -14,7 +14,7 @@ import {
   type TextExample,
   type TextTaskSpec,
   type TextTasksDescriptor,
-} from './format.js';
+} from './dataset-format.js';
 import { writeFileAtomic } from './atomic.js';
 import { readJsonlAll, writeJsonlAtomic } from './jsonl.js';
 

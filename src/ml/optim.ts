@@ -11,7 +11,7 @@ export interface AdamWConfig {
   weightDecay: number;
 }
 
-/** s-smke.md's pretraining settings. */
+/** The method's pretraining AdamW settings (docs/method.md, "Optimisation"). */
 export const SMKE_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.01 };
 
 export type Grads = Map<string, tf.Tensor>;

@@ -109,7 +109,7 @@ export function patchify(images: tf.Tensor, p: number): tf.Tensor {
 /**
  * Token sequence [B, N+1, D] (CLS first) after the first `layers` blocks
  * (all by default). `finalNorm` applies the encoder's last LayerNorm, which the
- * teacher and truncated encoders omit (s-smke.md: "final norm removed").
+ * teacher and truncated encoders omit (docs/method.md, "Model").
  */
 export function vitForward(
   ps: ParamStore,

@@ -6,7 +6,7 @@
 
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ComparedRun } from '../stages/kind.js';
+import type { ComparedRun } from '../stages/stage-kind.js';
 import { diffFingerprints } from './fingerprint.js';
 import { safeName, type Layout } from './layout.js';
 import type { RunRow, StateDb } from './state.js';

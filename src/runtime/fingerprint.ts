@@ -1,4 +1,4 @@
-// The cache key of a stage instance (shared/design.md, step 2).
+// The cache key of a stage instance (docs/runtime.md, "The cache key").
 //
 // key = sha256(canonicalJson(parts)). Every field of FingerprintParts is here
 // for a reason, and everything that is NOT here is deliberately left out:

@@ -1,25 +1,26 @@
 // `smke run` without the command line: analyse the plan, then schedule every
 // instance that is not cached through an executor, and record what happened.
 
+import { addAbortListener } from 'node:events';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
+import { EXIT } from './errors.js';
 import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed } from './analyse.js';
 import { Digester } from './digest.js';
 import type { EventBus } from './events.js';
-import type { Executor, JobHandle } from './executors/types.js';
+import type { Executor, JobHandle } from './executors/executor.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
 import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
-import { sleep } from '../data/http.js';
 import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';
 import { checkResultsDir } from './results.js';
-import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
+import { answerNoop, checkSnapshot, writeSnapshot } from './noop-snapshot.js';
 import { planDigest } from './plancache.js';
 import { passedEnvNames } from './passenv.js';
 import { privateDb, privateDir } from './secrets.js';
@@ -27,6 +28,7 @@ import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
 import { smkeVersion } from './version.js';
+import { waitUnlessAborted } from './wait.js';
 import type { RemoteConfig, RemoteStore } from './remote.js';
 
 export interface RunOptions {
@@ -65,9 +67,6 @@ export interface RunSummary {
   cancelled: number;
   seconds: number;
 }
-
-/** Exit codes of `smke run` (docs/runtime.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** The GPUs of this machine, without starting a process (`nvidia-smi` costs ~100 ms). */
 export function detectGpus(): number {
@@ -316,7 +315,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
         waitingSaid = true;
       }
       // Aborting ends the wait early; the loop's first line then answers 'cancelled'.
-      await sleep(lockPollMs, signal).catch(() => undefined);
+      await waitUnlessAborted(lockPollMs, signal);
       if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
     }
     // Published by another run between our analysis and the lock, or
@@ -419,7 +418,8 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       return { status: 'failed', error };
     }
     const onCancel = (): void => void executor!.cancel(handle!, opts.cancelGraceMs);
-    signal.addEventListener('abort', onCancel, { once: true });
+    // addAbortListener also fires for an abort that came while the job was being submitted.
+    const cancelOnAbort = addAbortListener(signal, onCancel);
     // resources.time is a wall-clock limit: past it the attempt is stopped and fails (and may be retried).
     let timedOut = false;
     // (On Slurm, --time is the limit: Slurm stops the job and the executor reports TIMEOUT.)
@@ -432,7 +432,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
         : undefined;
     const exit = await executor!.wait(handle);
     clearTimeout(limit);
-    signal.removeEventListener('abort', onCancel);
+    cancelOnAbort[Symbol.dispose]();
     if (timedOut) final = { status: 'failed', error: `timed out after ${inst.resources.timeSeconds}s (resources.time); stopped` };
 
     if (final?.status === 'succeeded') {

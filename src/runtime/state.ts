@@ -8,7 +8,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, ren
 import { hostname } from 'node:os';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
-import { journalPath, type NoopRunRecord } from './noop.js';
+import { journalPath, type NoopRunRecord } from './noop-snapshot.js';
 
 type DB = Database.Database;
 
@@ -179,6 +179,17 @@ export interface EntryFile {
 export class StateDb implements StatCache {
   readonly db: DB;
   private readonly stmts;
+  /**
+   * Statements run once or more per attempt, compiled on first use: preparing
+   * one costs more than running it (an insert into a WAL database with
+   * synchronous = NORMAL does not fsync), and a sweep runs thousands.
+   */
+  private readonly prepared = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.prepared.get(sql);
+    if (!st) this.prepared.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
   /** Created by this open (no schema before): its records start now. */
   fresh = false;
 
@@ -330,25 +341,33 @@ export class StateDb implements StatCache {
   }
 
   finishRun(id: number, status: string, counts: { ran: number; cached: number; failed: number }): void {
-    this.db
-      .prepare('UPDATE runs SET finished_ms = ?, status = ?, ran = ?, cached = ?, failed = ? WHERE id = ?')
-      .run(Date.now(), status, counts.ran, counts.cached, counts.failed, id);
+    this.stmt('UPDATE runs SET finished_ms = ?, status = ?, ran = ?, cached = ?, failed = ? WHERE id = ?').run(
+      Date.now(),
+      status,
+      counts.ran,
+      counts.cached,
+      counts.failed,
+      id,
+    );
   }
 
   startAttempt(a: { runId: number; instance: string; stage: string; key: string; attempt: number; reason: string; logPath: string }): number {
-    const r = this.db
-      .prepare(
-        `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
+    const r = this.stmt(
+      `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
                 VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
-      )
-      .run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
+    ).run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
     return Number(r.lastInsertRowid);
   }
 
   finishAttempt(id: number, status: string, detail: { error?: string; exitCode?: number | null; signal?: string | null }): void {
-    this.db
-      .prepare('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?')
-      .run(status, detail.error ?? null, detail.exitCode ?? null, detail.signal ?? null, Date.now(), id);
+    this.stmt('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?').run(
+      status,
+      detail.error ?? null,
+      detail.exitCode ?? null,
+      detail.signal ?? null,
+      Date.now(),
+      id,
+    );
   }
 
   /** Records that a run used `key` for `instance` (call inside the run's transactions: one row per instance). */
@@ -413,9 +432,13 @@ export class StateDb implements StatCache {
   }
 
   recordFingerprint(row: LastFingerprintRow): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO last_fingerprint (instance, stage, key, fingerprint, run_id) VALUES (?, ?, ?, ?, ?)')
-      .run(row.instance, row.stage, row.key, row.fingerprint, row.run_id);
+    this.stmt('INSERT OR REPLACE INTO last_fingerprint (instance, stage, key, fingerprint, run_id) VALUES (?, ?, ?, ?, ?)').run(
+      row.instance,
+      row.stage,
+      row.key,
+      row.fingerprint,
+      row.run_id,
+    );
   }
 
   entries(): Map<string, { instance: string; files: EntryFile[]; lastRun: number }> {
@@ -429,11 +452,11 @@ export class StateDb implements StatCache {
   }
 
   recordEntry(key: string, instance: string, files: EntryFile[], runId: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
+    this.stmt('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
   }
 
   forgetEntry(key: string): void {
-    this.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
+    this.stmt('DELETE FROM entries WHERE key = ?').run(key);
   }
 
   /** Mark entries as used by a run, in one statement (a no-op run of 10,000 instances must stay cheap). */

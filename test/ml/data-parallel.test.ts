@@ -174,7 +174,7 @@ describe('S-SMKE data-parallel step with a memory bank', () => {
     }
   }, 60_000);
 
-  it('one rank with a bank trains (the case the thesis code crashed on) and equals the plain single-process step', async () => {
+  it('one rank with a bank trains (the case the reference implementation crashed on, docs/method.md) and equals the plain single-process step', async () => {
     const plain = await smkeRun(undefined, 2, 3);
     const solo = await smkeRun(soloCommunicator(), 2, 3);
     expect(solo.params).toEqual(plain.params);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evalRetrieval, evalZeroshot } from '../../src/stages/eval/index.js';
+import { evalRetrieval, evalZeroshot } from '../../src/stages/eval/eval.js';
 import { saveCheckpoint } from '../../src/ml/checkpoint.js';
 import { VOCAB_FILE } from '../../src/ml/models.js';
 import { ParamStore } from '../../src/ml/params.js';

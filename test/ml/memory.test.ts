@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { makeCtx, pretrainedFixture, resolveParams, type Pretrained } from './harness.js';
 
 let root: string;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finetuneImage, finetuneRetrieval } from '../../src/stages/ml/finetune.js';
-import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { makeCtx, pretrainedFixture, runKind, type Pretrained, type Recorded } from './harness.js';
 
 let root: string;

@@ -1,5 +1,6 @@
 // report.html is a page people open: render it in a real headless Chromium
-// (Debian's package, flags from shared/platform.md) and check that the tables
+// (Debian's package; without the networking flags below it floods a closed
+// network with refused connections) and check that the tables
 // and plots are laid out and visible, not merely present in the markup.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { compareRow, type Report, type Row } from '../../src/stages/report/model.js';
-import { renderHtml } from '../../src/stages/report/render.js';
+import { renderHtml } from '../../src/stages/report/render-report.js';
 import { registry } from '../../src/stages/registry.js';
 import { tempProject } from '../runtime/helpers.js';
 

@@ -3,7 +3,7 @@
 // terms); CC12M's is fetched. Both share the scraper in ./cc-run.ts.
 
 import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 
 export const CC3M_HELP =
   'Download Train-GCC-training.tsv from https://ai.google.com/research/ConceptualCaptions/download (accept the terms), and set `tsv` to its path';

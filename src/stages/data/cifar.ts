@@ -2,7 +2,7 @@
 // image classification dataset (32x32 PNGs, train/test, class names).
 
 import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 
 export const CIFAR_URLS = {
   cifar10: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',

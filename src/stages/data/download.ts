@@ -4,7 +4,7 @@
 
 import { fileURLToPath } from 'node:url';
 import type { Value } from '../../compiler/plan.js';
-import type { OutputSpec, StageKind } from '../kind.js';
+import type { OutputSpec, StageKind } from '../stage-kind.js';
 
 /** The file name a URL downloads to when `filename` is not given. */
 export function downloadName(params: Record<string, Value>): string {

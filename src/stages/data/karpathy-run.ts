@@ -1,17 +1,17 @@
-// The work of dataset.coco and dataset.flickr30k (descriptors in ./karpathy-kinds.ts).
+// The work of dataset.coco and dataset.flickr30k (descriptors in ./karpathy.ts).
 
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
 import { detectArchive } from '../../data/extract.js';
-import { FetchError } from '../../data/http.js';
+import { FetchError } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { ReasonCounter, prepareImage } from '../../data/image-prep.js';
-import { parseKarpathy, type KarpathyImage } from '../../data/karpathy.js';
+import { parseKarpathy, type KarpathyImage } from '../../data/karpathy-splits.js';
 import { tarFiles } from '../../data/tar-read.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
-import { FLICKR_HELP } from './karpathy-kinds.js';
+import type { StageContext } from '../stage-kind.js';
+import { FLICKR_HELP } from './karpathy.js';
 import { obtain, using } from './obtain.js';
 
 async function karpathySplit(ctx: StageContext, params: Record<string, Value>, json: string): Promise<KarpathyImage[]> {

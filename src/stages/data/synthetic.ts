@@ -2,7 +2,7 @@
 // deterministically (src/data/synthetic), in the same formats as the real ones.
 
 import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 
 const splitSizes = (train: number, val: number, test: number) => ({
   type: 'object',

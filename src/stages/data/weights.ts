@@ -6,7 +6,7 @@
 
 import { basename } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext, StageKind } from '../kind.js';
+import type { StageContext, StageKind } from '../stage-kind.js';
 
 export function weightsName(params: Record<string, Value>): string {
   return basename(String(params.path ?? 'weights'));

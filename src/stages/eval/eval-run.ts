@@ -1,4 +1,5 @@
-// Zero-shot evaluation of an S-SMKE checkpoint, as s-smke.md's reference does:
+// Zero-shot evaluation of an S-SMKE checkpoint, as the method defines it
+// (docs/method.md, "Metrics"):
 // - eval.retrieval: every image and every caption embedded once (x), cosine
 //   scores, TR@k / IR@k with several captions per image, x100;
 // - eval.zeroshot: per class, the mean of the normalised text embeddings of
@@ -6,7 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
 import type { SmkeConfig } from '../../ml/smke.js';
 import { l2normalize } from '../../ml/layers.js';

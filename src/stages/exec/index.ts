@@ -1,4 +1,4 @@
-import type { StageKind } from '../kind.js';
-import { execKind } from './kind.js';
+import type { StageKind } from '../stage-kind.js';
+import { execKind } from './exec.js';
 
 export const kinds: StageKind[] = [execKind];

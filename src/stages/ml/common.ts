@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { selectBackend, type BackendChoice } from '../../ml/backend.js';
 
 export const METRICS_FILE = 'metrics.json';

@@ -1,4 +1,4 @@
-// Downstream finetuning (s-smke.md, "Metrics"):
+// Downstream finetuning (docs/method.md, "Metrics"):
 // - finetune.text: a GLUE-format task; head = pooler(tanh) on the first token
 //   -> dropout 0.1 -> linear (classes, or 1 output trained with MSE for
 //   regression); each task's metrics on its evaluation split.
@@ -10,10 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { TextTasks } from '../../data/text-tasks.js';
-import type { TextExample, TextMetric } from '../../data/format.js';
+import type { TextExample, TextMetric } from '../../data/dataset-format.js';
 import { loadModel, loadTokenizer, VOCAB_FILE } from '../../ml/models.js';
 import { defineLayerNorm, defineLinear, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { accuracy, argmaxRows, f1, matthews, pearson, spearman } from '../../ml/metrics.js';

@@ -1,6 +1,6 @@
 // Descriptors of the finetuning kinds (run in finetune-run.ts). No tfjs at import time.
 
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 import { DATA_MODE, int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 export const finetuneText: StageKind = {

@@ -1,9 +1,9 @@
-// The optimisation loop every training stage shares: AdamW (s-smke.md's
-// betas and no-decay groups), cosine schedule with warmup, clipping,
+// The optimisation loop every training stage shares: AdamW (the method's
+// betas and no-decay groups, docs/method.md), cosine schedule with warmup, clipping,
 // per-step metrics and progress, periodic evaluation.
 
 import * as tf from '@tensorflow/tfjs';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import type { ParamStore } from '../../ml/params.js';
 import { AdamW, clipGlobalNorm, cosineWithWarmup, lossAndGrads, SMKE_ADAMW } from '../../ml/optim.js';
 import { StepReporter } from './common.js';

@@ -1,7 +1,7 @@
 // JSON Schema fragments shared by the ml and eval kinds' descriptors. Light:
 // no tfjs here, descriptors are loaded by `smke check` and `smke kinds`.
 
-import type { OutputSpec } from '../kind.js';
+import type { OutputSpec } from '../stage-kind.js';
 
 export const int = (def: number, min = 1, description?: string) => ({ type: 'integer', minimum: min, default: def, ...(description ? { description } : {}) });
 export const num = (def: number, min = 0, description?: string) => ({ type: 'number', minimum: min, default: def, ...(description ? { description } : {}) });

@@ -75,7 +75,7 @@ export class MicroStream {
   }
 }
 
-/** The S-SMKE augmentation (s-smke.md): RandomResizedCrop with scale 0.9-1, flip, ColorJitter 0.4. */
+/** The S-SMKE augmentation (docs/method.md, "Optimisation"): RandomResizedCrop with scale 0.9-1, flip, ColorJitter 0.4. */
 export const trainAugment = (size: number): AugmentSpec => ({ size, train: true, scale: [0.9, 1], jitter: 0.4 });
 
 /** One training batch per step for a single-rank loop (finetuning): `prepare(step)` fetches, `batch` holds it. */

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';

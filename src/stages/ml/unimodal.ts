@@ -1,7 +1,7 @@
 // Descriptors of the mini profile's unimodal pretraining kinds (see
 // unimodal-run.ts for what each trains and why). No tfjs at import time.
 
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 import { int, num, path, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES, VIT_ARCH } from './schema.js';
 
 export const trainTeacher: StageKind = {

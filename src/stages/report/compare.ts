@@ -5,9 +5,9 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ComparedRun, RunComparison } from '../kind.js';
+import type { ComparedRun, RunComparison } from '../stage-kind.js';
 import { compareRow, type Report } from './model.js';
-import { renderHtml } from './render.js';
+import { renderHtml } from './render-report.js';
 
 function readReport(dir: string, run: number): Report {
   const file = join(dir, 'report.json');

@@ -1,5 +1,5 @@
 // The report as data: rows, their baselines and expectations, curves. Built
-// by paper-run.ts from the store, rendered by render.ts; kept free of I/O so
+// by paper-run.ts from the store, rendered by render-report.ts; kept free of I/O so
 // the rendering and the expectation bands can be tested on fixtures.
 
 export interface Provenance {

@@ -1,6 +1,6 @@
 // Descriptor of report.paper (run in paper-run.ts). Light at import time.
 
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 
 const file = { type: 'string', minLength: 1 };
 const fileMap = (description: string) => ({ type: 'object', additionalProperties: file, default: {}, description });

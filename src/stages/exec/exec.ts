@@ -1,10 +1,10 @@
 // The `exec` kind: runs any program, the way a pipeline drives code smke does
 // not ship (the reference PyTorch implementation, a shell script). Its
-// descriptor is here; the process handling lives in ./run.ts so that loading
+// descriptor is here; the process handling lives in ./exec-run.ts so that loading
 // the registry stays cheap.
 
 import type { Value } from '../../compiler/plan.js';
-import type { OutputSpec, StageKind } from '../kind.js';
+import type { OutputSpec, StageKind } from '../stage-kind.js';
 
 /** Output names must be usable in references (`stage.name`). */
 const OUTPUT_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
@@ -98,7 +98,7 @@ export const execKind: StageKind = {
     return Array.isArray(params.secret_env) ? params.secret_env.filter((n): n is string => typeof n === 'string') : [];
   },
   async run(ctx, params) {
-    const { runExec } = await import('./run.js');
+    const { runExec } = await import('./exec-run.js');
     await runExec(ctx, params);
   },
 };

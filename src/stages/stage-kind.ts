@@ -3,10 +3,10 @@
 // and `smke status` load every kind's descriptor, so heavy libraries (tfjs,
 // sharp) are imported inside `run`, never at the top of a kind's module.
 
-import type { KindInfo } from '../compiler/kinds.js';
+import type { KindInfo } from '../compiler/kind-catalog.js';
 import type { Resources, Value } from '../compiler/plan.js';
 
-export type { OutputSpec, KindInfo } from '../compiler/kinds.js';
+export type { OutputSpec, KindInfo } from '../compiler/kind-catalog.js';
 
 export interface StageLogger {
   debug(msg: string): void;

@@ -2,7 +2,7 @@
 // Karpathy split (COCO 5k / Flickr30K 1k test images for retrieval).
 
 import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../kind.js';
+import type { StageKind } from '../stage-kind.js';
 
 export const KARPATHY_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip';
 export const COCO_URLS = {

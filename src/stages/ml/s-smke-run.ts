@@ -1,4 +1,4 @@
-// train.s_smke: S-SMKE pretraining (s-smke.md). The image and text encoders
+// train.s_smke: S-SMKE pretraining (docs/method.md). The image and text encoders
 // come from pretrained unimodal checkpoints truncated to `layers` blocks; the
 // frozen teacher gives the KD targets on the same augmented images.
 // Resumable: every `checkpoint_every` steps the model, AdamW moments, memory
@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { l2normalize } from '../../ml/layers.js';
 import { MemoryBank } from '../../ml/losses.js';

@@ -2,7 +2,7 @@
 // label follows a rule a model can learn from the words (real signal), with
 // a little label noise and subtle negatives so that no task is trivial.
 
-import type { TextExample } from '../format.js';
+import type { TextExample } from '../dataset-format.js';
 import type { GlueTask } from '../text-tasks.js';
 import { Rng, deriveSeed } from '../rng.js';
 import { ALL, COLOR_WORDS, SHAPE_WORDS, SIZE_WORDS, caption, nounPhrase, randomMention, type Mention } from './language.js';

@@ -5,22 +5,19 @@ import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
 // the scheduler, execa) is loaded by the commands that use it.
-import { UsageError } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
-import { loadPlan, validPlanDigest } from './load.js';
+import { loadPlan, validPlanDigest } from './load-plan.js';
 import { release, tryAcquire } from './locks.js';
-import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop.js';
+import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop-snapshot.js';
 import { chooseRenderer } from './renderers/index.js';
-import { colours, seconds, shown } from './renderers/format.js';
+import { colours, seconds, shown } from './renderers/display-text.js';
 import type { StateDb } from './state.js';
 import { removeTree, unsealTree } from './readonly.js';
 import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 import { resultTargets } from './results.js';
-
-/** Exit codes (docs/runtime.md). */
-const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
 
