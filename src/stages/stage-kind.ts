@@ -56,6 +56,27 @@ export interface StageContext {
   outputFd?: number;
 }
 
+/** One run's use of an instance, for a kind's `compare`. */
+export interface ComparedRun {
+  /** Run number (`smke history`), and when it started (ISO). */
+  run: number;
+  started: string;
+  profile?: string;
+  /** The instance's store entry in that run; undefined when the entry is gone (smke gc). */
+  dir?: string;
+  key: string;
+}
+
+/** What the runtime hands a kind's `compare`: the same instance in two runs (src/runtime/compare.ts). */
+export interface RunComparison {
+  instance: string;
+  current: ComparedRun & { dir: string };
+  /** The latest earlier run of the same pipeline that used this instance; undefined: there is none. */
+  previous?: ComparedRun;
+  /** One line per instance whose key differs between the two runs, with why: `glue[rte]: param lr: 0.002 -> 0.0025`. */
+  changes: string[];
+}
+
 /**
  * A stage kind. Params arrive resolved: every OutputRef has been replaced by
  * the absolute path of the upstream output, and schema defaults are filled.
@@ -77,5 +98,13 @@ export interface StageKind extends KindInfo {
    * fresh process per attempt.
    */
   pooled?: boolean;
+  /**
+   * For kinds whose output is a page people read (a report): the page of
+   * `current` beside the same instance's output in an earlier run, as one
+   * self-contained HTML document. `smke run` writes it outside the store
+   * (results/<instance>.compare.html), because it depends on run history,
+   * which no cache key covers; import the renderer lazily, as in `run`.
+   */
+  compare?(c: RunComparison): Promise<string>;
   run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
 }

@@ -63,6 +63,10 @@ export const reportPaper: StageKind = {
     };
   },
   resources: () => ({ cpus: 1, memBytes: 512 * 1024 ** 2 }),
+  async compare(c) {
+    const { compareReports } = await import('./compare-reports.js');
+    return compareReports(c);
+  },
   async run(ctx, params) {
     const { runReport } = await import('./paper-run.js');
     await runReport(ctx, params);
