@@ -502,7 +502,9 @@ class InstanceRuns {
     a.fp = fingerprint({
       inst: a.inst,
       projectDir: this.opts.plan.projectDir,
-      upstreamKeys: new Map(Object.entries(a.fp.upstream)),
+      // The upstreams' settled keys, not those planned: a pending upstream's key changed when it ran,
+      // and the manifest and `smke diff` name the entries this one really read.
+      upstreamKeys: new Map(Object.keys(a.fp.upstream).map((id) => [id, this.keyOf(id)])),
       upstreamOutput: this.upstreamOutput,
       planned: a.fp.parts,
       digester: this.s.digester,

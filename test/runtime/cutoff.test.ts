@@ -2,8 +2,8 @@
 // so an upstream that reruns and writes the same bytes leaves it cached, and
 // one whose output differs (changed input, a nondeterministic rerun after gc,
 // a tampered entry rebuilt) reruns it.
-import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
 import { StateDb } from '../../src/runtime/state.js';
@@ -93,6 +93,20 @@ describe('early cutoff', () => {
     // The consumer reads what the store now holds: prep's new output, twice.
     const up = readFileSync(join(entryOf('prep'), 'up.txt'), 'utf8');
     expect(readFileSync(join(entryOf('use'), 'twice.txt'), 'utf8')).toBe(up + up);
+  });
+
+  it('each manifest names the upstream entries it was computed from, in a cold run and in reruns', async () => {
+    // Planned keys of pending upstreams change once they run; the record must hold the settled ones.
+    // (A cut-off entry keeps naming the entry it was computed from: another key, the same output.)
+    const manifestUpstream = (stage: string): unknown =>
+      (JSON.parse(readFileSync(join(entryOf(stage), '_smke/manifest.json'), 'utf8')) as { upstream: unknown }).upstream;
+    const keyOf = (stage: string): string => basename(realpathSync(entryOf(stage)));
+    for (const input of ['hello\n', 'bye\n', 'again\n']) {
+      writeFileSync(join(proj.dir, 'in.txt'), input);
+      expect(await runPlan({ plan: plan(), bus: capture().bus })).toMatchObject({ exitCode: 0 });
+      expect(manifestUpstream('use')).toEqual({ prep: keyOf('prep') });
+      expect(manifestUpstream('last')).toEqual({ use: keyOf('use') });
+    }
   });
 
   for (const [what, prep, consumersRerun] of [
