@@ -6,6 +6,7 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
+import { expect } from 'vitest';
 import type { Value } from '../../src/compiler/plan.js';
 import type { StageContext, StageKind } from '../../src/stages/stage-kind.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
@@ -129,4 +130,12 @@ export async function pretrainedFixture(
     lr: 3e-3,
   });
   return { syn, teacher: join(t.ctx.outDir, 'model'), image: join(i.ctx.outDir, 'model'), text: join(m.ctx.outDir, 'model') };
+}
+
+/** Every step's throughput is near the median: steps read back two at a time (before an evaluation) must not report ~0 s. */
+export function expectSteadyThroughput(metrics: { name: string; value: number; step?: number }[], steps: number): void {
+  const t = metrics.filter((m) => m.name === 'throughput' && m.step !== undefined).map((m) => m.value);
+  expect(t).toHaveLength(steps);
+  const median = [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]!;
+  for (const v of t) expect(v / median).toBeLessThan(20);
 }

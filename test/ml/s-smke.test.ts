@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { loadModel } from '../../src/ml/models.js';
 import { decodeSafetensors } from '../../src/ml/safetensors.js';
-import { makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';
+import { expectSteadyThroughput, makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';
 
 let root: string;
 let fx: Pretrained;
@@ -42,6 +42,7 @@ describe('train.s_smke', () => {
         name,
       ).toBe(true);
     expect(rec.metrics.filter((m) => m.name === 'val_loss' && m.step !== undefined).map((m) => m.step)).toEqual([30, 60]);
+    expectSteadyThroughput(rec.metrics, 60);
     // logit scales stay clamped
     for (const m of rec.metrics.filter((x) => x.name.startsWith('logit_scale'))) expect(m.value).toBeLessThanOrEqual(Math.log(100) + 1e-6);
     const metrics = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));

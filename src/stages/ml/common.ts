@@ -23,28 +23,23 @@ export async function writeMetrics(ctx: StageContext, metrics: Record<string, nu
 
 /** Reports progress in steps and the per-step loss, lr and throughput (examples/s). */
 export class StepReporter {
-  private last = performance.now();
-
   constructor(
     private readonly ctx: StageContext,
     private readonly total: number,
     private readonly examplesPerStep: number,
   ) {}
 
-  /** `step` counts completed steps (1-based). */
-  report(step: number, values: Record<string, number>): number {
-    const now = performance.now();
-    const throughput = (this.examplesPerStep * 1000) / Math.max(1e-3, now - this.last);
-    this.last = now;
+  /**
+   * `step` counts completed steps (1-based); `seconds` is that step's own time, measured by the loop:
+   * a step's values are read one step late (the next is queued first), sometimes two at once, so
+   * the time between two reports is not a step's time.
+   */
+  report(step: number, values: Record<string, number>, seconds: number): number {
+    const throughput = this.examplesPerStep / Math.max(1e-6, seconds);
     for (const [k, v] of Object.entries(values)) this.ctx.metric(k, v, step);
     this.ctx.metric('throughput', throughput, step);
     this.ctx.progress(step, this.total, 'steps');
     return throughput;
-  }
-
-  /** Excludes time spent outside training steps (validation, checkpoints) from the next throughput figure. */
-  resetClock(): void {
-    this.last = performance.now();
   }
 }
 

@@ -48,15 +48,15 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
   let trainSeconds = 0;
   // The loss of step k is read once step k+1 is queued (nothing inside a step reads back to the
   // CPU, so the device does not wait for the host); at once before an evaluation and at the end.
-  let queued: { step: number; lr: number; loss: tf.Scalar } | undefined;
+  let queued: { step: number; lr: number; loss: tf.Scalar; seconds: number } | undefined;
   const readQueued = async () => {
     if (!queued) return;
-    const { step, lr, loss } = queued;
+    const { step, lr, loss, seconds } = queued;
     queued = undefined;
     finalLoss = (await loss.data())[0]!;
     loss.dispose();
     if (!Number.isFinite(finalLoss)) throw new Error(`loss is ${finalLoss} at step ${step + 1}: lower the learning rate`);
-    reporter.report(step + 1, { loss: finalLoss, lr });
+    reporter.report(step + 1, { loss: finalLoss, lr }, seconds);
   };
   try {
     for (let step = 0; step < o.steps; step++) {
@@ -69,13 +69,13 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
       for (const g of grads.values()) g.dispose();
       o.afterStep?.(step + 1);
       await readQueued();
-      queued = { step, lr, loss };
+      // From the step's start to here: its own work, and the wait for the step before it to finish.
+      queued = { step, lr, loss, seconds: (performance.now() - ts) / 1000 };
       const evaluating = o.evaluate && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === o.steps);
       if (evaluating) await readQueued();
       trainSeconds += (performance.now() - ts) / 1000;
       if (evaluating) {
         await o.evaluate!(step + 1);
-        reporter.resetClock();
       }
     }
     await readQueued();

@@ -195,24 +195,28 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   };
   // Step k's metrics are read once step k+1 is queued, so the device never waits for the host
   // between steps; they are read at once before a validation, a checkpoint or the end.
-  let queued: { step: number; lr: number; result: PendingStep } | undefined;
+  let queued: { step: number; lr: number; result: PendingStep; seconds: number } | undefined;
   const readQueued = async () => {
     if (!queued) return;
-    const { step, lr, result } = queued;
+    const { step, lr, result, seconds } = queued;
     queued = undefined;
     const r = await result.read();
     if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
     last = r;
     if (!lead) return;
-    reporter.report(step + 1, {
-      loss: r.loss,
-      loss_kd: r.kd,
-      loss_itc: r.itc,
-      lr,
-      grad_norm: r.gradNorm,
-      logit_scale_interm: r.scaleInterm,
-      logit_scale_out: r.scaleOut,
-    });
+    reporter.report(
+      step + 1,
+      {
+        loss: r.loss,
+        loss_kd: r.kd,
+        loss_itc: r.itc,
+        lr,
+        grad_norm: r.gradNorm,
+        logit_scale_interm: r.scaleInterm,
+        logit_scale_out: r.scaleOut,
+      },
+      seconds,
+    );
   };
   try {
     for (let step = start; step < steps; step++) {
@@ -224,7 +228,8 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       const result = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
       free(micro);
       await readQueued();
-      queued = { step, lr, result };
+      // From the step's start to here: its own work, and the wait for the step before it to finish.
+      queued = { step, lr, result, seconds: (performance.now() - t0) / 1000 };
       const done = step + 1;
       const validating = done % n(p, 'val_every') === 0 || done === steps;
       const checkpointing = done % n(p, 'checkpoint_every') === 0 && done < steps;
@@ -234,7 +239,6 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       if (!lead) continue;
       if (validating) await validate(done);
       if (checkpointing) await saveResume(resumeDir, done, ps, opt, bank);
-      reporter.resetClock();
     }
     await readQueued();
     // A stop asked for while the last steps were read still stops the stage before it publishes.
