@@ -1,6 +1,6 @@
 // The eval stage kinds, registered in ../registry.ts. Descriptors only: the
 // work (and tfjs) is loaded inside run.
-import type { StageKind } from '../kind.js';
+import type { AnyStageKind } from '../kind.js';
 import { path, BACKEND, METRICS_OUT } from '../ml/schema.js';
 
 const pairs = { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets to evaluate on.' };
@@ -15,7 +15,7 @@ export const DEFAULT_TEMPLATES = [
   'a {} on a background.',
 ];
 
-export const evalRetrieval: StageKind = {
+export const evalRetrieval: AnyStageKind = {
   name: 'eval.retrieval',
   version: 2,
   summary: 'Zero-shot image-text retrieval of an S-SMKE checkpoint: TR@1/5/10 and IR@1/5/10 (x100)',
@@ -38,7 +38,7 @@ export const evalRetrieval: StageKind = {
   },
 };
 
-export const evalZeroshot: StageKind = {
+export const evalZeroshot: AnyStageKind = {
   name: 'eval.zeroshot',
   version: 2,
   summary: 'Zero-shot classification of an S-SMKE checkpoint from class-name prompts averaged over templates (top-1/top-5, x100)',
@@ -68,4 +68,4 @@ export const evalZeroshot: StageKind = {
   },
 };
 
-export const kinds: StageKind[] = [evalZeroshot, evalRetrieval];
+export const kinds: AnyStageKind[] = [evalZeroshot, evalRetrieval];

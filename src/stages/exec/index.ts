@@ -1,4 +1,4 @@
-import type { StageKind } from '../kind.js';
+import type { AnyStageKind } from '../kind.js';
 import { execKind } from './kind.js';
 
-export const kinds: StageKind[] = [execKind];
+export const kinds: AnyStageKind[] = [execKind];

@@ -1,9 +1,9 @@
 // Descriptors of the finetuning kinds (run in finetune-run.ts). No tfjs at import time.
 
-import type { StageKind } from '../kind.js';
+import type { AnyStageKind } from '../kind.js';
 import { DATA_MODE, int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
-export const finetuneText: StageKind = {
+export const finetuneText: AnyStageKind = {
   name: 'finetune.text',
   version: 3,
   summary: "Finetune a text model (S-SMKE or train.mlm) on one GLUE-format task; reports the task's metrics",
@@ -31,7 +31,7 @@ export const finetuneText: StageKind = {
   },
 };
 
-export const finetuneImage: StageKind = {
+export const finetuneImage: AnyStageKind = {
   name: 'finetune.image',
   version: 3,
   summary: 'Linear probe or full finetune of an image encoder on mean-pooled patch tokens -> LN -> linear',
@@ -60,7 +60,7 @@ export const finetuneImage: StageKind = {
   },
 };
 
-export const finetuneRetrieval: StageKind = {
+export const finetuneRetrieval: AnyStageKind = {
   name: 'finetune.retrieval',
   version: 3,
   summary: 'Finetune S-SMKE for retrieval with the CLIP loss on x',

@@ -1,9 +1,9 @@
 // Descriptor of train.s_smke (run in s_smke-run.ts). No tfjs at import time.
 
-import type { StageKind } from '../kind.js';
+import type { AnyStageKind } from '../kind.js';
 import { DATA_MODE, int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
-export const trainSmke: StageKind = {
+export const trainSmke: AnyStageKind = {
   name: 'train.s_smke',
   version: 3,
   summary: 'S-SMKE pretraining: truncated pretrained encoders + shared block, contrastive KD with a memory bank + ITC; resumable',

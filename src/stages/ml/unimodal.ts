@@ -1,10 +1,10 @@
 // Descriptors of the mini profile's unimodal pretraining kinds (see
 // unimodal-run.ts for what each trains and why). No tfjs at import time.
 
-import type { StageKind } from '../kind.js';
+import type { AnyStageKind } from '../kind.js';
 import { int, num, path, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES, VIT_ARCH } from './schema.js';
 
-export const trainTeacher: StageKind = {
+export const trainTeacher: AnyStageKind = {
   name: 'train.teacher',
   version: 3,
   summary: 'Train a ViT teacher supervised on a named-class image set (the mini stand-in for BEiTv2)',
@@ -30,7 +30,7 @@ export const trainTeacher: StageKind = {
   },
 };
 
-export const trainImageEncoder: StageKind = {
+export const trainImageEncoder: AnyStageKind = {
   name: 'train.image_encoder',
   version: 3,
   summary: 'Pretrain a ViT by masked image modelling (the mini stand-in for Data2Vec2)',
@@ -63,7 +63,7 @@ export const trainImageEncoder: StageKind = {
   },
 };
 
-export const trainMlm: StageKind = {
+export const trainMlm: AnyStageKind = {
   name: 'train.mlm',
   version: 3,
   summary: 'Pretrain a BERT-style text encoder by masked language modelling, with a WordPiece vocabulary built from the corpus',
