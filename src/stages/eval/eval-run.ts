@@ -5,7 +5,6 @@
 //   its name in every prompt template, renormalised; top-1/top-5 accuracy.
 
 import * as tf from '@tensorflow/tfjs';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
 import type { SmkeConfig } from '../../ml/smke.js';
@@ -16,8 +15,9 @@ import { imageBatch, loadImageSplit } from '../ml/images.js';
 import { imageEmbedding, textEmbedding, type Loaded } from '../ml/encoders.js';
 import { inBatches } from '../ml/loop.js';
 import { loadPairs, textTensors } from '../ml/pairs.js';
+import type { EvalRetrievalParams, EvalZeroshotParams } from './index.js';
 
-type P = Record<string, Value>;
+type P = EvalRetrievalParams | EvalZeroshotParams;
 
 /**
  * Fails on the first embedding row with a NaN or infinite entry, naming it:
@@ -36,15 +36,15 @@ function checkEmbeddings(ctx: StageContext, p: P, e: { data: Float32Array; cols:
 
 async function loadSmke(ctx: StageContext, p: P): Promise<{ m: Loaded; cfg: SmkeConfig }> {
   await setupBackend(ctx, p);
-  const m = await loadModel(p.model as string, ctx.seed);
+  const m = await loadModel(p.model, ctx.seed);
   if (m.config.model !== 's_smke') throw new Error(`${ctx.stage}: an S-SMKE checkpoint is needed, got '${m.config.model}'`);
   return { m, cfg: m.config.smke };
 }
 
-export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
+export async function runEvalRetrieval(ctx: StageContext, p: EvalRetrievalParams): Promise<void> {
   const { m, cfg } = await loadSmke(ctx, p);
-  const tok = await loadTokenizer(p.model as string);
-  const set = await loadPairs(dirList(p.pairs), p.split as string, cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
+  const tok = await loadTokenizer(p.model);
+  const set = await loadPairs(dirList(p.pairs), p.split, cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
   const nImages = set.images.records.length;
   const s = cfg.image.imageSize;
   const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(set.images, idx), [idx.length, s, s, 3])));
@@ -73,16 +73,16 @@ export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
   m.ps.dispose();
 }
 
-export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
+export async function runEvalZeroshot(ctx: StageContext, p: EvalZeroshotParams): Promise<void> {
   const { m, cfg } = await loadSmke(ctx, p);
-  const tok = await loadTokenizer(p.model as string);
-  const split = await loadImageSplit(p.images as string, p.split as string, cfg.image.imageSize, { signal: ctx.signal });
+  const tok = await loadTokenizer(p.model);
+  const split = await loadImageSplit(p.images, p.split, cfg.image.imageSize, { signal: ctx.signal });
   const classes = split.classes;
   if (classes.length < 2) throw new Error(`${p.images} is not an image-class dataset with named classes`);
   const unlabelled = split.records.find((r) => r.label === undefined || r.label < 0);
   if (unlabelled)
     throw new Error(`${ctx.stage}: image '${unlabelled.id}' of ${p.images} (split ${p.split}) has no class label: zero-shot accuracy needs a labelled split`);
-  const templates = p.templates as string[];
+  const templates = p.templates;
   // Class vectors: mean over templates of normalised text embeddings, renormalised.
   const prompts = classes.flatMap((c) => templates.map((t) => tok.encode(t.replaceAll('{}', c), undefined, cfg.text.maxLen)));
   const txt = await inBatches(prompts.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => prompts[i]!))));

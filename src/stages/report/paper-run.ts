@@ -82,7 +82,10 @@ export function readEntry(metricsFile: string): Entry {
   return entry;
 }
 
-const num = (m: Metrics, k: string): number => (typeof m[k] === 'number' ? (m[k] as number) : NaN);
+const num = (m: Metrics, k: string): number => {
+  const v = m[k];
+  return typeof v === 'number' ? v : NaN;
+};
 
 // ---- baselines computed from the evaluation data ----------------------------
 
@@ -151,7 +154,10 @@ export async function glueBaseline(tasksDir: string, task: string): Promise<{ va
 
 // ---- rows ---------------------------------------------------------------------
 
-const splitOf = (e: Entry, key: string, dflt: string): string => (typeof e.params[key] === 'string' ? (e.params[key] as string) : dflt);
+const splitOf = (e: Entry, key: string, dflt: string): string => {
+  const v = e.params[key];
+  return typeof v === 'string' ? v : dflt;
+};
 
 export async function buildReport(p: P, generated: string): Promise<Report> {
   const rows: Row[] = [];
