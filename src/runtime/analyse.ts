@@ -5,6 +5,7 @@
 
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
+import type { CacheKey } from './cache-key.js';
 import { InputError, type Digester } from './digest.js';
 import { diffFingerprints, fingerprint, outputDigest, type Fingerprint } from './fingerprint.js';
 import { registry } from '../stages/registry.js';
@@ -161,7 +162,7 @@ export async function analyse(opts: {
   const { plan, layout, state, digester } = opts;
   const last = state.lastFingerprints();
   const known = state.entries();
-  const keys = new Map<string, string>();
+  const keys = new Map<string, CacheKey>();
   // Verified files of the entries of instances that are cached now (their outputs' digests go into dependants' keys).
   const files = new Map<string, EntryFile[]>();
   const instById = new Map(plan.instances.map((i) => [i.id, i]));

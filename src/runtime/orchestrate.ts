@@ -23,6 +23,7 @@ import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
 import { planDigest } from './plancache.js';
 import { passedEnvNames } from './passenv.js';
 import { privateDb, privateDir } from './secrets.js';
+import type { CacheKey } from './cache-key.js';
 import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
@@ -475,7 +476,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   };
 
   /** Downloads `key` into the store; false when the remote lacks it or its copy is damaged (then the stage runs here). */
-  async function pullEntry(r: RemoteStore, key: string, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
+  async function pullEntry(r: RemoteStore, key: CacheKey, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
     const tmp = join(lay.tmpDir, `${tmpName(key, attempt)}.pull`);
     try {
       if (!(await r.pull(key, tmp, digester, signal))) return false;
@@ -488,7 +489,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       return false;
     }
   }
-  function pushEntry(r: RemoteStore, instance: string, key: string, entryDir: string): Promise<void> {
+  function pushEntry(r: RemoteStore, instance: string, key: CacheKey, entryDir: string): Promise<void> {
     return r.push(key, entryDir, digester).then(
       (how) => {
         if (how === 'pushed') bus.emit({ type: 'pushed', instance, key });
