@@ -15,6 +15,11 @@ export async function setupBackend(ctx: StageContext, params: { backend: string 
   return selectBackend(requested, (m) => ctx.log.info(m));
 }
 
+/** trainLoop's schedule from the TRAIN_COMMON params (./schema.ts). */
+export function schedule(p: { steps: number; batch_size: number; lr: number; warmup: number; clip: number; eval_every: number }) {
+  return { steps: p.steps, batchSize: p.batch_size, lr: p.lr, warmupFrac: p.warmup, clip: p.clip, evalEvery: p.eval_every };
+}
+
 export async function writeMetrics(ctx: StageContext, metrics: Record<string, number | string>): Promise<void> {
   for (const [k, v] of Object.entries(metrics)) if (typeof v === 'number') ctx.metric(k, v);
   await writeFile(join(ctx.outDir, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');

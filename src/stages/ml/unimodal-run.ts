@@ -21,7 +21,7 @@ import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
-import { setupBackend, writeMetrics } from './common.js';
+import { schedule, setupBackend, writeMetrics } from './common.js';
 import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
 import { inBatches, trainLoop } from './loop.js';
@@ -59,12 +59,7 @@ export async function runTeacher(ctx: StageContext, p: TrainTeacherParams): Prom
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    steps: p.steps,
-    batchSize: p.batch_size,
-    lr: p.lr,
-    warmupFrac: p.warmup,
-    clip: p.clip,
-    evalEvery: p.eval_every,
+    ...schedule(p),
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
@@ -127,12 +122,7 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    steps: p.steps,
-    batchSize: p.batch_size,
-    lr: p.lr,
-    warmupFrac: p.warmup,
-    clip: p.clip,
-    evalEvery: p.eval_every,
+    ...schedule(p),
     loss: (step) => {
       const idx = batches(step);
       const rng = new Rng(deriveSeed(ctx.seed, 'aug', step));
@@ -240,12 +230,7 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    steps: p.steps,
-    batchSize: b,
-    lr: p.lr,
-    warmupFrac: p.warmup,
-    clip: p.clip,
-    evalEvery: p.eval_every,
+    ...schedule(p),
     loss: (step) =>
       mlmLoss(
         batches(step).map((i) => trainEnc[i]!),
