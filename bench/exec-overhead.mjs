@@ -9,7 +9,7 @@
 // Run after `npx tsc -p tsconfig.json` (it uses dist/). Never part of `npm test`.
 // The 10k no-op comparison is bench/runtime-noop.mjs.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,6 +22,13 @@ const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/smke.js');
 const work = mkdtempSync(join(tmpdir(), 'smke-exec-bench-'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// CPU seconds of every process this one has waited for, and the ones they waited for (cutime +
+// cstime, in USER_HZ ticks): on a shared, loaded machine a tool's CPU time varies far less than its
+// wall time, so both are reported.
+const childCpu = () => {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+};
 
 function project(name, n, chained) {
   const dir = join(work, name);
@@ -37,21 +44,28 @@ function project(name, n, chained) {
     ninja.push(`build out/s${i}.txt: ${up ? 'catecho' : 'echo'}${up ? ` out/s${i - 1}.txt` : ''}`, `  i = ${i}`);
   }
   writeFileSync(join(dir, 'bench.smke'), `${smke.join('\n')}\n`);
-  writeFileSync(join(dir, 'build.ninja'), `rule echo\n  command = echo $i > $out\nrule catecho\n  command = cat $in > $out; echo $i >> $out\n${ninja.join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'build.ninja'),
+    `rule echo\n  command = echo $i > $out\nrule catecho\n  command = cat $in > $out; echo $i >> $out\n${ninja.join('\n')}\n`,
+  );
   writeFileSync(
     join(dir, 'Snakefile'),
     `N = ${n}
 rule all:
     input: expand("out/s{i}.txt", i=range(N))
-${chained ? `rule first:
+${
+  chained
+    ? `rule first:
     output: "out/s0.txt"
     shell: "echo 0 > {output}"
 rule s:
     input: lambda wc: f"out/s{int(wc.i) - 1}.txt"
     output: "out/s{i,[1-9][0-9]*}.txt"
-    shell: "cat {input} > {output}; echo {wildcards.i} >> {output}"` : `rule s:
+    shell: "cat {input} > {output}; echo {wildcards.i} >> {output}"`
+    : `rule s:
     output: "out/s{i}.txt"
-    shell: "echo {wildcards.i} > {output}"`}
+    shell: "echo {wildcards.i} > {output}"`
+}
 `,
   );
   // Compile once into smke's plan cache (dry run): cold means the stages run, not that the file is parsed.
@@ -66,16 +80,19 @@ function clean(dir) {
 
 function time(dir, cmd, argv) {
   const ts = [];
+  const cpus = [];
   let last = '';
   for (let i = 0; i < REPS; i++) {
     clean(dir);
     const t = performance.now();
+    const c = childCpu();
     const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28 });
     ts.push(performance.now() - t);
+    cpus.push(childCpu() - c);
     if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
     last = r.stdout.trim().split('\n').slice(-1)[0];
   }
-  return { ms: median(ts), last };
+  return { ms: median(ts), cpu: median(cpus), last };
 }
 
 const tools = {
@@ -85,9 +102,14 @@ const tools = {
 };
 const snakeVersion = spawnSync('snakemake', ['--version'], { encoding: 'utf8' }).stdout?.trim();
 if (!snakeVersion) only.delete('snakemake');
-console.log(`# exec overhead: node ${process.version}, ninja ${spawnSync('ninja', ['--version'], { encoding: 'utf8' }).stdout.trim()}, snakemake ${snakeVersion ?? 'not installed'}, median of ${REPS}`);
+console.log(
+  `# exec overhead: node ${process.version}, ninja ${spawnSync('ninja', ['--version'], { encoding: 'utf8' }).stdout.trim()}, snakemake ${snakeVersion ?? 'not installed'}, median of ${REPS}`,
+);
 
-for (const [name, n, chained, j] of [['wide', WIDE, false, 2], ['chain', CHAIN, true, 2]]) {
+for (const [name, n, chained, j] of [
+  ['wide', WIDE, false, 2],
+  ['chain', CHAIN, true, 2],
+]) {
   if (!n) continue;
   const dir = project(name, n, chained);
   const res = {};
@@ -100,7 +122,8 @@ for (const [name, n, chained, j] of [['wide', WIDE, false, 2], ['chain', CHAIN, 
   for (const [tool, r] of Object.entries(res)) {
     const vs = tool !== 'ninja' && res.ninja ? `   = ${(r.ms / res.ninja.ms).toFixed(2)}x ninja` : '';
     const snake = tool === 'smke' && res.snakemake ? `, ${(res.snakemake.ms / r.ms).toFixed(2)}x faster than snakemake` : '';
-    console.log(`${tool.padEnd(10)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}`);
+    const cpu = `cpu ${r.cpu.toFixed(2)} s${tool !== 'ninja' && res.ninja ? ` = ${(r.cpu / res.ninja.cpu).toFixed(1)}x ninja` : ''}`;
+    console.log(`${tool.padEnd(10)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}   [${cpu}]`);
   }
 }
 if (args.keep === undefined) rmSync(work, { recursive: true, force: true });

@@ -11,7 +11,12 @@
 // each seed and prints them beside their majority/constant baselines.
 //
 // Usage: npm run build && nice node bench/mini-ablation.mjs [--seeds 42,1,2]
-//          [--unimodal N] [--smke N] [--glue] [--work DIR]
+//          [--unimodal N] [--smke N] [--smke-lr X] [--mim-target pixels|norm_pix|data2vec]
+//          [--mask-ratio X] [--arms pretrained,random] [--only teacher,text,image] [--glue] [--work DIR]
+// Each model lives in a directory named by what it depends on, so runs that
+// differ only in the image objective share the teacher, the text encoder and
+// the random-init arm (which never reads the image encoder's weights), and
+// `--only` trains chosen unimodal models (e.g. in parallel processes) first.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -30,6 +35,7 @@ const MINI = {
   unimodalSteps: Number(arg('unimodal', 600)),
   smkeSteps: Number(arg('smke', 150)),
   mimTarget: arg('mim-target', 'pixels'),
+  maskRatio: Number(arg('mask-ratio', 0.4)),
   smke: { batch_size: 32, lr: Number(arg('smke-lr', 1e-3)), layers: 2, shared_heads: 4, bank_size: 1024, val_every: 50 },
   glue: { steps: 150, batch_size: 32, lr: 1e-3 },
   data: { classify: { classes: 10, trainPerClass: 100, valPerClass: 50 } },
@@ -37,12 +43,14 @@ const MINI = {
 const glue = process.argv.includes('--glue');
 // --arms pretrained (or random) runs one arm: two processes run the arms side by side, a third prints the table.
 const arms = arg('arms', 'pretrained,random').split(',');
+const only = arg('only', '').split(',').filter(Boolean);
 const work = arg('work', join('bench', 'out', 'mini-ablation'));
 const kinds = new Map([...mlKinds, ...evalKinds].map((k) => [k.name, k]));
 const ajv = new Ajv({ useDefaults: true, strict: false });
 
 async function stage(dir, name, kindName, params, seed) {
-  const outDir = join(dir, name, 'out'), scratchDir = join(dir, name, 'scratch');
+  const outDir = join(dir, name, 'out'),
+    scratchDir = join(dir, name, 'scratch');
   const metricsFile = join(outDir, 'metrics.json');
   if (existsSync(metricsFile)) return { outDir, m: JSON.parse(readFileSync(metricsFile, 'utf8')) };
   const kind = kinds.get(kindName);
@@ -51,11 +59,20 @@ async function stage(dir, name, kindName, params, seed) {
   mkdirSync(outDir, { recursive: true });
   mkdirSync(scratchDir, { recursive: true });
   const ctx = {
-    instance: name, stage: name, key: name, outDir, scratchDir, projectDir: work, attempt: 1, seed,
+    instance: name,
+    stage: name,
+    key: name,
+    outDir,
+    scratchDir,
+    projectDir: work,
+    attempt: 1,
+    seed,
     resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
     backend: process.env.SMKE_BACKEND || undefined,
     log: { debug() {}, info: () => {}, warn: (m) => console.log(`  [${name}] warn ${m}`), error: (m) => console.log(`  [${name}] error ${m}`) },
-    progress() {}, metric() {}, signal: new AbortController().signal,
+    progress() {},
+    metric() {},
+    signal: new AbortController().signal,
   };
   const t0 = performance.now();
   await kind.run(ctx, p);
@@ -69,23 +86,43 @@ if (!existsSync(join(syn, 'corpus'))) await generateSynthetic(syn, { seed: 42, .
 const pairs = [join(syn, 'coco')];
 const rows = [];
 for (const seed of seeds) {
-  const tag = `u${MINI.unimodalSteps}-${MINI.mimTarget}-s${MINI.smkeSteps}-lr${MINI.smke.lr}`;
-  const dir = join(work, tag, `seed-${seed}`);
+  const dir = join(work, `seed-${seed}`);
   const steps = MINI.unimodalSteps;
-  const teacher = join((await stage(dir, 'teacher', 'train.teacher', { images: join(syn, 'classify'), steps }, seed)).outDir, 'model');
-  const image = join((await stage(dir, 'image_encoder', 'train.image_encoder', { images: join(syn, 'coco'), steps, target: MINI.mimTarget }, seed)).outDir, 'model');
-  const text = join((await stage(dir, 'text_encoder', 'train.mlm', { corpus: join(syn, 'corpus'), steps }, seed)).outDir, 'model');
+  const u = `u${steps}`;
+  const imageTag = `${u}-${MINI.mimTarget}${MINI.maskRatio === 0.4 ? '' : `-m${MINI.maskRatio}`}`;
+  const smkeTag = `s${MINI.smkeSteps}-lr${MINI.smke.lr}`;
+  const unimodal = async (which, name, kind, params) => {
+    if (only.length && !only.includes(which)) return undefined;
+    return join((await stage(dir, name, kind, params, seed)).outDir, 'model');
+  };
+  const teacher = await unimodal('teacher', `teacher-${u}`, 'train.teacher', { images: join(syn, 'classify'), steps });
+  const text = await unimodal('text', `text_encoder-${u}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps });
+  const image = await unimodal('image', `image_encoder-${imageTag}`, 'train.image_encoder', {
+    images: join(syn, 'coco'),
+    steps,
+    target: MINI.mimTarget,
+    mask_ratio: MINI.maskRatio,
+  });
+  if (only.length) continue;
   const row = { seed };
   for (const init of arms) {
-    const s = await stage(dir, `s_smke_${init}`, 'train.s_smke', { pairs, teacher, image_encoder: image, text_encoder: text, init, steps: MINI.smkeSteps, ...MINI.smke }, seed);
+    // The random arm reads only the image encoder's shape, so it does not depend on the image objective.
+    const tag = init === 'random' ? `${u}-${smkeTag}` : `${imageTag}-${smkeTag}`;
+    const s = await stage(
+      dir,
+      `s_smke_${init}-${tag}`,
+      'train.s_smke',
+      { pairs, teacher, image_encoder: image, text_encoder: text, init, steps: MINI.smkeSteps, ...MINI.smke },
+      seed,
+    );
     const model = join(s.outDir, 'model');
-    const zs = await stage(dir, `zeroshot_${init}`, 'eval.zeroshot', { model, images: join(syn, 'classify') }, seed);
-    const ret = await stage(dir, `coco_${init}`, 'eval.retrieval', { model, pairs: join(syn, 'coco') }, seed);
+    const zs = await stage(dir, `zeroshot_${init}-${tag}`, 'eval.zeroshot', { model, images: join(syn, 'classify') }, seed);
+    const ret = await stage(dir, `coco_${init}-${tag}`, 'eval.retrieval', { model, pairs: join(syn, 'coco') }, seed);
     row[init] = { zs: zs.m.top1, r1: ret.m.r1_mean, kd: s.m.val_kd_accuracy };
     if (glue && init === 'pretrained') {
       row.glue = {};
       for (const task of ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli']) {
-        row.glue[task] = (await stage(dir, `glue_${task}`, 'finetune.text', { model, tasks: join(syn, 'glue'), task, ...MINI.glue }, seed)).m.score;
+        row.glue[task] = (await stage(dir, `glue_${task}-${tag}`, 'finetune.text', { model, tasks: join(syn, 'glue'), task, ...MINI.glue }, seed)).m.score;
       }
     }
   }
@@ -93,15 +130,25 @@ for (const seed of seeds) {
   console.log(JSON.stringify(row));
 }
 
-if (arms.length < 2) process.exit(0);
+if (arms.length < 2 || only.length) process.exit(0);
 const stat = (xs) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   return { mean, lo: Math.min(...xs), hi: Math.max(...xs), spread: Math.max(...xs) - Math.min(...xs) };
 };
 const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
-const out = [`## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps, S-SMKE ${MINI.smkeSteps} steps`, '', '| metric | pretrained init | random init | held |', '|---|---|---|---|'];
-for (const [key, label] of [['zs', 'zero-shot top-1'], ['r1', 'COCO-like R@1 (TR@1+IR@1)/2'], ['kd', 'in-batch val KD accuracy']]) {
-  const a = stat(rows.map((r) => r.pretrained[key])), b = stat(rows.map((r) => r.random[key]));
+const out = [
+  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr}`,
+  '',
+  '| metric | pretrained init | random init | held |',
+  '|---|---|---|---|',
+];
+for (const [key, label] of [
+  ['zs', 'zero-shot top-1'],
+  ['r1', 'COCO-like R@1 (TR@1+IR@1)/2'],
+  ['kd', 'in-batch val KD accuracy'],
+]) {
+  const a = stat(rows.map((r) => r.pretrained[key])),
+    b = stat(rows.map((r) => r.random[key]));
   // "Held": the gap between the means exceeds the spread (max - min) of either arm.
   const held = a.mean - b.mean > Math.max(a.spread, b.spread);
   out.push(`| ${label} | ${fmt(a)} | ${fmt(b)} | ${held ? 'yes' : 'no'} (gap ${(a.mean - b.mean).toFixed(1)}) |`);
@@ -111,8 +158,13 @@ if (glue) {
   for (const task of Object.keys(rows[0].glue)) {
     const b = await glueBaseline(join(syn, 'glue'), task);
     const s = stat(rows.map((r) => r.glue[task]));
-    out.push(`| ${task} | ${fmt(s)} | ${b.value.toFixed(1)} (${b.kind}) | ${(2 * b.se).toFixed(1)} | ${s.lo > b.value + 2 * b.se ? 'yes, every seed' : 'no'} |`);
+    out.push(
+      `| ${task} | ${fmt(s)} | ${b.value.toFixed(1)} (${b.kind}) | ${(2 * b.se).toFixed(1)} | ${s.lo > b.value + 2 * b.se ? 'yes, every seed' : 'no'} |`,
+    );
   }
 }
 console.log(out.join('\n'));
-writeFileSync(join(work, `u${MINI.unimodalSteps}-${MINI.mimTarget}-s${MINI.smkeSteps}-lr${MINI.smke.lr}.md`), out.join('\n') + '\n');
+writeFileSync(
+  join(work, `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-seeds${seeds.join('_')}.md`),
+  out.join('\n') + '\n',
+);

@@ -4,7 +4,8 @@
 #      outside its band fails the run);
 #   2. run it again: nothing may run (everything cached);
 #   3. run it with one GLUE task's learning rate changed through --set: exactly that
-#      task and the report may run;
+#      task and the report may run, and results/report.compare.html shows glue.rte beside
+#      its previous value, every other row unchanged;
 #   4. the remote cache: runs 1-3 pushed what they published to a local S3 server
 #      (scripts/s3-local.mjs); a fresh clone of the project, pulling from it, may run
 #      nothing and must produce the same report.
@@ -80,6 +81,30 @@ run run3 --set "lr_rte=$LR_RTE" --remote-mode "$REMOTE_MODE"
 ran3="$(started "$LOGS/run3.jsonl" | tr '\n' ' ' | sed 's/ $//')"
 [ "$ran3" = "glue[rte] report" ] || fail "run3 (--set lr_rte=$LR_RTE): expected exactly 'glue[rte] report' to run, got '$ran3'"
 
+# 3b. The report compared with the previous run (results/report.compare.html, written by smke run
+#     outside the store): it names glue[rte] as what differs, and every row shows the previous
+#     run's value (run 1's report, which run 2 reused) and the change; only glue.rte may move.
+node -e '
+  const fs = require("fs");
+  const [page, before, after] = process.argv.slice(1);
+  const html = fs.readFileSync(page, "utf8");
+  const prev = new Map(JSON.parse(fs.readFileSync(before, "utf8")).rows.map((r) => [r.id, r.value]));
+  const bad = [];
+  if (!/Differs between the runs: glue\[rte\]: param lr/.test(html)) bad.push("no line naming glue[rte] as changed");
+  for (const r of JSON.parse(fs.readFileSync(after, "utf8")).rows) {
+    if (typeof r.value !== "number" || r.text !== undefined || !prev.has(r.id)) continue;
+    const tr = new RegExp(`<tr id="row-${r.id.replace(/[.[\]]/g, "\\$&")}"[^>]*>(.*?)</tr>`).exec(html);
+    const p = tr && /data-previous="([^"]*)"/.exec(tr[1]);
+    const d = tr && /data-delta="([^"]*)"/.exec(tr[1]);
+    const want = r.value - prev.get(r.id);
+    if (!p || Number(p[1]) !== prev.get(r.id)) bad.push(`${r.id}: previous ${p ? p[1] : "missing"}, expected ${prev.get(r.id)}`);
+    else if (!d || Math.abs(Number(d[1]) - want) > 1e-9) bad.push(`${r.id}: change ${d ? d[1] : "missing"}, expected ${want}`);
+    else if (r.id !== "glue.rte" && want !== 0) bad.push(`${r.id} moved by ${want}, but only glue[rte] reran`);
+  }
+  if (bad.length) { console.error(bad.join("\n")); process.exit(1); }
+  console.log(`reproduce-mini: ${page}: glue.rte ${prev.get("glue.rte")} -> ${JSON.parse(fs.readFileSync(after, "utf8")).rows.find((r) => r.id === "glue.rte").value}, every other row unchanged`);
+' results/report.compare.html "$S3_DIR/report1.json" results/report/report.json || fail "run3: the comparison with the previous run (results/report.compare.html) is wrong or missing"
+
 # 4. A fresh clone of the project shares the remote: it pulls everything and runs nothing.
 ROOT="$(pwd)"
 CLONE="$S3_DIR/clone"
@@ -94,4 +119,4 @@ ranc="$(started "$LOGS/clone.jsonl")"
 [ -z "$ranc" ] || fail "clone: expected everything to come from the remote cache, but these ran: $(echo $ranc)"
 cmp -s "$CLONE/results/report/report.json" "$S3_DIR/report1.json" || fail "clone: its report differs from run1's"
 
-echo "reproduce-mini: OK (expectations met; second run all cached; --set lr_rte reran exactly glue[rte] and report; a fresh clone pulled everything from the remote cache and ran nothing)"
+echo "reproduce-mini: OK (expectations met; second run all cached; --set lr_rte reran exactly glue[rte] and report, compared with the previous run; a fresh clone pulled everything from the remote cache and ran nothing)"

@@ -9,7 +9,7 @@
 #   scripts/slurm-local.sh stop      cancel jobs, stop the daemons
 #   scripts/slurm-local.sh status    print sinfo
 #
-# Facts behind the choices are in shared/slurm.md. State lives under
+# The cluster is described in docs/slurm.md, "Testing and CI". State lives under
 # $SMKE_SLURM_DIR (default /var/lib/smke-slurm); the jobcomp file there keeps
 # one line per finished job after squeue has forgotten it.
 set -euo pipefail

@@ -15,6 +15,7 @@ import { defineSmke } from '../../dist/ml/smke.js';
 import { AdamW } from '../../dist/ml/optim.js';
 import { MemoryBank } from '../../dist/ml/losses.js';
 import { smkeTrainStep } from '../../dist/ml/smke-train.js';
+import { countKernels } from '../../dist/ml/kernel-count.js';
 
 const [backendArg = 'webgpu', batchArg = '32', stepsArg = '10', scale = 'paper'] = process.argv.slice(2);
 const B = Number(batchArg), STEPS = Number(stepsArg);
@@ -40,14 +41,40 @@ const teacher = tf.tidy(() => {
 });
 const batch = [{ images, text: { ids, mask }, teacher }];
 
+// As train.s_smke does: step k's metrics are read after step k+1 is queued (nothing inside a step
+// reads back to the CPU), the last one after the loop, so the timing includes all the work.
 const step = () => smkeTrainStep(ps, cfg, opt, bank, batch, 1e-4, 1.0);
-const first = await step();
-for (let i = 0; i < 2; i++) await step();
+const first = await (await step()).read();
+for (let i = 0; i < 2; i++) await (await step()).read();
 const t0 = performance.now();
-let last;
-for (let i = 0; i < STEPS; i++) last = await step();
+let queued, last;
+for (let i = 0; i < STEPS; i++) {
+  const next = await step();
+  if (queued) last = await queued.read();
+  queued = next;
+}
+last = await queued.read();
 const ms = (performance.now() - t0) / STEPS;
+const counted = await countKernels(() => step());
+await counted.result.read();
+const notView = counted.counts.kernels - (counted.counts.byName.get('Reshape') ?? 0);
+
+/** Adapter name and the features that matter for a faster path, from a fresh Dawn instance with these flags. */
+async function probeAdapter(flags) {
+  try {
+    const { create } = await import('webgpu');
+    const adapter = await create(flags).requestAdapter();
+    if (!adapter) return { flags, adapter: null };
+    const features = [...adapter.features].filter((f) => /f16|subgroup|timestamp/.test(f)).sort();
+    return { flags, adapter: adapter.info?.device || adapter.info?.description || '', vendor: adapter.info?.vendor, features };
+  } catch (e) {
+    return { flags, error: String(e.message ?? e).split('\n')[0] };
+  }
+}
+const adapters =
+  choice.backend === 'webgpu' ? [await probeAdapter([]), await probeAdapter(['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'])] : undefined;
 console.log(JSON.stringify({
   impl: `smke-tfjs-${choice.backend}`, batch: B, step_ms: Math.round(ms * 100) / 100,
   examples_per_s: Math.round((B / ms) * 1000 * 10) / 10, params: ps.count(), first_loss: first.loss, loss: last.loss, tensors: tf.memory().numTensors,
+  kernels_per_step: counted.counts.kernels, kernels_per_step_without_reshape: notView, reads_per_step: counted.counts.readbacks, ...(adapters ? { adapters } : {}),
 }));

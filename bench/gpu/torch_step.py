@@ -16,9 +16,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-D, HEADS, MLP, LAYERS = 768, 12, 3072, 6
-IMG, PATCH, TXT_LEN, VOCAB = 224, 16, 64, 30522
-BANK = 65536
+# argv: batch steps [device=cuda] [paper|small]; `small` shrinks the widths as tfjs-step.mjs does
+# (to check the script on a CPU).
+SMALL = len(sys.argv) > 4 and sys.argv[4] == "small"
+D, HEADS, MLP, LAYERS = (64, 4, 256, 6) if SMALL else (768, 12, 3072, 6)
+IMG, PATCH, TXT_LEN, VOCAB = (32, 8, 16, 500) if SMALL else (224, 16, 64, 30522)
+BANK = 256 if SMALL else 65536
 
 
 class Block(nn.Module):
@@ -83,7 +86,7 @@ def clip_loss(a, b, scale):
 def main():
     batch = int(sys.argv[1]) if len(sys.argv) > 1 else 32
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    dev = torch.device("cuda")
+    dev = torch.device(sys.argv[3] if len(sys.argv) > 3 else "cuda")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(42)
@@ -112,16 +115,17 @@ def main():
 
     for _ in range(3):
         step()
-    torch.cuda.synchronize()
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
-    torch.cuda.synchronize()
+    sync()
     ms = (time.perf_counter() - t0) / steps * 1000
     params = sum(p.numel() for p in model.parameters())
     print(json.dumps({"impl": "pytorch-fp32", "batch": batch, "step_ms": round(ms, 2),
                       "examples_per_s": round(batch / ms * 1000, 1), "params": params,
-                      "device": torch.cuda.get_device_name(0), "torch": torch.__version__}))
+                      "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu", "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ export default async function explainCommand(argv: string[]): Promise<number> {
   const o = cmd.opts<{ profile?: string; set: string[]; store?: string }>();
   const set = readSetOptions('smke explain', o.set);
   if (!set) return 2;
-  const { explainCli } = await import('../runtime/commands.js');
+  const { explainCli } = await import('../runtime/cli-commands.js');
   return explainCli({
     file: cmd.args[0]!,
     stage: cmd.args[1]!,

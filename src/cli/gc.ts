@@ -17,7 +17,7 @@ export default async function gcCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke gc');
   if (stop !== undefined) return stop;
   const o = cmd.opts<{ keepLast?: number; dryRun?: boolean; store?: string; unrecorded?: boolean; remote?: string | true; keepDays: number }>();
-  const { gcCli, remoteGcCli } = await import('../runtime/commands.js');
+  const { gcCli, remoteGcCli } = await import('../runtime/cli-commands.js');
   if (o.remote !== undefined) {
     return remoteGcCli({
       url: o.remote === true ? undefined : o.remote,

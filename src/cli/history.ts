@@ -14,6 +14,6 @@ export default async function historyCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke history');
   if (stop !== undefined) return stop;
   const o = cmd.opts<{ limit: number; json?: boolean; metrics?: string[] | true }>();
-  const { historyCli } = await import('../runtime/commands.js');
+  const { historyCli } = await import('../runtime/cli-commands.js');
   return historyCli({ limit: o.limit, json: o.json, metrics: o.metrics === true ? [] : o.metrics });
 }

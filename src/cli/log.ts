@@ -8,6 +8,6 @@ export default async function logCommand(argv: string[]): Promise<number> {
     .argument('<stage>', 'a stage name or an instance id such as glue[cola]');
   const stop = parseArgs(cmd, argv, 'smke log');
   if (stop !== undefined) return stop;
-  const { logCli } = await import('../runtime/commands.js');
+  const { logCli } = await import('../runtime/cli-commands.js');
   return logCli({ stage: cmd.args[0]! });
 }

@@ -53,7 +53,7 @@ export default async function runCommand(argv: string[]): Promise<number> {
   }>();
   const set = readSetOptions('smke run', o.set);
   if (!set) return 2;
-  const { runCli } = await import('../runtime/commands.js');
+  const { runCli } = await import('../runtime/cli-commands.js');
   return runCli({
     file: cmd.args[0]!,
     profile: o.profile,

@@ -16,6 +16,6 @@ export default async function statusCommand(argv: string[]): Promise<number> {
   const o = cmd.opts<{ profile?: string; set: string[]; store?: string; json?: boolean }>();
   const set = readSetOptions('smke status', o.set);
   if (!set) return 2;
-  const { statusCli } = await import('../runtime/commands.js');
+  const { statusCli } = await import('../runtime/cli-commands.js');
   return statusCli({ file: cmd.args[0]!, profile: o.profile, set: set.set, store: o.store ?? process.env.SMKE_STORE, json: o.json, compile: compileLazily });
 }

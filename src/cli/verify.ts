@@ -10,6 +10,6 @@ export default async function verifyCommand(argv: string[]): Promise<number> {
   const stop = parseArgs(cmd, argv, 'smke verify');
   if (stop !== undefined) return stop;
   const o = cmd.opts<{ store?: string; json?: boolean }>();
-  const { verifyCli } = await import('../runtime/commands.js');
+  const { verifyCli } = await import('../runtime/cli-commands.js');
   return verifyCli({ store: o.store ?? process.env.SMKE_STORE, json: o.json });
 }

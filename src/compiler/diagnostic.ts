@@ -1,5 +1,5 @@
 // A diagnostic: one error or warning with its stable code and source spans.
-// Rendering (rustc-style text, JSON) lives in ./render.ts.
+// Rendering (rustc-style text, JSON) lives in ./render-diagnostics.ts.
 
 import type { SourceSpan } from './plan.js';
 

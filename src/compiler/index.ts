@@ -1,17 +1,16 @@
 // The compiler's public entry: .smke text in, a checked Plan (or diagnostics) out.
-// Owned by the compiler issue. The runtime and CLI import only from this file,
-// ./plan.js and ./kinds.js.
+// The runtime and CLI import only from this file, ./plan.js and ./kind-catalog.js.
 
 import { build } from './build.js';
 import type { Diagnostic } from './diagnostic.js';
-import { formatFile } from './format.js';
-import type { KindCatalog } from './kinds.js';
+import { formatFile } from './formatter.js';
+import type { KindCatalog } from './kind-catalog.js';
 import { parse } from './parser.js';
 import type { Plan } from './plan.js';
 import { SourceFile } from './source.js';
 
 export type { Plan, StageInstance, Value, OutputRef, Resources, SourceSpan } from './plan.js';
-export type { KindCatalog, KindInfo, OutputSpec, JsonSchema } from './kinds.js';
+export type { KindCatalog, KindInfo, OutputSpec, JsonSchema } from './kind-catalog.js';
 export type { Diagnostic, DiagnosticLabel } from './diagnostic.js';
 
 export interface CompileOptions {
@@ -47,9 +46,9 @@ export function compile(options: CompileOptions): CompileResult {
   return build(options);
 }
 
-export { renderDiagnostics, diagnosticsJson } from './render.js';
+export { renderDiagnostics, diagnosticsJson } from './render-diagnostics.js';
 export { parseLiteral } from './literal-text.js';
-export { readSource } from './load.js';
+export { readSource } from './load-sources.js';
 export { normalizeSource } from './source.js';
 
 /**

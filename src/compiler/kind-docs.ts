@@ -1,7 +1,7 @@
 // The reference of a stage kind, generated from its descriptor: `smke kinds`
 // prints it and docs/stages.md is made of it, so both always match the code.
 
-import type { JsonSchema, KindInfo, OutputSpec } from './kinds.js';
+import type { JsonSchema, KindInfo, OutputSpec } from './kind-catalog.js';
 import { describeSchema } from './validate.js';
 
 export interface ParamRow {

@@ -7,7 +7,7 @@
 
 import type * as A from './ast.js';
 import type { Diagnostics } from './diagnostic.js';
-import type { OutputSpec } from './kinds.js';
+import type { OutputSpec } from './kind-catalog.js';
 import { plainText } from './literals.js';
 import { isOutputRef, type SourceSpan, type Value } from './plan.js';
 

@@ -1,5 +1,5 @@
 // The Plan: what the compiler hands to the runtime. This file is the contract
-// between the two layers (shared/design.md); the compiler builds it, the
+// between the two layers (docs/architecture.md); the compiler builds it, the
 // runtime only reads it. Nothing here may import from src/runtime.
 
 import type { Graph } from '@dagrejs/graphlib';

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import type { Entry, Expr } from './ast.js';
 import type { Diagnostics } from './diagnostic.js';
-import type { JsonSchema, KindInfo } from './kinds.js';
+import type { JsonSchema, KindInfo } from './kind-catalog.js';
 import { isOutputRef, type OutputRef, type SourceSpan, type Value } from './plan.js';
 import { didYouMean } from './suggest.js';
 

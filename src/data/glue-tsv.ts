@@ -1,7 +1,7 @@
 // The original GLUE distribution (the TSV files of download_glue_data.py)
 // converted to the text-tasks format: per-task columns and label encodings.
 
-import type { TextExample } from './format.js';
+import type { TextExample } from './dataset-format.js';
 import { GLUE_SPECS, type GlueTask } from './text-tasks.js';
 
 interface Columns {

@@ -1,15 +1,15 @@
 // The one HTTP client of src/data: GET on node:http/https with keep-alive
-// agents, used by file downloads (download.ts, streaming to disk) and the image
+// agents, used by file downloads (download-file.ts, streaming to disk) and the image
 // scrapers (scrape.ts, reading into memory). Global fetch (undici) costs ~0.5 ms
 // of CPU per request on this kind of machine against ~0.12 ms here: at hundreds
 // of images a second on two cores that is a tenth of the budget, taken from the
-// image decoders. Retry policy and error classification live in http.ts.
+// image decoders. Retry policy and error classification live in retry-policy.ts.
 
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { FetchError, redactUrl } from './http.js';
+import { FetchError, redactUrl } from './retry-policy.js';
 
 /**
  * Keep-alive agents shared by the requests of one scrape or one download. destroy() closes their

@@ -7,7 +7,15 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { DATASET_FORMAT, DATASET_VERSION, DatasetFormatError, readDescriptor, writeDescriptor, type ImageDescriptor, type ImageRecord } from './format.js';
+import {
+  DATASET_FORMAT,
+  DATASET_VERSION,
+  DatasetFormatError,
+  readDescriptor,
+  writeDescriptor,
+  type ImageDescriptor,
+  type ImageRecord,
+} from './dataset-format.js';
 import { readJsonlAll, writeJsonlAtomic } from './jsonl.js';
 import { writeShard, type ShardMember } from './shards.js';
 

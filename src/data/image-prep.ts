@@ -2,7 +2,7 @@
 // converter (COCO, Flickr30K, ImageNet, scraping) rejects the same bad input
 // with the same reasons.
 
-import { FetchError } from './http.js';
+import { FetchError } from './retry-policy.js';
 import { loadSharp } from './sharp.js';
 
 export interface PreparedImage {

@@ -7,13 +7,13 @@
 // creating a file per image cost ~0.3-0.6 ms of kernel CPU on this machine's
 // ext4, a tenth of the whole per-image budget; an append costs ~12 µs.
 
-import { setMaxListeners } from 'node:events';
+import { addAbortListener, setMaxListeners } from 'node:events';
 import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_USER_AGENT } from './download.js';
+import { DEFAULT_USER_AGENT } from './download-file.js';
 import { discard, httpGet, HttpAgents, readBody } from './http-get.js';
-import { FetchError, backoffMs, networkError, sleep, statusError } from './http.js';
+import { FetchError, backoffMs, networkError, retryDelay, statusError } from './retry-policy.js';
 import { prepareImage } from './image-prep.js';
 import { Rng } from './rng.js';
 import type { CaptionRow } from './tsv.js';
@@ -131,7 +131,8 @@ async function readJournal(stateDir: string): Promise<Map<number, ScrapeOutcome>
 async function fetchImageBytes(url: string, opts: ScrapeOptions, agents: HttpAgents): Promise<Buffer> {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort(opts.signal!.reason);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // Also fires when the run was aborted before this fetch began.
+  const abortListener = opts.signal ? addAbortListener(opts.signal, onAbort) : undefined;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -172,7 +173,7 @@ async function fetchImageBytes(url: string, opts: ScrapeOptions, agents: HttpAge
     }
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
+    abortListener?.[Symbol.dispose]();
   }
 }
 
@@ -290,7 +291,7 @@ export async function scrapeImages(rows: CaptionRow[], opts: ScrapeOptions): Pro
         opts.onProgress?.(++settled, rows.length);
         return;
       }
-      await sleep(
+      await retryDelay(
         retry?.retryAfterMs ?? backoffMs({ retries: opts.retries, baseDelayMs: opts.retryDelayMs ?? 500, maxDelayMs: 10_000 }, attempt, rng),
         opts.signal,
       );

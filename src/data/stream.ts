@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { decodeInto, type AugmentSpec } from './augment.js';
 import { prefetch } from './concurrency.js';
-import { readDescriptor, type ImageDescriptor, type ImageRecord } from './format.js';
+import { readDescriptor, type ImageDescriptor, type ImageRecord } from './dataset-format.js';
 import { readJsonl } from './jsonl.js';
 import { Rng, deriveSeed } from './rng.js';
 import { tarFiles } from './tar-read.js';

@@ -14,9 +14,9 @@ import {
   type TextExample,
   type TextTaskSpec,
   type TextTasksDescriptor,
-} from './format.js';
+} from './dataset-format.js';
 import { writeFileAtomic } from './atomic.js';
-import { readJsonlAll, writeJsonlAtomic } from './jsonl.js';
+import { JsonlIndex, readJsonlAll, writeJsonlAtomic } from './jsonl.js';
 
 export const GLUE_TASK_NAMES = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli'] as const;
 export type GlueTask = (typeof GLUE_TASK_NAMES)[number];
@@ -190,12 +190,21 @@ export class TextTasks {
     return s;
   }
 
-  async examples(task: string, split: string): Promise<TextExample[]> {
+  private splitFile(task: string, split: string): string {
     const spec = this.spec(task);
     if (!(split in spec.splits)) {
       throw new DatasetFormatError(`task ${task} in ${this.dir} has no split '${split}' (it has: ${Object.keys(spec.splits).join(', ')})`);
     }
-    return readJsonlAll<TextExample>(join(this.dir, task, `${split}.jsonl`));
+    return join(this.dir, task, `${split}.jsonl`);
+  }
+
+  async examples(task: string, split: string): Promise<TextExample[]> {
+    return readJsonlAll<TextExample>(this.splitFile(task, split));
+  }
+
+  /** The split by position, read on demand (streaming): only the record offsets are held. */
+  async index(task: string, split: string): Promise<JsonlIndex<TextExample>> {
+    return JsonlIndex.open<TextExample>(this.splitFile(task, split));
   }
 }
 

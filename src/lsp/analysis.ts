@@ -5,8 +5,8 @@
 
 import { dirname, resolve } from 'node:path';
 import type { Entry, Expr, FileAst, Item, ParamDecl, StageDecl } from '../compiler/ast.js';
-import type { KindCatalog, OutputSpec } from '../compiler/kinds.js';
-import { readSource } from '../compiler/load.js';
+import type { KindCatalog, OutputSpec } from '../compiler/kind-catalog.js';
+import { readSource } from '../compiler/load-sources.js';
 import { parse } from '../compiler/parser.js';
 import type { SourceSpan } from '../compiler/plan.js';
 import { SourceFile } from '../compiler/source.js';

@@ -39,6 +39,17 @@ export function loadTf(): Promise<typeof TF> {
   return tfPromise;
 }
 
+/**
+ * Flags for Dawn's node binding. Dawn does not read CUDA_VISIBLE_DEVICES, and
+ * the binding's only adapter selector is `adapter=<name substring>`: the
+ * first adapter whose name contains it. SMKE_WEBGPU_ADAPTER passes one
+ * through (machines with different GPU models); identical GPUs cannot be told
+ * apart this way, see docs/paper-profile.md.
+ */
+export function dawnFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return env.SMKE_WEBGPU_ADAPTER ? [`adapter=${env.SMKE_WEBGPU_ADAPTER}`] : [];
+}
+
 async function registerCandidate(tf: typeof TF, name: BackendName): Promise<boolean> {
   switch (name) {
     case 'tensorflow-gpu':
@@ -53,7 +64,7 @@ async function registerCandidate(tf: typeof TF, name: BackendName): Promise<bool
       if (!g.navigator?.gpu) {
         const dawn = (await import('webgpu' as string)) as { create(opts: string[]): unknown; globals: object };
         Object.assign(globalThis, dawn.globals);
-        const gpu = dawn.create([]);
+        const gpu = dawn.create(dawnFlags());
         if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
         else Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
       }
@@ -65,7 +76,11 @@ async function registerCandidate(tf: typeof TF, name: BackendName): Promise<bool
     }
     case 'wasm':
       await import('@tensorflow/tfjs-backend-wasm');
-      (await import('./wasm-kernels.js')).useFastWasmKernels(true);
+      {
+        const kernels = await import('./wasm-kernels.js');
+        kernels.useFastWasmKernels(true);
+        kernels.registerMissingWasmKernels();
+      }
       return await tf.setBackend('wasm');
     case 'cpu':
       return await tf.setBackend('cpu');

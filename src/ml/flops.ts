@@ -25,8 +25,9 @@ export function vitFlops(c: VitConfig, batch: number): number {
 /** Forward FLOPs of one S-SMKE training batch: both encoders, the shared block twice, the KD head, the teacher and the loss products. */
 export function smkeStepForwardFlops(c: SmkeConfig, teacher: VitConfig, batch: number, textLen: number, bankSize: number): number {
   const d = c.image.dim;
+  // The embedding lookup is a gather: no FLOPs. (As a one-hot matMul it would add
+  // 2 * batch * textLen * vocab * d FLOPs of no useful work; rates count useful work only.)
   const text =
-    2 * batch * textLen * c.text.vocabSize * d + // one-hot embedding lookup is a matMul here
     c.text.depth * blockFlops({ dim: d, heads: c.text.heads, mlpRatio: c.text.mlpRatio, eps: c.text.eps, preNorm: false, layerScale: 0 }, batch, textLen);
   const shared: BlockConfig = { dim: d, heads: c.sharedHeads, mlpRatio: c.sharedMlpRatio, eps: 1e-6, preNorm: true, layerScale: 0.2 };
   const sharedFlops = blockFlops(shared, batch, numPatches(c.image) + 1) + blockFlops(shared, batch, textLen);

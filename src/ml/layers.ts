@@ -77,14 +77,19 @@ export function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Embedding lookup as oneHot(ids) @ table: its gradient is a matMul, whereas
- * gather's needs UnsortedSegmentSum, which the wasm backend lacks.
+ * Embedding lookup: table rows gathered by id. The gradient scatters dy back
+ * onto the rows (unsortedSegmentSum; repeated ids add up), one kernel each way
+ * instead of a [tokens, vocab] one-hot product. The wasm backend lacks the
+ * scatter kernel; src/ml/wasm-kernels.ts registers one.
  */
 export function embed(table: tf.Tensor, ids: tf.Tensor): tf.Tensor {
   const [vocab, d] = table.shape as [number, number];
-  const flat = ids.reshape([-1]).toInt();
-  const rows = matMul2d(oneHotFloat(flat, vocab), table);
-  return rows.reshape([...ids.shape, d]);
+  const flat = ids.reshape([-1]).toInt() as tf.Tensor1D;
+  const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.gather(args[0] as tf.Tensor, flat),
+    gradFunc: (dy: tf.Tensor) => tf.unsortedSegmentSum(dy, flat, vocab),
+  }));
+  return (lookup(table) as tf.Tensor).reshape([...ids.shape, d]);
 }
 
 /**
@@ -145,6 +150,8 @@ export interface BlockOutput {
   out: tf.Tensor;
   /** The MLP's first linear output, before GELU (S-SMKE's x_interm source). */
   interm: tf.Tensor;
+  /** The MLP's output before the residual add (data2vec's per-layer target). */
+  mlp: tf.Tensor;
 }
 
 export function block(ps: ParamStore, prefix: string, c: BlockConfig, x: tf.Tensor, maskBias?: tf.Tensor): BlockOutput {
@@ -152,13 +159,15 @@ export function block(ps: ParamStore, prefix: string, c: BlockConfig, x: tf.Tens
   if (c.preNorm) {
     const h = tf.add(x, scale('ls1', attention(ps, `${prefix}.attn`, layerNorm(ps, `${prefix}.ln1`, x, c.eps), c.heads, maskBias)));
     const interm = linear(ps, `${prefix}.mlp.fc1`, layerNorm(ps, `${prefix}.ln2`, h, c.eps));
-    const out = tf.add(h, scale('ls2', linear(ps, `${prefix}.mlp.fc2`, gelu(interm))));
-    return { out, interm };
+    const mlp = linear(ps, `${prefix}.mlp.fc2`, gelu(interm));
+    const out = tf.add(h, scale('ls2', mlp));
+    return { out, interm, mlp };
   }
   const h = layerNorm(ps, `${prefix}.ln1`, tf.add(x, scale('ls1', attention(ps, `${prefix}.attn`, x, c.heads, maskBias))), c.eps);
   const interm = linear(ps, `${prefix}.mlp.fc1`, h);
-  const out = layerNorm(ps, `${prefix}.ln2`, tf.add(h, scale('ls2', linear(ps, `${prefix}.mlp.fc2`, gelu(interm)))), c.eps);
-  return { out, interm };
+  const mlp = linear(ps, `${prefix}.mlp.fc2`, gelu(interm));
+  const out = layerNorm(ps, `${prefix}.ln2`, tf.add(h, scale('ls2', mlp)), c.eps);
+  return { out, interm, mlp };
 }
 
 /** [B, T] attention mask (1 real, 0 pad) -> additive bias for attention scores. */

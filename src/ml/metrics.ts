@@ -1,4 +1,5 @@
-// Evaluation metrics, as s-smke.md's reference computes them. Pure TS so that
+// Evaluation metrics, as the method's reference computes them (docs/method.md,
+// "Metrics"; docs/ml.md, "Agreement with the reference implementations"). Pure TS so that
 // they are exact, cheap to test, and usable without loading tfjs.
 //
 // A NaN or infinite prediction or label fails the metric with an error (a

@@ -1,5 +1,6 @@
-// AdamW with decoupled weight decay (PyTorch semantics), the cosine schedule
-// with linear warmup, global-norm clipping and gradient accumulation.
+// AdamW with decoupled weight decay (PyTorch semantics) and global-norm
+// clipping, both on the device; the cosine schedule with linear warmup;
+// gradient accumulation.
 
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
@@ -11,14 +12,39 @@ export interface AdamWConfig {
   weightDecay: number;
 }
 
-/** s-smke.md's pretraining settings. */
+/** The method's pretraining AdamW settings (docs/method.md, "Optimisation"). */
 export const SMKE_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.98, eps: 1e-6, weightDecay: 0.01 };
 
 export type Grads = Map<string, tf.Tensor>;
 
+/** Parameters updated together: their moments as two flat vectors, in `names` order. */
+interface FlatGroup {
+  key: string;
+  names: string[];
+  sizes: number[];
+  m: tf.Variable;
+  v: tf.Variable;
+}
+
+/** The tensors as one flat vector (in order): a view for one, a concat for several. */
+function flatten(ts: tf.Tensor[]): tf.Tensor1D {
+  return (ts.length === 1 ? ts[0]!.reshape([-1]) : tf.concat(ts.map((t) => t.reshape([-1])))) as tf.Tensor1D;
+}
+
+/**
+ * AdamW as torch.optim.AdamW, updating all parameters in one pass per group:
+ * the parameters of an update that share a step count and a weight decay are
+ * one group, whose gradients, moments and values are flat vectors, so an
+ * update runs about fifteen kernels per group (two in the usual case: with and
+ * without decay) plus one slice per parameter, instead of fifteen per
+ * parameter. Each element sees exactly the per-parameter arithmetic. Nothing
+ * is read back to the CPU.
+ */
 export class AdamW {
-  private readonly m = new Map<string, tf.Variable>();
-  private readonly v = new Map<string, tf.Variable>();
+  /** The groups of the last update, whose moments live as flat vectors. */
+  private groups: FlatGroup[] = [];
+  /** Moments of parameters in no current group (restored from a checkpoint, or not in the last update). */
+  private readonly loose = new Map<string, { m: tf.Tensor; v: tf.Tensor }>();
   /**
    * Updates each parameter has received: bias correction counts per parameter,
    * as PyTorch's state['step'] does, so a parameter skipped on a step (no
@@ -34,75 +60,136 @@ export class AdamW {
     readonly cfg: AdamWConfig = SMKE_ADAMW,
   ) {}
 
-  private moments(name: string): [tf.Variable, tf.Variable] {
-    let m = this.m.get(name);
-    let v = this.v.get(name);
-    if (!m || !v) {
-      const shape = this.ps.get(name).shape;
-      m = tf.variable(tf.zeros(shape), false);
-      v = tf.variable(tf.zeros(shape), false);
-      this.m.set(name, m);
-      this.v.set(name, v);
+  /** Makes the flat groups exactly `wanted` (lists of names), moving moments between groups through `loose`. */
+  private regroup(wanted: string[][]): FlatGroup[] {
+    const keys = wanted.map((names) => names.join('\n'));
+    const keep = new Set(keys);
+    for (const g of this.groups) {
+      if (keep.has(g.key)) continue;
+      // Dissolve: each member's moments become loose tensors again.
+      const ms = tf.split(g.m, g.sizes);
+      const vs = tf.split(g.v, g.sizes);
+      g.names.forEach((n, i) => {
+        const shape = this.ps.get(n).shape;
+        this.loose.set(n, { m: ms[i]!.reshape(shape), v: vs[i]!.reshape(shape) });
+      });
+      tf.dispose([...ms, ...vs, g.m, g.v]);
     }
-    return [m, v];
+    const have = new Map(this.groups.filter((g) => keep.has(g.key)).map((g) => [g.key, g]));
+    this.groups = wanted.map((names, i) => {
+      const old = have.get(keys[i]!);
+      if (old) return old;
+      const sizes = names.map((n) => this.ps.get(n).size);
+      const flatMoment = (which: 'm' | 'v') => {
+        const init = tf.tidy(() => flatten(names.map((n) => this.loose.get(n)?.[which] ?? tf.zeros(this.ps.get(n).shape))));
+        const variable = tf.variable(init, false);
+        init.dispose(); // the variable holds its own reference to the data
+        return variable;
+      };
+      const group = { key: keys[i]!, names, sizes, m: flatMoment('m'), v: flatMoment('v') };
+      for (const n of names) {
+        const l = this.loose.get(n);
+        if (l) tf.dispose([l.m, l.v]);
+        this.loose.delete(n);
+      }
+      return group;
+    });
+    return this.groups;
   }
 
   /**
    * p <- p - lr * (wd * p) - lr * m_hat / (sqrt(v_hat) + eps), with wd only for
-   * parameters the store marks for decay (not 1-D, not embeddings).
+   * parameters the store marks for decay (not 1-D, not embeddings). With
+   * `clipNorm` > 0 the gradients are first scaled by min(1, clipNorm / (norm +
+   * 1e-6)), norm being their global L2 norm (torch's clip_grad_norm_), on the
+   * device; the norm before clipping is returned as a scalar the caller owns.
+   * The caller's gradient tensors are left as they are.
    */
-  apply(grads: Grads, lr: number): void {
+  apply(grads: Grads, lr: number, clipNorm = 0): tf.Scalar | undefined {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.cfg;
-    for (const [name, g] of grads) {
+    const parts = new Map<string, { names: string[]; t: number; decay: number }>();
+    for (const name of grads.keys()) {
       const t = (this.t.get(name) ?? 0) + 1;
       this.t.set(name, t);
-      const bc1 = 1 - beta1 ** t;
-      const bc2 = 1 - beta2 ** t;
-      const p = this.ps.get(name);
       const decay = this.ps.info(name).decay ? weightDecay : 0;
-      const [m, v] = this.moments(name);
-      tf.tidy(() => {
-        const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-        const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
-        m.assign(m1);
-        v.assign(v1);
-        const update = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps));
-        const decayed = decay > 0 ? tf.mul(p, 1 - lr * decay) : p;
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
-      });
+      const key = `${t} ${decay}`;
+      if (!parts.has(key)) parts.set(key, { names: [], t, decay });
+      parts.get(key)!.names.push(name);
     }
+    const wanted = [...parts.values()];
+    const groups = this.regroup(wanted.map((w) => w.names));
+    return tf.tidy(() => {
+      let flatGrads: tf.Tensor[] = groups.map((g) => flatten(g.names.map((n) => grads.get(n)!)));
+      let norm: tf.Scalar | undefined;
+      if (clipNorm > 0) ({ tensors: flatGrads, norm } = clipByGlobalNorm(flatGrads, clipNorm));
+      groups.forEach((group, i) => {
+        const { t, decay } = wanted[i]!;
+        const g = flatGrads[i]!;
+        const bc1 = 1 - beta1 ** t;
+        const bc2 = 1 - beta2 ** t;
+        const m1 = tf.add(tf.mul(group.m, beta1), tf.mul(g, 1 - beta1));
+        const v1 = tf.add(tf.mul(group.v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        group.m.assign(m1);
+        group.v.assign(v1);
+        const update = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps));
+        const p = flatten(group.names.map((n) => this.ps.get(n)));
+        const decayed = decay > 0 ? tf.mul(p, 1 - lr * decay) : p;
+        const next = tf.sub(decayed, tf.mul(update, lr));
+        const values = group.names.length === 1 ? [next] : tf.split(next, group.sizes);
+        group.names.forEach((n, j) => {
+          const param = this.ps.get(n);
+          param.assign(values[j]!.reshape(param.shape));
+        });
+      });
+      return norm;
+    });
   }
 
   /** Moments and per-parameter step counts for checkpoints: `m.<name>`, `v.<name>`, `t.<name>` (exact in f32 up to 2^24 steps). */
   async snapshot(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const [name, m] of this.m) {
-      out.set(`m.${name}`, { shape: m.shape.slice(), data: (await m.data()) as Float32Array });
-      out.set(`v.${name}`, { shape: m.shape.slice(), data: (await this.v.get(name)!.data()) as Float32Array });
+    const put = (name: string, m: Float32Array, v: Float32Array) => {
+      const shape = this.ps.get(name).shape.slice();
+      out.set(`m.${name}`, { shape, data: m });
+      out.set(`v.${name}`, { shape, data: v });
       out.set(`t.${name}`, { shape: [1], data: Float32Array.of(this.t.get(name) ?? 0) });
+    };
+    for (const g of this.groups) {
+      const [m, v] = [(await g.m.data()) as Float32Array, (await g.v.data()) as Float32Array];
+      let off = 0;
+      g.names.forEach((n, i) => {
+        put(n, m.slice(off, off + g.sizes[i]!), v.slice(off, off + g.sizes[i]!));
+        off += g.sizes[i]!;
+      });
     }
+    for (const [n, l] of this.loose) put(n, (await l.m.data()) as Float32Array, (await l.v.data()) as Float32Array);
     return out;
   }
 
   /** `step` is the global update count; a snapshot without `t.` entries (older checkpoints) gives every parameter that count. */
   restore(values: Map<string, { shape: number[]; data: Float32Array }>, step: number): void {
+    this.dispose();
     for (const [key, val] of values) {
       const kind = key.slice(0, 2);
       const name = key.slice(2);
       if (kind === 't.') this.t.set(name, val.data[0]!);
       if (kind !== 'm.' && kind !== 'v.') continue;
-      const [m, v] = this.moments(name);
-      (kind === 'm.' ? m : v).assign(tf.tensor(val.data, val.shape));
+      const l = this.loose.get(name) ?? { m: tf.zeros(val.shape), v: tf.zeros(val.shape) };
+      const prev = l[kind === 'm.' ? 'm' : 'v'];
+      l[kind === 'm.' ? 'm' : 'v'] = tf.tensor(val.data, val.shape);
+      prev.dispose();
+      this.loose.set(name, l);
       if (!values.has(`t.${name}`)) this.t.set(name, step);
     }
     this.step = step;
   }
 
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
-    this.m.clear();
-    this.v.clear();
+    for (const g of this.groups) tf.dispose([g.m, g.v]);
+    for (const l of this.loose.values()) tf.dispose([l.m, l.v]);
+    this.groups = [];
+    this.loose.clear();
     this.t.clear();
   }
 }
@@ -120,37 +207,18 @@ export function cosineWithWarmup(step: number, base: number, warmup: number, tot
 }
 
 /**
- * Global L2 norm of all gradients. The per-tensor sums are added pairwise, not
- * with one addN: webgpu compiles addN into a single shader with one storage
- * buffer per input, and a model has far more parameters than the 8 buffers a
- * compute stage may bind (seen on an H200: the kernel failed validation).
+ * The tensors scaled by min(1, maxNorm / (norm + 1e-6)), norm being their
+ * global L2 norm, as torch's clip_grad_norm_ (which always multiplies; a
+ * factor of 1 leaves values exact). Computed on the device: no read-back.
+ * Returns new tensors and the norm before clipping.
  */
-export function globalNorm(grads: Grads): tf.Scalar {
+export function clipByGlobalNorm(tensors: tf.Tensor[], maxNorm: number): { tensors: tf.Tensor[]; norm: tf.Scalar } {
   return tf.tidy(() => {
-    let terms: tf.Tensor[] = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-    if (terms.length === 0) return tf.scalar(0);
-    while (terms.length > 1) {
-      const next: tf.Tensor[] = [];
-      for (let i = 0; i < terms.length; i += 2) next.push(i + 1 < terms.length ? tf.add(terms[i]!, terms[i + 1]!) : terms[i]!);
-      terms = next;
-    }
-    return tf.sqrt(terms[0]!) as tf.Scalar;
+    const sums = tensors.map((g) => tf.sum(tf.square(g)));
+    const norm = tf.sqrt(sums.length ? sums.reduce((a, b) => tf.add(a, b)) : tf.scalar(0)) as tf.Scalar;
+    const factor = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
+    return { tensors: tensors.map((g) => tf.mul(g, factor)), norm };
   });
-}
-
-/** Rescales gradients so their global norm is at most `maxNorm` (torch's clip_grad_norm_); returns the norm before. */
-export async function clipGlobalNorm(grads: Grads, maxNorm: number): Promise<number> {
-  const normT = globalNorm(grads);
-  const norm = (await normT.data())[0]!;
-  normT.dispose();
-  const factor = maxNorm / (norm + 1e-6);
-  if (factor < 1) {
-    for (const [k, g] of grads) {
-      grads.set(k, tf.mul(g, factor));
-      g.dispose();
-    }
-  }
-  return norm;
 }
 
 /** Sums gradients of several micro-batches; `mean()` hands back their average. */

@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
-import { AdamW, clipGlobalNorm, GradAccumulator, lossAndGrads } from './optim.js';
+import { AdamW, GradAccumulator, lossAndGrads } from './optim.js';
 import { clampLogitScales, smkeAccuracies, smkeLoss, type SmkeConfig } from './smke.js';
 import type { MemoryBank } from './losses.js';
 import type { TextBatch } from './text.js';
@@ -22,7 +22,33 @@ export interface StepResult {
   loss: number;
   kd: number;
   itc: number;
+  /** Global gradient norm before clipping (NaN without clipping). */
   gradNorm: number;
+  /** The two logit scales after the update (and their clamp). */
+  scaleInterm: number;
+  scaleOut: number;
+}
+
+/**
+ * A step whose metrics are still on the device: reading them is the only sync
+ * with the GPU, so a training loop reads step k's after it has queued step k+1.
+ */
+export interface PendingStep {
+  /** The metrics (once; the device tensor is freed). */
+  read(): Promise<StepResult>;
+  /** Frees the metrics without reading them. */
+  dispose(): void;
+}
+
+function pending(values: tf.Tensor1D): PendingStep {
+  return {
+    async read() {
+      const v = await values.data();
+      values.dispose();
+      return { loss: v[0]!, kd: v[1]!, itc: v[2]!, gradNorm: v[3]!, scaleInterm: v[4]!, scaleOut: v[5]! };
+    },
+    dispose: () => values.dispose(),
+  };
 }
 
 /**
@@ -30,6 +56,8 @@ export interface StepResult {
  * (rankShare): gradients and losses are averaged over the ranks and every rank enqueues the
  * all-gathered teacher targets in micro-batch order, so N ranks end the step exactly as one rank
  * given all the micro-batches would (up to the summation order of the gradient mean).
+ * On one rank nothing is read back to the CPU: losses, clipping and AdamW stay on the device
+ * (with N ranks the exchange goes through the CPU by construction).
  */
 export async function smkeTrainStep(
   ps: ParamStore,
@@ -40,11 +68,9 @@ export async function smkeTrainStep(
   lr: number,
   clipNorm: number,
   comm?: Communicator,
-): Promise<StepResult> {
+): Promise<PendingStep> {
   const acc = new GradAccumulator();
-  let loss = 0,
-    kd = 0,
-    itc = 0;
+  let losses: tf.Tensor1D = tf.zeros([3]);
   for (const b of micro) {
     // Every micro-batch sees the same bank; targets enter it after the update, as in MoCo.
     const r = lossAndGrads(ps, () => {
@@ -52,21 +78,19 @@ export async function smkeTrainStep(
       const l = smkeLoss(ps, cfg, b.images, b.text, b.teacher, bank.size > 0 ? bank.tensor : null);
       return { loss: l.total, aux: { kd: l.kd, itc: l.itc } };
     });
-    loss += (await r.loss.data())[0]! / micro.length;
-    kd += (await r.aux.kd!.data())[0]! / micro.length;
-    itc += (await r.aux.itc!.data())[0]! / micro.length;
-    r.loss.dispose();
-    for (const t of Object.values(r.aux)) t.dispose();
+    const prev = losses;
+    losses = tf.tidy(() => tf.add(prev, tf.div(tf.stack([r.loss, r.aux.kd!, r.aux.itc!]), micro.length)));
+    tf.dispose([prev, r.loss, ...Object.values(r.aux)]);
     acc.add(r.grads);
   }
   let grads = acc.mean();
   if (comm && comm.world > 1) {
     grads = await allReduceGrads(comm, grads);
-    const m = await comm.allReduceMean(Float32Array.of(loss, kd, itc));
-    [loss, kd, itc] = [m[0]!, m[1]!, m[2]!];
+    const m = await comm.allReduceMean((await losses.data()) as Float32Array);
+    losses.dispose();
+    losses = tf.tensor1d(m);
   }
-  const gradNorm = clipNorm > 0 ? await clipGlobalNorm(grads, clipNorm) : NaN;
-  opt.apply(grads, lr);
+  const norm = opt.apply(grads, lr, clipNorm) ?? tf.scalar(NaN);
   for (const g of grads.values()) g.dispose();
   clampLogitScales(ps);
   if (bank.size > 0) {
@@ -79,7 +103,9 @@ export async function smkeTrainStep(
       tf.dispose(all);
     } else for (const b of micro) bank.push(b.teacher);
   }
-  return { loss, kd, itc, gradNorm };
+  const values = tf.tidy(() => tf.concat([losses, tf.stack([norm, ps.get('scale.interm'), ps.get('scale.out')])]) as tf.Tensor1D);
+  tf.dispose([losses, norm]);
+  return pending(values);
 }
 
 export interface ValidationResult {

@@ -1,4 +1,4 @@
-// The S-SMKE model (s-smke.md, "Model"): truncated image and text encoders,
+// The S-SMKE model (docs/method.md, "Model"): truncated image and text encoders,
 // a token-type embedding scaled by one LayerScale added AFTER the encoders,
 // one shared pre-LN block, and the KD head. Also the full training loss.
 

@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
-import { block, defineBlock, defineLayerNorm, defineLinear, layerNorm, linear, linearInitStd, type BlockConfig } from './layers.js';
+import { block, defineBlock, defineLayerNorm, defineLinear, layerNorm, linear, linearInitStd, type BlockConfig, type BlockOutput } from './layers.js';
 
 export interface VitConfig {
   imageSize: number;
@@ -109,14 +109,15 @@ export function patchify(images: tf.Tensor, p: number): tf.Tensor {
 /**
  * Token sequence [B, N+1, D] (CLS first) after the first `layers` blocks
  * (all by default). `finalNorm` applies the encoder's last LayerNorm, which the
- * teacher and truncated encoders omit (s-smke.md: "final norm removed").
+ * teacher and truncated encoders omit (docs/method.md, "Model").
+ * `blocks`, when given, receives every block's outputs in order (data2vec's targets).
  */
 export function vitForward(
   ps: ParamStore,
   prefix: string,
   c: VitConfig,
   images: tf.Tensor,
-  opts: { layers?: number; finalNorm?: boolean; patchMask?: tf.Tensor } = {},
+  opts: { layers?: number; finalNorm?: boolean; patchMask?: tf.Tensor; blocks?: BlockOutput[] } = {},
 ): tf.Tensor {
   const b = images.shape[0]!;
   let patches = linear(ps, `${prefix}.patch`, patchify(images, c.patchSize));
@@ -132,7 +133,9 @@ export function vitForward(
   const shared = c.relPos === 'shared' ? relativeBias(ps.get(`${prefix}.rel_pos`), c) : undefined;
   for (let i = 0; i < n; i++) {
     const bias = c.relPos === 'block' ? relativeBias(ps.get(`${prefix}.blocks.${i}.attn.rel_pos`), c) : shared;
-    x = block(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c), x, bias).out;
+    const r = block(ps, `${prefix}.blocks.${i}`, vitBlockConfig(c), x, bias);
+    opts.blocks?.push(r);
+    x = r.out;
   }
   if (opts.finalNorm ?? true) {
     if (!(c.finalNorm ?? true)) throw new Error(`this image encoder has no final norm (imported without one): ask for its output with finalNorm: false`);

@@ -147,3 +147,39 @@ export function useFastWasmKernels(on: boolean): void {
     return x.dtype !== 'string' && x.dtype === (args.attrs as { dtype: string }).dtype ? share(x, args.backend) : o.cast(args);
   });
 }
+
+/**
+ * UnsortedSegmentSum, which tfjs 4.22's wasm backend lacks: out[s] = sum of
+ * the rows x[i] with segmentIds[i] = s, rows in index order; ids outside
+ * [0, numSegments) are dropped (as tf.unsortedSegmentSum on cpu). It is the
+ * gradient of the embedding gather (src/ml/layers.ts), so without it nothing
+ * with a text encoder trains on wasm. Registered once, whatever
+ * useFastWasmKernels says: it replaces nothing.
+ */
+export function unsortedSegmentSumInto(x: ArrayLike<number>, ids: ArrayLike<number>, numSegments: number, out: { [i: number]: number; length: number }): void {
+  const row = ids.length === 0 ? 0 : x.length / ids.length;
+  for (let i = 0; i < out.length; i++) out[i] = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i]!;
+    if (s < 0 || s >= numSegments) continue;
+    for (let j = 0, o = s * row, k = i * row; j < row; j++, o++, k++) out[o] = out[o]! + x[k]!;
+  }
+}
+
+export function registerMissingWasmKernels(): void {
+  if (tf.getKernel('UnsortedSegmentSum', 'wasm')) return;
+  tf.registerKernel({
+    kernelName: 'UnsortedSegmentSum',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x, segmentIds } = args.inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+      const numSegments = (args.attrs as { numSegments: number }).numSegments;
+      if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new Error(`UnsortedSegmentSum on wasm: dtype ${x.dtype} is not supported (float32 or int32)`);
+      const backend = args.backend as WasmBackend;
+      const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+      // Views are taken after makeOutput: an allocation may grow (and move) the heap.
+      unsortedSegmentSumInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(segmentIds), numSegments, backend.typedArrayFromHeap(out));
+      return out;
+    },
+  });
+}

@@ -4,9 +4,12 @@
 // manifests (fingerprint parts and final metrics of each key); nothing is
 // recomputed, so a comparison says what the runs actually used.
 
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ComparedRun } from '../stages/stage-kind.js';
 import { diffFingerprints } from './fingerprint.js';
-import type { StateDb } from './state.js';
+import { safeName, type Layout } from './layout.js';
+import type { RunRow, StateDb } from './state.js';
 import { readManifest, type Manifest } from './store.js';
 
 export interface InstanceDiff {
@@ -71,6 +74,16 @@ function instancesOf(state: StateDb, run: number): Map<string, { key: string; ra
   return used;
 }
 
+/**
+ * The upstream keys an entry's instance had in a run, from the run's own
+ * record. A manifest's `upstream` may name a key the upstream had before it
+ * ran (a downstream entry of a cold run can record a provisional one that was
+ * never published), which made every upstream of the report look changed.
+ */
+function usedUpstream(m: Manifest, used: Map<string, { key: string }>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m.upstream ?? {}).map(([id, key]) => [id, used.get(id)?.key ?? key]));
+}
+
 export function compareRuns(state: StateDb, storeDir: string, runA: number, runB: number): RunDiff {
   const a = instancesOf(state, runA);
   const b = instancesOf(state, runB);
@@ -87,8 +100,8 @@ export function compareRuns(state: StateDb, storeDir: string, runA: number, runB
     if (change === 'changed') {
       if (ma && mb) {
         d.reasons = diffFingerprints(
-          { key: ma.key, parts: ma.fingerprint, upstream: ma.upstream, symbolic: ma.params },
-          { key: mb.key, parts: mb.fingerprint, upstream: mb.upstream, symbolic: mb.params },
+          { key: ma.key, parts: ma.fingerprint, upstream: usedUpstream(ma, a), symbolic: ma.params },
+          { key: mb.key, parts: mb.fingerprint, upstream: usedUpstream(mb, b), symbolic: mb.params },
         );
       } else {
         d.reasons = [`the store entry of run ${ma ? runB : runA} is gone (smke gc): its parts cannot be compared`];
@@ -140,4 +153,121 @@ export function runMetrics(state: StateDb, storeDir: string, run: number, patter
     }
   }
   return out;
+}
+
+// ---- comparison pages -------------------------------------------------------
+//
+// A kind with a `compare` hook (report.paper) renders its output of one run
+// beside the same instance's output of an earlier run. The page depends on
+// run history, which is in no cache key, so it never goes into the store:
+// `smke run` writes it to results/<instance>.compare.html, `smke diff --html`
+// wherever it is told.
+
+export interface ComparisonPage {
+  instance: string;
+  /** The earlier run the page compares with; undefined: there was none. */
+  previousRun?: number;
+  html: string;
+}
+
+/** Earlier finished runs of the same pipeline file and profile that recorded what they used, newest first. */
+function earlierRuns(state: StateDb, run: RunRow): RunRow[] {
+  return state
+    .runs(1_000)
+    .filter((r) => r.id < run.id && r.status !== 'running' && r.file === run.file && (r.profile ?? null) === (run.profile ?? null))
+    .filter((r) => state.runInstances(r.id) !== undefined);
+}
+
+function comparedRun(state: StateDb, storeDir: string, run: number, key: string): ComparedRun {
+  const row = state.run(run)!;
+  const dir = join(storeDir, key);
+  return {
+    run,
+    started: new Date(row.started_ms).toISOString(),
+    ...(row.profile && { profile: row.profile }),
+    key,
+    ...(readManifest(dir) && { dir }),
+  };
+}
+
+/**
+ * The comparison page of every instance of run B whose kind can draw one.
+ * Each is compared with run A when given (`smke diff A B --html`), else
+ * with the latest earlier run of the same pipeline that used the instance.
+ */
+export async function comparisonPages(
+  state: StateDb,
+  storeDir: string,
+  runB: number,
+  o: { runA?: number; want?: (instance: string) => boolean } = {},
+): Promise<ComparisonPage[]> {
+  const runA = o.runA;
+  const used = instancesOf(state, runB);
+  const { registry } = await import('../stages/registry.js');
+  const manifest = manifestReader(storeDir);
+  const earlier = runA === undefined ? earlierRuns(state, state.run(runB)!) : [];
+  const changesSince = new Map<number, string[]>();
+  const pages: ComparisonPage[] = [];
+  for (const [instance, { key }] of [...used].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
+    const kind = registry().get(manifest(key)?.kind ?? '');
+    if (!kind?.compare || (o.want && !o.want(instance))) continue;
+    const prevRun =
+      runA !== undefined ? (state.runInstances(runA)?.has(instance) ? runA : undefined) : earlier.find((r) => state.runInstances(r.id)!.has(instance))?.id;
+    const prevKey = prevRun === undefined ? undefined : state.runInstances(prevRun)?.get(instance)?.key;
+    let changes: string[] = [];
+    if (prevRun !== undefined) {
+      if (!changesSince.has(prevRun))
+        changesSince.set(
+          prevRun,
+          compareRuns(state, storeDir, prevRun, runB)
+            .instances.filter((i) => i.change !== 'same')
+            .map((i) => `${i.instance}: ${i.reasons.length ? i.reasons.join('; ') : i.change}`),
+        );
+      changes = changesSince.get(prevRun)!;
+    }
+    const current = { ...comparedRun(state, storeDir, runB, key), dir: join(storeDir, key) };
+    const previous = prevKey === undefined ? undefined : comparedRun(state, storeDir, prevRun!, prevKey);
+    pages.push({ instance, previousRun: previous?.run, html: await kind.compare({ instance, current, previous, changes }) });
+  }
+  return pages;
+}
+
+/** Where `smke run` keeps an instance's comparison page: beside its results/ link, never in the store. */
+export function comparisonPath(lay: Pick<Layout, 'resultsDir'>, instance: string): string {
+  return join(lay.resultsDir, `${safeName(instance)}.compare.html`);
+}
+
+function sameInstances(a: Map<string, { key: string }>, b: Map<string, { key: string }>): boolean {
+  return a.size === b.size && [...a].every(([i, u]) => b.get(i)?.key === u.key);
+}
+
+/**
+ * After `smke run`: when the run used other entries than the previous run
+ * of the same pipeline (or is its first), write each comparison page, so
+ * results/<instance>.compare.html always compares the results of the last
+ * run that changed something with what came before. A run that changed
+ * nothing keeps the pages (they still describe the results); a missing page
+ * is written anyway. Returns the pages written, with their paths.
+ */
+export async function refreshComparisons(
+  state: StateDb,
+  lay: Pick<Layout, 'resultsDir' | 'storeDir'>,
+  runB: number,
+): Promise<(ComparisonPage & { path: string })[]> {
+  const run = state.run(runB);
+  const used = state.runInstances(runB);
+  if (!run || !used?.size) return [];
+  const last = earlierRuns(state, run)[0];
+  const changed = !last || !sameInstances(used, state.runInstances(last.id)!);
+  const written: (ComparisonPage & { path: string })[] = [];
+  const want = (instance: string): boolean => changed || !existsSync(comparisonPath(lay, instance));
+  for (const page of await comparisonPages(state, lay.storeDir, runB, { want })) {
+    const path = comparisonPath(lay, page.instance);
+    mkdirSync(lay.resultsDir, { recursive: true });
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, page.html);
+    renameSync(tmp, path);
+    written.push({ ...page, path });
+  }
+  return written;
 }

@@ -1,4 +1,7 @@
-// Errors the commands turn into exit codes.
+// Errors the commands turn into exit codes, and the codes themselves.
+
+/** The exit codes of smke's commands (docs/runtime.md, "Exit codes"); 70, a bug in smke, is set by bin/smke.js. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 /** A mistake on the command line (exit 2). */
 export class UsageError extends Error {}

@@ -1,6 +1,8 @@
 // Everything the runtime does is an event; renderers (TTY, plain, JSON) and
 // tests consume them. The runtime never asks a renderer anything.
 
+import type { AttemptFailure } from './attempt-failure.js';
+
 export type RunEvent =
   | { type: 'planned'; instance: string; stage: string; key: string; action: 'cached' | 'run'; reasons: string[] }
   | {
@@ -19,8 +21,9 @@ export type RunEvent =
   | { type: 'metric'; instance: string; name: string; value: number; step?: number }
   | { type: 'log'; instance: string; level: string; message: string }
   | { type: 'succeeded'; instance: string; key: string; seconds: number }
-  | { type: 'failed'; instance: string; key: string; error: string; logPath?: string; attempt: number }
-  | { type: 'retried'; instance: string; attempt: number; error: string }
+  /** `error` is `reason` in words (describeFailure); `reason` is absent when no attempt ran (e.g. more GPUs than the pool). */
+  | { type: 'failed'; instance: string; key: string; error: string; reason?: AttemptFailure; logPath?: string; attempt: number }
+  | { type: 'retried'; instance: string; attempt: number; error: string; reason?: AttemptFailure }
   | { type: 'skipped'; instance: string; because: string }
   | { type: 'cancelled'; instance: string }
   | { type: 'warning'; message: string; instance?: string }
@@ -43,4 +46,11 @@ export type WorkerEvent =
   | { type: 'progress'; done: number; total: number; unit?: string }
   | { type: 'metric'; name: string; value: number; step?: number }
   | { type: 'log'; level: string; message: string }
-  | { type: 'final'; status: 'succeeded' | 'failed' | 'cancelled' | 'lost-lock'; error?: string; published?: 'published' | 'exists' };
+  | {
+      type: 'final';
+      status: 'succeeded' | 'failed' | 'cancelled' | 'lost-lock';
+      error?: string;
+      /** Why it failed, when the worker knows more than the text (declared outputs missing). */
+      reason?: AttemptFailure;
+      published?: 'published' | 'exists';
+    };

@@ -1,4 +1,4 @@
-// The cache key of a stage instance (shared/design.md, step 2).
+// The cache key of a stage instance (docs/runtime.md, "The cache key").
 //
 // key = sha256(canonicalJson(parts)). Every field of FingerprintParts is here
 // for a reason, and everything that is NOT here is deliberately left out:
@@ -203,6 +203,17 @@ function diffValues(path: string, a: Value | undefined, b: Value | undefined, ou
 /** What reasons compare: a fingerprint, or one read back from a manifest (its keys as written there). */
 export type ComparedFingerprint = Pick<Fingerprint, 'parts' | 'symbolic'> & { key?: string; upstream: Record<string, string> };
 
+/** The `$output` digests in resolved params, in a fixed order: what an instance read from its upstreams. */
+function outputDigests(v: unknown, out: string[] = []): string[] {
+  if (Array.isArray(v)) v.forEach((x) => outputDigests(x, out));
+  else if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if (typeof o.$output === 'string') out.push(o.$output);
+    else for (const k of Object.keys(o).sort()) outputDigests(o[k], out);
+  }
+  return out;
+}
+
 /**
  * Why an instance must run, as the list of fingerprint parts that differ from
  * its last recorded run ("param lr: 2e-5 -> 3e-5", "input data/x.tsv changed",
@@ -222,9 +233,10 @@ export function diffFingerprints(prev: ComparedFingerprint, cur: ComparedFingerp
   for (const [id, key] of Object.entries(cur.upstream)) {
     if (prev.upstream[id] !== undefined && prev.upstream[id] !== key) out.push(`upstream ${id} changed`);
   }
-  // Same upstream keys and params, different keys: an upstream entry was
+  // Same upstream keys, other bytes read from them: an upstream entry was
   // published again with other bytes (a nondeterministic stage rerun after gc).
-  if (out.length === before && canonicalJson(a.params) !== canonicalJson(b.params)) {
+  // Only the `$output` digests say so: a changed param alone is not that.
+  if (out.length === before && outputDigests(a.params).join() !== outputDigests(b.params).join()) {
     for (const id of Object.keys(cur.upstream)) out.push(`upstream ${id}'s output changed`);
   }
   for (const p of [...new Set([...Object.keys(a.inputs), ...Object.keys(b.inputs)])].sort()) {

@@ -8,7 +8,7 @@
 // worker adopts it (rewrites it with its own pid), so an orchestrator killed
 // while its worker still runs does not make the lock look stale.
 
-import { closeSync, linkSync, lstatSync, readdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync, fsyncSync } from 'node:fs';
+import { closeSync, linkSync, lstatSync, readdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -95,11 +95,23 @@ export function isStale(info: LockInfo): boolean {
   return info.host === hostname() && !pidAlive(info.pid, info.pidStart);
 }
 
-function writeDurable(path: string, text: string): void {
+/**
+ * Write a lock's content into a new file (linked or renamed into place whole
+ * afterwards). Not fsynced: a lock is advisory and only means something while
+ * its holder runs. A process that is killed loses no page-cache data, so
+ * SIGKILL leaves a whole lock; only a crash of the machine can lose or tear
+ * the file, and after that no holder is alive: a lost lock is the same as a
+ * released one, a torn one is unreadable and broken after
+ * UNREADABLE_LOCK_GRACE_MS, a whole one names a dead pid (or one with another
+ * start time) and is stale. What the lock guards, the store entry, is
+ * published durably by itself (./store.ts). Two fsyncs per stage, one of
+ * them in the orchestrator's event loop, were a large part of a trivial
+ * stage's cost.
+ */
+function writeLockFile(path: string, text: string): void {
   const fd = openSync(path, 'w');
   try {
     writeSync(fd, text);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
@@ -115,7 +127,7 @@ export type AcquireResult = { ok: true; info: LockInfo } | { ok: false; holder: 
 export function tryAcquire(path: string, instance: string): AcquireResult {
   const info = newLockInfo(instance);
   const tmp = `${path}.${process.pid}.${info.token}`;
-  writeDurable(tmp, JSON.stringify(info));
+  writeLockFile(tmp, JSON.stringify(info));
   try {
     linkSync(tmp, path);
     return { ok: true, info };
@@ -165,7 +177,7 @@ export function adopt(path: string, token: string, pid: number): boolean {
   if (!cur || cur.token !== token) return false;
   const next: LockInfo = { ...cur, pid, pidStart: processStart(pid), host: hostname() };
   const tmp = `${path}.${pid}.adopt`;
-  writeDurable(tmp, JSON.stringify(next));
+  writeLockFile(tmp, JSON.stringify(next));
   renameSync(tmp, path);
   return true;
 }

@@ -1,33 +1,38 @@
-// `smke run` without the command line: analyse the plan, then schedule every
-// instance that is not cached through an executor, and record what happened.
+// `smke run` without the command line, in named phases:
+//
+//   fastPath        answer from the no-op snapshot: nothing changed since a fully cached run
+//   analysePlan     cache keys, what is cached and what must run (and why)
+//   recordCached    the cached instances: recorded as used by this run, results/ links
+//   chooseExecutors the local and Slurm executors the instances to run need
+//   schedule        run them in dependency order, each through an InstanceRun
+//                   (lock, reuse, remote pull, then ./attempt.ts for the attempt itself)
+//   finish          count, close the run's row, write the snapshot for the next fast path
 
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Plan, StageInstance } from '../compiler/plan.js';
-import { registry } from '../stages/registry.js';
-import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed } from './analyse.js';
+import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed, type Analysis } from './analyse.js';
+import { acquireLock, runAttempt, upstreamPaths, type AttemptOutcome, type AttemptScope, type Clock } from './attempt.js';
+import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import { Digester } from './digest.js';
+import { EXIT } from './errors.js';
 import type { EventBus } from './events.js';
-import type { Executor, JobHandle } from './executors/types.js';
-import { refKey, seedFromKey, type JobSpec } from './job.js';
-import { cellName, layout as makeLayout, safeName, type Layout } from './layout.js';
-import { breakStale, cleanLockLeftovers, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
-import { sleep } from '../data/http.js';
-import { Scheduler, type Grant, type Outcome, type Task } from './scheduler.js';
+import type { Executor } from './executors/executor.js';
+import { cellName, layout as makeLayout, type Layout } from './layout.js';
+import { cleanLockLeftovers, release } from './locks.js';
+import { Scheduler, type FinalState, type Grant, type Outcome, type Task } from './scheduler.js';
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';
 import { checkResultsDir } from './results.js';
-import { answerNoop, checkSnapshot, writeSnapshot } from './noop.js';
+import { answerNoop, checkSnapshot, writeSnapshot } from './noop-snapshot.js';
 import { planDigest } from './plancache.js';
-import { passedEnvNames } from './passenv.js';
 import { privateDb, privateDir } from './secrets.js';
 import type { CacheKey } from './cache-key.js';
 import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
-import { smkeVersion } from './version.js';
+import { waitUnlessAborted } from './wait.js';
 import type { RemoteConfig, RemoteStore } from './remote.js';
 
 export interface RunOptions {
@@ -55,6 +60,8 @@ export interface RunOptions {
   cancelGraceMs?: number;
   /** The remote cache: entries are pulled instead of run, and what is published is pushed (./remote.ts). */
   remote?: RemoteConfig;
+  /** Lock polls and time limits; tests pass one they advance by hand. */
+  clock?: Clock;
 }
 
 export interface RunSummary {
@@ -67,9 +74,6 @@ export interface RunSummary {
   seconds: number;
 }
 
-/** Exit codes of `smke run` (docs/runtime.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
-
 /** The GPUs of this machine, without starting a process (`nvidia-smi` costs ~100 ms). */
 export function detectGpus(): number {
   try {
@@ -79,13 +83,16 @@ export function detectGpus(): number {
   }
 }
 
-function workerCommand(jobFile: string): string[] {
-  const bin = fileURLToPath(new URL('../../bin/smke.js', import.meta.url));
-  return [process.execPath, bin, 'worker', jobFile];
-}
+const realClock: Clock = {
+  sleep: waitUnlessAborted,
+  after: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
+};
 
-/** Per process: every attempt's job file, events file and tmp dir get a name no other attempt has (./store.ts tmpName). */
-let jobSeq = 0;
+/** How many lost-lock retries one run makes in all, before a lost lock is a failure like any other. */
+const LOST_LOCK_RETRIES = 3;
 
 export async function runPlan(opts: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
@@ -112,10 +119,58 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const seconds = (): number => (performance.now() - t0) / 1000;
 
   if (digest && !only && !force && !opts.dryRun) {
-    const snap = checkSnapshot(lay, digest, env);
-    if (snap) return answerNoop(snap, lay, bus, plan.file, plan.profile, opts.argv ?? [], t0);
+    const noop = fastPath(opts, lay, digest, env, t0);
+    if (noop) return noop;
   }
 
+  const { analysis, digester } = await analysePlan(opts, lay, state, env, only, force);
+  const cachedItems = analysis.items.filter((a) => a.action === 'cached');
+  const toRun = analysis.items.filter((a) => a.action === 'run');
+  if (opts.dryRun) return dryRunSummary(bus, analysis, cachedItems.length, seconds());
+
+  const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
+  const used = new UsedEntries(lay, state, runId);
+  recordCached(state, bus, used, runId, cachedItems);
+
+  const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
+  const executors = await chooseExecutors(opts, toRun);
+  const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun });
+
+  const exitCode = finish(state, runId, counts, final, opts.signal?.aborted === true);
+  if (exitCode === EXIT.ok && digest && !only && !digester.racy) writeFastPathSnapshot(lay, plan, digest, digester, analysis, used, runId);
+  const summary = { exitCode, ...counts, seconds: seconds() };
+  bus.emit({ type: 'summary', ...summary, dryRun: false });
+  return summary;
+}
+
+/** Count the final states into `counts`, close the run's row; the exit code. */
+function finish(state: StateDb, runId: number, counts: Omit<RunSummary, 'exitCode' | 'seconds'>, final: Map<string, FinalState>, cancelled: boolean): number {
+  for (const s of final.values()) {
+    if (s === 'failed') counts.failed++;
+    else if (s === 'skipped') counts.skipped++;
+    else if (s === 'cancelled') counts.cancelled++;
+  }
+  const exitCode = cancelled ? EXIT.interrupted : counts.failed > 0 ? EXIT.failed : EXIT.ok;
+  state.finishRun(runId, cancelled ? 'cancelled' : counts.failed ? 'failed' : 'succeeded', counts);
+  return exitCode;
+}
+
+/** Nothing changed since a run that found everything cached: answer from its snapshot (./noop-snapshot.ts), without analysing the plan or hashing anything. */
+function fastPath(opts: RunOptions, lay: Layout, digest: string, env: Record<string, string | undefined>, t0: number): RunSummary | undefined {
+  const snap = checkSnapshot(lay, digest, env);
+  return snap && answerNoop(snap, lay, opts.bus, opts.plan.file, opts.plan.profile, opts.argv ?? [], t0);
+}
+
+/** Keys, and what is cached and what must run; a missing input stops a real run here. */
+async function analysePlan(
+  opts: RunOptions,
+  lay: Layout,
+  state: StateDb,
+  env: Record<string, string | undefined>,
+  only: Set<string> | undefined,
+  force: Set<string> | undefined,
+): Promise<{ analysis: Analysis; digester: Digester }> {
+  const { plan, bus } = opts;
   cleanTmp(lay.tmpDir, lay.locksDir);
   cleanLockLeftovers(lay.locksDir);
   state.reapDeadRuns();
@@ -127,32 +182,39 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     // A pending instance has no key yet (it is known once its upstream has run).
     bus.emit({ type: 'planned', instance: a.inst.id, stage: a.inst.stage, key: a.fp.pending ? '' : a.fp.key, action: a.action, reasons: a.reasons });
   }
-  const cachedItems = analysis.items.filter((a) => a.action === 'cached');
-  const toRun = analysis.items.filter((a) => a.action === 'run');
   // Nothing starts while a needed input is missing: the user gets every
   // missing input at once, and no branch is left half-done.
   if (analysis.waiting.length && !opts.dryRun) throw new MissingInputsError(analysis.waiting);
+  return { analysis, digester };
+}
 
-  if (opts.dryRun) {
-    for (const w of analysis.waiting) bus.emit({ type: 'warning', message: `${w.inst.id} cannot run yet: ${w.reason}` });
-    const s = {
-      exitCode: analysis.waiting.length ? EXIT.failed : EXIT.ok,
-      ran: 0,
-      cached: cachedItems.length,
-      failed: 0,
-      skipped: 0,
-      cancelled: 0,
-      seconds: seconds(),
-    };
-    bus.emit({ type: 'summary', ...s, dryRun: true });
-    return s;
-  }
+function dryRunSummary(bus: EventBus, analysis: Analysis, cached: number, seconds: number): RunSummary {
+  for (const w of analysis.waiting) bus.emit({ type: 'warning', message: `${w.inst.id} cannot run yet: ${w.reason}` });
+  const s = { exitCode: analysis.waiting.length ? EXIT.failed : EXIT.ok, ran: 0, cached, failed: 0, skipped: 0, cancelled: 0, seconds };
+  bus.emit({ type: 'summary', ...s, dryRun: true });
+  return s;
+}
 
-  const runId = state.startRun(plan.file, plan.profile, opts.argv ?? []);
-  const entryFiles = new Map<string, EntryFile[]>();
-  const links = new Map<string, string[]>();
-  const recordUse = (a: Analysed, files: EntryFile[] | undefined, verified: boolean, ran = false): void => {
-    if (files) entryFiles.set(a.fp.key, files);
+/**
+ * The store entries this run used: recorded in the state database with the
+ * instance's fingerprint, linked under results/, and remembered (files and
+ * links) for the fast-path snapshot.
+ */
+class UsedEntries {
+  readonly files = new Map<string, EntryFile[]>();
+  readonly links = new Map<string, string[]>();
+  private readonly listed = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly lay: Layout,
+    private readonly state: StateDb,
+    private readonly runId: number,
+  ) {}
+
+  /** Call inside a state transaction. */
+  record(a: Analysed, files: EntryFile[] | undefined, verified: boolean, ran = false): void {
+    const { state, runId, lay } = this;
+    if (files) this.files.set(a.fp.key, files);
     state.recordRunInstance(runId, a.inst.id, a.fp.key, ran);
     if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
     if (a.prevKey !== a.fp.key) {
@@ -163,37 +225,51 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     // directory still notices links that were deleted.
     const cell = cellName(a.inst);
     const linkDir = cell === undefined ? lay.resultsDir : join(lay.resultsDir, a.inst.stage);
-    let names = links.get(linkDir);
-    if (!names) links.set(linkDir, (names = []));
+    let names = this.links.get(linkDir);
+    if (!names) this.links.set(linkDir, (names = []));
     names.push(cell ?? a.inst.stage);
-    if (a.prevKey === a.fp.key && linkPresent(linkDir, cell ?? a.inst.stage)) return;
+    if (a.prevKey === a.fp.key && this.linkPresent(linkDir, cell ?? a.inst.stage)) return;
     linkResult(lay.resultsDir, a.inst.stage, cell, join(lay.storeDir, a.fp.key));
-  };
-  const listed = new Map<string, Set<string>>();
-  const linkPresent = (dir: string, name: string): boolean => {
-    let names = listed.get(dir);
+  }
+
+  private linkPresent(dir: string, name: string): boolean {
+    let names = this.listed.get(dir);
     if (!names) {
       try {
         names = new Set(readdirSync(dir));
       } catch {
         names = new Set();
       }
-      listed.set(dir, names);
+      this.listed.set(dir, names);
     }
     return names.has(name);
-  };
+  }
+}
+
+function recordCached(state: StateDb, bus: EventBus, used: UsedEntries, runId: number, cachedItems: Analysed[]): void {
   state.transaction(() => {
-    for (const a of cachedItems) recordUse(a, a.files, a.verified === true);
+    for (const a of cachedItems) used.record(a, a.files, a.verified === true);
     state.touchEntries(
       cachedItems.map((a) => a.fp.key),
       runId,
     );
   });
   for (const a of cachedItems) bus.emit({ type: 'cached', instance: a.inst.id, key: a.fp.key });
+}
 
-  const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
-  // A stage may choose its executor (`executor = "slurm"`); --executor sets the default. Slurm
-  // allocates cpus, memory and GPUs itself: its jobs take nothing from the local pools.
+interface Executors {
+  /** How many instances to run go to Slurm. */
+  slurmCount: number;
+  onSlurm(inst: StageInstance): boolean;
+  executorFor(inst: StageInstance): Executor;
+  close(): void;
+}
+
+/**
+ * A stage may choose its executor (`executor = "slurm"`); --executor sets the
+ * default. Each executor is made only when an instance to run needs it.
+ */
+async function chooseExecutors(opts: RunOptions, toRun: Analysed[]): Promise<Executors> {
   const defaultExecutor = opts.executorName ?? opts.executor?.name ?? 'local';
   const onSlurm = (inst: StageInstance): boolean => (inst.executor ?? defaultExecutor) === 'slurm';
   const slurmCount = toRun.filter((a) => onSlurm(a.inst)).length;
@@ -202,15 +278,43 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
       ? undefined
       : opts.executor?.name === 'slurm'
         ? opts.executor
-        : new (await import('./executors/slurm.js')).SlurmExecutor({ projectDir: plan.projectDir });
+        : new (await import('./executors/slurm.js')).SlurmExecutor({ projectDir: opts.plan.projectDir });
   // execa costs ~90 ms to load: a no-op run never needs it.
   const executor =
     (opts.executor?.name === 'slurm' ? undefined : opts.executor) ??
     (toRun.length > slurmCount ? new (await import('./executors/local.js')).LocalExecutor() : undefined);
-  const executorFor = (inst: StageInstance): Executor => (onSlurm(inst) ? slurmExecutor! : executor!);
+  return {
+    slurmCount,
+    onSlurm,
+    executorFor: (inst) => (onSlurm(inst) ? slurmExecutor! : executor!),
+    close: () => {
+      (slurmExecutor as { close?: () => void } | undefined)?.close?.();
+      (executor as { close?: () => void } | undefined)?.close?.();
+    },
+  };
+}
+
+interface ScheduleInput {
+  lay: Layout;
+  state: StateDb;
+  runId: number;
+  digester: Digester;
+  analysis: Analysis;
+  used: UsedEntries;
+  counts: { ran: number; cached: number };
+  executors: Executors;
+  toRun: Analysed[];
+}
+
+/** Run every instance that must run, in dependency order, as the pools allow; the final state of each. */
+async function schedule(opts: RunOptions, s: ScheduleInput): Promise<Map<string, FinalState>> {
+  const { bus } = opts;
+  const { executors, toRun } = s;
+  const { onSlurm } = executors;
+  // Slurm allocates cpus, memory and GPUs itself: its jobs take nothing from the local pools.
   const needGpus = toRun.some((a) => !onSlurm(a.inst) && a.inst.resources.gpus > 0);
   const scheduler = new Scheduler({
-    jobs: Math.max(1, opts.jobs ?? (slurmCount ? 10_000 : availableParallelism())),
+    jobs: Math.max(1, opts.jobs ?? (executors.slurmCount ? 10_000 : availableParallelism())),
     keepGoing: opts.keepGoing === true,
     pools: {
       cpus: Math.max(opts.jobs ?? 0, availableParallelism()),
@@ -224,8 +328,6 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
 
   // The SDK is loaded only when a remote is configured and something must run.
   const remote: RemoteStore | undefined = opts.remote && toRun.length ? new (await import('./remote.js')).RemoteStore(opts.remote) : undefined;
-  const pushes: Promise<void>[] = [];
-  const byId = new Map(toRun.map((a) => [a.inst.id, a]));
   const tasks: Task[] = toRun.map((a) => ({
     id: a.inst.id,
     deps: deps(a.inst),
@@ -233,264 +335,229 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     resources: onSlurm(a.inst) ? { ...a.inst.resources, cpus: 0, gpus: 0, memBytes: 0 } : a.inst.resources,
   }));
   for (const t of tasks) bus.emit({ type: 'queued', instance: t.id });
-  const lockPollMs = opts.lockPollMs ?? 200;
-  const lastLog = new Map<string, { logPath: string; attempt: number }>();
-  const keyOf = (id: string): string => analysis.byId.get(id)?.fp.key ?? '';
+  const runs = new InstanceRuns(opts, s, remote);
+  const keyOf = (id: string): string => s.analysis.byId.get(id)?.fp.key ?? '';
+  return scheduler
+    .run(tasks, {
+      run: (task, attempt, grant, signal) => runs.run(task.id, attempt, grant, signal),
+      onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error, ...runs.failureOf(t.id) }),
+      onSkip: (t, because) => bus.emit({ type: 'skipped', instance: t.id, because }),
+      onFail: (t, error) => {
+        const l = runs.lastLog.get(t.id);
+        bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, ...runs.failureOf(t.id), logPath: l?.logPath, attempt: l?.attempt ?? 0 });
+      },
+    })
+    .finally(async () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      executors.close();
+      await runs.pushed();
+      remote?.close();
+    });
+}
 
-  // Early cutoff: an instance planned while its upstream had still to run
-  // gets its real key now that the upstream outputs are in the store; if that
-  // key is cached, it does not run at all.
-  const instById = new Map(plan.instances.map((i) => [i.id, i]));
-  const upstreamOutput = upstreamOutputs(instById, (id) => entryFiles.get(keyOf(id)));
-  const settleKey = (a: Analysed): void => {
+/**
+ * Runs one instance for the scheduler: settles a key that waited for its
+ * upstream (early cutoff), reuses an entry published meanwhile (by another
+ * run holding the lock, or in the remote cache), else makes an attempt
+ * (./attempt.ts) and, when another run took the lock over, waits for that
+ * run and reuses its result.
+ */
+class InstanceRuns {
+  readonly lastLog = new Map<string, { logPath: string; attempt: number }>();
+  /** The failure of each instance's last attempt, for the `failed` and `retried` events. */
+  private readonly failures = new Map<string, AttemptFailure>();
+  /** Instances that ran in this run (an early cutoff says which upstreams reran). */
+  private readonly ranNow = new Set<string>();
+  private lostLocks = 0;
+  private readonly pushes: Promise<void>[] = [];
+  private readonly scope: AttemptScope;
+  private readonly upstreamOutput: ReturnType<typeof upstreamOutputs>;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly opts: RunOptions,
+    private readonly s: ScheduleInput,
+    private readonly remote: RemoteStore | undefined,
+  ) {
+    const { plan, bus } = opts;
+    const { lay, state, runId, digester, analysis, executors } = s;
+    this.clock = opts.clock ?? realClock;
+    const instById = new Map(plan.instances.map((i) => [i.id, i]));
+    this.upstreamOutput = upstreamOutputs(instById, (id) => s.used.files.get(this.keyOf(id)));
+    this.scope = {
+      plan,
+      lay,
+      state,
+      bus,
+      runId,
+      clock: this.clock,
+      backend: opts.backend,
+      cancelGraceMs: opts.cancelGraceMs,
+      executorFor: executors.executorFor,
+      onSlurm: executors.onSlurm,
+      refPaths: (inst) =>
+        upstreamPaths(
+          inst,
+          lay.storeDir,
+          (id) => analysis.byId.get(id)?.inst ?? instById.get(id),
+          (id) => this.keyOf(id),
+        ),
+      checkEntry: (key) => checkEntry(join(lay.storeDir, key), key, digester),
+      started: (instance, logPath, attempt) => this.lastLog.set(instance, { logPath, attempt }),
+    };
+  }
+
+  private keyOf(id: string): string {
+    return this.s.analysis.byId.get(id)?.fp.key ?? '';
+  }
+
+  failureOf(id: string): { reason?: AttemptFailure } {
+    const f = this.failures.get(id);
+    return f ? { reason: f } : {};
+  }
+
+  pushed(): Promise<unknown> {
+    return Promise.all(this.pushes);
+  }
+
+  async run(id: string, attempt: number, grant: Grant, signal: AbortSignal): Promise<Outcome> {
+    this.failures.delete(id);
+    const o = await this.runInstance(this.s.analysis.byId.get(id)!, attempt, grant, signal);
+    if (o.status !== 'failed') return o;
+    this.failures.set(id, o.failure);
+    return { status: 'failed', error: describeFailure(o.failure) };
+  }
+
+  private async runInstance(a: Analysed, attempt: number, grant: Grant, signal: AbortSignal): Promise<Exclude<AttemptOutcome, { status: 'lost-lock' }>> {
+    this.settleKey(a);
+    const { inst, fp } = a;
+    const { lay, digester } = this.s;
+    const entryDir = join(lay.storeDir, fp.key);
+    const lockPath = join(lay.locksDir, fp.key);
+    const forced = a.reasons.includes('forced');
+    for (;;) {
+      // A complete entry needs no lock to be used: a cut-off instance takes none.
+      if (a.cutoffFrom && !forced) {
+        const check = checkEntry(entryDir, fp.key, digester);
+        if (check.state === 'ok') return this.cutOff(a, attempt, a.cutoffFrom, check.files);
+      }
+
+      // Take the instance's lock; if another run holds it, wait and reuse its result.
+      const got = await acquireLock({
+        lockPath,
+        instance: inst.id,
+        bus: this.opts.bus,
+        clock: this.clock,
+        pollMs: this.opts.lockPollMs ?? 200,
+        signal,
+        published: () => checkEntry(entryDir, fp.key, digester).state === 'ok',
+      });
+      if (got.kind === 'cancelled') return { status: 'cancelled' };
+      if (got.kind === 'published') return this.reused(a);
+      const { lock } = got;
+      // Published by another run between our analysis and the lock, or
+      // (early cutoff) the key became known only now and is cached.
+      if (!forced) {
+        const check = checkEntry(entryDir, fp.key, digester);
+        if (check.state === 'ok') {
+          release(lockPath, lock.token);
+          return a.cutoffFrom ? this.cutOff(a, attempt, a.cutoffFrom, check.files) : this.reused(a);
+        }
+      }
+      // Someone else ran it already: take their result from the remote cache.
+      if (this.remote?.pulls && !forced && (await this.pull(this.remote, fp.key, entryDir, attempt, signal))) {
+        release(lockPath, lock.token);
+        return this.reused(a, true);
+      }
+
+      const o = await runAttempt(this.scope, a, {
+        attempt,
+        grant,
+        signal,
+        lock,
+        mayRetryLostLock: this.lostLocks < LOST_LOCK_RETRIES,
+        recordSuccess: (files) => {
+          this.s.used.record(a, files, true, true);
+          this.s.counts.ran++;
+          this.ranNow.add(inst.id);
+        },
+      });
+      // Another run took the instance over (our lock looked stale to it): wait for it and reuse its result.
+      if (o.status === 'lost-lock') {
+        this.lostLocks++;
+        continue;
+      }
+      if (o.status === 'succeeded' && this.remote?.pushes) this.pushes.push(this.push(this.remote, inst.id, fp.key, entryDir));
+      return o;
+    }
+  }
+
+  /**
+   * Early cutoff: an instance planned while its upstream had still to run
+   * gets its real key now that the upstream outputs are in the store; if that
+   * key is cached, it does not run at all.
+   */
+  private settleKey(a: Analysed): void {
     const was = a.fp.pending;
     if (!was) return;
     a.fp = fingerprint({
       inst: a.inst,
-      projectDir: plan.projectDir,
+      projectDir: this.opts.plan.projectDir,
       upstreamKeys: new Map(Object.entries(a.fp.upstream)),
-      upstreamOutput,
+      upstreamOutput: this.upstreamOutput,
       planned: a.fp.parts,
-      digester,
-      env,
+      digester: this.s.digester,
+      env: this.opts.env ?? process.env,
     });
     if (a.fp.pending) throw new Error(`internal: ${a.inst.id} ran before its upstream ${a.fp.pending.join(', ')}`);
     // Which upstreams reran: reasons and history say what was cut off.
     a.cutoffFrom = was;
-  };
+  }
 
-  const ranNow = new Set<string>();
-  let lostLocks = 0;
-  const runOne = async (task: Task, attempt: number, grant: Grant, signal: AbortSignal): Promise<Outcome> => {
-    const a = byId.get(task.id)!;
-    settleKey(a);
+  /** The entry is in the store already (published by another run, or pulled): use it. */
+  private reused(a: Analysed, pulled = false): Exclude<AttemptOutcome, { status: 'lost-lock' }> {
     const { inst, fp } = a;
-    const executor = executorFor(inst);
-    const entryDir = join(lay.storeDir, fp.key);
-    const lockPath = join(lay.locksDir, fp.key);
-    const reused = (pulled = false): Outcome => {
-      const check = checkEntry(entryDir, fp.key, digester);
-      if (check.state !== 'ok') return { status: 'failed', error: 'internal: entry vanished' };
-      state.transaction(() => recordUse(a, check.files, true));
-      counts.cached++;
-      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true, ...(pulled && { pulled }) });
-      return { status: 'succeeded' };
-    };
-    const cutOff = (from: string[], files: EntryFile[]): Outcome => {
-      const reason = cutoffReason(from, ranNow);
-      state.transaction(() => {
-        recordUse(a, files, true);
-        // Recorded as an attempt that did not run, so `smke history` says why.
-        const id = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason, logPath: '' });
-        state.finishAttempt(id, 'cut off', {});
-      });
-      counts.cached++;
-      bus.emit({ type: 'cached', instance: inst.id, key: fp.key, cutoff: reason });
-      return { status: 'succeeded' };
-    };
+    const check = checkEntry(join(this.s.lay.storeDir, fp.key), fp.key, this.s.digester);
+    if (check.state !== 'ok') return { status: 'failed', failure: { kind: 'entry-vanished' } };
+    this.s.state.transaction(() => this.s.used.record(a, check.files, true));
+    this.s.counts.cached++;
+    this.opts.bus.emit({ type: 'cached', instance: inst.id, key: fp.key, reused: true, ...(pulled && { pulled }) });
+    return { status: 'succeeded' };
+  }
 
-    // A complete entry needs no lock to be used: a cut-off instance takes none.
-    if (a.cutoffFrom && !a.reasons.includes('forced')) {
-      const check = checkEntry(entryDir, fp.key, digester);
-      if (check.state === 'ok') return cutOff(a.cutoffFrom, check.files);
-    }
-
-    // Take the instance's lock; if another run holds it, wait and reuse its result.
-    let lock: LockInfo | undefined;
-    let waitingSaid = false;
-    while (!lock) {
-      if (signal.aborted) return { status: 'cancelled' };
-      const r = tryAcquire(lockPath, inst.id);
-      if (r.ok) {
-        lock = r.info;
-        break;
-      }
-      const stale = staleLock(lockPath, r.holder);
-      if (stale) {
-        if (breakStale(lockPath, r.holder)) {
-          bus.emit({ type: 'warning', instance: inst.id, message: `took over the stale lock of ${inst.id} (${stale})` });
-        }
-        continue;
-      }
-      if (!waitingSaid) {
-        bus.emit({ type: 'waiting', instance: inst.id, holder: r.holder ? `pid ${r.holder.pid} on ${r.holder.host}` : 'an unreadable lock file' });
-        waitingSaid = true;
-      }
-      // Aborting ends the wait early; the loop's first line then answers 'cancelled'.
-      await sleep(lockPollMs, signal).catch(() => undefined);
-      if (!readLock(lockPath) && checkEntry(entryDir, fp.key, digester).state === 'ok') return reused();
-    }
-    // Published by another run between our analysis and the lock, or
-    // (early cutoff) the key became known only now and is cached.
-    if (!a.reasons.includes('forced')) {
-      const check = checkEntry(entryDir, fp.key, digester);
-      if (check.state === 'ok') {
-        release(lockPath, lock.token);
-        return a.cutoffFrom ? cutOff(a.cutoffFrom, check.files) : reused();
-      }
-    }
-    // Someone else ran it already: take their result from the remote cache.
-    if (remote?.pulls && !a.reasons.includes('forced') && (await pullEntry(remote, fp.key, entryDir, attempt, signal))) {
-      release(lockPath, lock.token);
-      return reused(true);
-    }
-
-    // Not the attempt number: two instances sharing a key (or a lost-lock retry) must never
-    // share, and so clean up, each other's job file.
-    const base = tmpName(fp.key, ++jobSeq);
-    const jobFile = join(lay.tmpDir, `${base}.job.json`);
-    const logPath = join(lay.logsDir, String(runId), `${safeName(inst.id)}.${attempt}.log`);
-    const refPaths: Record<string, string> = {};
-    for (const ref of inst.refs) {
-      const up = analysis.byId.get(ref.instance)?.inst ?? plan.instances.find((i) => i.id === ref.instance);
-      const upKind = up && registry().get(up.kind);
-      const spec = up && upKind?.outputs(up.params)[ref.output];
-      const upEntry = join(lay.storeDir, keyOf(ref.instance));
-      refPaths[refKey(ref.instance, ref.output)] = spec && spec.path !== '.' ? join(upEntry, spec.path) : upEntry;
-    }
-    const job: JobSpec = {
-      format: 1,
-      key: fp.key,
-      instance: inst.id,
-      stage: inst.stage,
-      kind: inst.kind,
-      kindVersion: inst.kindVersion,
-      params: inst.params,
-      refPaths,
-      symbolic: fp.symbolic,
-      fingerprint: fp.parts,
-      upstream: fp.upstream,
-      projectDir: plan.projectDir,
-      tmpDir: join(lay.tmpDir, base),
-      entryDir,
-      scratchDir: join(lay.scratchDir, fp.key),
-      logPath,
-      eventsPath: join(lay.tmpDir, `${base}.events.jsonl`),
-      lock: { path: lockPath, token: lock.token },
-      attempt,
-      seed: seedFromKey(fp.key),
-      // On Slurm the job asks for the stage's own resources and Slurm picks the GPUs.
-      resources: onSlurm(inst) ? { ...inst.resources, gpuIds: [] } : { ...inst.resources, cpus: grant.cpus, gpuIds: grant.gpuIds },
-      backend: opts.backend,
-      smkeVersion: smkeVersion(),
-    };
-    // Kinds that may share a process go to the local executor's worker pool
-    // (no job file: the job travels over the pool's pipe); GPU jobs, Slurm
-    // jobs and stages given variables from smke's environment (a pooled worker
-    // has only the allow-list, ./secrets.ts) get a worker process of their own.
-    const passEnv = passedEnvNames(inst);
-    const pooled = !onSlurm(inst) && task.resources.gpus === 0 && passEnv.length === 0 && registry().get(inst.kind)?.pooled === true;
-    if (!pooled) writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
-    const attemptId = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason: a.reasons.join('; '), logPath });
-    lastLog.set(inst.id, { logPath, attempt });
-    bus.emit({ type: 'started', instance: inst.id, key: fp.key, attempt, logPath, gpuIds: grant.gpuIds });
-    const t1 = performance.now();
-    let final: { status: string; error?: string } | undefined;
-    let handle: JobHandle | undefined;
-    const cleanup = (): void => {
-      release(lockPath, lock!.token);
-      rmSync(jobFile, { force: true });
-      rmSync(job.eventsPath, { force: true });
-      rmSync(job.tmpDir, { recursive: true, force: true });
-    };
-    try {
-      const extraEnv: Record<string, string> = {};
-      if (!onSlurm(inst) && (grant.gpuIds.length || task.resources.gpus === 0)) extraEnv.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
-      handle = await executor!.submit(
-        {
-          name: inst.id,
-          command: workerCommand(jobFile),
-          cwd: plan.projectDir,
-          env: extraEnv,
-          passEnv,
-          resources: job.resources,
-          logPath,
-          eventsPath: job.eventsPath,
-          pooled: pooled ? job : undefined,
-        },
-        (e) => {
-          if (e.type === 'final') final = e;
-          else bus.emit({ ...e, instance: inst.id });
-        },
-      );
-    } catch (e) {
-      cleanup();
-      const error = `could not start: ${e instanceof Error ? e.message : String(e)}`;
-      state.finishAttempt(attemptId, 'failed', { error });
-      return { status: 'failed', error };
-    }
-    const onCancel = (): void => void executor!.cancel(handle!, opts.cancelGraceMs);
-    signal.addEventListener('abort', onCancel, { once: true });
-    // resources.time is a wall-clock limit: past it the attempt is stopped and fails (and may be retried).
-    let timedOut = false;
-    // (On Slurm, --time is the limit: Slurm stops the job and the executor reports TIMEOUT.)
-    const limit =
-      inst.resources.timeSeconds > 0 && !onSlurm(inst)
-        ? setTimeout(() => {
-            timedOut = true;
-            onCancel();
-          }, inst.resources.timeSeconds * 1000)
-        : undefined;
-    const exit = await executor!.wait(handle);
-    clearTimeout(limit);
-    signal.removeEventListener('abort', onCancel);
-    if (timedOut) final = { status: 'failed', error: `timed out after ${inst.resources.timeSeconds}s (resources.time); stopped` };
-
-    if (final?.status === 'succeeded') {
-      const check = checkEntry(entryDir, fp.key, digester);
-      cleanup();
-      if (check.state === 'ok') {
-        state.transaction(() => {
-          recordUse(a, check.files, true, true);
-          state.finishAttempt(attemptId, 'succeeded', { exitCode: exit.exitCode, signal: exit.signal });
-        });
-        counts.ran++;
-        ranNow.add(inst.id);
-        bus.emit({ type: 'succeeded', instance: inst.id, key: fp.key, seconds: (performance.now() - t1) / 1000 });
-        if (remote?.pushes) pushes.push(pushEntry(remote, inst.id, fp.key, entryDir));
-        return { status: 'succeeded' };
-      }
-      final = { status: 'failed', error: `the worker reported success but the store entry is ${check.state}` };
-    }
-    cleanup();
-    if (final?.status === 'lost-lock' && !signal.aborted && lostLocks < 3) {
-      // Another run took the instance over (our lock looked stale to it): wait for it and reuse its result.
-      lostLocks++;
-      state.finishAttempt(attemptId, 'cancelled', { error: 'the instance lock was taken over by another run' });
-      return runOne(task, attempt, grant, signal);
-    }
-    if (signal.aborted || (final?.status === 'cancelled' && !timedOut)) {
-      state.finishAttempt(attemptId, 'cancelled', { exitCode: exit.exitCode, signal: exit.signal });
-      bus.emit({ type: 'cancelled', instance: inst.id });
-      return { status: 'cancelled' };
-    }
-    const error =
-      final?.error ??
-      (final?.status === 'lost-lock'
-        ? 'the instance lock was taken over by another run'
-        : exit.signal
-          ? `the worker was killed by ${exit.signal} before reporting a result`
-          : `the worker exited with code ${exit.exitCode} before reporting a result`);
-    state.finishAttempt(attemptId, 'failed', { error, exitCode: exit.exitCode, signal: exit.signal });
-    return { status: 'failed', error };
-  };
+  private cutOff(a: Analysed, attempt: number, from: string[], files: EntryFile[]): { status: 'succeeded' } {
+    const { inst, fp } = a;
+    const { state, runId } = this.s;
+    const reason = cutoffReason(from, this.ranNow);
+    state.transaction(() => {
+      this.s.used.record(a, files, true);
+      // Recorded as an attempt that did not run, so `smke history` says why.
+      const id = state.startAttempt({ runId, instance: inst.id, stage: inst.stage, key: fp.key, attempt, reason, logPath: '' });
+      state.finishAttempt(id, 'cut off', {});
+    });
+    this.s.counts.cached++;
+    this.opts.bus.emit({ type: 'cached', instance: inst.id, key: fp.key, cutoff: reason });
+    return { status: 'succeeded' };
+  }
 
   /** Downloads `key` into the store; false when the remote lacks it or its copy is damaged (then the stage runs here). */
-  async function pullEntry(r: RemoteStore, key: CacheKey, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
-    const tmp = join(lay.tmpDir, `${tmpName(key, attempt)}.pull`);
+  private async pull(r: RemoteStore, key: CacheKey, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
+    const tmp = join(this.s.lay.tmpDir, `${tmpName(key, attempt)}.pull`);
     try {
-      if (!(await r.pull(key, tmp, digester, signal))) return false;
+      if (!(await r.pull(key, tmp, this.s.digester, signal))) return false;
       await adoptEntry(tmp, entryDir);
       return true;
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
       if (!signal.aborted)
-        bus.emit({ type: 'warning', message: `remote cache: ${e instanceof Error ? e.message : String(e)}; running the stage here instead` });
+        this.opts.bus.emit({ type: 'warning', message: `remote cache: ${e instanceof Error ? e.message : String(e)}; running the stage here instead` });
       return false;
     }
   }
-  function pushEntry(r: RemoteStore, instance: string, key: CacheKey, entryDir: string): Promise<void> {
-    return r.push(key, entryDir, digester).then(
+
+  private push(r: RemoteStore, instance: string, key: CacheKey, entryDir: string): Promise<void> {
+    const { bus } = this.opts;
+    return r.push(key, entryDir, this.s.digester).then(
       (how) => {
         if (how === 'pushed') bus.emit({ type: 'pushed', instance, key });
       },
@@ -503,65 +570,32 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
         }),
     );
   }
+}
 
-  const final = await scheduler
-    .run(tasks, {
-      run: runOne,
-      onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error }),
-      onSkip: (t, because) => bus.emit({ type: 'skipped', instance: t.id, because }),
-      onFail: (t, error) => {
-        const l = lastLog.get(t.id);
-        bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, logPath: l?.logPath, attempt: l?.attempt ?? 0 });
-      },
-    })
-    .finally(async () => {
-      opts.signal?.removeEventListener('abort', onAbort);
-      (slurmExecutor as { close?: () => void } | undefined)?.close?.();
-      (executor as { close?: () => void } | undefined)?.close?.();
-      await Promise.all(pushes);
-      remote?.close();
-    });
-  for (const s of final.values()) {
-    if (s === 'failed') counts.failed++;
-    else if (s === 'skipped') counts.skipped++;
+/** Everything is cached now: remember what that depended on, for the next run's fast path (./noop-snapshot.ts). */
+function writeFastPathSnapshot(lay: Layout, plan: Plan, digest: string, digester: Digester, analysis: Analysis, used: UsedEntries, runId: number): void {
+  const lines: string[] = [];
+  for (const [p, sig] of digester.observed) lines.push(`${p}\t${sig}`);
+  const env: Record<string, string | null> = {};
+  for (const a of analysis.items) {
+    Object.assign(env, a.fp.parts.env);
+    const files = used.files.get(a.fp.key);
+    if (!files) return;
+    for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs)}`);
   }
-  const cancelled = opts.signal?.aborted === true;
-  counts.cancelled = [...final.values()].filter((s) => s === 'cancelled').length;
-  const exitCode = cancelled ? EXIT.interrupted : counts.failed > 0 ? EXIT.failed : EXIT.ok;
-  state.finishRun(runId, cancelled ? 'cancelled' : counts.failed ? 'failed' : 'succeeded', counts);
-  if (exitCode === EXIT.ok && digest && !only && !digester.racy) {
-    // Everything is cached now: remember what that depended on, for the fast path.
-    const lines: string[] = [];
-    for (const [p, sig] of digester.observed) lines.push(`${p}\t${sig}`);
-    const env: Record<string, string | null> = {};
-    let complete = true;
-    for (const a of analysis.items) {
-      Object.assign(env, a.fp.parts.env);
-      const files = entryFiles.get(a.fp.key);
-      if (!files) {
-        complete = false;
-        break;
-      }
-      for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs)}`);
-    }
-    const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${keyOf(i.id)}`);
-    // Tabs and newlines separate fields: a name containing one gets no snapshot (the ordinary path still works).
-    const clean = (l: string, fields: number): boolean => l.split('\t').length === fields && !l.includes('\n');
-    if (complete && lines.every((l) => clean(l, 2)) && instances.every((l) => clean(l, 3))) {
-      writeSnapshot(lay, digest, {
-        format: 4,
-        plan: digest,
-        storeDir: lay.storeDir,
-        storeFormat: STORE_FORMAT,
-        instances: instances.join('\n'),
-        env,
-        stats: lines.join('\n'),
-        links: [...links],
-        runId,
-      });
-    }
-  }
-  const summary = { exitCode, ...counts, seconds: seconds() };
-  bus.emit({ type: 'summary', ...summary, dryRun: false });
-  return summary;
+  const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${analysis.byId.get(i.id)?.fp.key ?? ''}`);
+  // Tabs and newlines separate fields: a name containing one gets no snapshot (the ordinary path still works).
+  const clean = (l: string, fields: number): boolean => l.split('\t').length === fields && !l.includes('\n');
+  if (!lines.every((l) => clean(l, 2)) || !instances.every((l) => clean(l, 3))) return;
+  writeSnapshot(lay, digest, {
+    format: 4,
+    plan: digest,
+    storeDir: lay.storeDir,
+    storeFormat: STORE_FORMAT,
+    instances: instances.join('\n'),
+    env,
+    stats: lines.join('\n'),
+    links: [...used.links],
+    runId,
+  });
 }

@@ -36,7 +36,7 @@ const digests = new WeakMap<object, string>();
 
 /**
  * The sha256 of the cached plan's file, for plans that came from (or went
- * into) the cache: the identity the no-op fast path checks (./noop.ts).
+ * into) the cache: the identity the no-op fast path checks (./noop-snapshot.ts).
  */
 export function planDigest(plan: Plan): string | undefined {
   return digests.get(plan);

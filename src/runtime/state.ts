@@ -7,9 +7,10 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseCacheKey, type CacheKey } from './cache-key.js';
+import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
-import { journalPath, type NoopRunRecord } from './noop.js';
+import { journalPath, type NoopRunRecord } from './noop-snapshot.js';
 
 type DB = Database.Database;
 
@@ -70,6 +71,9 @@ const MIGRATIONS: string[] = [
      ran INTEGER NOT NULL,            -- 1: executed in this run; 0: taken from the store
      PRIMARY KEY (run_id, instance)
    ) WITHOUT ROWID;`,
+  // 6: why an attempt failed, as data (./attempt-failure.ts, JSON). `error`
+  // keeps the rendered text; rows from before have only that.
+  `ALTER TABLE attempts ADD COLUMN failure TEXT;`,
 ];
 
 /** SQLite's codes for a file that is not (or no longer) a whole database. */
@@ -156,6 +160,8 @@ export interface AttemptRow {
   started_ms: number;
   finished_ms: number | null;
   log_path: string | null;
+  /** JSON of an AttemptFailure (./attempt-failure.ts failureOfRow reads it); null on success and in rows from before it was kept. */
+  failure: string | null;
 }
 
 export interface LastFingerprintRow {
@@ -180,6 +186,17 @@ export interface EntryFile {
 export class StateDb implements StatCache {
   readonly db: DB;
   private readonly stmts;
+  /**
+   * Statements run once or more per attempt, compiled on first use: preparing
+   * one costs more than running it (an insert into a WAL database with
+   * synchronous = NORMAL does not fsync), and a sweep runs thousands.
+   */
+  private readonly prepared = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.prepared.get(sql);
+    if (!st) this.prepared.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
   /** Created by this open (no schema before): its records start now. */
   fresh = false;
 
@@ -331,25 +348,36 @@ export class StateDb implements StatCache {
   }
 
   finishRun(id: number, status: string, counts: { ran: number; cached: number; failed: number }): void {
-    this.db
-      .prepare('UPDATE runs SET finished_ms = ?, status = ?, ran = ?, cached = ?, failed = ? WHERE id = ?')
-      .run(Date.now(), status, counts.ran, counts.cached, counts.failed, id);
+    this.stmt('UPDATE runs SET finished_ms = ?, status = ?, ran = ?, cached = ?, failed = ? WHERE id = ?').run(
+      Date.now(),
+      status,
+      counts.ran,
+      counts.cached,
+      counts.failed,
+      id,
+    );
   }
 
   startAttempt(a: { runId: number; instance: string; stage: string; key: CacheKey; attempt: number; reason: string; logPath: string }): number {
-    const r = this.db
-      .prepare(
-        `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
+    const r = this.stmt(
+      `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
                 VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
-      )
-      .run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
+    ).run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
     return Number(r.lastInsertRowid);
   }
 
-  finishAttempt(id: number, status: string, detail: { error?: string; exitCode?: number | null; signal?: string | null }): void {
-    this.db
-      .prepare('UPDATE attempts SET status = ?, error = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?')
-      .run(status, detail.error ?? null, detail.exitCode ?? null, detail.signal ?? null, Date.now(), id);
+  /** With a `failure`, `error` is its text (describeFailure) unless given. */
+  finishAttempt(id: number, status: string, detail: { failure?: AttemptFailure; error?: string; exitCode?: number | null; signal?: string | null }): void {
+    const error = detail.error ?? (detail.failure && describeFailure(detail.failure));
+    this.stmt('UPDATE attempts SET status = ?, error = ?, failure = ?, exit_code = ?, signal = ?, finished_ms = ? WHERE id = ?').run(
+      status,
+      error ?? null,
+      detail.failure ? JSON.stringify(detail.failure) : null,
+      detail.exitCode ?? null,
+      detail.signal ?? null,
+      Date.now(),
+      id,
+    );
   }
 
   /** Records that a run used `key` for `instance` (call inside the run's transactions: one row per instance). */
@@ -388,7 +416,10 @@ export class StateDb implements StatCache {
       if (r.pid === process.pid || pidAlive(r.pid)) continue;
       this.db.transaction(() => {
         this.db.prepare(`UPDATE runs SET status = 'killed' WHERE id = ?`).run(r.id);
-        this.db.prepare(`UPDATE attempts SET status = 'killed', error = 'the orchestrator was killed' WHERE run_id = ? AND status = 'running'`).run(r.id);
+        const killed: AttemptFailure = { kind: 'orchestrator-killed' };
+        this.db
+          .prepare(`UPDATE attempts SET status = 'killed', error = ?, failure = ? WHERE run_id = ? AND status = 'running'`)
+          .run(describeFailure(killed), JSON.stringify(killed), r.id);
       })();
     }
   }
@@ -414,9 +445,13 @@ export class StateDb implements StatCache {
   }
 
   recordFingerprint(row: LastFingerprintRow): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO last_fingerprint (instance, stage, key, fingerprint, run_id) VALUES (?, ?, ?, ?, ?)')
-      .run(row.instance, row.stage, row.key, row.fingerprint, row.run_id);
+    this.stmt('INSERT OR REPLACE INTO last_fingerprint (instance, stage, key, fingerprint, run_id) VALUES (?, ?, ?, ?, ?)').run(
+      row.instance,
+      row.stage,
+      row.key,
+      row.fingerprint,
+      row.run_id,
+    );
   }
 
   entries(): Map<CacheKey, { instance: string; files: EntryFile[]; lastRun: number }> {
@@ -432,11 +467,11 @@ export class StateDb implements StatCache {
   }
 
   recordEntry(key: CacheKey, instance: string, files: EntryFile[], runId: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
+    this.stmt('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
   }
 
   forgetEntry(key: CacheKey): void {
-    this.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
+    this.stmt('DELETE FROM entries WHERE key = ?').run(key);
   }
 
   /** Mark entries as used by a run, in one statement (a no-op run of 10,000 instances must stay cheap). */

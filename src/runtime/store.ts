@@ -66,6 +66,45 @@ async function fsyncTree(disk: Disk, dir: string): Promise<void> {
 export type PublishResult = 'published' | 'exists';
 
 /**
+ * Group commit of the store directory. The fsync after an entry's rename makes
+ * the rename survive a power cut; the entry's wholeness never depends on it
+ * (every file and directory of it was synced before the rename, so a rename
+ * that survives points at whole contents, and one that is lost leaves the entry
+ * absent, which the next run sees and reruns; a downstream entry that survived
+ * without its upstream was keyed on the upstream's digests, so it is either
+ * right for the rerun upstream or not looked up). So a publish does not wait for
+ * it: one fsync runs per store directory at a time, and the entries renamed
+ * while it runs share the next one. The worker awaits `storeSynced()` before it
+ * exits. A SIGKILL does not undo a rename either way: only a crash of the
+ * machine can lose one.
+ */
+const dirSyncs = new Map<string, { running: Promise<void>; again: boolean }>();
+
+function syncDirSoon(disk: Disk, dir: string): void {
+  const pending = dirSyncs.get(dir);
+  if (pending) {
+    pending.again = true;
+    return;
+  }
+  const state = { running: Promise.resolve(), again: false };
+  const loop = async (): Promise<void> => {
+    do {
+      state.again = false;
+      // The entry is in place and whole; a failed sync of the directory only means its rename may not survive a power cut.
+      await Promise.resolve(disk.fsync(dir)).catch(() => undefined);
+    } while (state.again);
+    dirSyncs.delete(dir);
+  };
+  dirSyncs.set(dir, state);
+  state.running = loop();
+}
+
+/** Resolves once every store directory that had entries renamed into it is synced. */
+export async function storeSynced(): Promise<void> {
+  while (dirSyncs.size) await Promise.all([...dirSyncs.values()].map((s) => s.running));
+}
+
+/**
  * Publish `tmpDir` as `<storeDir>/<key>`. The manifest (without `outputs`,
  * which are digested here) is written last so a manifest always describes
  * complete outputs. If another run published the same key meanwhile, its
@@ -107,8 +146,7 @@ export async function publish(opts: {
   // instead of changing a result its consumers were keyed on (./readonly.ts).
   // After the rename: a directory moved to a new parent must be writable.
   sealTree(opts.entryDir);
-  // The rename itself must survive a power cut.
-  await disk.fsync(dirname(opts.entryDir));
+  syncDirSoon(disk, dirname(opts.entryDir));
   return 'published';
 }
 
@@ -132,6 +170,7 @@ export async function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = 
     );
   }
   sealTree(entryDir);
+  // Rare (a pull from the remote cache), and done by the orchestrator: it waits for its own sync.
   await disk.fsync(dirname(entryDir));
   return 'published';
 }

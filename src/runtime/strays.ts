@@ -22,7 +22,7 @@
 // entries are checked against their manifests, so such a late write makes
 // the entry corrupt (rerun), never silently different.
 
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 
 export interface Stray {
   pid: number;
@@ -31,13 +31,88 @@ export interface Stray {
   why: string;
 }
 
+// A scan reads one stat file per process on the machine, every stage: one
+// open, one read, one close into a reused buffer (readFileSync adds an fstat
+// and a second read per file, and a buffer each time).
+const statBuf = Buffer.alloc(4096);
+
 function statFields(pid: number | 'self'): string[] | undefined {
+  let fd: number;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    fd = openSync(`/proc/${pid}/stat`, 'r');
   } catch {
     return undefined;
   }
+  try {
+    const stat = statBuf.toString('latin1', 0, readSync(fd, statBuf, 0, statBuf.length, 0));
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * What a scan needs to know about the moment the stage started, so that it
+ * looks only at processes created since: none older can be the stage's.
+ */
+export interface ProcMark {
+  /** /proc/<pid>/stat's clock: ticks of USER_HZ since boot (USER_HZ is 100 in Linux's ABI everywhere Node runs). */
+  ticks: number;
+  /** The last pid the kernel gave out (/proc/sys/kernel/ns_last_pid), if readable. */
+  lastPid?: number;
+  /** Processes and threads created since boot (/proc/stat), and those alive (/proc/loadavg). */
+  forks?: number;
+  tasks?: number;
+}
+
+const readProc = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return undefined;
+  }
+};
+
+/** Now, as a ProcMark (fields that cannot be read are left out). */
+export function procMark(): ProcMark {
+  const uptime = Number(readProc('/proc/uptime')?.split(' ')[0]);
+  const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid'));
+  const forks = Number(/^processes (\d+)$/m.exec(readProc('/proc/stat') ?? '')?.[1]);
+  const tasks = Number(readProc('/proc/loadavg')?.split(' ')[3]?.split('/')[1]);
+  return {
+    ticks: Number.isFinite(uptime) ? Math.floor(uptime * 100) : 0,
+    ...(lastPid > 0 && { lastPid }),
+    ...(forks > 0 && { forks }),
+    ...(tasks > 0 && { tasks }),
+  };
+}
+
+let pidMax: number | undefined;
+let sameNamespace: boolean | undefined;
+
+/**
+ * Which pids the kernel can have given out between `from` and now: Linux
+ * hands out pids cyclically after the last one (ns_last_pid), wrapping at
+ * pid_max to 300, so every process created since `from` has a pid in
+ * (from.lastPid, lastPid now], cyclically, as long as the cursor cannot have
+ * gone round the whole range: that takes more creations than free pids, and
+ * there were at least pid_max - 300 - (tasks + forks) free, so
+ * 2 * forks + tasks + 300 < pid_max rules it out. Undefined (look at every
+ * process) when anything needed cannot be read, or when /proc shows another
+ * pid namespace than ns_last_pid counts in. Only a privileged process can
+ * choose its pid (clone3 set_tid, or writing ns_last_pid).
+ */
+export function createdSince(from: ProcMark | undefined, nowLastPid: number | undefined): ((pid: number) => boolean) | undefined {
+  if (!from?.lastPid || from.forks === undefined || from.tasks === undefined || nowLastPid === undefined) return undefined;
+  pidMax ??= Number(readProc('/proc/sys/kernel/pid_max')) || 0;
+  sameNamespace ??= readProc('/proc/self/stat')?.split(' ')[0] === String(process.pid);
+  const forks = Number(/^processes (\d+)$/m.exec(readProc('/proc/stat') ?? '')?.[1]) - from.forks;
+  if (!sameNamespace || !(forks >= 0) || 2 * forks + from.tasks + 300 >= pidMax) return undefined;
+  const a = from.lastPid;
+  const b = nowLastPid;
+  return a <= b ? (pid) => pid > a && pid <= b : (pid) => pid > a || pid <= b;
 }
 
 function command(pid: number): string {
@@ -83,29 +158,28 @@ function belongs(pid: number, group: number | undefined, since: number, marker: 
   return undefined;
 }
 
-function scan(marker: string, dirs: string[], groupOnly: boolean): Stray[] {
+function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray[] {
   let pids: string[];
   try {
     pids = readdirSync('/proc');
   } catch {
     return []; // no /proc (not Linux): nothing can be found; documented
   }
+  // Read after the listing: every process listed was created before this.
+  const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid'));
+  const candidate = createdSince(from, lastPid > 0 ? lastPid : undefined);
   const self = process.pid;
   const own = statFields('self');
   // The group is ours to empty only when we lead it (the local executor); under
   // Slurm the group is the batch script's.
   const group = own && Number(own[2]) === self ? self : undefined;
-  const since = own ? Number(own[19]) : 0;
+  // /proc/uptime has a resolution of one tick and start times are rounded down: a tick of slack.
+  const since = Math.max(own ? Number(own[19]) : 0, from ? from.ticks - 1 : 0);
   const found: Stray[] = [];
   for (const name of pids) {
-    if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
-    if (pid === self) continue;
-    const why = groupOnly
-      ? group !== undefined && Number(statFields(pid)?.[2]) === group && alive(pid)
-        ? 'in the stage’s process group'
-        : undefined
-      : belongs(pid, group, since, marker, dirs);
+    if (!(pid > 0) || pid === self || (candidate && !candidate(pid))) continue;
+    const why = belongs(pid, group, since, marker, dirs);
     if (why) found.push({ pid, command: command(pid), why });
   }
   return found;
@@ -120,20 +194,18 @@ const alive = (pid: number): boolean => {
  * Kill every process left by the attempt whose output directory is `outDir`
  * (see above), and return once they are gone. Throws when one outlives
  * SIGKILL for `waitMs` (uninterruptible I/O): its writes could still land.
+ * `startedAt` (procMark() taken before the stage started) narrows the search
+ * to processes created since, which is all a stage can have started: without
+ * it, every process on the machine costs a read of its stat file, every stage.
  */
-export async function reapStrays(outDir: string, otherDirs: string[] = [], waitMs = 5000): Promise<Stray[]> {
+export async function reapStrays(outDir: string, otherDirs: string[] = [], opts: { startedAt?: ProcMark; waitMs?: number } = {}): Promise<Stray[]> {
   const marker = `SMKE_OUT=${outDir}`;
   const dirs = [outDir, ...otherDirs];
   const killed: Stray[] = [];
-  const deadline = Date.now() + waitMs;
-  // A process killed while forking may leave a child the previous scan missed: rescan until one
-  // finds none. The group first: one cheap read per process keeps the window for forks short.
-  for (let groupOnly = true; ;) {
-    const found = scan(marker, dirs, groupOnly);
-    if (found.length === 0 && groupOnly) {
-      groupOnly = false;
-      continue;
-    }
+  const deadline = Date.now() + (opts.waitMs ?? 5000);
+  // A process killed while forking may leave a child the previous scan missed: rescan until one finds none.
+  for (;;) {
+    const found = scan(marker, dirs, opts.startedAt);
     if (found.length === 0) return killed;
     if (Date.now() > deadline)
       throw new Error(`the stage keeps starting processes (${found.length} found after ${killed.length} killed); nothing was published`);

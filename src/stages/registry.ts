@@ -2,8 +2,8 @@
 // the compiler) finds a kind by name. Each area lists its kinds in its own
 // index.ts; adding a kind never needs a compiler change.
 
-import type { KindCatalog } from '../compiler/kinds.js';
-import type { AnyStageKind } from './kind.js';
+import type { KindCatalog } from '../compiler/kind-catalog.js';
+import type { AnyStageKind } from './stage-kind.js';
 import { kinds as execKinds } from './exec/index.js';
 import { kinds as dataKinds } from './data/index.js';
 import { weightsConvertKind } from './data/weights.js';

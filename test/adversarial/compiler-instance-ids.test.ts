@@ -1,4 +1,4 @@
-// Issue #11, instance id collisions: matrix values holding the id's own
+// Instance id collisions: matrix values holding the id's own
 // separators must not make two cells share an id (one would never run and
 // the run would report success). Ids are unique by construction; what is
 // left (a string and a number written alike) is a compile error.

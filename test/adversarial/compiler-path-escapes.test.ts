@@ -1,4 +1,4 @@
-// Issue #11, path escapes: a declared output or a matrix value must never
+// Path escapes: a declared output or a matrix value must never
 // name anything outside the stage's directory, and results/ cell names are
 // one safe path segment whatever the values are.
 import { spawnSync } from 'node:child_process';

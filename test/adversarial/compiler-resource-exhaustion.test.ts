@@ -1,4 +1,4 @@
-// Issue #11, resource exhaustion: no source, however long or strange, may
+// Resource exhaustion: no source, however long or strange, may
 // overflow the compiler's stack, take unbounded memory or time, or hang on
 // what it reads. Each case ends in a plan or a diagnostic with a code.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, formatSource } from '../../src/compiler/index.js';
-import { MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES, readSource } from '../../src/compiler/load.js';
+import { MAX_IMPORT_DEPTH, MAX_SOURCE_BYTES, readSource } from '../../src/compiler/load-sources.js';
 import { MAX_DEPTH } from '../../src/compiler/parser.js';
 import { catalog, compileText, planOf, project } from '../compiler/helpers.js';
 

@@ -1,4 +1,4 @@
-// Issue #11, source text: whatever the bytes before, around or instead of
+// Source text: whatever the bytes before, around or instead of
 // the version line, and whichever way the file was saved (BOM, CRLF), the
 // compile ends in a plan or a diagnostic with a code, both parsers agree,
 // and strings hold the same text as from an LF file.
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { compile, formatSource } from '../../src/compiler/index.js';
 import { fastParse } from '../../src/compiler/fastparse.js';
 import { MAX_DEPTH, parseWithRecovery } from '../../src/compiler/parser.js';
-import { renderDiagnostics } from '../../src/compiler/render.js';
+import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { SourceFile } from '../../src/compiler/source.js';
 import { catalog, compileText, planOf, project } from '../compiler/helpers.js';
 

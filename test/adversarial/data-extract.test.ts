@@ -1,4 +1,4 @@
-// Adversarial archives (issue #11, "writes outside a stage's directory"): every
+// Adversarial archives (an archive must never write outside a stage's directory): every
 // archive here is built in the test and attacks extraction from another side.
 // Each case checks the same three things: the extraction fails (or, in skip
 // mode, leaves the entry out), nothing outside the output changed, and no

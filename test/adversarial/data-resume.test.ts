@@ -1,5 +1,5 @@
-// Adversarial servers against download resume (issue #11, "wrong data published
-// as success"): each case continues a partial file against a server that lies
+// Adversarial servers against download resume (wrong data must never be
+// published as success): each case continues a partial file against a server that lies
 // or changes, and checks that what lands at the destination is exactly the
 // resource (or that nothing lands and the error says why), never a splice.
 
@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { downloadFile, parseContentRange, type DownloadOptions } from '../../src/data/download.js';
+import { downloadFile, parseContentRange, type DownloadOptions } from '../../src/data/download-file.js';
 import { downloadKind } from '../../src/stages/data/download.js';
 import { makeCtx, tempDir, withDefaults } from '../data/ctx.js';
 import { serveBytes, startServer, type TestServer } from '../data/server.js';

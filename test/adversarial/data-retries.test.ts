@@ -1,5 +1,5 @@
-// The download kinds' own retry count (issue #11: "the download kind's own
-// `retries` parameter is shadowed by the stage-level `retries`"). The stage
+// The download kinds' own retry count, which the stage-level `retries` once
+// shadowed when both had the same name. The stage
 // setting `retries` reruns a failed stage; the kinds' per-request count is
 // `http_retries`. Both are set in one stage here and each is checked to reach
 // its own consumer.

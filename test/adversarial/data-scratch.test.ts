@@ -1,5 +1,5 @@
-// Adversarial scratch files (issue #11, "dataset kinds reuse a bad file left
-// in scratch after one bad response forever"): each case leaves or serves a
+// Adversarial scratch files (a bad file left in scratch by one bad response
+// must not be reused forever by the dataset kinds): each case leaves or serves a
 // bad file once, then checks that the next attempt of the same key (same
 // scratch dir) fetches it again and succeeds, and that a bad file is never
 // taken for a good one.

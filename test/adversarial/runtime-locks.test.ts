@@ -76,8 +76,8 @@ describe('unreadable lock files', () => {
     const took = Date.now() - t0;
     expect(r).toMatchObject({ exitCode: 0, ran: 1 });
     expect(c.of('waiting').map((w) => w.holder)).toEqual(['an unreadable lock file']);
+    // Not before the grace; that it ends at all is the test's timeout's to check (a loaded machine is slow).
     expect(took).toBeGreaterThanOrEqual(UNREADABLE_LOCK_GRACE_MS - 1000);
-    expect(took).toBeLessThan(UNREADABLE_LOCK_GRACE_MS + 10_000);
   }, 30_000);
 
   it('staleLock: a readable live lock is never stale, an unreadable one only after the grace', () => {
@@ -121,9 +121,8 @@ describe('waiting for a live lock', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const c = capture();
-    const t0 = Date.now();
-    const r = await runPlan({ plan: plan(), bus: c.bus, lockPollMs: 5000, signal: controller.signal });
-    expect(Date.now() - t0).toBeLessThan(3000);
+    // The next poll of the lock is 10 minutes away: only the abort can end the wait before the test's timeout.
+    const r = await runPlan({ plan: plan(), bus: c.bus, lockPollMs: 600_000, signal: controller.signal });
     expect(r.exitCode).toBe(130);
   });
 });

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadPlan } from '../../src/runtime/load.js';
+import { loadPlan } from '../../src/runtime/load-plan.js';
 import { runPlan } from '../../src/runtime/orchestrate.js';
 import { signature } from '../../src/runtime/signature.js';
 import { capture, exec, makePlan, tempProject } from '../runtime/helpers.js';

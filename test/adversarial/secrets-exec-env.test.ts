@@ -107,7 +107,7 @@ stage leak = exec {
       'p.smke',
       `smke 1
 stage bg = exec {
-  argv = ["sh", "-c", "echo hi $API_TOKEN; sleep 30 & echo started"]
+  argv = ["sh", "-c", "echo hi $API_TOKEN; sleep 600 & echo started"]
   secret_env = ["API_TOKEN"]
 }
 stage bad = exec {
@@ -116,9 +116,8 @@ stage bad = exec {
 }
 `,
     );
-    const t0 = Date.now();
+    // A run that waited for the background child (600 s) fails on the test's timeout: no wall-clock bound.
     const r = p.smke(['run', 'p.smke', '-k', '--progress', 'plain'], { API_TOKEN: TOKEN });
-    expect(Date.now() - t0).toBeLessThan(40_000);
     expect(r.code).toBe(1);
     expect(r.out + r.err).toMatch(/sh exited with code 3/);
     expect(p.smke(['log', 'bg']).out).toMatch(/hi <secret>\nstarted/);

@@ -3,7 +3,7 @@
 // resources, inputs and env.
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/index.js';
-import type { KindCatalog, KindInfo } from '../../src/compiler/kinds.js';
+import type { KindCatalog, KindInfo } from '../../src/compiler/kind-catalog.js';
 
 const fetchKind: KindInfo = {
   name: 'data.fetch',

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile, formatSource } from '../../src/compiler/index.js';
-import { renderDiagnostics } from '../../src/compiler/render.js';
+import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { parse, parseWithRecovery, RECOVERY_WINDOW } from '../../src/compiler/parser.js';
 import { SourceFile } from '../../src/compiler/source.js';
 import { catalog } from './helpers.js';

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/index.js';
-import { renderDiagnostics } from '../../src/compiler/render.js';
+import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { catalog } from './helpers.js';
 
 const dir = new URL('./golden/', import.meta.url).pathname;

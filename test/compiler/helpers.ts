@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { compile, type CompileResult } from '../../src/compiler/index.js';
-import { renderDiagnostics } from '../../src/compiler/render.js';
+import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { registry } from '../../src/stages/registry.js';
 
 export const catalog = registry();

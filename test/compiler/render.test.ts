@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { useColor } from '../../src/cli/compile.js';
 import type { Diagnostic } from '../../src/compiler/diagnostic.js';
-import { diagnosticsJson, renderDiagnostics } from '../../src/compiler/render.js';
+import { diagnosticsJson, renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 
 const text = 'smke 1\nparam a = b\n';
 const diag: Diagnostic = {

@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
-import type { StageContext } from '../../src/stages/kind.js';
+import type { StageContext } from '../../src/stages/stage-kind.js';
 
 export interface TestCtx extends StageContext {
   logs: { level: string; msg: string }[];

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { extractArchive, unsafeReason } from '../../src/data/extract.js';
-import { applyMirror, redactUrl } from '../../src/data/http.js';
+import { applyMirror, redactUrl } from '../../src/data/retry-policy.js';
 import { downloadKind } from '../../src/stages/data/download.js';
 import { makeCtx, tempDir, withDefaults, type TestCtx } from './ctx.js';
 import { dropAfter, makeTar, makeZip, serveBytes, startServer, type TestServer } from './server.js';
@@ -99,7 +99,7 @@ describe('download', () => {
   });
 
   test('a redirect during a ranged resume keeps Range and If-Range; credentials stop at another origin', async () => {
-    const { downloadFile } = await import('../../src/data/download.js');
+    const { downloadFile } = await import('../../src/data/download-file.js');
     const cdn = await startServer();
     try {
       cdn.route('/cdn/moved.bin', serveBytes(body, 'application/octet-stream', '"e1"'));
@@ -135,7 +135,7 @@ describe('download', () => {
   });
 
   test('a download leaves no connection open behind it, so a stage process can exit', async () => {
-    const { downloadFile } = await import('../../src/data/download.js');
+    const { downloadFile } = await import('../../src/data/download-file.js');
     srv.route('/idle.bin', (req, res, n) => (n === 1 ? void res.writeHead(503, { 'content-length': 4 }).end('busy') : serveBytes(body)(req, res, n)));
     const r = await downloadFile(`${srv.url}/idle.bin`, join(tempDir(), 'idle.bin'), { sha256: sha, retry: { baseDelayMs: 1 } });
     expect(r.attempts).toBe(2);
@@ -145,7 +145,7 @@ describe('download', () => {
 
   const shmOtherFs = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tempDir()).dev;
   test.skipIf(!shmOtherFs)('a partial on another filesystem (tmpfs) is moved by copying', async () => {
-    const { downloadFile } = await import('../../src/data/download.js');
+    const { downloadFile } = await import('../../src/data/download-file.js');
     srv.route('/xdev.bin', serveBytes(body));
     const part = join(mkdtempSync('/dev/shm/smke-data-'), 'xdev.part');
     try {

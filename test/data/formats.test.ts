@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tar from 'tar-stream';
 import { afterEach, describe, expect, test } from 'vitest';
 import { writeFileAtomic } from '../../src/data/atomic.js';
-import { DatasetFormatError, readDescriptor } from '../../src/data/format.js';
+import { DatasetFormatError, readDescriptor } from '../../src/data/dataset-format.js';
 import { ImageDataset, ImageDatasetWriter } from '../../src/data/image-dataset.js';
 import { writeShard } from '../../src/data/shards.js';
 import { TextTasks, TextTasksWriter, glueSpec, readCorpus, writeCorpus } from '../../src/data/text-tasks.js';

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ImageDataset } from '../../src/data/image-dataset.js';
-import { cocoKind, flickr30kKind } from '../../src/stages/data/karpathy-kinds.js';
+import { cocoKind, flickr30kKind } from '../../src/stages/data/karpathy.js';
 import { makeCtx, withDefaults, type TestCtx } from './ctx.js';
 import { makeTar, makeZip, serveBytes, startServer, type TestServer } from './server.js';
 

@@ -18,3 +18,12 @@ describe('backend selection', () => {
     await selectBackend('wasm');
   });
 });
+
+describe('webgpu adapter selection (Dawn flags)', () => {
+  it('passes SMKE_WEBGPU_ADAPTER as the name filter, nothing otherwise (Dawn ignores CUDA_VISIBLE_DEVICES)', async () => {
+    const { dawnFlags } = await import('../../src/ml/backend.js');
+    expect(dawnFlags({})).toEqual([]);
+    expect(dawnFlags({ CUDA_VISIBLE_DEVICES: '1' })).toEqual([]);
+    expect(dawnFlags({ SMKE_WEBGPU_ADAPTER: 'NVIDIA H100' })).toEqual(['adapter=NVIDIA H100']);
+  });
+});

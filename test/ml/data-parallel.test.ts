@@ -147,7 +147,7 @@ describe('S-SMKE data-parallel step with a memory bank', () => {
     for (let s = 0; s < steps; s++) {
       const all: SmkeBatch[] = Array.from({ length: micros }, (_, k) => tinyBatch(100 * s + k, 4));
       const mine = comm ? rankShare(all, comm.rank, comm.world) : all;
-      const r = await smkeTrainStep(ps, TINY, opt, bank, mine, 3e-3, 1.0, comm);
+      const r = await (await smkeTrainStep(ps, TINY, opt, bank, mine, 3e-3, 1.0, comm)).read();
       losses.push(r.loss);
       all.forEach(disposeBatch);
     }
@@ -174,7 +174,7 @@ describe('S-SMKE data-parallel step with a memory bank', () => {
     }
   }, 60_000);
 
-  it('one rank with a bank trains (the case the thesis code crashed on) and equals the plain single-process step', async () => {
+  it('one rank with a bank trains (the case the reference implementation crashed on, docs/method.md) and equals the plain single-process step', async () => {
     const plain = await smkeRun(undefined, 2, 3);
     const solo = await smkeRun(soloCommunicator(), 2, 3);
     expect(solo.params).toEqual(plain.params);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evalRetrieval, evalZeroshot } from '../../src/stages/eval/index.js';
+import { evalRetrieval, evalZeroshot } from '../../src/stages/eval/eval.js';
 import { saveCheckpoint } from '../../src/ml/checkpoint.js';
 import { VOCAB_FILE } from '../../src/ml/models.js';
 import { ParamStore } from '../../src/ml/params.js';
@@ -108,6 +108,37 @@ describe('eval.retrieval', () => {
     const b = await makeCtx(root, 'ret-nan-text');
     await expect(runKind(evalRetrieval, b.ctx, { model: models.nanText, pairs: join(syn, 'coco'), split: 'test' })).rejects.toThrow(
       /embedding of caption 0 \("[^"]+", of image '[^']+'\) of input pairs \(.*coco, split test\) has NaN/,
+    );
+  });
+});
+
+describe('data = "stream": the split is read from its shards, never held whole', () => {
+  it('eval.retrieval and eval.zeroshot score a model exactly as the in-memory path does (one and two datasets)', async () => {
+    const random = await checkpoint('random', () => {});
+    const runs: [typeof evalRetrieval, Record<string, string | string[]>][] = [
+      [evalRetrieval, { pairs: join(syn, 'coco'), split: 'test' }],
+      [evalRetrieval, { pairs: [join(syn, 'coco'), join(syn, 'flickr')], split: 'test' }],
+      [evalZeroshot, { images: join(syn, 'classify'), templates: ['a photo of a {}.', 'a {}'] }],
+    ];
+    for (const [i, [kind, params]] of runs.entries()) {
+      const got: Record<string, number>[] = [];
+      for (const data of ['stream', 'memory']) {
+        const { ctx } = await makeCtx(root, `stream-eq-${i}-${data}`);
+        await runKind(kind, ctx, { model: random, ...params, data });
+        got.push(await metricsOf(ctx.outDir));
+      }
+      expect(got[0], `${kind.name} ${JSON.stringify(params)}`).toEqual(got[1]);
+    }
+    // The two-dataset run saw both datasets' test images (16 + 8).
+    const { ctx } = await makeCtx(root, 'stream-eq-count');
+    await runKind(evalRetrieval, ctx, { model: random, pairs: [join(syn, 'coco'), join(syn, 'flickr')], split: 'test', data: 'stream' });
+    expect((await metricsOf(ctx.outDir)).images).toBe(24);
+  });
+
+  it('a NaN embedding still fails the streamed stage, naming the image', async () => {
+    const { ctx } = await makeCtx(root, 'zs-nan-stream');
+    await expect(runKind(evalZeroshot, ctx, { model: models.nanImage, images: join(syn, 'classify'), data: 'stream' })).rejects.toThrow(
+      /embedding of image 0 \('[^']+'\) of input images \(.*classify, split val\) has NaN/,
     );
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import type { Value } from '../../src/compiler/plan.js';
-import type { AnyStageKind, StageContext } from '../../src/stages/kind.js';
+import type { AnyStageKind, StageContext } from '../../src/stages/stage-kind.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
 
 export interface Recorded {

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/ml/backend.js';
 import { clipLoss, diagonalAccuracy, diagonalCrossEntropy, kdLoss, MemoryBank, LOGIT_SCALE_MAX } from '../../src/ml/losses.js';
-import { cosineWithWarmup, AdamW, clipGlobalNorm, GradAccumulator } from '../../src/ml/optim.js';
+import { cosineWithWarmup, AdamW, clipByGlobalNorm, GradAccumulator } from '../../src/ml/optim.js';
 import { ParamStore } from '../../src/ml/params.js';
 import { defineSmke, clampLogitScales } from '../../src/ml/smke.js';
 import { TINY } from './tiny.js';
@@ -179,9 +179,16 @@ describe('optimisation', () => {
       ['a', tf.tensor1d([3, 0])],
       ['b', tf.tensor1d([0, 4])],
     ]);
-    expect(await clipGlobalNorm(g, 1)).toBeCloseTo(5, 5);
-    expect(Array.from(g.get('a')!.dataSync())[0]).toBeCloseTo(0.6, 4);
-    expect(Array.from(g.get('b')!.dataSync())[1]).toBeCloseTo(0.8, 4);
+    const clipped = clipByGlobalNorm([...g.values()], 1);
+    expect(clipped.norm.dataSync()[0]).toBeCloseTo(5, 5);
+    expect(Array.from(clipped.tensors[0]!.dataSync())[0]).toBeCloseTo(0.6, 4);
+    expect(Array.from(clipped.tensors[1]!.dataSync())[1]).toBeCloseTo(0.8, 4);
+    // Under the limit the values stay exact (factor 1).
+    const kept = clipByGlobalNorm([tf.tensor1d([0.1, -0.3]), tf.tensor1d([1e-7])], 10);
+    expect(Array.from(kept.tensors[0]!.dataSync())).toEqual(Array.from(Float32Array.of(0.1, -0.3)));
+    expect(kept.tensors[1]!.dataSync()[0]).toBe(Math.fround(1e-7));
+    // No tensors: norm 0.
+    expect(clipByGlobalNorm([], 1).norm.dataSync()[0]).toBe(0);
     const acc = new GradAccumulator();
     acc.add(new Map([['a', tf.tensor1d([1, 2])]]));
     acc.add(new Map([['a', tf.tensor1d([3, 6])]]));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { makeCtx, pretrainedFixture, resolveParams, type Pretrained } from './harness.js';
 
 let root: string;
@@ -37,7 +37,10 @@ describe('mini S-SMKE training resources', () => {
     await trainSmke.run(ctx, params);
     expect(Math.max(...rss)).toBeLessThan(2 * 1024 ** 3);
     // From the second step on (AdamW's moments exist), steps allocate nothing that outlives them.
-    expect(new Set(tensors.slice(1)).size).toBe(1);
+    // A step is reported while the next one's metrics (one tensor) are in flight, except before
+    // a validation and at the end: the count may differ by that one tensor, never grow.
+    const later = tensors.slice(1);
+    expect(Math.max(...later) - Math.min(...later)).toBeLessThanOrEqual(1);
     const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
     expect(m.params).toBeGreaterThan(100_000);
   }, 180_000);

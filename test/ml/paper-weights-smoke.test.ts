@@ -17,7 +17,7 @@ import { ParamStore } from '../../src/ml/params.js';
 import { defineText } from '../../src/ml/text.js';
 import { saveCheckpoint } from '../../src/ml/checkpoint.js';
 import { smkeImage, smkeImageTokens, smkeLoss } from '../../src/ml/smke.js';
-import { teacherTargets } from '../../src/stages/ml/s_smke-run.js';
+import { teacherTargets } from '../../src/stages/ml/s-smke-run.js';
 import { vitForward } from '../../src/ml/vit.js';
 
 const root = resolve(__dirname, '..', '..');

@@ -120,7 +120,7 @@ async function trainCurve(seed: number, steps: number, onStep?: (i: number) => v
   const batch = tinyBatch(seed);
   const curve: number[] = [];
   for (let i = 0; i < steps; i++) {
-    const r = await smkeTrainStep(ps, TINY, opt, bank, [batch], 3e-3, 1.0);
+    const r = await (await smkeTrainStep(ps, TINY, opt, bank, [batch], 3e-3, 1.0)).read();
     curve.push(r.loss);
     onStep?.(i);
   }
@@ -197,7 +197,7 @@ describe('in-batch KD (bank of size 0)', () => {
       const l = smkeLoss(ps, TINY, batch.images, batch.text, batch.teacher, null);
       return l.kd.dataSync()[0]!;
     });
-    const r = await smkeTrainStep(ps, TINY, opt, bank, [batch], 1e-3, 1);
+    const r = await (await smkeTrainStep(ps, TINY, opt, bank, [batch], 1e-3, 1)).read();
     expect(r.kd).toBeCloseTo(want, 5);
     expect(bank.tensor.shape).toEqual([0, TINY.teacherDim]);
     expect(typeof kdLoss).toBe('function');

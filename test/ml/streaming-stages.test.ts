@@ -4,8 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finetuneImage, finetuneRetrieval } from '../../src/stages/ml/finetune.js';
-import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { finetuneImage, finetuneRetrieval, finetuneText } from '../../src/stages/ml/finetune.js';
+import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { makeCtx, pretrainedFixture, runKind, type Pretrained, type Recorded } from './harness.js';
 
 let root: string;
@@ -69,5 +69,18 @@ describe('streamed finetuning', () => {
     });
     const lr = series(ft.rec, 'loss');
     expect(mean(lr.slice(-8))).toBeLessThan(mean(lr.slice(0, 8)));
+  }, 180_000);
+
+  it('finetune.text: streamed splits give the run the in-memory ones give (classification and regression)', async () => {
+    for (const task of ['sst2', 'stsb']) {
+      const runs: { loss: number[]; metrics: Record<string, unknown> }[] = [];
+      for (const data of ['stream', 'memory']) {
+        const c = await makeCtx(root, `text-${task}-${data}`);
+        await runKind(finetuneText, c.ctx, { model: fx.text, tasks: join(fx.syn, 'glue'), task, steps: 12, batch_size: 8, eval_every: 6, lr: 3e-3, data });
+        runs.push({ loss: series(c.rec, 'loss'), metrics: await metricsOf(c.ctx.outDir) });
+      }
+      expect(runs[0]!.loss).toHaveLength(12);
+      expect(runs[0], task).toEqual(runs[1]);
+    }
   }, 180_000);
 });

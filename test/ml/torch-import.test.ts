@@ -17,7 +17,7 @@ import { gatherStrided, loadTorchCheckpoint, findStateDict, readTorchZip } from 
 import { readPublishedVit, sincosPositions, findConfigValue } from '../../src/ml/import-vit.js';
 import { unpickle, OpaqueObject } from '../../src/ml/pickle.js';
 import { weightsConvertKind } from '../../src/stages/data/weights.js';
-import type { StageContext } from '../../src/stages/kind.js';
+import type { StageContext } from '../../src/stages/stage-kind.js';
 
 const FIX = join(__dirname, '..', 'fixtures', 'pth');
 interface Ref {

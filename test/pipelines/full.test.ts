@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/index.js';
-import { renderDiagnostics } from '../../src/compiler/render.js';
+import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { isOutputRef, type Plan, type StageInstance, type Value } from '../../src/compiler/plan.js';
 import { registry } from '../../src/stages/registry.js';
 

@@ -1,7 +1,8 @@
 // report.html is a page people open: render it in a real headless Chromium
-// (Debian's package, flags from shared/platform.md) and check that the tables
+// (Debian's package; without the networking flags below it floods a closed
+// network with refused connections) and check that the tables
 // and plots are laid out and visible, not merely present in the markup.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -101,6 +102,41 @@ describe.skipIf(!haveChromium)('report.html in headless Chromium', () => {
 
     // Self-contained: the page asked for nothing but itself.
     expect(requests.filter((u) => !u.startsWith('file:'))).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it('shows, on the page compared with the previous run, each row beside its earlier value and the change', async () => {
+    // The previous run: the same report with SST2 10 points lower.
+    const prevDir = join(fx.root, 'prev');
+    mkdirSync(prevDir, { recursive: true });
+    const rep = JSON.parse(readFileSync(html.replace(/report\.html$/, 'report.json'), 'utf8')) as { rows: { id: string; value: number }[] };
+    rep.rows.find((r) => r.id === 'glue.sst2')!.value = 70;
+    writeFileSync(join(prevDir, 'report.json'), JSON.stringify(rep));
+    const run = (n: number, dir: string) => ({ run: n, started: '2026-01-01T00:00:00.000Z', dir, key: String(n).repeat(64) });
+    const compared = join(fx.root, 'report.compare.html');
+    const kind = registry().get('report.paper')!;
+    writeFileSync(
+      compared,
+      await kind.compare!({
+        instance: 'report',
+        current: run(3, html.replace(/\/report\.html$/, '')),
+        previous: run(2, prevDir),
+        changes: ['glue[sst2]: param lr: 1 -> 2'],
+      }),
+    );
+
+    const page = await browser.newPage();
+    await page.goto(pathToFileURL(compared).href);
+    expect(await page.title()).toBe('Fixture report, compared with run 2');
+    expect(await page.locator('.compared').innerText()).toContain('Differs between the runs: glue[sst2]: param lr: 1 -> 2');
+    const head = page.locator('table.results[data-table="glue"] thead th');
+    expect(await head.allInnerTexts()).toEqual(expect.arrayContaining(['measured', 'previous run (run 2)', 'change']));
+    const sst2 = page.locator('tr[data-row="glue.sst2"]');
+    expect(await sst2.locator('td.previous').innerText()).toBe('70.0');
+    expect(await sst2.locator('td.change').isVisible()).toBe(true);
+    // 4 examples, 3 positive: se = 100 sqrt(.75 .25 / 4) = 21.65; 2 sqrt(2) se = 61.2.
+    expect(await sst2.locator('td.change').innerText()).toBe('+10.0 within noise (2 se of a difference: 61.2)');
+    expect(await page.locator('tr[data-row="glue.mrpc"] td.change').innerText()).toBe('no change');
     await page.close();
   }, 60_000);
 });

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StageContext } from '../../src/stages/kind.js';
+import type { StageContext } from '../../src/stages/stage-kind.js';
 import { registry } from '../../src/stages/registry.js';
 import { applyExpectations, inBand, BandError, type Row } from '../../src/stages/report/model.js';
 import { buildReport, initClaim, randomRetrieval, type ClaimArm } from '../../src/stages/report/paper-run.js';
-import { renderHtml, renderMarkdown, svgPlot } from '../../src/stages/report/render.js';
+import { renderHtml, renderMarkdown, svgPlot } from '../../src/stages/report/render-report.js';
 import { makeFixture, type Fixture } from './fixtures.js';
 
 let fx: Fixture;

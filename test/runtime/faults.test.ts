@@ -71,7 +71,7 @@ describe('runtime faults', () => {
   it('cancels: signals the whole process group, records cancelled, exits 130, stores nothing', async () => {
     const marker = join(proj.dir, 'grandchild.pid');
     const plan = makePlan(proj.dir, [
-      { id: 'slow', params: exec(`sleep 30 & echo $! > ${marker}; wait`) },
+      { id: 'slow', params: exec(`sleep 600 & echo $! > ${marker}; wait`) },
       { id: 'next', params: exec(['true', ref('slow')]) },
     ]);
     const c = capture();
@@ -83,10 +83,9 @@ describe('runtime faults', () => {
         controller.abort();
       }
     }, 20);
-    const t0 = Date.now();
+    // A run that waited for the program (600 s) fails on the test's timeout: no wall-clock bound.
     const r = await runPlan({ plan, bus: c.bus, signal: controller.signal, cancelGraceMs: 2000 });
     clearInterval(poll);
-    expect(Date.now() - t0).toBeLessThan(20_000);
     expect(r.exitCode).toBe(130);
     expect(c.of('cancelled').map((e) => e.instance)).toEqual(['slow']);
     expect(listEntries(store())).toEqual([]);
@@ -198,13 +197,12 @@ describe('runtime faults', () => {
 describe('runtime limits, exec options and shared stores', () => {
   it('stops a stage past its time limit and fails it', async () => {
     const c = capture();
-    const t0 = Date.now();
+    // A limit that did not stop the program (600 s) fails on the test's timeout: no wall-clock bound.
     const r = await runPlan({
-      plan: makePlan(proj.dir, [{ id: 'slow', resources: { timeSeconds: 1 }, params: exec('sleep 20') }]),
+      plan: makePlan(proj.dir, [{ id: 'slow', resources: { timeSeconds: 1 }, params: exec('sleep 600') }]),
       bus: c.bus,
       cancelGraceMs: 1000,
     });
-    expect(Date.now() - t0).toBeLessThan(15_000);
     expect(r).toMatchObject({ exitCode: 1, failed: 1 });
     expect(c.of('failed')[0]!.error).toBe('timed out after 1s (resources.time); stopped');
   });

@@ -150,6 +150,18 @@ describe('fingerprint', () => {
     const b = keyWith('1', 'd2');
     expect(b.key).not.toBe(a.key);
     expect(diffFingerprints(a, b)).toEqual(["upstream up's output changed"]);
+    // A param changed and the bytes read did not: the param is the reason, not the upstream's output.
+    const withParam = (p: string, content: string): Fingerprint =>
+      fingerprint({
+        inst: { ...down, params: exec(['eval', ref('up', 'checkpoint'), p]) },
+        projectDir: proj.dir,
+        upstreamKeys: new Map([[up.id, parseCacheKey('1'.repeat(64), 'test')]]),
+        upstreamOutput: () => content,
+        digester,
+        env: {},
+      });
+    expect(diffFingerprints(withParam('x', 'd1'), withParam('y', 'd1'))).toEqual(['param argv[2]: x -> y']);
+    expect(diffFingerprints(withParam('x', 'd1'), withParam('y', 'd2'))).toEqual(['param argv[2]: x -> y', "upstream up's output changed"]);
   });
 
   it("digests an output by the files under its path, not smke's own files", () => {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
 import { attachGraph } from '../../src/runtime/plancache.js';
 import { StateDb } from '../../src/runtime/state.js';
-import { loadPlan } from '../../src/runtime/load.js';
+import { loadPlan } from '../../src/runtime/load-plan.js';
 import { capture, exec, makePlan, tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JsonRenderer } from '../../src/runtime/renderers/json.js';
 import { PlainRenderer } from '../../src/runtime/renderers/plain.js';
-import { colours, progressText } from '../../src/runtime/renderers/format.js';
+import { colours, progressText } from '../../src/runtime/renderers/display-text.js';
 import type { RunEvent } from '../../src/runtime/events.js';
 
 function sink(isTTY = false) {

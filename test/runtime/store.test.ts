@@ -6,7 +6,7 @@ import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { realDisk, type Disk } from '../../src/runtime/disk.js';
 import { STORE_FORMAT } from '../../src/runtime/fingerprint.js';
-import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest } from '../../src/runtime/store.js';
+import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced } from '../../src/runtime/store.js';
 import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
@@ -35,12 +35,12 @@ const manifest = {
   host: 'h',
 };
 
-function staged(): { tmp: string; entry: string } {
-  const tmp = join(proj.dir, 'tmp', 'x');
+function staged(name = 'x', key = KEY): { tmp: string; entry: string } {
+  const tmp = join(proj.dir, 'tmp', name);
   mkdirSync(join(tmp, 'sub'), { recursive: true });
   writeFileSync(join(tmp, 'model.bin'), 'weights');
   writeFileSync(join(tmp, 'sub/m.json'), '{}');
-  return { tmp, entry: join(proj.dir, 'store', KEY) };
+  return { tmp, entry: join(proj.dir, 'store', key) };
 }
 
 describe('store', () => {
@@ -60,6 +60,51 @@ describe('store', () => {
     const b = staged();
     expect(await publish({ tmpDir: b.tmp, entryDir: b.entry, manifest, digester: d })).toBe('exists');
     expect(existsSync(b.tmp)).toBe(false);
+  });
+
+  it('syncs every file and directory of an entry before its rename, and the store directory once per group of renames', async () => {
+    const storeDir = join(proj.dir, 'store');
+    const synced: string[] = [];
+    const renamed: string[] = [];
+    // The store directory's sync is held until released: the group commit must not wait for it.
+    let release!: () => void;
+    const held = new Promise<void>((res) => (release = res));
+    const disk: Disk = {
+      ...realDisk,
+      fsync: async (p) => {
+        synced.push(p);
+        if (p === storeDir) await held;
+        return realDisk.fsync(p);
+      },
+      rename: (a, b) => {
+        renamed.push(b);
+        realDisk.rename(a, b);
+      },
+    };
+    const keys = ['1', '2', '3'].map((c) => parseCacheKey(c.repeat(64), 'test'));
+    for (const [i, key] of keys.entries()) {
+      const { tmp, entry } = staged(`t${i}`, key);
+      const m = { ...manifest, key };
+      const before = synced.length;
+      // Resolves while the first store sync is still held.
+      expect(await publish({ tmpDir: tmp, entryDir: entry, manifest: m, digester: d, disk })).toBe('published');
+      // Whole before the rename: every file and directory of the entry was synced before it appeared.
+      const own = synced.slice(before).filter((p) => p !== storeDir);
+      expect(own.map((p) => p.replace(tmp, 'T')).sort()).toEqual(['T', 'T/_smke', 'T/_smke/manifest.json', 'T/model.bin', 'T/sub', 'T/sub/m.json']);
+      expect(checkEntry(entry, key, d)).toMatchObject({ state: 'ok' });
+    }
+    expect(renamed).toHaveLength(3);
+    // One sync started with the first rename; the two renames made meanwhile share one more.
+    expect(synced.filter((p) => p === storeDir)).toHaveLength(1);
+    let done = false;
+    const all = storeSynced().then(() => (done = true));
+    await new Promise((res) => setTimeout(res, 20));
+    expect(done).toBe(false);
+    release();
+    await all;
+    expect(synced.filter((p) => p === storeDir)).toHaveLength(2);
+    // Nothing pending: resolves at once.
+    await storeSynced();
   });
 
   for (const step of ['writeFile', 'fsync', 'rename'] as const) {

@@ -20,9 +20,9 @@ describe.skipIf(!slurmAvailable)('slurm executor: control', () => {
 
   it('Ctrl-C cancels the running and pending jobs (scancel) and leaves no store entry', async () => {
     const dir = project(`smke 1
-stage a = exec { argv = ["sleep", "60"] }
-stage b = exec { argv = ["sleep", "61"] }
-stage c = exec { argv = ["sleep", "62"] }
+stage a = exec { argv = ["sleep", "600"] }
+stage b = exec { argv = ["sleep", "601"] }
+stage c = exec { argv = ["sleep", "602"] }
 `);
     const r = start(dir);
     await until(() => r.events.filter((e) => e.type === 'started').length === 3, 30_000, 'three jobs submitted');
@@ -34,16 +34,16 @@ stage c = exec { argv = ["sleep", "62"] }
       30_000,
       'a job running',
     );
-    const t0 = Date.now();
     r.child.kill('SIGINT');
+    // No wall-clock bound: a run that waited for its jobs (600 s) fails on the test's timeout, which
+    // leaves room for a loaded machine and for Slurm's own SIGKILL backstop (KillWait, 30 s).
     const res = await r.done;
     expect(res.code).toBe(130);
-    expect(Date.now() - t0).toBeLessThan(20_000);
     const st = squeue(jobIds);
     for (const id of jobIds) expect(['CANCELLED', undefined]).toContain(st.get(id));
     expect(entries(dir)).toEqual([]);
     expect(res.events.filter((e) => e.type === 'cancelled').length).toBeGreaterThan(0);
-  });
+  }, 240_000);
 
   it('re-attaches after SIGKILL: no job is submitted twice and finished jobs are collected', async () => {
     // Jobs are submitted held (--hold); the test releases a and b (they run), keeps c pending, kills

@@ -6,7 +6,7 @@
 
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { OutputRef } from '../../src/compiler/plan.js';
-import { defineKind, type ObjectSchema, type ParamsOf, type Symbolic } from '../../src/stages/kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf, type Symbolic } from '../../src/stages/stage-kind.js';
 import { untypedProperties } from '../../src/stages/param-types.js';
 import { registry } from '../../src/stages/registry.js';
 

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { ImageDatasetWriter } from '../image-dataset.js';
 import { Rng, deriveSeed } from '../rng.js';
 import { GLUE_TASK_NAMES, TextTasksWriter, glueSpec, writeCorpus } from '../text-tasks.js';
-import { corpusSentence, generateTask, taskSplits } from './glue.js';
+import { corpusSentence, generateTask, taskSplits } from './glue-tasks.js';
 import { caption, captions } from './language.js';
-import { renderScene } from './render.js';
+import { renderScene } from './render-scene.js';
 import { COLOR_NAMES, SHAPES, randomScene, type Color, type Scene, type SceneOptions, type Shape } from './scene.js';
 
 export interface PairSetOptions {

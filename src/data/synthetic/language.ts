@@ -57,20 +57,38 @@ export function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
-/** "a small crimson disc on the left" (without the article when `bare`). */
+/** One synonym chosen for every attribute value: the two sides of a pair task word the attributes they share alike. */
+export interface Wording {
+  shape: Record<Shape, string>;
+  color: Record<Color, string>;
+  size: Record<Size, string>;
+  position: Record<Position, string>;
+}
+
+export function pickWording(rng: Rng): Wording {
+  const one = <K extends string>(words: Record<K, string[]>) =>
+    Object.fromEntries(Object.entries<string[]>(words).map(([k, ws]) => [k, rng.pick(ws)])) as Record<K, string>;
+  return { shape: one(SHAPE_WORDS), color: one(COLOR_WORDS), size: one(SIZE_WORDS), position: one(POSITION_WORDS) };
+}
+
+/**
+ * "a small crimson disc on the left" (without the article when `bare`). Each
+ * attribute's word is a random synonym, or the `wording`'s when one is given.
+ */
 export function nounPhrase(
   o: Pick<SceneObject, 'shape' | 'color' | 'size' | 'position'>,
   m: Mention,
   rng: Rng,
-  opts: { bare?: boolean; definite?: boolean } = {},
+  opts: { bare?: boolean; definite?: boolean; wording?: Wording } = {},
 ): string {
+  const w = opts.wording;
   const words: string[] = [];
-  if (m.size) words.push(rng.pick(SIZE_WORDS[o.size]));
-  if (m.color) words.push(rng.pick(COLOR_WORDS[o.color]));
-  words.push(rng.pick(SHAPE_WORDS[o.shape]));
+  if (m.size) words.push(w ? w.size[o.size] : rng.pick(SIZE_WORDS[o.size]));
+  if (m.color) words.push(w ? w.color[o.color] : rng.pick(COLOR_WORDS[o.color]));
+  words.push(w ? w.shape[o.shape] : rng.pick(SHAPE_WORDS[o.shape]));
   let np = words.join(' ');
   if (!opts.bare) np = `${opts.definite ? 'the' : article(np)} ${np}`;
-  if (m.position) np += ' ' + rng.pick(POSITION_WORDS[o.position]);
+  if (m.position) np += ' ' + (w ? w.position[o.position] : rng.pick(POSITION_WORDS[o.position]));
   return np;
 }
 

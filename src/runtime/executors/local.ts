@@ -20,7 +20,7 @@ import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import type { WorkerEvent } from '../events.js';
 import { stageEnv } from '../secrets.js';
-import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
+import type { Executor, JobExit, JobHandle, JobRequest } from './executor.js';
 
 interface LocalHandle extends JobHandle {
   pid: number;

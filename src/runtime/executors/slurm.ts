@@ -47,9 +47,10 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { WorkerEvent } from '../events.js';
+import { waitUnlessAborted } from '../wait.js';
 import { stageEnv } from '../secrets.js';
 import { loadSlurmConfig, slurmTime, type SlurmConfig } from './slurm-config.js';
-import type { Executor, JobExit, JobHandle, JobRequest } from './types.js';
+import type { Executor, JobExit, JobHandle, JobRequest } from './executor.js';
 
 /** Slurm states after which a job never runs again. */
 export const TERMINAL = new Set([
@@ -112,7 +113,12 @@ const jobName = (instance: string): string => `smke-${instance.replace(/[^A-Za-z
 
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The batch script: run the worker, record its exit code atomically; SIGTERM (scancel, time limit) records 143. */
+/**
+ * The batch script: run the worker, record its exit code atomically; SIGTERM (scancel, time limit) records 143.
+ * The trap reads `$!`, which bash sets as the worker is forked: a variable assigned on the next line would
+ * still be empty for a SIGTERM that lands between the two, and the worker would then run on, unsignalled,
+ * until Slurm's SIGKILL (KillWait, 30 s by default).
+ */
 export function wrapperScript(command: string[], env: Record<string, string>, sentinel: string, gpus = 0): string {
   const exports =
     Object.entries(env)
@@ -126,11 +132,9 @@ export function wrapperScript(command: string[], env: Record<string, string>, se
 S=${sh(sentinel)}
 record() { printf '%s\\n' "$1" >"$S.tmp.$$" && mv -f "$S.tmp.$$" "$S"; }
 unset SMKE_EVENTS_FD
-${exports}pid=
-trap 'trap "" TERM; [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid"; record 143; exit 143' TERM
+${exports}trap 'trap "" TERM; p=$!; [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; [ -n "$p" ] && wait "$p"; record 143; exit 143' TERM
 ${command.map(sh).join(' ')} &
-pid=$!
-wait "$pid"
+wait "$!"
 code=$?
 record "$code"
 exit "$code"
@@ -289,7 +293,7 @@ export class SlurmExecutor implements Executor {
     // Without an answer from the controller we cannot know whether they still run: ask again, a few times.
     let states = await this.query(rows.map((r) => r.job_id));
     for (let i = 0; !states && i < 5; i++) {
-      await new Promise((res) => setTimeout(res, 1000));
+      await waitUnlessAborted(1000);
       states = await this.query(rows.map((r) => r.job_id));
     }
     if (!states)

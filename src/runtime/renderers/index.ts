@@ -1,10 +1,10 @@
 // Picks the renderer for a command line: --json, --progress, or the terminal.
-import type { Renderer } from './types.js';
+import type { Renderer } from './renderer.js';
 import { JsonRenderer } from './json.js';
 import { PlainRenderer } from './plain.js';
 import { TtyRenderer } from './tty.js';
 
-export type { Renderer } from './types.js';
+export type { Renderer } from './renderer.js';
 
 export function chooseRenderer(opts: { json?: boolean; progress?: string }): Renderer {
   if (opts.json) return new JsonRenderer();

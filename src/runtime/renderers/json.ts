@@ -1,6 +1,6 @@
 // `--json`: one JSON object per event on stdout, for tools and CI.
 import type { RunEvent } from '../events.js';
-import type { Renderer } from './types.js';
+import type { Renderer } from './renderer.js';
 
 export class JsonRenderer implements Renderer {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}

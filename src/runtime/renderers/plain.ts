@@ -2,8 +2,8 @@
 // line stands alone (greppable logs); cached instances are summarised in one
 // line, since a no-op run of 10,000 instances must not print 10,000 lines.
 import type { RunEvent } from '../events.js';
-import { colours, progressText, seconds, shown, type ProgressStart } from './format.js';
-import type { Renderer } from './types.js';
+import { colours, progressText, seconds, shown, type ProgressStart } from './display-text.js';
+import type { Renderer } from './renderer.js';
 
 /** At most one progress line per instance per interval. */
 const PROGRESS_EVERY_MS = 5000;

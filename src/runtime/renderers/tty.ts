@@ -4,8 +4,8 @@
 // thousands of instances shows only what is happening.
 import type { ListrTaskWrapper } from 'listr2';
 import type { RunEvent } from '../events.js';
-import { progressText, seconds, shown, type ProgressStart } from './format.js';
-import type { Renderer } from './types.js';
+import { progressText, seconds, shown, type ProgressStart } from './display-text.js';
+import type { Renderer } from './renderer.js';
 
 interface Slot {
   resolve: () => void;

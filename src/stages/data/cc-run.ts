@@ -3,11 +3,11 @@
 
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { redactUrl } from '../../data/http.js';
+import { redactUrl } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { readStoredImage, scrapeImages } from '../../data/scrape.js';
 import { readCaptionTsv } from '../../data/tsv.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { CC3M_HELP, type Cc12mParams, type Cc3mParams } from './cc.js';
 import { obtain } from './obtain.js';
 

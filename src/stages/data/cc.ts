@@ -2,7 +2,7 @@
 // image URLs of their TSV index. CC3M's index is downloaded by hand (Google's
 // terms); CC12M's is fetched. Both share the scraper in ./cc-run.ts.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const CC3M_HELP =
   'Download Train-GCC-training.tsv from https://ai.google.com/research/ConceptualCaptions/download (accept the terms), and set `tsv` to its path';

@@ -1,10 +1,10 @@
 // The work of dataset.cifar (descriptor in ./cifar.ts).
 
 import { join } from 'node:path';
-import { cifarRecords, parseNames } from '../../data/cifar.js';
+import { cifarRecords, parseNames } from '../../data/cifar-records.js';
 import { ImageDatasetWriter } from '../../data/image-dataset.js';
 import { tarFiles } from '../../data/tar-read.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { CIFAR_URLS, type CifarParams } from './cifar.js';
 import { obtain, using } from './obtain.js';
 import { loadSharp } from '../../data/sharp.js';

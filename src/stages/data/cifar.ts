@@ -1,7 +1,7 @@
 // `dataset.cifar`: CIFAR-10 or CIFAR-100 from the binary distribution, as an
 // image classification dataset (32x32 PNGs, train/test, class names).
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const CIFAR_URLS = {
   cifar10: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',

@@ -2,10 +2,10 @@
 
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { downloadFile } from '../../data/download.js';
+import { downloadFile } from '../../data/download-file.js';
 import { extractArchive } from '../../data/extract.js';
-import { applyMirror, redactUrl } from '../../data/http.js';
-import type { StageContext } from '../kind.js';
+import { applyMirror, redactUrl } from '../../data/retry-policy.js';
+import type { StageContext } from '../stage-kind.js';
 import { downloadName, type DownloadParams } from './download.js';
 
 export async function runDownload(ctx: StageContext, params: DownloadParams): Promise<void> {

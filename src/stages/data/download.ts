@@ -3,7 +3,7 @@
 // kept in the scratch dir, so a retried or rerun stage resumes it.
 
 import { fileURLToPath } from 'node:url';
-import { defineKind, type ObjectSchema, type OutputSpec, type ParamsOf, type Symbolic } from '../kind.js';
+import { defineKind, type ObjectSchema, type OutputSpec, type ParamsOf, type Symbolic } from '../stage-kind.js';
 
 /** The file name a URL downloads to when `filename` is not given. */
 export function downloadName(params: Symbolic<Pick<DownloadParams, 'url' | 'filename'>>): string {

@@ -2,12 +2,12 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TextExample } from '../../data/format.js';
+import type { TextExample } from '../../data/dataset-format.js';
 import { parseGlueTsv, splitMrpc } from '../../data/glue-tsv.js';
 import { writeJsonAtomic } from '../../data/image-dataset.js';
 import { TextTasksWriter, glueSpec, type GlueTask } from '../../data/text-tasks.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import type { GlueParams } from './glue.js';
 import { obtain, using } from './obtain.js';
 

@@ -1,7 +1,7 @@
 // `dataset.glue`: the 9 GLUE tasks from the original distribution (the files
 // download_glue_data.py fetches), in the text-tasks format.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const GLUE_BASE = 'https://dl.fbaipublicfiles.com/glue/data';
 export const MRPC_BASE = 'https://dl.fbaipublicfiles.com/senteval/senteval_data';

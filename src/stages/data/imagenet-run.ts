@@ -2,12 +2,12 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FetchError } from '../../data/http.js';
+import { FetchError } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { ReasonCounter, prepareImage } from '../../data/image-prep.js';
-import { parseClassesPy, shortName, synsetOf } from '../../data/imagenet.js';
+import { parseClassesPy, shortName, synsetOf } from '../../data/imagenet-classes.js';
 import { tarFiles } from '../../data/tar-read.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { IMAGENET_TERMS, type ImagenetParams } from './imagenet.js';
 import { obtain, using } from './obtain.js';
 

@@ -3,7 +3,7 @@
 // is sent only in the Authorization header: never logged, never in the key,
 // the manifest or an error message.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const IMAGENET_TERMS = 'https://huggingface.co/datasets/ILSVRC/imagenet-1k';
 

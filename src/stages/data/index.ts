@@ -1,11 +1,11 @@
 // The data stage kinds, registered in ../registry.ts.
-import type { AnyStageKind } from '../kind.js';
+import type { AnyStageKind } from '../stage-kind.js';
 import { cc12mKind, cc3mKind } from './cc.js';
 import { cifarKind } from './cifar.js';
 import { downloadKind } from './download.js';
 import { glueKind } from './glue.js';
 import { imagenetKind } from './imagenet.js';
-import { cocoKind, flickr30kKind } from './karpathy-kinds.js';
+import { cocoKind, flickr30kKind } from './karpathy.js';
 import { syntheticKind } from './synthetic.js';
 import { weightsFileKind } from './weights.js';
 

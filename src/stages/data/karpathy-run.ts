@@ -1,16 +1,16 @@
-// The work of dataset.coco and dataset.flickr30k (descriptors in ./karpathy-kinds.ts).
+// The work of dataset.coco and dataset.flickr30k (descriptors in ./karpathy.ts).
 
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { detectArchive } from '../../data/extract.js';
-import { FetchError } from '../../data/http.js';
+import { FetchError } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { ReasonCounter, prepareImage } from '../../data/image-prep.js';
-import { parseKarpathy, type KarpathyImage } from '../../data/karpathy.js';
+import { parseKarpathy, type KarpathyImage } from '../../data/karpathy-splits.js';
 import { tarFiles } from '../../data/tar-read.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
-import { FLICKR_HELP, type CocoParams, type Flickr30kParams } from './karpathy-kinds.js';
+import type { StageContext } from '../stage-kind.js';
+import { FLICKR_HELP, type CocoParams, type Flickr30kParams } from './karpathy.js';
 
 /** What both kinds share: the Karpathy split and how images are stored. */
 type KarpathyParams = CocoParams | Flickr30kParams;

@@ -11,11 +11,11 @@
 
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { digestFile, downloadFile } from '../../data/download.js';
+import { digestFile, downloadFile } from '../../data/download-file.js';
 import { ArchiveError, detectArchive } from '../../data/extract.js';
-import { applyMirror, redactUrl } from '../../data/http.js';
+import { applyMirror, redactUrl } from '../../data/retry-policy.js';
 import { ZipReader } from '../../data/zip.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 
 export interface Source {
   /** File name in the scratch dir. */

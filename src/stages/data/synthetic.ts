@@ -1,7 +1,7 @@
 // `data.synthetic`: the mini profile's datasets, generated offline and
 // deterministically (src/data/synthetic), in the same formats as the real ones.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 const splitSizes = (train: number, val: number, test: number) =>
   ({
@@ -55,7 +55,7 @@ export type SyntheticParams = ParamsOf<typeof syntheticParams>;
 
 export const syntheticKind = defineKind({
   name: 'data.synthetic',
-  version: 1,
+  version: 2,
   summary: 'Generate the synthetic corpora (scene image-text pairs, a classification set, 9 GLUE-style text tasks, an MLM corpus) from a seed',
   params: syntheticParams,
   outputs() {

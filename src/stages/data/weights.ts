@@ -5,7 +5,7 @@
 // checkpoint (src/ml/import-vit.ts), which the ML kinds read directly.
 
 import { basename } from 'node:path';
-import { defineKind, type ObjectSchema, type ParamsOf, type StageContext, type Symbolic } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf, type StageContext, type Symbolic } from '../stage-kind.js';
 
 export function weightsName(params: Symbolic<{ path: string }>): string {
   // `smke kinds` and docs/stages.md show the outputs of a kind's bare defaults, without the required path.

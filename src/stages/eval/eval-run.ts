@@ -1,21 +1,24 @@
-// Zero-shot evaluation of an S-SMKE checkpoint, as s-smke.md's reference does:
+// Zero-shot evaluation of an S-SMKE checkpoint, as the method defines it
+// (docs/method.md, "Metrics"):
 // - eval.retrieval: every image and every caption embedded once (x), cosine
 //   scores, TR@k / IR@k with several captions per image, x100;
 // - eval.zeroshot: per class, the mean of the normalised text embeddings of
 //   its name in every prompt template, renormalised; top-1/top-5 accuracy.
 
 import * as tf from '@tensorflow/tfjs';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
 import type { SmkeConfig } from '../../ml/smke.js';
 import { l2normalize } from '../../ml/layers.js';
 import { retrievalRecall, topkAccuracy } from '../../ml/metrics.js';
 import { dirList, setupBackend, writeMetrics } from '../ml/common.js';
 import { imageBatch, loadImageSplit } from '../ml/images.js';
+import { readDescriptor, type ImageDescriptor } from '../../data/dataset-format.js';
 import { imageEmbedding, textEmbedding, type Loaded } from '../ml/encoders.js';
-import { inBatches } from '../ml/loop.js';
-import { loadPairs, textTensors } from '../ml/pairs.js';
-import type { EvalRetrievalParams, EvalZeroshotParams } from './index.js';
+import { concatFloats, inBatches } from '../ml/loop.js';
+import { textTensors } from '../ml/pairs.js';
+import { streamEvaluate } from '../ml/streaming.js';
+import type { EvalRetrievalParams, EvalZeroshotParams } from './eval.js';
 
 type P = EvalRetrievalParams | EvalZeroshotParams;
 
@@ -41,21 +44,62 @@ async function loadSmke(ctx: StageContext, p: P): Promise<{ m: Loaded; cfg: Smke
   return { m, cfg: m.config.smke };
 }
 
+/** Image embeddings of a split with each image's id and captions or label: streamed from the shards, or decoded whole. */
+interface EmbeddedImages {
+  emb: { data: Float32Array; cols: number };
+  ids: string[];
+  captions: string[][];
+  labels: number[];
+}
+
+/**
+ * `data = "stream"` reads the split's tar shards in index order, decoding a few batches ahead:
+ * memory holds the embeddings, never the images (ImageNet's 50,000 val images are 7.5 GB as
+ * 224 px bytes). `"memory"` decodes the split whole first (small sets). Both give the same rows.
+ */
+async function embedImages(ctx: StageContext, p: P, m: Loaded, dirs: string[], size: number): Promise<EmbeddedImages> {
+  const embed = (x: Float32Array, n: number) => imageEmbedding(m, tf.tensor4d(x, [n, size, size, 3]));
+  const split = p.split;
+  if (p.data === 'stream') {
+    const ev = await streamEvaluate(dirs, split, size, 64, embed, ctx.signal);
+    return { emb: ev, ids: ev.ids, captions: ev.captions, labels: ev.labels };
+  }
+  const out: EmbeddedImages = { emb: { data: new Float32Array(0), cols: 0 }, ids: [], captions: [], labels: [] };
+  const parts: Float32Array[] = [];
+  for (const dir of dirs) {
+    // One dataset decoded at a time: its pixels are freed before the next is read.
+    const set = await loadImageSplit(dir, split, size, { signal: ctx.signal });
+    const e = await inBatches(set.records.length, 64, (idx) => embed(imageBatch(set, idx), idx.length));
+    parts.push(e.data);
+    out.emb.cols = e.cols || out.emb.cols;
+    for (const r of set.records) {
+      out.ids.push(r.id);
+      out.captions.push(r.captions ?? []);
+      out.labels.push(r.label ?? -1);
+    }
+  }
+  out.emb.data = concatFloats(parts);
+  return out;
+}
+
 export async function runEvalRetrieval(ctx: StageContext, p: EvalRetrievalParams): Promise<void> {
   const { m, cfg } = await loadSmke(ctx, p);
   const tok = await loadTokenizer(p.model);
-  const set = await loadPairs(dirList(p.pairs), p.split, cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
-  const nImages = set.images.records.length;
   const s = cfg.image.imageSize;
-  const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(set.images, idx), [idx.length, s, s, 3])));
-  const caps = set.captions.flat();
-  const captionImage = set.captions.flatMap((cs, i) => cs.map(() => i));
+  const images = await embedImages(ctx, p, m, dirList(p.pairs), s);
+  const nImages = images.ids.length;
+  const img = images.emb;
+  const texts = images.captions.map((cs, i) => {
+    if (!cs.length) throw new Error(`image ${images.ids[i]} has no captions: an image-text dataset is needed`);
+    return cs;
+  });
+  const caps = texts.flat().map((c) => tok.encode(c, undefined, cfg.text.maxLen));
+  const captionImage = texts.flatMap((cs, i) => cs.map(() => i));
   const txt = await inBatches(caps.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => caps[i]!))));
-  const records = set.images.records;
   const source = `input pairs (${dirList(p.pairs).join(', ')}, split ${p.split})`;
-  checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${records[i]!.id}') of ${source}`);
-  const texts = set.texts.flat();
-  checkEmbeddings(ctx, p, txt, (j) => `caption ${j} ("${texts[j]}", of image '${records[captionImage[j]!]!.id}') of ${source}`);
+  checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${images.ids[i]}') of ${source}`);
+  const flatTexts = texts.flat();
+  checkEmbeddings(ctx, p, txt, (j) => `caption ${j} ("${flatTexts[j]}", of image '${images.ids[captionImage[j]!]}') of ${source}`);
   const sim = tf.tidy(
     () => tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), tf.tensor2d(txt.data, [caps.length, txt.cols]), false, true).dataSync() as Float32Array,
   );
@@ -76,19 +120,20 @@ export async function runEvalRetrieval(ctx: StageContext, p: EvalRetrievalParams
 export async function runEvalZeroshot(ctx: StageContext, p: EvalZeroshotParams): Promise<void> {
   const { m, cfg } = await loadSmke(ctx, p);
   const tok = await loadTokenizer(p.model);
-  const split = await loadImageSplit(p.images, p.split, cfg.image.imageSize, { signal: ctx.signal });
-  const classes = split.classes;
+  const classes = (await readDescriptor<ImageDescriptor>(p.images, ['image-class'])).classes ?? [];
   if (classes.length < 2) throw new Error(`${p.images} is not an image-class dataset with named classes`);
-  const unlabelled = split.records.find((r) => r.label === undefined || r.label < 0);
-  if (unlabelled)
-    throw new Error(`${ctx.stage}: image '${unlabelled.id}' of ${p.images} (split ${p.split}) has no class label: zero-shot accuracy needs a labelled split`);
   const templates = p.templates;
   // Class vectors: mean over templates of normalised text embeddings, renormalised.
   const prompts = classes.flatMap((c) => templates.map((t) => tok.encode(t.replaceAll('{}', c), undefined, cfg.text.maxLen)));
   const txt = await inBatches(prompts.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => prompts[i]!))));
-  const nImages = split.records.length,
-    s = cfg.image.imageSize;
-  const img = await inBatches(nImages, 64, (idx) => imageEmbedding(m, tf.tensor4d(imageBatch(split, idx), [idx.length, s, s, 3])));
+  const images = await embedImages(ctx, p, m, [p.images], cfg.image.imageSize);
+  const unlabelled = images.labels.findIndex((l) => l < 0);
+  if (unlabelled >= 0)
+    throw new Error(
+      `${ctx.stage}: image '${images.ids[unlabelled]}' of ${p.images} (split ${p.split}) has no class label: zero-shot accuracy needs a labelled split`,
+    );
+  const nImages = images.ids.length;
+  const img = images.emb;
   const nT = templates.length;
   checkEmbeddings(
     ctx,
@@ -96,19 +141,13 @@ export async function runEvalZeroshot(ctx: StageContext, p: EvalZeroshotParams):
     txt,
     (i) => `prompt ${i} ("${templates[i % nT]!.replaceAll('{}', classes[Math.floor(i / nT)]!)}", class '${classes[Math.floor(i / nT)]}') of input templates`,
   );
-  checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${split.records[i]!.id}') of input images (${p.images}, split ${p.split})`);
+  checkEmbeddings(ctx, p, img, (i) => `image ${i} ('${images.ids[i]}') of input images (${p.images}, split ${p.split})`);
   const scores = tf.tidy(() => {
     const classVec = l2normalize(tf.tensor3d(txt.data, [classes.length, nT, txt.cols]).mean(1));
     return tf.matMul(tf.tensor2d(img.data, [nImages, img.cols]), classVec, false, true).dataSync() as Float32Array;
   });
   // Ties count against the model, as in retrieval: a constant model scores top-1 = 0, not 100.
-  const acc = topkAccuracy(
-    scores,
-    nImages,
-    classes.length,
-    split.records.map((r) => r.label!),
-    [1, 5],
-  );
+  const acc = topkAccuracy(scores, nImages, classes.length, images.labels, [1, 5]);
   await writeMetrics(ctx, { top1: acc[1]! * 100, top5: acc[5]! * 100, images: nImages, classes: classes.length, templates: templates.length });
   m.ps.dispose();
 }

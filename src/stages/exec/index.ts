@@ -1,4 +1,4 @@
-import type { AnyStageKind } from '../kind.js';
-import { execKind } from './kind.js';
+import type { AnyStageKind } from '../stage-kind.js';
+import { execKind } from './exec.js';
 
 export const kinds: AnyStageKind[] = [execKind];

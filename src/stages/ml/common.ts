@@ -4,7 +4,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { selectBackend, type BackendChoice } from '../../ml/backend.js';
 
 export const METRICS_FILE = 'metrics.json';
@@ -13,11 +13,6 @@ export const METRICS_FILE = 'metrics.json';
 export async function setupBackend(ctx: StageContext, params: { backend: string }): Promise<BackendChoice> {
   const requested = params.backend || ctx.backend || undefined;
   return selectBackend(requested, (m) => ctx.log.info(m));
-}
-
-/** trainLoop's schedule from the TRAIN_COMMON params (./schema.ts). */
-export function schedule(p: { steps: number; batch_size: number; lr: number; warmup: number; clip: number; eval_every: number }) {
-  return { steps: p.steps, batchSize: p.batch_size, lr: p.lr, warmupFrac: p.warmup, clip: p.clip, evalEvery: p.eval_every };
 }
 
 export async function writeMetrics(ctx: StageContext, metrics: Record<string, number | string>): Promise<void> {

@@ -49,7 +49,7 @@ function smke(m: Loaded) {
   return m.config.smke;
 }
 
-/** Normalised retrieval embeddings x (s-smke.md: retrieval and zero-shot use x). */
+/** Normalised retrieval embeddings x (docs/method.md, "Model": retrieval and zero-shot use x). */
 export function imageEmbedding(m: Loaded, images: tf.Tensor): tf.Tensor {
   return smkeImage(m.ps, smke(m), images).x;
 }

@@ -1,4 +1,4 @@
-// Downstream finetuning (s-smke.md, "Metrics"):
+// Downstream finetuning (docs/method.md, "Metrics"):
 // - finetune.text: a GLUE-format task; head = pooler(tanh) on the first token
 //   -> dropout 0.1 -> linear (classes, or 1 output trained with MSE for
 //   regression); each task's metrics on its evaluation split.
@@ -9,10 +9,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { TextTasks } from '../../data/text-tasks.js';
-import type { TextExample, TextMetric } from '../../data/format.js';
+import type { TextExample, TextMetric } from '../../data/dataset-format.js';
 import { loadModel, loadTokenizer, VOCAB_FILE } from '../../ml/models.js';
 import { defineLayerNorm, defineLinear, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { accuracy, argmaxRows, f1, matthews, pearson, spearman } from '../../ml/metrics.js';
@@ -23,7 +23,7 @@ import { dirList, setupBackend, writeMetrics } from './common.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
 import { imageConfig, imageEmbedding, imageTokens, textEmbedding, textMaxLen, textTokens, textWidth } from './encoders.js';
 import type { FinetuneImageParams, FinetuneRetrievalParams, FinetuneTextParams } from './finetune.js';
-import { inBatches, trainLoop } from './loop.js';
+import { concatFloats, inBatches, scheduleParams, trainLoop } from './loop.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { stepStream, streamEvaluate } from './streaming.js';
 import { ImageDataset } from '../../data/image-dataset.js';
@@ -52,58 +52,76 @@ export async function runFinetuneText(ctx: StageContext, p: FinetuneTextParams):
   const spec = tasks.spec(task);
   const maxLen = Math.min(p.max_len || textMaxLen(model), textMaxLen(model));
   const encode = (xs: TextExample[]) => xs.map((x) => tok.encode(x.text, x.text_pair, maxLen));
-  const trainEx = await tasks.examples(task, 'train');
-  const evalEx = await tasks.examples(task, spec.eval_split);
-  const trainEnc = encode(trainEx),
-    evalEnc = encode(evalEx);
+  // data = "stream": the splits stay on disk (only each record's offset is held); a step reads its
+  // batch, evaluation reads the split in order. Same batches, so the same run as in memory.
+  const streaming = p.data === 'stream';
+  const trainSrc = streaming ? await tasks.index(task, 'train') : undefined;
+  const evalSrc = streaming ? await tasks.index(task, spec.eval_split) : undefined;
+  const trainEx = streaming ? undefined : await tasks.examples(task, 'train');
+  const evalEx = streaming ? undefined : await tasks.examples(task, spec.eval_split);
+  const nTrain = trainSrc?.length ?? trainEx!.length,
+    nEval = evalSrc?.length ?? evalEx!.length;
   const regression = spec.problem === 'regression';
   const outDim = regression ? 1 : spec.labels.length;
   const d = textWidth(model);
   defineLinear(model.ps, 'cls.pooler', d, d);
   defineLinear(model.ps, 'cls.out', d, outDim);
-  const forward = (idx: number[], enc: typeof trainEnc, train: boolean, step = 0) => {
-    const h = textTokens(model, textTensors(idx.map((i) => enc[i]!)));
+  const forward = (examples: TextExample[], train: boolean, step = 0) => {
+    const h = textTokens(model, textTensors(encode(examples)));
     let pooled: tf.Tensor = tf.tanh(linear(model.ps, 'cls.pooler', h.slice([0, 0, 0], [-1, 1, -1]).squeeze([1])));
     if (train) pooled = tf.dropout(pooled, 0.1, undefined, deriveSeed(ctx.seed, 'dropout', step));
     return linear(model.ps, 'cls.out', pooled);
   };
   const b = p.batch_size;
-  const batches = epochBatches(trainEnc.length, b, ctx.seed);
+  const batches = epochBatches(nTrain, b, ctx.seed);
+  let fetched: TextExample[] = [];
+  const examplesAt = (idx: number[]) => (trainEx ? idx.map((i) => trainEx[i]!) : fetched);
   let scores: Record<string, number> = {};
-  const { finalLoss } = await trainLoop({
-    ctx,
-    ps: model.ps,
-    steps: p.steps,
-    batchSize: b,
-    lr: p.lr,
-    warmupFrac: p.warmup,
-    clip: p.clip,
-    evalEvery: p.eval_every,
-    loss: (step) => {
-      const idx = batches(step);
-      const out = forward(idx, trainEnc, true, step);
-      const labels = idx.map((i) => trainEx[i]!.label);
-      if (regression) return tf.losses.meanSquaredError(tf.tensor2d(labels, [labels.length, 1]), out) as tf.Scalar;
-      return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(labels, 'int32'), outDim), out) as tf.Scalar;
-    },
-    evaluate: async (step) => {
-      const out = await inBatches(evalEnc.length, 64, (idx) => forward(idx, evalEnc, false));
-      const pred = regression ? Array.from(out.data) : argmaxRows(out.data, evalEnc.length, outDim);
-      const gold = evalEx.map((x) => x.label);
-      scores = {};
-      for (const m of spec.metrics) scores[m] = taskMetric(m, pred, gold) * 100;
-      ctx.metric(`eval_${spec.metric}`, scores[spec.metric]!, step);
-    },
-  });
-  await writeMetrics(ctx, {
-    task,
-    metric: spec.metric,
-    score: scores[spec.metric]!,
-    ...scores,
-    loss: finalLoss,
-    train_examples: trainEx.length,
-    eval_examples: evalEx.length,
-  });
+  try {
+    const { finalLoss } = await trainLoop({
+      ctx,
+      ps: model.ps,
+      ...scheduleParams(p),
+      batchSize: b,
+      ...(trainSrc ? { prepare: async (step: number) => void (fetched = await trainSrc.read(batches(step))) } : {}),
+      loss: (step) => {
+        const batch = examplesAt(batches(step));
+        const out = forward(batch, true, step);
+        const labels = batch.map((x) => x.label);
+        if (regression) return tf.losses.meanSquaredError(tf.tensor2d(labels, [labels.length, 1]), out) as tf.Scalar;
+        return tf.losses.softmaxCrossEntropy(oneHotFloat(tf.tensor1d(labels, 'int32'), outDim), out) as tf.Scalar;
+      },
+      evaluate: async (step) => {
+        const rows: Float32Array[] = [];
+        const gold: number[] = [];
+        for (let i = 0; i < nEval; i += 64) {
+          const idx = Array.from({ length: Math.min(64, nEval - i) }, (_, k) => i + k);
+          const batch = evalEx ? idx.map((j) => evalEx[j]!) : await evalSrc!.read(idx);
+          const t = tf.tidy(() => forward(batch, false));
+          rows.push((await t.data()) as Float32Array);
+          t.dispose();
+          gold.push(...batch.map((x) => x.label));
+        }
+        const out = concatFloats(rows);
+        const pred = regression ? Array.from(out) : argmaxRows(out, nEval, outDim);
+        scores = {};
+        for (const m of spec.metrics) scores[m] = taskMetric(m, pred, gold) * 100;
+        ctx.metric(`eval_${spec.metric}`, scores[spec.metric]!, step);
+      },
+    });
+    await writeMetrics(ctx, {
+      task,
+      metric: spec.metric,
+      score: scores[spec.metric]!,
+      ...scores,
+      loss: finalLoss,
+      train_examples: nTrain,
+      eval_examples: nEval,
+    });
+  } finally {
+    await trainSrc?.close();
+    await evalSrc?.close();
+  }
   model.ps.dispose();
 }
 
@@ -205,11 +223,8 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: FinetuneRetriev
   const { finalLoss } = await trainLoop({
     ctx,
     ps: model.ps,
-    steps: p.steps,
+    ...scheduleParams(p),
     batchSize: b,
-    lr: p.lr,
-    warmupFrac: p.warmup,
-    clip: p.clip,
     ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
       const sb = stream?.batch;

@@ -1,6 +1,6 @@
 // Descriptors of the finetuning kinds (run in finetune-run.ts). No tfjs at import time.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { DATA_MODE, int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 const finetuneTextParams = {
@@ -12,6 +12,11 @@ const finetuneTextParams = {
     tasks: path('Text-tasks dataset (data.synthetic tasks output, or GLUE).'),
     task: { type: 'string', minLength: 1, description: 'Task name: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli.' },
     max_len: int(0, 0, "Token limit; 0 uses the model's."),
+    data: {
+      ...DATA_MODE,
+      description:
+        "'memory' reads the task's train and eval splits whole; 'stream' keeps only each example's offset in the JSON-lines file and reads a step's batch (and the eval split, in order) when needed. Same batches, same results.",
+    },
     eval_every: int(100),
     ...TRAIN_COMMON,
     // 100 steps left CoLA and QQP at the majority class in bench/ml-mini; 150 learn them.

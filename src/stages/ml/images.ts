@@ -7,7 +7,7 @@
 import { normalise, type AugmentSpec, type Jitter } from '../../data/augment.js';
 import { ImageDataset } from '../../data/image-dataset.js';
 import { loadSharp } from '../../data/sharp.js';
-import type { ImageRecord } from '../../data/format.js';
+import type { ImageRecord } from '../../data/dataset-format.js';
 import type { Rng } from '../../data/rng.js';
 import { permutation } from '../../data/loader.js';
 

@@ -1,11 +1,11 @@
-// The optimisation loop every training stage shares: AdamW (s-smke.md's
-// betas and no-decay groups), cosine schedule with warmup, clipping,
+// The optimisation loop every training stage shares: AdamW (the method's
+// betas and no-decay groups, docs/method.md), cosine schedule with warmup, clipping,
 // per-step metrics and progress, periodic evaluation.
 
 import * as tf from '@tensorflow/tfjs';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import type { ParamStore } from '../../ml/params.js';
-import { AdamW, clipGlobalNorm, cosineWithWarmup, lossAndGrads, SMKE_ADAMW } from '../../ml/optim.js';
+import { AdamW, cosineWithWarmup, lossAndGrads, SMKE_ADAMW } from '../../ml/optim.js';
 import { StepReporter } from './common.js';
 
 export interface LoopOptions {
@@ -28,6 +28,17 @@ export interface LoopOptions {
   evalEvery?: number;
 }
 
+/** The schedule options every training kind takes from its parameters (TRAIN_COMMON's steps, lr, warmup, clip; eval_every if it has one). */
+export function scheduleParams(p: {
+  steps: number;
+  lr: number;
+  warmup: number;
+  clip: number;
+  eval_every?: number;
+}): Pick<LoopOptions, 'steps' | 'lr' | 'warmupFrac' | 'clip' | 'evalEvery'> {
+  return { steps: p.steps, lr: p.lr, warmupFrac: p.warmup, clip: p.clip, ...(p.eval_every !== undefined ? { evalEvery: p.eval_every } : {}) };
+}
+
 export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; seconds: number }> {
   const opt = new AdamW(o.ps, { ...SMKE_ADAMW, weightDecay: o.weightDecay ?? SMKE_ADAMW.weightDecay });
   const reporter = new StepReporter(o.ctx, o.steps, o.batchSize);
@@ -35,6 +46,18 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
   const t0 = performance.now();
   let finalLoss = NaN;
   let trainSeconds = 0;
+  // The loss of step k is read once step k+1 is queued (nothing inside a step reads back to the
+  // CPU, so the device does not wait for the host); at once before an evaluation and at the end.
+  let queued: { step: number; lr: number; loss: tf.Scalar } | undefined;
+  const readQueued = async () => {
+    if (!queued) return;
+    const { step, lr, loss } = queued;
+    queued = undefined;
+    finalLoss = (await loss.data())[0]!;
+    loss.dispose();
+    if (!Number.isFinite(finalLoss)) throw new Error(`loss is ${finalLoss} at step ${step + 1}: lower the learning rate`);
+    reporter.report(step + 1, { loss: finalLoss, lr });
+  };
   try {
     for (let step = 0; step < o.steps; step++) {
       o.ctx.signal.throwIfAborted();
@@ -42,21 +65,24 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
       const lr = cosineWithWarmup(step, o.lr, warmup, o.steps);
       await o.prepare?.(step);
       const { loss, grads } = lossAndGrads(o.ps, () => ({ loss: o.loss(step) }));
-      finalLoss = (await loss.data())[0]!;
-      loss.dispose();
-      if (!Number.isFinite(finalLoss)) throw new Error(`loss is ${finalLoss} at step ${step + 1}: lower the learning rate`);
-      if (o.clip > 0) await clipGlobalNorm(grads, o.clip);
-      opt.apply(grads, lr);
+      opt.apply(grads, lr, o.clip)?.dispose();
       for (const g of grads.values()) g.dispose();
       o.afterStep?.(step + 1);
+      await readQueued();
+      queued = { step, lr, loss };
+      const evaluating = o.evaluate && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === o.steps);
+      if (evaluating) await readQueued();
       trainSeconds += (performance.now() - ts) / 1000;
-      reporter.report(step + 1, { loss: finalLoss, lr });
-      if (o.evaluate && ((o.evalEvery && (step + 1) % o.evalEvery === 0) || step + 1 === o.steps)) {
-        await o.evaluate(step + 1);
+      if (evaluating) {
+        await o.evaluate!(step + 1);
         reporter.resetClock();
       }
     }
+    await readQueued();
+    // A stop asked for while the last steps were read still stops the stage before it publishes.
+    o.ctx.signal.throwIfAborted();
   } finally {
+    queued?.loss.dispose();
     opt.dispose();
   }
   o.ctx.log.info(`trained ${o.steps} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s (${trainSeconds.toFixed(1)} s in steps)`);
@@ -74,11 +100,17 @@ export async function inBatches(n: number, batch: number, f: (idx: number[]) => 
     parts.push((await t.data()) as Float32Array);
     t.dispose();
   }
+  const data = concatFloats(parts);
+  return { data, cols };
+}
+
+/** The arrays one after the other in one new array. */
+export function concatFloats(parts: Float32Array[]): Float32Array {
   const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
   let off = 0;
   for (const p of parts) {
     data.set(p, off);
     off += p.length;
   }
-  return { data, cols };
+  return data;
 }

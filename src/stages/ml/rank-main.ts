@@ -6,9 +6,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectRank } from '../../ml/data-parallel.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import type { RankJob } from './ranks.js';
-import { runSmke } from './s_smke-run.js';
+import { runSmke } from './s-smke-run.js';
 
 async function main(file: string): Promise<void> {
   const job = JSON.parse(await readFile(file, 'utf8')) as RankJob;

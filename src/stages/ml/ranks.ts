@@ -6,14 +6,15 @@
 // ranks read the same inputs and compute their share of each step.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { addAbortListener } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { listenRoot, type Communicator } from '../../ml/data-parallel.js';
-import type { TrainSmkeParams } from './s_smke.js';
+import type { TrainSmkeParams } from './s-smke.js';
 
 /** What a child rank needs to run its share of the stage (written as JSON for rank-main.js). */
 export interface RankJob {
@@ -100,7 +101,8 @@ export async function startRanks(ctx: StageContext, kind: RankJob['kind'], param
   const kill = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   };
-  ctx.signal.addEventListener('abort', kill, { once: true });
+  // Also fires when the stage was cancelled while the ranks were being started.
+  const killOnAbort = addAbortListener(ctx.signal, kill);
   let comm: Communicator;
   try {
     // A rank that dies before joining fails the start at once instead of at the join timeout.
@@ -122,7 +124,7 @@ export async function startRanks(ctx: StageContext, kind: RankJob['kind'], param
       await comm.close();
       if (!ok) kill();
       const codes = await Promise.all(exits);
-      ctx.signal.removeEventListener('abort', kill);
+      killOnAbort[Symbol.dispose]();
       await rm(dir, { recursive: true, force: true });
       const bad = codes.map((c, i) => [i + 1, c] as const).filter(([, c]) => c !== 0);
       if (ok && bad.length)

@@ -2,7 +2,7 @@
 // no tfjs here, descriptors are loaded by `smke check` and `smke kinds`.
 // Literal-typed (`as const`): a kind's params type is computed from them.
 
-import type { OutputSpec } from '../kind.js';
+import type { OutputSpec } from '../stage-kind.js';
 
 export const int = (def: number, min = 1, description?: string) => ({
   type: 'integer' as const,

@@ -7,6 +7,7 @@
 
 import type { AugmentSpec } from '../../data/augment.js';
 import { splitShards, streamBatches, type SplitShards, type StreamBatch } from '../../data/stream.js';
+import { concatFloats } from './loop.js';
 
 export interface MicroStreamOptions {
   split: string;
@@ -75,7 +76,7 @@ export class MicroStream {
   }
 }
 
-/** The S-SMKE augmentation (s-smke.md): RandomResizedCrop with scale 0.9-1, flip, ColorJitter 0.4. */
+/** The S-SMKE augmentation (docs/method.md, "Optimisation"): RandomResizedCrop with scale 0.9-1, flip, ColorJitter 0.4. */
 export const trainAugment = (size: number): AugmentSpec => ({ size, train: true, scale: [0.9, 1], jitter: 0.4 });
 
 /** One training batch per step for a single-rank loop (finetuning): `prepare(step)` fetches, `batch` holds it. */
@@ -103,7 +104,8 @@ export async function stepStream(dirs: string[], batchSize: number, seed: number
 
 /**
  * Evaluation over a whole split, streamed in index order and decoded ahead: `f` maps one batch of
- * normalised NHWC images to rows (run in a tidy scope); the rows and each image's label/captions come back.
+ * normalised NHWC images to rows (run in a tidy scope); the rows and each image's id and label (image-class)
+ * or captions (image-text) come back, in index order.
  */
 export async function streamEvaluate(
   dirs: string[],
@@ -112,11 +114,13 @@ export async function streamEvaluate(
   batchSize: number,
   f: (images: Float32Array, n: number) => import('@tensorflow/tfjs').Tensor,
   signal?: AbortSignal,
-): Promise<{ data: Float32Array; cols: number; rows: number; labels: number[] }> {
+): Promise<{ data: Float32Array; cols: number; rows: number; labels: number[]; ids: string[]; captions: string[][] }> {
   const tf = await import('@tensorflow/tfjs');
   const source = await splitShards(dirs, split);
   const parts: Float32Array[] = [];
   const labels: number[] = [];
+  const ids: string[] = [];
+  const captions: string[][] = [];
   let cols = 0,
     seen = 0;
   for await (const b of streamBatches(source, {
@@ -133,14 +137,11 @@ export async function streamEvaluate(
     parts.push((await t.data()) as Float32Array);
     t.dispose();
     if (b.labels) labels.push(...b.labels);
+    if (b.allCaptions) captions.push(...b.allCaptions);
+    ids.push(...b.ids);
     seen += b.size;
   }
   if (seen !== source.total) throw new Error(`the '${split}' shards hold ${seen} images, the index lists ${source.total}; regenerate the dataset`);
-  const data = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    data.set(p, off);
-    off += p.length;
-  }
-  return { data, cols, rows: source.total, labels };
+  const data = concatFloats(parts);
+  return { data, cols, rows: source.total, labels, ids, captions };
 }

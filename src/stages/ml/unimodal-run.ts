@@ -2,29 +2,30 @@
 // - train.teacher: a ViT trained supervised on the named-class image set
 //   (BEiTv2's role: a strong frozen image model to distil from);
 // - train.image_encoder: a ViT trained self-supervised by masked image
-//   modelling (hidden patches' normalised pixels regressed, SimMIM-style;
-//   Data2Vec2's role);
+//   modelling (hidden patches' normalised pixels regressed, SimMIM-style, or
+//   an EMA teacher's features, data2vec-style; Data2Vec2's role);
 // - train.mlm: a BERT-style encoder trained by masked language modelling on
 //   the text corpus, with a WordPiece vocabulary built from that corpus.
 
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
-import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
+import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
+import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
-import { schedule, setupBackend, writeMetrics } from './common.js';
+import { setupBackend, writeMetrics } from './common.js';
 import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
-import { inBatches, trainLoop } from './loop.js';
+import { inBatches, scheduleParams, trainLoop } from './loop.js';
 
 // Initial weights come from (seed, kind): with one pipeline-wide seed, two
 // kinds building the same architecture would otherwise start identical.
@@ -59,7 +60,8 @@ export async function runTeacher(ctx: StageContext, p: TrainTeacherParams): Prom
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    ...schedule(p),
+    ...scheduleParams(p),
+    batchSize: p.batch_size,
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
@@ -90,8 +92,17 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
   const val = await loadImageSplit(p.images, p.val_split, cfg.imageSize, { limit: 256, signal: ctx.signal });
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder'));
   defineVit(ps, 'image', cfg, { maskToken: true });
-  const pdim = cfg.patchSize * cfg.patchSize * 3;
-  defineLinear(ps, 'mim.head', cfg.dim, pdim);
+  const d2v = p.target === 'data2vec';
+  // The head maps the student's tokens to what is regressed: a patch's pixels, or a teacher feature.
+  defineLinear(ps, 'mim.head', cfg.dim, d2v ? cfg.dim : cfg.patchSize * cfg.patchSize * 3);
+  // data2vec's teacher: the same encoder (no mask token), starting as a copy of the student, then its EMA.
+  let teacher: ParamStore | undefined;
+  if (d2v) {
+    if (p.top_k > cfg.depth) throw new Error(`top_k ${p.top_k} exceeds the encoder's depth ${cfg.depth}: the target can average at most every block`);
+    teacher = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder', 'teacher'));
+    defineVit(teacher, 'image', cfg);
+    initTeacher(teacher, ps);
+  }
   const np = numPatches(cfg);
   const ratio = p.mask_ratio;
   const maskFor = (b: number, rng: Rng) => {
@@ -104,16 +115,20 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
   // pixels (MAE's choice for photographs); `pixels` the normalised image itself,
   // which keeps each patch's mean colour in the target: the synthetic world is
   // about colours, and norm_pix leaves an encoder that never had to see them.
+  // `data2vec` regresses the EMA teacher's contextual features instead (src/ml/data2vec.ts).
   const normPix = p.target === 'norm_pix';
   const mimLoss = (images: tf.Tensor, mask: tf.Tensor) => {
+    if (teacher) {
+      const blocks: BlockOutput[] = [];
+      vitForward(teacher, 'image', cfg, images, { blocks, finalNorm: false });
+      const target = data2vecTargets(blocks, p.top_k);
+      const pred = linear(ps, 'mim.head', vitForward(ps, 'image', cfg, images, { patchMask: mask }));
+      return data2vecLoss(pred, target, mask, p.cls_weight);
+    }
     const tokens = vitForward(ps, 'image', cfg, images, { patchMask: mask });
     const pred = linear(ps, 'mim.head', tokens.slice([0, 1, 0], [-1, -1, -1]));
     const target = patchify(images, cfg.patchSize);
-    let tn = target;
-    if (normPix) {
-      const { mean, variance } = tf.moments(target, 2, true);
-      tn = tf.div(tf.sub(target, mean), tf.sqrt(tf.add(variance, 1e-6)));
-    }
+    const tn = normPix ? layerNormPlain(target, 1e-6) : target;
     const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
     return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
   };
@@ -122,12 +137,16 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    ...schedule(p),
+    ...scheduleParams(p),
+    batchSize: p.batch_size,
     loss: (step) => {
       const idx = batches(step);
       const rng = new Rng(deriveSeed(ctx.seed, 'aug', step));
       const x = tf.tensor4d(imageBatch(train, idx, rng), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
       return mimLoss(x, maskFor(idx.length, rng));
+    },
+    afterStep: (done) => {
+      if (teacher) emaUpdate(teacher, ps, emaDecay(done - 1, p.steps, p.ema_start, p.ema_end));
     },
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
@@ -142,10 +161,11 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
     model: 'vit',
     vit: cfg,
     trained_by: 'train.image_encoder',
-    objective: `masked image modelling (${p.target} target)`,
+    objective: d2v ? `data2vec (EMA teacher, top ${p.top_k} blocks)` : `masked image modelling (${p.target} target)`,
   });
   await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, params: ps.count('image.') });
   ps.dispose();
+  teacher?.dispose();
 }
 
 /** BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random token, 10% unchanged. */
@@ -230,7 +250,8 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
-    ...schedule(p),
+    ...scheduleParams(p),
+    batchSize: b,
     loss: (step) =>
       mlmLoss(
         batches(step).map((i) => trainEnc[i]!),

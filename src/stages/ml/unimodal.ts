@@ -1,7 +1,7 @@
 // Descriptors of the mini profile's unimodal pretraining kinds (see
 // unimodal-run.ts for what each trains and why). No tfjs at import time.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { int, num, path, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES, VIT_ARCH } from './schema.js';
 
 const trainTeacherParams = {
@@ -44,10 +44,15 @@ const trainImageEncoderParams = {
     mask_ratio: { type: 'number', minimum: 0.05, maximum: 0.95, default: 0.4 },
     target: {
       type: 'string',
-      enum: ['norm_pix', 'pixels'],
+      enum: ['norm_pix', 'pixels', 'data2vec'],
       default: 'norm_pix',
-      description: "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour).",
+      description:
+        "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour), 'data2vec' the features of an EMA teacher that sees the whole image (its top_k blocks' MLP outputs, instance-normalised, averaged, layer-normalised), the CLS regressing their mean.",
     },
+    top_k: int(2, 1, "data2vec: how many of the teacher's last blocks the target averages (at most depth)."),
+    ema_start: { type: 'number', minimum: 0, maximum: 1, default: 0.99, description: "data2vec: the teacher's EMA decay at the first update." },
+    ema_end: { type: 'number', minimum: 0, maximum: 1, default: 0.999, description: 'data2vec: the EMA decay at the last update (linear in between).' },
+    cls_weight: num(1, 0, "data2vec: weight of the CLS token's regression of the image's mean teacher feature (0: patches only)."),
     eval_every: int(100),
     ...VIT_ARCH,
     ...TRAIN_COMMON,
@@ -60,8 +65,8 @@ export type TrainImageEncoderParams = ParamsOf<typeof trainImageEncoderParams>;
 
 export const trainImageEncoder = defineKind({
   name: 'train.image_encoder',
-  version: 3,
-  summary: 'Pretrain a ViT by masked image modelling (the mini stand-in for Data2Vec2)',
+  version: 4,
+  summary: "Pretrain a ViT by masked image modelling of pixels or of an EMA teacher's features (data2vec): the mini stand-in for Data2Vec2",
   params: trainImageEncoderParams,
   outputs: () => MODEL_OUT,
   resources: () => TRAIN_RESOURCES,

@@ -1,5 +1,5 @@
 // The report as data: rows, their baselines and expectations, curves. Built
-// by paper-run.ts from the store, rendered by render.ts; kept free of I/O so
+// by paper-run.ts from the store, rendered by render-report.ts; kept free of I/O so
 // the rendering and the expectation bands can be tested on fixtures.
 
 export interface Provenance {
@@ -170,4 +170,33 @@ export function fmt(v: number | undefined): string {
   // Counts (parameters) read best grouped; measured percentages with one decimal, small ones with two.
   if (Number.isInteger(v) && Math.abs(v) >= 1000) return v.toLocaleString('en-US');
   return v.toFixed(Math.abs(v) < 1 && v !== 0 ? 2 : 1);
+}
+
+// ---- comparison with an earlier run -----------------------------------------
+
+/** One row of this run beside the same row (same id) of an earlier run's report. */
+export interface RowChange {
+  /** The earlier run had no such row (or no report at all). */
+  previous?: { value: number; text?: string };
+  /** value - previous value; undefined for verdict rows and rows without a previous value. */
+  delta?: number;
+  /** A verdict row whose text changed, or a value that moved (NaN to NaN is no move). */
+  changed: boolean;
+  /**
+   * Two standard errors of the difference of two evaluations of this row,
+   * 2 sqrt(2) se with the row's `se` (GLUE rows): a change beyond it is more
+   * than the evaluation set's size lets noise explain. Undefined without se.
+   */
+  noise?: number;
+}
+
+export function compareRow(current: Row, previous: Row | undefined): RowChange {
+  if (!previous) return { changed: false };
+  const prev = { value: previous.value, ...(previous.text !== undefined && { text: previous.text }) };
+  const noise = current.baselineSe !== undefined ? 2 * Math.SQRT2 * current.baselineSe : undefined;
+  if (current.text !== undefined || previous.text !== undefined)
+    return { previous: prev, changed: current.text !== previous.text || current.value !== previous.value };
+  const bothNaN = Number.isNaN(current.value) && Number.isNaN(previous.value);
+  const delta = bothNaN ? 0 : current.value - previous.value;
+  return { previous: prev, delta, changed: !bothNaN && current.value !== previous.value, noise };
 }

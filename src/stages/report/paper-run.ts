@@ -9,11 +9,11 @@ import { dirname, join } from 'node:path';
 import type { Value } from '../../compiler/plan.js';
 import { ImageDataset } from '../../data/image-dataset.js';
 import { TextTasks } from '../../data/text-tasks.js';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import type { ReportPaperParams } from './paper.js';
 import { applyExpectations, TABLES, type Curve, type Provenance, type Report, type Row } from './model.js';
 import { PUBLISHED, PUBLISHED_ABLATION_NOTE } from './published.js';
-import { renderHtml, renderMarkdown } from './render.js';
+import { renderHtml, renderMarkdown } from './render-report.js';
 
 type Metrics = Record<string, number | string>;
 // Defaults may be missing when a test builds a report from bare params: every map falls back to empty.

@@ -1,6 +1,6 @@
 // Descriptor of report.paper (run in paper-run.ts). Light at import time.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 const file = { type: 'string', minLength: 1 } as const;
 const fileMap = (description: string) => ({ type: 'object', additionalProperties: file, default: {}, description }) as const;
@@ -67,6 +67,10 @@ export const reportPaper = defineKind({
     };
   },
   resources: () => ({ cpus: 1, memBytes: 512 * 1024 ** 2 }),
+  async compare(c) {
+    const { compareReports } = await import('./compare-reports.js');
+    return compareReports(c);
+  },
   async run(ctx, params) {
     const { runReport } = await import('./paper-run.js');
     await runReport(ctx, params);

@@ -1,4 +1,4 @@
-// The published S-SMKE numbers (shared/s-smke.md, "Published numbers"), by
+// The published S-SMKE numbers (docs/method.md, "Published numbers"), by
 // report row id. These are the paper's results, printed beside the measured
 // ones; nothing here is ever used as a measured value.
 
@@ -40,6 +40,6 @@ export const PUBLISHED: Record<string, number> = {
   'retrieval.flickr.ir1': 64.6,
 };
 
-/** The thesis's ablation path on ImageNet zero-shot, quoted under the ablation table. */
+/** The published ablation path on ImageNet zero-shot (docs/method.md), quoted under the ablation table. */
 export const PUBLISHED_ABLATION_NOTE =
   'Thesis ablation path (ImageNet zero-shot, paper scale): MSE KD 30.4 -> token type after the encoders 30.3 -> contrastive KD 33.0 -> + memory bank ~37.';

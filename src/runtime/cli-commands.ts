@@ -1,26 +1,24 @@
 // What the runtime's commands do (src/cli only parses their arguments).
 
-import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
 // the scheduler, execa) is loaded by the commands that use it.
-import { UsageError } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
-import { loadPlan, validPlanDigest } from './load.js';
+import { loadPlan, validPlanDigest } from './load-plan.js';
 import { release, tryAcquire } from './locks.js';
-import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop.js';
+import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop-snapshot.js';
 import { chooseRenderer } from './renderers/index.js';
-import { colours, seconds, shown } from './renderers/format.js';
+import { colours, seconds, shown } from './renderers/display-text.js';
 import type { StateDb } from './state.js';
 import { removeTree, unsealTree } from './readonly.js';
 import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
 import { checkEntry, cleanTmp, listEntries } from './store.js';
 import { resultTargets } from './results.js';
-
-/** Exit codes (docs/runtime.md). */
-const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+import { failureOfRow } from './attempt-failure.js';
 
 export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
 
@@ -137,12 +135,43 @@ export function runCli(a: RunCliArgs): Promise<number> {
         remote,
       });
       await renderer.close();
+      if (!a.dryRun) await writeComparisons(plan, a.store, a.json);
       return s.exitCode;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
   });
+}
+
+/**
+ * After a run, the comparison pages of the run this process just recorded
+ * (results/<instance>.compare.html: a report beside the previous run's,
+ * ./compare.ts). They live outside the store, so a failure here is a
+ * warning, never the run's exit code.
+ */
+async function writeComparisons(plan: Plan, store: string | undefined, json: boolean): Promise<void> {
+  try {
+    // Only kinds with a `compare` (report.paper) draw a page: other pipelines never reopen the DB here.
+    const { registry } = await import('../stages/registry.js');
+    if (!plan.instances.some((i) => registry().get(i.kind)?.compare)) return;
+    const lay = layout(plan.projectDir, store);
+    if (!existsSync(lay.dbPath)) return;
+    const state = await openDb(lay, store !== undefined);
+    try {
+      const run = state.runs(50).find((r) => r.pid === process.pid && r.file === plan.file);
+      if (!run) return;
+      const { refreshComparisons } = await import('./compare.js');
+      for (const p of await refreshComparisons(state, lay, run.id)) {
+        const against = p.previousRun === undefined ? ': no earlier run to compare with yet' : ` with run ${p.previousRun}`;
+        if (!json) process.stdout.write(`compared ${p.instance}${against}: ${shown(p.path)}\n`);
+      }
+    } finally {
+      state.close();
+    }
+  } catch (e) {
+    process.stderr.write(`warning: the comparison with the previous run was not written: ${(e as Error).message}\n`);
+  }
 }
 
 // --- status and explain -------------------------------------------------------------
@@ -319,7 +348,7 @@ export async function historyCli(a: { limit: number; json?: boolean; metrics?: s
       const metrics = runMetrics?.(s.state, s.lay.storeDir, r.id, a.metrics);
       if (a.json) {
         process.stdout.write(
-          `${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`,
+          `${JSON.stringify({ ...r, attempts: attempts.map((t, i) => ({ ...t, failure: failureOfRow(t) ?? null, ...times[i] })), ...(metrics && { metrics: Object.fromEntries(metrics) }) })}\n`,
         );
         continue;
       }
@@ -358,7 +387,7 @@ function formatMetric(v: number | undefined): string {
   return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
 }
 
-export async function diffCli(a: { runA?: number; runB?: number; json?: boolean }): Promise<number> {
+export async function diffCli(a: { runA?: number; runB?: number; json?: boolean; html?: string }): Promise<number> {
   const s = await openState();
   if (!s) {
     process.stderr.write('smke diff: no runs recorded here (no .smke/state.db in this directory)\n');
@@ -368,6 +397,7 @@ export async function diffCli(a: { runA?: number; runB?: number; json?: boolean 
   try {
     const [ra, rb] = defaultRuns(s.state, a.runA, a.runB);
     const d = compareRuns(s.state, s.lay.storeDir, ra, rb);
+    if (a.html !== undefined) await writeDiffPages(s.state, s.lay.storeDir, ra, rb, a.html, a.json === true);
     if (a.json) {
       process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
       return EXIT.ok;
@@ -400,6 +430,23 @@ export async function diffCli(a: { runA?: number; runB?: number; json?: boolean 
     throw e;
   } finally {
     s.state.close();
+  }
+}
+
+/**
+ * `smke diff --html FILE`: run B's report (every instance whose kind draws a
+ * comparison page) beside run A's. Several such instances: FILE.<instance>.html each.
+ */
+async function writeDiffPages(state: StateDb, storeDir: string, ra: number, rb: number, file: string, json: boolean): Promise<void> {
+  const { comparisonPages, CompareError } = await import('./compare.js');
+  const { safeName } = await import('./layout.js');
+  const pages = await comparisonPages(state, storeDir, rb, { runA: ra });
+  if (!pages.length)
+    throw new CompareError(`run ${rb} has no report to compare (no instance of a kind that draws a comparison page, such as report.paper): drop --html`);
+  for (const p of pages) {
+    const path = pages.length === 1 ? file : `${file.replace(/\.html?$/i, '')}.${safeName(p.instance)}.html`;
+    writeFileSync(path, p.html);
+    if (!json) process.stderr.write(`smke diff: ${p.instance} of run ${rb} beside run ${ra}: ${shown(resolve(path))}\n`);
   }
 }
 

@@ -3,11 +3,11 @@
 // and `smke status` load every kind's descriptor, so heavy libraries (tfjs,
 // sharp) are imported inside `run`, never at the top of a kind's module.
 
-import type { OutputSpec, KindInfo } from '../compiler/kinds.js';
+import type { OutputSpec, KindInfo } from '../compiler/kind-catalog.js';
 import type { Resources, Value } from '../compiler/plan.js';
 import type { ObjectSchema, ParamsOf, Symbolic } from './param-types.js';
 
-export type { OutputSpec, KindInfo } from '../compiler/kinds.js';
+export type { OutputSpec, KindInfo } from '../compiler/kind-catalog.js';
 export type { ObjectSchema, ParamsOf, Symbolic } from './param-types.js';
 
 export interface StageLogger {
@@ -58,6 +58,27 @@ export interface StageContext {
   outputFd?: number;
 }
 
+/** One run's use of an instance, for a kind's `compare`. */
+export interface ComparedRun {
+  /** Run number (`smke history`), and when it started (ISO). */
+  run: number;
+  started: string;
+  profile?: string;
+  /** The instance's store entry in that run; undefined when the entry is gone (smke gc). */
+  dir?: string;
+  key: string;
+}
+
+/** What the runtime hands a kind's `compare`: the same instance in two runs (src/runtime/compare.ts). */
+export interface RunComparison {
+  instance: string;
+  current: ComparedRun & { dir: string };
+  /** The latest earlier run of the same pipeline that used this instance; undefined: there is none. */
+  previous?: ComparedRun;
+  /** One line per instance whose key differs between the two runs, with why: `glue[rte]: param lr: 0.002 -> 0.0025`. */
+  changes: string[];
+}
+
 /**
  * A stage kind whose parameters have the type `P`. Write one with `defineKind`,
  * which computes `P` from the `params` schema (ParamsOf), so the schema and
@@ -99,6 +120,14 @@ export interface StageKind<P> {
    */
   pooled?: boolean;
   run(ctx: StageContext, params: P): Promise<void>;
+  /**
+   * For kinds whose output is a page people read (a report): the page of
+   * `current` beside the same instance's output in an earlier run, as one
+   * self-contained HTML document. `smke run` writes it outside the store
+   * (results/<instance>.compare.html), because it depends on run history,
+   * which no cache key covers; import the renderer lazily, as in `run`.
+   */
+  compare?(c: RunComparison): Promise<string>;
 }
 
 /**
@@ -110,6 +139,7 @@ export interface StageKind<P> {
 export interface AnyStageKind extends KindInfo {
   passEnv?(params: Record<string, Value>): string[];
   pooled?: boolean;
+  compare?(c: RunComparison): Promise<string>;
   run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
 }
 

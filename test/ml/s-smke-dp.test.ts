@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { rankDevices } from '../../src/stages/ml/ranks.js';
 import { decodeSafetensors } from '../../src/ml/safetensors.js';
 import { makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';

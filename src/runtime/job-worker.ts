@@ -19,16 +19,17 @@ import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, rmSy
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { StageContext } from '../stages/kind.js';
+import type { StageContext } from '../stages/stage-kind.js';
 import { registry } from '../stages/registry.js';
 import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
 import { readJob, refKey, type JobSpec } from './job.js';
+import { AttemptFailed } from './attempt-failure.js';
 import { adopt, release } from './locks.js';
 import { removeTree } from './readonly.js';
-import { META_DIR, publish } from './store.js';
-import { reapStrays } from './strays.js';
+import { META_DIR, publish, storeSynced } from './store.js';
+import { procMark, reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
 
 /** Exit codes of the worker (the final event carries the detail). */
@@ -69,6 +70,7 @@ export async function runWorker(jobPath: string): Promise<number> {
   process.once('SIGINT', onSignal);
   // The process's own stdout/stderr are the job's log (the executor opened it).
   const code = await runJob(job, sink, controller.signal, { write: (t) => process.stderr.write(t) }, jobPath);
+  await storeSynced();
   await sink.close();
   return code;
 }
@@ -123,6 +125,7 @@ export async function serveWorker(): Promise<number> {
     if (retire) break;
   }
   lines.close();
+  await storeSynced();
   await sink.close();
   return 0;
 }
@@ -202,9 +205,11 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
 
     // The manifest's timings are the stage's own time; `smke history` shows the rest as overhead.
     started = new Date();
+    const startedAt = procMark();
     // Whatever the stage started dies here, before its outputs are digested (./strays.ts).
     const stopStrays = async (): Promise<void> => {
-      for (const s of await reapStrays(job.tmpDir, [job.scratchDir])) ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
+      for (const s of await reapStrays(job.tmpDir, [job.scratchDir], { startedAt }))
+        ctx.log.warn(`killed pid ${s.pid} (${s.command}), left running by the stage: ${s.why}`);
     };
     await kind.run(ctx, params).then(stopStrays, async (e: unknown) => {
       await stopStrays().catch(() => undefined);
@@ -215,7 +220,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     const missing = Object.entries(kind.outputs(params))
       .filter(([, spec]) => spec.path !== '.' && !existsSync(join(job.tmpDir, spec.path)))
       .map(([name, spec]) => `${name} (${spec.path})`);
-    if (missing.length) throw new Error(`declared output(s) not created: ${missing.join(', ')}`);
+    if (missing.length) throw new AttemptFailed({ kind: 'missing-output', outputs: missing });
 
     const finished = new Date();
     const published = await publish({
@@ -251,7 +256,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     const error = e instanceof Error ? e.message : String(e);
     out.write(`smke worker: ${job.instance}: ${cancelled ? 'cancelled' : error}\n`);
     return finish(
-      cancelled ? { type: 'final', status: 'cancelled' } : { type: 'final', status: 'failed', error },
+      cancelled ? { type: 'final', status: 'cancelled' } : { type: 'final', status: 'failed', error, ...(e instanceof AttemptFailed && { reason: e.failure }) },
       cancelled ? WORKER_EXIT.cancelled : WORKER_EXIT.failed,
     );
   }

@@ -1,7 +1,7 @@
 // `dataset.coco` and `dataset.flickr30k`: image-caption datasets with the
 // Karpathy split (COCO 5k / Flickr30K 1k test images for retrieval).
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const KARPATHY_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip';
 export const COCO_URLS = {

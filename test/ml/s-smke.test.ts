@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trainSmke } from '../../src/stages/ml/s_smke.js';
+import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { loadModel } from '../../src/ml/models.js';
 import { decodeSafetensors } from '../../src/ml/safetensors.js';
 import { makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';

@@ -1,4 +1,4 @@
-// train.s_smke: S-SMKE pretraining (s-smke.md). The image and text encoders
+// train.s_smke: S-SMKE pretraining (docs/method.md). The image and text encoders
 // come from pretrained unimodal checkpoints truncated to `layers` blocks; the
 // frozen teacher gives the KD targets on the same augmented images.
 // Resumable: every `checkpoint_every` steps the model, AdamW moments, memory
@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageContext } from '../kind.js';
+import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { l2normalize } from '../../ml/layers.js';
 import { MemoryBank } from '../../ml/losses.js';
@@ -18,7 +18,7 @@ import { AdamW, cosineWithWarmup, SMKE_ADAMW } from '../../ml/optim.js';
 import type { ParamStore } from '../../ml/params.js';
 import { loadSafetensors, saveSafetensors, type NamedTensor } from '../../ml/safetensors.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
-import { smkeTrainStep, smkeValidate, type SmkeBatch } from '../../ml/smke-train.js';
+import { smkeTrainStep, smkeValidate, type PendingStep, type SmkeBatch } from '../../ml/smke-train.js';
 import { vitForward } from '../../ml/vit.js';
 import { dirList, setupBackend, StepReporter, writeMetrics } from './common.js';
 import { epochBatches } from './images.js';
@@ -26,7 +26,7 @@ import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { MicroStream, trainAugment } from './streaming.js';
 import { rankShare, type Communicator } from '../../ml/data-parallel.js';
 import { rankDevices, startRanks, type Ranks } from './ranks.js';
-import type { TrainSmkeParams } from './s_smke.js';
+import type { TrainSmkeParams } from './s-smke.js';
 
 /** The teacher's target: its last-block CLS, final norm removed, L2-normalised. */
 export function teacherTargets(teacher: ParamStore, cfg: VitCheckpoint['vit'], images: tf.Tensor): tf.Tensor2D {
@@ -106,6 +106,10 @@ async function trainSmke(ctx: StageContext, p: TrainSmkeParams, comm: Communicat
   // Rank 0 (or the only rank) reports, validates and writes; the other ranks only train.
   const lead = !comm || comm.rank === 0;
   const { backend } = await setupBackend(ctx, p);
+  if (comm && comm.world > 1 && backend === 'webgpu')
+    ctx.log.warn(
+      `rank ${comm.rank}: the webgpu backend (Dawn) does not select its GPU by CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ''}; on a machine with identical GPUs every rank opens the first one it can reach unless each process sees only its own (Slurm ConstrainDevices, one container per GPU). Use the tensorflow-gpu backend, or isolate the devices (docs/paper-profile.md)`,
+    );
   const teacher = await loadModel(p.teacher, ctx.seed);
   if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
   const tcfg = teacher.config.vit;
@@ -184,6 +188,27 @@ async function trainSmke(ctx: StageContext, p: TrainSmkeParams, comm: Communicat
     for (const [k, v] of Object.entries(val)) ctx.metric(`val_${k}`, v, step);
     ctx.log.info(`step ${step}: val loss ${val.loss.toFixed(4)}, KD acc ${(val.kdAcc * 100).toFixed(1)}%, ITC acc ${(val.itcAcc * 100).toFixed(1)}%`);
   };
+  // Step k's metrics are read once step k+1 is queued, so the device never waits for the host
+  // between steps; they are read at once before a validation, a checkpoint or the end.
+  let queued: { step: number; lr: number; result: PendingStep } | undefined;
+  const readQueued = async () => {
+    if (!queued) return;
+    const { step, lr, result } = queued;
+    queued = undefined;
+    const r = await result.read();
+    if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
+    last = r;
+    if (!lead) return;
+    reporter.report(step + 1, {
+      loss: r.loss,
+      loss_kd: r.kd,
+      loss_itc: r.itc,
+      lr,
+      grad_norm: r.gradNorm,
+      logit_scale_interm: r.scaleInterm,
+      logit_scale_out: r.scaleOut,
+    });
+  };
   try {
     for (let step = start; step < steps; step++) {
       ctx.signal.throwIfAborted();
@@ -191,28 +216,24 @@ async function trainSmke(ctx: StageContext, p: TrainSmkeParams, comm: Communicat
       const micro: SmkeBatch[] = [];
       for (const k of mineK) micro.push(await microBatch(step, k));
       const lr = cosineWithWarmup(step, p.lr, warmup, steps);
-      const r = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, p.clip, comm);
+      const result = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, p.clip, comm);
       free(micro);
-      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${step + 1}: lower the learning rate`);
+      await readQueued();
+      queued = { step, lr, result };
+      const done = step + 1;
+      const validating = done % p.val_every === 0 || done === steps;
+      const checkpointing = done % p.checkpoint_every === 0 && done < steps;
+      if (validating || checkpointing) await readQueued();
       stepSeconds += (performance.now() - t0) / 1000;
       stepsRun++;
-      last = r;
       if (!lead) continue;
-      const scales = tf.tidy(() => tf.stack([ps.get('scale.interm'), ps.get('scale.out')]).dataSync());
-      reporter.report(step + 1, {
-        loss: r.loss,
-        loss_kd: r.kd,
-        loss_itc: r.itc,
-        lr,
-        grad_norm: r.gradNorm,
-        logit_scale_interm: scales[0]!,
-        logit_scale_out: scales[1]!,
-      });
-      const done = step + 1;
-      if (done % p.val_every === 0 || done === steps) await validate(done);
-      if (done % p.checkpoint_every === 0 && done < steps) await saveResume(resumeDir, done, ps, opt, bank);
+      if (validating) await validate(done);
+      if (checkpointing) await saveResume(resumeDir, done, ps, opt, bank);
       reporter.resetClock();
     }
+    await readQueued();
+    // A stop asked for while the last steps were read still stops the stage before it publishes.
+    ctx.signal.throwIfAborted();
     if (!lead) return;
     const out = join(ctx.outDir, 'model');
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
@@ -233,6 +254,7 @@ async function trainSmke(ctx: StageContext, p: TrainSmkeParams, comm: Communicat
       backend,
     });
   } finally {
+    queued?.result.dispose();
     await stream?.close();
     free(valBatches);
     bank.dispose();

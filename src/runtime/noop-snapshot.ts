@@ -18,7 +18,7 @@ import type { Layout } from './layout.js';
 import type { EventBus } from './events.js';
 import type { RunSummary } from './orchestrate.js';
 
-/** A no-op run answered by the fast path (./noop.ts), waiting in the journal. */
+/** A no-op run answered by the fast path (./noop-snapshot.ts), waiting in the journal. */
 export interface NoopRunRecord {
   file: string;
   profile: string | null;
@@ -120,7 +120,7 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
   return snap;
 }
 
-/** Report a run answered by the no-op fast path (./noop.ts), and record it as repeating the snapshot's run. */
+/** Report a run answered by the no-op fast path (./noop-snapshot.ts), and record it as repeating the snapshot's run. */
 export function answerNoop(snap: Snapshot, lay: Layout, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number): RunSummary {
   const rows = snap.instances ? snap.instances.split('\n').map((l) => l.split('\t') as [string, string, string]) : [];
   const n = rows.length;

@@ -1,6 +1,7 @@
 // Retry policy and error classification shared by file downloads and the
 // image scrapers: which failures are worth another try, and how long to wait.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Rng } from './rng.js';
 
 /** A failure with a short machine-readable reason (stats files count by it). */
@@ -32,18 +33,14 @@ export function backoffMs(policy: RetryPolicy, attempt: number, rng: Rng): numbe
   return Math.round(exp * (0.5 + rng.next()));
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+/**
+ * Waits `ms` before the next attempt. An abort rejects at once with `signal.reason`, so a retry loop
+ * ends with the caller's reason rather than retrying. (The runtime's polling waits have the opposite
+ * contract, `waitUnlessAborted` in runtime/wait.ts: an abort there just ends the wait.)
+ */
+export async function retryDelay(ms: number, signal?: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch((err: unknown) => {
+    throw signal?.aborted ? signal.reason : err;
   });
 }
 

@@ -1,4 +1,4 @@
-// Runs an exec stage's program. See ./kind.ts for the parameters.
+// Runs an exec stage's program. See ./exec.ts for the parameters.
 //
 // No shell unless the stage says `shell = true`: an argv array cannot be
 // misquoted. The program's stdout and stderr are the worker's, which the
@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
-import type { StageContext } from '../kind.js';
-import { execOutputPaths, type ExecParams } from './kind.js';
+import type { StageContext } from '../stage-kind.js';
+import { execOutputPaths, type ExecParams } from './exec.js';
 import { redactor } from './redact.js';
 
 /** Names that usually hold credentials (HF_TOKEN, WANDB_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD). */

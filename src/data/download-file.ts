@@ -5,13 +5,14 @@
 // chooses (a stage's scratch dir), so a retry of the whole stage resumes too.
 
 import { createHash } from 'node:crypto';
+import { addAbortListener } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage } from 'node:http';
 import { discard, httpGet, HttpAgents, writeBody, type ByteSink } from './http-get.js';
-import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, sleep, statusError, type RetryPolicy } from './http.js';
+import { DEFAULT_RETRY, FetchError, backoffMs, networkError, redactUrl, retryDelay, statusError, type RetryPolicy } from './retry-policy.js';
 import { Rng } from './rng.js';
 
 export interface DownloadOptions {
@@ -163,7 +164,8 @@ async function attempt(
   }
   const ctl = new AbortController();
   const onOuterAbort = () => ctl.abort(opts.signal!.reason);
-  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  // Also fires when the outer signal was aborted before this download began.
+  const outerListener = opts.signal ? addAbortListener(opts.signal, onOuterAbort) : undefined;
   let stalled = false;
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
@@ -287,7 +289,7 @@ async function attempt(
     return { total, resumed: from > 0 };
   } finally {
     clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onOuterAbort);
+    outerListener?.[Symbol.dispose]();
   }
 }
 
@@ -402,7 +404,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
         }
         const delay = fe.retryAfterMs ?? backoffMs(policy, failures - 1, rng);
         opts.onRetry?.(fe, attempts, delay);
-        await sleep(delay, opts.signal);
+        await retryDelay(delay, opts.signal);
       }
     }
   } finally {

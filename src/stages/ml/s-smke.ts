@@ -1,6 +1,6 @@
-// Descriptor of train.s_smke (run in s_smke-run.ts). No tfjs at import time.
+// Descriptor of train.s_smke (run in s-smke-run.ts). No tfjs at import time.
 
-import { defineKind, type ObjectSchema, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { DATA_MODE, int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
 const trainSmkeParams = {
@@ -58,7 +58,7 @@ export const trainSmke = defineKind({
   },
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
-    const { runSmke } = await import('./s_smke-run.js');
+    const { runSmke } = await import('./s-smke-run.js');
     await runSmke(ctx, params);
   },
 });

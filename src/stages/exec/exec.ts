@@ -1,10 +1,10 @@
 // The `exec` kind: runs any program, the way a pipeline drives code smke does
 // not ship (the reference PyTorch implementation, a shell script). Its
-// descriptor is here; the process handling lives in ./run.ts so that loading
+// descriptor is here; the process handling lives in ./exec-run.ts so that loading
 // the registry stays cheap.
 
 import type { Value } from '../../compiler/plan.js';
-import { defineKind, type ObjectSchema, type OutputSpec, type ParamsOf } from '../kind.js';
+import { defineKind, type ObjectSchema, type OutputSpec, type ParamsOf } from '../stage-kind.js';
 
 /** Output names must be usable in references (`stage.name`). */
 const OUTPUT_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
@@ -103,7 +103,7 @@ export const execKind = defineKind({
     return (params.secret_env ?? []).filter((n): n is string => typeof n === 'string');
   },
   async run(ctx, params) {
-    const { runExec } = await import('./run.js');
+    const { runExec } = await import('./exec-run.js');
     await runExec(ctx, params);
   },
 });

@@ -2,7 +2,23 @@
 // CSS and SVG, no scripts, no external resources: it opens from the store, a
 // CI artifact or an e-mail attachment the same way).
 
-import { fmt, type Curve, type Report, type Row } from './model.js';
+import { fmt, type Curve, type Report, type Row, type RowChange } from './model.js';
+
+/**
+ * What turns report.html into the page comparing it with an earlier run
+ * (./compare.ts): two more columns, the earlier value and the change, and a
+ * summary of what differs between the runs. The same renderer draws both.
+ */
+export interface PageComparison {
+  /** Which earlier run the values come from, as the column heading says it: `run 2`. */
+  previousLabel: string;
+  /** Lines shown above the tables: the two runs, the instances that differ and why. */
+  summary: string[];
+  /** Row id -> its change; undefined when there are no earlier values to show. */
+  rows?: Map<string, RowChange>;
+  /** Why there are none, in the change column when `rows` is undefined (default: `no earlier run`). */
+  unavailable?: string;
+}
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -124,8 +140,35 @@ figure.curve figcaption { font-size: 12px; font-weight: bold; }
 .note { color: #555; font-size: 13px; }
 `;
 
-function rowHtml(r: Row): string {
-  const cmp = r.baseline !== undefined && Number.isFinite(r.value) ? (r.value > r.baseline ? 'above' : 'below') : '';
+// Only the comparison page has these: report.html stays byte for byte what its key says.
+const COMPARE_CSS = `td.change.same, td.change.none { color: #888; white-space: nowrap; } td.change.changed { font-weight: bold; }
+.noise { font-weight: normal; color: #555; font-size: 12px; }
+.compared { border: 1px solid #9ab; background: #f2f6fa; padding: .5em 1em; }
+`;
+
+const signed = (d: number): string => `${d > 0 ? '+' : d < 0 ? '-' : ''}${fmt(Math.abs(d))}`;
+
+/** The two comparison cells of a row: the earlier run's value, and the change with whether it is beyond noise. */
+function changeCells(r: Row, cmp: PageComparison): string {
+  const ch = cmp.rows?.get(r.id);
+  if (!ch?.previous) {
+    const why = cmp.rows ? 'new row' : (cmp.unavailable ?? 'no earlier run');
+    return `<td class="n previous none">—</td><td class="change none">${why}</td>`;
+  }
+  const prev = ch.previous;
+  const prevCell = `<td class="n previous" data-previous="${prev.value}">${esc(prev.text ?? fmt(prev.value))}</td>`;
+  if (!ch.changed) return `${prevCell}<td class="change same" data-delta="0">no change</td>`;
+  if (ch.delta === undefined) return `${prevCell}<td class="change changed">changed</td>`;
+  const noise =
+    ch.noise === undefined
+      ? ''
+      : ` <span class="noise">${Math.abs(ch.delta) > ch.noise ? 'beyond' : 'within'} noise (2 se of a difference: ${esc(fmt(ch.noise))})</span>`;
+  const dir = ch.delta > 0 ? 'up' : 'down';
+  return `${prevCell}<td class="change changed ${dir}" data-delta="${ch.delta}"${ch.noise === undefined ? '' : ` data-beyond-noise="${Math.abs(ch.delta) > ch.noise}"`}>${esc(signed(ch.delta))}${noise}</td>`;
+}
+
+function rowHtml(r: Row, cmp?: PageComparison): string {
+  const above = r.baseline !== undefined && Number.isFinite(r.value) ? (r.value > r.baseline ? 'above' : 'below') : '';
   const base =
     r.baseline !== undefined
       ? `${esc(fmt(r.baseline))}${r.baselineKind ? ` <small>(${esc(r.baselineKind)})</small>` : ''}${r.baselineSe !== undefined ? ` <small>se ${esc(fmt(r.baselineSe))}</small>` : ''}`
@@ -133,7 +176,7 @@ function rowHtml(r: Row): string {
   const st = r.ok === undefined ? '' : r.ok ? '<span class="ok">ok</span>' : '<span class="fail">FAIL</span>';
   return (
     `<tr id="row-${esc(r.id)}" class="${r.ok === false ? 'fail' : ''}" data-row="${esc(r.id)}"><td>${esc(r.label)}</td><td>${esc(r.metric)}</td>` +
-    `<td class="n measured ${cmp}">${esc(r.text ?? fmt(r.value))}</td><td class="n">${base}</td><td class="n">${r.published !== undefined ? esc(fmt(r.published)) : ''}</td>` +
+    `<td class="n measured ${above}">${esc(r.text ?? fmt(r.value))}</td>${cmp ? changeCells(r, cmp) : ''}<td class="n">${base}</td><td class="n">${r.published !== undefined ? esc(fmt(r.published)) : ''}</td>` +
     `<td>${r.expect ? `<code>${esc(r.expect)}</code>` : ''}</td><td>${st}</td><td class="prov">${esc(provText(r))}</td></tr>`
   );
 }
@@ -145,11 +188,14 @@ export function curveFigure(c: Curve): string {
   return `<figure class="curve" data-stage="${esc(c.label)}"><figcaption>${esc(c.label)}</figcaption>${loss}${acc}</figure>`;
 }
 
-export function renderHtml(rep: Report): string {
+/** report.html; with `cmp`, the same page compared with an earlier run (two more columns, a summary on top). */
+export function renderHtml(rep: Report, cmp?: PageComparison): string {
+  const title = cmp ? `${rep.title}, compared with ${cmp.previousLabel}` : rep.title;
   const body: string[] = [
-    `<h1>${esc(rep.title)}</h1>`,
+    `<h1>${esc(title)}</h1>`,
     `<p>Profile <b>${esc(rep.scale)}</b>, generated ${esc(rep.generated)}. Each measured value stands beside its chance or majority-class baseline (computed from the evaluation data) and the published S-SMKE number; green: above the baseline.</p>`,
   ];
+  if (cmp) body.push(`<div class="compared"><ul>${cmp.summary.map((l) => `<li>${esc(l)}</li>`).join('')}</ul></div>`);
   if (rep.failures.length)
     body.push(`<div class="failures"><b>Expectations failed</b><ul>${rep.failures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul></div>`);
   for (const t of rep.tables) {
@@ -158,11 +204,11 @@ export function renderHtml(rep: Report): string {
     body.push(`<h2>${esc(t.title)}</h2>`);
     if (t.note) body.push(`<p class="note">${esc(t.note)}</p>`);
     body.push(
-      `<table class="results" data-table="${esc(t.id)}"><thead><tr><th>row</th><th>metric</th><th>measured</th><th>chance / majority</th><th>published</th><th>expect</th><th></th><th>provenance (stage · key · finished · time · backend)</th></tr></thead><tbody>`,
+      `<table class="results" data-table="${esc(t.id)}"><thead><tr><th>row</th><th>metric</th><th>measured</th>${cmp ? `<th>previous run (${esc(cmp.previousLabel)})</th><th>change</th>` : ''}<th>chance / majority</th><th>published</th><th>expect</th><th></th><th>provenance (stage · key · finished · time · backend)</th></tr></thead><tbody>`,
     );
-    body.push(...rows.map(rowHtml), '</tbody></table>');
+    body.push(...rows.map((r) => rowHtml(r, cmp)), '</tbody></table>');
   }
   const figs = rep.curves.map(curveFigure).filter(Boolean);
   if (figs.length) body.push('<h2>Training curves</h2>', `<div class="curves">${figs.join('')}</div>`);
-  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${esc(rep.title)}</title><style>${CSS}</style></head><body>\n${body.join('\n')}\n</body></html>\n`;
+  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>${CSS}${cmp ? COMPARE_CSS : ''}</style></head><body>\n${body.join('\n')}\n</body></html>\n`;
 }

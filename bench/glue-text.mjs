@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// The text side of the mini profile on its own: the GLUE-like tasks finetuned
+// from a train.mlm encoder (pretrained) and from the same kind's untrained
+// model (1 step at lr 0: random init), each beside its majority/constant
+// baseline and two standard errors of that baseline (the report's band
+// `>= chance + 2 se`). Every stage runs through its kind, as in the pipeline;
+// the data are data.synthetic's text tasks and corpus (seed 42) with the
+// image sets cut to a few images (they are not used here).
+//
+// Usage: npm run build && nice node bench/glue-text.mjs [--inits pretrained,random]
+//          [--tasks cola,sst2,...] [--mlm-steps 200] [--steps 80] [--batch 32]
+//          [--lr 1e-3 | --lr sst2=3e-3,mrpc=2e-3] [--seed 42] [--work DIR]
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { generateSynthetic } from '../dist/data/synthetic/index.js';
+import { kinds as mlKinds } from '../dist/stages/ml/index.js';
+import { glueBaseline } from '../dist/stages/report/paper-run.js';
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+};
+const ALL = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli'];
+const tasks = arg('tasks', ALL.join(',')).split(',');
+const inits = arg('inits', 'pretrained,random').split(',');
+const mlmSteps = Number(arg('mlm-steps', 200));
+const steps = Number(arg('steps', 80));
+const batch = Number(arg('batch', 32));
+const seed = Number(arg('seed', 42));
+// --lr 2e-3 for every task, or task=lr pairs (the rest at 1e-3).
+const lrArg = arg('lr', '1e-3');
+const lrOf = (task) => {
+  if (!lrArg.includes('=')) return Number(lrArg);
+  const pairs = Object.fromEntries(lrArg.split(',').map((kv) => kv.split('=')));
+  return Number(pairs[task] ?? 1e-3);
+};
+const work = arg('work', join('bench', 'out', 'glue-text'));
+const kinds = new Map(mlKinds.map((k) => [k.name, k]));
+const ajv = new Ajv({ useDefaults: true, strict: false });
+
+async function stage(name, kindName, params) {
+  const outDir = join(work, name, 'out'),
+    scratchDir = join(work, name, 'scratch');
+  const metricsFile = join(outDir, 'metrics.json');
+  if (existsSync(metricsFile)) return { outDir, m: JSON.parse(readFileSync(metricsFile, 'utf8')) };
+  const kind = kinds.get(kindName);
+  const p = structuredClone(params);
+  if (!ajv.compile(kind.params)(p)) throw new Error(`${name}: bad params ${JSON.stringify(params)}`);
+  mkdirSync(outDir, { recursive: true });
+  mkdirSync(scratchDir, { recursive: true });
+  const ctx = {
+    instance: name,
+    stage: name,
+    key: name,
+    outDir,
+    scratchDir,
+    projectDir: work,
+    attempt: 1,
+    seed,
+    resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
+    backend: process.env.SMKE_BACKEND || undefined,
+    log: { debug() {}, info() {}, warn: (m) => console.log(`  [${name}] warn ${m}`), error: (m) => console.log(`  [${name}] error ${m}`) },
+    progress() {},
+    metric() {},
+    signal: new AbortController().signal,
+  };
+  const t0 = performance.now(),
+    c0 = process.cpuUsage();
+  await kind.run(ctx, p);
+  const c1 = process.cpuUsage(c0);
+  const m = JSON.parse(readFileSync(metricsFile, 'utf8'));
+  const cpu = (c1.user + c1.system) / 1e6;
+  console.log(
+    `  ${name.padEnd(40)} ${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s wall ${cpu.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}` : `loss ${m.loss.toFixed(3)}`}`,
+  );
+  return { outDir, m };
+}
+
+const syn = join(work, 'synthetic');
+if (!existsSync(join(syn, 'corpus'))) {
+  const tiny = { train: 4, val: 2, test: 2 };
+  await generateSynthetic(syn, { seed: 42, coco: tiny, flickr: tiny, classify: { classes: 2, trainPerClass: 2, valPerClass: 2 } });
+}
+const encoders = {
+  pretrained: join((await stage(`mlm-${mlmSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: mlmSteps })).outDir, 'model'),
+  random: join((await stage('mlm-untrained', 'train.mlm', { corpus: join(syn, 'corpus'), steps: 1, lr: 0 })).outDir, 'model'),
+};
+const rows = [];
+for (const task of tasks) {
+  const row = { task, base: await glueBaseline(join(syn, 'glue'), task) };
+  for (const init of inits) {
+    const model = init === 'pretrained' ? encoders.pretrained : encoders.random;
+    const tag = `glue-${task}-${init}${init === 'pretrained' ? mlmSteps : ''}-s${steps}-b${batch}-lr${lrOf(task)}`;
+    row[init] = (await stage(tag, 'finetune.text', { model, tasks: join(syn, 'glue'), task, steps, batch_size: batch, lr: lrOf(task) })).m.score;
+  }
+  rows.push(row);
+}
+const out = [
+  `## GLUE-like tasks: MLM ${mlmSteps} steps, finetune ${steps} steps at batch ${batch}, lr ${lrArg}, seed ${seed}`,
+  '',
+  `| task | ${inits.join(' | ')} | baseline | 2 se | ${inits.map((i) => `${i} > baseline + 2 se`).join(' | ')} |`,
+  `|---|${inits.map(() => '---|').join('')}---|---|${inits.map(() => '---|').join('')}`,
+];
+for (const r of rows) {
+  const bar = r.base.value + 2 * r.base.se;
+  out.push(
+    `| ${r.task} | ${inits.map((i) => r[i].toFixed(1)).join(' | ')} | ${r.base.value.toFixed(1)} (${r.base.kind}) | ${(2 * r.base.se).toFixed(1)} | ${inits.map((i) => (r[i] > bar ? 'yes' : 'no')).join(' | ')} |`,
+  );
+}
+console.log(out.join('\n'));
+writeFileSync(join(work, `table-m${mlmSteps}-s${steps}-b${batch}.md`), out.join('\n') + '\n');
