@@ -41,30 +41,87 @@ interface Draft {
 export function build(options: CompileOptions): CompileResult & { texts: Map<string, string> } {
   const diags = new Diagnostics();
   const projectDir = resolve(options.projectDir ?? process.cwd());
-  const envVars = options.env ?? process.env;
   const loaded = load(options.file, projectDir, diags, options.text);
   const texts = loaded.texts;
   if (loaded.files.length === 0) return { diagnostics: diags.noteDropped(diags.list), texts };
 
-  // Declarations of every file, imports first.
+  const decls = collectDeclarations(loaded.files, diags);
+  const profile = chooseProfile(options.profile, decls.profiles, diags);
+  const paramExprs = applyProfile(profile, decls, diags);
+  const setValues = readSetValues(options.set ?? {}, decls.paramDecls, diags);
+  const stageTable = new Map<string, Expanded>();
+  const params = new PipelineParams(decls.paramDecls, paramExprs, setValues, diags);
+  const baseEnv: Omit<EvalEnv, 'mode'> = {
+    diags,
+    param: (name) => params.value(name),
+    hasParam: (name) => paramExprs.has(name),
+    paramNames: () => paramExprs.keys(),
+    stage: (name) => stageTable.get(name),
+    stageNames: () => stageTable.keys(),
+    env: options.env ?? process.env,
+    literal: parseLiteral,
+  };
+  params.env = { ...baseEnv, mode: 'param' };
+
+  // Stage table: every stage with its matrix cells, before any reference is resolved.
+  // In declaration order (a profile's replacement keeps its stage's place); iterated, not looked up, for 100k stages.
+  for (const decl of decls.stageDecls.values()) stageTable.set(decl.name, expandStage(decl, params.env, diags));
+  const planParams = params.all();
+
+  const { drafts, sites } = instantiateStages(stageTable, options.catalog, baseEnv, diags);
+  const byId = indexInstances(drafts, diags);
+  const edges = linkReferences(drafts, sites, byId, diags);
+  const order = orderInstances(drafts, edges, diags);
+
+  if (diags.hasErrors) return { diagnostics: diags.noteDropped(sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse())), texts };
+
+  const plan: Plan = {
+    file: resolve(projectDir, options.file),
+    projectDir,
+    profile: profile ?? '',
+    params: planParams,
+    instances: order.map((i) => drafts[i]!.inst),
+    graph: undefined as unknown as Plan['graph'],
+    sources: loaded.sources,
+  };
+  defineLazyGraph(
+    plan,
+    drafts.map((d) => d.inst),
+    edges.from,
+    edges.to,
+    edges.isData,
+  );
+  return { plan, diagnostics: diags.list, texts };
+}
+
+/** Every file's declarations, imports first; a second declaration of a name is an error and is dropped. */
+interface Declarations {
+  paramDecls: Map<string, A.ParamDecl>;
+  stageDecls: Map<string, A.StageDecl>;
+  profiles: Map<string, A.ProfileDecl[]>;
+}
+
+function reportDuplicate(diags: Diagnostics, what: string, name: string, span: SourceSpan, first: SourceSpan): void {
+  diags.error('E0007', `duplicate ${what} \`${name}\``, span, {
+    label: 'defined again here',
+    labels: [{ span: first, message: 'first defined here' }],
+    help: `rename one of them; a profile replaces a ${what} with \`profile NAME { ${what} ${name} = ... }\``,
+  });
+}
+
+function collectDeclarations(files: { items: A.Item[] }[], diags: Diagnostics): Declarations {
   const paramDecls = new Map<string, A.ParamDecl>();
   const stageDecls = new Map<string, A.StageDecl>();
   const profiles = new Map<string, A.ProfileDecl[]>();
-  const duplicate = (what: string, name: string, span: SourceSpan, first: SourceSpan) =>
-    diags.error('E0007', `duplicate ${what} \`${name}\``, span, {
-      label: 'defined again here',
-      labels: [{ span: first, message: 'first defined here' }],
-      help: `rename one of them; a profile replaces a ${what} with \`profile NAME { ${what} ${name} = ... }\``,
-    });
-  for (const file of loaded.files) {
+  for (const file of files) {
     for (const item of file.items) {
       if (item.type === 'Param') {
         const prev = paramDecls.get(item.name);
-        if (prev) duplicate('param', item.name, item.nameSpan, prev.nameSpan);
+        if (prev) reportDuplicate(diags, 'param', item.name, item.nameSpan, prev.nameSpan);
         else paramDecls.set(item.name, item);
       } else if (item.type === 'Stage') {
         const prev = stageDecls.get(item.name);
-        if (prev) duplicate('stage', item.name, item.nameSpan, prev.nameSpan);
+        if (prev) reportDuplicate(diags, 'stage', item.name, item.nameSpan, prev.nameSpan);
         else stageDecls.set(item.name, item);
       } else if (item.type === 'Profile') {
         const list = profiles.get(item.name) ?? [];
@@ -73,18 +130,26 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       }
     }
   }
+  return { paramDecls, stageDecls, profiles };
+}
 
-  const profile = chooseProfile(options.profile, profiles, diags);
+/**
+ * Checks every profile's overrides (duplicates, unknown names) and applies
+ * the chosen profile's: its stages replace `decls.stageDecls` entries in
+ * place; the parameters' expressions, with its overrides, are returned.
+ */
+function applyProfile(profile: string | undefined, decls: Declarations, diags: Diagnostics): Map<string, A.Expr> {
+  const { paramDecls, stageDecls } = decls;
   const paramExprs = new Map<string, A.Expr>();
   for (const [name, d] of paramDecls) paramExprs.set(name, d.value);
-  for (const [pname, decls] of profiles) {
+  for (const [pname, profileDecls] of decls.profiles) {
     const seen = new Map<string, SourceSpan>();
-    for (const decl of decls) {
+    for (const decl of profileDecls) {
       for (const item of decl.items) {
         const key = `${item.type}:${item.name}`;
         const prev = seen.get(key);
         if (prev) {
-          duplicate(item.type === 'Param' ? 'param' : 'stage', item.name, item.nameSpan, prev);
+          reportDuplicate(diags, item.type === 'Param' ? 'param' : 'stage', item.name, item.nameSpan, prev);
           continue;
         }
         seen.set(key, item.nameSpan);
@@ -104,10 +169,13 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       }
     }
   }
+  return paramExprs;
+}
 
-  // --set: literal values from the command line, applied after the profile.
+/** --set: literal values from the command line, applied after the profile. */
+function readSetValues(set: Record<string, string>, paramDecls: Map<string, A.ParamDecl>, diags: Diagnostics): Map<string, Value> {
   const setValues = new Map<string, Value>();
-  for (const [name, text] of Object.entries(options.set ?? {})) {
+  for (const [name, text] of Object.entries(set)) {
     if (!paramDecls.has(name)) {
       diags.error('E0019', `--set names unknown parameter \`${name}\``, undefined, {
         help: didYouMean(name, paramDecls.keys()) ?? `the parameters are ${[...paramDecls.keys()].map((k) => `\`${k}\``).join(', ') || '(none)'}`,
@@ -116,24 +184,25 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     }
     setValues.set(name, parseLiteral(text) ?? text);
   }
+  return setValues;
+}
 
-  // Pipeline parameters, evaluated on first use (they may refer to each other in any order).
-  const paramValues = new Map<string, Result>();
-  /** Parameters whose computation has begun (finished ones are in paramValues too). */
-  const evaluating = new Set<string>();
-  const depthMemo = new WeakMap<object, number>();
-  const stageTable = new Map<string, Expanded>();
-  const baseEnv: Omit<EvalEnv, 'mode'> = {
-    diags,
-    param: (name, at) => paramValue(name, at),
-    hasParam: (name) => paramExprs.has(name),
-    paramNames: () => paramExprs.keys(),
-    stage: (name) => stageTable.get(name),
-    stageNames: () => stageTable.keys(),
-    env: envVars,
-    literal: parseLiteral,
-  };
-  const paramEnv: EvalEnv = { ...baseEnv, mode: 'param' };
+/** Pipeline parameters, evaluated on first use (they may refer to each other in any order). */
+class PipelineParams {
+  private readonly values = new Map<string, Result>();
+  /** Parameters whose computation has begun (finished ones are in `values` too). */
+  private readonly evaluating = new Set<string>();
+  private readonly depthMemo = new WeakMap<object, number>();
+  /** Where parameter expressions are evaluated; set once the stage table it looks stages up in exists. */
+  env!: EvalEnv;
+
+  constructor(
+    private readonly decls: Map<string, A.ParamDecl>,
+    private readonly exprs: Map<string, A.Expr>,
+    private readonly setValues: Map<string, Value>,
+    private readonly diags: Diagnostics,
+  ) {}
+
   /**
    * A parameter's value. Parameters may use each other in any order, and a
    * chain of thousands (`p1500 = p1499 + 1`, ...) must not take one stack
@@ -142,88 +211,102 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
    * evaluation finds its parameters already computed. A cycle found on the
    * way is reported once and its parameters take BAD.
    */
-  function paramValue(name: string, _usedAt: Spanned): Result | undefined {
-    if (setValues.has(name)) return setValues.get(name)!;
-    const expr = paramExprs.get(name);
+  value(name: string): Result | undefined {
+    if (this.setValues.has(name)) return this.setValues.get(name)!;
+    const expr = this.exprs.get(name);
     if (expr === undefined) return undefined;
-    const memo = paramValues.get(name);
+    const memo = this.values.get(name);
     if (memo !== undefined) return memo;
-    if (evaluating.has(name)) return BAD; // on a cycle being reported
+    if (this.evaluating.has(name)) return BAD; // on a cycle being reported
+    const isPending = (n: string) => this.isPending(n);
     const stack: { name: string; uses: ParamUse[]; next: number }[] = [];
     const enter = (n: string) => {
-      evaluating.add(n);
-      stack.push({ name: n, uses: paramUses(paramExprs.get(n)!, isPendingParam), next: 0 });
+      this.evaluating.add(n);
+      stack.push({ name: n, uses: paramUses(this.exprs.get(n)!, isPending), next: 0 });
     };
     enter(name);
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       if (top.next < top.uses.length) {
         const use = top.uses[top.next++]!;
-        if (!evaluating.has(use.name)) enter(use.name);
-        else if (paramValues.get(use.name) === undefined) {
+        if (!this.evaluating.has(use.name)) enter(use.name);
+        else if (this.values.get(use.name) === undefined) {
           const from = stack.findIndex((f) => f.name === use.name);
           const path = [...stack.slice(from).map((f) => f.name), use.name];
-          diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, use.at.span, {
+          this.diags.error('E0014', `parameter cycle: ${path.join(' -> ')}`, use.at.span, {
             label: `\`${use.name}\` is used while computing itself`,
             help: 'give one of these parameters a value that does not depend on the others',
           });
-          for (const f of stack.slice(from)) paramValues.set(f.name, BAD);
+          for (const f of stack.slice(from)) this.values.set(f.name, BAD);
         }
         continue;
       }
       stack.pop();
-      if (paramValues.get(top.name) === undefined) paramValues.set(top.name, boundedDepth(top.name, evaluate(paramExprs.get(top.name)!, paramEnv)));
+      if (this.values.get(top.name) === undefined) this.values.set(top.name, this.boundedDepth(top.name, evaluate(this.exprs.get(top.name)!, this.env)));
     }
-    return paramValues.get(name);
+    return this.values.get(name);
   }
+
+  /** Every parameter that has a value, for the plan. */
+  all(): Record<string, Value> {
+    const out: Record<string, Value> = {};
+    for (const name of this.exprs.keys()) {
+      const v = this.value(name);
+      if (v !== BAD && v !== undefined) out[name] = v;
+    }
+    return out;
+  }
+
   /**
    * Syntax nests at most MAX_DEPTH levels, but parameters can wrap each other
    * (`p2 = [p1]`, `p3 = [p2]` ...) without limit, and the runtime walks
    * values recursively (JSON, digests): a parameter's value is held to the
    * same depth.
    */
-  function boundedDepth(name: string, v: Result): Result {
-    if (v === BAD || valueDepth(v, depthMemo) <= MAX_DEPTH) return v;
-    diags.error('E0004', `the value of parameter \`${name}\` nests deeper than ${MAX_DEPTH} levels`, paramDecls.get(name)?.nameSpan, {
+  private boundedDepth(name: string, v: Result): Result {
+    if (v === BAD || valueDepth(v, this.depthMemo) <= MAX_DEPTH) return v;
+    this.diags.error('E0004', `the value of parameter \`${name}\` nests deeper than ${MAX_DEPTH} levels`, this.decls.get(name)?.nameSpan, {
       label: 'lists and maps inside each other, through other parameters',
       help: 'flatten the value: a pipeline never needs this much nesting',
     });
     return BAD;
   }
+
   /** A parameter not yet computed (set by --set or memoised ones need no visit). */
-  function isPendingParam(n: string): boolean {
-    return paramExprs.has(n) && !setValues.has(n) && paramValues.get(n) === undefined;
+  private isPending(n: string): boolean {
+    return this.exprs.has(n) && !this.setValues.has(n) && this.values.get(n) === undefined;
   }
+}
 
-  // Stage table: every stage with its matrix cells, before any reference is resolved.
-  // In declaration order (a profile's replacement keeps its stage's place); iterated, not looked up, for 100k stages.
-  for (const decl of stageDecls.values()) stageTable.set(decl.name, expandStage(decl, paramEnv, diags));
-  const planParams: Record<string, Value> = {};
-  for (const name of paramExprs.keys()) {
-    const v = paramValue(name, { span: paramDecls.get(name)!.nameSpan });
-    if (v !== BAD && v !== undefined) planParams[name] = v;
-  }
-
-  // Instances.
+/** Every stage's instances (one per matrix cell), their params evaluated and checked against their kind. */
+function instantiateStages(
+  stageTable: Map<string, Expanded>,
+  catalog: CompileOptions['catalog'],
+  env: Omit<EvalEnv, 'mode'>,
+  diags: Diagnostics,
+): { drafts: Draft[]; sites: RefSites } {
   const drafts: Draft[] = [];
   const sites = new RefSites();
   const kindChecked = new Set<string>();
   for (const entry of stageTable.values()) {
     const decl = entry.decl;
-    const kind = options.catalog.get(decl.kind);
+    const kind = catalog.get(decl.kind);
     if (!kind && !kindChecked.has(decl.kind + decl.kindSpan.offset)) {
       kindChecked.add(decl.kind + decl.kindSpan.offset);
       diags.error('E0009', `unknown stage kind \`${decl.kind}\``, decl.kindSpan, {
         label: 'not a registered kind',
-        help: didYouMean(decl.kind, options.catalog.names()) ?? '`smke kinds` lists the registered kinds',
+        help: didYouMean(decl.kind, catalog.names()) ?? '`smke kinds` lists the registered kinds',
       });
     }
     const checked = checkEntries(decl, diags);
-    if (decl.axes.length === 0) drafts.push(instantiate(decl, checked, kind, decl.name, PLAIN_MATRIX, baseEnv, sites, diags));
-    else for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, baseEnv, sites, diags));
+    if (decl.axes.length === 0) drafts.push(instantiate(decl, checked, kind, decl.name, PLAIN_MATRIX, env, sites, diags));
+    else for (const cell of entry.cells) drafts.push(instantiate(decl, checked, kind, cell.id, cell.matrix, env, sites, diags));
   }
+  return { drafts, sites };
+}
 
-  // Output references: each must name an output of the upstream kind for its resolved params.
+/** Instance id -> index in `drafts`. */
+function indexInstances(drafts: Draft[], diags: Diagnostics): Map<string, number> {
   const byId = new Map<string, number>();
   drafts.forEach((d, i) => {
     const first = byId.get(d.inst.id);
@@ -236,23 +319,60 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
         help: 'change a matrix value so that the two instances differ',
       });
   });
-  const outputs = (i: number) => (drafts[i]!.broken ? undefined : drafts[i]!.outputs);
-  // Edges as parallel arrays. Duplicates can only come from one instance's
-  // own references, so they are found among that instance's edges (a short
-  // scan; a Map only for an instance with many) rather than in one big map
-  // keyed by pairs (a visible share of a 100k-stage compile).
-  const edgeFrom: number[] = [];
-  const edgeTo: number[] = [];
-  const edgeIsData: boolean[] = [];
+  return byId;
+}
+
+/**
+ * The graph's edges as parallel arrays. Duplicates can only come from one
+ * instance's own references, so they are found among that instance's edges
+ * (a short scan; a Map only for an instance with many) rather than in one
+ * big map keyed by pairs (a visible share of a 100k-stage compile).
+ */
+class Edges {
+  readonly from: number[] = [];
+  readonly to: number[] = [];
+  readonly isData: boolean[] = [];
   /** Where each edge was written (a node: its span is built only for a cycle's message). */
-  const edgeSites: Spanned[] = [];
+  readonly sites: Spanned[] = [];
   /** The first edge into the current instance. */
-  let firstEdge = 0;
+  private first = 0;
   /** from -> edge, for the current instance once it has more than SMALL edges. */
-  let edgeIndex: Map<number, number> | undefined;
+  private index: Map<number, number> | undefined;
+
+  /** Starts the edges into the next instance. */
+  startInstance(): void {
+    this.first = this.from.length;
+    this.index = undefined;
+  }
+
+  add(from: number, to: number, site: Spanned, kind: 'data' | 'after'): void {
+    const at = this.existing(from);
+    if (at === undefined) {
+      this.index?.set(from, this.from.length);
+      this.from.push(from);
+      this.to.push(to);
+      this.isData.push(kind === 'data');
+      this.sites.push(site);
+    } else if (kind === 'data') this.isData[at] = true;
+  }
+
+  private existing(from: number): number | undefined {
+    if (this.index) return this.index.get(from);
+    for (let e = this.first; e < this.from.length; e++) if (this.from[e] === from) return e;
+    if (this.from.length - this.first >= SMALL) {
+      this.index = new Map();
+      for (let e = this.first; e < this.from.length; e++) this.index.set(this.from[e]!, e);
+    }
+    return undefined;
+  }
+}
+
+/** The edges of references and `after`; each output reference must name an output of the upstream kind for its resolved params. */
+function linkReferences(drafts: Draft[], sites: RefSites, byId: Map<string, number>, diags: Diagnostics): Edges {
+  const edges = new Edges();
+  const outputs = (i: number) => (drafts[i]!.broken ? undefined : drafts[i]!.outputs);
   drafts.forEach((d, to) => {
-    firstEdge = edgeFrom.length;
-    edgeIndex = undefined;
+    edges.startInstance();
     for (let k = d.sitesFrom; k < d.sitesTo; k++) {
       const ref = sites.refs[k]!;
       const expr = sites.exprs[k]!;
@@ -265,39 +385,24 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
           help: didYouMean(ref.output, names) ?? `its outputs are ${names.map((n) => `\`${n}\``).join(', ')}`,
         });
       }
-      addEdge(from, to, expr, 'data');
+      edges.add(from, to, expr, 'data');
     }
-    for (const a of d.afterIds) addEdge(byId.get(a.id)!, to, a, 'after');
+    for (const a of d.afterIds) edges.add(byId.get(a.id)!, to, a, 'after');
   });
-  function existingEdge(from: number): number | undefined {
-    if (edgeIndex) return edgeIndex.get(from);
-    for (let e = firstEdge; e < edgeFrom.length; e++) if (edgeFrom[e] === from) return e;
-    if (edgeFrom.length - firstEdge >= SMALL) {
-      edgeIndex = new Map();
-      for (let e = firstEdge; e < edgeFrom.length; e++) edgeIndex.set(edgeFrom[e]!, e);
-    }
-    return undefined;
-  }
-  function addEdge(from: number, to: number, site: Spanned, kind: 'data' | 'after') {
-    const at = existingEdge(from);
-    if (at === undefined) {
-      edgeIndex?.set(from, edgeFrom.length);
-      edgeFrom.push(from);
-      edgeTo.push(to);
-      edgeIsData.push(kind === 'data');
-      edgeSites.push(site);
-    } else if (kind === 'data') edgeIsData[at] = true;
-  }
+  return edges;
+}
 
-  const graph = indexGraph(drafts.length, edgeFrom, edgeTo);
+/** The instances in dependency order (indexes into `drafts`); each cycle is reported as a path. */
+function orderInstances(drafts: Draft[], edges: Edges, diags: Diagnostics): number[] {
+  const graph = indexGraph(drafts.length, edges.from, edges.to);
   const order = topoOrder(graph);
   if (order.length < drafts.length) {
     for (const cycle of findCycles(graph, order)) {
       const ids = cycle.map((i) => drafts[i]!.inst.id);
       const labels = cycle.slice(0, -1).map((from, k) => {
         const to = cycle[k + 1]!;
-        const e = edgeFrom.findIndex((f, i) => f === from && edgeTo[i] === to);
-        return { span: edgeSites[e]!.span, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
+        const e = edges.from.findIndex((f, i) => f === from && edges.to[i] === to);
+        return { span: edges.sites[e]!.span, message: `\`${ids[k + 1]}\` uses \`${ids[k]}\`` };
       });
       const [first, ...rest] = labels;
       diags.error('E0014', `dependency cycle: ${ids.join(' -> ')}`, first!.span, {
@@ -307,22 +412,7 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
       });
     }
   }
-
-  if (diags.hasErrors) return { diagnostics: diags.noteDropped(sortDiagnostics(diags.list, loaded.files.map((f) => f.path).reverse())), texts };
-
-  const instances = order.map((i) => drafts[i]!.inst);
-  const byIndex = drafts.map((d) => d.inst);
-  const plan: Plan = {
-    file: resolve(projectDir, options.file),
-    projectDir,
-    profile: profile ?? '',
-    params: planParams,
-    instances,
-    graph: undefined as unknown as Plan['graph'],
-    sources: loaded.sources,
-  };
-  defineLazyGraph(plan, byIndex, edgeFrom, edgeTo, edgeIsData);
-  return { plan, diagnostics: diags.list, texts };
+  return order;
 }
 
 /**

@@ -5,8 +5,9 @@
 
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
+import type { CacheKey } from './cache-key.js';
 import { InputError, type Digester } from './digest.js';
-import { diffFingerprints, fingerprint, outputDigest, type Fingerprint } from './fingerprint.js';
+import { diffFingerprints, fingerprint, outputDigest, type ComparedFingerprint, type Fingerprint } from './fingerprint.js';
 import { registry } from '../stages/registry.js';
 import type { Layout } from './layout.js';
 import type { EntryFile, StateDb } from './state.js';
@@ -19,8 +20,8 @@ export { UsageError };
 export interface Analysed {
   inst: StageInstance;
   fp: Fingerprint;
-  /** The last recorded fingerprint of this instance, if any (parsed on first use). */
-  readonly prev?: Fingerprint;
+  /** The last recorded fingerprint of this instance, if any (parsed on first use; read for reasons, its keys as recorded). */
+  readonly prev?: ComparedFingerprint;
   /** Its key, without parsing it. */
   prevKey?: string;
   action: 'cached' | 'run';
@@ -125,7 +126,7 @@ export function upstreamOutputs(
 }
 
 /** Why a pending instance (fingerprint.pending) is planned to run: its upstream runs first. */
-function pendingReasons(ids: string[], prev: Fingerprint | undefined, cur: Fingerprint, byId: ReadonlyMap<string, Analysed>): string[] {
+function pendingReasons(ids: string[], prev: ComparedFingerprint | undefined, cur: Fingerprint, byId: ReadonlyMap<string, Analysed>): string[] {
   // An upstream that is pending itself has only a placeholder key: comparing it says nothing.
   const changed = (id: string): boolean => !byId.get(id)?.fp.pending && prev?.upstream[id] !== undefined && prev.upstream[id] !== cur.upstream[id];
   return ids.map((id) => `upstream ${id} ${changed(id) ? 'changed' : 'reruns'} (cut off if its output is unchanged)`);
@@ -161,7 +162,7 @@ export async function analyse(opts: {
   const { plan, layout, state, digester } = opts;
   const last = state.lastFingerprints();
   const known = state.entries();
-  const keys = new Map<string, string>();
+  const keys = new Map<string, CacheKey>();
   // Verified files of the entries of instances that are cached now (their outputs' digests go into dependants' keys).
   const files = new Map<string, EntryFile[]>();
   const instById = new Map(plan.instances.map((i) => [i.id, i]));
@@ -196,13 +197,13 @@ export async function analyse(opts: {
     keys.set(inst.id, fp.key);
     if (opts.select && !opts.select.has(inst.id)) continue;
     const lastRow = last.get(inst.id);
-    let prevParsed: Fingerprint | undefined;
+    let prevParsed: ComparedFingerprint | undefined;
     const item: Analysed = {
       inst,
       fp,
       prevKey: lastRow?.key,
       get prev() {
-        if (lastRow && !prevParsed) prevParsed = JSON.parse(lastRow.fingerprint) as Fingerprint;
+        if (lastRow && !prevParsed) prevParsed = JSON.parse(lastRow.fingerprint) as ComparedFingerprint;
         return prevParsed;
       },
       action: 'run',

@@ -19,6 +19,7 @@ import type { Plan, StageInstance } from '../compiler/plan.js';
 import { registry } from '../stages/registry.js';
 import type { Analysed } from './analyse.js';
 import type { AttemptFailure } from './attempt-failure.js';
+import type { CacheKey } from './cache-key.js';
 import type { EventBus, WorkerEvent } from './events.js';
 import type { Executor, JobExit, JobHandle, JobRequest } from './executors/executor.js';
 import { refKey, seedFromKey, type JobSpec } from './job.js';
@@ -297,7 +298,7 @@ export function record(
     bus: EventBus;
     attemptId: number;
     instance: string;
-    key: string;
+    key: CacheKey;
     exit?: JobExit;
     seconds: number;
     recordSuccess: (files: EntryFile[]) => void;
@@ -346,7 +347,7 @@ export interface AttemptScope {
   executorFor(inst: StageInstance): Executor;
   onSlurm(inst: StageInstance): boolean;
   refPaths(inst: StageInstance): Record<string, string>;
-  checkEntry(key: string): EntryCheck;
+  checkEntry(key: CacheKey): EntryCheck;
   /** The attempt's log, for the `failed` event the scheduler asks for later. */
   started(instance: string, logPath: string, attempt: number): void;
 }

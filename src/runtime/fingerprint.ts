@@ -14,6 +14,7 @@
 
 import { createHash } from 'node:crypto';
 import { isOutputRef, type StageInstance, type Value } from '../compiler/plan.js';
+import { keyOf, type CacheKey } from './cache-key.js';
 import { canonicalJson } from './canonical.js';
 import type { Digester } from './digest.js';
 import { envValueDigest } from './secrets.js';
@@ -55,10 +56,10 @@ export interface FingerprintParts {
 }
 
 export interface Fingerprint {
-  key: string;
+  key: CacheKey;
   parts: FingerprintParts;
   /** Upstream instance id -> its key. Not hashed on its own; kept for reasons. */
-  upstream: Record<string, string>;
+  upstream: Record<string, CacheKey>;
   /**
    * Upstream instances whose output is not known yet (they run first): the
    * key is a placeholder until they have run and it is computed again.
@@ -87,7 +88,7 @@ export interface FingerprintInput {
   inst: StageInstance;
   projectDir: string;
   /** Keys of the instances this one references (computed first: topological order). */
-  upstreamKeys: ReadonlyMap<string, string>;
+  upstreamKeys: ReadonlyMap<string, CacheKey>;
   /** The content digest of an upstream output, when it is in the store (see outputDigest); otherwise undefined. */
   upstreamOutput?: (instance: string, output: string) => string | undefined;
   /**
@@ -100,7 +101,7 @@ export interface FingerprintInput {
 }
 
 export function fingerprint({ inst, projectDir, upstreamKeys, upstreamOutput, planned, digester, env }: FingerprintInput): Fingerprint {
-  const upstream: Record<string, string> = {};
+  const upstream: Record<string, CacheKey> = {};
   const pending = new Set<string>();
   const params = mapParams(inst.params, (ref): Value => {
     const key = upstreamKeys.get(ref.instance);
@@ -129,7 +130,7 @@ export function fingerprint({ inst, projectDir, upstreamKeys, upstreamOutput, pl
     env: envValues,
     storeFormat: STORE_FORMAT,
   };
-  const key = createHash('sha256').update(canonicalJson(parts)).digest('hex');
+  const key = keyOf(canonicalJson(parts));
   // Only reasons and records need the symbolic params: a no-op run of
   // 10,000 cached instances should not build them.
   let symbolic: Record<string, Value> | undefined;
@@ -199,6 +200,9 @@ function diffValues(path: string, a: Value | undefined, b: Value | undefined, ou
   out.push(`param ${path}: ${show(a)} -> ${show(b)}`);
 }
 
+/** What reasons compare: a fingerprint, or one read back from a manifest (its keys as written there). */
+export type ComparedFingerprint = Pick<Fingerprint, 'parts' | 'symbolic'> & { key?: string; upstream: Record<string, string> };
+
 /** The `$output` digests in resolved params, in a fixed order: what an instance read from its upstreams. */
 function outputDigests(v: unknown, out: string[] = []): string[] {
   if (Array.isArray(v)) v.forEach((x) => outputDigests(x, out));
@@ -215,7 +219,7 @@ function outputDigests(v: unknown, out: string[] = []): string[] {
  * its last recorded run ("param lr: 2e-5 -> 3e-5", "input data/x.tsv changed",
  * "upstream s_smke changed", "kind train.s_smke version 3 -> 4").
  */
-export function diffFingerprints(prev: Fingerprint, cur: Fingerprint): string[] {
+export function diffFingerprints(prev: ComparedFingerprint, cur: ComparedFingerprint): string[] {
   const out: string[] = [];
   const a = prev.parts;
   const b = cur.parts;

@@ -19,7 +19,7 @@ import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, rmSy
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { StageContext, StageKind } from '../stages/stage-kind.js';
+import type { StageContext } from '../stages/stage-kind.js';
 import { registry } from '../stages/registry.js';
 import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
@@ -159,7 +159,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
   let started: Date;
   const metrics: Record<string, number> = {};
   try {
-    const kind = registry().get(job.kind) as StageKind | undefined;
+    const kind = registry().get(job.kind);
     if (!kind) throw new Error(`stage kind '${job.kind}' is not registered in this smke (${smkeVersion()})`);
     if (kind.version !== job.kindVersion) {
       throw new Error(`stage kind '${job.kind}' is version ${kind.version} here but the plan was made with version ${job.kindVersion}: rerun smke run`);

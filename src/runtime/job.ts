@@ -4,11 +4,12 @@
 import { readFileSync } from 'node:fs';
 import type { Resources, Value } from '../compiler/plan.js';
 import { SetupError } from './errors.js';
+import { isCacheKey, type CacheKey } from './cache-key.js';
 import type { FingerprintParts } from './fingerprint.js';
 
 export interface JobSpec {
   format: 1;
-  key: string;
+  key: CacheKey;
   instance: string;
   stage: string;
   kind: string;
@@ -19,7 +20,7 @@ export interface JobSpec {
   refPaths: Record<string, string>;
   symbolic: Record<string, Value>;
   fingerprint: FingerprintParts;
-  upstream: Record<string, string>;
+  upstream: Record<string, CacheKey>;
   projectDir: string;
   /** In-flight output directory (the stage's outDir). */
   tmpDir: string;
@@ -40,7 +41,7 @@ export function refKey(instance: string, output: string): string {
 }
 
 /** A deterministic 31-bit seed from the key: reruns of one instance draw the same numbers. */
-export function seedFromKey(key: string): number {
+export function seedFromKey(key: CacheKey): number {
   return parseInt(key.slice(0, 8), 16) & 0x7fffffff;
 }
 
@@ -59,7 +60,7 @@ export function readJob(path: string): JobSpec {
       `cannot read the job file ${path} (${code ?? 'not valid JSON'}): it is written by \`smke run\` for one attempt and removed when the attempt ends; run the pipeline again`,
     );
   }
-  if (!job || typeof job !== 'object' || job.format !== 1 || typeof job.key !== 'string' || typeof job.tmpDir !== 'string' || !job.lock) {
+  if (!job || typeof job !== 'object' || job.format !== 1 || !isCacheKey(job.key) || typeof job.tmpDir !== 'string' || !job.lock) {
     throw new SetupError(`the job file ${path} is not one this smke wrote (format ${String(job?.format)}): run the pipeline again`);
   }
   return job as JobSpec;

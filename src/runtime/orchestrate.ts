@@ -28,6 +28,7 @@ import { checkResultsDir } from './results.js';
 import { answerNoop, checkSnapshot, writeSnapshot } from './noop-snapshot.js';
 import { planDigest } from './plancache.js';
 import { privateDb, privateDir } from './secrets.js';
+import type { CacheKey } from './cache-key.js';
 import { fingerprint, STORE_FORMAT } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
@@ -542,7 +543,7 @@ class InstanceRuns {
   }
 
   /** Downloads `key` into the store; false when the remote lacks it or its copy is damaged (then the stage runs here). */
-  private async pull(r: RemoteStore, key: string, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
+  private async pull(r: RemoteStore, key: CacheKey, entryDir: string, attempt: number, signal: AbortSignal): Promise<boolean> {
     const tmp = join(this.s.lay.tmpDir, `${tmpName(key, attempt)}.pull`);
     try {
       if (!(await r.pull(key, tmp, this.s.digester, signal))) return false;
@@ -556,7 +557,7 @@ class InstanceRuns {
     }
   }
 
-  private push(r: RemoteStore, instance: string, key: string, entryDir: string): Promise<void> {
+  private push(r: RemoteStore, instance: string, key: CacheKey, entryDir: string): Promise<void> {
     const { bus } = this.opts;
     return r.push(key, entryDir, this.s.digester).then(
       (how) => {

@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { CacheKey } from './cache-key.js';
 import type { Digester } from './digest.js';
 import { UsageError } from './errors.js';
 import { checkEntry } from './store.js';
@@ -206,7 +207,7 @@ export class RemoteStore {
    * have the key; throws RemoteError when what it has is damaged (nothing is
    * left behind: the caller runs the stage instead).
    */
-  async pull(key: string, tmpDir: string, digester: Digester, signal?: AbortSignal): Promise<boolean> {
+  async pull(key: CacheKey, tmpDir: string, digester: Digester, signal?: AbortSignal): Promise<boolean> {
     const idx = await this.index(key);
     if (!idx) return false;
     const { client, sdk } = await this.s3();

@@ -5,11 +5,12 @@
 import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { SetupError } from './errors.js';
 import { join, relative, sep } from 'node:path';
+import { isCacheKey, type CacheKey } from './cache-key.js';
 import type { Layout } from './layout.js';
 
 /** Keys of the store entries that results/<stage> and results/<stage>/<cell> links point into. */
-export function resultTargets(lay: Pick<Layout, 'resultsDir' | 'storeDir'>): Set<string> {
-  const keys = new Set<string>();
+export function resultTargets(lay: Pick<Layout, 'resultsDir' | 'storeDir'>): Set<CacheKey> {
+  const keys = new Set<CacheKey>();
   let store: string;
   try {
     store = realpathSync(lay.storeDir);
@@ -43,7 +44,8 @@ export function resultTargets(lay: Pick<Layout, 'resultsDir' | 'storeDir'>): Set
         continue;
       } // dangling: its entry is gone already
       const rel = relative(store, target);
-      if (rel && !rel.startsWith('..') && !rel.startsWith(sep)) keys.add(rel.split(sep)[0]!);
+      const entry = rel.split(sep)[0];
+      if (rel && !rel.startsWith('..') && !rel.startsWith(sep) && isCacheKey(entry)) keys.add(entry);
     }
   };
   walk(lay.resultsDir, 0);

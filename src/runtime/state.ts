@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { parseCacheKey, type CacheKey } from './cache-key.js';
 import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import type { StatCache, StatRecord } from './digest.js';
 import { pidAlive } from './locks.js';
@@ -166,7 +167,7 @@ export interface AttemptRow {
 export interface LastFingerprintRow {
   instance: string;
   stage: string;
-  key: string;
+  key: CacheKey;
   fingerprint: string;
   run_id: number;
 }
@@ -357,7 +358,7 @@ export class StateDb implements StatCache {
     );
   }
 
-  startAttempt(a: { runId: number; instance: string; stage: string; key: string; attempt: number; reason: string; logPath: string }): number {
+  startAttempt(a: { runId: number; instance: string; stage: string; key: CacheKey; attempt: number; reason: string; logPath: string }): number {
     const r = this.stmt(
       `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
                 VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
@@ -380,7 +381,7 @@ export class StateDb implements StatCache {
   }
 
   /** Records that a run used `key` for `instance` (call inside the run's transactions: one row per instance). */
-  recordRunInstance(runId: number, instance: string, key: string, ran: boolean): void {
+  recordRunInstance(runId: number, instance: string, key: CacheKey, ran: boolean): void {
     this.stmts.runInstancePut.run(runId, instance, key, ran ? 1 : 0);
   }
 
@@ -389,7 +390,7 @@ export class StateDb implements StatCache {
    * exactly those of the run it repeated (same_as). Runs recorded before this
    * table existed have none: undefined.
    */
-  runInstances(runId: number): Map<string, { key: string; ran: boolean }> | undefined {
+  runInstances(runId: number): Map<string, { key: CacheKey; ran: boolean }> | undefined {
     const run = this.run(runId);
     if (!run) return undefined;
     const source = run.same_as ?? run.id;
@@ -400,7 +401,7 @@ export class StateDb implements StatCache {
     }[];
     if (rows.length === 0 && run.status !== 'running' && run.ran + run.cached > 0) return undefined;
     // A repeated run executed nothing itself.
-    return new Map(rows.map((r) => [r.instance, { key: r.key, ran: run.same_as === null && r.ran === 1 }]));
+    return new Map(rows.map((r) => [r.instance, { key: parseCacheKey(r.key, 'state.db run_instances'), ran: run.same_as === null && r.ran === 1 }]));
   }
 
   run(id: number): RunRow | undefined {
@@ -439,8 +440,8 @@ export class StateDb implements StatCache {
 
   // --- fingerprints and entries ------------------------------------------
   lastFingerprints(): Map<string, LastFingerprintRow> {
-    const rows = this.db.prepare('SELECT * FROM last_fingerprint').all() as LastFingerprintRow[];
-    return new Map(rows.map((r) => [r.instance, r]));
+    const rows = this.db.prepare('SELECT * FROM last_fingerprint').all() as (LastFingerprintRow & { key: string })[];
+    return new Map(rows.map((r) => [r.instance, { ...r, key: parseCacheKey(r.key, 'state.db last_fingerprint') }]));
   }
 
   recordFingerprint(row: LastFingerprintRow): void {
@@ -453,26 +454,28 @@ export class StateDb implements StatCache {
     );
   }
 
-  entries(): Map<string, { instance: string; files: EntryFile[]; lastRun: number }> {
+  entries(): Map<CacheKey, { instance: string; files: EntryFile[]; lastRun: number }> {
     const rows = this.db.prepare('SELECT key, instance, files, last_run FROM entries').all() as {
       key: string;
       instance: string;
       files: string;
       last_run: number;
     }[];
-    return new Map(rows.map((r) => [r.key, { instance: r.instance, files: JSON.parse(r.files) as EntryFile[], lastRun: r.last_run }]));
+    return new Map(
+      rows.map((r) => [parseCacheKey(r.key, 'state.db entries'), { instance: r.instance, files: JSON.parse(r.files) as EntryFile[], lastRun: r.last_run }]),
+    );
   }
 
-  recordEntry(key: string, instance: string, files: EntryFile[], runId: number): void {
+  recordEntry(key: CacheKey, instance: string, files: EntryFile[], runId: number): void {
     this.stmt('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
   }
 
-  forgetEntry(key: string): void {
+  forgetEntry(key: CacheKey): void {
     this.stmt('DELETE FROM entries WHERE key = ?').run(key);
   }
 
   /** Mark entries as used by a run, in one statement (a no-op run of 10,000 instances must stay cheap). */
-  touchEntries(keys: string[], runId: number): void {
+  touchEntries(keys: CacheKey[], runId: number): void {
     if (keys.length === 0) return;
     this.db.prepare('UPDATE entries SET last_run = ? WHERE key IN (SELECT value FROM json_each(?))').run(runId, JSON.stringify(keys));
   }

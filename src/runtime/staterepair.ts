@@ -8,6 +8,7 @@
 // manifests on first use (the stat signatures were in the old file too).
 
 import { existsSync, renameSync } from 'node:fs';
+import { keyRecord, type CacheKey } from './cache-key.js';
 import type { Fingerprint } from './fingerprint.js';
 import type { Layout } from './layout.js';
 import { damaged, StateDb } from './state.js';
@@ -31,7 +32,7 @@ export function moveAside(dbPath: string): string {
  */
 export function rebuildFromStore(state: StateDb, lay: Layout, shared: boolean): { manifests: number; instances: number } {
   const keys = shared ? [...resultTargets(lay)] : listEntries(lay.storeDir);
-  const newest = new Map<string, { finished: string; row: { instance: string; stage: string; key: string; fingerprint: string } }>();
+  const newest = new Map<string, { finished: string; row: { instance: string; stage: string; key: CacheKey; fingerprint: string } }>();
   let manifests = 0;
   for (const key of keys) {
     const m = readManifest(`${lay.storeDir}/${key}`);
@@ -40,7 +41,9 @@ export function rebuildFromStore(state: StateDb, lay: Layout, shared: boolean): 
     const finished = String(m.timings?.finished ?? '');
     const prev = newest.get(m.instance);
     if (prev && prev.finished >= finished) continue;
-    const fp: Fingerprint = { key, parts: m.fingerprint, upstream: m.upstream ?? {}, symbolic: m.params ?? {} };
+    const upstream = keyRecord(m.upstream ?? {});
+    if (!upstream) continue;
+    const fp: Fingerprint = { key, parts: m.fingerprint, upstream, symbolic: m.params ?? {} };
     newest.set(m.instance, { finished, row: { instance: m.instance, stage: m.stage, key, fingerprint: JSON.stringify(fp) } });
   }
   if (newest.size === 0) return { manifests, instances: 0 };

@@ -11,6 +11,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSy
 import { dirname, join, relative } from 'node:path';
 import { hostname } from 'node:os';
 import type { Value } from '../compiler/plan.js';
+import { isCacheKey, type CacheKey } from './cache-key.js';
 import type { Digester } from './digest.js';
 import { realDisk, type Disk } from './disk.js';
 import type { FingerprintParts } from './fingerprint.js';
@@ -203,7 +204,7 @@ function statSignature(path: string): { size: number; mtimeNs: string; ino: stri
  * entry costs one stat per file; otherwise, or when anything differs, every
  * output is re-digested against the manifest.
  */
-export function checkEntry(entryDir: string, key: string, digester: Digester, known?: EntryFile[]): EntryCheck {
+export function checkEntry(entryDir: string, key: CacheKey, digester: Digester, known?: EntryFile[]): EntryCheck {
   if (known) {
     let same = true;
     for (const f of known) {
@@ -247,7 +248,7 @@ export function quarantine(entryDir: string, tmpDir: string): void {
 }
 
 /** In-flight directory names carry host and pid so a run can clean up after dead runs without touching live ones. */
-export function tmpName(key: string, seq: number): string {
+export function tmpName(key: CacheKey, seq: number): string {
   return `${key}.${hostname()}.${process.pid}.${seq}`;
 }
 
@@ -281,9 +282,9 @@ export function cleanTmp(tmpDir: string, locksDir?: string): number {
 }
 
 /** Keys of every entry in the store. */
-export function listEntries(storeDir: string): string[] {
+export function listEntries(storeDir: string): CacheKey[] {
   try {
-    return readdirSync(storeDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    return readdirSync(storeDir).filter(isCacheKey);
   } catch {
     return [];
   }

@@ -3,7 +3,7 @@
 // index.ts; adding a kind never needs a compiler change.
 
 import type { KindCatalog } from '../compiler/kind-catalog.js';
-import type { StageKind } from './stage-kind.js';
+import type { AnyStageKind } from './stage-kind.js';
 import { kinds as execKinds } from './exec/index.js';
 import { kinds as dataKinds } from './data/index.js';
 import { weightsConvertKind } from './data/weights.js';
@@ -12,16 +12,16 @@ import { kinds as evalKinds } from './eval/index.js';
 import { kinds as reportKinds } from './report/index.js';
 
 export class Registry implements KindCatalog {
-  private readonly byName = new Map<string, StageKind>();
+  private readonly byName = new Map<string, AnyStageKind>();
 
-  constructor(kinds: Iterable<StageKind>) {
+  constructor(kinds: Iterable<AnyStageKind>) {
     for (const kind of kinds) {
       if (this.byName.has(kind.name)) throw new Error(`stage kind '${kind.name}' is registered twice`);
       this.byName.set(kind.name, kind);
     }
   }
 
-  get(name: string): StageKind | undefined {
+  get(name: string): AnyStageKind | undefined {
     return this.byName.get(name);
   }
 
@@ -29,7 +29,7 @@ export class Registry implements KindCatalog {
     return [...this.byName.keys()].sort();
   }
 
-  all(): StageKind[] {
+  all(): AnyStageKind[] {
     return this.names().map((n) => this.byName.get(n)!);
   }
 }

@@ -3,10 +3,12 @@
 // and `smke status` load every kind's descriptor, so heavy libraries (tfjs,
 // sharp) are imported inside `run`, never at the top of a kind's module.
 
-import type { KindInfo } from '../compiler/kind-catalog.js';
+import type { OutputSpec, KindInfo } from '../compiler/kind-catalog.js';
 import type { Resources, Value } from '../compiler/plan.js';
+import type { ObjectSchema, ParamsOf, Symbolic } from './param-types.js';
 
 export type { OutputSpec, KindInfo } from '../compiler/kind-catalog.js';
+export type { ObjectSchema, ParamsOf, Symbolic } from './param-types.js';
 
 export interface StageLogger {
   debug(msg: string): void;
@@ -78,10 +80,29 @@ export interface RunComparison {
 }
 
 /**
- * A stage kind. Params arrive resolved: every OutputRef has been replaced by
- * the absolute path of the upstream output, and schema defaults are filled.
+ * A stage kind whose parameters have the type `P`. Write one with `defineKind`,
+ * which computes `P` from the `params` schema (ParamsOf), so the schema and
+ * the type cannot disagree. Params arrive resolved in `run`: every OutputRef
+ * has been replaced by the absolute path of the upstream output, and schema
+ * defaults are filled. The other methods are called by the compiler and the
+ * runtime's planning, where references are still symbolic (`Symbolic<P>`).
  */
-export interface StageKind extends KindInfo {
+export interface StageKind<P> {
+  name: string;
+  /** Bump when results would change: part of the cache key. */
+  version: number;
+  /** One line, shown by `smke kinds`. */
+  summary: string;
+  /** JSON Schema (type object) of the parameters; defaults are filled in by the compiler. */
+  params: ObjectSchema;
+  /** Named outputs for these (resolved, defaulted) params. */
+  outputs(params: Symbolic<P>): Record<string, OutputSpec>;
+  /** Default resources; the pipeline may override any field. */
+  resources?(params: Symbolic<P>): Partial<Resources>;
+  /** Files, directories or globs whose content goes into the key (project-relative or absolute). */
+  inputs?(params: Symbolic<P>): string[];
+  /** Environment variable names whose values go into the key. */
+  env?(params: Symbolic<P>): string[];
   /**
    * Environment variables the stage reads at run time that are not part of
    * its key: credentials (HF_TOKEN), endpoints. Passed from smke's
@@ -89,7 +110,7 @@ export interface StageKind extends KindInfo {
    * values are never stored or printed. Variables that change the result
    * belong in `env` instead (hashed into the key, also passed).
    */
-  passEnv?(params: Record<string, Value>): string[];
+  passEnv?(params: Symbolic<P>): string[];
   /**
    * The kind may run in a long-lived pooled worker, one job after another
    * (local executor, no GPUs): it keeps no global state between runs, writes
@@ -98,6 +119,7 @@ export interface StageKind extends KindInfo {
    * fresh process per attempt.
    */
   pooled?: boolean;
+  run(ctx: StageContext, params: P): Promise<void>;
   /**
    * For kinds whose output is a page people read (a report): the page of
    * `current` beside the same instance's output in an earlier run, as one
@@ -106,5 +128,27 @@ export interface StageKind extends KindInfo {
    * which no cache key covers; import the renderer lazily, as in `run`.
    */
   compare?(c: RunComparison): Promise<string>;
+}
+
+/**
+ * Any stage kind, its parameter type hidden: what the registry holds and the
+ * runtime calls. Its methods take the parameters as the plan carries them;
+ * they are only ever handed parameters the compiler validated against this
+ * kind's own schema, which is what makes them the kind's `P`.
+ */
+export interface AnyStageKind extends KindInfo {
+  passEnv?(params: Record<string, Value>): string[];
+  pooled?: boolean;
+  compare?(c: RunComparison): Promise<string>;
   run(ctx: StageContext, params: Record<string, Value>): Promise<void>;
+}
+
+/**
+ * Declares a kind, typing its methods' parameters from its schema, and hides
+ * that type for the registry's heterogeneous list. The one place parameters
+ * go from `Record<string, Value>` to the kind's own type: sound because
+ * every caller passes parameters validated against `kind.params`.
+ */
+export function defineKind<const S extends ObjectSchema>(kind: StageKind<ParamsOf<S>> & { params: S }): AnyStageKind {
+  return kind as unknown as AnyStageKind;
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { runPlan } from '../../src/runtime/orchestrate.js';
 import { checkEntry } from '../../src/runtime/store.js';
@@ -41,7 +42,7 @@ async function runLeaving(script: string, outputs: string[] = ['f']) {
   const key = c.of('succeeded')[0]!.key;
   const entry = join(proj.dir, '.smke/store', key);
   await sleep(2000); // every writer below writes 1.5 s after it started, if still alive
-  const check = checkEntry(entry, key, await Digester.create());
+  const check = checkEntry(entry, parseCacheKey(key, 'the succeeded event'), await Digester.create());
   expect(check.state).toBe('ok');
   const content = readFileSync(join(entry, 'f'), 'utf8');
   expect(content).not.toContain('late');

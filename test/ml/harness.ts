@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { expect } from 'vitest';
 import type { Value } from '../../src/compiler/plan.js';
-import type { StageContext, StageKind } from '../../src/stages/stage-kind.js';
+import type { AnyStageKind, StageContext } from '../../src/stages/stage-kind.js';
 import { generateSynthetic } from '../../src/data/synthetic/index.js';
 
 export interface Recorded {
@@ -48,7 +48,7 @@ export async function makeCtx(
 }
 
 /** Validates and fills defaults the way the compiler does (ajv, useDefaults). */
-export function resolveParams(kind: StageKind, params: Record<string, Value>): Record<string, Value> {
+export function resolveParams(kind: AnyStageKind, params: Record<string, Value>): Record<string, Value> {
   const ajv = new Ajv({ useDefaults: true, strict: false });
   const copy = structuredClone(params);
   const validate = ajv.compile(kind.params);
@@ -56,7 +56,7 @@ export function resolveParams(kind: StageKind, params: Record<string, Value>): R
   return copy;
 }
 
-export async function runKind(kind: StageKind, ctx: StageContext, params: Record<string, Value>): Promise<void> {
+export async function runKind(kind: AnyStageKind, ctx: StageContext, params: Record<string, Value>): Promise<void> {
   await kind.run(ctx, resolveParams(kind, params));
 }
 

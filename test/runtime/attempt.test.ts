@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLock, classify, submitAndWait, type Ended } from '../../src/runtime/attempt.js';
 import { describeFailure, failureOfRow, type AttemptFailure } from '../../src/runtime/attempt-failure.js';
+import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import type { JobRequest } from '../../src/runtime/executors/executor.js';
 import { readLock, release, tryAcquire } from '../../src/runtime/locks.js';
 import { StateDb } from '../../src/runtime/state.js';
@@ -23,6 +24,8 @@ afterEach(() => proj.cleanup());
 type Started = Extract<Ended, { started: true }>;
 const ok: EntryCheck = { state: 'ok', files: [], verified: true };
 const missing: EntryCheck = { state: 'missing' };
+/** A key for attempt rows, whose value no test reads. */
+const KEY = parseCacheKey('e'.repeat(64), 'test');
 const ended = (e: Partial<Started>): Started => ({ started: true, exit: { exitCode: 0, signal: null }, timedOut: false, ...e });
 const opts = (o: Partial<Parameters<typeof classify>[1]> = {}): Parameters<typeof classify>[1] => ({
   aborted: false,
@@ -268,7 +271,7 @@ describe('attempt failures in the state database', () => {
     const path = join(proj.dir, 'state.db');
     let db = new StateDb(path);
     const runId = db.startRun('p.smke', 'mini', []);
-    const start = (instance: string): number => db.startAttempt({ runId, instance, stage: instance, key: 'k', attempt: 1, reason: 'never run', logPath: '' });
+    const start = (instance: string): number => db.startAttempt({ runId, instance, stage: instance, key: KEY, attempt: 1, reason: 'never run', logPath: '' });
     const timeout: AttemptFailure = { kind: 'timeout', limitS: 9 };
     db.finishAttempt(start('new'), 'failed', { failure: timeout, exitCode: null, signal: 'SIGTERM' });
     // A row as an older smke wrote it: text only.
@@ -305,7 +308,7 @@ describe('attempt failures in the state database', () => {
     const db = new StateDb(join(proj.dir, 'state.db'));
     try {
       const runId = db.startRun('p.smke', 'mini', []);
-      db.startAttempt({ runId, instance: 'a', stage: 'a', key: 'k', attempt: 1, reason: '', logPath: '' });
+      db.startAttempt({ runId, instance: 'a', stage: 'a', key: KEY, attempt: 1, reason: '', logPath: '' });
       db.db.prepare('UPDATE runs SET pid = ? WHERE id = ?').run(2 ** 22 + 1, runId);
       db.reapDeadRuns();
       const row = db.lastAttempt('a')!;

@@ -2,6 +2,7 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StageInstance } from '../../src/compiler/plan.js';
+import { parseCacheKey, type CacheKey } from '../../src/runtime/cache-key.js';
 import { Digester, MemoryStatCache } from '../../src/runtime/digest.js';
 import { diffFingerprints, fingerprint, outputDigest, type Fingerprint } from '../../src/runtime/fingerprint.js';
 import { exec, makePlan, ref, tempProject } from './helpers.js';
@@ -27,7 +28,7 @@ function fps(tweak?: Tweak, env: Record<string, string> = { TOKEN: 'a' }): { up:
   ]);
   const [up, down] = plan.instances as [StageInstance, StageInstance];
   tweak?.(up, down);
-  const keys = new Map<string, string>();
+  const keys = new Map<string, CacheKey>();
   const a = fingerprint({ inst: up, projectDir: proj.dir, upstreamKeys: keys, digester, env });
   keys.set(up.id, a.key);
   const b = fingerprint({ inst: down, projectDir: proj.dir, upstreamKeys: keys, digester, env });
@@ -133,13 +134,20 @@ describe('fingerprint', () => {
     ]);
     const [up, down] = plan.instances as [StageInstance, StageInstance];
     const keyWith = (upKey: string, content: string): Fingerprint =>
-      fingerprint({ inst: down, projectDir: proj.dir, upstreamKeys: new Map([[up.id, upKey]]), upstreamOutput: () => content, digester, env: {} });
-    const a = keyWith('k1', 'd1');
+      fingerprint({
+        inst: down,
+        projectDir: proj.dir,
+        upstreamKeys: new Map([[up.id, parseCacheKey(upKey.repeat(64), 'test')]]),
+        upstreamOutput: () => content,
+        digester,
+        env: {},
+      });
+    const a = keyWith('1', 'd1');
     expect(a.pending).toBeUndefined();
     expect(a.parts.params.argv).toEqual(['eval', { $output: 'd1', output: 'checkpoint' }]);
     // Another upstream key, same bytes: same key. Same upstream key, other bytes: another key, and the reason says so.
-    expect(keyWith('k2', 'd1').key).toBe(a.key);
-    const b = keyWith('k1', 'd2');
+    expect(keyWith('2', 'd1').key).toBe(a.key);
+    const b = keyWith('1', 'd2');
     expect(b.key).not.toBe(a.key);
     expect(diffFingerprints(a, b)).toEqual(["upstream up's output changed"]);
     // A param changed and the bytes read did not: the param is the reason, not the upstream's output.
@@ -147,7 +155,7 @@ describe('fingerprint', () => {
       fingerprint({
         inst: { ...down, params: exec(['eval', ref('up', 'checkpoint'), p]) },
         projectDir: proj.dir,
-        upstreamKeys: new Map([[up.id, 'k1']]),
+        upstreamKeys: new Map([[up.id, parseCacheKey('1'.repeat(64), 'test')]]),
         upstreamOutput: () => content,
         digester,
         env: {},

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { realDisk, type Disk } from '../../src/runtime/disk.js';
 import { STORE_FORMAT } from '../../src/runtime/fingerprint.js';
@@ -16,7 +17,7 @@ beforeEach(async () => {
 });
 afterEach(() => proj.cleanup());
 
-const KEY = 'a'.repeat(64);
+const KEY = parseCacheKey('a'.repeat(64), 'test');
 const manifest = {
   format: 1,
   key: KEY,
@@ -80,7 +81,7 @@ describe('store', () => {
         realDisk.rename(a, b);
       },
     };
-    const keys = ['1', '2', '3'].map((c) => c.repeat(64));
+    const keys = ['1', '2', '3'].map((c) => parseCacheKey(c.repeat(64), 'test'));
     for (const [i, key] of keys.entries()) {
       const { tmp, entry } = staged(`t${i}`, key);
       const m = { ...manifest, key };
@@ -137,7 +138,7 @@ describe('store', () => {
     expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'corrupt' });
     rmSync(join(entry, MANIFEST));
     expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'corrupt', problem: expect.stringContaining('manifest.json is missing') });
-    expect(checkEntry(join(proj.dir, 'store', 'b'.repeat(64)), 'b'.repeat(64), d)).toEqual({ state: 'missing' });
+    expect(checkEntry(join(proj.dir, 'store', 'b'.repeat(64)), parseCacheKey('b'.repeat(64), 'test'), d)).toEqual({ state: 'missing' });
   });
 
   it('trusts a known entry by stat signature without reading it', async () => {

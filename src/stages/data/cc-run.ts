@@ -3,54 +3,61 @@
 
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import { redactUrl } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { readStoredImage, scrapeImages } from '../../data/scrape.js';
 import { readCaptionTsv } from '../../data/tsv.js';
 import type { StageContext } from '../stage-kind.js';
-import { CC3M_HELP } from './cc.js';
+import { CC3M_HELP, type Cc12mParams, type Cc3mParams } from './cc.js';
 import { obtain } from './obtain.js';
 
-async function indexPath(ctx: StageContext, params: Record<string, Value>, which: 'cc3m' | 'cc12m'): Promise<string> {
-  if (typeof params.tsv === 'string') {
-    const p = resolve(ctx.projectDir, params.tsv);
-    try {
-      await access(p);
-    } catch {
-      throw new Error(
-        which === 'cc3m' ? `CC3M index not found at ${p}. ${CC3M_HELP}.` : `CC12M index not found at ${p}; remove \`tsv\` to download it from ${params.url}`,
-      );
-    }
-    return p;
+/** The user's index file, resolved against the project; `missing` says what to do when it is not there. */
+async function localIndex(ctx: StageContext, tsv: string, missing: (path: string) => string): Promise<string> {
+  const p = resolve(ctx.projectDir, tsv);
+  try {
+    await access(p);
+  } catch {
+    throw new Error(missing(p));
   }
-  // The index is fetched into scratch, verified, and reused by later attempts of this key only once checked again.
-  return obtain(ctx, { name: 'cc12m.tsv', url: String(params.url), sha256: params.sha256 as string | undefined });
+  return p;
 }
 
-export async function runCaptionScrape(ctx: StageContext, params: Record<string, Value>, which: 'cc3m' | 'cc12m'): Promise<void> {
-  const tsv = await indexPath(ctx, params, which);
-  const index = await readCaptionTsv(tsv, which === 'cc3m' ? 'caption-url' : 'url-caption', params.limit as number);
+export async function runCc3m(ctx: StageContext, params: Cc3mParams): Promise<void> {
+  const tsv = await localIndex(ctx, params.tsv, (p) => `CC3M index not found at ${p}. ${CC3M_HELP}.`);
+  await runCaptionScrape(ctx, params, 'cc3m', tsv, 'Train-GCC-training.tsv');
+}
+
+export async function runCc12m(ctx: StageContext, params: Cc12mParams): Promise<void> {
+  const tsv =
+    typeof params.tsv === 'string'
+      ? await localIndex(ctx, params.tsv, (p) => `CC12M index not found at ${p}; remove \`tsv\` to download it from ${params.url}`)
+      : // The index is fetched into scratch, verified, and reused by later attempts of this key only once checked again.
+        await obtain(ctx, { name: 'cc12m.tsv', url: params.url, sha256: params.sha256 });
+  await runCaptionScrape(ctx, params, 'cc12m', tsv, redactUrl(params.url));
+}
+
+async function runCaptionScrape(ctx: StageContext, params: Cc3mParams | Cc12mParams, which: 'cc3m' | 'cc12m', tsv: string, source: string): Promise<void> {
+  const index = await readCaptionTsv(tsv, which === 'cc3m' ? 'caption-url' : 'url-caption', params.limit);
   const malformed = Object.values(index.malformed).reduce((a, b) => a + b, 0);
   ctx.log.info(`${which}: ${index.rows.length} rows to fetch${malformed ? `, ${malformed} malformed rows skipped` : ''}`);
   const stateDir = join(ctx.scratchDir, 'scrape');
   const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), {
     type: 'image-text',
     name: which,
-    source: which === 'cc3m' ? 'Train-GCC-training.tsv' : redactUrl(String(params.url)),
-    shardSize: params.shard_size as number,
+    source,
+    shardSize: params.shard_size,
   });
   const { stats } = await scrapeImages(index.rows, {
     stateDir,
-    concurrency: params.concurrency as number,
-    perHost: params.per_host as number,
-    timeoutMs: (params.timeout as number) * 1000,
-    retries: params.http_retries as number,
-    retryDelayMs: (params.retry_delay as number) * 1000,
-    userAgent: params.user_agent as string,
-    imageSize: params.image_size as number,
-    minSide: params.min_side as number,
-    maxBytes: params.max_bytes as number,
+    concurrency: params.concurrency,
+    perHost: params.per_host,
+    timeoutMs: params.timeout * 1000,
+    retries: params.http_retries,
+    retryDelayMs: params.retry_delay * 1000,
+    userAgent: params.user_agent,
+    imageSize: params.image_size,
+    minSide: params.min_side,
+    maxBytes: params.max_bytes,
     signal: ctx.signal,
     seed: ctx.seed,
     onProgress: (d, t) => ctx.progress(d, t, 'images'),

@@ -2,8 +2,7 @@
 // image URLs of their TSV index. CC3M's index is downloaded by hand (Google's
 // terms); CC12M's is fetched. Both share the scraper in ./cc-run.ts.
 
-import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const CC3M_HELP =
   'Download Train-GCC-training.tsv from https://ai.google.com/research/ConceptualCaptions/download (accept the terms), and set `tsv` to its path';
@@ -37,7 +36,7 @@ const scrapeParams = {
   min_side: { type: 'integer', minimum: 1, default: 10, description: 'Images with a smaller side are placeholders and dropped.' },
   max_bytes: { type: 'integer', minimum: 1024, default: 20_000_000, description: 'Larger responses are dropped.' },
   shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
-};
+} as const;
 
 const outputs = () => ({
   out: { type: 'dir' as const, path: '.', description: 'The output directory' },
@@ -45,49 +44,57 @@ const outputs = () => ({
   stats: { type: 'metrics' as const, path: 'stats.json', description: 'Rows attempted, ok, failed by reason, malformed rows' },
 });
 
-export const cc3mKind: StageKind = {
+const cc3mParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tsv'],
+  properties: {
+    tsv: { type: 'string', minLength: 1, description: `Path of Train-GCC-training.tsv (project-relative or absolute). ${CC3M_HELP}.` },
+    ...scrapeParams,
+  },
+} as const satisfies ObjectSchema;
+
+export type Cc3mParams = ParamsOf<typeof cc3mParams>;
+
+export const cc3mKind = defineKind({
   name: 'dataset.cc3m',
   version: 1,
   summary: 'Conceptual Captions 3M: scrape the images of a user-supplied Train-GCC-training.tsv (caption TAB url) into image-text pairs',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['tsv'],
-    properties: {
-      tsv: { type: 'string', minLength: 1, description: `Path of Train-GCC-training.tsv (project-relative or absolute). ${CC3M_HELP}.` },
-      ...scrapeParams,
-    },
-  },
+  params: cc3mParams,
   outputs,
   resources: () => ({ cpus: 2, memBytes: 2 << 30 }),
-  inputs: (params: Record<string, Value>) => [String(params.tsv)],
+  inputs: (params) => [String(params.tsv)],
   async run(ctx, params) {
-    const { runCaptionScrape } = await import('./cc-run.js');
-    await runCaptionScrape(ctx, params, 'cc3m');
+    const { runCc3m } = await import('./cc-run.js');
+    await runCc3m(ctx, params);
   },
-};
+});
 
-export const cc12mKind: StageKind = {
+const cc12mParams = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    url: { type: 'string', pattern: '^(https?|file)://', default: CC12M_URL, description: 'Where the index is downloaded from (SMKE_MIRROR applies).' },
+    tsv: { type: 'string', description: 'Use this local index instead of downloading one.' },
+    sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$', description: 'Expected sha256 of the downloaded index.' },
+    ...scrapeParams,
+  },
+} as const satisfies ObjectSchema;
+
+export type Cc12mParams = ParamsOf<typeof cc12mParams>;
+
+export const cc12mKind = defineKind({
   name: 'dataset.cc12m',
   version: 1,
   summary: 'Conceptual 12M: download cc12m.tsv (url TAB caption) and scrape its images into image-text pairs',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      url: { type: 'string', pattern: '^(https?|file)://', default: CC12M_URL, description: 'Where the index is downloaded from (SMKE_MIRROR applies).' },
-      tsv: { type: 'string', description: 'Use this local index instead of downloading one.' },
-      sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$', description: 'Expected sha256 of the downloaded index.' },
-      ...scrapeParams,
-    },
-  },
+  params: cc12mParams,
   outputs,
   resources: () => ({ cpus: 2, memBytes: 2 << 30 }),
-  inputs: (params: Record<string, Value>) => (typeof params.tsv === 'string' ? [params.tsv] : []),
+  inputs: (params) => (typeof params.tsv === 'string' ? [params.tsv] : []),
   // The scrape depends on the live web either way; the mirror only matters for the index, and only without a checksum.
-  env: (params: Record<string, Value>) => (params.sha256 || params.tsv ? [] : ['SMKE_MIRROR']),
+  env: (params) => (params.sha256 || params.tsv ? [] : ['SMKE_MIRROR']),
   async run(ctx, params) {
-    const { runCaptionScrape } = await import('./cc-run.js');
-    await runCaptionScrape(ctx, params, 'cc12m');
+    const { runCc12m } = await import('./cc-run.js');
+    await runCc12m(ctx, params);
   },
-};
+});

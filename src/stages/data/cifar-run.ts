@@ -1,20 +1,19 @@
 // The work of dataset.cifar (descriptor in ./cifar.ts).
 
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import { cifarRecords, parseNames } from '../../data/cifar-records.js';
 import { ImageDatasetWriter } from '../../data/image-dataset.js';
 import { tarFiles } from '../../data/tar-read.js';
 import type { StageContext } from '../stage-kind.js';
-import { CIFAR_URLS } from './cifar.js';
+import { CIFAR_URLS, type CifarParams } from './cifar.js';
 import { obtain, using } from './obtain.js';
 import { loadSharp } from '../../data/sharp.js';
 
-export async function runCifar(ctx: StageContext, params: Record<string, Value>): Promise<void> {
-  const variant = params.variant as 'cifar10' | 'cifar100';
-  const url = (params.url as string | undefined) ?? CIFAR_URLS[variant];
+export async function runCifar(ctx: StageContext, params: CifarParams): Promise<void> {
+  const variant = params.variant;
+  const url = params.url ?? CIFAR_URLS[variant];
   // The md5 is checked as the archive arrives and again before a later attempt reuses it.
-  const archive = await obtain(ctx, { name: `${variant}-binary.tar.gz`, url, md5: params.md5 as string | undefined, format: 'tar' });
+  const archive = await obtain(ctx, { name: `${variant}-binary.tar.gz`, url, md5: params.md5, format: 'tar' });
   const files = new Map<string, Buffer>();
   await using(ctx, archive, async () => {
     for await (const f of tarFiles(archive)) files.set(f.name.split('/').pop()!, f.data);
@@ -38,7 +37,7 @@ export async function runCifar(ctx: StageContext, params: Record<string, Value>)
     name: variant,
     source: url,
     classes,
-    shardSize: params.shard_size as number,
+    shardSize: params.shard_size,
   });
   const counters: Record<string, number> = {};
   for (const [split, file] of batches) {

@@ -2,15 +2,14 @@
 
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import { downloadFile } from '../../data/download-file.js';
 import { extractArchive } from '../../data/extract.js';
 import { applyMirror, redactUrl } from '../../data/retry-policy.js';
 import type { StageContext } from '../stage-kind.js';
-import { downloadName } from './download.js';
+import { downloadName, type DownloadParams } from './download.js';
 
-export async function runDownload(ctx: StageContext, params: Record<string, Value>): Promise<void> {
-  const original = String(params.url);
+export async function runDownload(ctx: StageContext, params: DownloadParams): Promise<void> {
+  const original = params.url;
   const url = applyMirror(original, process.env.SMKE_MIRROR);
   if (url !== original) ctx.log.info(`SMKE_MIRROR: fetching ${redactUrl(original)} from ${redactUrl(url)}`);
   const name = downloadName(params);
@@ -18,11 +17,11 @@ export async function runDownload(ctx: StageContext, params: Record<string, Valu
   const started = Date.now();
   const res = await downloadFile(url, dest, {
     partPath: join(ctx.scratchDir, `${name}.part`),
-    sha256: params.sha256 as string | undefined,
-    md5: params.md5 as string | undefined,
-    size: params.size as number | undefined,
-    retry: { retries: params.http_retries as number, baseDelayMs: (params.retry_delay as number) * 1000 },
-    stallTimeoutMs: (params.stall_timeout as number) * 1000,
+    sha256: params.sha256,
+    md5: params.md5,
+    size: params.size,
+    retry: { retries: params.http_retries, baseDelayMs: params.retry_delay * 1000 },
+    stallTimeoutMs: params.stall_timeout * 1000,
     signal: ctx.signal,
     seed: ctx.seed,
     onProgress: (done, total) => ctx.progress(done, total, 'bytes'),
@@ -35,8 +34,8 @@ export async function runDownload(ctx: StageContext, params: Record<string, Valu
   const record: Record<string, unknown> = { url: redactUrl(original), file: name, bytes: res.bytes, sha256: res.sha256, md5: res.md5 };
   if (params.extract) {
     const ex = await extractArchive(dest, join(ctx.outDir, 'data'), undefined, {
-      unsafe: params.unsafe_entries as 'fail' | 'skip',
-      limits: { maxBytes: params.max_extract_bytes as number, maxEntries: params.max_extract_entries as number, maxRatio: params.max_extract_ratio as number },
+      unsafe: params.unsafe_entries,
+      limits: { maxBytes: params.max_extract_bytes, maxEntries: params.max_extract_entries, maxRatio: params.max_extract_ratio },
       limitNames: { maxBytes: 'max_extract_bytes', maxEntries: 'max_extract_entries', maxRatio: 'max_extract_ratio' },
       signal: ctx.signal,
       onProgress: (bytes) => ctx.progress(bytes, 0, 'bytes extracted'),

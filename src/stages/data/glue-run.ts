@@ -2,13 +2,13 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import type { TextExample } from '../../data/dataset-format.js';
 import { parseGlueTsv, splitMrpc } from '../../data/glue-tsv.js';
 import { writeJsonAtomic } from '../../data/image-dataset.js';
 import { TextTasksWriter, glueSpec, type GlueTask } from '../../data/text-tasks.js';
 import { ZipReader } from '../../data/zip.js';
 import type { StageContext } from '../stage-kind.js';
+import type { GlueParams } from './glue.js';
 import { obtain, using } from './obtain.js';
 
 /** Zip name, directory inside it, and split -> [file, labelled]. */
@@ -32,11 +32,11 @@ const ZIPS: Record<Exclude<GlueTask, 'mrpc'>, { zip: string; files: Record<strin
   wnli: { zip: 'WNLI.zip', files: { train: ['train.tsv', true], validation: ['dev.tsv', true], test: ['test.tsv', false] } },
 };
 
-export async function runGlue(ctx: StageContext, params: Record<string, Value>): Promise<void> {
-  const base = String(params.base_url).replace(/\/+$/, '');
+export async function runGlue(ctx: StageContext, params: GlueParams): Promise<void> {
+  const base = params.base_url.replace(/\/+$/, '');
   const writer = new TextTasksWriter(join(ctx.outDir, 'glue'), 'glue', base);
   const stats: Record<string, Record<string, { examples: number; malformed: number }>> = {};
-  for (const task of params.tasks as GlueTask[]) {
+  for (const task of params.tasks) {
     ctx.signal.throwIfAborted();
     const splits: Record<string, TextExample[]> = {};
     stats[task] = {};
@@ -47,7 +47,7 @@ export async function runGlue(ctx: StageContext, params: Record<string, Value>):
       if (parsed.malformed) ctx.log.warn(`GLUE ${task} ${split}: ${parsed.malformed} malformed rows skipped`);
     };
     if (task === 'mrpc') {
-      const mbase = String(params.mrpc_url).replace(/\/+$/, '');
+      const mbase = params.mrpc_url.replace(/\/+$/, '');
       const trainFile = await obtain(ctx, { name: 'msr_paraphrase_train.txt', url: `${mbase}/msr_paraphrase_train.txt` });
       const testFile = await obtain(ctx, { name: 'msr_paraphrase_test.txt', url: `${mbase}/msr_paraphrase_test.txt` });
       const idsFile = await obtain(ctx, { name: 'mrpc_dev_ids.tsv', url: `${base}/mrpc_dev_ids.tsv` });

@@ -1,35 +1,39 @@
 // `dataset.glue`: the 9 GLUE tasks from the original distribution (the files
 // download_glue_data.py fetches), in the text-tasks format.
 
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const GLUE_BASE = 'https://dl.fbaipublicfiles.com/glue/data';
 export const MRPC_BASE = 'https://dl.fbaipublicfiles.com/senteval/senteval_data';
-const TASKS = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli'];
+const TASKS = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli'] as const;
 
-export const glueKind: StageKind = {
+const glueParams = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    tasks: { type: 'array', items: { enum: TASKS }, uniqueItems: true, minItems: 1, default: TASKS, description: 'Tasks to fetch.' },
+    base_url: {
+      type: 'string',
+      pattern: '^(https?|file)://',
+      default: GLUE_BASE,
+      description: 'Where the task zips (CoLA.zip, SST-2.zip, ...) and mrpc_dev_ids.tsv live; SMKE_MIRROR applies.',
+    },
+    mrpc_url: {
+      type: 'string',
+      pattern: '^(https?|file)://',
+      default: MRPC_BASE,
+      description: 'Where msr_paraphrase_train.txt / msr_paraphrase_test.txt live.',
+    },
+  },
+} as const satisfies ObjectSchema;
+
+export type GlueParams = ParamsOf<typeof glueParams>;
+
+export const glueKind = defineKind({
   name: 'dataset.glue',
   version: 1,
   summary: 'The 9 GLUE tasks (train, dev, unlabelled test) in the common text-tasks format',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      tasks: { type: 'array', items: { enum: TASKS }, uniqueItems: true, minItems: 1, default: TASKS, description: 'Tasks to fetch.' },
-      base_url: {
-        type: 'string',
-        pattern: '^(https?|file)://',
-        default: GLUE_BASE,
-        description: 'Where the task zips (CoLA.zip, SST-2.zip, ...) and mrpc_dev_ids.tsv live; SMKE_MIRROR applies.',
-      },
-      mrpc_url: {
-        type: 'string',
-        pattern: '^(https?|file)://',
-        default: MRPC_BASE,
-        description: 'Where msr_paraphrase_train.txt / msr_paraphrase_test.txt live.',
-      },
-    },
-  },
+  params: glueParams,
   outputs() {
     return {
       tasks: { type: 'dir', path: 'glue', description: 'The tasks (text-tasks format)' },
@@ -41,4 +45,4 @@ export const glueKind: StageKind = {
     const { runGlue } = await import('./glue-run.js');
     await runGlue(ctx, params);
   },
-};
+});

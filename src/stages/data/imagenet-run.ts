@@ -2,17 +2,16 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import { FetchError } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
 import { ReasonCounter, prepareImage } from '../../data/image-prep.js';
 import { parseClassesPy, shortName, synsetOf } from '../../data/imagenet-classes.js';
 import { tarFiles } from '../../data/tar-read.js';
 import type { StageContext } from '../stage-kind.js';
-import { IMAGENET_TERMS } from './imagenet.js';
+import { IMAGENET_TERMS, type ImagenetParams } from './imagenet.js';
 import { obtain, using } from './obtain.js';
 
-export async function runImagenet(ctx: StageContext, params: Record<string, Value>): Promise<void> {
+export async function runImagenet(ctx: StageContext, params: ImagenetParams): Promise<void> {
   const token = process.env.HF_TOKEN?.trim();
   if (!token) {
     throw new Error(
@@ -20,7 +19,7 @@ export async function runImagenet(ctx: StageContext, params: Record<string, Valu
     );
   }
   const endpoint = (process.env.HF_ENDPOINT?.trim() || 'https://huggingface.co').replace(/\/+$/, '');
-  const base = `${endpoint}/datasets/${params.repo}/resolve/${encodeURIComponent(String(params.revision))}`;
+  const base = `${endpoint}/datasets/${params.repo}/resolve/${encodeURIComponent(params.revision)}`;
   const headers = { authorization: `Bearer ${token}` };
   const get = async (file: string) => {
     try {
@@ -45,12 +44,12 @@ export async function runImagenet(ctx: StageContext, params: Record<string, Valu
     name: 'imagenet-1k',
     source: `${params.repo}@${params.revision}`,
     classes: names.map(shortName),
-    shardSize: params.shard_size as number,
+    shardSize: params.shard_size,
   });
   const dropped = new ReasonCounter();
-  const splits = params.splits as string[];
+  const splits = params.splits;
   const files: [string, string][] = [];
-  if (splits.includes('train')) for (let i = 0; i < (params.train_shards as number); i++) files.push(['train', `data/train_images_${i}.tar.gz`]);
+  if (splits.includes('train')) for (let i = 0; i < params.train_shards; i++) files.push(['train', `data/train_images_${i}.tar.gz`]);
   if (splits.includes('val')) files.push(['val', 'data/val_images.tar.gz']);
   let n = 0;
   for (const [split, file] of files) {
@@ -66,7 +65,7 @@ export async function runImagenet(ctx: StageContext, params: Record<string, Valu
           continue;
         }
         try {
-          const img = await prepareImage(f.data, { imageSize: params.image_size as number, minSide: 1 });
+          const img = await prepareImage(f.data, { imageSize: params.image_size, minSide: 1 });
           await writer.add({ id: base.replace(/\.[A-Za-z]+$/, ''), split, data: img.data, ext: img.ext, width: img.width, height: img.height, label: lab });
         } catch (err) {
           if (!(err instanceof FetchError)) throw err;

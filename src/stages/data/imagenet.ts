@@ -3,33 +3,37 @@
 // is sent only in the Authorization header: never logged, never in the key,
 // the manifest or an error message.
 
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const IMAGENET_TERMS = 'https://huggingface.co/datasets/ILSVRC/imagenet-1k';
 
-export const imagenetKind: StageKind = {
+const imagenetParams = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    repo: { type: 'string', default: 'ILSVRC/imagenet-1k', description: 'HF dataset repository.' },
+    revision: { type: 'string', default: 'main', description: 'Branch, tag or commit of the repository (a commit makes the result reproducible).' },
+    splits: {
+      type: 'array',
+      items: { enum: ['train', 'val'] },
+      uniqueItems: true,
+      minItems: 1,
+      default: ['val'],
+      description: 'val (50k, zero-shot) and/or train (1.28M, finetuning).',
+    },
+    train_shards: { type: 'integer', minimum: 1, default: 5, description: 'Number of data/train_images_<i>.tar.gz files in the repository.' },
+    image_size: { type: 'integer', minimum: 0, maximum: 2048, default: 0, description: 'Shorter side of stored images; 0 keeps the original JPEGs.' },
+    shard_size: { type: 'integer', minimum: 1, default: 1000 },
+  },
+} as const satisfies ObjectSchema;
+
+export type ImagenetParams = ParamsOf<typeof imagenetParams>;
+
+export const imagenetKind = defineKind({
   name: 'dataset.imagenet',
   version: 1,
   summary: 'ImageNet-1k from the HF hub (HF_TOKEN, HF_ENDPOINT) as an image classification dataset with class names',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      repo: { type: 'string', default: 'ILSVRC/imagenet-1k', description: 'HF dataset repository.' },
-      revision: { type: 'string', default: 'main', description: 'Branch, tag or commit of the repository (a commit makes the result reproducible).' },
-      splits: {
-        type: 'array',
-        items: { enum: ['train', 'val'] },
-        uniqueItems: true,
-        minItems: 1,
-        default: ['val'],
-        description: 'val (50k, zero-shot) and/or train (1.28M, finetuning).',
-      },
-      train_shards: { type: 'integer', minimum: 1, default: 5, description: 'Number of data/train_images_<i>.tar.gz files in the repository.' },
-      image_size: { type: 'integer', minimum: 0, maximum: 2048, default: 0, description: 'Shorter side of stored images; 0 keeps the original JPEGs.' },
-      shard_size: { type: 'integer', minimum: 1, default: 1000 },
-    },
-  },
+  params: imagenetParams,
   outputs() {
     return {
       images: { type: 'dir', path: 'images', description: 'Image classification dataset (train/val)' },
@@ -47,4 +51,4 @@ export const imagenetKind: StageKind = {
     const { runImagenet } = await import('./imagenet-run.js');
     await runImagenet(ctx, params);
   },
-};
+});

@@ -1,5 +1,5 @@
 // The data stage kinds, registered in ../registry.ts.
-import type { StageKind } from '../stage-kind.js';
+import type { AnyStageKind } from '../stage-kind.js';
 import { cc12mKind, cc3mKind } from './cc.js';
 import { cifarKind } from './cifar.js';
 import { downloadKind } from './download.js';
@@ -9,7 +9,7 @@ import { cocoKind, flickr30kKind } from './karpathy.js';
 import { syntheticKind } from './synthetic.js';
 import { weightsFileKind } from './weights.js';
 
-export const kinds: StageKind[] = [
+export const kinds: AnyStageKind[] = [
   downloadKind,
   syntheticKind,
   cc3mKind,

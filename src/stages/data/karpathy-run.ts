@@ -2,7 +2,6 @@
 
 import { access, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import { detectArchive } from '../../data/extract.js';
 import { FetchError } from '../../data/retry-policy.js';
 import { ImageDatasetWriter, writeJsonAtomic } from '../../data/image-dataset.js';
@@ -11,14 +10,17 @@ import { parseKarpathy, type KarpathyImage } from '../../data/karpathy-splits.js
 import { tarFiles } from '../../data/tar-read.js';
 import { ZipReader } from '../../data/zip.js';
 import type { StageContext } from '../stage-kind.js';
-import { FLICKR_HELP } from './karpathy.js';
+import { FLICKR_HELP, type CocoParams, type Flickr30kParams } from './karpathy.js';
+
+/** What both kinds share: the Karpathy split and how images are stored. */
+type KarpathyParams = CocoParams | Flickr30kParams;
 import { obtain, using } from './obtain.js';
 
-async function karpathySplit(ctx: StageContext, params: Record<string, Value>, json: string): Promise<KarpathyImage[]> {
+async function karpathySplit(ctx: StageContext, params: KarpathyParams, json: string): Promise<KarpathyImage[]> {
   const path = await obtain(ctx, {
     name: 'caption_datasets.zip',
-    url: params.karpathy_url as string,
-    local: params.karpathy as string | undefined,
+    url: params.karpathy_url,
+    local: params.karpathy,
     format: 'zip',
   });
   let text: string;
@@ -36,7 +38,7 @@ async function karpathySplit(ctx: StageContext, params: Record<string, Value>, j
   } else text = await readFile(path, 'utf8');
   const { images, malformed } = parseKarpathy(text, json);
   if (malformed) ctx.log.warn(`${json}: ${malformed} malformed image entries skipped`);
-  const wanted = new Set(params.splits as string[]);
+  const wanted = new Set<string>(params.splits);
   return images.filter((im) => wanted.has(im.split));
 }
 
@@ -56,11 +58,11 @@ async function addImage(
   im: KarpathyImage,
   id: string,
   bytes: Buffer,
-  params: Record<string, Value>,
+  params: KarpathyParams,
   dropped: ReasonCounter,
 ): Promise<void> {
   try {
-    const img = await prepareImage(bytes, { imageSize: params.image_size as number, minSide: 1 });
+    const img = await prepareImage(bytes, { imageSize: params.image_size, minSide: 1 });
     await writer.add({ id, split: im.split, data: img.data, ext: img.ext, width: img.width, height: img.height, captions: im.captions });
   } catch (err) {
     if (!(err instanceof FetchError)) throw err;
@@ -68,7 +70,7 @@ async function addImage(
   }
 }
 
-export async function runCoco(ctx: StageContext, params: Record<string, Value>): Promise<void> {
+export async function runCoco(ctx: StageContext, params: CocoParams): Promise<void> {
   const images = await karpathySplit(ctx, params, 'dataset_coco.json');
   const needed = new Set(images.map((im) => im.filepath));
   const zips = new Map<string, ZipReader>();
@@ -78,14 +80,14 @@ export async function runCoco(ctx: StageContext, params: Record<string, Value>):
       ['val2014', 'val_url', 'val_zip'],
     ] as const) {
       if (!needed.has(dir)) continue;
-      const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey] as string, local: params[localKey] as string | undefined, format: 'zip' });
+      const path = await obtain(ctx, { name: `${dir}.zip`, url: params[urlKey], local: params[localKey], format: 'zip' });
       zips.set(dir, await using(ctx, path, () => ZipReader.open(path)));
     }
     const writer = new ImageDatasetWriter(join(ctx.outDir, 'pairs'), {
       type: 'image-text',
       name: 'coco-karpathy',
       source: 'COCO 2014 + Karpathy split',
-      shardSize: params.shard_size as number,
+      shardSize: params.shard_size,
     });
     const dropped = new ReasonCounter();
     let n = 0;
@@ -104,8 +106,8 @@ export async function runCoco(ctx: StageContext, params: Record<string, Value>):
   }
 }
 
-export async function runFlickr(ctx: StageContext, params: Record<string, Value>): Promise<void> {
-  const archive = resolve(ctx.projectDir, String(params.archive));
+export async function runFlickr(ctx: StageContext, params: Flickr30kParams): Promise<void> {
+  const archive = resolve(ctx.projectDir, params.archive);
   try {
     await access(archive);
   } catch {
@@ -117,7 +119,7 @@ export async function runFlickr(ctx: StageContext, params: Record<string, Value>
     type: 'image-text',
     name: 'flickr30k-karpathy',
     source: 'flickr30k-images.tar.gz + Karpathy split',
-    shardSize: params.shard_size as number,
+    shardSize: params.shard_size,
   });
   const dropped = new ReasonCounter();
   const seen = new Set<string>();

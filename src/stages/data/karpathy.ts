@@ -1,8 +1,7 @@
 // `dataset.coco` and `dataset.flickr30k`: image-caption datasets with the
 // Karpathy split (COCO 5k / Flickr30K 1k test images for retrieval).
 
-import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
 export const KARPATHY_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip';
 export const COCO_URLS = {
@@ -37,7 +36,7 @@ const common = {
     description: 'Shorter side of stored images; 0 keeps the original JPEGs byte for byte.',
   },
   shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
-};
+} as const;
 
 const outputs = () => ({
   out: { type: 'dir' as const, path: '.', description: 'The output directory' },
@@ -45,23 +44,31 @@ const outputs = () => ({
   stats: { type: 'metrics' as const, path: 'stats.json', description: 'Images converted and dropped by reason' },
 });
 
-const localInputs = (keys: string[]) => (params: Record<string, Value>) => keys.map((k) => params[k]).filter((v): v is string => typeof v === 'string');
+/** The local files among `keys` the stage was given (references to upstream outputs are digested through their key instead). */
+const localInputs =
+  <P>(keys: (keyof P)[]) =>
+  (params: P) =>
+    keys.map((k) => params[k]).filter((v): v is P[keyof P] & string => typeof v === 'string');
 
-export const cocoKind: StageKind = {
+const cocoParams = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    train_url: { type: 'string', pattern: '^(https?|file)://', default: COCO_URLS.train },
+    val_url: { type: 'string', pattern: '^(https?|file)://', default: COCO_URLS.val },
+    train_zip: { type: 'string', description: 'A local train2014.zip, used instead of downloading.' },
+    val_zip: { type: 'string', description: 'A local val2014.zip, used instead of downloading.' },
+    ...common,
+  },
+} as const satisfies ObjectSchema;
+
+export type CocoParams = ParamsOf<typeof cocoParams>;
+
+export const cocoKind = defineKind({
   name: 'dataset.coco',
   version: 1,
   summary: 'COCO captions (train2014/val2014 zips + Karpathy split) as image-text pairs',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      train_url: { type: 'string', pattern: '^(https?|file)://', default: COCO_URLS.train },
-      val_url: { type: 'string', pattern: '^(https?|file)://', default: COCO_URLS.val },
-      train_zip: { type: 'string', description: 'A local train2014.zip, used instead of downloading.' },
-      val_zip: { type: 'string', description: 'A local val2014.zip, used instead of downloading.' },
-      ...common,
-    },
-  },
+  params: cocoParams,
   outputs,
   resources: () => ({ cpus: 1, memBytes: 4 << 30 }),
   inputs: localInputs(['train_zip', 'val_zip', 'karpathy']),
@@ -69,24 +76,28 @@ export const cocoKind: StageKind = {
     const { runCoco } = await import('./karpathy-run.js');
     await runCoco(ctx, params);
   },
-};
+});
 
-export const flickr30kKind: StageKind = {
+const flickr30kParams = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    archive: {
+      type: 'string',
+      default: 'data/flickr30k/flickr30k-images.tar.gz',
+      description: `flickr30k-images.tar.gz, project-relative or absolute. ${FLICKR_HELP} here.`,
+    },
+    ...common,
+  },
+} as const satisfies ObjectSchema;
+
+export type Flickr30kParams = ParamsOf<typeof flickr30kParams>;
+
+export const flickr30kKind = defineKind({
   name: 'dataset.flickr30k',
   version: 1,
   summary: 'Flickr30K (user-placed flickr30k-images.tar.gz + Karpathy split) as image-text pairs',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      archive: {
-        type: 'string',
-        default: 'data/flickr30k/flickr30k-images.tar.gz',
-        description: `flickr30k-images.tar.gz, project-relative or absolute. ${FLICKR_HELP} here.`,
-      },
-      ...common,
-    },
-  },
+  params: flickr30kParams,
   outputs,
   resources: () => ({ cpus: 1, memBytes: 2 << 30 }),
   inputs: localInputs(['archive', 'karpathy']),
@@ -94,4 +105,4 @@ export const flickr30kKind: StageKind = {
     const { runFlickr } = await import('./karpathy-run.js');
     await runFlickr(ctx, params);
   },
-};
+});

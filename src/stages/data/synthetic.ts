@@ -1,59 +1,63 @@
 // `data.synthetic`: the mini profile's datasets, generated offline and
 // deterministically (src/data/synthetic), in the same formats as the real ones.
 
-import type { Value } from '../../compiler/plan.js';
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 
-const splitSizes = (train: number, val: number, test: number) => ({
+const splitSizes = (train: number, val: number, test: number) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    default: { train, val, test },
+    properties: {
+      train: { type: 'integer', minimum: 0, default: train },
+      val: { type: 'integer', minimum: 0, default: val },
+      test: { type: 'integer', minimum: 0, default: test },
+    },
+  }) as const;
+
+const syntheticParams = {
   type: 'object',
   additionalProperties: false,
-  default: { train, val, test },
   properties: {
-    train: { type: 'integer', minimum: 0, default: train },
-    val: { type: 'integer', minimum: 0, default: val },
-    test: { type: 'integer', minimum: 0, default: test },
+    seed: { type: 'integer', default: 42, description: 'Everything generated is a pure function of this seed and the sizes.' },
+    image_size: { type: 'integer', minimum: 16, maximum: 512, default: 64, description: 'Side of the square images in pixels.' },
+    noise: { type: 'number', minimum: 0, maximum: 64, default: 6, description: 'Std of per-pixel Gaussian noise (0-255 units).' },
+    distractors: { type: 'integer', minimum: 0, maximum: 10, default: 2, description: 'Up to this many unmentioned distractor marks per image.' },
+    captions_per_image: { type: 'integer', minimum: 1, maximum: 10, default: 5 },
+    coco: { ...splitSizes(2000, 250, 250), description: 'Image counts of the COCO-like pair set (1-3 objects).' },
+    flickr: { ...splitSizes(1000, 100, 100), description: 'Image counts of the Flickr-like pair set (2-3 objects, more clutter).' },
+    classify: {
+      type: 'object',
+      additionalProperties: false,
+      default: { classes: 10, train_per_class: 50, val_per_class: 20 },
+      properties: {
+        classes: { type: 'integer', minimum: 2, maximum: 49, default: 10, description: 'Number of colour+shape classes.' },
+        train_per_class: { type: 'integer', minimum: 0, default: 50 },
+        val_per_class: { type: 'integer', minimum: 0, default: 20 },
+      },
+    },
+    text: {
+      type: 'object',
+      additionalProperties: false,
+      default: { train: 2000, eval: 400 },
+      description: 'Examples per text task; RTE and WNLI get a quarter of train and half of eval, as GLUE keeps them small.',
+      properties: {
+        train: { type: 'integer', minimum: 1, default: 2000 },
+        eval: { type: 'integer', minimum: 1, default: 400 },
+      },
+    },
+    corpus_lines: { type: 'integer', minimum: 1, default: 20000, description: 'Sentences in the MLM pretraining corpus.' },
+    shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
   },
-});
+} as const satisfies ObjectSchema;
 
-export const syntheticKind: StageKind = {
+export type SyntheticParams = ParamsOf<typeof syntheticParams>;
+
+export const syntheticKind = defineKind({
   name: 'data.synthetic',
   version: 2,
   summary: 'Generate the synthetic corpora (scene image-text pairs, a classification set, 9 GLUE-style text tasks, an MLM corpus) from a seed',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    properties: {
-      seed: { type: 'integer', default: 42, description: 'Everything generated is a pure function of this seed and the sizes.' },
-      image_size: { type: 'integer', minimum: 16, maximum: 512, default: 64, description: 'Side of the square images in pixels.' },
-      noise: { type: 'number', minimum: 0, maximum: 64, default: 6, description: 'Std of per-pixel Gaussian noise (0-255 units).' },
-      distractors: { type: 'integer', minimum: 0, maximum: 10, default: 2, description: 'Up to this many unmentioned distractor marks per image.' },
-      captions_per_image: { type: 'integer', minimum: 1, maximum: 10, default: 5 },
-      coco: { ...splitSizes(2000, 250, 250), description: 'Image counts of the COCO-like pair set (1-3 objects).' },
-      flickr: { ...splitSizes(1000, 100, 100), description: 'Image counts of the Flickr-like pair set (2-3 objects, more clutter).' },
-      classify: {
-        type: 'object',
-        additionalProperties: false,
-        default: { classes: 10, train_per_class: 50, val_per_class: 20 },
-        properties: {
-          classes: { type: 'integer', minimum: 2, maximum: 49, default: 10, description: 'Number of colour+shape classes.' },
-          train_per_class: { type: 'integer', minimum: 0, default: 50 },
-          val_per_class: { type: 'integer', minimum: 0, default: 20 },
-        },
-      },
-      text: {
-        type: 'object',
-        additionalProperties: false,
-        default: { train: 2000, eval: 400 },
-        description: 'Examples per text task; RTE and WNLI get a quarter of train and half of eval, as GLUE keeps them small.',
-        properties: {
-          train: { type: 'integer', minimum: 1, default: 2000 },
-          eval: { type: 'integer', minimum: 1, default: 400 },
-        },
-      },
-      corpus_lines: { type: 'integer', minimum: 1, default: 20000, description: 'Sentences in the MLM pretraining corpus.' },
-      shard_size: { type: 'integer', minimum: 1, default: 1000, description: 'Images per tar shard.' },
-    },
-  },
+  params: syntheticParams,
   outputs() {
     return {
       out: { type: 'dir', path: '.', description: 'Everything generated' },
@@ -70,26 +74,21 @@ export const syntheticKind: StageKind = {
   },
   async run(ctx, params) {
     const { generateSynthetic } = await import('../../data/synthetic/index.js');
-    const p = params as Record<string, Value> & {
-      coco: Record<string, number>;
-      flickr: Record<string, number>;
-      classify: Record<string, number>;
-      text: Record<string, number>;
-    };
+    const p = params;
     const summary = await generateSynthetic(
       ctx.outDir,
       {
-        seed: p.seed as number,
-        imageSize: p.image_size as number,
-        noise: p.noise as number,
-        distractors: p.distractors as number,
-        captionsPerImage: p.captions_per_image as number,
-        coco: { train: p.coco.train!, val: p.coco.val!, test: p.coco.test! },
-        flickr: { train: p.flickr.train!, val: p.flickr.val!, test: p.flickr.test! },
-        classify: { classes: p.classify.classes!, trainPerClass: p.classify.train_per_class!, valPerClass: p.classify.val_per_class! },
-        text: { train: p.text.train!, eval: p.text.eval! },
-        corpusLines: p.corpus_lines as number,
-        shardSize: p.shard_size as number,
+        seed: p.seed,
+        imageSize: p.image_size,
+        noise: p.noise,
+        distractors: p.distractors,
+        captionsPerImage: p.captions_per_image,
+        coco: { train: p.coco.train, val: p.coco.val, test: p.coco.test },
+        flickr: { train: p.flickr.train, val: p.flickr.val, test: p.flickr.test },
+        classify: { classes: p.classify.classes, trainPerClass: p.classify.train_per_class, valPerClass: p.classify.val_per_class },
+        text: { train: p.text.train, eval: p.text.eval },
+        corpusLines: p.corpus_lines,
+        shardSize: p.shard_size,
       },
       { progress: (d, t, u) => ctx.progress(d, t, u), log: (m) => ctx.log.info(m), signal: ctx.signal },
     );
@@ -105,4 +104,4 @@ export const syntheticKind: StageKind = {
     );
     ctx.metric('corpus_lines', summary.corpusLines);
   },
-};
+});

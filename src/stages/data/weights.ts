@@ -5,18 +5,18 @@
 // checkpoint (src/ml/import-vit.ts), which the ML kinds read directly.
 
 import { basename } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
-import type { StageContext, StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf, type StageContext, type Symbolic } from '../stage-kind.js';
 
-export function weightsName(params: Record<string, Value>): string {
+export function weightsName(params: Symbolic<{ path: string }>): string {
+  // `smke kinds` and docs/stages.md show the outputs of a kind's bare defaults, without the required path.
   return basename(String(params.path ?? 'weights'));
 }
 
 /** The user's weights file, or a message that says where to get it. */
-async function locateWeights(ctx: StageContext, params: Record<string, Value>): Promise<{ src: string; size: number }> {
+async function locateWeights(ctx: StageContext, params: WeightsFileParams): Promise<{ src: string; size: number }> {
   const { stat } = await import('node:fs/promises');
   const { resolve } = await import('node:path');
-  const src = resolve(ctx.projectDir, String(params.path));
+  const src = resolve(ctx.projectDir, params.path);
   try {
     const st = await stat(src);
     if (!st.isFile()) throw new Error(`${src} is not a file`);
@@ -29,7 +29,7 @@ async function locateWeights(ctx: StageContext, params: Record<string, Value>): 
 }
 
 /** sha256 of `file` (with progress), checked against `sha256` when the stage gives one. */
-async function digestWeights(ctx: StageContext, params: Record<string, Value>, src: string, file: string, size: number): Promise<string> {
+async function digestWeights(ctx: StageContext, params: WeightsFileParams, src: string, file: string, size: number): Promise<string> {
   const { createReadStream } = await import('node:fs');
   const { createHash } = await import('node:crypto');
   const hash = createHash('sha256');
@@ -40,9 +40,9 @@ async function digestWeights(ctx: StageContext, params: Record<string, Value>, s
     ctx.progress(done, size, 'bytes');
   }
   const digest = hash.digest('hex');
-  if (params.sha256 && digest !== String(params.sha256).toLowerCase()) {
+  if (params.sha256 && digest !== params.sha256.toLowerCase()) {
     throw new Error(
-      `weights file ${src} has sha256 ${digest}, expected ${String(params.sha256).toLowerCase()}: it is a different file (wrong version or a partial copy)`,
+      `weights file ${src} has sha256 ${digest}, expected ${params.sha256.toLowerCase()}: it is a different file (wrong version or a partial copy)`,
     );
   }
   return digest;
@@ -54,16 +54,20 @@ const commonParams = {
   source: { type: 'string', default: '', description: 'Where to obtain the file, shown when it is missing (a URL or instructions).' },
 } as const;
 
-export const weightsFileKind: StageKind = {
+const weightsFileParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: { ...commonParams },
+} as const satisfies ObjectSchema;
+
+export type WeightsFileParams = ParamsOf<typeof weightsFileParams>;
+
+export const weightsFileKind = defineKind({
   name: 'weights.file',
   version: 1,
   summary: 'A user-provided weights file (path, optional sha256), copied into the store and digested into the key',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['path'],
-    properties: { ...commonParams },
-  },
+  params: weightsFileParams,
   outputs(params) {
     return { file: { type: 'file', path: weightsName(params), description: 'The weights file' } };
   },
@@ -83,36 +87,40 @@ export const weightsFileKind: StageKind = {
     ctx.log.info(`weights ${weightsName(params)}: ${size} bytes, sha256 ${digest}`);
     ctx.metric('bytes', size);
   },
-};
+});
 
-export const weightsConvertKind: StageKind = {
+const weightsConvertParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: {
+    ...commonParams,
+    layout: {
+      type: 'string',
+      enum: ['auto', 'beitv2', 'data2vec2'],
+      default: 'auto',
+      description: 'Which published layout the state dict is in; auto tells them apart by their keys.',
+    },
+    heads: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Attention heads; default: from the relative position table (BEiT) or the checkpoint config (Data2Vec2), else width / 64.',
+    },
+    eps: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      description: "LayerNorm epsilon; default: the checkpoint config's norm_eps, else 1e-6 (both published models).",
+    },
+  },
+} as const satisfies ObjectSchema;
+
+export type WeightsConvertParams = ParamsOf<typeof weightsConvertParams>;
+
+export const weightsConvertKind = defineKind({
   name: 'weights.convert',
   version: 1,
   summary: 'A published PyTorch image encoder (BEiTv2 .pth, Data2Vec2 .pt) converted to a smke ViT checkpoint, without running its pickle',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['path'],
-    properties: {
-      ...commonParams,
-      layout: {
-        type: 'string',
-        enum: ['auto', 'beitv2', 'data2vec2'],
-        default: 'auto',
-        description: 'Which published layout the state dict is in; auto tells them apart by their keys.',
-      },
-      heads: {
-        type: 'integer',
-        minimum: 1,
-        description: 'Attention heads; default: from the relative position table (BEiT) or the checkpoint config (Data2Vec2), else width / 64.',
-      },
-      eps: {
-        type: 'number',
-        exclusiveMinimum: 0,
-        description: "LayerNorm epsilon; default: the checkpoint config's norm_eps, else 1e-6 (both published models).",
-      },
-    },
-  },
+  params: weightsConvertParams,
   outputs() {
     return { model: { type: 'dir', path: 'model', description: 'smke ViT checkpoint (config.json + model.safetensors)' } };
   },
@@ -126,9 +134,9 @@ export const weightsConvertKind: StageKind = {
     const { src, size } = await locateWeights(ctx, params);
     const digest = await digestWeights(ctx, params, src, src, size);
     const opts = {
-      layout: params.layout as 'auto' | 'beitv2' | 'data2vec2',
-      ...(params.heads !== undefined ? { heads: Number(params.heads) } : {}),
-      ...(params.eps !== undefined ? { eps: Number(params.eps) } : {}),
+      layout: params.layout,
+      ...(params.heads !== undefined ? { heads: params.heads } : {}),
+      ...(params.eps !== undefined ? { eps: params.eps } : {}),
     };
     const got = await readPublishedVit(src, opts);
     const { vit } = got;
@@ -146,4 +154,4 @@ export const weightsConvertKind: StageKind = {
       [...got.tensors.values()].reduce((s, t) => s + t.data.length, 0),
     );
   },
-};
+});

@@ -6,7 +6,6 @@
 //   its name in every prompt template, renormalised; top-1/top-5 accuracy.
 
 import * as tf from '@tensorflow/tfjs';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
 import { loadModel, loadTokenizer } from '../../ml/models.js';
 import type { SmkeConfig } from '../../ml/smke.js';
@@ -19,8 +18,9 @@ import { imageEmbedding, textEmbedding, type Loaded } from '../ml/encoders.js';
 import { concatFloats, inBatches } from '../ml/loop.js';
 import { textTensors } from '../ml/pairs.js';
 import { streamEvaluate } from '../ml/streaming.js';
+import type { EvalRetrievalParams, EvalZeroshotParams } from './eval.js';
 
-type P = Record<string, Value>;
+type P = EvalRetrievalParams | EvalZeroshotParams;
 
 /**
  * Fails on the first embedding row with a NaN or infinite entry, naming it:
@@ -39,7 +39,7 @@ function checkEmbeddings(ctx: StageContext, p: P, e: { data: Float32Array; cols:
 
 async function loadSmke(ctx: StageContext, p: P): Promise<{ m: Loaded; cfg: SmkeConfig }> {
   await setupBackend(ctx, p);
-  const m = await loadModel(p.model as string, ctx.seed);
+  const m = await loadModel(p.model, ctx.seed);
   if (m.config.model !== 's_smke') throw new Error(`${ctx.stage}: an S-SMKE checkpoint is needed, got '${m.config.model}'`);
   return { m, cfg: m.config.smke };
 }
@@ -59,7 +59,7 @@ interface EmbeddedImages {
  */
 async function embedImages(ctx: StageContext, p: P, m: Loaded, dirs: string[], size: number): Promise<EmbeddedImages> {
   const embed = (x: Float32Array, n: number) => imageEmbedding(m, tf.tensor4d(x, [n, size, size, 3]));
-  const split = p.split as string;
+  const split = p.split;
   if (p.data === 'stream') {
     const ev = await streamEvaluate(dirs, split, size, 64, embed, ctx.signal);
     return { emb: ev, ids: ev.ids, captions: ev.captions, labels: ev.labels };
@@ -82,9 +82,9 @@ async function embedImages(ctx: StageContext, p: P, m: Loaded, dirs: string[], s
   return out;
 }
 
-export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
+export async function runEvalRetrieval(ctx: StageContext, p: EvalRetrievalParams): Promise<void> {
   const { m, cfg } = await loadSmke(ctx, p);
-  const tok = await loadTokenizer(p.model as string);
+  const tok = await loadTokenizer(p.model);
   const s = cfg.image.imageSize;
   const images = await embedImages(ctx, p, m, dirList(p.pairs), s);
   const nImages = images.ids.length;
@@ -117,16 +117,16 @@ export async function runEvalRetrieval(ctx: StageContext, p: P): Promise<void> {
   m.ps.dispose();
 }
 
-export async function runEvalZeroshot(ctx: StageContext, p: P): Promise<void> {
+export async function runEvalZeroshot(ctx: StageContext, p: EvalZeroshotParams): Promise<void> {
   const { m, cfg } = await loadSmke(ctx, p);
-  const tok = await loadTokenizer(p.model as string);
-  const classes = (await readDescriptor<ImageDescriptor>(p.images as string, ['image-class'])).classes ?? [];
+  const tok = await loadTokenizer(p.model);
+  const classes = (await readDescriptor<ImageDescriptor>(p.images, ['image-class'])).classes ?? [];
   if (classes.length < 2) throw new Error(`${p.images} is not an image-class dataset with named classes`);
-  const templates = p.templates as string[];
+  const templates = p.templates;
   // Class vectors: mean over templates of normalised text embeddings, renormalised.
   const prompts = classes.flatMap((c) => templates.map((t) => tok.encode(t.replaceAll('{}', c), undefined, cfg.text.maxLen)));
   const txt = await inBatches(prompts.length, 64, (idx) => textEmbedding(m, textTensors(idx.map((i) => prompts[i]!))));
-  const images = await embedImages(ctx, p, m, [p.images as string], cfg.image.imageSize);
+  const images = await embedImages(ctx, p, m, [p.images], cfg.image.imageSize);
   const unlabelled = images.labels.findIndex((l) => l < 0);
   if (unlabelled >= 0)
     throw new Error(

@@ -1,5 +1,5 @@
 // The eval stage kinds, registered in ../registry.ts.
-import type { StageKind } from '../stage-kind.js';
+import type { AnyStageKind } from '../stage-kind.js';
 import { evalRetrieval, evalZeroshot } from './eval.js';
 
-export const kinds: StageKind[] = [evalZeroshot, evalRetrieval];
+export const kinds: AnyStageKind[] = [evalZeroshot, evalRetrieval];

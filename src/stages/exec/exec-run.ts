@@ -11,9 +11,8 @@ import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
-import { execOutputPaths } from './exec.js';
+import { execOutputPaths, type ExecParams } from './exec.js';
 import { redactor } from './redact.js';
 
 /** Names that usually hold credentials (HF_TOKEN, WANDB_API_KEY, AWS_SECRET_ACCESS_KEY, DB_PASSWORD). */
@@ -24,12 +23,12 @@ function substitute(arg: string, out: string): string {
 }
 
 /** The values of `secret_env`, from this process's environment (the executor passed exactly these). */
-function secretValues(params: Record<string, Value>): Record<string, string> {
+function secretValues(params: ExecParams): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const n of Array.isArray(params.secret_env) ? params.secret_env : []) {
-    const v = process.env[String(n)];
-    if (v === undefined) throw new Error(`exec: secret_env names ${String(n)}, which is not set in smke's environment: export it before smke run`);
-    out[String(n)] = v;
+  for (const n of params.secret_env ?? []) {
+    const v = process.env[n];
+    if (v === undefined) throw new Error(`exec: secret_env names ${n}, which is not set in smke's environment: export it before smke run`);
+    out[n] = v;
   }
   return out;
 }
@@ -65,14 +64,13 @@ function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readabl
 
 const PIPE_GRACE_MS = 1000;
 
-async function sandboxed(ctx: StageContext, params: Record<string, Value>, cwd: string, argv: string[]): Promise<string[]> {
+async function sandboxed(ctx: StageContext, params: ExecParams, cwd: string, argv: string[]): Promise<string[]> {
   const { sandboxArgv } = await import('./sandbox.js');
-  const inputs = Array.isArray(params.inputs) ? params.inputs.map(String) : [];
-  return sandboxArgv(ctx, { inputs, upstream: ctx.upstream ?? [], cwd }, argv[0]!, argv.slice(1));
+  return sandboxArgv(ctx, { inputs: params.inputs, upstream: ctx.upstream ?? [], cwd }, argv[0]!, argv.slice(1));
 }
 
-export async function runExec(ctx: StageContext, params: Record<string, Value>): Promise<void> {
-  const shell = params.shell === true;
+export async function runExec(ctx: StageContext, params: ExecParams): Promise<void> {
+  const shell = params.shell;
   const raw = params.argv;
   const argv = (Array.isArray(raw) ? raw : [raw]).map((a) => substitute(String(a), ctx.outDir));
   if (argv.length === 0 || argv[0] === '') throw new Error('exec: argv is empty: give the program to run');
@@ -80,14 +78,14 @@ export async function runExec(ctx: StageContext, params: Record<string, Value>):
     throw new Error('exec: with shell = true, argv must be one command string (or an array of one element)');
   }
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries((params.env ?? {}) as Record<string, Value>)) env[k] = substitute(String(v), ctx.outDir);
+  for (const [k, v] of Object.entries(params.env)) env[k] = substitute(v, ctx.outDir);
   for (const k of Object.keys(env)) {
     if (CREDENTIAL.test(k))
       ctx.log.warn(
         `exec: env ${k} looks like a credential; its value is part of the key, recorded and printed like any param: use secret_env = ["${k}"] instead`,
       );
   }
-  const cwd = resolve(ctx.projectDir, typeof params.cwd === 'string' ? params.cwd : '.');
+  const cwd = resolve(ctx.projectDir, params.cwd);
   if (!existsSync(cwd)) throw new Error(`exec: working directory ${cwd} does not exist`);
   // Programs that take GPUs from the environment see only the granted devices.
   if (ctx.resources.gpuIds.length) env.CUDA_VISIBLE_DEVICES = ctx.resources.gpuIds.join(',');

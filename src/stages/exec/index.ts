@@ -1,4 +1,4 @@
-import type { StageKind } from '../stage-kind.js';
+import type { AnyStageKind } from '../stage-kind.js';
 import { execKind } from './exec.js';
 
-export const kinds: StageKind[] = [execKind];
+export const kinds: AnyStageKind[] = [execKind];

@@ -4,15 +4,14 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
 import { selectBackend, type BackendChoice } from '../../ml/backend.js';
 
 export const METRICS_FILE = 'metrics.json';
 
 /** The backend the stage asks for (`backend =`), else the run's (`--backend`), else the fastest available. */
-export async function setupBackend(ctx: StageContext, params: Record<string, Value>): Promise<BackendChoice> {
-  const requested = (params.backend as string | undefined) || ctx.backend || undefined;
+export async function setupBackend(ctx: StageContext, params: { backend: string }): Promise<BackendChoice> {
+  const requested = params.backend || ctx.backend || undefined;
   return selectBackend(requested, (m) => ctx.log.info(m));
 }
 
@@ -43,7 +42,7 @@ export class StepReporter {
   }
 }
 
-export function dirList(v: Value | undefined): string[] {
-  if (v === undefined || v === null) return [];
-  return (Array.isArray(v) ? v : [v]).map((x) => String(x));
+/** One dataset directory or several, as a list (the `pairs` params). */
+export function dirList(v: string | string[]): string[] {
+  return Array.isArray(v) ? [...v] : [v];
 }

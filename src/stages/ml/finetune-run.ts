@@ -9,7 +9,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { TextTasks } from '../../data/text-tasks.js';
@@ -23,13 +22,11 @@ import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { dirList, setupBackend, writeMetrics } from './common.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
 import { imageConfig, imageEmbedding, imageTokens, textEmbedding, textMaxLen, textTokens, textWidth } from './encoders.js';
+import type { FinetuneImageParams, FinetuneRetrievalParams, FinetuneTextParams } from './finetune.js';
 import { concatFloats, inBatches, scheduleParams, trainLoop } from './loop.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { stepStream, streamEvaluate } from './streaming.js';
 import { ImageDataset } from '../../data/image-dataset.js';
-
-type P = Record<string, Value>;
-const n = (p: P, k: string) => p[k] as number;
 
 export function taskMetric(metric: TextMetric, pred: number[], gold: number[]): number {
   switch (metric) {
@@ -46,14 +43,14 @@ export function taskMetric(metric: TextMetric, pred: number[], gold: number[]): 
   }
 }
 
-export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
+export async function runFinetuneText(ctx: StageContext, p: FinetuneTextParams): Promise<void> {
   await setupBackend(ctx, p);
-  const model = await loadModel(p.model as string, ctx.seed);
-  const tok = await loadTokenizer(p.model as string);
-  const tasks = await TextTasks.open(p.tasks as string);
-  const task = p.task as string;
+  const model = await loadModel(p.model, ctx.seed);
+  const tok = await loadTokenizer(p.model);
+  const tasks = await TextTasks.open(p.tasks);
+  const task = p.task;
   const spec = tasks.spec(task);
-  const maxLen = Math.min(n(p, 'max_len') || textMaxLen(model), textMaxLen(model));
+  const maxLen = Math.min(p.max_len || textMaxLen(model), textMaxLen(model));
   const encode = (xs: TextExample[]) => xs.map((x) => tok.encode(x.text, x.text_pair, maxLen));
   // data = "stream": the splits stay on disk (only each record's offset is held); a step reads its
   // batch, evaluation reads the split in order. Same batches, so the same run as in memory.
@@ -75,7 +72,7 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
     if (train) pooled = tf.dropout(pooled, 0.1, undefined, deriveSeed(ctx.seed, 'dropout', step));
     return linear(model.ps, 'cls.out', pooled);
   };
-  const b = n(p, 'batch_size');
+  const b = p.batch_size;
   const batches = epochBatches(nTrain, b, ctx.seed);
   let fetched: TextExample[] = [];
   const examplesAt = (idx: number[]) => (trainEx ? idx.map((i) => trainEx[i]!) : fetched);
@@ -128,17 +125,17 @@ export async function runFinetuneText(ctx: StageContext, p: P): Promise<void> {
   model.ps.dispose();
 }
 
-export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
+export async function runFinetuneImage(ctx: StageContext, p: FinetuneImageParams): Promise<void> {
   await setupBackend(ctx, p);
-  const model = await loadModel(p.model as string, ctx.seed);
+  const model = await loadModel(p.model, ctx.seed);
   const cfg = imageConfig(model);
   // data = "stream": batches come from the shards as the steps ask for them, evaluation streams the split.
   const streaming = p.data === 'stream';
-  const train = streaming ? undefined : await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
-  const val = streaming ? undefined : await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
-  const nc = (train ?? (await ImageDataset.open(p.images as string, 'image-class'))).classes.length;
+  const train = streaming ? undefined : await loadImageSplit(p.images, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = streaming ? undefined : await loadImageSplit(p.images, p.val_split, cfg.imageSize, { signal: ctx.signal });
+  const nc = (train ?? (await ImageDataset.open(p.images, 'image-class'))).classes.length;
   if (!nc) throw new Error(`${p.images} is not an image-class dataset`);
-  const mode = p.mode as 'linear' | 'full';
+  const mode = p.mode;
   // Linear probe: only the new head learns; full: the image encoder too. The text side never trains here.
   model.ps.setTrainable('', false);
   if (mode === 'full') model.ps.setTrainable('image.', true);
@@ -150,21 +147,21 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
     return linear(model.ps, 'probe.out', layerNorm(model.ps, 'probe.ln', tf.mean(patches, 1), 1e-6));
   };
   const s = cfg.imageSize,
-    b = n(p, 'batch_size');
+    b = p.batch_size;
   const labels = (split: NonNullable<typeof train>, idx: number[]) => idx.map((i) => split.records[i]!.label!);
   const batches = train ? epochBatches(train.records.length, b, ctx.seed) : undefined;
-  const stream = streaming ? await stepStream([p.images as string], b, ctx.seed, s, ctx.signal) : undefined;
+  const stream = streaming ? await stepStream([p.images], b, ctx.seed, s, ctx.signal) : undefined;
   let acc = 0;
   const { finalLoss } = await trainLoop({
     ctx,
     ps: model.ps,
-    steps: n(p, 'steps'),
+    steps: p.steps,
     batchSize: b,
-    lr: n(p, 'lr') || (mode === 'linear' ? 1e-2 : 2e-3),
-    warmupFrac: n(p, 'warmup'),
-    clip: n(p, 'clip'),
-    evalEvery: n(p, 'eval_every'),
-    weightDecay: n(p, 'weight_decay'),
+    lr: p.lr || (mode === 'linear' ? 1e-2 : 2e-3),
+    warmupFrac: p.warmup,
+    clip: p.clip,
+    evalEvery: p.eval_every,
+    weightDecay: p.weight_decay,
     ...(stream ? { prepare: stream.prepare } : {}),
     loss: (step) => {
       if (stream) {
@@ -180,7 +177,7 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
     },
     evaluate: async (step) => {
       if (!val) {
-        const ev = await streamEvaluate([p.images as string], p.val_split as string, s, 64, (x, k) => logits(tf.tensor4d(x, [k, s, s, 3])), ctx.signal);
+        const ev = await streamEvaluate([p.images], p.val_split, s, 64, (x, k) => logits(tf.tensor4d(x, [k, s, s, 3])), ctx.signal);
         acc = accuracy(argmaxRows(ev.data, ev.rows, nc), ev.labels) * 100;
         ctx.metric('val_accuracy', acc, step);
         return;
@@ -208,15 +205,15 @@ export async function runFinetuneImage(ctx: StageContext, p: P): Promise<void> {
   model.ps.dispose();
 }
 
-export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<void> {
+export async function runFinetuneRetrieval(ctx: StageContext, p: FinetuneRetrievalParams): Promise<void> {
   await setupBackend(ctx, p);
-  const model = await loadModel(p.model as string, ctx.seed);
+  const model = await loadModel(p.model, ctx.seed);
   if (model.config.model !== 's_smke') throw new Error(`finetune.retrieval needs an S-SMKE checkpoint, got '${model.config.model}'`);
-  const tok = await loadTokenizer(p.model as string);
+  const tok = await loadTokenizer(p.model);
   const cfg = model.config.smke;
   const streaming = p.data === 'stream';
   const train = streaming ? undefined : await loadPairs(dirList(p.pairs), 'train', cfg.image.imageSize, tok, cfg.text.maxLen, { signal: ctx.signal });
-  const b = n(p, 'batch_size'),
+  const b = p.batch_size,
     size = cfg.image.imageSize;
   const batches = train ? epochBatches(train.images.records.length, b, ctx.seed) : undefined;
   const stream = streaming ? await stepStream(dirList(p.pairs), b, ctx.seed, size, ctx.signal) : undefined;
@@ -242,7 +239,7 @@ export async function runFinetuneRetrieval(ctx: StageContext, p: P): Promise<voi
   model.ps.setTrainable('', true);
   const out = join(ctx.outDir, 'model');
   await saveCheckpoint(out, model.ps, { ...model.config, trained_by: 'finetune.retrieval' });
-  await copyFile(join(p.model as string, VOCAB_FILE), join(out, VOCAB_FILE));
-  await writeMetrics(ctx, { loss: finalLoss, steps: n(p, 'steps') });
+  await copyFile(join(p.model, VOCAB_FILE), join(out, VOCAB_FILE));
+  await writeMetrics(ctx, { loss: finalLoss, steps: p.steps });
   model.ps.dispose();
 }

@@ -1,91 +1,103 @@
 // Descriptors of the finetuning kinds (run in finetune-run.ts). No tfjs at import time.
 
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { DATA_MODE, int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
 
-export const finetuneText: StageKind = {
+const finetuneTextParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'tasks', 'task'],
+  properties: {
+    model: path('Checkpoint with vocab.txt: train.s_smke checkpoint or train.mlm model.'),
+    tasks: path('Text-tasks dataset (data.synthetic tasks output, or GLUE).'),
+    task: { type: 'string', minLength: 1, description: 'Task name: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli.' },
+    max_len: int(0, 0, "Token limit; 0 uses the model's."),
+    data: {
+      ...DATA_MODE,
+      description:
+        "'memory' reads the task's train and eval splits whole; 'stream' keeps only each example's offset in the JSON-lines file and reads a step's batch (and the eval split, in order) when needed. Same batches, same results.",
+    },
+    eval_every: int(100),
+    ...TRAIN_COMMON,
+    // 100 steps left CoLA and QQP at the majority class in bench/ml-mini; 150 learn them.
+    steps: int(150),
+    lr: num(1e-3),
+  },
+} as const satisfies ObjectSchema;
+
+export type FinetuneTextParams = ParamsOf<typeof finetuneTextParams>;
+
+export const finetuneText = defineKind({
   name: 'finetune.text',
   version: 3,
   summary: "Finetune a text model (S-SMKE or train.mlm) on one GLUE-format task; reports the task's metrics",
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['model', 'tasks', 'task'],
-    properties: {
-      model: path('Checkpoint with vocab.txt: train.s_smke checkpoint or train.mlm model.'),
-      tasks: path('Text-tasks dataset (data.synthetic tasks output, or GLUE).'),
-      task: { type: 'string', minLength: 1, description: 'Task name: cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli.' },
-      max_len: int(0, 0, "Token limit; 0 uses the model's."),
-      data: {
-        ...DATA_MODE,
-        description:
-          "'memory' reads the task's train and eval splits whole; 'stream' keeps only each example's offset in the JSON-lines file and reads a step's batch (and the eval split, in order) when needed. Same batches, same results.",
-      },
-      eval_every: int(100),
-      ...TRAIN_COMMON,
-      // 100 steps left CoLA and QQP at the majority class in bench/ml-mini; 150 learn them.
-      steps: int(150),
-      lr: num(1e-3),
-    },
-  },
+  params: finetuneTextParams,
   outputs: () => METRICS_OUT,
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
     const { runFinetuneText } = await import('./finetune-run.js');
     await runFinetuneText(ctx, params);
   },
-};
+});
 
-export const finetuneImage: StageKind = {
+const finetuneImageParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'images'],
+  properties: {
+    model: path('Checkpoint with an image encoder (train.s_smke checkpoint, or a vit model).'),
+    images: path('Image-class dataset.'),
+    mode: { type: 'string', enum: ['linear', 'full'], default: 'linear' },
+    val_split: { type: 'string', default: 'val' },
+    data: DATA_MODE,
+    weight_decay: num(0.01),
+    eval_every: int(100),
+    ...TRAIN_COMMON,
+    steps: int(150),
+    lr: num(0, 0, "Peak learning rate; 0 picks the mode's: 1e-2 for a linear probe, 2e-3 for a full finetune."),
+  },
+} as const satisfies ObjectSchema;
+
+export type FinetuneImageParams = ParamsOf<typeof finetuneImageParams>;
+
+export const finetuneImage = defineKind({
   name: 'finetune.image',
   version: 3,
   summary: 'Linear probe or full finetune of an image encoder on mean-pooled patch tokens -> LN -> linear',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['model', 'images'],
-    properties: {
-      model: path('Checkpoint with an image encoder (train.s_smke checkpoint, or a vit model).'),
-      images: path('Image-class dataset.'),
-      mode: { type: 'string', enum: ['linear', 'full'], default: 'linear' },
-      val_split: { type: 'string', default: 'val' },
-      data: DATA_MODE,
-      weight_decay: num(0.01),
-      eval_every: int(100),
-      ...TRAIN_COMMON,
-      steps: int(150),
-      lr: num(0, 0, "Peak learning rate; 0 picks the mode's: 1e-2 for a linear probe, 2e-3 for a full finetune."),
-    },
-  },
+  params: finetuneImageParams,
   outputs: () => METRICS_OUT,
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
     const { runFinetuneImage } = await import('./finetune-run.js');
     await runFinetuneImage(ctx, params);
   },
-};
+});
 
-export const finetuneRetrieval: StageKind = {
+const finetuneRetrievalParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['model', 'pairs'],
+  properties: {
+    model: path('train.s_smke checkpoint.'),
+    pairs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets (train split).' },
+    data: DATA_MODE,
+    ...TRAIN_COMMON,
+    steps: int(150),
+    lr: num(2e-4),
+  },
+} as const satisfies ObjectSchema;
+
+export type FinetuneRetrievalParams = ParamsOf<typeof finetuneRetrievalParams>;
+
+export const finetuneRetrieval = defineKind({
   name: 'finetune.retrieval',
   version: 3,
   summary: 'Finetune S-SMKE for retrieval with the CLIP loss on x',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['model', 'pairs'],
-    properties: {
-      model: path('train.s_smke checkpoint.'),
-      pairs: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1 }], description: 'Image-text datasets (train split).' },
-      data: DATA_MODE,
-      ...TRAIN_COMMON,
-      steps: int(150),
-      lr: num(2e-4),
-    },
-  },
+  params: finetuneRetrievalParams,
   outputs: () => ({ ...MODEL_OUT, checkpoint: MODEL_OUT.model! }),
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
     const { runFinetuneRetrieval } = await import('./finetune-run.js');
     await runFinetuneRetrieval(ctx, params);
   },
-};
+});

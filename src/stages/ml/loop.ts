@@ -29,14 +29,14 @@ export interface LoopOptions {
 }
 
 /** The schedule options every training kind takes from its parameters (TRAIN_COMMON's steps, lr, warmup, clip; eval_every if it has one). */
-export function scheduleParams(p: Record<string, unknown>): Pick<LoopOptions, 'steps' | 'lr' | 'warmupFrac' | 'clip' | 'evalEvery'> {
-  return {
-    steps: p.steps as number,
-    lr: p.lr as number,
-    warmupFrac: p.warmup as number,
-    clip: p.clip as number,
-    ...(p.eval_every !== undefined ? { evalEvery: p.eval_every as number } : {}),
-  };
+export function scheduleParams(p: {
+  steps: number;
+  lr: number;
+  warmup: number;
+  clip: number;
+  eval_every?: number;
+}): Pick<LoopOptions, 'steps' | 'lr' | 'warmupFrac' | 'clip' | 'evalEvery'> {
+  return { steps: p.steps, lr: p.lr, warmupFrac: p.warmup, clip: p.clip, ...(p.eval_every !== undefined ? { evalEvery: p.eval_every } : {}) };
 }
 
 export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; seconds: number }> {

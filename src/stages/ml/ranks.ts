@@ -12,14 +12,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
 import { listenRoot, type Communicator } from '../../ml/data-parallel.js';
+import type { TrainSmkeParams } from './s-smke.js';
 
 /** What a child rank needs to run its share of the stage (written as JSON for rank-main.js). */
 export interface RankJob {
   kind: 'train.s_smke';
-  params: Record<string, Value>;
+  params: TrainSmkeParams;
   seed: number;
   backend?: string;
   scratchDir: string;
@@ -60,7 +60,7 @@ export function rankDevices(ctx: StageContext, env: NodeJS.ProcessEnv = process.
 }
 
 /** Starts ranks 1..N-1 for `kind` and returns rank 0's communicator once every rank has joined. */
-export async function startRanks(ctx: StageContext, kind: RankJob['kind'], params: Record<string, Value>): Promise<Ranks> {
+export async function startRanks(ctx: StageContext, kind: RankJob['kind'], params: TrainSmkeParams): Promise<Ranks> {
   const gpus = rankDevices(ctx);
   const world = gpus.length;
   // Unix socket paths are limited to ~107 bytes: a short private directory, not the scratch directory.

@@ -9,7 +9,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { l2normalize } from '../../ml/layers.js';
@@ -27,9 +26,7 @@ import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { MicroStream, trainAugment } from './streaming.js';
 import { rankShare, type Communicator } from '../../ml/data-parallel.js';
 import { rankDevices, startRanks, type Ranks } from './ranks.js';
-
-type P = Record<string, Value>;
-const n = (p: P, k: string) => p[k] as number;
+import type { TrainSmkeParams } from './s-smke.js';
 
 /** The teacher's target: its last-block CLS, final norm removed, L2-normalised. */
 export function teacherTargets(teacher: ParamStore, cfg: VitCheckpoint['vit'], images: tf.Tensor): tf.Tensor2D {
@@ -78,12 +75,12 @@ async function loadResume(dir: string, ps: ParamStore, opt: AdamW, bank: MemoryB
  * and their order do not depend on N, so the result does not either (up to float summation order).
  * `comm` is given to the child ranks, which run their share through this same function.
  */
-export async function runSmke(ctx: StageContext, p: P, comm?: Communicator): Promise<void> {
+export async function runSmke(ctx: StageContext, p: TrainSmkeParams, comm?: Communicator): Promise<void> {
   const devices = rankDevices(ctx);
   const world = comm ? comm.world : Math.max(1, devices.length);
-  if (world > 1 && n(p, 'accum_steps') % world !== 0) {
+  if (world > 1 && p.accum_steps % world !== 0) {
     throw new Error(
-      `train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${n(p, 'accum_steps')}. Set accum_steps = ${world} and batch_size = global batch / ${world}`,
+      `train.s_smke on ${world} GPUs needs accum_steps to be a multiple of ${world} (each GPU computes accum_steps/${world} micro-batches of batch_size); it is ${p.accum_steps}. Set accum_steps = ${world} and batch_size = global batch / ${world}`,
     );
   }
   if (comm || world === 1) return trainSmke(ctx, p, comm);
@@ -105,7 +102,7 @@ export async function runSmke(ctx: StageContext, p: P, comm?: Communicator): Pro
   }
 }
 
-async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined): Promise<void> {
+async function trainSmke(ctx: StageContext, p: TrainSmkeParams, comm: Communicator | undefined): Promise<void> {
   // Rank 0 (or the only rank) reports, validates and writes; the other ranks only train.
   const lead = !comm || comm.rank === 0;
   const { backend } = await setupBackend(ctx, p);
@@ -113,37 +110,35 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
     ctx.log.warn(
       `rank ${comm.rank}: the webgpu backend (Dawn) does not select its GPU by CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ''}; on a machine with identical GPUs every rank opens the first one it can reach unless each process sees only its own (Slurm ConstrainDevices, one container per GPU). Use the tensorflow-gpu backend, or isolate the devices (docs/paper-profile.md)`,
     );
-  const teacher = await loadModel(p.teacher as string, ctx.seed);
+  const teacher = await loadModel(p.teacher, ctx.seed);
   if (teacher.config.model !== 'vit') throw new Error(`teacher ${p.teacher} is a '${teacher.config.model}' checkpoint, a vit is needed`);
   const tcfg = teacher.config.vit;
   teacher.ps.setTrainable('', false);
-  const { ps, cfg } = await smkeFromUnimodal(p.image_encoder as string, p.text_encoder as string, {
-    layers: n(p, 'layers'),
-    sharedHeads: n(p, 'shared_heads'),
-    sharedMlpRatio: n(p, 'shared_mlp_ratio'),
+  const { ps, cfg } = await smkeFromUnimodal(p.image_encoder, p.text_encoder, {
+    layers: p.layers,
+    sharedHeads: p.shared_heads,
+    sharedMlpRatio: p.shared_mlp_ratio,
     teacherDim: tcfg.dim,
     seed: deriveSeed(ctx.seed, 'init', 'train.s_smke'),
     random: p.init === 'random',
   });
   if (tcfg.imageSize !== cfg.image.imageSize) throw new Error(`teacher takes ${tcfg.imageSize} px images, the image encoder ${cfg.image.imageSize} px`);
   ctx.log.info(`S-SMKE: ${ps.count()} parameters (${cfg.image.depth}+${cfg.text.depth} encoder layers, width ${cfg.image.dim}), teacher width ${tcfg.dim}`);
-  const tok = await loadTokenizer(p.text_encoder as string);
+  const tok = await loadTokenizer(p.text_encoder);
   const dirs = dirList(p.pairs);
   const size = cfg.image.imageSize,
     maxLen = cfg.text.maxLen;
   // data = "stream": the training split is read from its shards as the steps need it, never held whole.
   const streaming = p.data === 'stream';
   const train = streaming ? undefined : await loadPairs(dirs, 'train', size, tok, maxLen, { signal: ctx.signal });
-  const b = n(p, 'batch_size'),
-    accum = n(p, 'accum_steps'),
-    steps = n(p, 'steps');
-  const valSet = lead
-    ? await loadPairs(dirs.slice(0, 1), p.val_split as string, size, tok, maxLen, { limit: b * n(p, 'val_batches'), signal: ctx.signal })
-    : undefined;
+  const b = p.batch_size,
+    accum = p.accum_steps,
+    steps = p.steps;
+  const valSet = lead ? await loadPairs(dirs.slice(0, 1), p.val_split, size, tok, maxLen, { limit: b * p.val_batches, signal: ctx.signal }) : undefined;
   if (train && train.images.records.length < b) throw new Error(`batch_size ${b} exceeds the ${train.images.records.length} training images`);
 
-  const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: n(p, 'weight_decay') });
-  const bank = new MemoryBank(n(p, 'bank_size'), tcfg.dim, deriveSeed(ctx.seed, 'bank'));
+  const opt = new AdamW(ps, { ...SMKE_ADAMW, weightDecay: p.weight_decay });
+  const bank = new MemoryBank(p.bank_size, tcfg.dim, deriveSeed(ctx.seed, 'bank'));
   const resumeDir = join(ctx.scratchDir, 'resume');
   await mkdir(resumeDir, { recursive: true });
   const start = await loadResume(resumeDir, ps, opt, bank);
@@ -182,7 +177,7 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
   }
   const free = (bs: SmkeBatch[]) => bs.forEach((x) => tf.dispose([x.images, x.text.ids, x.text.mask, x.text.segments ?? [], x.teacher]));
 
-  const warmup = Math.round(n(p, 'warmup') * steps);
+  const warmup = Math.round(p.warmup * steps);
   const reporter = new StepReporter(ctx, steps, b * accum);
   let last = { loss: NaN, kd: NaN, itc: NaN };
   let val = { loss: NaN, kd: NaN, itc: NaN, kdAcc: NaN, itcAcc: NaN };
@@ -224,15 +219,15 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
       const t0 = performance.now();
       const micro: SmkeBatch[] = [];
       for (const k of mineK) micro.push(await microBatch(step, k));
-      const lr = cosineWithWarmup(step, n(p, 'lr'), warmup, steps);
-      const result = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, n(p, 'clip'), comm);
+      const lr = cosineWithWarmup(step, p.lr, warmup, steps);
+      const result = await smkeTrainStep(ps, cfg, opt, bank, micro, lr, p.clip, comm);
       free(micro);
       await readQueued();
       // From the step's start to here: its own work, and the wait for the step before it to finish.
       queued = { step, lr, result, seconds: (performance.now() - t0) / 1000 };
       const done = step + 1;
-      const validating = done % n(p, 'val_every') === 0 || done === steps;
-      const checkpointing = done % n(p, 'checkpoint_every') === 0 && done < steps;
+      const validating = done % p.val_every === 0 || done === steps;
+      const checkpointing = done % p.checkpoint_every === 0 && done < steps;
       if (validating || checkpointing) await readQueued();
       stepSeconds += (performance.now() - t0) / 1000;
       stepsRun++;
@@ -246,7 +241,7 @@ async function trainSmke(ctx: StageContext, p: P, comm: Communicator | undefined
     if (!lead) return;
     const out = join(ctx.outDir, 'model');
     await saveCheckpoint(out, ps, { model: 's_smke', smke: cfg, trained_by: 'train.s_smke', steps });
-    await copyFile(join(p.text_encoder as string, VOCAB_FILE), join(out, VOCAB_FILE));
+    await copyFile(join(p.text_encoder, VOCAB_FILE), join(out, VOCAB_FILE));
     await writeMetrics(ctx, {
       loss: last.loss,
       loss_kd: last.kd,

@@ -10,7 +10,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { Value } from '../../compiler/plan.js';
 import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { readCorpus } from '../../data/text-tasks.js';
@@ -24,47 +23,45 @@ import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
 import { setupBackend, writeMetrics } from './common.js';
+import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
 import { inBatches, scheduleParams, trainLoop } from './loop.js';
 
-type P = Record<string, Value>;
-const n = (p: P, k: string) => p[k] as number;
-
 // Initial weights come from (seed, kind): with one pipeline-wide seed, two
 // kinds building the same architecture would otherwise start identical.
-export function vitConfigFrom(p: P): VitConfig {
+export function vitConfigFrom(p: TrainTeacherParams | TrainImageEncoderParams): VitConfig {
   return {
-    imageSize: n(p, 'image_size'),
-    patchSize: n(p, 'patch_size'),
+    imageSize: p.image_size,
+    patchSize: p.patch_size,
     channels: 3,
-    dim: n(p, 'width'),
-    depth: n(p, 'depth'),
-    heads: n(p, 'heads'),
-    mlpRatio: n(p, 'mlp_ratio'),
+    dim: p.width,
+    depth: p.depth,
+    heads: p.heads,
+    mlpRatio: p.mlp_ratio,
     eps: 1e-6,
     layerScale: 0.1,
   };
 }
 
-export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
+export async function runTeacher(ctx: StageContext, p: TrainTeacherParams): Promise<void> {
   await setupBackend(ctx, p);
   const cfg = vitConfigFrom(p);
-  const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
-  const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { signal: ctx.signal });
+  const train = await loadImageSplit(p.images, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = await loadImageSplit(p.images, p.val_split, cfg.imageSize, { signal: ctx.signal });
   if (!train.classes.length) throw new Error(`${p.images} is not an image-class dataset`);
   const nc = train.classes.length;
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.teacher'));
   defineVit(ps, 'image', cfg);
   defineLinear(ps, 'head', cfg.dim, nc);
   const labels = (split: typeof train, idx: number[]) => idx.map((i) => split.records[i]!.label!);
-  const batches = epochBatches(train.records.length, n(p, 'batch_size'), ctx.seed);
+  const batches = epochBatches(train.records.length, p.batch_size, ctx.seed);
   const logits = (images: tf.Tensor) => linear(ps, 'head', vitForward(ps, 'image', cfg, images).slice([0, 0, 0], [-1, 1, -1]).squeeze([1]));
   let valAcc = 0;
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
     ...scheduleParams(p),
-    batchSize: n(p, 'batch_size'),
+    batchSize: p.batch_size,
     loss: (step) => {
       const idx = batches(step);
       const x = tf.tensor4d(imageBatch(train, idx, new Rng(deriveSeed(ctx.seed, 'aug', step))), [idx.length, cfg.imageSize, cfg.imageSize, 3]);
@@ -88,11 +85,11 @@ export async function runTeacher(ctx: StageContext, p: P): Promise<void> {
   ps.dispose();
 }
 
-export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
+export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderParams): Promise<void> {
   await setupBackend(ctx, p);
   const cfg = vitConfigFrom(p);
-  const train = await loadImageSplit(p.images as string, 'train', cfg.imageSize, { signal: ctx.signal });
-  const val = await loadImageSplit(p.images as string, p.val_split as string, cfg.imageSize, { limit: 256, signal: ctx.signal });
+  const train = await loadImageSplit(p.images, 'train', cfg.imageSize, { signal: ctx.signal });
+  const val = await loadImageSplit(p.images, p.val_split, cfg.imageSize, { limit: 256, signal: ctx.signal });
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder'));
   defineVit(ps, 'image', cfg, { maskToken: true });
   const d2v = p.target === 'data2vec';
@@ -101,14 +98,13 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
   // data2vec's teacher: the same encoder (no mask token), starting as a copy of the student, then its EMA.
   let teacher: ParamStore | undefined;
   if (d2v) {
-    if (n(p, 'top_k') > cfg.depth)
-      throw new Error(`top_k ${n(p, 'top_k')} exceeds the encoder's depth ${cfg.depth}: the target can average at most every block`);
+    if (p.top_k > cfg.depth) throw new Error(`top_k ${p.top_k} exceeds the encoder's depth ${cfg.depth}: the target can average at most every block`);
     teacher = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder', 'teacher'));
     defineVit(teacher, 'image', cfg);
     initTeacher(teacher, ps);
   }
   const np = numPatches(cfg);
-  const ratio = n(p, 'mask_ratio');
+  const ratio = p.mask_ratio;
   const maskFor = (b: number, rng: Rng) => {
     const m = new Float32Array(b * np);
     const hide = Math.max(1, Math.round(ratio * np));
@@ -125,9 +121,9 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     if (teacher) {
       const blocks: BlockOutput[] = [];
       vitForward(teacher, 'image', cfg, images, { blocks, finalNorm: false });
-      const target = data2vecTargets(blocks, n(p, 'top_k'));
+      const target = data2vecTargets(blocks, p.top_k);
       const pred = linear(ps, 'mim.head', vitForward(ps, 'image', cfg, images, { patchMask: mask }));
-      return data2vecLoss(pred, target, mask, n(p, 'cls_weight'));
+      return data2vecLoss(pred, target, mask, p.cls_weight);
     }
     const tokens = vitForward(ps, 'image', cfg, images, { patchMask: mask });
     const pred = linear(ps, 'mim.head', tokens.slice([0, 1, 0], [-1, -1, -1]));
@@ -136,13 +132,13 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
     const err = tf.mean(tf.square(tf.sub(pred, tn)), 2);
     return tf.div(tf.sum(tf.mul(err, mask)), tf.sum(mask)) as tf.Scalar;
   };
-  const batches = epochBatches(train.records.length, n(p, 'batch_size'), ctx.seed);
+  const batches = epochBatches(train.records.length, p.batch_size, ctx.seed);
   let valLoss = NaN;
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
     ...scheduleParams(p),
-    batchSize: n(p, 'batch_size'),
+    batchSize: p.batch_size,
     loss: (step) => {
       const idx = batches(step);
       const rng = new Rng(deriveSeed(ctx.seed, 'aug', step));
@@ -150,7 +146,7 @@ export async function runImageEncoder(ctx: StageContext, p: P): Promise<void> {
       return mimLoss(x, maskFor(idx.length, rng));
     },
     afterStep: (done) => {
-      if (teacher) emaUpdate(teacher, ps, emaDecay(done - 1, n(p, 'steps'), n(p, 'ema_start'), n(p, 'ema_end')));
+      if (teacher) emaUpdate(teacher, ps, emaDecay(done - 1, p.steps, p.ema_start, p.ema_end));
     },
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
@@ -193,18 +189,18 @@ export function maskTokens(ids: number[], special: Set<number>, vocab: number, m
   return { input, targets };
 }
 
-export async function runMlm(ctx: StageContext, p: P): Promise<void> {
+export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void> {
   await setupBackend(ctx, p);
-  const lines = (await readCorpus(p.corpus as string)).filter((l) => l.trim());
-  const tok = WordPieceTokenizer.build(lines, n(p, 'vocab_size'));
+  const lines = (await readCorpus(p.corpus)).filter((l) => l.trim());
+  const tok = WordPieceTokenizer.build(lines, p.vocab_size);
   ctx.log.info(`vocabulary: ${tok.size} WordPiece tokens from ${lines.length} lines`);
   const cfg: TextConfig = {
     vocabSize: tok.size,
-    maxLen: n(p, 'max_len'),
-    dim: n(p, 'width'),
-    depth: n(p, 'depth'),
-    heads: n(p, 'heads'),
-    mlpRatio: n(p, 'mlp_ratio'),
+    maxLen: p.max_len,
+    dim: p.width,
+    depth: p.depth,
+    heads: p.heads,
+    mlpRatio: p.mlp_ratio,
     eps: 1e-12,
   };
   const holdout = Math.min(256, Math.floor(lines.length / 10));
@@ -220,7 +216,7 @@ export async function runMlm(ctx: StageContext, p: P): Promise<void> {
   // words look alike after the embedding LayerNorm.
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
-  const b = n(p, 'batch_size');
+  const b = p.batch_size;
   const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
     const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
     const t = cfg.maxLen;

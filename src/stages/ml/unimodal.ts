@@ -1,99 +1,111 @@
 // Descriptors of the mini profile's unimodal pretraining kinds (see
 // unimodal-run.ts for what each trains and why). No tfjs at import time.
 
-import type { StageKind } from '../stage-kind.js';
+import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { int, num, path, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES, VIT_ARCH } from './schema.js';
 
-export const trainTeacher: StageKind = {
+const trainTeacherParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['images'],
+  properties: {
+    images: path('Image-class dataset (data.synthetic images output).'),
+    val_split: { type: 'string', default: 'val' },
+    eval_every: int(100),
+    ...VIT_ARCH,
+    ...TRAIN_COMMON,
+    steps: int(300),
+    lr: num(2e-3),
+  },
+} as const satisfies ObjectSchema;
+
+export type TrainTeacherParams = ParamsOf<typeof trainTeacherParams>;
+
+export const trainTeacher = defineKind({
   name: 'train.teacher',
   version: 3,
   summary: 'Train a ViT teacher supervised on a named-class image set (the mini stand-in for BEiTv2)',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['images'],
-    properties: {
-      images: path('Image-class dataset (data.synthetic images output).'),
-      val_split: { type: 'string', default: 'val' },
-      eval_every: int(100),
-      ...VIT_ARCH,
-      ...TRAIN_COMMON,
-      steps: int(300),
-      lr: num(2e-3),
-    },
-  },
+  params: trainTeacherParams,
   outputs: () => MODEL_OUT,
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
     const { runTeacher } = await import('./unimodal-run.js');
     await runTeacher(ctx, params);
   },
-};
+});
 
-export const trainImageEncoder: StageKind = {
+const trainImageEncoderParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['images'],
+  properties: {
+    images: path('Image dataset whose train split is used without labels (e.g. the pairs).'),
+    val_split: { type: 'string', default: 'val' },
+    mask_ratio: { type: 'number', minimum: 0.05, maximum: 0.95, default: 0.4 },
+    target: {
+      type: 'string',
+      enum: ['norm_pix', 'pixels', 'data2vec'],
+      default: 'norm_pix',
+      description:
+        "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour), 'data2vec' the features of an EMA teacher that sees the whole image (its top_k blocks' MLP outputs, instance-normalised, averaged, layer-normalised), the CLS regressing their mean.",
+    },
+    top_k: int(2, 1, "data2vec: how many of the teacher's last blocks the target averages (at most depth)."),
+    ema_start: { type: 'number', minimum: 0, maximum: 1, default: 0.99, description: "data2vec: the teacher's EMA decay at the first update." },
+    ema_end: { type: 'number', minimum: 0, maximum: 1, default: 0.999, description: 'data2vec: the EMA decay at the last update (linear in between).' },
+    cls_weight: num(1, 0, "data2vec: weight of the CLS token's regression of the image's mean teacher feature (0: patches only)."),
+    eval_every: int(100),
+    ...VIT_ARCH,
+    ...TRAIN_COMMON,
+    steps: int(300),
+    lr: num(2e-3),
+  },
+} as const satisfies ObjectSchema;
+
+export type TrainImageEncoderParams = ParamsOf<typeof trainImageEncoderParams>;
+
+export const trainImageEncoder = defineKind({
   name: 'train.image_encoder',
   version: 4,
   summary: "Pretrain a ViT by masked image modelling of pixels or of an EMA teacher's features (data2vec): the mini stand-in for Data2Vec2",
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['images'],
-    properties: {
-      images: path('Image dataset whose train split is used without labels (e.g. the pairs).'),
-      val_split: { type: 'string', default: 'val' },
-      mask_ratio: { type: 'number', minimum: 0.05, maximum: 0.95, default: 0.4 },
-      target: {
-        type: 'string',
-        enum: ['norm_pix', 'pixels', 'data2vec'],
-        default: 'norm_pix',
-        description:
-          "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour), 'data2vec' the features of an EMA teacher that sees the whole image (its top_k blocks' MLP outputs, instance-normalised, averaged, layer-normalised), the CLS regressing their mean.",
-      },
-      top_k: int(2, 1, "data2vec: how many of the teacher's last blocks the target averages (at most depth)."),
-      ema_start: { type: 'number', minimum: 0, maximum: 1, default: 0.99, description: "data2vec: the teacher's EMA decay at the first update." },
-      ema_end: { type: 'number', minimum: 0, maximum: 1, default: 0.999, description: 'data2vec: the EMA decay at the last update (linear in between).' },
-      cls_weight: num(1, 0, "data2vec: weight of the CLS token's regression of the image's mean teacher feature (0: patches only)."),
-      eval_every: int(100),
-      ...VIT_ARCH,
-      ...TRAIN_COMMON,
-      steps: int(300),
-      lr: num(2e-3),
-    },
-  },
+  params: trainImageEncoderParams,
   outputs: () => MODEL_OUT,
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
     const { runImageEncoder } = await import('./unimodal-run.js');
     await runImageEncoder(ctx, params);
   },
-};
+});
 
-export const trainMlm: StageKind = {
+const trainMlmParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['corpus'],
+  properties: {
+    corpus: path('Text corpus dataset (data.synthetic corpus output).'),
+    vocab_size: int(1000, 16),
+    max_len: int(32, 4),
+    width: int(48, 8),
+    depth: int(2, 1),
+    heads: int(4, 1),
+    mlp_ratio: int(2, 1),
+    eval_every: int(100),
+    ...TRAIN_COMMON,
+    steps: int(300),
+    lr: num(2e-3),
+  },
+} as const satisfies ObjectSchema;
+
+export type TrainMlmParams = ParamsOf<typeof trainMlmParams>;
+
+export const trainMlm = defineKind({
   name: 'train.mlm',
   version: 3,
   summary: 'Pretrain a BERT-style text encoder by masked language modelling, with a WordPiece vocabulary built from the corpus',
-  params: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['corpus'],
-    properties: {
-      corpus: path('Text corpus dataset (data.synthetic corpus output).'),
-      vocab_size: int(1000, 16),
-      max_len: int(32, 4),
-      width: int(48, 8),
-      depth: int(2, 1),
-      heads: int(4, 1),
-      mlp_ratio: int(2, 1),
-      eval_every: int(100),
-      ...TRAIN_COMMON,
-      steps: int(300),
-      lr: num(2e-3),
-    },
-  },
+  params: trainMlmParams,
   outputs: () => ({ ...MODEL_OUT, model: { type: 'dir', path: 'model', description: 'Checkpoint: model.safetensors + config.json + vocab.txt' } }),
   resources: () => TRAIN_RESOURCES,
   async run(ctx, params) {
     const { runMlm } = await import('./unimodal-run.js');
     await runMlm(ctx, params);
   },
-};
+});

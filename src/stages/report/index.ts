@@ -1,5 +1,5 @@
 // The report stage kinds, registered in ../registry.ts.
-import type { StageKind } from '../stage-kind.js';
+import type { AnyStageKind } from '../stage-kind.js';
 import { reportPaper } from './paper.js';
 
-export const kinds: StageKind[] = [reportPaper];
+export const kinds: AnyStageKind[] = [reportPaper];

@@ -10,12 +10,14 @@ import type { Value } from '../../compiler/plan.js';
 import { ImageDataset } from '../../data/image-dataset.js';
 import { TextTasks } from '../../data/text-tasks.js';
 import type { StageContext } from '../stage-kind.js';
+import type { ReportPaperParams } from './paper.js';
 import { applyExpectations, TABLES, type Curve, type Provenance, type Report, type Row } from './model.js';
 import { PUBLISHED, PUBLISHED_ABLATION_NOTE } from './published.js';
 import { renderHtml, renderMarkdown } from './render-report.js';
 
 type Metrics = Record<string, number | string>;
-type P = Record<string, Value>;
+// Defaults may be missing when a test builds a report from bare params: every map falls back to empty.
+type P = ReportPaperParams;
 
 interface Entry {
   metrics: Metrics;
@@ -80,7 +82,10 @@ export function readEntry(metricsFile: string): Entry {
   return entry;
 }
 
-const num = (m: Metrics, k: string): number => (typeof m[k] === 'number' ? (m[k] as number) : NaN);
+const num = (m: Metrics, k: string): number => {
+  const v = m[k];
+  return typeof v === 'number' ? v : NaN;
+};
 
 // ---- baselines computed from the evaluation data ----------------------------
 
@@ -149,14 +154,16 @@ export async function glueBaseline(tasksDir: string, task: string): Promise<{ va
 
 // ---- rows ---------------------------------------------------------------------
 
-const strMap = (v: Value | undefined): Record<string, Value> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Value>) : {});
-const splitOf = (e: Entry, key: string, dflt: string): string => (typeof e.params[key] === 'string' ? (e.params[key] as string) : dflt);
+const splitOf = (e: Entry, key: string, dflt: string): string => {
+  const v = e.params[key];
+  return typeof v === 'string' ? v : dflt;
+};
 
 export async function buildReport(p: P, generated: string): Promise<Report> {
   const rows: Row[] = [];
-  const data = strMap(p.data);
-  const classify = strMap(data.classify);
-  const pairs = strMap(data.pairs);
+  const data = p.data ?? {};
+  const classify = data.classify ?? {};
+  const pairs = data.pairs ?? {};
   const curveSources = new Map<string, string>();
   const row = (
     id: string,
@@ -180,7 +187,7 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
       provenance: e?.provenance,
     });
   };
-  const use = (file: Value | undefined): Entry | undefined => {
+  const use = (file: string | undefined): Entry | undefined => {
     if (typeof file !== 'string') return undefined;
     const e = readEntry(file);
     curveSources.set(e.provenance.stage, file);
@@ -192,15 +199,16 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
     return { value: m.value, kind: `majority of ${m.classes}` };
   };
   const retBaseline = async (set: string, e: Entry, k: number) => {
-    if (typeof pairs[set] !== 'string') return undefined;
-    return randomRetrieval(await pairCaptions(pairs[set] as string, splitOf(e, 'split', 'test')), k);
+    const dir = pairs[set];
+    if (typeof dir !== 'string') return undefined;
+    return randomRetrieval(await pairCaptions(dir, splitOf(e, 'split', 'test')), k);
   };
 
   // Pretrained model.
   const pre = use(p.pretrain);
   const zs = use(p.zeroshot);
   if (zs) row('pretrained.imagenet_zs', 'pretrained', 'ImageNet zero-shot', 'top-1 %', num(zs.metrics, 'top1'), zs, await zsBaseline(zs));
-  const zsr = strMap(p.zeroshot_retrieval);
+  const zsr = p.zeroshot_retrieval ?? {};
   for (const set of ['coco', 'flickr']) {
     const e = use(zsr[set]);
     if (!e) continue;
@@ -236,13 +244,14 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
   }
 
   // Image classification.
-  for (const [ds, modes] of Object.entries(strMap(p.image))) {
-    for (const mode of ['linear', 'finetune']) {
-      const e = use(strMap(modes)[mode]);
+  for (const [ds, modes] of Object.entries(p.image ?? {})) {
+    for (const mode of ['linear', 'finetune'] as const) {
+      const e = use(modes[mode]);
       if (!e) continue;
       let base: { value: number; kind: string } | undefined;
-      if (typeof classify[ds] === 'string') {
-        const m = await classMajority(classify[ds] as string, splitOf(e, 'val_split', 'val'));
+      const images = classify[ds];
+      if (typeof images === 'string') {
+        const m = await classMajority(images, splitOf(e, 'val_split', 'val'));
         base = { value: m.value, kind: `majority of ${m.classes}` };
       }
       row(`image.${ds}.${mode}`, 'image', `${ds} ${mode === 'linear' ? 'linear eval' : 'finetune'}`, 'top-1 %', num(e.metrics, 'accuracy'), e, base);
@@ -250,7 +259,7 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
   }
 
   // GLUE.
-  const glue = Array.isArray(p.glue) ? p.glue : [];
+  const glue = p.glue ?? [];
   for (const f of glue) {
     const e = use(f);
     if (!e) continue;
@@ -261,7 +270,7 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
   }
 
   // Retrieval finetune.
-  for (const [set, f] of Object.entries(strMap(p.retrieval))) {
+  for (const [set, f] of Object.entries(p.retrieval ?? {})) {
     const e = use(f);
     if (!e) continue;
     for (const dir of ['tr', 'ir'] as const) {
@@ -280,8 +289,7 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
 
   // Ablation: each variant's pretraining and evaluations, side by side.
   const arms: ClaimArm[] = [];
-  for (const [variant, parts] of Object.entries(strMap(p.ablation))) {
-    const v = strMap(parts);
+  for (const [variant, v] of Object.entries(p.ablation ?? {})) {
     const tr = use(v.pretrain);
     const z = use(v.zeroshot);
     const c = use(v.coco);
@@ -315,7 +323,7 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
   // Curves: every training stage that fed a row, the extra ones named in
   // `curves`, and every stage upstream of those in the store (the unimodal
   // models behind the pretraining), found through the manifests.
-  for (const [label, f] of Object.entries(strMap(p.curves))) if (typeof f === 'string') curveSources.set(label, f);
+  for (const [label, f] of Object.entries(p.curves ?? {})) curveSources.set(label, f);
   const seen = new Set<string>();
   const queue = [...curveSources.values()];
   while (queue.length) {
@@ -355,7 +363,7 @@ export async function buildReport(p: P, generated: string): Promise<Report> {
       : t,
   );
   const report: Report = { title: String(p.title ?? 'S-SMKE'), scale: String(p.scale ?? ''), generated, tables, rows, curves, failures: [] };
-  report.failures = applyExpectations(rows, strMap(p.expect) as Record<string, string>);
+  report.failures = applyExpectations(rows, p.expect ?? {});
   return report;
 }
 
@@ -448,7 +456,7 @@ export async function runReport(ctx: StageContext, p: P): Promise<void> {
   if (report.failures.length) {
     // A failed stage publishes nothing: the tables go to the log so the reader still sees them.
     ctx.log.error(md);
-    throw new Error(`${report.failures.length} of ${Object.keys(strMap(p.expect)).length} expectation(s) failed:\n  ${report.failures.join('\n  ')}`);
+    throw new Error(`${report.failures.length} of ${Object.keys(p.expect ?? {}).length} expectation(s) failed:\n  ${report.failures.join('\n  ')}`);
   }
   ctx.log.info(`${report.rows.length} rows, ${checked} expectations met, ${report.curves.length} training curves`);
 }
