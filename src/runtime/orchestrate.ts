@@ -505,7 +505,7 @@ class InstanceRuns {
       projectDir: this.opts.plan.projectDir,
       // The upstreams' settled keys, not those planned: a pending upstream's key changed when it ran,
       // and the manifest and `smke diff` name the entries this one really read.
-      upstreamKeys: new Map(Object.keys(a.fp.upstream).map((id) => [id, this.keyOf(id)])),
+      upstreamKeys: new Map(Object.entries(a.fp.upstream).map(([id, planned]) => [id, this.s.analysis.byId.get(id)?.fp.key ?? planned])),
       upstreamOutput: this.upstreamOutput,
       planned: a.fp.parts,
       digester: this.s.digester,
