@@ -29,7 +29,8 @@ export type FinetuneTextParams = ParamsOf<typeof finetuneTextParams>;
 
 export const finetuneText = defineKind({
   name: 'finetune.text',
-  version: 3,
+  // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
+  version: 4,
   summary: "Finetune a text model (S-SMKE or train.mlm) on one GLUE-format task; reports the task's metrics",
   params: finetuneTextParams,
   outputs: () => METRICS_OUT,
@@ -91,7 +92,8 @@ export type FinetuneRetrievalParams = ParamsOf<typeof finetuneRetrievalParams>;
 
 export const finetuneRetrieval = defineKind({
   name: 'finetune.retrieval',
-  version: 3,
+  // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
+  version: 4,
   summary: 'Finetune S-SMKE for retrieval with the CLIP loss on x',
   params: finetuneRetrievalParams,
   outputs: () => ({ ...MODEL_OUT, checkpoint: MODEL_OUT.model! }),

@@ -47,7 +47,8 @@ export type TrainSmkeParams = ParamsOf<typeof trainSmkeParams>;
 
 export const trainSmke = defineKind({
   name: 'train.s_smke',
-  version: 3,
+  // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
+  version: 4,
   summary: 'S-SMKE pretraining: truncated pretrained encoders + shared block, contrastive KD with a memory bank + ITC; resumable',
   params: trainSmkeParams,
   outputs() {

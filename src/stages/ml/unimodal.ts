@@ -99,7 +99,8 @@ export type TrainMlmParams = ParamsOf<typeof trainMlmParams>;
 
 export const trainMlm = defineKind({
   name: 'train.mlm',
-  version: 3,
+  // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
+  version: 4,
   summary: 'Pretrain a BERT-style text encoder by masked language modelling, with a WordPiece vocabulary built from the corpus',
   params: trainMlmParams,
   outputs: () => ({ ...MODEL_OUT, model: { type: 'dir', path: 'model', description: 'Checkpoint: model.safetensors + config.json + vocab.txt' } }),
