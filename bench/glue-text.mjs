@@ -10,10 +10,10 @@
 // Usage: npm run build && nice node bench/glue-text.mjs [--inits pretrained,random]
 //          [--tasks cola,sst2,...] [--mlm-steps 200] [--steps 80] [--batch 32]
 //          [--lr 1e-3 | --lr sst2=3e-3,mrpc=2e-3] [--seed 42] [--work DIR]
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
 import { generateSynthetic } from '../dist/data/synthetic/index.js';
+import { runStage } from './lib/stage-runner.mjs';
 import { kinds as mlKinds } from '../dist/stages/ml/index.js';
 import { glueBaseline } from '../dist/stages/report/paper-run.js';
 
@@ -37,44 +37,16 @@ const lrOf = (task) => {
 };
 const work = arg('work', join('bench', 'out', 'glue-text'));
 const kinds = new Map(mlKinds.map((k) => [k.name, k]));
-const ajv = new Ajv({ useDefaults: true, strict: false });
 
-async function stage(name, kindName, params) {
-  const outDir = join(work, name, 'out'),
-    scratchDir = join(work, name, 'scratch');
-  const metricsFile = join(outDir, 'metrics.json');
-  if (existsSync(metricsFile)) return { outDir, m: JSON.parse(readFileSync(metricsFile, 'utf8')) };
-  const kind = kinds.get(kindName);
-  const p = structuredClone(params);
-  if (!ajv.compile(kind.params)(p)) throw new Error(`${name}: bad params ${JSON.stringify(params)}`);
-  mkdirSync(outDir, { recursive: true });
-  mkdirSync(scratchDir, { recursive: true });
-  const ctx = {
-    instance: name,
-    stage: name,
-    key: name,
-    outDir,
-    scratchDir,
-    projectDir: work,
-    attempt: 1,
-    seed,
-    resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
-    backend: process.env.SMKE_BACKEND || undefined,
-    log: { debug() {}, info() {}, warn: (m) => console.log(`  [${name}] warn ${m}`), error: (m) => console.log(`  [${name}] error ${m}`) },
-    progress() {},
-    metric() {},
-    signal: new AbortController().signal,
-  };
-  const t0 = performance.now(),
-    c0 = process.cpuUsage();
-  await kind.run(ctx, p);
-  const c1 = process.cpuUsage(c0);
-  const m = JSON.parse(readFileSync(metricsFile, 'utf8'));
-  const cpu = (c1.user + c1.system) / 1e6;
-  console.log(
-    `  ${name.padEnd(40)} ${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s wall ${cpu.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}` : `loss ${m.loss.toFixed(3)}`}`,
-  );
-  return { outDir, m };
+async function stage(name, kind, params) {
+  const r = await runStage({ kinds, dir: work, projectDir: work, name, kind, params, seed });
+  if (r.ran) {
+    const { m } = r;
+    console.log(
+      `  ${name.padEnd(40)} ${r.ran.wallSeconds.toFixed(1).padStart(7)} s wall ${r.ran.cpuSeconds.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}` : `loss ${m.loss.toFixed(3)}`}`,
+    );
+  }
+  return r;
 }
 
 const syn = join(work, 'synthetic');

@@ -17,13 +17,13 @@
 // differ only in the image objective share the teacher, the text encoder and
 // the random-init arm (which never reads the image encoder's weights), and
 // `--only` trains chosen unimodal models (e.g. in parallel processes) first.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
 import { generateSynthetic } from '../dist/data/synthetic/index.js';
 import { kinds as mlKinds } from '../dist/stages/ml/index.js';
 import { kinds as evalKinds } from '../dist/stages/eval/index.js';
 import { glueBaseline } from '../dist/stages/report/paper-run.js';
+import { runStage } from './lib/stage-runner.mjs';
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,39 +46,11 @@ const arms = arg('arms', 'pretrained,random').split(',');
 const only = arg('only', '').split(',').filter(Boolean);
 const work = arg('work', join('bench', 'out', 'mini-ablation'));
 const kinds = new Map([...mlKinds, ...evalKinds].map((k) => [k.name, k]));
-const ajv = new Ajv({ useDefaults: true, strict: false });
 
-async function stage(dir, name, kindName, params, seed) {
-  const outDir = join(dir, name, 'out'),
-    scratchDir = join(dir, name, 'scratch');
-  const metricsFile = join(outDir, 'metrics.json');
-  if (existsSync(metricsFile)) return { outDir, m: JSON.parse(readFileSync(metricsFile, 'utf8')) };
-  const kind = kinds.get(kindName);
-  const p = structuredClone(params);
-  if (!ajv.compile(kind.params)(p)) throw new Error(`${name}: bad params ${JSON.stringify(params)}`);
-  mkdirSync(outDir, { recursive: true });
-  mkdirSync(scratchDir, { recursive: true });
-  const ctx = {
-    instance: name,
-    stage: name,
-    key: name,
-    outDir,
-    scratchDir,
-    projectDir: work,
-    attempt: 1,
-    seed,
-    resources: { cpus: 1, gpus: 0, memBytes: 0, timeSeconds: 0, gpuIds: [] },
-    backend: process.env.SMKE_BACKEND || undefined,
-    log: { debug() {}, info: () => {}, warn: (m) => console.log(`  [${name}] warn ${m}`), error: (m) => console.log(`  [${name}] error ${m}`) },
-    progress() {},
-    metric() {},
-    signal: new AbortController().signal,
-  };
-  const t0 = performance.now();
-  await kind.run(ctx, p);
-  const m = JSON.parse(readFileSync(metricsFile, 'utf8'));
-  console.log(`  seed ${seed} ${name.padEnd(18)} ${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s`);
-  return { outDir, m };
+async function stage(dir, name, kind, params, seed) {
+  const r = await runStage({ kinds, dir, projectDir: work, name, kind, params, seed });
+  if (r.ran) console.log(`  seed ${seed} ${name.padEnd(18)} ${r.ran.wallSeconds.toFixed(1).padStart(7)} s`);
+  return r;
 }
 
 const syn = join(work, 'synthetic');
