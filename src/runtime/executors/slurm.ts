@@ -534,7 +534,10 @@ export class SlurmExecutor implements Executor {
         t.missing = 0;
         if (TERMINAL.has(st.state)) {
           if (t.code === undefined) t.code = this.readSentinel(t);
-          this.finish(t, st.state, st.reason);
+          // The sentinel may have appeared while squeue was asked: then it says it all, as when it is
+          // seen first (the same job must not be recorded 'EXIT 1' or 'FAILED' by which came first).
+          if (t.code !== undefined && (t.code !== 143 || t.cancelled)) this.finish(t, undefined);
+          else this.finish(t, st.state, st.reason);
         } else if (t.needState && st.state !== 'COMPLETING' && st.state !== 'RUNNING') {
           this.finish(t, st.state, st.reason);
         } else if (t.needState) {
