@@ -7,7 +7,7 @@ import { finetuneImage, finetuneRetrieval, finetuneText } from '../../src/stages
 import { evalRetrieval, evalZeroshot } from '../../src/stages/eval/eval.js';
 import { registry } from '../../src/stages/registry.js';
 import { loadModel } from '../../src/ml/models.js';
-import { makeCtx, pretrainedFixture, runKind, type Pretrained, type Recorded } from './harness.js';
+import { makeCtx, pretrainedFixture, runKind, type Pretrained, type Recorded, smkeInputs } from './harness.js';
 
 let root: string;
 let fx: Pretrained;
@@ -17,10 +17,7 @@ beforeAll(async () => {
   fx = await pretrainedFixture(root);
   const { ctx } = await makeCtx(root, 'smke');
   await runKind(trainSmke, ctx, {
-    pairs: join(fx.syn, 'coco'),
-    teacher: fx.teacher,
-    image_encoder: fx.image,
-    text_encoder: fx.text,
+    ...smkeInputs(fx),
     layers: 2,
     shared_heads: 2,
     batch_size: 16,

@@ -92,6 +92,11 @@ export interface Pretrained {
   text: string;
 }
 
+/** train.s_smke's inputs from a pretrained fixture: the COCO-like pairs and the three unimodal checkpoints. */
+export function smkeInputs(fx: Pretrained): { pairs: string[]; teacher: string; image_encoder: string; text_encoder: string } {
+  return { pairs: [join(fx.syn, 'coco')], teacher: fx.teacher, image_encoder: fx.image, text_encoder: fx.text };
+}
+
 /**
  * Small unimodal checkpoints (teacher, image encoder, text encoder) trained for
  * a few steps on the tiny synthetic set, for the downstream kinds' tests.

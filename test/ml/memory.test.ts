@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { trainSmke } from '../../src/stages/ml/s-smke.js';
-import { makeCtx, pretrainedFixture, resolveParams, type Pretrained } from './harness.js';
+import { makeCtx, pretrainedFixture, resolveParams, type Pretrained, smkeInputs } from './harness.js';
 
 let root: string;
 let fx: Pretrained;
@@ -26,10 +26,7 @@ describe('mini S-SMKE training resources', () => {
     };
     // Defaults except the step count: batch 32, width 48, 32 px, bank 1024.
     const params = resolveParams(trainSmke, {
-      pairs: join(fx.syn, 'coco'),
-      teacher: fx.teacher,
-      image_encoder: fx.image,
-      text_encoder: fx.text,
+      ...smkeInputs(fx),
       steps: 6,
       val_every: 3,
     });

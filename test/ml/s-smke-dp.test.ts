@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { rankDevices } from '../../src/stages/ml/ranks.js';
 import { decodeSafetensors } from '../../src/ml/safetensors.js';
-import { makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';
+import { makeCtx, pretrainedFixture, runKind, type Pretrained, smkeInputs } from './harness.js';
 
 let root: string;
 let fx: Pretrained;
@@ -18,10 +18,7 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 const params = () => ({
-  pairs: [join(fx.syn, 'coco')],
-  teacher: fx.teacher,
-  image_encoder: fx.image,
-  text_encoder: fx.text,
+  ...smkeInputs(fx),
   layers: 1,
   shared_heads: 2,
   batch_size: 8,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainSmke } from '../../src/stages/ml/s-smke.js';
 import { loadModel } from '../../src/ml/models.js';
 import { decodeSafetensors } from '../../src/ml/safetensors.js';
-import { expectSteadyThroughput, makeCtx, pretrainedFixture, runKind, type Pretrained } from './harness.js';
+import { expectSteadyThroughput, makeCtx, pretrainedFixture, runKind, type Pretrained, smkeInputs } from './harness.js';
 
 let root: string;
 let fx: Pretrained;
@@ -16,10 +16,7 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 const base = () => ({
-  pairs: [join(fx.syn, 'coco')],
-  teacher: fx.teacher,
-  image_encoder: fx.image,
-  text_encoder: fx.text,
+  ...smkeInputs(fx),
   layers: 1,
   shared_heads: 2,
   batch_size: 16,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finetuneImage, finetuneRetrieval, finetuneText } from '../../src/stages/ml/finetune.js';
 import { trainSmke } from '../../src/stages/ml/s-smke.js';
-import { makeCtx, pretrainedFixture, runKind, type Pretrained, type Recorded } from './harness.js';
+import { makeCtx, pretrainedFixture, runKind, type Pretrained, type Recorded, smkeInputs } from './harness.js';
 
 let root: string;
 let fx: Pretrained;
@@ -42,10 +42,7 @@ describe('streamed finetuning', () => {
   it('train.s_smke then finetune.retrieval, both streamed: losses fall', async () => {
     const s = await makeCtx(root, 'smke-stream');
     await runKind(trainSmke, s.ctx, {
-      pairs: [join(fx.syn, 'coco')],
-      teacher: fx.teacher,
-      image_encoder: fx.image,
-      text_encoder: fx.text,
+      ...smkeInputs(fx),
       layers: 1,
       shared_heads: 2,
       batch_size: 16,
