@@ -4,7 +4,10 @@
 //   wide:  N independent stages `echo i > out`, cold, -j 2
 //   chain: M stages each reading the previous one's output, cold (serial latency)
 //
-//   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake]
+//   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake,node-floor]
+//
+// node-floor (bench/lib/spawn-floor.mjs) runs the same commands from one bare
+// Node process: what any orchestrator written in Node pays to start them.
 //
 // Run after `npx tsc -p tsconfig.json` (it uses dist/). Never part of `npm test`.
 // The 10k no-op comparison is bench/runtime-noop.mjs.
@@ -17,7 +20,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const WIDE = Number(args.wide ?? 1000);
 const CHAIN = Number(args.chain ?? 200);
 const REPS = Number(args.reps ?? 1);
-const only = new Set((args.only ?? 'ninja,snakemake,smke').split(','));
+const only = new Set((args.only ?? 'ninja,snakemake,node-floor,smke').split(','));
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/smke.js');
 const work = mkdtempSync(join(tmpdir(), 'smke-exec-bench-'));
@@ -35,6 +38,7 @@ function project(name, n, chained) {
   mkdirSync(dir, { recursive: true });
   const smke = ['smke 1'];
   const ninja = [];
+  const floor = [];
   for (let i = 0; i < n; i++) {
     const up = chained && i > 0;
     // The same shell command in all three tools (ninja and Snakemake run commands through a shell too).
@@ -42,7 +46,9 @@ function project(name, n, chained) {
       `stage s${i} = exec {\n  argv = "${up ? 'cat \\"$UP\\" > {out}/o.txt; ' : ''}echo ${i} >> {out}/o.txt"\n  shell = true\n  outputs = ["o.txt"]${up ? `\n  env = { UP = s${i - 1}.o }` : ''}\n}`,
     );
     ninja.push(`build out/s${i}.txt: ${up ? 'catecho' : 'echo'}${up ? ` out/s${i - 1}.txt` : ''}`, `  i = ${i}`);
+    floor.push(`${up ? `cat out/s${i - 1}.txt > out/s${i}.txt; ` : ''}echo ${i} >> out/s${i}.txt`);
   }
+  writeFileSync(join(dir, 'floor.json'), JSON.stringify({ chained, commands: floor }));
   writeFileSync(join(dir, 'bench.smke'), `${smke.join('\n')}\n`);
   writeFileSync(
     join(dir, 'build.ninja'),
@@ -97,6 +103,7 @@ function time(dir, cmd, argv) {
 
 const tools = {
   ninja: (j) => ['ninja', ['-j', String(j)]],
+  'node-floor': (j) => [process.execPath, [join(root, 'bench/lib/spawn-floor.mjs'), 'floor.json', String(j)]],
   snakemake: (j) => ['snakemake', ['-c', String(j), '--quiet']],
   smke: (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
 };
@@ -113,7 +120,7 @@ for (const [name, n, chained, j] of [
   if (!n) continue;
   const dir = project(name, n, chained);
   const res = {};
-  for (const tool of ['ninja', 'snakemake', 'smke']) {
+  for (const tool of ['ninja', 'snakemake', 'node-floor', 'smke']) {
     if (!only.has(tool)) continue;
     const [cmd, argv] = tools[tool](j);
     res[tool] = time(dir, cmd, argv);
@@ -122,8 +129,9 @@ for (const [name, n, chained, j] of [
   for (const [tool, r] of Object.entries(res)) {
     const vs = tool !== 'ninja' && res.ninja ? `   = ${(r.ms / res.ninja.ms).toFixed(2)}x ninja` : '';
     const snake = tool === 'smke' && res.snakemake ? `, ${(res.snakemake.ms / r.ms).toFixed(2)}x faster than snakemake` : '';
+    const floorVs = tool === 'smke' && res['node-floor'] ? `, ${(r.ms / res['node-floor'].ms).toFixed(2)}x node-floor` : '';
     const cpu = `cpu ${r.cpu.toFixed(2)} s${tool !== 'ninja' && res.ninja ? ` = ${(r.cpu / res.ninja.cpu).toFixed(1)}x ninja` : ''}`;
-    console.log(`${tool.padEnd(10)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}   [${cpu}]`);
+    console.log(`${tool.padEnd(10)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}${floorVs}   [${cpu}]`);
   }
 }
 if (args.keep === undefined) rmSync(work, { recursive: true, force: true });

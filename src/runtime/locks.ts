@@ -34,8 +34,11 @@ function procStat(pid: number): string[] | undefined {
 }
 
 export function processStart(pid: number): string | undefined {
+  if (pid === process.pid) return (ownStart ??= procStat(pid)?.[19]);
   return procStat(pid)?.[19]; // field 22, starttime
 }
+/** This process's start time never changes: read once (every lock this process takes names it). */
+let ownStart: string | undefined;
 
 export function pidAlive(pid: number, pidStart?: string): boolean {
   try {

@@ -31,26 +31,31 @@ export interface Stray {
   why: string;
 }
 
-// A scan reads one stat file per process on the machine, every stage: one
-// open, one read, one close into a reused buffer (readFileSync adds an fstat
-// and a second read per file, and a buffer each time).
-const statBuf = Buffer.alloc(4096);
+// A scan reads a few /proc files and one stat file per candidate process,
+// every stage: each is one open, one read, one close into a reused buffer
+// (readFileSync adds an fstat, reads in growing buffers and allocates each).
+const procBuf = Buffer.alloc(1 << 16);
 
-function statFields(pid: number | 'self'): string[] | undefined {
+/** The text of a /proc file (all of it up to 64 KiB, enough for the ones read here), or undefined if unreadable. */
+function readProc(path: string): string | undefined {
   let fd: number;
   try {
-    fd = openSync(`/proc/${pid}/stat`, 'r');
+    fd = openSync(path, 'r');
   } catch {
     return undefined;
   }
   try {
-    const stat = statBuf.toString('latin1', 0, readSync(fd, statBuf, 0, statBuf.length, 0));
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return procBuf.toString('latin1', 0, readSync(fd, procBuf, 0, procBuf.length, 0));
   } catch {
     return undefined;
   } finally {
     closeSync(fd);
   }
+}
+
+function statFields(pid: number | 'self'): string[] | undefined {
+  const stat = readProc(`/proc/${pid}/stat`);
+  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -66,14 +71,6 @@ export interface ProcMark {
   forks?: number;
   tasks?: number;
 }
-
-const readProc = (path: string): string | undefined => {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined;
-  }
-};
 
 /** Now, as a ProcMark (fields that cannot be read are left out). */
 export function procMark(): ProcMark {
@@ -104,16 +101,45 @@ let sameNamespace: boolean | undefined;
  * pid namespace than ns_last_pid counts in. Only a privileged process can
  * choose its pid (clone3 set_tid, or writing ns_last_pid).
  */
-export function createdSince(from: ProcMark | undefined, nowLastPid: number | undefined): ((pid: number) => boolean) | undefined {
+export function createdSince(from: ProcMark | undefined, nowLastPid: number | undefined): PidRange | undefined {
   if (!from?.lastPid || from.forks === undefined || from.tasks === undefined || nowLastPid === undefined) return undefined;
   pidMax ??= Number(readProc('/proc/sys/kernel/pid_max')) || 0;
   sameNamespace ??= readProc('/proc/self/stat')?.split(' ')[0] === String(process.pid);
   const forks = Number(/^processes (\d+)$/m.exec(readProc('/proc/stat') ?? '')?.[1]) - from.forks;
   if (!sameNamespace || !(forks >= 0) || 2 * forks + from.tasks + 300 >= pidMax) return undefined;
-  const a = from.lastPid;
-  const b = nowLastPid;
-  return a <= b ? (pid) => pid > a && pid <= b : (pid) => pid > a || pid <= b;
+  return new PidRange(from.lastPid, nowLastPid, pidMax);
 }
+
+/** The pids in (after, upTo], cyclically: after wrapping at pid_max, the kernel starts again at 300. */
+export class PidRange {
+  constructor(
+    readonly after: number,
+    readonly upTo: number,
+    private readonly max: number,
+  ) {}
+  has(pid: number): boolean {
+    return this.after <= this.upTo ? pid > this.after && pid <= this.upTo : pid > this.after || pid <= this.upTo;
+  }
+  /** How many pids it holds, counting the wrap as the whole tail (an upper bound). */
+  get size(): number {
+    return this.after <= this.upTo ? this.upTo - this.after : this.max - this.after + this.upTo;
+  }
+  *pids(): Generator<number> {
+    if (this.after <= this.upTo) {
+      for (let p = this.after + 1; p <= this.upTo; p++) yield p;
+      return;
+    }
+    for (let p = this.after + 1; p < this.max; p++) yield p;
+    for (let p = 1; p <= this.upTo; p++) yield p;
+  }
+}
+
+/**
+ * Up to this many pids given out since the stage started, probing each one's
+ * /proc entry costs less than listing /proc (hundreds of entries on a busy
+ * machine, most of a trivial stage's scan).
+ */
+const PROBE_LIMIT = 512;
 
 function command(pid: number): string {
   try {
@@ -159,15 +185,19 @@ function belongs(pid: number, group: number | undefined, since: number, marker: 
 }
 
 function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray[] {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc');
-  } catch {
-    return []; // no /proc (not Linux): nothing can be found; documented
-  }
-  // Read after the listing: every process listed was created before this.
   const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid'));
-  const candidate = createdSince(from, lastPid > 0 ? lastPid : undefined);
+  const range = createdSince(from, lastPid > 0 ? lastPid : undefined);
+  let pids: Iterable<number>;
+  if (range && range.size <= PROBE_LIMIT) {
+    // Every process the stage can have started has a pid in the range (read before the probes).
+    pids = range.pids();
+  } else {
+    try {
+      pids = readdirSync('/proc').map(Number);
+    } catch {
+      return []; // no /proc (not Linux): nothing can be found; documented
+    }
+  }
   const self = process.pid;
   const own = statFields('self');
   // The group is ours to empty only when we lead it (the local executor); under
@@ -176,9 +206,8 @@ function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray
   // /proc/uptime has a resolution of one tick and start times are rounded down: a tick of slack.
   const since = Math.max(own ? Number(own[19]) : 0, from ? from.ticks - 1 : 0);
   const found: Stray[] = [];
-  for (const name of pids) {
-    const pid = Number(name);
-    if (!(pid > 0) || pid === self || (candidate && !candidate(pid))) continue;
+  for (const pid of pids) {
+    if (!(pid > 0) || pid === self || (range && !range.has(pid))) continue;
     const why = belongs(pid, group, since, marker, dirs);
     if (why) found.push({ pid, command: command(pid), why });
   }

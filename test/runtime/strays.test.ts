@@ -23,11 +23,12 @@ describe.runIf(canRead)('stray scan candidates', () => {
     const child = spawn('sleep', ['5'], { stdio: 'ignore' });
     try {
       await new Promise((res) => child.once('spawn', res));
-      const candidate = createdSince(mark, lastPid());
-      expect(candidate).toBeDefined();
-      expect(candidate!(child.pid!)).toBe(true);
-      expect(candidate!(process.pid)).toBe(false);
-      expect(candidate!(mark.lastPid!)).toBe(false);
+      const range = createdSince(mark, lastPid());
+      expect(range).toBeDefined();
+      expect(range!.has(child.pid!)).toBe(true);
+      expect([...range!.pids()]).toContain(child.pid!);
+      expect(range!.has(process.pid)).toBe(false);
+      expect(range!.has(mark.lastPid!)).toBe(false);
     } finally {
       child.kill('SIGKILL');
     }
@@ -35,9 +36,25 @@ describe.runIf(canRead)('stray scan candidates', () => {
 
   it('follows the pid counter round its wrap', () => {
     const mark = { ...procMark(), lastPid: 32000, tasks: 1 };
-    const candidate = createdSince(mark, 500)!;
-    expect([32001, 32767, 300, 500].map(candidate)).toEqual([true, true, true, true]);
-    expect([32000, 501, 10000].map(candidate)).toEqual([false, false, false]);
+    const range = createdSince(mark, 500)!;
+    expect([32001, 32767, 300, 500].map((p) => range.has(p))).toEqual([true, true, true, true]);
+    expect([32000, 501, 10000].map((p) => range.has(p))).toEqual([false, false, false]);
+  });
+
+  it('lists exactly the pids it holds, across the wrap too', () => {
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    const plain = createdSince({ ...procMark(), lastPid: 1000, tasks: 1 }, 1004)!;
+    expect([...plain.pids()]).toEqual([1001, 1002, 1003, 1004]);
+    expect(plain.size).toBe(4);
+    expect(createdSince({ ...procMark(), lastPid: 1000, tasks: 1 }, 1000)!.size).toBe(0);
+    const wrapped = createdSince({ ...procMark(), lastPid: pidMax - 3, tasks: 1 }, 302)!;
+    const listed = [...wrapped.pids()];
+    // Every pid the kernel can have handed out after wrapping (it restarts at 300) is listed, none twice.
+    expect(listed.slice(0, 2)).toEqual([pidMax - 2, pidMax - 1]);
+    expect(listed).toEqual(expect.arrayContaining([300, 301, 302]));
+    expect(new Set(listed).size).toBe(listed.length);
+    expect(listed.every((p) => wrapped.has(p))).toBe(true);
+    expect(wrapped.size).toBeGreaterThanOrEqual(listed.length);
   });
 
   it('looks at every process when the range cannot be trusted', () => {

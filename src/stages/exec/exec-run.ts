@@ -8,9 +8,8 @@
 
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { addAbortListener } from 'node:events';
 import type { StageContext } from '../stage-kind.js';
 import { execOutputPaths, type ExecParams } from './exec.js';
 import { redactor } from './redact.js';
@@ -34,7 +33,7 @@ function secretValues(params: ExecParams): Record<string, string> {
 }
 
 /** Copy the program's stdout and stderr to ours with the secrets hidden; resolves when each is fully written. */
-function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readable | null }, values: string[], outputFd?: number): Promise<void>[] {
+function redacted(sub: ChildProcess, values: string[], outputFd?: number): Promise<void>[] {
   // A background child that inherited the pipes would keep them open (and the
   // stage running) for as long as it lives: once the program itself has
   // exited, its output gets a moment to arrive, then the pipes are closed.
@@ -63,6 +62,31 @@ function redacted(sub: ChildProcess & { stdout: Readable | null; stderr: Readabl
 }
 
 const PIPE_GRACE_MS = 1000;
+/** How long a cancelled program has between SIGTERM and SIGKILL. */
+const KILL_GRACE_MS = 5000;
+
+type ProgramEnd = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
+
+/** How the program ended; a cancel sends it SIGTERM, then SIGKILL after KILL_GRACE_MS. */
+function programEnd(sub: ChildProcess, signal: AbortSignal): Promise<ProgramEnd> {
+  return new Promise((res) => {
+    let killTimer: NodeJS.Timeout | undefined;
+    const cancel = (): void => {
+      sub.kill('SIGTERM');
+      killTimer = setTimeout(() => sub.kill('SIGKILL'), KILL_GRACE_MS);
+      killTimer.unref();
+    };
+    const stopListening = addAbortListener(signal, cancel);
+    const done = (end: ProgramEnd): void => {
+      stopListening[Symbol.dispose]();
+      clearTimeout(killTimer);
+      res(end);
+    };
+    // 'error' without 'exit' when the program could not be started (ENOENT, EACCES).
+    sub.once('error', (error) => done({ error }));
+    sub.once('exit', (code, sig) => done({ code, signal: sig }));
+  });
+}
 
 async function sandboxed(ctx: StageContext, params: ExecParams, cwd: string, argv: string[]): Promise<string[]> {
   const { sandboxArgv } = await import('./sandbox.js');
@@ -97,33 +121,24 @@ export async function runExec(ctx: StageContext, params: ExecParams): Promise<vo
   const command = shell ? ['/bin/sh', '-c', argv[0]!] : argv;
   const file = command[0]!;
   const [bin, ...args] = params.sandbox === true ? await sandboxed(ctx, params, cwd, command) : command;
-  const sub = execa(bin!, args, {
+  if (ctx.signal.aborted) throw new Error('exec: cancelled');
+  // node:child_process rather than execa: execa's option handling and result
+  // object cost ~5 ms of CPU per program, most of a trivial stage's own cost.
+  const sub = spawn(bin!, args, {
     cwd,
-    env: { ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
-    stdin: 'ignore',
+    env: { ...process.env, ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
     // Secrets: piped through the filter. Otherwise straight to the log (a pooled
-    // worker's per-job descriptor; execa accepts one at run time, its types admit only literals).
-    stdout: redact ? 'pipe' : ((ctx.outputFd ?? 'inherit') as 'inherit'),
-    stderr: redact ? 'pipe' : ((ctx.outputFd ?? 'inherit') as 'inherit'),
-    buffer: false,
-    reject: false,
-    cancelSignal: ctx.signal,
-    // Not execa's exit hook: cancelling goes through ctx.signal, and the executor
-    // kills the worker's process group. The hook (re)installs a dozen signal
-    // handlers per program started, ~10 ms per stage in a pooled worker.
-    cleanup: false,
-    forceKillAfterDelay: 5000,
+    // worker's per-job descriptor) or to the worker's own output.
+    stdio: ['ignore', redact ? 'pipe' : (ctx.outputFd ?? 'inherit'), redact ? 'pipe' : (ctx.outputFd ?? 'inherit')],
   });
-  // Attached before any await: execa starts reading at once, and a chunk read before the pipe exists is lost.
+  // Attached before any await: a chunk read before the pipe exists is lost.
   const drained = redact ? redacted(sub, Object.values(secrets), ctx.outputFd) : [];
-  const result = await sub;
+  const ended = await programEnd(sub, ctx.signal);
   await Promise.all(drained);
-  if (result.isCanceled) throw new Error('exec: cancelled');
-  if (result.failed) {
-    if (result.signal) throw new Error(`exec: ${file} was killed by ${result.signal}`);
-    if (result.exitCode === undefined) throw new Error(`exec: could not run ${file}: ${result.shortMessage ?? result.message}`);
-    throw new Error(`exec: ${file} exited with code ${result.exitCode}`);
-  }
+  if (ctx.signal.aborted) throw new Error('exec: cancelled');
+  if ('error' in ended) throw new Error(`exec: could not run ${file}: ${ended.error.message}`);
+  if (ended.signal) throw new Error(`exec: ${file} was killed by ${ended.signal}`);
+  if (ended.code !== 0) throw new Error(`exec: ${file} exited with code ${ended.code}`);
   const missing = Object.values(execOutputPaths(params.outputs)).filter((p) => !existsSync(join(ctx.outDir, p)));
   if (missing.length) throw new Error(`exec: declared output(s) not created in {out}: ${missing.join(', ')}`);
   if (typeof params.metrics === 'string') reportMetrics(ctx, params.metrics);
