@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { JsonRenderer } from '../../src/runtime/renderers/json.js';
 import { PlainRenderer } from '../../src/runtime/renderers/plain.js';
@@ -13,7 +14,8 @@ function sink(isTTY = false) {
       return true;
     },
     text: () => chunks.join(''),
-  } as unknown as NodeJS.WritableStream & { isTTY: boolean; text: () => string };
+    writes: () => chunks.length,
+  } as unknown as NodeJS.WritableStream & { isTTY: boolean; text: () => string; writes: () => number };
 }
 
 const run: RunEvent[] = [
@@ -28,10 +30,11 @@ const run: RunEvent[] = [
 ];
 
 describe('renderers', () => {
-  it('plain: one line per event, cached summarised, failures point at the log, progress throttled', () => {
+  it('plain: one line per event, cached summarised, failures point at the log, progress throttled', async () => {
     const out = sink();
     const r = new PlainRenderer(out);
     run.forEach((e) => r.handle(e));
+    await r.close();
     const lines = out.text().trim().split('\n');
     expect(lines[0]).toBe('plan    b: param lr: 0.1 -> 0.2');
     expect(lines[1]).toBe('cached  1 instance up to date');
@@ -56,16 +59,49 @@ describe('renderers', () => {
     }
   });
 
-  it('json: every event, one object per line', () => {
+  it('json: every event, one object per line', async () => {
     const out = sink();
     const r = new JsonRenderer(out);
     run.forEach((e) => r.handle(e));
+    await r.close();
     const parsed = out
       .text()
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as RunEvent);
     expect(parsed.map((e) => e.type)).toEqual(run.map((e) => e.type));
+  });
+
+  it('lines of one turn of the event loop go out in one write, each turn before the next; close writes what is pending', async () => {
+    for (const make of [(o: NodeJS.WritableStream) => new PlainRenderer(o), (o: NodeJS.WritableStream) => new JsonRenderer(o)]) {
+      const out = sink();
+      const r = make(out);
+      run.slice(0, 4).forEach((e) => r.handle(e));
+      expect(out.writes()).toBe(0);
+      await new Promise((res) => setImmediate(res));
+      expect(out.writes()).toBe(1);
+      const firstTurn = out.text();
+      run.slice(4).forEach((e) => r.handle(e));
+      await r.close();
+      expect(out.writes()).toBe(2);
+      expect(out.text().startsWith(firstTurn)).toBe(true);
+      expect(out.text()).toMatch(/1 failed|"failed":1/);
+    }
+  });
+
+  it('what is pending is written when the process exits without closing the renderer', () => {
+    const r = spawnSync(
+      process.execPath,
+      // dist/ is built before the tests run (npm test).
+      [
+        '--input-type=module',
+        '-e',
+        `import { PlainRenderer } from './dist/runtime/renderers/plain.js'; const r = new PlainRenderer(); r.handle({ type: 'warning', message: 'last words' }); process.exit(3);`,
+      ],
+      { encoding: 'utf8', cwd: new URL('../..', import.meta.url).pathname },
+    );
+    expect(r.status).toBe(3);
+    expect(r.stdout).toBe('warning: last words\n');
   });
 
   it('progress with ETA', () => {

@@ -1,11 +1,17 @@
 // `--json`: one JSON object per event on stdout, for tools and CI.
 import type { RunEvent } from '../events.js';
 import type { Renderer } from './renderer.js';
+import { LineBatch } from './line-batch.js';
 
 export class JsonRenderer implements Renderer {
-  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
-  handle(e: RunEvent): void {
-    this.out.write(`${JSON.stringify({ ...e, time: Date.now() })}\n`);
+  private readonly lines: LineBatch;
+  constructor(out: NodeJS.WritableStream = process.stdout) {
+    this.lines = new LineBatch(out);
   }
-  async close(): Promise<void> {}
+  handle(e: RunEvent): void {
+    this.lines.write(JSON.stringify({ ...e, time: Date.now() }));
+  }
+  async close(): Promise<void> {
+    this.lines.close();
+  }
 }

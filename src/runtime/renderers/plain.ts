@@ -4,6 +4,7 @@
 import type { RunEvent } from '../events.js';
 import { colours, progressText, seconds, shown, type ProgressStart } from './display-text.js';
 import type { Renderer } from './renderer.js';
+import { LineBatch } from './line-batch.js';
 
 /** At most one progress line per instance per interval. */
 const PROGRESS_EVERY_MS = 5000;
@@ -16,12 +17,15 @@ export class PlainRenderer implements Renderer {
   /** Each stage's first progress report, from which its ETA is measured. */
   private readonly firstProgress = new Map<string, ProgressStart>();
 
-  constructor(private readonly out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout) {
+  private readonly lines: LineBatch;
+
+  constructor(out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout) {
     this.c = colours(out);
+    this.lines = new LineBatch(out);
   }
 
   private line(s: string): void {
-    this.out.write(`${s}\n`);
+    this.lines.write(s);
   }
 
   private flushCached(): void {
@@ -105,5 +109,7 @@ export class PlainRenderer implements Renderer {
     return this.toRun;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.lines.close();
+  }
 }
