@@ -7,7 +7,9 @@
 //   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake,node-floor]
 //
 // node-floor (bench/lib/spawn-floor.mjs) runs the same commands from one bare
-// Node process: what any orchestrator written in Node pays to start them.
+// Node process: what any orchestrator written in Node pays to start them
+// (libuv forks). vfork-floor (bench/lib/vfork-floor.py, if python3 >= 3.10 is
+// installed) starts them with vfork, as ninja's posix_spawn does.
 //
 // Run after `npx tsc -p tsconfig.json` (it uses dist/). Never part of `npm test`.
 // The 10k no-op comparison is bench/runtime-noop.mjs.
@@ -20,7 +22,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const WIDE = Number(args.wide ?? 1000);
 const CHAIN = Number(args.chain ?? 200);
 const REPS = Number(args.reps ?? 1);
-const only = new Set((args.only ?? 'ninja,snakemake,node-floor,smke').split(','));
+const only = new Set((args.only ?? 'ninja,snakemake,vfork-floor,node-floor,smke').split(','));
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/smke.js');
 const work = mkdtempSync(join(tmpdir(), 'smke-exec-bench-'));
@@ -103,12 +105,14 @@ function time(dir, cmd, argv) {
 
 const tools = {
   ninja: (j) => ['ninja', ['-j', String(j)]],
+  'vfork-floor': (j) => ['python3', [join(root, 'bench/lib/vfork-floor.py'), 'floor.json', String(j)]],
   'node-floor': (j) => [process.execPath, [join(root, 'bench/lib/spawn-floor.mjs'), 'floor.json', String(j)]],
   snakemake: (j) => ['snakemake', ['-c', String(j), '--quiet']],
   smke: (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
 };
 const snakeVersion = spawnSync('snakemake', ['--version'], { encoding: 'utf8' }).stdout?.trim();
 if (!snakeVersion) only.delete('snakemake');
+if (spawnSync('python3', ['-c', 'import sys; sys.exit(sys.version_info < (3, 10))']).status !== 0) only.delete('vfork-floor');
 console.log(
   `# exec overhead: node ${process.version}, ninja ${spawnSync('ninja', ['--version'], { encoding: 'utf8' }).stdout.trim()}, snakemake ${snakeVersion ?? 'not installed'}, median of ${REPS}`,
 );
@@ -120,7 +124,7 @@ for (const [name, n, chained, j] of [
   if (!n) continue;
   const dir = project(name, n, chained);
   const res = {};
-  for (const tool of ['ninja', 'snakemake', 'node-floor', 'smke']) {
+  for (const tool of ['ninja', 'snakemake', 'vfork-floor', 'node-floor', 'smke']) {
     if (!only.has(tool)) continue;
     const [cmd, argv] = tools[tool](j);
     res[tool] = time(dir, cmd, argv);
