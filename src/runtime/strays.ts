@@ -188,9 +188,17 @@ function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray
   const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid'));
   const range = createdSince(from, lastPid > 0 ? lastPid : undefined);
   let pids: Iterable<number>;
+  // Probing /proc/<n> directly also finds threads (listing /proc shows only
+  // processes), and their ids come from the same counter: this worker's own
+  // threads started during the stage are in the range and in its group, and
+  // kill() of a thread id signals its whole process. A matching thread
+  // therefore stands for its process, which counts only if the stage can
+  // have started it (created since the start, and not this worker).
+  let probed = false;
   if (range && range.size <= PROBE_LIMIT) {
     // Every process the stage can have started has a pid in the range (read before the probes).
     pids = range.pids();
+    probed = true;
   } else {
     try {
       pids = readdirSync('/proc').map(Number);
@@ -209,9 +217,19 @@ function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray
   for (const pid of pids) {
     if (!(pid > 0) || pid === self || (range && !range.has(pid))) continue;
     const why = belongs(pid, group, since, marker, dirs);
-    if (why) found.push({ pid, command: command(pid), why });
+    if (!why) continue;
+    const proc = probed ? processOf(pid) : pid;
+    if (proc === undefined || proc === self || found.some((f) => f.pid === proc)) continue;
+    if (proc !== pid && !range?.has(proc)) continue; // a new thread of an older process
+    found.push({ pid: proc, command: command(proc), why });
   }
   return found;
+}
+
+/** The process (thread group) a thread id belongs to: itself for a process's main thread. */
+function processOf(id: number): number | undefined {
+  const tgid = Number(/^Tgid:\s*(\d+)$/m.exec(readProc(`/proc/${id}/status`) ?? '')?.[1]);
+  return tgid > 0 ? tgid : undefined;
 }
 
 const alive = (pid: number): boolean => {

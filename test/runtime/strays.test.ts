@@ -3,7 +3,9 @@
 // cannot be known. Finding and killing strays is tested end to end in
 // test/adversarial/runtime-stray-processes.test.ts.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createdSince, procMark } from '../../src/runtime/strays.js';
 
@@ -67,5 +69,63 @@ describe.runIf(canRead)('stray scan candidates', () => {
     // So many processes alive or created since that the counter may have gone all the way round.
     expect(createdSince({ ...mark, tasks: pidMax }, lastPid())).toBeUndefined();
     expect(createdSince({ ...mark, forks: mark.forks! - pidMax }, lastPid())).toBeUndefined();
+  });
+});
+
+// Probing /proc/<n> directly finds threads as well as processes (their ids come
+// from the same counter), and kill() of a thread id kills its whole process: the
+// scan must treat a thread as its process. Run in a process of its own (dist/,
+// built before the tests), which leads its group like a worker and works in the
+// output directory, so that its own threads match every test the scan makes.
+describe.runIf(canRead)('stray scan and threads', () => {
+  const script = (body: string): string => `
+    import { Worker } from 'node:worker_threads';
+    import { spawn } from 'node:child_process';
+    import { procMark, reapStrays } from './dist/runtime/strays.js';
+    const out = process.argv[1];
+    const mark = procMark();
+    process.chdir(out);
+    ${body}
+    const found = await reapStrays(out, [], { startedAt: mark });
+    console.log(JSON.stringify(found.map((f) => f.why)));
+    process.exit(0);`;
+  const runScript = async (body: string): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> => {
+    const out = mkdtempSync(join(tmpdir(), 'smke-strays-threads-'));
+    try {
+      // detached: the script leads its own process group, as a worker does.
+      const p = spawn(process.execPath, ['--input-type=module', '-e', script(body), out], {
+        cwd: new URL('../..', import.meta.url).pathname,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [status, signal] = await new Promise<[number | null, string | null]>((res) => p.once('close', (c, sig) => res([c, sig])));
+      return { status, signal, stdout, stderr };
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  };
+
+  it('threads the scanning process started during the stage are not strays (they used to get it killed)', async () => {
+    const r = await runScript(`
+      const workers = [0, 1, 2].map(() => new Worker('setInterval(() => {}, 1000)', { eval: true }));
+      await Promise.all(workers.map((w) => new Promise((res) => w.once('online', res))));
+      await import('node:fs').then((fs) => new Promise((res) => fs.readFile('/proc/self/stat', res)));`);
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+  });
+
+  it('a stray process with threads of its own is found once, by its pid, and killed', async () => {
+    const r = await runScript(`
+      const child = spawn(process.execPath, ['-e', "const { Worker } = require('node:worker_threads'); for (let i = 0; i < 3; i++) new Worker('setInterval(() => {}, 1000)', { eval: true }); setInterval(() => {}, 1000); setTimeout(() => console.log('up'), 300)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((res) => child.stdout.once('data', res));
+      child.unref();`);
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['in the stage’s process group']);
   });
 });
