@@ -289,8 +289,17 @@ export function generateTask(task: GlueTask, splits: Record<string, number>, see
   return out;
 }
 
-/** A sentence for the MLM corpus from the task grammars (never a CoLA corruption), so pretraining sees every word the tasks use. */
-export function corpusSentence(rng: Rng): string {
+/** The MLM pretraining corpus: captions (60%) and sentences of the task grammars (40%), deterministic in `seed`. */
+export function corpusLines(seed: number, n: number): string[] {
+  const rng = new Rng(deriveSeed(seed, 'corpus'));
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++)
+    lines.push(rng.chance(0.6) ? caption(randomScene(rng, { minObjects: 1, maxObjects: 3, distractors: 0 }), rng) : corpusSentence(rng));
+  return lines;
+}
+
+/** A sentence for the MLM corpus from the task grammars (never a CoLA corruption), so pretraining sees every word the tasks use, on either side of a pair. */
+function corpusSentence(rng: Rng): string {
   const k = rng.int(6);
   if (k === 0) return sst2(rng).text;
   if (k === 1) return qqp(rng).text;
@@ -299,6 +308,12 @@ export function corpusSentence(rng: Rng): string {
     return rng.chance(0.5) ? ex.text : ex.text_pair!;
   }
   if (k === 3) return wnli(rng).text;
-  if (k === 4) return nli(rng, rng.chance(0.5)).text;
-  return mrpc(rng).text;
+  // Both sides of the pair tasks: a second side's frame words ("a photo with", "there is no")
+  // missing from the corpus would reach finetuning as WordPiece fragments the encoder never saw.
+  if (k === 4) {
+    const ex = nli(rng, rng.chance(0.5));
+    return rng.chance(0.5) ? ex.text : ex.text_pair;
+  }
+  const ex = mrpc(rng);
+  return rng.chance(0.5) ? ex.text : ex.text_pair!;
 }
