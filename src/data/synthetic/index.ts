@@ -6,7 +6,7 @@ import { ImageDatasetWriter } from '../image-dataset.js';
 import { Rng, deriveSeed } from '../rng.js';
 import { GLUE_TASK_NAMES, TextTasksWriter, glueSpec, writeCorpus } from '../text-tasks.js';
 import { corpusLines, generateTask, taskSplits } from './glue-tasks.js';
-import { caption, captions } from './language.js';
+import { captions } from './language.js';
 import { renderScene } from './render-scene.js';
 import { COLOR_NAMES, SHAPES, randomScene, type Color, type Scene, type SceneOptions, type Shape } from './scene.js';
 
