@@ -56,8 +56,7 @@ export type SyntheticParams = ParamsOf<typeof syntheticParams>;
 
 export const syntheticKind = defineKind({
   name: 'data.synthetic',
-  // 3: the MLM corpus holds both sides of the pair tasks (MRPC's and the NLI tasks' second sides were
-  // missing); text eval splits of 1000 by default (400 before: the same first 400 examples).
+  // 3: text eval splits of 1000 by default (400 before: the same first 400 examples).
   version: 3,
   summary: 'Generate the synthetic corpora (scene image-text pairs, a classification set, 9 GLUE-style text tasks, an MLM corpus) from a seed',
   params: syntheticParams,
