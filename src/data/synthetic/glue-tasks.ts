@@ -289,17 +289,8 @@ export function generateTask(task: GlueTask, splits: Record<string, number>, see
   return out;
 }
 
-/** The MLM pretraining corpus: captions (60%) and sentences of the task grammars (40%), deterministic in `seed`. */
-export function corpusLines(seed: number, n: number): string[] {
-  const rng = new Rng(deriveSeed(seed, 'corpus'));
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++)
-    lines.push(rng.chance(0.6) ? caption(randomScene(rng, { minObjects: 1, maxObjects: 3, distractors: 0 }), rng) : corpusSentence(rng));
-  return lines;
-}
-
-/** A sentence for the MLM corpus from the task grammars (never a CoLA corruption), so pretraining sees the words the tasks use. */
-function corpusSentence(rng: Rng): string {
+/** A sentence for the MLM corpus from the task grammars (never a CoLA corruption), so pretraining sees every word the tasks use. */
+export function corpusSentence(rng: Rng): string {
   const k = rng.int(6);
   if (k === 0) return sst2(rng).text;
   if (k === 1) return qqp(rng).text;

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { ImageDatasetWriter } from '../image-dataset.js';
 import { Rng, deriveSeed } from '../rng.js';
 import { GLUE_TASK_NAMES, TextTasksWriter, glueSpec, writeCorpus } from '../text-tasks.js';
-import { corpusLines, generateTask, taskSplits } from './glue-tasks.js';
-import { captions } from './language.js';
+import { corpusSentence, generateTask, taskSplits } from './glue-tasks.js';
+import { caption, captions } from './language.js';
 import { renderScene } from './render-scene.js';
 import { COLOR_NAMES, SHAPES, randomScene, type Color, type Scene, type SceneOptions, type Shape } from './scene.js';
 
@@ -190,7 +190,11 @@ export async function generateSynthetic(outDir: string, opts: Partial<SyntheticO
   await tw.finish();
   hooks.log?.(`text tasks: ${GLUE_TASK_NAMES.join(', ')}`);
 
-  const lines = corpusLines(o.seed, o.corpusLines);
+  const rng = new Rng(deriveSeed(o.seed, 'corpus'));
+  const lines: string[] = [];
+  for (let i = 0; i < o.corpusLines; i++) {
+    lines.push(rng.chance(0.6) ? caption(randomScene(rng, { minObjects: 1, maxObjects: 3, distractors: 0 }), rng) : corpusSentence(rng));
+  }
   await writeCorpus(join(outDir, SYNTHETIC_LAYOUT.corpus), 'synthetic-corpus', source, lines);
   summary.corpusLines = lines.length;
   return summary as SyntheticSummary;
