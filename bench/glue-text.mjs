@@ -4,12 +4,13 @@
 // model (1 step at lr 0: random init), each beside its majority/constant
 // baseline and two standard errors of that baseline (the report's band
 // `>= chance + 2 se`). Every stage runs through its kind, as in the pipeline;
-// the data are data.synthetic's text tasks and corpus (seed 42) with the
+// the data are data.synthetic's text tasks and corpus (seed 42 or --seed) with the
 // image sets cut to a few images (they are not used here).
 //
 // Usage: npm run build && nice node bench/glue-text.mjs [--inits pretrained,random]
-//          [--tasks cola,sst2,...] [--mlm-steps 200] [--steps 80] [--batch 32]
-//          [--lr 1e-3 | --lr sst2=3e-3,mrpc=2e-3] [--seed 42] [--work DIR]
+//          [--tasks cola,sst2,...] [--mlm-steps 200 | --model DIR] [--steps 80 | --steps mrpc=200,...]
+//          [--batch 32] [--lr 1e-3 | --lr sst2=3e-3,mrpc=2e-3] [--seed 42] [--work DIR]
+// --seed draws both the data and the stages' seeds (data.synthetic seed 42 is the mini profile's).
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSynthetic } from '../dist/data/synthetic/index.js';
@@ -25,17 +26,22 @@ const ALL = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli
 const tasks = arg('tasks', ALL.join(',')).split(',');
 const inits = arg('inits', 'pretrained,random').split(',');
 const mlmSteps = Number(arg('mlm-steps', 200));
-const steps = Number(arg('steps', 80));
 const batch = Number(arg('batch', 32));
+// The seed of the data (data.synthetic) and of every stage: --seed 7 is another draw of everything.
 const seed = Number(arg('seed', 42));
-// --lr 2e-3 for every task, or task=lr pairs (the rest at 1e-3).
-const lrArg = arg('lr', '1e-3');
-const lrOf = (task) => {
-  if (!lrArg.includes('=')) return Number(lrArg);
-  const pairs = Object.fromEntries(lrArg.split(',').map((kv) => kv.split('=')));
-  return Number(pairs[task] ?? 1e-3);
+// --lr 2e-3 for every task, or task=value pairs (the rest at the default); --steps alike.
+const perTask = (text, dflt) => (task) => {
+  if (!text.includes('=')) return Number(text);
+  const pairs = Object.fromEntries(text.split(',').map((kv) => kv.split('=')));
+  return Number(pairs[task] ?? dflt);
 };
-const work = arg('work', join('bench', 'out', 'glue-text'));
+const lrArg = arg('lr', '1e-3');
+const lrOf = perTask(lrArg, 1e-3);
+const stepsArg = arg('steps', '80');
+const stepsOf = perTask(stepsArg, 80);
+const work = arg('work', join('bench', 'out', seed === 42 ? 'glue-text' : `glue-text-seed${seed}`));
+// --model DIR: finetune this checkpoint (e.g. a pipeline's train.s_smke output) as the 'pretrained' arm.
+const modelArg = arg('model', undefined);
 const kinds = new Map(mlKinds.map((k) => [k.name, k]));
 
 async function stage(name, kind, params) {
@@ -52,24 +58,28 @@ async function stage(name, kind, params) {
 const syn = join(work, 'synthetic');
 if (!existsSync(join(syn, 'corpus'))) {
   const tiny = { train: 4, val: 2, test: 2 };
-  await generateSynthetic(syn, { seed: 42, coco: tiny, flickr: tiny, classify: { classes: 2, trainPerClass: 2, valPerClass: 2 } });
+  await generateSynthetic(syn, { seed, coco: tiny, flickr: tiny, classify: { classes: 2, trainPerClass: 2, valPerClass: 2 } });
 }
 const encoders = {
-  pretrained: join((await stage(`mlm-${mlmSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: mlmSteps })).outDir, 'model'),
+  pretrained: modelArg ?? join((await stage(`mlm-${mlmSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: mlmSteps })).outDir, 'model'),
   random: join((await stage('mlm-untrained', 'train.mlm', { corpus: join(syn, 'corpus'), steps: 1, lr: 0 })).outDir, 'model'),
 };
+// Finetunes of another checkpoint are kept apart by a tag of its path.
+const modelTag = modelArg ? `-${[...modelArg].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)}` : '';
 const rows = [];
 for (const task of tasks) {
   const row = { task, base: await glueBaseline(join(syn, 'glue'), task) };
   for (const init of inits) {
     const model = init === 'pretrained' ? encoders.pretrained : encoders.random;
-    const tag = `glue-${task}-${init}${init === 'pretrained' ? mlmSteps : ''}-s${steps}-b${batch}-lr${lrOf(task)}`;
+    const from = init === 'pretrained' ? (modelArg ? `model${modelTag}` : `pretrained${mlmSteps}`) : init;
+    const steps = stepsOf(task);
+    const tag = `glue-${task}-${from}-s${steps}-b${batch}-lr${lrOf(task)}`;
     row[init] = (await stage(tag, 'finetune.text', { model, tasks: join(syn, 'glue'), task, steps, batch_size: batch, lr: lrOf(task) })).m.score;
   }
   rows.push(row);
 }
 const out = [
-  `## GLUE-like tasks: MLM ${mlmSteps} steps, finetune ${steps} steps at batch ${batch}, lr ${lrArg}, seed ${seed}`,
+  `## GLUE-like tasks: ${modelArg ? `model ${modelArg}` : `MLM ${mlmSteps} steps`}, finetune ${stepsArg} steps at batch ${batch}, lr ${lrArg}, seed ${seed}`,
   '',
   `| task | ${inits.join(' | ')} | baseline | 2 se | ${inits.map((i) => `${i} > baseline + 2 se`).join(' | ')} |`,
   `|---|${inits.map(() => '---|').join('')}---|---|${inits.map(() => '---|').join('')}`,
@@ -81,4 +91,4 @@ for (const r of rows) {
   );
 }
 console.log(out.join('\n'));
-writeFileSync(join(work, `table-m${mlmSteps}-s${steps}-b${batch}.md`), out.join('\n') + '\n');
+writeFileSync(join(work, `table-m${modelArg ? modelTag : mlmSteps}-s${stepsArg}-b${batch}.md`), out.join('\n') + '\n');

@@ -52,7 +52,7 @@ describe('data.synthetic', () => {
       image_size: 64,
       coco: { train: 2000, val: 250, test: 250 },
       classify: { classes: 10 },
-      text: { train: 2000, eval: 400 },
+      text: { train: 2000, eval: 1000 },
     });
     const outs = syntheticKind.outputs(p);
     expect(Object.keys(outs).sort()).toEqual(['classes', 'corpus', 'flickr', 'images', 'out', 'pairs', 'tasks']);

@@ -43,7 +43,7 @@ export const SYNTHETIC_DEFAULTS: SyntheticOptions = {
   coco: { train: 2000, val: 250, test: 250 },
   flickr: { train: 1000, val: 100, test: 100 },
   classify: { classes: 10, trainPerClass: 50, valPerClass: 20 },
-  text: { train: 2000, eval: 400 },
+  text: { train: 2000, eval: 1000 },
   corpusLines: 20000,
   shardSize: 1000,
 };
