@@ -13,7 +13,7 @@
 // Usage: npm run build && nice node bench/mini-ablation.mjs [--seeds 42,1,2]
 //          [--unimodal N] [--smke N] [--smke-lr X] [--mim-target pixels|norm_pix|data2vec]
 //          [--mask-ratio X] [--pairs N] [--image-pool N] [--arms pretrained,random] [--only teacher,text,image]
-//          [--text-steps N] [--untrained text|image] [--glue] [--work DIR]
+//          [--layers K] [--text-steps N] [--untrained text|image] [--glue] [--work DIR]
 // --pairs N trains S-SMKE on the first N COCO-like training images (5 captions each) instead of all 2000;
 // the val and test splits (S-SMKE's validation, the retrieval evaluation) stay the same 250 images.
 // --image-pool N pretrains the image encoder on N unpaired COCO-like images of another seed (7) instead of
@@ -45,7 +45,7 @@ const MINI = {
   maskRatio: Number(arg('mask-ratio', 0.4)),
   pairs: Number(arg('pairs', 2000)),
   imagePool: Number(arg('image-pool', 0)),
-  smke: { batch_size: 32, lr: Number(arg('smke-lr', 1e-3)), layers: 2, shared_heads: 4, bank_size: 1024, val_every: 50 },
+  smke: { batch_size: 32, lr: Number(arg('smke-lr', 1e-3)), layers: Number(arg('layers', 2)), shared_heads: 4, bank_size: 1024, val_every: 50 },
   glue: { steps: 150, batch_size: 32, lr: 1e-3 },
   data: { classify: { classes: 10, trainPerClass: 100, valPerClass: 50 } },
 };
@@ -88,7 +88,7 @@ for (const seed of seeds) {
   const u = `u${steps}`;
   const poolTag = MINI.imagePool ? `-pool${MINI.imagePool}` : MINI.pairs === 2000 ? '' : `-p${MINI.pairs}`;
   const imageTag = `${u}-${MINI.mimTarget}${MINI.maskRatio === 0.4 ? '' : `-m${MINI.maskRatio}`}${poolTag}`;
-  const smkeTag = `s${MINI.smkeSteps}-lr${MINI.smke.lr}${MINI.pairs === 2000 ? '' : `-p${MINI.pairs}`}`;
+  const smkeTag = `s${MINI.smkeSteps}-lr${MINI.smke.lr}${MINI.pairs === 2000 ? '' : `-p${MINI.pairs}`}${MINI.smke.layers === 2 ? '' : `-l${MINI.smke.layers}`}`;
   const unimodal = async (which, name, kind, params) => {
     if (only.length && !only.includes(which)) return undefined;
     // --untrained text (or image): that side of the pretrained arm starts from its kind's untrained model (1 step at lr 0).
