@@ -140,7 +140,7 @@ const stat = (xs) => {
 };
 const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
 const out = [
-  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}`,
+  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
   '',
   '| metric | pretrained init | random init | held |',
   '|---|---|---|---|',
@@ -170,7 +170,7 @@ console.log(out.join('\n'));
 writeFileSync(
   join(
     work,
-    `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-p${MINI.pairs}-pool${MINI.imagePool}-seeds${seeds.join('_')}.md`,
+    `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-p${MINI.pairs}-pool${MINI.imagePool}-t${MINI.textSteps}-l${MINI.smke.layers}${untrained.map((w) => `-no${w}`).join('')}-seeds${seeds.join('_')}.md`,
   ),
   out.join('\n') + '\n',
 );
