@@ -15,7 +15,7 @@
 // the orchestrator dies (stdin closes) it finishes and publishes the job in
 // hand, then exits.
 
-import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, rmSync, rmdirSync, existsSync, writeSync, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, rmSync, existsSync, writeSync, type WriteStream } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -130,18 +130,6 @@ export async function serveWorker(): Promise<number> {
   return 0;
 }
 
-/**
- * Remove a directory if it exists. An absent or empty one (a trivial stage's
- * temporary and scratch directories) costs one rmdir instead of rmSync's walk.
- */
-function removeDir(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 // One hasher per process: a pooled worker publishes many jobs. No stat cache:
 // each job's outputs are new files.
 let hasher: Promise<Digester> | undefined;
@@ -176,7 +164,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     if (kind.version !== job.kindVersion) {
       throw new Error(`stage kind '${job.kind}' is version ${kind.version} here but the plan was made with version ${job.kindVersion}: rerun smke run`);
     }
-    removeDir(job.tmpDir);
+    removeTree(job.tmpDir);
     mkdirSync(join(job.tmpDir, META_DIR), { recursive: true });
     mkdirSync(job.scratchDir, { recursive: true });
     const metricsPath = join(job.tmpDir, META_DIR, 'metrics.jsonl');
@@ -258,7 +246,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
       },
     });
     // Scratch is for resuming failed attempts; a published result needs none.
-    removeDir(job.scratchDir);
+    removeTree(job.scratchDir);
     releaseLock();
     return finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
   } catch (e) {

@@ -12,6 +12,7 @@ import { closeSync, linkSync, lstatSync, readdirSync, openSync, readFileSync, re
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { procStatFields } from './proc.js';
 
 export interface LockInfo {
   pid: number;
@@ -23,19 +24,9 @@ export interface LockInfo {
   instance: string;
 }
 
-function procStat(pid: number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the parenthesised command name (which may contain spaces).
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
 export function processStart(pid: number): string | undefined {
-  if (pid === process.pid) return (ownStart ??= procStat(pid)?.[19]);
-  return procStat(pid)?.[19]; // field 22, starttime
+  if (pid === process.pid) return (ownStart ??= procStatFields(pid)?.[19]);
+  return procStatFields(pid)?.[19]; // field 22, starttime
 }
 /** This process's start time never changes: read once (every lock this process takes names it). */
 let ownStart: string | undefined;
@@ -46,7 +37,7 @@ export function pidAlive(pid: number, pidStart?: string): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const fields = procStat(pid);
+  const fields = procStatFields(pid);
   if (fields === undefined) return true; // no /proc: trust kill(0)
   // A killed process whose parent has not reaped it yet is a zombie: gone for our purposes.
   if (fields[0] === 'Z' || fields[0] === 'X') return false;

@@ -22,40 +22,14 @@
 // entries are checked against their manifests, so such a late write makes
 // the entry corrupt (rerun), never silently different.
 
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { procStatFields, readProc } from './proc.js';
 
 export interface Stray {
   pid: number;
   command: string;
   /** Which mark tied it to the attempt. */
   why: string;
-}
-
-// A scan reads a few /proc files and one stat file per candidate process,
-// every stage: each is one open, one read, one close into a reused buffer
-// (readFileSync adds an fstat, reads in growing buffers and allocates each).
-const procBuf = Buffer.alloc(1 << 16);
-
-/** The text of a /proc file (all of it up to 64 KiB, enough for the ones read here), or undefined if unreadable. */
-function readProc(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    return procBuf.toString('latin1', 0, readSync(fd, procBuf, 0, procBuf.length, 0));
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function statFields(pid: number | 'self'): string[] | undefined {
-  const stat = readProc(`/proc/${pid}/stat`);
-  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -157,7 +131,7 @@ const inside = (p: string, dirs: string[]): boolean => dirs.some((d) => p === d 
  * the stage's, so older ones cost one read of their stat file.
  */
 function belongs(pid: number, group: number | undefined, since: number, marker: string, dirs: string[]): string | undefined {
-  const f = statFields(pid);
+  const f = procStatFields(pid);
   // Gone, or a zombie: it cannot write any more.
   if (!f || f[0] === 'Z' || f[0] === 'X') return undefined;
   if (group !== undefined && Number(f[2]) === group) return 'in the stage’s process group';
@@ -207,7 +181,7 @@ function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray
     }
   }
   const self = process.pid;
-  const own = statFields('self');
+  const own = procStatFields('self');
   // The group is ours to empty only when we lead it (the local executor); under
   // Slurm the group is the batch script's.
   const group = own && Number(own[2]) === self ? self : undefined;
@@ -233,7 +207,7 @@ function processOf(id: number): number | undefined {
 }
 
 const alive = (pid: number): boolean => {
-  const f = statFields(pid);
+  const f = procStatFields(pid);
   return f !== undefined && f[0] !== 'Z' && f[0] !== 'X';
 };
 
