@@ -12,7 +12,7 @@ import { appendFileSync, readFileSync, readdirSync, rmSync, statSync } from 'nod
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { envValueDigest, writePrivateFile } from './secrets.js';
-import { signature } from './signature.js';
+import { STAT_FIELDS, statMatches, statNumbers } from './signature.js';
 import { STORE_FORMAT } from './fingerprint.js';
 import type { Layout } from './layout.js';
 import type { EventBus } from './events.js';
@@ -36,12 +36,13 @@ export function journalPath(dbPath: string): string {
 }
 
 /**
- * The long lists are tab-separated lines in one string each, not nested
- * arrays: parsing 30,000 small arrays (and collecting them) cost more than
- * the stats they describe.
+ * The long lists are newline-separated lines in one string each, not nested
+ * arrays, and the stat signatures are numbers in one base64 Float64Array:
+ * parsing 30,000 small arrays, or building and comparing 30,000 signature
+ * strings, cost more than the stats they describe.
  */
 export interface Snapshot {
-  format: 4;
+  format: 5;
   plan: string;
   /** A new store format makes every old key meaningless. */
   storeFormat: number;
@@ -50,12 +51,66 @@ export interface Snapshot {
   instances: string;
   /** Digests of the declared environment variables (FingerprintParts.env): never their values. */
   env: Record<string, string | null>;
-  /** Lines "path \t signature": every input file and directory (absolute), then every store entry file (relative to storeDir). */
+  /** Lines of absolute paths: every input file and directory the run observed. */
+  inputs: string;
+  /** Lines "key \t file \t file ...": every file of every store entry used, relative to the entry. */
+  entries: string;
+  /** base64 of a Float64Array: statNumbers() of each input, then of each entry file, in the order above. */
   stats: string;
   /** results/ directories and the link names each must contain. */
   links: [string, string[]][];
   /** The run whose conclusion this is (history and gc refer to it). */
   runId: number;
+}
+
+/** What a snapshot is made from: the signatures the run itself observed, never a fresh stat (which could bless a file changed since). */
+export interface SnapshotSource {
+  plan: string;
+  storeDir: string;
+  instances: string[];
+  env: Record<string, string | null>;
+  /** Input path -> signature, as the digester observed it. */
+  inputs: Iterable<[string, string]>;
+  /** Entry key -> its files (path relative to the entry, signature). */
+  entries: Iterable<[string, { path: string; sig: string }[]]>;
+  links: [string, string[]][];
+  runId: number;
+}
+
+/** The snapshot, or undefined when a name holds a tab or newline or a signature is incomplete (the ordinary path still works). */
+export function makeSnapshot(src: SnapshotSource): Snapshot | undefined {
+  const inputs: string[] = [];
+  const entries: string[] = [];
+  const numbers: number[] = [];
+  const bad = (name: string): boolean => name.includes('\t') || name.includes('\n');
+  try {
+    for (const [p, sig] of src.inputs) {
+      if (bad(p)) return undefined;
+      inputs.push(p);
+      numbers.push(...statNumbers(sig));
+    }
+    for (const [key, files] of src.entries) {
+      if (bad(key) || files.some((f) => bad(f.path))) return undefined;
+      entries.push([key, ...files.map((f) => f.path)].join('\t'));
+      for (const f of files) numbers.push(...statNumbers(f.sig));
+    }
+  } catch {
+    return undefined;
+  }
+  if (src.instances.some((l) => l.split('\t').length !== 3 || l.includes('\n'))) return undefined;
+  return {
+    format: 5,
+    plan: src.plan,
+    storeFormat: STORE_FORMAT,
+    storeDir: src.storeDir,
+    instances: src.instances.join('\n'),
+    env: src.env,
+    inputs: inputs.join('\n'),
+    entries: entries.join('\n'),
+    stats: Buffer.from(new Float64Array(numbers).buffer).toString('base64'),
+    links: src.links,
+    runId: src.runId,
+  };
 }
 
 export function snapshotPath(lay: Layout, planDigest: string): string {
@@ -95,19 +150,28 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
   } catch {
     return undefined;
   }
-  if (snap.format !== 4 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
+  if (snap.format !== 5 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
   for (const [n, v] of Object.entries(snap.env)) if (envValueDigest(env[n]) !== v) return undefined;
-  const text = snap.stats;
-  const storePrefix = `${lay.storeDir}/`;
-  for (let i = 0; i < text.length;) {
-    const tab = text.indexOf('\t', i);
-    let end = text.indexOf('\n', tab);
-    if (end < 0) end = text.length;
-    const p = text.slice(i, tab);
-    const st = statSync(p.charCodeAt(0) === 47 /* / */ ? p : storePrefix + p, { bigint: true, throwIfNoEntry: false });
-    if (!st || signature(st) !== text.slice(tab + 1, end)) return undefined;
-    i = end + 1;
+  const raw = Buffer.from(snap.stats, 'base64');
+  if (raw.byteLength % 8 !== 0) return undefined;
+  // A Float64Array view needs an 8-byte-aligned offset; a small Buffer may sit unaligned in Node's pool.
+  const sigs = raw.byteOffset % 8 === 0 ? new Float64Array(raw.buffer, raw.byteOffset, raw.byteLength / 8) : new Float64Array(Uint8Array.from(raw).buffer);
+  let at = 0;
+  const unchanged = (path: string): boolean => {
+    const st = statSync(path, { throwIfNoEntry: false });
+    const ok = st !== undefined && at + STAT_FIELDS <= sigs.length && statMatches(st, sigs, at);
+    at += STAT_FIELDS;
+    return ok;
+  };
+  if (snap.inputs) for (const p of snap.inputs.split('\n')) if (!unchanged(p)) return undefined;
+  if (snap.entries) {
+    for (const line of snap.entries.split('\n')) {
+      const [key, ...files] = line.split('\t');
+      const dir = `${lay.storeDir}/${key}/`;
+      for (const f of files) if (!unchanged(dir + f)) return undefined;
+    }
   }
+  if (at !== sigs.length) return undefined;
   for (const [dir, names] of snap.links) {
     let present: Set<string>;
     try {

@@ -25,11 +25,11 @@ import { Scheduler, type FinalState, type Grant, type Outcome, type Task } from 
 import type { StateDb, EntryFile } from './state.js';
 import { openStateDb } from './staterepair.js';
 import { checkResultsDir } from './results.js';
-import { answerNoop, checkSnapshot, writeSnapshot } from './noop-snapshot.js';
+import { answerNoop, checkSnapshot, makeSnapshot, writeSnapshot } from './noop-snapshot.js';
 import { planDigest } from './plancache.js';
 import { privateDb, privateDir } from './secrets.js';
 import type { CacheKey } from './cache-key.js';
-import { fingerprint, STORE_FORMAT } from './fingerprint.js';
+import { fingerprint } from './fingerprint.js';
 import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
 import { fileSignature } from './signature.js';
 import { waitUnlessAborted } from './wait.js';
@@ -576,28 +576,23 @@ class InstanceRuns {
 
 /** Everything is cached now: remember what that depended on, for the next run's fast path (./noop-snapshot.ts). */
 function writeFastPathSnapshot(lay: Layout, plan: Plan, digest: string, digester: Digester, analysis: Analysis, used: UsedEntries, runId: number): void {
-  const lines: string[] = [];
-  for (const [p, sig] of digester.observed) lines.push(`${p}\t${sig}`);
   const env: Record<string, string | null> = {};
+  const entries: [string, { path: string; sig: string }[]][] = [];
   for (const a of analysis.items) {
     Object.assign(env, a.fp.parts.env);
     const files = used.files.get(a.fp.key);
     if (!files) return;
-    for (const f of files) lines.push(`${a.fp.key}/${f.path}\t${fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs)}`);
+    entries.push([a.fp.key, files.map((f) => ({ path: f.path, sig: fileSignature(f.size, f.mtimeNs, f.ino, f.ctimeNs) }))]);
   }
-  const instances = plan.instances.map((i) => `${i.id}\t${i.stage}\t${analysis.byId.get(i.id)?.fp.key ?? ''}`);
-  // Tabs and newlines separate fields: a name containing one gets no snapshot (the ordinary path still works).
-  const clean = (l: string, fields: number): boolean => l.split('\t').length === fields && !l.includes('\n');
-  if (!lines.every((l) => clean(l, 2)) || !instances.every((l) => clean(l, 3))) return;
-  writeSnapshot(lay, digest, {
-    format: 4,
+  const snap = makeSnapshot({
     plan: digest,
     storeDir: lay.storeDir,
-    storeFormat: STORE_FORMAT,
-    instances: instances.join('\n'),
+    instances: plan.instances.map((i) => `${i.id}\t${i.stage}\t${analysis.byId.get(i.id)?.fp.key ?? ''}`),
     env,
-    stats: lines.join('\n'),
+    inputs: digester.observed,
+    entries,
     links: [...used.links],
     runId,
   });
+  if (snap) writeSnapshot(lay, digest, snap);
 }

@@ -1,5 +1,5 @@
 // The no-op fast path must answer "everything cached" only when that is true.
-import { mkdirSync, readFileSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
@@ -86,6 +86,45 @@ describe('no-op fast path', () => {
     const runs = sameAs();
     expect(runs[runs.length - 1]).toBeNull();
     rmSync(join(proj.dir, '.smke/plans'), { recursive: true });
+  });
+
+  it('a snapshot whose recorded stats do not line up with its paths is not trusted', async () => {
+    writeFileSync(join(proj.dir, 'in.txt'), 'i\n');
+    old(join(proj.dir, 'in.txt'));
+    writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
+    const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('cat in.txt > {out}/x', { inputs: ['in.txt'], outputs: ['x'] }) }]);
+    compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
+    const plan = async () =>
+      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    const lastSameAs = (): number | null => {
+      const db = new StateDb(join(proj.dir, '.smke/state.db'));
+      const r = db.runs(1)[0]!.same_as;
+      db.close();
+      return r;
+    };
+    expect((await runPlan({ plan: await plan(), bus: capture().bus })).ran).toBe(1);
+    const snapFile = (): string =>
+      join(
+        proj.dir,
+        '.smke/plans',
+        readdirSync(join(proj.dir, '.smke/plans')).find((n) => n.endsWith('.noop.json'))!,
+      );
+    const edits: ((b: Buffer) => Buffer)[] = [
+      (b) => b.subarray(0, b.length - 8), // one number short
+      (b) => Buffer.concat([b, b.subarray(0, 8)]), // one number too many
+      (b) => b.subarray(0, b.length - 3), // not whole numbers
+      (b) => Buffer.from(new Float64Array(new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)).map((x, i) => (i === 3 ? x + 1 : x))).buffer), // the input's mtime
+    ];
+    for (const edit of edits) {
+      // The snapshot is good (the last ordinary run wrote it): it answers, and is then damaged.
+      expect(await runPlan({ plan: await plan(), bus: capture().bus })).toMatchObject({ ran: 0 });
+      expect(lastSameAs()).not.toBeNull();
+      const snap = JSON.parse(readFileSync(snapFile(), 'utf8')) as { stats: string };
+      snap.stats = edit(Buffer.from(snap.stats, 'base64')).toString('base64');
+      writeFileSync(snapFile(), JSON.stringify(snap));
+      expect(await runPlan({ plan: await plan(), bus: capture().bus })).toMatchObject({ ran: 0, cached: 1 });
+      expect(lastSameAs()).toBeNull(); // answered by the ordinary path, which writes a good snapshot again
+    }
   });
 
   it('is not used with --only, --force or --dry-run', async () => {
