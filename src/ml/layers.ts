@@ -3,6 +3,7 @@
 // them. Weights are stored [in, out] so a forward pass is one matMul.
 
 import * as tf from '@tensorflow/tfjs';
+import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm.js';
 import type { ParamStore } from './params.js';
 
 export const INIT_STD = 0.02;
@@ -65,10 +66,31 @@ export function defineLayerNorm(ps: ParamStore, prefix: string, d: number): void
 }
 
 export function layerNorm(ps: ParamStore, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
+  const gamma = ps.get(`${prefix}.g`);
+  const beta = ps.get(`${prefix}.b`);
+  if (tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) && x.dtype === 'float32') return fusedLayerNorm(x, gamma, beta, eps);
   const axis = x.rank - 1;
   const { mean, variance } = tf.moments(x, axis, true);
   const xn = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
-  return tf.add(tf.mul(xn, ps.get(`${prefix}.g`)), ps.get(`${prefix}.b`));
+  return tf.add(tf.mul(xn, gamma), beta);
+}
+
+/** The same normalisation as two kernels (./layer-norm.ts), where the backend registers them. */
+function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, g, b] = args as [tf.Tensor, tf.Tensor, tf.Tensor];
+    const save = args[3] as tf.GradSaveFunc;
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_KERNEL, { x: xs, gamma: g, beta: b }, { eps }) as tf.Tensor[];
+    save([xs, g, mean!, rstd!]);
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sMean, sRstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel(LAYER_NORM_GRAD_KERNEL, { dy, x: sx, gamma: sg, mean: sMean, rstd: sRstd }, {}) as tf.Tensor[];
+      },
+    };
+  });
+  return f(x, gamma, beta) as tf.Tensor;
 }
 
 /** Exact (erf) GELU, as BERT and ViT use; tfjs 4.22 has no gelu op. */

@@ -11,7 +11,10 @@
 // a 2-D transpose is copied in 32 x 32 tiles, a 5-D+ one by a JS loop over
 // the output with one strided read per element; 3-D and 4-D go to tfjs.
 //
-// Identity and same-dtype Cast: // While gradients are recorded, tfjs clones every tensor an op saves for its
+// LayerNorm forward and backward (./layer-norm.ts): one kernel each instead
+// of ~35 tfjs kernels per normalisation and step.
+//
+// Identity and same-dtype Cast: while gradients are recorded, tfjs clones every tensor an op saves for its
 // backward pass (engine.saveTensorsForBackwardMode -> Identity), and
 // `x.toFloat()` on a float tensor is a Cast. The wasm backend's kernels for
 // both copy the whole buffer; the cpu and webgl backends share it (incRef),
@@ -20,6 +23,7 @@
 // ~780 such copies (bench/ml.mjs). These kernels do what the cpu backend does.
 
 import * as tf from '@tensorflow/tfjs';
+import { LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, layerNormBackwardInto, layerNormForwardInto } from './layer-norm.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 interface WasmBackend {
@@ -119,8 +123,10 @@ export function useFastWasmKernels(on: boolean): void {
   const o = { identity: originals.Identity.kernelFunc, cast: originals.Cast.kernelFunc, transpose: originals.Transpose.kernelFunc };
   if (!on) {
     for (const k of Object.values(originals)) replace(k, k.kernelFunc);
+    for (const name of [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL]) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     return;
   }
+  registerLayerNormKernels();
   replace(originals.Transpose, (args) => {
     const x = args.inputs.x as tf.TensorInfo;
     if (x.dtype === 'string' || x.dtype === 'complex64') return o.transpose(args);
@@ -180,6 +186,46 @@ export function registerMissingWasmKernels(): void {
       // Views are taken after makeOutput: an allocation may grow (and move) the heap.
       unsortedSegmentSumInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(segmentIds), numSegments, backend.typedArrayFromHeap(out));
       return out;
+    },
+  });
+}
+
+function registerLayerNormKernels(): void {
+  if (tf.getKernel(LAYER_NORM_KERNEL, 'wasm')) return;
+  const float32 = (t: tf.TensorInfo, what: string): void => {
+    if (t.dtype !== 'float32') throw new Error(`${what} on wasm: dtype ${t.dtype} is not supported (float32)`);
+  };
+  tf.registerKernel({
+    kernelName: LAYER_NORM_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x, gamma, beta } = args.inputs as { x: tf.TensorInfo; gamma: tf.TensorInfo; beta: tf.TensorInfo };
+      float32(x, 'LayerNorm');
+      const d = x.shape.at(-1)!;
+      const backend = args.backend as WasmBackend;
+      const y = backend.makeOutput(x.shape, 'float32');
+      const mean = backend.makeOutput([x.shape.slice(0, -1).reduce((a, b) => a * b, 1)], 'float32');
+      const rstd = backend.makeOutput(mean.shape, 'float32');
+      // Views are taken after every makeOutput: an allocation may grow (and move) the heap.
+      const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t);
+      layerNormForwardInto(view(x), view(gamma), view(beta), d, (args.attrs as { eps: number }).eps, view(y), view(mean), view(rstd));
+      return [y, mean, rstd];
+    },
+  });
+  tf.registerKernel({
+    kernelName: LAYER_NORM_GRAD_KERNEL,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { dy, x, gamma, mean, rstd } = args.inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'rstd', tf.TensorInfo>;
+      float32(dy, 'LayerNorm gradient');
+      const d = x.shape.at(-1)!;
+      const backend = args.backend as WasmBackend;
+      const dx = backend.makeOutput(x.shape, 'float32');
+      const dgamma = backend.makeOutput([d], 'float32');
+      const dbeta = backend.makeOutput([d], 'float32');
+      const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t);
+      layerNormBackwardInto(view(dy), view(x), view(gamma), view(mean), view(rstd), d, view(dx), view(dgamma), view(dbeta));
+      return [dx, dgamma, dbeta];
     },
   });
 }
