@@ -11,6 +11,17 @@
 // a 2-D transpose is copied in 32 x 32 tiles, a 5-D+ one by a JS loop over
 // the output with one strided read per element; 3-D and 4-D go to tfjs.
 //
+// Slice, SplitV and Unpack: tfjs's wasm Slice copies its whole input out of
+// the heap (readSync) before taking the slice, and SplitV and Unpack call it
+// once per output: AdamW's split of one flat vector into 60 parameters copied
+// 60 times 138k floats (68 ms), an attention qkv unstack 4.6 ms. Here the
+// slice reads a view of the heap: contiguous slices are one copy, others one
+// copy per innermost run.
+//
+// Sum over leading axes (bias and LayerScale gradients: [1024, 144] over axis
+// 0): tfjs transposes with its slow 2-D transpose first (1.6 ms against 58 us
+// over the last axis). Here: a running sum of rows. Other axis sets go to tfjs.
+//
 // LayerNorm forward and backward (./layer-norm.ts): one kernel each instead
 // of ~35 tfjs kernels per normalisation and step.
 //
@@ -32,7 +43,8 @@ interface WasmBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-let originals: Record<'Identity' | 'Cast' | 'Transpose', tf.KernelConfig> | undefined;
+const REPLACED = ['Identity', 'Cast', 'Transpose', 'Slice', 'SplitV', 'Unpack', 'Sum'] as const;
+let originals: Record<(typeof REPLACED)[number], tf.KernelConfig> | undefined;
 
 /**
  * Shape and permutation with size-1 dimensions dropped and runs of input
@@ -99,6 +111,59 @@ export function transposeInto(x: ArrayLike<number>, out: { [i: number]: number; 
   }
 }
 
+/** out = x[begin : begin + size], reading x through a view of the heap. */
+function sliceOf(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  // Views are taken after makeOutput: an allocation may grow (and move) the heap.
+  sliceInto(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out));
+  return out;
+}
+
+/** Row-major slice of x (of `shape`) at `begin` of `size`, copied as runs of its innermost dimension. */
+export function sliceInto(
+  x: Float32Array | Int32Array | Uint8Array,
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+  out: Float32Array | Int32Array | Uint8Array,
+): void {
+  const r = shape.length;
+  if (size.some((d) => d === 0)) return;
+  if (r === 0) {
+    out[0] = x[0]!;
+    return;
+  }
+  const stride = new Array<number>(r);
+  stride[r - 1] = 1;
+  for (let d = r - 2; d >= 0; d--) stride[d] = stride[d + 1]! * shape[d + 1]!;
+  // Trailing dimensions taken whole join the innermost run.
+  let k = r - 1;
+  while (k > 0 && begin[k] === 0 && size[k] === shape[k]) k--;
+  const run = size.slice(k).reduce((a, b) => a * b, 1);
+  const idx = new Array<number>(k).fill(0);
+  let o = 0;
+  for (;;) {
+    let at = begin[k]! * stride[k]!;
+    for (let d = 0; d < k; d++) at += (begin[d]! + idx[d]!) * stride[d]!;
+    out.set(x.subarray(at, at + run), o);
+    o += run;
+    let d = k - 1;
+    for (; d >= 0; d--) {
+      if (++idx[d]! < size[d]!) break;
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+/** out[j] = sum over the rows i of x[i * out.length + j] (accumulated in float64). */
+export function sumLeadingInto(x: ArrayLike<number>, rows: number, out: { [i: number]: number; length: number }): void {
+  const n = out.length;
+  const acc = new Float64Array(n);
+  for (let i = 0, at = 0; i < rows; i++, at += n) for (let j = 0; j < n; j++) acc[j] = acc[j]! + x[at + j]!;
+  for (let j = 0; j < n; j++) out[j] = acc[j]!;
+}
+
 function share(x: tf.TensorInfo, backend: unknown): tf.TensorInfo {
   (backend as WasmBackend).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
@@ -118,9 +183,17 @@ export function useFastWasmKernels(on: boolean): void {
       if (!k) throw new Error('the wasm backend is not registered');
       return k;
     };
-    originals = { Identity: get('Identity'), Cast: get('Cast'), Transpose: get('Transpose') };
+    originals = Object.fromEntries(REPLACED.map((n) => [n, get(n)])) as Record<(typeof REPLACED)[number], tf.KernelConfig>;
   }
-  const o = { identity: originals.Identity.kernelFunc, cast: originals.Cast.kernelFunc, transpose: originals.Transpose.kernelFunc };
+  const o = {
+    identity: originals.Identity.kernelFunc,
+    cast: originals.Cast.kernelFunc,
+    transpose: originals.Transpose.kernelFunc,
+    slice: originals.Slice.kernelFunc,
+    splitV: originals.SplitV.kernelFunc,
+    unpack: originals.Unpack.kernelFunc,
+    sum: originals.Sum.kernelFunc,
+  };
   if (!on) {
     for (const k of Object.values(originals)) replace(k, k.kernelFunc);
     for (const name of [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL]) if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
@@ -142,6 +215,56 @@ export function useFastWasmKernels(on: boolean): void {
     );
     // Views are taken after makeOutput: an allocation may grow (and move) the heap.
     transposeInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), x.shape, perm);
+    return out;
+  });
+  const numeric = (t: tf.TensorInfo): boolean => t.dtype === 'float32' || t.dtype === 'int32' || t.dtype === 'bool';
+  replace(originals.Slice, (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (!numeric(x)) return o.slice(args);
+    const { begin, size } = args.attrs as { begin: number | number[]; size: number | number[] };
+    const [b, sz] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return sliceOf(args.backend as WasmBackend, x, b!, sz!);
+  });
+  replace(originals.SplitV, (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (!numeric(x)) return o.splitV(args);
+    const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+    const begin = x.shape.map(() => 0);
+    return sizes.map((n) => {
+      const size = x.shape.slice();
+      size[ax] = n;
+      const out = sliceOf(args.backend as WasmBackend, x, begin, size);
+      begin[ax]! += n;
+      return out;
+    });
+  });
+  replace(originals.Unpack, (args) => {
+    const x = args.inputs.value as tf.TensorInfo;
+    if (!numeric(x)) return o.unpack(args);
+    let axis = (args.attrs as { axis: number }).axis;
+    if (axis < 0) axis += x.shape.length;
+    const outShape = x.shape.filter((_, i) => i !== axis);
+    const size = x.shape.slice();
+    size[axis] = 1;
+    return Array.from({ length: x.shape[axis]! }, (_, i) => {
+      const begin = x.shape.map((_, d) => (d === axis ? i : 0));
+      return { ...sliceOf(args.backend as WasmBackend, x, begin, size), shape: outShape };
+    });
+  });
+  replace(originals.Sum, (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    // Only float32 over a run of leading axes (not all of them, which tfjs does without a transpose).
+    const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+    if (x.dtype !== 'float32' || !leading) return o.sum(args);
+    const rows = x.shape.slice(0, axes.length).reduce((p, d) => p * d, 1);
+    const inner = x.shape.slice(axes.length);
+    const backend = args.backend as WasmBackend;
+    const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...inner] : inner, 'float32');
+    sumLeadingInto(backend.typedArrayFromHeap(x), rows, backend.typedArrayFromHeap(out));
     return out;
   });
   replace(originals.Identity, (args) => {

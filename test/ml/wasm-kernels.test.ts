@@ -159,3 +159,154 @@ describe('wasm kernels', () => {
     expect(grads[1]).toEqual(grads[0]);
   });
 });
+
+type Result = { shape: number[]; dtype: string; values: number[] };
+
+describe('wasm slice, split, unpack and leading-axis sum', () => {
+  /** The same op with tfjs's own kernels and with smke's, as plain arrays with shape and dtype. */
+  const both = (f: () => tf.Tensor | tf.Tensor[]): [Result[], Result[]] =>
+    [false, true].map((on) => {
+      useFastWasmKernels(on);
+      const r = f();
+      const list = Array.isArray(r) ? r : [r];
+      const out = list.map((t) => ({ shape: t.shape, dtype: t.dtype, values: Array.from(t.dataSync()) }));
+      tf.dispose(list);
+      return out;
+    }) as [Result[], Result[]];
+  const tensorOf = (shape: number[], dtype: 'float32' | 'int32' | 'bool') => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (dtype === 'bool')
+      return tf.tensor(
+        Array.from({ length: n }, (_, i) => i % 3 === 1),
+        shape,
+        'bool',
+      );
+    return tf.tensor(
+      Array.from({ length: n }, (_, i) => (dtype === 'int32' ? i - 7 : Math.sin(i) * 3)),
+      shape,
+      dtype,
+    );
+  };
+
+  it('slice: contiguous and strided, ranks 1 to 5, three dtypes, empty, and -1 sizes, as tfjs', async () => {
+    await selectBackend('wasm');
+    const cases: [number[], number[], number[]][] = [
+      [[10], [3], [4]],
+      [
+        [6, 5],
+        [2, 0],
+        [3, 5],
+      ], // contiguous rows
+      [
+        [6, 5],
+        [1, 1],
+        [4, 3],
+      ], // strided
+      [
+        [4, 5, 6],
+        [1, 2, 0],
+        [2, 3, 6],
+      ],
+      [
+        [4, 5, 6],
+        [0, 0, 2],
+        [4, 5, 3],
+      ],
+      [
+        [3, 2, 4, 5],
+        [1, 0, 1, 1],
+        [2, 2, 2, 3],
+      ],
+      [
+        [3, 32, 4, 17, 12],
+        [1, 0, 0, 0, 0],
+        [1, 32, 4, 17, 12],
+      ], // one of attention's q, k, v
+      [
+        [2, 3, 4, 5, 6],
+        [1, 1, 1, 1, 1],
+        [1, 2, 3, 4, 5],
+      ],
+      [
+        [4, 5],
+        [1, 2],
+        [-1, -1],
+      ],
+      [
+        [4, 5],
+        [2, 1],
+        [0, 3],
+      ],
+    ];
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      for (const [shape, begin, size] of cases) {
+        const x = tensorOf(shape, dtype);
+        const [theirs, ours] = both(() => tf.slice(x, begin, size));
+        expect(ours, `${dtype} ${JSON.stringify([shape, begin, size])}`).toEqual(theirs);
+      }
+    }
+    useFastWasmKernels(true);
+  });
+
+  it('split and unpack: sizes with -1, every axis, negative axes, as tfjs', async () => {
+    await selectBackend('wasm');
+    const x = tensorOf([4, 6, 5], 'float32');
+    for (const [sizes, axis] of [
+      [[1, 3], 0],
+      [[2, -1, 1], 1],
+      [5, 2],
+      [[2, 2, 1], -1],
+    ] as [number | number[], number][]) {
+      const [theirs, ours] = both(() => tf.split(x, sizes, axis));
+      expect(ours, JSON.stringify([sizes, axis])).toEqual(theirs);
+    }
+    const flat = tensorOf([138], 'float32');
+    const [a, b] = both(() => tf.split(flat, [7, 60, 1, 70]));
+    expect(b).toEqual(a);
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      const y = tensorOf([3, 4, 2, 5], dtype);
+      for (const axis of [0, 1, 2, 3, -1]) {
+        const [theirs, ours] = both(() => tf.unstack(y, axis));
+        expect(ours, `${dtype} axis ${axis}`).toEqual(theirs);
+      }
+    }
+    useFastWasmKernels(true);
+  });
+
+  it('sum over leading axes equals tfjs (to float32 rounding), with and without keepDims; other axes are tfjs own', async () => {
+    await selectBackend('wasm');
+    const x = tensorOf([32, 17, 48], 'float32');
+    for (const [axes, keep] of [
+      [[0], false],
+      [[0, 1], false],
+      [[0, 1], true],
+      [[1, 0], false],
+      [[0], true],
+      [[2], false],
+      [[1], false],
+      [[0, 2], false],
+      [[0, 1, 2], false],
+    ] as [number[], boolean][]) {
+      const [theirs, ours] = both(() => tf.sum(x, axes, keep));
+      expect(ours[0]!.shape, JSON.stringify(axes)).toEqual(theirs[0]!.shape);
+      ours[0]!.values.forEach((v, i) => expect(v).toBeCloseTo(theirs[0]!.values[i]!, 3));
+    }
+    const ints = tensorOf([5, 4], 'int32');
+    const [ti, oi] = both(() => tf.sum(ints, 0));
+    expect(oi).toEqual(ti);
+    useFastWasmKernels(true);
+  });
+
+  it('gradients through slice, split, unstack and sum equal those through tfjs own kernels', async () => {
+    await selectBackend('wasm');
+    const x = tensorOf([3, 8, 6], 'float32');
+    const f = (xx: tf.Tensor) => {
+      const [q, k] = tf.unstack(xx.reshape([3, 2, 4, 6]), 1);
+      const parts = tf.split(q!, [1, 2, 3], 2);
+      return tf.sum(tf.mul(tf.sum(tf.mul(parts[2]!, tf.slice(k!, [0, 0, 3], [3, 4, 3])), [0, 1]), tf.tensor1d([1, -2, 3])));
+    };
+    const [theirs, ours] = both(() => tf.grad(f)(x));
+    ours[0]!.values.forEach((v, i) => expect(v).toBeCloseTo(theirs[0]!.values[i]!, 5));
+    useFastWasmKernels(true);
+  });
+});
