@@ -164,7 +164,7 @@ const stat = (xs) => {
 };
 const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
 const out = [
-  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
+  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
   '',
   '| metric | pretrained init | random init | held |',
   '|---|---|---|---|',
