@@ -81,7 +81,9 @@ for (const dir of dirs) {
       ['last layer in "a photo of a WORD."', contextual],
     ]) {
       const s = scores(table, vec);
-      console.log(`  ${name.padEnd(8)} ${how.padEnd(36)} synonyms ${s.same.toFixed(3)}  other values ${s.diff.toFixed(3)}  canonical word's nearest is a synonym ${s.nn}`);
+      console.log(
+        `  ${name.padEnd(8)} ${how.padEnd(36)} synonyms ${s.same.toFixed(3)}  other values ${s.diff.toFixed(3)}  canonical word's nearest is a synonym ${s.nn}`,
+      );
     }
   }
 }

@@ -41,11 +41,21 @@ describe('vocabularies', () => {
     const paired = sceneCaptions('paired', 400);
     const full = sceneCaptions('full', 400);
     for (const w of HELD_OUT) {
-      expect(paired.filter((c) => has(c, w)), w).toEqual([]);
-      expect(full.some((c) => has(c, w)), w).toBe(true);
+      expect(
+        paired.filter((c) => has(c, w)),
+        w,
+      ).toEqual([]);
+      expect(
+        full.some((c) => has(c, w)),
+        w,
+      ).toBe(true);
     }
     for (const ws of [...Object.values(COLOR_WORDS), ...Object.values(SHAPE_WORDS)])
-      for (const w of wordsOf(ws, 'paired')) expect(paired.some((c) => has(c, w)), w).toBe(true);
+      for (const w of wordsOf(ws, 'paired'))
+        expect(
+          paired.some((c) => has(c, w)),
+          w,
+        ).toBe(true);
   });
 
   test('class names use held-out words for every value that has synonyms', () => {
@@ -70,7 +80,11 @@ describe('knowledge sentences', () => {
 
   test('mention every colour and shape word; a thing only beside words of its own value, two synonyms only of one value', () => {
     const sentences = draw(11, 3000);
-    for (const w of ALL_WORDS) expect(sentences.some((s) => has(s, w)), w).toBe(true);
+    for (const w of ALL_WORDS)
+      expect(
+        sentences.some((s) => has(s, w)),
+        w,
+      ).toBe(true);
     const things = [
       ...Object.entries(COLOR_THINGS).map(([v, ts]) => ({ words: COLOR_WORDS[v as keyof typeof COLOR_WORDS], ts })),
       ...Object.entries(SHAPE_THINGS).map(([v, ts]) => ({ words: SHAPE_WORDS[v as keyof typeof SHAPE_WORDS], ts })),
@@ -90,7 +104,10 @@ describe('knowledge sentences', () => {
         synonymSentences++;
         expect(said.length, s).toBe(2);
         expect(said[0], s).not.toBe(said[1]);
-        expect(values.some((ws) => ws.includes(said[0]!) && ws.includes(said[1]!)), s).toBe(true);
+        expect(
+          values.some((ws) => ws.includes(said[0]!) && ws.includes(said[1]!)),
+          s,
+        ).toBe(true);
       }
     }
     expect(synonymSentences).toBeGreaterThan(3000 * 0.3);
