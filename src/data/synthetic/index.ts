@@ -6,7 +6,8 @@ import { ImageDatasetWriter } from '../image-dataset.js';
 import { Rng, deriveSeed } from '../rng.js';
 import { GLUE_TASK_NAMES, TextTasksWriter, glueSpec, writeCorpus } from '../text-tasks.js';
 import { corpusSentence, generateTask, taskSplits } from './glue-tasks.js';
-import { caption, captions } from './language.js';
+import { knowledgeSentence } from './knowledge.js';
+import { caption, captions, type Vocabulary } from './language.js';
 import { renderScene } from './render-scene.js';
 import { COLOR_NAMES, SHAPES, randomScene, type Color, type Scene, type SceneOptions, type Shape } from './scene.js';
 
@@ -31,6 +32,10 @@ export interface SyntheticOptions {
   /** Train and evaluation examples per text task (RTE and WNLI get fewer, as in GLUE). */
   text: { train: number; eval: number };
   corpusLines: number;
+  /** Share of the corpus that is world knowledge (knowledge.ts); 0 gives the corpus of captions and task sentences alone. */
+  knowledgeFraction: number;
+  /** The colour and shape words of the pair sets' training captions: every synonym, or the narrower `paired` part (language.ts). */
+  trainVocabulary: Vocabulary;
   shardSize: number;
 }
 
@@ -45,6 +50,8 @@ export const SYNTHETIC_DEFAULTS: SyntheticOptions = {
   classify: { classes: 10, trainPerClass: 50, valPerClass: 20 },
   text: { train: 2000, eval: 1000 },
   corpusLines: 20000,
+  knowledgeFraction: 0,
+  trainVocabulary: 'full',
   shardSize: 1000,
 };
 
@@ -109,7 +116,8 @@ function pairItems(set: 'coco' | 'flickr', sizes: PairSetOptions, o: SyntheticOp
         split,
         scene,
         rngSeed: deriveSeed(o.seed, set, split, i, 'render'),
-        captions: captions(scene, o.captionsPerImage, rng),
+        // Training captions only use the paired part of the vocabulary; val and test captions, like prompts, use all of it.
+        captions: captions(scene, o.captionsPerImage, rng, split === 'train' ? o.trainVocabulary : 'full'),
       });
     }
   }
@@ -193,6 +201,11 @@ export async function generateSynthetic(outDir: string, opts: Partial<SyntheticO
   const rng = new Rng(deriveSeed(o.seed, 'corpus'));
   const lines: string[] = [];
   for (let i = 0; i < o.corpusLines; i++) {
+    // The knowledge draw only when there is knowledge, so a corpus without it is the one made before knowledge existed.
+    if (o.knowledgeFraction > 0 && rng.chance(o.knowledgeFraction)) {
+      lines.push(knowledgeSentence(rng));
+      continue;
+    }
     lines.push(rng.chance(0.6) ? caption(randomScene(rng, { minObjects: 1, maxObjects: 3, distractors: 0 }), rng) : corpusSentence(rng));
   }
   await writeCorpus(join(outDir, SYNTHETIC_LAYOUT.corpus), 'synthetic-corpus', source, lines);

@@ -44,6 +44,22 @@ export const BACKGROUND_WORDS: Record<Background, string[]> = {
   brown: ['brown', 'wooden'],
 };
 
+/**
+ * Which part of the language a caption draws its colour and shape words from.
+ * `full`: every synonym. `paired`: the paired sets' training captions, which
+ * in the real world use a narrow vocabulary while text corpora and the
+ * evaluation prompts know the rarer words (zero-shot class names such as
+ * ImageNet's are often words the caption sets hardly use). In this world the
+ * held-out word of a colour or shape is its canonical one, the word class
+ * names use; a value with a single word keeps it.
+ */
+export type Vocabulary = 'full' | 'paired';
+
+/** The words of one attribute value a caption of `vocabulary` may use. */
+export function wordsOf(words: readonly string[], vocabulary: Vocabulary): readonly string[] {
+  return vocabulary === 'paired' && words.length > 1 ? words.slice(1) : words;
+}
+
 /** Which attributes a phrase mentions (shape is always mentioned: it is the noun). */
 export interface Mention {
   color: boolean;
@@ -73,19 +89,21 @@ export function pickWording(rng: Rng): Wording {
 
 /**
  * "a small crimson disc on the left" (without the article when `bare`). Each
- * attribute's word is a random synonym, or the `wording`'s when one is given.
+ * attribute's word is a random synonym of the `vocabulary` (full by default),
+ * or the `wording`'s when one is given.
  */
 export function nounPhrase(
   o: Pick<SceneObject, 'shape' | 'color' | 'size' | 'position'>,
   m: Mention,
   rng: Rng,
-  opts: { bare?: boolean; definite?: boolean; wording?: Wording } = {},
+  opts: { bare?: boolean; definite?: boolean; wording?: Wording; vocabulary?: Vocabulary } = {},
 ): string {
   const w = opts.wording;
+  const vocabulary = opts.vocabulary ?? 'full';
   const words: string[] = [];
   if (m.size) words.push(w ? w.size[o.size] : rng.pick(SIZE_WORDS[o.size]));
-  if (m.color) words.push(w ? w.color[o.color] : rng.pick(COLOR_WORDS[o.color]));
-  words.push(w ? w.shape[o.shape] : rng.pick(SHAPE_WORDS[o.shape]));
+  if (m.color) words.push(w ? w.color[o.color] : rng.pick(wordsOf(COLOR_WORDS[o.color], vocabulary)));
+  words.push(w ? w.shape[o.shape] : rng.pick(wordsOf(SHAPE_WORDS[o.shape], vocabulary)));
   let np = words.join(' ');
   if (!opts.bare) np = `${opts.definite ? 'the' : article(np)} ${np}`;
   if (m.position) np += ' ' + (w ? w.position[o.position] : rng.pick(POSITION_WORDS[o.position]));
@@ -116,12 +134,13 @@ function relation(a: SceneObject, b: SceneObject): string | undefined {
   return undefined;
 }
 
-/** One caption of a scene. */
-export function caption(scene: Scene, rng: Rng): string {
+/** One caption of a scene, its colour and shape words drawn from `vocabulary`. */
+export function caption(scene: Scene, rng: Rng, vocabulary: Vocabulary = 'full'): string {
   const objs = scene.objects;
+  const np = (o: SceneObject, m: Mention) => nounPhrase(o, m, rng, { vocabulary });
   let text: string;
   if (objs.length === 1) {
-    text = rng.pick(ONE_OBJECT)(nounPhrase(objs[0]!, randomMention(rng), rng));
+    text = rng.pick(ONE_OBJECT)(np(objs[0]!, randomMention(rng)));
   } else {
     const order = rng.shuffle(objs.slice());
     const a = order[0]!;
@@ -129,9 +148,9 @@ export function caption(scene: Scene, rng: Rng): string {
     const rel = relation(a, b);
     const noPos = (): Mention => ({ ...randomMention(rng), position: false });
     if (rel && rng.chance(0.5)) {
-      text = `${nounPhrase(a, noPos(), rng)} ${rel} ${nounPhrase(b, noPos(), rng)}`;
+      text = `${np(a, noPos())} ${rel} ${np(b, noPos())}`;
     } else {
-      const nps = order.map((o) => nounPhrase(o, randomMention(rng), rng));
+      const nps = order.map((o) => np(o, randomMention(rng)));
       const list = nps.length === 2 ? `${nps[0]} and ${nps[1]}` : `${nps.slice(0, -1).join(', ')} and ${nps.at(-1)}`;
       text = rng.pick([(l: string) => l, (l: string) => `there are ${l}`, (l: string) => `${numberWord(nps.length)} shapes: ${l}`])(list);
     }
@@ -145,10 +164,10 @@ export function numberWord(n: number): string {
 }
 
 /** `n` distinct captions where the grammar allows (a retry budget, then duplicates are accepted). */
-export function captions(scene: Scene, n: number, rng: Rng): string[] {
+export function captions(scene: Scene, n: number, rng: Rng, vocabulary: Vocabulary = 'full'): string[] {
   const out = new Set<string>();
-  for (let tries = 0; out.size < n && tries < n * 8; tries++) out.add(caption(scene, rng));
+  for (let tries = 0; out.size < n && tries < n * 8; tries++) out.add(caption(scene, rng, vocabulary));
   const list = [...out];
-  while (list.length < n) list.push(caption(scene, rng));
+  while (list.length < n) list.push(caption(scene, rng, vocabulary));
   return list;
 }
