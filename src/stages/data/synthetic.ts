@@ -41,7 +41,7 @@ const syntheticParams = {
       additionalProperties: false,
       default: { train: 2000, eval: 1000 },
       description:
-        "Examples per text task; RTE and WNLI get a quarter of train and half of eval, as GLUE keeps them small. Eval splits of 1000 (GLUE's CoLA dev set has 1043) keep the standard error of a correlation metric near 3 points.",
+        "Examples per text task; RTE gets a quarter of train and half of eval, as GLUE keeps it small; WNLI gets the full sizes, so that it is learned rather than memorised. Eval splits of 1000 (GLUE's CoLA dev set has 1043) keep the standard error of a correlation metric near 3 points.",
       properties: {
         train: { type: 'integer', minimum: 1, default: 2000 },
         eval: { type: 'integer', minimum: 1, default: 1000 },
