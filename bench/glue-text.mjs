@@ -10,7 +10,11 @@
 // Usage: npm run build && nice node bench/glue-text.mjs [--inits pretrained,random]
 //          [--tasks cola,sst2,...] [--mlm-steps 200 | --model DIR] [--steps 80 | --steps mrpc=200,...]
 //          [--batch 32] [--lr 1e-3 | --lr sst2=3e-3,mrpc=2e-3] [--seed 42] [--work DIR]
+//          [--glue DIR] [--finetune-seeds 1,2]
 // --seed draws both the data and the stages' seeds (data.synthetic seed 42 is the mini profile's).
+// --glue DIR finetunes on those tasks instead (a pipeline's glue_data `tasks` output, the data its
+// s_smke --model saw), and --finetune-seeds runs each finetune once per seed: the spread over
+// finetune seeds on one start, beside the spread over starts.
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSynthetic } from '../dist/data/synthetic/index.js';
@@ -40,12 +44,14 @@ const lrOf = perTask(lrArg, 1e-3);
 const stepsArg = arg('steps', '80');
 const stepsOf = perTask(stepsArg, 80);
 const work = arg('work', join('bench', 'out', seed === 42 ? 'glue-text' : `glue-text-seed${seed}`));
+const glueArg = arg('glue', undefined);
+const finetuneSeeds = arg('finetune-seeds', String(seed)).split(',').map(Number);
 // --model DIR: finetune this checkpoint (e.g. a pipeline's train.s_smke output) as the 'pretrained' arm.
 const modelArg = arg('model', undefined);
 const kinds = new Map(mlKinds.map((k) => [k.name, k]));
 
-async function stage(name, kind, params) {
-  const r = await runStage({ kinds, dir: work, projectDir: work, name, kind, params, seed });
+async function stage(name, kind, params, stageSeed = seed) {
+  const r = await runStage({ kinds, dir: work, projectDir: work, name, kind, params, seed: stageSeed });
   if (r.ran) {
     const { m } = r;
     console.log(
@@ -64,19 +70,25 @@ const encoders = {
   pretrained: modelArg ?? join((await stage(`mlm-${mlmSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: mlmSteps })).outDir, 'model'),
   random: join((await stage('mlm-untrained', 'train.mlm', { corpus: join(syn, 'corpus'), steps: 1, lr: 0 })).outDir, 'model'),
 };
-// Finetunes of another checkpoint are kept apart by a tag of its path.
-const modelTag = modelArg ? `-${[...modelArg].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)}` : '';
+// Finetunes of another checkpoint (or on other tasks) are kept apart by a tag of its path.
+const pathTag = (path) => `-${[...path].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7).toString(36)}`;
+const modelTag = modelArg ? pathTag(modelArg) : '';
+const glueDir = glueArg ?? join(syn, 'glue');
+const glueTag = glueArg ? pathTag(glueArg) : '';
 const rows = [];
 for (const task of tasks) {
-  const row = { task, base: await glueBaseline(join(syn, 'glue'), task) };
-  for (const init of inits) {
-    const model = init === 'pretrained' ? encoders.pretrained : encoders.random;
-    const from = init === 'pretrained' ? (modelArg ? `model${modelTag}` : `pretrained${mlmSteps}`) : init;
-    const steps = stepsOf(task);
-    const tag = `glue-${task}-${from}-s${steps}-b${batch}-lr${lrOf(task)}`;
-    row[init] = (await stage(tag, 'finetune.text', { model, tasks: join(syn, 'glue'), task, steps, batch_size: batch, lr: lrOf(task) })).m.score;
+  for (const fseed of finetuneSeeds) {
+    const row = { task: finetuneSeeds.length > 1 ? `${task} (finetune seed ${fseed})` : task, base: await glueBaseline(glueDir, task) };
+    for (const init of inits) {
+      const model = init === 'pretrained' ? encoders.pretrained : encoders.random;
+      const from = init === 'pretrained' ? (modelArg ? `model${modelTag}` : `pretrained${mlmSteps}`) : init;
+      const steps = stepsOf(task);
+      const tag = `glue-${task}${glueTag}-${from}-s${steps}-b${batch}-lr${lrOf(task)}${fseed === seed ? '' : `-f${fseed}`}`;
+      const params = { model, tasks: glueDir, task, steps, batch_size: batch, lr: lrOf(task) };
+      row[init] = (await stage(tag, 'finetune.text', params, fseed)).m.score;
+    }
+    rows.push(row);
   }
-  rows.push(row);
 }
 const out = [
   `## GLUE-like tasks: ${modelArg ? `model ${modelArg}` : `MLM ${mlmSteps} steps`}, finetune ${stepsArg} steps at batch ${batch}, lr ${lrArg}, seed ${seed}`,
@@ -91,4 +103,4 @@ for (const r of rows) {
   );
 }
 console.log(out.join('\n'));
-writeFileSync(join(work, `table-m${modelArg ? modelTag : mlmSteps}-s${stepsArg}-b${batch}.md`), out.join('\n') + '\n');
+writeFileSync(join(work, `table-m${modelArg ? modelTag : mlmSteps}${glueTag}-s${stepsArg}-b${batch}.md`), out.join('\n') + '\n');

@@ -139,8 +139,10 @@ describe('GLUE-like tasks: labels are functions of the text', () => {
     ]);
   });
 
-  test('splits: GLUE sizes (RTE and WNLI small), every label on both sides of each split, other seeds alike', () => {
-    expect(taskSplits('wnli', 2000, 400)).toEqual({ train: 500, validation: 200, test: 200 });
+  test('splits: GLUE sizes (RTE small; WNLI as large as the rest, to be learned, not memorised), every label on both sides of each split, other seeds alike', () => {
+    expect(taskSplits('rte', 2000, 400)).toEqual({ train: 500, validation: 200, test: 200 });
+    expect(taskSplits('wnli', 2000, 1000)).toEqual({ train: 2000, validation: 1000, test: 1000 });
+    expect(taskSplits('mnli', 2000, 1000)).toEqual({ train: 2000, validation_matched: 1000, validation_mismatched: 1000, test: 1000 });
     expect(taskSplits('mrpc', 2000, 400)).toEqual({ train: 2000, validation: 400, test: 400 });
     for (const seed of [1, 2, 3]) {
       for (const task of ['mrpc', 'qqp', 'wnli', 'rte', 'sst2', 'cola'] as const) {

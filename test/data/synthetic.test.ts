@@ -34,15 +34,17 @@ function digestTree(dir: string): Record<string, string> {
 let a: TestCtx;
 let b: TestCtx;
 let c: TestCtx;
+let d: TestCtx;
 
 beforeAll(async () => {
   const params = await withDefaults(syntheticKind.params, SMALL);
-  [a, b, c] = [makeCtx(), makeCtx(), makeCtx()];
+  [a, b, c, d] = [makeCtx(), makeCtx(), makeCtx(), makeCtx()];
   await syntheticKind.run(a, params);
   await syntheticKind.run(b, params);
   await syntheticKind.run(c, { ...params, seed: 8 });
+  await syntheticKind.run(d, { ...params, text: { train: 300, eval: 100 } });
 });
-afterAll(() => [a, b, c].forEach((x) => x?.cleanup()));
+afterAll(() => [a, b, c, d].forEach((x) => x?.cleanup()));
 
 describe('data.synthetic', () => {
   test('schema defaults are complete and the descriptor stays light (no sharp at import)', async () => {
@@ -67,6 +69,15 @@ describe('data.synthetic', () => {
     const dc = digestTree(c.outDir);
     expect(dc['coco/index.jsonl']).not.toBe(da['coco/index.jsonl']);
     expect(dc['glue/sst2/train.jsonl']).not.toBe(da['glue/sst2/train.jsonl']);
+  });
+
+  test("the MLM corpus and the images do not depend on the text tasks' sizes, so resizing a task keeps the pretrained start", () => {
+    const da = digestTree(a.outDir);
+    const dd = digestTree(d.outDir);
+    const same = (prefix: string) => Object.keys(da).filter((k) => k.startsWith(prefix));
+    for (const k of [...same('corpus/'), ...same('coco/'), ...same('classify/')]) expect(dd[k], k).toBe(da[k]);
+    expect(same('corpus/').length).toBeGreaterThan(0);
+    expect(dd['glue/wnli/train.jsonl']).not.toBe(da['glue/wnli/train.jsonl']);
   });
 
   test('writes every part in the common formats, readable by the readers', async () => {
@@ -95,6 +106,7 @@ describe('data.synthetic', () => {
     expect(tasks.names).toEqual([...GLUE_TASK_NAMES]);
     expect(tasks.spec('mnli').eval_split).toBe('validation_matched');
     expect(tasks.spec('rte').splits.train).toBe(250);
+    expect(tasks.spec('wnli').splits).toEqual({ train: 1000, validation: 400, test: 400 });
     expect((await readCorpus(join(a.outDir, outs.corpus!.path))).length).toBe(500);
 
     expect(a.metrics.find((m) => m.name === 'images')?.value).toBe(80 + 30 + 160);

@@ -29,7 +29,7 @@ export interface SyntheticOptions {
   coco: PairSetOptions;
   flickr: PairSetOptions;
   classify: { classes: number; trainPerClass: number; valPerClass: number };
-  /** Train and evaluation examples per text task (RTE and WNLI get fewer, as in GLUE). */
+  /** Train and evaluation examples per text task (RTE gets fewer, as in GLUE). */
   text: { train: number; eval: number };
   corpusLines: number;
   /** Share of the corpus that is world knowledge (knowledge.ts); 0 gives the corpus of captions and task sentences alone. */
