@@ -4,12 +4,14 @@
 //   wide:  N independent stages `echo i > out`, cold, -j 2
 //   chain: M stages each reading the previous one's output, cold (serial latency)
 //
-//   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake,node-floor]
+//   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake,node-floor,smke-node-spawn]
 //
 // node-floor (bench/lib/spawn-floor.mjs) runs the same commands from one bare
 // Node process: what any orchestrator written in Node pays to start them
 // (libuv forks). vfork-floor (bench/lib/vfork-floor.py, if python3 >= 3.10 is
-// installed) starts them with vfork, as ninja's posix_spawn does.
+// installed) starts them with vfork, as ninja's posix_spawn does. smke-node-spawn is smke with
+// SMKE_PROGRAM_STARTER=node: its pooled workers start programs with Node instead of the program
+// starter (src/runtime/program-starter.ts).
 //
 // Run after `npx tsc -p tsconfig.json` (it uses dist/). Never part of `npm test`.
 // The 10k no-op comparison is bench/runtime-noop.mjs.
@@ -86,7 +88,7 @@ function clean(dir) {
   for (const p of ['out', '.ninja_log', '.ninja_deps', '.snakemake', '.smke/store', 'results']) rmSync(join(dir, p), { recursive: true, force: true });
 }
 
-function time(dir, cmd, argv) {
+function time(dir, cmd, argv, env = {}) {
   const ts = [];
   const cpus = [];
   let last = '';
@@ -94,7 +96,7 @@ function time(dir, cmd, argv) {
     clean(dir);
     const t = performance.now();
     const c = childCpu();
-    const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 28 });
+    const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 1 << 28 });
     ts.push(performance.now() - t);
     cpus.push(childCpu() - c);
     if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
@@ -109,6 +111,8 @@ const tools = {
   'node-floor': (j) => [process.execPath, [join(root, 'bench/lib/spawn-floor.mjs'), 'floor.json', String(j)]],
   snakemake: (j) => ['snakemake', ['-c', String(j), '--quiet']],
   smke: (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
+  // The same smke with programs started by Node in the pooled workers instead of the program starter.
+  'smke-node-spawn': (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain'], { SMKE_PROGRAM_STARTER: 'node' }],
 };
 const snakeVersion = spawnSync('snakemake', ['--version'], { encoding: 'utf8' }).stdout?.trim();
 if (!snakeVersion) only.delete('snakemake');
@@ -124,18 +128,18 @@ for (const [name, n, chained, j] of [
   if (!n) continue;
   const dir = project(name, n, chained);
   const res = {};
-  for (const tool of ['ninja', 'snakemake', 'vfork-floor', 'node-floor', 'smke']) {
+  for (const tool of ['ninja', 'snakemake', 'vfork-floor', 'node-floor', 'smke-node-spawn', 'smke']) {
     if (!only.has(tool)) continue;
-    const [cmd, argv] = tools[tool](j);
-    res[tool] = time(dir, cmd, argv);
+    const [cmd, argv, env] = tools[tool](j);
+    res[tool] = time(dir, cmd, argv, env);
   }
   console.log(`\n## ${name}: ${n} trivial stages${chained ? ' in one chain' : ''}, cold, -j ${j}`);
   for (const [tool, r] of Object.entries(res)) {
     const vs = tool !== 'ninja' && res.ninja ? `   = ${(r.ms / res.ninja.ms).toFixed(2)}x ninja` : '';
     const snake = tool === 'smke' && res.snakemake ? `, ${(res.snakemake.ms / r.ms).toFixed(2)}x faster than snakemake` : '';
-    const floorVs = tool === 'smke' && res['node-floor'] ? `, ${(r.ms / res['node-floor'].ms).toFixed(2)}x node-floor` : '';
+    const floorVs = tool.startsWith('smke') && res['node-floor'] ? `, ${(r.ms / res['node-floor'].ms).toFixed(2)}x node-floor` : '';
     const cpu = `cpu ${r.cpu.toFixed(2)} s${tool !== 'ninja' && res.ninja ? ` = ${(r.cpu / res.ninja.cpu).toFixed(1)}x ninja` : ''}`;
-    console.log(`${tool.padEnd(10)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}${floorVs}   [${cpu}]`);
+    console.log(`${tool.padEnd(15)} ${(r.ms / 1000).toFixed(2)} s (${(r.ms / n).toFixed(1)} ms/stage)${vs}${snake}${floorVs}   [${cpu}]`);
   }
 }
 if (args.keep === undefined) rmSync(work, { recursive: true, force: true });

@@ -158,7 +158,7 @@ function belongs(pid: number, group: number | undefined, since: number, marker: 
   return undefined;
 }
 
-function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray[] {
+function scan(marker: string, dirs: string[], from: ProcMark | undefined, spare: number | undefined): Stray[] {
   const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid'));
   const range = createdSince(from, lastPid > 0 ? lastPid : undefined);
   let pids: Iterable<number>;
@@ -189,11 +189,11 @@ function scan(marker: string, dirs: string[], from: ProcMark | undefined): Stray
   const since = Math.max(own ? Number(own[19]) : 0, from ? from.ticks - 1 : 0);
   const found: Stray[] = [];
   for (const pid of pids) {
-    if (!(pid > 0) || pid === self || (range && !range.has(pid))) continue;
+    if (!(pid > 0) || pid === self || pid === spare || (range && !range.has(pid))) continue;
     const why = belongs(pid, group, since, marker, dirs);
     if (!why) continue;
     const proc = probed ? processOf(pid) : pid;
-    if (proc === undefined || proc === self || found.some((f) => f.pid === proc)) continue;
+    if (proc === undefined || proc === self || proc === spare || found.some((f) => f.pid === proc)) continue;
     if (proc !== pid && !range?.has(proc)) continue; // a new thread of an older process
     found.push({ pid: proc, command: command(proc), why });
   }
@@ -218,15 +218,21 @@ const alive = (pid: number): boolean => {
  * `startedAt` (procMark() taken before the stage started) narrows the search
  * to processes created since, which is all a stage can have started: without
  * it, every process on the machine costs a read of its stat file, every stage.
+ * `spare` is a process of the worker's own in its group that the stage did not
+ * start (the program starter, ./program-starter.ts).
  */
-export async function reapStrays(outDir: string, otherDirs: string[] = [], opts: { startedAt?: ProcMark; waitMs?: number } = {}): Promise<Stray[]> {
+export async function reapStrays(
+  outDir: string,
+  otherDirs: string[] = [],
+  opts: { startedAt?: ProcMark; waitMs?: number; spare?: number } = {},
+): Promise<Stray[]> {
   const marker = `SMKE_OUT=${outDir}`;
   const dirs = [outDir, ...otherDirs];
   const killed: Stray[] = [];
   const deadline = Date.now() + (opts.waitMs ?? 5000);
   // A process killed while forking may leave a child the previous scan missed: rescan until one finds none.
   for (;;) {
-    const found = scan(marker, dirs, opts.startedAt);
+    const found = scan(marker, dirs, opts.startedAt, opts.spare);
     if (found.length === 0) return killed;
     if (Date.now() > deadline)
       throw new Error(`the stage keeps starting processes (${found.length} found after ${killed.length} killed); nothing was published`);

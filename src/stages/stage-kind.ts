@@ -56,6 +56,32 @@ export interface StageContext {
    * log), in a pooled worker; absent: they inherit the worker's own, which are the log.
    */
   outputFd?: number;
+  /**
+   * Starts a program with its stdout and stderr appended to the stage's log,
+   * more cheaply than node:child_process (src/runtime/program-starter.ts);
+   * offered by pooled workers where the starter is built. Absent: start
+   * programs with Node, sending their output to `outputFd`.
+   */
+  startProgram?(spec: ProgramSpec): StartedProgram;
+}
+
+/** A program to start for a stage: stdin is /dev/null, stdout and stderr are appended to the stage's log. */
+export interface ProgramSpec {
+  /** Looked up in `env.PATH` when it holds no '/'. */
+  file: string;
+  args: string[];
+  cwd: string;
+  /** The program's whole environment. */
+  env: Record<string, string | undefined>;
+}
+
+/** How a program ended: its exit code or the signal that killed it, or why it could not start (ENOENT, EACCES). */
+export type ProgramEnd = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
+
+export interface StartedProgram {
+  readonly ended: Promise<ProgramEnd>;
+  /** Signals the program if it is still running. */
+  kill(signal: NodeJS.Signals): void;
 }
 
 /** One run's use of an instance, for a kind's `compare`. */

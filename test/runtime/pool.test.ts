@@ -40,7 +40,7 @@ describe('pooled workers', () => {
   it('run many jobs per process, each with its own log, and exit after the run', async () => {
     const specs = Array.from({ length: 8 }, (_, i) => ({
       id: `s${i}`,
-      // $PPID of the shell is the worker that started it.
+      // $PPID of the shell is the process that started it: the worker, or the worker's program starter.
       params: exec(`echo $PPID > {out}/pid; echo out-s${i}; echo err-s${i} >&2`, { outputs: ['pid'] }),
     }));
     const c = capture();
@@ -53,6 +53,8 @@ describe('pooled workers', () => {
       expect(log).toContain(`out-${e.instance}\n`);
       expect(log).toContain(`err-${e.instance}\n`);
       expect(log.match(/out-s\d/g)).toEqual([`out-${e.instance}`]);
+      // Nothing of the worker's own (its program starter) was taken for a stage's stray.
+      expect(log).not.toContain('killed pid');
     }
     // The store entry keeps the log of its own job only.
     expect(readFileSync(join(proj.dir, 'results/s3/_smke/log'), 'utf8')).toMatch(/^out-s3\nerr-s3\n$/);
@@ -65,8 +67,13 @@ describe('pooled workers', () => {
     const c = capture();
     const done = runPlan({
       plan: makePlan(proj.dir, [
-        // The first attempt reports its worker and hangs; the retry finishes.
-        { id: 'victim', retries: 1, params: exec(`if [ ! -e ${marker} ]; then echo $PPID > ${marker}; sleep 60; fi; echo ok > {out}/x`, { outputs: ['x'] }) },
+        // The first attempt reports its worker's process group (field 5 of its stat; the worker leads it) and
+        // hangs; the retry finishes.
+        {
+          id: 'victim',
+          retries: 1,
+          params: exec(`if [ ! -e ${marker} ]; then cut -d' ' -f5 /proc/$$/stat > ${marker}; sleep 60; fi; echo ok > {out}/x`, { outputs: ['x'] }),
+        },
         { id: 'other', params: exec('sleep 0.5; echo fine > {out}/y', { outputs: ['y'] }) },
       ]),
       bus: c.bus,

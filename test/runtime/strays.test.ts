@@ -78,7 +78,7 @@ describe.runIf(canRead)('stray scan candidates', () => {
 // built before the tests), which leads its group like a worker and works in the
 // output directory, so that its own threads match every test the scan makes.
 describe.runIf(canRead)('stray scan and threads', () => {
-  const script = (body: string): string => `
+  const script = (body: string, reapOptions: string): string => `
     import { Worker } from 'node:worker_threads';
     import { spawn } from 'node:child_process';
     import { procMark, reapStrays } from './dist/runtime/strays.js';
@@ -86,14 +86,17 @@ describe.runIf(canRead)('stray scan and threads', () => {
     const mark = procMark();
     process.chdir(out);
     ${body}
-    const found = await reapStrays(out, [], { startedAt: mark });
+    const found = await reapStrays(out, [], ${reapOptions});
     console.log(JSON.stringify(found.map((f) => f.why)));
     process.exit(0);`;
-  const runScript = async (body: string): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> => {
+  const runScript = async (
+    body: string,
+    reapOptions = '{ startedAt: mark }',
+  ): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> => {
     const out = mkdtempSync(join(tmpdir(), 'smke-strays-threads-'));
     try {
       // detached: the script leads its own process group, as a worker does.
-      const p = spawn(process.execPath, ['--input-type=module', '-e', script(body), out], {
+      const p = spawn(process.execPath, ['--input-type=module', '-e', script(body, reapOptions), out], {
         cwd: new URL('../..', import.meta.url).pathname,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -127,5 +130,18 @@ describe.runIf(canRead)('stray scan and threads', () => {
     expect(r.signal, r.stderr).toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(['in the stage’s process group']);
+  });
+
+  it('a process of the worker the caller spares (the program starter) is left alone, with the range and without it', async () => {
+    const starter = `const starter = spawn('sleep', ['30'], { stdio: 'ignore' }); await new Promise((res) => starter.once('spawn', res));`;
+    for (const range of ['startedAt: mark, ', '']) {
+      const spared = await runScript(`${starter} const spare = starter.pid;`, `{ ${range}spare }`);
+      expect(spared.status, spared.stderr).toBe(0);
+      expect(JSON.parse(spared.stdout)).toEqual([]);
+      // The same process, not spared, is a stray of the stage.
+      const found = await runScript(`${starter} starter.unref();`, `{ ${range} }`);
+      expect(found.status, found.stderr).toBe(0);
+      expect(JSON.parse(found.stdout)).toEqual(['in the stage’s process group']);
+    }
   });
 });

@@ -10,7 +10,7 @@ import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { addAbortListener } from 'node:events';
-import type { StageContext } from '../stage-kind.js';
+import type { ProgramEnd, StageContext, StartedProgram } from '../stage-kind.js';
 import { execOutputPaths, type ExecParams } from './exec.js';
 import { redactor } from './redact.js';
 
@@ -65,27 +65,32 @@ const PIPE_GRACE_MS = 1000;
 /** How long a cancelled program has between SIGTERM and SIGKILL. */
 const KILL_GRACE_MS = 5000;
 
-type ProgramEnd = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
+/** A program started with node:child_process, in the shape of ctx.startProgram's. */
+function nodeProgram(sub: ChildProcess): StartedProgram {
+  return {
+    ended: new Promise((res) => {
+      // 'error' without 'exit' when the program could not be started (ENOENT, EACCES).
+      sub.once('error', (error) => res({ error }));
+      sub.once('exit', (code, signal) => res({ code, signal }));
+    }),
+    kill: (signal) => sub.kill(signal),
+  };
+}
 
 /** How the program ended; a cancel sends it SIGTERM, then SIGKILL after KILL_GRACE_MS. */
-function programEnd(sub: ChildProcess, signal: AbortSignal): Promise<ProgramEnd> {
-  return new Promise((res) => {
-    let killTimer: NodeJS.Timeout | undefined;
-    const cancel = (): void => {
-      sub.kill('SIGTERM');
-      killTimer = setTimeout(() => sub.kill('SIGKILL'), KILL_GRACE_MS);
-      killTimer.unref();
-    };
-    const stopListening = addAbortListener(signal, cancel);
-    const done = (end: ProgramEnd): void => {
-      stopListening[Symbol.dispose]();
-      clearTimeout(killTimer);
-      res(end);
-    };
-    // 'error' without 'exit' when the program could not be started (ENOENT, EACCES).
-    sub.once('error', (error) => done({ error }));
-    sub.once('exit', (code, sig) => done({ code, signal: sig }));
+async function programEnd(program: StartedProgram, signal: AbortSignal): Promise<ProgramEnd> {
+  let killTimer: NodeJS.Timeout | undefined;
+  const stopListening = addAbortListener(signal, () => {
+    program.kill('SIGTERM');
+    killTimer = setTimeout(() => program.kill('SIGKILL'), KILL_GRACE_MS);
+    killTimer.unref();
   });
+  try {
+    return await program.ended;
+  } finally {
+    stopListening[Symbol.dispose]();
+    clearTimeout(killTimer);
+  }
 }
 
 async function sandboxed(ctx: StageContext, params: ExecParams, cwd: string, argv: string[]): Promise<string[]> {
@@ -122,19 +127,26 @@ export async function runExec(ctx: StageContext, params: ExecParams): Promise<vo
   const file = command[0]!;
   const [bin, ...args] = params.sandbox === true ? await sandboxed(ctx, params, cwd, command) : command;
   if (ctx.signal.aborted) throw new Error('exec: cancelled');
-  // node:child_process rather than execa: execa's option handling and result
-  // object cost ~5 ms of CPU per program, most of a trivial stage's own cost.
-  const sub = spawn(bin!, args, {
-    cwd,
-    env: { ...process.env, ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) },
-    // Secrets: piped through the filter. Otherwise straight to the log (a pooled
-    // worker's per-job descriptor) or to the worker's own output.
-    stdio: ['ignore', redact ? 'pipe' : (ctx.outputFd ?? 'inherit'), redact ? 'pipe' : (ctx.outputFd ?? 'inherit')],
-  });
-  // Attached before any await: a chunk read before the pipe exists is lost.
-  const drained = redact ? redacted(sub, Object.values(secrets), ctx.outputFd) : [];
-  const ended = await programEnd(sub, ctx.signal);
-  await Promise.all(drained);
+  const programEnv = { ...process.env, ...env, SMKE_OUT: ctx.outDir, SMKE_ATTEMPT: String(ctx.attempt), SMKE_SEED: String(ctx.seed) };
+  let ended: ProgramEnd;
+  if (ctx.startProgram && !redact) {
+    // A pooled worker's starter (posix_spawn), straight into the log.
+    ended = await programEnd(ctx.startProgram({ file: bin!, args, cwd, env: programEnv }), ctx.signal);
+  } else {
+    // node:child_process rather than execa: execa's option handling and result
+    // object cost ~5 ms of CPU per program, most of a trivial stage's own cost.
+    const sub = spawn(bin!, args, {
+      cwd,
+      env: programEnv,
+      // Secrets: piped through the filter. Otherwise straight to the log (a pooled
+      // worker's per-job descriptor) or to the worker's own output.
+      stdio: ['ignore', redact ? 'pipe' : (ctx.outputFd ?? 'inherit'), redact ? 'pipe' : (ctx.outputFd ?? 'inherit')],
+    });
+    // Attached before any await: a chunk read before the pipe exists is lost.
+    const drained = redact ? redacted(sub, Object.values(secrets), ctx.outputFd) : [];
+    ended = await programEnd(nodeProgram(sub), ctx.signal);
+    await Promise.all(drained);
+  }
   if (ctx.signal.aborted) throw new Error('exec: cancelled');
   if ('error' in ended) throw new Error(`exec: could not run ${file}: ${ended.error.message}`);
   if (ended.signal) throw new Error(`exec: ${file} was killed by ${ended.signal}`);

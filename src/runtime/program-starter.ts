@@ -1,0 +1,150 @@
+// Starts the programs of a pooled worker's stages through a resident starter
+// (native/spawn-server.c, built to dist/native/spawn-server by `npm run build`)
+// instead of node:child_process. Node forks, copying the page tables of the
+// whole worker and blocking its event loop until the child has exec'd: about
+// 3 ms of the worker's CPU per program on this project's 2-core VM, growing
+// with load, which is most of a trivial stage. The starter uses posix_spawn
+// (vfork), as ninja does: ~0.5 ms of the worker's CPU per program.
+//
+// It is offered to stages (StageContext.startProgram) only by pooled workers,
+// whose job logs are files the starter can append to; a worker of its own
+// starts one program per process, where a second resident process would cost
+// more than it saves. Without the binary (no C compiler at build time, not
+// Linux) or with SMKE_PROGRAM_STARTER=node, stages start programs with Node.
+//
+// The starter is a child of the worker in the worker's process group: a
+// cancel (the executor kills the group) stops it and every program it
+// started, and programs' own children stay in the group, where the stray scan
+// looks for them (the starter itself is spared: `pid`).
+
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { ProgramEnd, ProgramSpec, StartedProgram } from '../stages/stage-kind.js';
+
+/** The starter binary, in the package's dist/ (this file is in src/runtime or dist/runtime). */
+export const STARTER_PATH = fileURLToPath(new URL('../../dist/native/spawn-server', import.meta.url));
+
+/** Whether pooled workers should use the starter here. */
+export function starterAvailable(): boolean {
+  return process.env.SMKE_PROGRAM_STARTER !== 'node' && process.platform === 'linux' && existsSync(STARTER_PATH);
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+interface Pending {
+  resolveEnd(end: ProgramEnd): void;
+  pid?: number;
+  /** A kill asked for before the starter said which pid the program got. */
+  killWith?: NodeJS.Signals;
+  file: string;
+}
+
+export class ProgramStarter {
+  private proc: ChildProcessByStdio<Writable, Readable, null> | undefined;
+  private nextId = 1;
+  /** Requests sent, by id, until the starter says started or failed. */
+  private readonly byId = new Map<string, Pending>();
+  /** Programs running, by pid. */
+  private readonly byPid = new Map<number, Pending>();
+  private partial = '';
+
+  constructor(private readonly path = STARTER_PATH) {}
+
+  /** The starter's pid while it runs (the stray scan must spare it). */
+  get pid(): number | undefined {
+    return this.proc?.exitCode === null ? this.proc.pid : undefined;
+  }
+
+  /** Starts `spec` with its stdout and stderr appended to `logPath`. */
+  start(spec: ProgramSpec, logPath: string): StartedProgram {
+    const proc = this.ensure();
+    const id = String(this.nextId++);
+    let resolveEnd!: (end: ProgramEnd) => void;
+    const ended = new Promise<ProgramEnd>((res) => (resolveEnd = res));
+    const pending: Pending = { resolveEnd, file: spec.file };
+    this.byId.set(id, pending);
+    const env = Object.entries(spec.env)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    const fields = [id, spec.cwd, logPath, String(spec.args.length + 1), spec.file, ...spec.args, String(env.length), ...env];
+    if (fields.some((f) => f.includes('\0'))) {
+      this.byId.delete(id);
+      resolveEnd({ error: new Error(`spawn ${spec.file}: an argument or environment value contains a NUL byte`) });
+    } else proc.stdin.write(`${fields.join('\0')}\0`);
+    return {
+      ended,
+      kill: (signal) => {
+        if (pending.pid === undefined) pending.killWith = signal;
+        else this.signal(pending.pid, signal);
+      },
+    };
+  }
+
+  /** Lets the starter exit (it does once its stdin closes); programs still running are not stopped. */
+  close(): void {
+    this.proc?.stdin.end();
+    this.proc = undefined;
+  }
+
+  private signal(pid: number, signal: NodeJS.Signals): void {
+    if (!this.byPid.has(pid)) return; // already ended and reaped: the pid may be someone else's now
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+
+  private ensure(): ChildProcessByStdio<Writable, Readable, null> {
+    if (this.proc) return this.proc;
+    const proc = spawn(this.path, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    proc.stdout.setEncoding('latin1');
+    proc.stdout.on('data', (chunk: string) => this.read(chunk));
+    // A starter that dies (killed, out of memory) fails what it had in hand; the next program starts a new one.
+    const lost = (why: string): void => {
+      if (this.proc === proc) this.proc = undefined;
+      const error = new Error(`the program starter (${this.path}) ${why}`);
+      for (const p of [...this.byId.values(), ...this.byPid.values()]) p.resolveEnd({ error });
+      this.byId.clear();
+      this.byPid.clear();
+    };
+    proc.once('error', (e) => lost(`could not run: ${e.message}`));
+    proc.once('exit', (code, sig) => lost(sig ? `was killed by ${sig}` : `exited with code ${code}`));
+    proc.stdin.on('error', () => undefined); // reported through 'exit'
+    this.proc = proc;
+    return proc;
+  }
+
+  private read(chunk: string): void {
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop()!;
+    for (const line of lines) {
+      const [tag, a, b, c] = line.split(' ');
+      if (tag === 'S') {
+        const p = this.byId.get(a!);
+        if (!p) continue;
+        this.byId.delete(a!);
+        p.pid = Number(b);
+        this.byPid.set(p.pid, p);
+        if (p.killWith) this.signal(p.pid, p.killWith);
+      } else if (tag === 'E') {
+        const p = this.byId.get(a!);
+        if (!p) continue;
+        this.byId.delete(a!);
+        const code = errnoNames.get(Number(b)) ?? `errno ${b}`;
+        p.resolveEnd({ error: Object.assign(new Error(`spawn ${p.file} ${code}`), { code }) });
+      } else if (tag === 'X') {
+        const pid = Number(a);
+        const p = this.byPid.get(pid);
+        if (!p) continue;
+        this.byPid.delete(pid);
+        const signal = Number(c) > 0 ? (signalNames.get(Number(c)) ?? null) : null;
+        p.resolveEnd({ code: signal ? null : Number(b), signal });
+      }
+    }
+  }
+}
