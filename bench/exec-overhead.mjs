@@ -5,6 +5,7 @@
 //   chain: M stages each reading the previous one's output, cold (serial latency)
 //
 //   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake,node-floor,smke-node-spawn]
+//     [--snakemake-scheduler greedy]
 //
 // node-floor (bench/lib/spawn-floor.mjs) runs the same commands from one bare
 // Node process: what any orchestrator written in Node pays to start them
@@ -109,7 +110,9 @@ const tools = {
   ninja: (j) => ['ninja', ['-j', String(j)]],
   'vfork-floor': (j) => ['python3', [join(root, 'bench/lib/vfork-floor.py'), 'floor.json', String(j)]],
   'node-floor': (j) => [process.execPath, [join(root, 'bench/lib/spawn-floor.mjs'), 'floor.json', String(j)]],
-  snakemake: (j) => ['snakemake', ['-c', String(j), '--quiet']],
+  // --snakemake-scheduler greedy: Snakemake's own advice for large DAGs (its default ILP scheduler
+  // needed more than 9 minutes for 1,000 trivial jobs here).
+  snakemake: (j) => ['snakemake', ['-c', String(j), '--quiet', ...(args['snakemake-scheduler'] ? ['--scheduler', args['snakemake-scheduler']] : [])]],
   smke: (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
   // The same smke with programs started by Node in the pooled workers instead of the program starter.
   'smke-node-spawn': (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain'], { SMKE_PROGRAM_STARTER: 'node' }],
