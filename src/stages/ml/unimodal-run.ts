@@ -186,7 +186,7 @@ async function runSimclr(
   val: Awaited<ReturnType<typeof loadImageSplit>>,
 ): Promise<void> {
   const temperature = p.temperature ?? 0.2;
-  const view = { scaleMin: p.view_scale_min ?? 0.5, flip: p.view_flip ?? false };
+  const view = { scaleMin: p.view_scale_min ?? 0.8, flip: p.view_flip ?? false };
   const projDim = p.proj_dim ?? 64;
   defineLinear(ps, 'simclr.proj1', cfg.dim, cfg.dim);
   defineLinear(ps, 'simclr.proj2', cfg.dim, projDim);
