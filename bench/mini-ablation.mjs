@@ -16,6 +16,8 @@
 //          [--layers K] [--text-steps N] [--untrained text|image] [--glue] [--work DIR]
 //          [--profile pipeline] [--knowledge F] [--train-vocab full|paired]
 //          [--mim-target simclr [--temperature T] [--view-scale S] [--view-flip] [--proj-dim P]]
+//          [--image-steps N] [--image-batch B]
+// --image-steps N / --image-batch B: the image encoder's own step count and batch size (default --unimodal and 32).
 // --profile pipeline takes pipelines/full.smke's mini sizes instead of this bench's historical ones: unimodal 200
 // steps (MIM norm_pix, mask 0.4), S-SMKE 200 steps at lr 5e-4 on the coco, cc3m and cc12m stand-ins' training
 // pairs (seeds 42, 3, 12), a classification set of 10 classes x 50/20 images; explicit options still override.
@@ -50,6 +52,8 @@ const MINI = {
   unimodalSteps: Number(arg('unimodal', pipelineSizes ? 200 : 600)),
   // --text-steps N: the MLM's own step count (the other unimodal models keep --unimodal).
   textSteps: Number(arg('text-steps', arg('unimodal', pipelineSizes ? 200 : 600))),
+  imageSteps: Number(arg('image-steps', arg('unimodal', pipelineSizes ? 200 : 600))),
+  imageBatch: Number(arg('image-batch', 32)),
   smkeSteps: Number(arg('smke', pipelineSizes ? 200 : 150)),
   mimTarget: arg('mim-target', pipelineSizes ? 'norm_pix' : 'pixels'),
   maskRatio: Number(arg('mask-ratio', 0.4)),
@@ -122,7 +126,7 @@ for (const seed of seeds) {
   const simclrTag = Object.entries(MINI.simclr)
     .map(([k, v]) => `-${k}${v}`)
     .join('');
-  const imageTag = `${u}-${MINI.mimTarget}${MINI.maskRatio === 0.4 ? '' : `-m${MINI.maskRatio}`}${simclrTag}${poolTag}`;
+  const imageTag = `${MINI.imageSteps === steps ? u : `u${MINI.imageSteps}`}${MINI.imageBatch === 32 ? '' : `-b${MINI.imageBatch}`}-${MINI.mimTarget}${MINI.maskRatio === 0.4 ? '' : `-m${MINI.maskRatio}`}${simclrTag}${poolTag}`;
   const smkeTag = `s${MINI.smkeSteps}-lr${MINI.smke.lr}${MINI.pairs === 2000 ? '' : `-p${MINI.pairs}`}${MINI.smke.layers === 2 ? '' : `-l${MINI.smke.layers}`}`;
   const unimodal = async (which, name, kind, params) => {
     if (only.length && !only.includes(which)) return undefined;
@@ -134,7 +138,8 @@ for (const seed of seeds) {
   const text = await unimodal('text', `text_encoder-u${MINI.textSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: MINI.textSteps });
   const image = await unimodal('image', `image_encoder-${imageTag}`, 'train.image_encoder', {
     images: poolDir,
-    steps,
+    steps: MINI.imageSteps,
+    batch_size: MINI.imageBatch,
     target: MINI.mimTarget,
     mask_ratio: MINI.maskRatio,
     ...(MINI.mimTarget === 'simclr' ? MINI.simclr : {}),
