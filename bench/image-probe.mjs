@@ -8,7 +8,8 @@
 //
 // Usage: npm run build && nice -n 19 node bench/image-probe.mjs --models name=DIR[,name=DIR...]
 //          [--images DIR] [--steps 300] [--lr 1e-2] [--seed 42] [--pool mean|cls] [--work DIR]
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import { kinds as mlKinds } from '../dist/stages/ml/index.js';
 import { runStage } from './lib/stage-runner.mjs';
 
@@ -33,7 +34,7 @@ for (const [name, model] of models) {
     kinds,
     dir: join(work, 'probes'),
     projectDir: work,
-    name: `probe-${name}-s${steps}-lr${lr}-seed${seed}${pool === 'mean' ? '' : `-${pool}`}`,
+    name: `probe-${name}-${createHash('sha1').update(resolve(model)).digest('hex').slice(0, 8)}-s${steps}-lr${lr}-seed${seed}${pool === 'mean' ? '' : `-${pool}`}`,
     kind: 'finetune.image',
     params: { model, images, mode: 'linear', steps, lr, ...(pool === 'mean' ? {} : { pool }) },
     seed,
