@@ -8,6 +8,7 @@ import { loadModel } from '../../src/ml/models.js';
 import { Rng } from '../../src/data/rng.js';
 import { imageBatch, loadImageSplit, viewBatch } from '../../src/stages/ml/images.js';
 import { trainImageEncoder } from '../../src/stages/ml/unimodal.js';
+import { finetuneImage } from '../../src/stages/ml/finetune.js';
 import { makeCtx, runKind, tinySynthetic } from './harness.js';
 
 // NT-Xent written from SimCLR's definition with plain loops (not from the code under test).
@@ -120,5 +121,12 @@ describe('train.image_encoder with the simclr target', () => {
     expect(config.model).toBe('vit');
     expect(String(config.objective)).toMatch(/simclr/);
     ps.dispose();
+    // The probe gate reads the CLS with finetune.image pool = "cls": only the head trains.
+    const probe = await makeCtx(root, 'simclr-probe');
+    await runKind(finetuneImage, probe.ctx, { model: join(ctx.outDir, 'model'), images: join(syn, 'classify'), mode: 'linear', pool: 'cls', steps: 5, eval_every: 5, batch_size: 8 });
+    const pm = JSON.parse(await readFile(join(probe.ctx.outDir, 'metrics.json'), 'utf8'));
+    expect(pm.accuracy).toBeGreaterThanOrEqual(0);
+    expect(pm.accuracy).toBeLessThanOrEqual(100);
+    expect(pm.trainable_params).toBe(2 * 16 + 16 * 4 + 4);
   }, 300_000);
 });
