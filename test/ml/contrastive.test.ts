@@ -35,16 +35,78 @@ describe('NT-Xent (SimCLR)', () => {
   it('matches hand computations', () => {
     // Two orthogonal images, identical views, t = 1: each row sees its partner at cosine 1 and two others at 0,
     // so every row's loss is -log(e / (e + 2)) = log(1 + 2/e).
-    expect(loss([[1, 0], [0, 1]], [[1, 0], [0, 1]], 1)).toBeCloseTo(Math.log(1 + 2 / Math.E), 5);
+    expect(
+      loss(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        1,
+      ),
+    ).toBeCloseTo(Math.log(1 + 2 / Math.E), 5);
     // Scale does not matter (cosines): the same case with rows of other lengths.
-    expect(loss([[3, 0], [0, 0.5]], [[7, 0], [0, 2]], 1)).toBeCloseTo(Math.log(1 + 2 / Math.E), 5);
+    expect(
+      loss(
+        [
+          [3, 0],
+          [0, 0.5],
+        ],
+        [
+          [7, 0],
+          [0, 2],
+        ],
+        1,
+      ),
+    ).toBeCloseTo(Math.log(1 + 2 / Math.E), 5);
     // Partners swapped (each view's partner is orthogonal to it, the other image's view identical):
     // -log(1 / (1 + e + 1)) = log(2 + e), at t = 1.
-    expect(loss([[1, 0], [0, 1]], [[0, 1], [1, 0]], 1)).toBeCloseTo(Math.log(2 + Math.E), 5);
+    expect(
+      loss(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        [
+          [0, 1],
+          [1, 0],
+        ],
+        1,
+      ),
+    ).toBeCloseTo(Math.log(2 + Math.E), 5);
     // t = 0.5 in the first case: cosines / t = 2 and 0: log(1 + 2 / e^2).
-    expect(loss([[1, 0], [0, 1]], [[1, 0], [0, 1]], 0.5)).toBeCloseTo(Math.log(1 + 2 / Math.E ** 2), 5);
+    expect(
+      loss(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        0.5,
+      ),
+    ).toBeCloseTo(Math.log(1 + 2 / Math.E ** 2), 5);
     // All views equal: chance, log(2B - 1), whatever t.
-    expect(loss([[1, 1], [1, 1], [1, 1]], [[2, 2], [1, 1], [3, 3]], 0.1)).toBeCloseTo(Math.log(5), 4);
+    expect(
+      loss(
+        [
+          [1, 1],
+          [1, 1],
+          [1, 1],
+        ],
+        [
+          [2, 2],
+          [1, 1],
+          [3, 3],
+        ],
+        0.1,
+      ),
+    ).toBeCloseTo(Math.log(5), 4);
   });
 
   it('matches the plain-loop reference on random projections', () => {
@@ -65,9 +127,31 @@ describe('NT-Xent (SimCLR)', () => {
     expect(() => ntXentLoss(tf.tensor2d([[1, 0]]), tf.tensor2d([[1, 0]]), 1)).toThrow(/at least 2/);
     // Image 0's views agree, image 1's second view is nearer image 0's: rows 0, 2 hit; row 1 (0,1) finds
     // row 3 (0.6,0.8) at 0.8 over row 0/2 at 0; row 3 finds row 1 at 0.8 over rows 0/2 at 0.6: all 4 hit.
-    expect(ntXentAccuracy(tf.tensor2d([[1, 0], [0, 1]]), tf.tensor2d([[1, 0], [0.6, 0.8]]))).toBe(1);
+    expect(
+      ntXentAccuracy(
+        tf.tensor2d([
+          [1, 0],
+          [0, 1],
+        ]),
+        tf.tensor2d([
+          [1, 0],
+          [0.6, 0.8],
+        ]),
+      ),
+    ).toBe(1);
     // Swapped partners: no row finds its own.
-    expect(ntXentAccuracy(tf.tensor2d([[1, 0], [0, 1]]), tf.tensor2d([[0, 1], [1, 0]]))).toBe(0);
+    expect(
+      ntXentAccuracy(
+        tf.tensor2d([
+          [1, 0],
+          [0, 1],
+        ]),
+        tf.tensor2d([
+          [0, 1],
+          [1, 0],
+        ]),
+      ),
+    ).toBe(0);
   });
 
   it('a few gradient steps on free projections reduce it', () => {
@@ -123,7 +207,15 @@ describe('train.image_encoder with the simclr target', () => {
     ps.dispose();
     // The probe gate reads the CLS with finetune.image pool = "cls": only the head trains.
     const probe = await makeCtx(root, 'simclr-probe');
-    await runKind(finetuneImage, probe.ctx, { model: join(ctx.outDir, 'model'), images: join(syn, 'classify'), mode: 'linear', pool: 'cls', steps: 5, eval_every: 5, batch_size: 8 });
+    await runKind(finetuneImage, probe.ctx, {
+      model: join(ctx.outDir, 'model'),
+      images: join(syn, 'classify'),
+      mode: 'linear',
+      pool: 'cls',
+      steps: 5,
+      eval_every: 5,
+      batch_size: 8,
+    });
     const pm = JSON.parse(await readFile(join(probe.ctx.outDir, 'metrics.json'), 'utf8'));
     expect(pm.accuracy).toBeGreaterThanOrEqual(0);
     expect(pm.accuracy).toBeLessThanOrEqual(100);
