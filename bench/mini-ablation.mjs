@@ -15,6 +15,9 @@
 //          [--mask-ratio X] [--pairs N] [--image-pool N] [--arms pretrained,random] [--only teacher,text,image]
 //          [--layers K] [--text-steps N] [--untrained text|image] [--glue] [--work DIR]
 //          [--profile pipeline] [--knowledge F] [--train-vocab full|paired]
+//          [--mim-target simclr [--temperature T] [--view-scale S] [--view-flip] [--proj-dim P]]
+//          [--image-steps N] [--image-batch B]
+// --image-steps N / --image-batch B: the image encoder's own step count and batch size (default --unimodal and 32).
 // --profile pipeline takes pipelines/full.smke's mini sizes instead of this bench's historical ones: unimodal 200
 // steps (MIM norm_pix, mask 0.4), S-SMKE 200 steps at lr 5e-4 on the coco, cc3m and cc12m stand-ins' training
 // pairs (seeds 42, 3, 12), a classification set of 10 classes x 50/20 images; explicit options still override.
@@ -49,11 +52,20 @@ const MINI = {
   unimodalSteps: Number(arg('unimodal', pipelineSizes ? 200 : 600)),
   // --text-steps N: the MLM's own step count (the other unimodal models keep --unimodal).
   textSteps: Number(arg('text-steps', arg('unimodal', pipelineSizes ? 200 : 600))),
+  imageSteps: Number(arg('image-steps', arg('unimodal', pipelineSizes ? 200 : 600))),
+  imageBatch: Number(arg('image-batch', 32)),
   smkeSteps: Number(arg('smke', pipelineSizes ? 200 : 150)),
   mimTarget: arg('mim-target', pipelineSizes ? 'norm_pix' : 'pixels'),
   maskRatio: Number(arg('mask-ratio', 0.4)),
   pairs: Number(arg('pairs', 2000)),
   imagePool: Number(arg('image-pool', 0)),
+  // --mim-target simclr: the image encoder's SimCLR settings (train.image_encoder's own defaults when not given).
+  simclr: {
+    ...(arg('temperature') ? { temperature: Number(arg('temperature')) } : {}),
+    ...(arg('view-scale') ? { view_scale_min: Number(arg('view-scale')) } : {}),
+    ...(process.argv.includes('--view-flip') ? { view_flip: true } : {}),
+    ...(arg('proj-dim') ? { proj_dim: Number(arg('proj-dim')) } : {}),
+  },
   smke: {
     batch_size: 32,
     lr: Number(arg('smke-lr', pipelineSizes ? 5e-4 : 1e-3)),
@@ -111,7 +123,10 @@ for (const seed of seeds) {
   const steps = MINI.unimodalSteps;
   const u = `u${steps}`;
   const poolTag = MINI.imagePool ? `-pool${MINI.imagePool}` : MINI.pairs === 2000 ? '' : `-p${MINI.pairs}`;
-  const imageTag = `${u}-${MINI.mimTarget}${MINI.maskRatio === 0.4 ? '' : `-m${MINI.maskRatio}`}${poolTag}`;
+  const simclrTag = Object.entries(MINI.simclr)
+    .map(([k, v]) => `-${k}${v}`)
+    .join('');
+  const imageTag = `${MINI.imageSteps === steps ? u : `u${MINI.imageSteps}`}${MINI.imageBatch === 32 ? '' : `-b${MINI.imageBatch}`}-${MINI.mimTarget}${MINI.maskRatio === 0.4 ? '' : `-m${MINI.maskRatio}`}${simclrTag}${poolTag}`;
   const smkeTag = `s${MINI.smkeSteps}-lr${MINI.smke.lr}${MINI.pairs === 2000 ? '' : `-p${MINI.pairs}`}${MINI.smke.layers === 2 ? '' : `-l${MINI.smke.layers}`}`;
   const unimodal = async (which, name, kind, params) => {
     if (only.length && !only.includes(which)) return undefined;
@@ -123,9 +138,11 @@ for (const seed of seeds) {
   const text = await unimodal('text', `text_encoder-u${MINI.textSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: MINI.textSteps });
   const image = await unimodal('image', `image_encoder-${imageTag}`, 'train.image_encoder', {
     images: poolDir,
-    steps,
+    steps: MINI.imageSteps,
+    batch_size: MINI.imageBatch,
     target: MINI.mimTarget,
     mask_ratio: MINI.maskRatio,
+    ...(MINI.mimTarget === 'simclr' ? MINI.simclr : {}),
   });
   if (only.length) continue;
   const row = { seed };

@@ -142,10 +142,9 @@ export async function runFinetuneImage(ctx: StageContext, p: FinetuneImageParams
   model.ps.setTrainable('image.norm', false);
   defineLayerNorm(model.ps, 'probe.ln', cfg.dim);
   defineLinear(model.ps, 'probe.out', cfg.dim, nc);
-  const logits = (images: tf.Tensor) => {
-    const patches = imageTokens(model, images).slice([0, 1, 0], [-1, -1, -1]);
-    return linear(model.ps, 'probe.out', layerNorm(model.ps, 'probe.ln', tf.mean(patches, 1), 1e-6));
-  };
+  const pooled = (tokens: tf.Tensor) =>
+    p.pool === 'cls' ? tokens.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]) : tf.mean(tokens.slice([0, 1, 0], [-1, -1, -1]), 1);
+  const logits = (images: tf.Tensor) => linear(model.ps, 'probe.out', layerNorm(model.ps, 'probe.ln', pooled(imageTokens(model, images)), 1e-6));
   const s = cfg.imageSize,
     b = p.batch_size;
   const labels = (split: NonNullable<typeof train>, idx: number[]) => idx.map((i) => split.records[i]!.label!);

@@ -49,6 +49,12 @@ const finetuneImageParams = {
     model: path('Checkpoint with an image encoder (train.s_smke checkpoint, or a vit model).'),
     images: path('Image-class dataset.'),
     mode: { type: 'string', enum: ['linear', 'full'], default: 'linear' },
+    // No schema default, so that adding it left existing stages' keys unchanged: 'mean' when not given.
+    pool: {
+      type: 'string',
+      enum: ['mean', 'cls'],
+      description: "What the head reads: 'mean' the mean of the patch tokens (default), 'cls' the CLS token's output (what S-SMKE's shared block starts from).",
+    },
     val_split: { type: 'string', default: 'val' },
     data: DATA_MODE,
     weight_decay: num(0.01),

@@ -74,12 +74,39 @@ export function imageBatch(split: ImageSplit, idx: number[], rng?: Rng, jitter =
   return out;
 }
 
-/** A random square crop of 90-100% of the area, resized back to `s` (bilinear) and flipped half the time, into `dst`. */
-function cropFlip(src: Uint8Array, s: number, rng: Rng, dst: Uint8Array): void {
-  const side = s * Math.sqrt(0.9 + 0.1 * rng.next());
+/**
+ * Two views of each chosen image for a contrastive objective (src/ml/contrastive.ts):
+ * [2B, size, size, 3] normalised pixels, the B first views then the B second ones.
+ * Each view is an independent random square crop of `scaleMin`-100% of the area,
+ * resized back (bilinear), flipped half the time only with `flip`, and no colour
+ * jitter: colour is what the synthetic world's classes and captions name (and
+ * left/right its positions, hence no flip by default).
+ */
+export function viewBatch(split: ImageSplit, idx: number[], rng: Rng, opts: { scaleMin: number; flip: boolean }): Float32Array {
+  const s = split.size,
+    per = s * s * 3;
+  const spec: AugmentSpec = { size: s, train: true };
+  const out = new Float32Array(2 * idx.length * per);
+  const cropped = new Uint8Array(per);
+  for (let v = 0; v < 2; v++)
+    idx.forEach((n, b) => {
+      cropFlip(split.pixels.subarray(n * per, (n + 1) * per), s, rng, cropped, opts.scaleMin, 1 - opts.scaleMin, opts.flip);
+      normalise(cropped, 3, s * s, spec, undefined, out, (v * idx.length + b) * per);
+    });
+  return out;
+}
+
+/**
+ * A random square crop of `scaleMin`-(`scaleMin` + `scaleSpan`) of the area
+ * (90-100% for the reference's training batches), resized back to `s` (bilinear) and, with
+ * `flip`, flipped half the time, into `dst`.
+ */
+function cropFlip(src: Uint8Array, s: number, rng: Rng, dst: Uint8Array, scaleMin = 0.9, scaleSpan = 0.1, flipping = true): void {
+  // (min, span) rather than min alone: 0.9 + 0.1 * r is not 0.9 + (1 - 0.9) * r in floating point, and the reference's batches stay bit-identical.
+  const side = s * Math.sqrt(scaleMin + scaleSpan * rng.next());
   const x0 = rng.next() * (s - side),
     y0 = rng.next() * (s - side);
-  const flip = rng.chance(0.5);
+  const flip = flipping && rng.chance(0.5);
   const step = side / s;
   for (let y = 0; y < s; y++) {
     const sy = Math.min(s - 1, y0 + (y + 0.5) * step - 0.5);

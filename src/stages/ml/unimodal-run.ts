@@ -18,13 +18,14 @@ import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
 import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
 import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
+import { ntXentAccuracy, ntXentLoss } from '../../ml/contrastive.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
 import { setupBackend, writeMetrics } from './common.js';
 import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
-import { epochBatches, imageBatch, loadImageSplit } from './images.js';
+import { epochBatches, imageBatch, loadImageSplit, viewBatch } from './images.js';
 import { inBatches, scheduleParams, trainLoop } from './loop.js';
 
 // Initial weights come from (seed, kind): with one pipeline-wide seed, two
@@ -93,6 +94,7 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
   const ps = new ParamStore(deriveSeed(ctx.seed, 'init', 'train.image_encoder'));
   defineVit(ps, 'image', cfg, { maskToken: true });
   const d2v = p.target === 'data2vec';
+  if (p.target === 'simclr') return runSimclr(ctx, p, cfg, ps, train, val);
   // The head maps the student's tokens to what is regressed: a patch's pixels, or a teacher feature.
   defineLinear(ps, 'mim.head', cfg.dim, d2v ? cfg.dim : cfg.patchSize * cfg.patchSize * 3);
   // data2vec's teacher: the same encoder (no mask token), starting as a copy of the student, then its EMA.
@@ -166,6 +168,80 @@ export async function runImageEncoder(ctx: StageContext, p: TrainImageEncoderPar
   await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, params: ps.count('image.') });
   ps.dispose();
   teacher?.dispose();
+}
+
+/**
+ * `target = "simclr"`: SimCLR on unpaired images (src/ml/contrastive.ts). A
+ * projection MLP (width -> width, GELU, -> proj_dim; SimCLR's head, dropped
+ * after pretraining) maps the encoder's CLS output (after its final norm) of
+ * each view; NT-Xent within the batch. Nothing is masked, so the encoder's
+ * mask token stays as initialised.
+ */
+async function runSimclr(
+  ctx: StageContext,
+  p: TrainImageEncoderParams,
+  cfg: VitConfig,
+  ps: ParamStore,
+  train: Awaited<ReturnType<typeof loadImageSplit>>,
+  val: Awaited<ReturnType<typeof loadImageSplit>>,
+): Promise<void> {
+  const temperature = p.temperature ?? 0.2;
+  const view = { scaleMin: p.view_scale_min ?? 0.8, flip: p.view_flip ?? false };
+  const projDim = p.proj_dim ?? 64;
+  defineLinear(ps, 'simclr.proj1', cfg.dim, cfg.dim);
+  defineLinear(ps, 'simclr.proj2', cfg.dim, projDim);
+  const project = (images: tf.Tensor) => {
+    const cls = vitForward(ps, 'image', cfg, images).slice([0, 0, 0], [-1, 1, -1]).squeeze([1]);
+    return linear(ps, 'simclr.proj2', gelu(linear(ps, 'simclr.proj1', cls)));
+  };
+  const s = cfg.imageSize;
+  const views = (split: typeof train, idx: number[], rng: Rng) => {
+    const z = project(tf.tensor4d(viewBatch(split, idx, rng, view), [2 * idx.length, s, s, 3]));
+    return [z.slice([0, 0], [idx.length, -1]), z.slice([idx.length, 0], [idx.length, -1])] as const;
+  };
+  const batches = epochBatches(train.records.length, p.batch_size, ctx.seed);
+  let valLoss = NaN,
+    valAcc = NaN;
+  const { finalLoss } = await trainLoop({
+    ctx,
+    ps,
+    ...scheduleParams(p),
+    batchSize: p.batch_size,
+    loss: (step) => {
+      const [z1, z2] = views(train, batches(step), new Rng(deriveSeed(ctx.seed, 'aug', step)));
+      return ntXentLoss(z1, z2, temperature);
+    },
+    evaluate: async (step) => {
+      // Fixed views of the val images, in batches of the training size (the loss depends on the batch size).
+      const rng = new Rng(deriveSeed(ctx.seed, 'val-views'));
+      let loss = 0,
+        acc = 0,
+        n = 0;
+      for (let i = 0; i + 2 <= val.records.length; i += p.batch_size) {
+        const idx = Array.from({ length: Math.min(p.batch_size, val.records.length - i) }, (_, k) => i + k);
+        if (idx.length < 2) break;
+        const [l, a] = tf.tidy(() => {
+          const [z1, z2] = views(val, idx, rng);
+          return [ntXentLoss(z1, z2, temperature).dataSync()[0]!, ntXentAccuracy(z1, z2)];
+        });
+        loss += l;
+        acc += a;
+        n++;
+      }
+      valLoss = loss / n;
+      valAcc = acc / n;
+      ctx.metric('val_loss', valLoss, step);
+      ctx.metric('val_view_accuracy', valAcc, step);
+    },
+  });
+  await saveCheckpoint(join(ctx.outDir, 'model'), ps, {
+    model: 'vit',
+    vit: cfg,
+    trained_by: 'train.image_encoder',
+    objective: `simclr (NT-Xent on the CLS's projection, temperature ${temperature}, crops ${view.scaleMin}-1${view.flip ? ', flips' : ''})`,
+  });
+  await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, val_view_accuracy: valAcc * 100, params: ps.count('image.') });
+  ps.dispose();
 }
 
 /** BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random token, 10% unchanged. */

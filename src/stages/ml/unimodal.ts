@@ -44,11 +44,21 @@ const trainImageEncoderParams = {
     mask_ratio: { type: 'number', minimum: 0.05, maximum: 0.95, default: 0.4 },
     target: {
       type: 'string',
-      enum: ['norm_pix', 'pixels', 'data2vec'],
+      enum: ['norm_pix', 'pixels', 'data2vec', 'simclr'],
       default: 'norm_pix',
       description:
-        "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour), 'data2vec' the features of an EMA teacher that sees the whole image (its top_k blocks' MLP outputs, instance-normalised, averaged, layer-normalised), the CLS regressing their mean.",
+        "What hidden patches regress: 'norm_pix' per-patch normalised pixels (MAE), 'pixels' the normalised image (keeps colour), 'data2vec' the features of an EMA teacher that sees the whole image (its top_k blocks' MLP outputs, instance-normalised, averaged, layer-normalised), the CLS regressing their mean. 'simclr' masks nothing: two crops of each image (no colour jitter), an MLP projection of the CLS, and SimCLR's NT-Xent loss within the batch.",
     },
+    // simclr's settings have no schema default, so that adding them left the keys of existing stages unchanged; the defaults are in unimodal-run.ts.
+    temperature: { type: 'number', exclusiveMinimum: 0, description: 'simclr: the softmax temperature of the cosine similarities (default 0.2).' },
+    view_scale_min: {
+      type: 'number',
+      minimum: 0.05,
+      maximum: 1,
+      description: "simclr: smallest crop of a view, as a share of the image's area (default 0.8: smaller crops cut objects out of the 32 px scenes).",
+    },
+    view_flip: { type: 'boolean', description: 'simclr: flip views horizontally half the time (default false: left/right is a caption attribute).' },
+    proj_dim: { type: 'integer', minimum: 2, description: "simclr: output width of the CLS's projection MLP (default 64)." },
     top_k: int(2, 1, "data2vec: how many of the teacher's last blocks the target averages (at most depth)."),
     ema_start: { type: 'number', minimum: 0, maximum: 1, default: 0.99, description: "data2vec: the teacher's EMA decay at the first update." },
     ema_end: { type: 'number', minimum: 0, maximum: 1, default: 0.999, description: 'data2vec: the EMA decay at the last update (linear in between).' },
