@@ -32,6 +32,18 @@ export function clipLoss(a: tf.Tensor, b: tf.Tensor, logScale: tf.Tensor): tf.Sc
   return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
 }
 
+/**
+ * InfoNCE between two views: row i of `a` and of `b` [B, D] (not normalised) are two views of item i, every other
+ * row of the batch a negative. logits_ij = cos(a_i, b_j) / temperature; L = (CE(a->b) + CE(b->a)) / 2 with the
+ * diagonal as labels (the symmetric form; SimCSE's unsupervised loss is the a->b half). The text pretraining's
+ * sentence objective (train.mlm `sentence_weight`).
+ */
+export function infoNceLoss(a: tf.Tensor, b: tf.Tensor, temperature: number): tf.Scalar {
+  const unit = (x: tf.Tensor) => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', -1, true), 1e-12));
+  const logits = tf.div(tf.matMul(unit(a), unit(b), false, true), temperature);
+  return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
+}
+
 /** c = exp(log(1/0.07)): the KD temperature, fixed (the S-SMKE paper; docs/ml.md). */
 export const KD_SCALE = 1 / 0.07;
 /** Logit scales are clamped to [0, ln 100] after every step. */

@@ -16,12 +16,13 @@ import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textForward, type TextConfig } from '../../ml/text.js';
-import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
+import { defineLayerNorm, defineLinear, gelu, l2normalize, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
 import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
+import { diagonalAccuracy, infoNceLoss } from '../../ml/losses.js';
 import { setupBackend, writeMetrics } from './common.js';
 import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
 import { epochBatches, imageBatch, loadImageSplit } from './images.js';
@@ -217,17 +218,22 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = p.batch_size;
-  const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
-    const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
-    const t = cfg.maxLen;
+  const t = cfg.maxLen;
+  // With the sentence objective each row is masked twice (view 1 draws its masks first, as MLM alone does).
+  const twoViews = p.sentence_weight > 0;
+  const mlmParts = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
+    const rate = twoViews ? p.sentence_mask_rate : undefined;
+    const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng, rate));
+    if (twoViews) m.push(...rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng, rate)));
+    const attn = twoViews ? [...rows, ...rows] : rows;
     const ids = tf.tensor2d(
       m.flatMap((x) => x.input),
-      [rows.length, t],
+      [m.length, t],
       'int32',
     );
     const mask = tf.tensor2d(
-      rows.flatMap((r) => r.mask),
-      [rows.length, t],
+      attn.flatMap((r) => r.mask),
+      [m.length, t],
       'int32',
     );
     const h = textForward(ps, 'text', cfg, { ids, mask });
@@ -243,10 +249,24 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
       cfg.vocabSize,
     );
     const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
-    return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
+    const mlm = tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
+    if (!twoViews) return { mlm };
+    // The CLS output of the last block (what S-SMKE's shared block reads for text) of each view.
+    const cls = h.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]);
+    const [c1, c2] = [cls.slice([0, 0], [rows.length, -1]), cls.slice([rows.length, 0], [rows.length, -1])];
+    const sentence = infoNceLoss(c1, c2, p.sentence_temperature);
+    const sentenceAcc = diagonalAccuracy(tf.matMul(l2normalize(c1), l2normalize(c2), false, true));
+    return { mlm, sentence, sentenceAcc };
+  };
+  const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
+    const r = mlmParts(rows, rng);
+    if (!r.sentence) return r.mlm;
+    return tf.add(tf.mul(r.mlm, p.mlm_weight), tf.mul(r.sentence, p.sentence_weight)) as tf.Scalar;
   };
   const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let valLoss = NaN;
+  let valSentence = NaN;
+  let valSentenceAcc = NaN;
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
@@ -259,20 +279,45 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
       ),
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
-      const out = await inBatches(valEnc.length, 64, (idx) =>
-        mlmLoss(
+      // val_loss stays the MLM loss alone (its perplexity is comparable with and without the sentence objective).
+      const out = await inBatches(valEnc.length, 64, (idx) => {
+        const r = mlmParts(
           idx.map((i) => valEnc[i]!),
           rng,
-        ).reshape([1]),
-      );
-      valLoss = out.data.reduce((a, c) => a + c, 0) / Math.max(1, out.data.length);
+        );
+        return r.sentence ? tf.stack([r.mlm, r.sentence, r.sentenceAcc]).reshape([1, 3]) : r.mlm.reshape([1]);
+      });
+      const col = (k: number) => {
+        const xs = Array.from({ length: out.data.length / out.cols }, (_, i) => out.data[i * out.cols + k]!);
+        return xs.reduce((a, c) => a + c, 0) / Math.max(1, xs.length);
+      };
+      valLoss = col(0);
       ctx.metric('val_loss', valLoss, step);
+      if (twoViews) {
+        [valSentence, valSentenceAcc] = [col(1), col(2)];
+        ctx.metric('val_sentence_loss', valSentence, step);
+        ctx.metric('val_sentence_accuracy', valSentenceAcc, step);
+      }
     },
   });
   const dir = join(ctx.outDir, 'model');
   await mkdir(dir, { recursive: true });
-  await saveCheckpoint(dir, ps, { model: 'text', text: cfg, trained_by: 'train.mlm', objective: 'masked language modelling' });
+  await saveCheckpoint(dir, ps, {
+    model: 'text',
+    text: cfg,
+    trained_by: 'train.mlm',
+    objective: twoViews
+      ? `masked language modelling (weight ${p.mlm_weight}) + two-view InfoNCE over the CLS (weight ${p.sentence_weight}, temperature ${p.sentence_temperature}, views masked at ${p.sentence_mask_rate})`
+      : 'masked language modelling',
+  });
   await writeFile(join(dir, VOCAB_FILE), tok.toVocabText());
-  await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, val_perplexity: Math.exp(valLoss), vocab_size: tok.size, params: ps.count('text.') });
+  await writeMetrics(ctx, {
+    loss: finalLoss,
+    val_loss: valLoss,
+    val_perplexity: Math.exp(valLoss),
+    ...(twoViews ? { val_sentence_loss: valSentence, val_sentence_accuracy: valSentenceAcc * 100 } : {}),
+    vocab_size: tok.size,
+    params: ps.count('text.'),
+  });
   ps.dispose();
 }

@@ -89,6 +89,14 @@ const trainMlmParams = {
     heads: int(4, 1),
     mlp_ratio: int(2, 1),
     eval_every: int(100),
+    // A sentence-level objective beside MLM (unsupervised SimCSE-style; off at 0): each sentence is masked twice
+    // independently, both views go through the encoder, and an InfoNCE loss over their CLS vectors (the other
+    // sentences of the batch as negatives) trains the CLS that S-SMKE's shared block starts from, which MLM
+    // alone never trains. The MLM loss is then the mean over both views' masked tokens.
+    sentence_weight: { type: 'number', minimum: 0, default: 0, description: 'Weight of the two-view InfoNCE loss over the CLS (0: MLM only, as before).' },
+    sentence_temperature: { type: 'number', exclusiveMinimum: 0, default: 0.05, description: "InfoNCE temperature (SimCSE's 0.05)." },
+    sentence_mask_rate: { type: 'number', minimum: 0, maximum: 1, default: 0.15, description: "Share of tokens masked in each view when sentence_weight > 0 (BERT's 15%; MLM predicts the masked ones)." },
+    mlm_weight: { type: 'number', minimum: 0, default: 1, description: 'Weight of the MLM loss (0 with sentence_weight > 0: the sentence objective alone).' },
     ...TRAIN_COMMON,
     steps: int(300),
     lr: num(2e-3),
