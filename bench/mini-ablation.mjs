@@ -15,9 +15,11 @@
 //          [--mask-ratio X] [--pairs N] [--image-pool N] [--arms pretrained,random] [--only teacher,text,image]
 //          [--layers K] [--text-steps N] [--untrained text|image] [--glue] [--work DIR]
 //          [--profile pipeline] [--knowledge F] [--train-vocab full|paired]
-//          [--sentence W] [--sentence-temp T] [--mlm-weight W] [--sentence-mask R]
+//          [--sentence W] [--sentence-temp T] [--mlm-weight W] [--sentence-mask R] [--sentence-objective infonce|decoder] [--decoder-mask R] [--hard-negatives]
 // --sentence W gives the MLM a sentence-level objective beside it (train.mlm `sentence_weight`: a two-view InfoNCE
-// over the CLS, temperature --sentence-temp, default 0.05, views masked at --sentence-mask, default 0.15; --mlm-weight 0 drops the MLM loss); its text encoder and
+// over the CLS, temperature --sentence-temp, default 0.05, views masked at --sentence-mask, default 0.15; --mlm-weight 0 drops the MLM loss; --sentence-objective decoder: a CLS-conditioned one-block decoder of a copy masked
+// at --decoder-mask, default 0.6, instead of the InfoNCE; --hard-negatives: each sentence's hard negative is itself
+// with its masked tokens swapped for the MLM head's samples); its text encoder and
 // the pretrained arm are named by it, the random arm (which reads only the vocabulary) is shared.
 // --profile pipeline takes pipelines/full.smke's mini sizes instead of this bench's historical ones: unimodal 200
 // steps (MIM norm_pix, mask 0.4), S-SMKE 200 steps at lr 5e-4 on the coco, cc3m and cc12m stand-ins' training
@@ -73,9 +75,9 @@ const MINI = {
     trainVocabulary: arg('train-vocab', 'full'),
   },
 };
-const SENTENCE = { weight: Number(arg('sentence', 0)), temperature: Number(arg('sentence-temp', 0.05)), mlm: Number(arg('mlm-weight', 1)), maskRate: Number(arg('sentence-mask', 0.15)) };
-const sentenceTag = SENTENCE.weight ? `-sim${SENTENCE.weight}${SENTENCE.temperature === 0.05 ? '' : `-tau${SENTENCE.temperature}`}${SENTENCE.mlm === 1 ? '' : `-mlm${SENTENCE.mlm}`}${SENTENCE.maskRate === 0.15 ? '' : `-vm${SENTENCE.maskRate}`}` : '';
-const sentenceParams = SENTENCE.weight ? { sentence_weight: SENTENCE.weight, sentence_temperature: SENTENCE.temperature, mlm_weight: SENTENCE.mlm, sentence_mask_rate: SENTENCE.maskRate } : {};
+const SENTENCE = { weight: Number(arg('sentence', 0)), temperature: Number(arg('sentence-temp', 0.05)), mlm: Number(arg('mlm-weight', 1)), maskRate: Number(arg('sentence-mask', 0.15)), objective: arg('sentence-objective', 'infonce'), decoderMask: Number(arg('decoder-mask', 0.6)), hard: process.argv.includes('--hard-negatives') };
+const sentenceTag = SENTENCE.weight ? `-${SENTENCE.objective === 'infonce' ? 'sim' : 'retro'}${SENTENCE.weight}${SENTENCE.temperature === 0.05 ? '' : `-tau${SENTENCE.temperature}`}${SENTENCE.mlm === 1 ? '' : `-mlm${SENTENCE.mlm}`}${SENTENCE.maskRate === 0.15 ? '' : `-vm${SENTENCE.maskRate}`}${SENTENCE.objective === 'infonce' ? '' : `-dec${SENTENCE.decoderMask}`}${SENTENCE.hard ? '-hard' : ''}` : '';
+const sentenceParams = SENTENCE.weight ? { sentence_weight: SENTENCE.weight, sentence_temperature: SENTENCE.temperature, mlm_weight: SENTENCE.mlm, sentence_mask_rate: SENTENCE.maskRate, sentence_objective: SENTENCE.objective, decoder_mask_rate: SENTENCE.decoderMask, sentence_hard_negatives: SENTENCE.hard } : {};
 const dataTag = `${MINI.data.knowledgeFraction ? `-k${MINI.data.knowledgeFraction}` : ''}${MINI.data.trainVocabulary === 'full' ? '' : `-v${MINI.data.trainVocabulary}`}`;
 const glue = process.argv.includes('--glue');
 // --arms pretrained (or random) runs one arm: two processes run the arms side by side, a third prints the table.
@@ -175,7 +177,7 @@ const stat = (xs) => {
 };
 const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
 const out = [
-  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${SENTENCE.weight ? ` + sentence InfoNCE (weight ${SENTENCE.weight}, temperature ${SENTENCE.temperature}, views masked at ${SENTENCE.maskRate}, MLM weight ${SENTENCE.mlm})` : ''}, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
+  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${SENTENCE.weight ? ` + ${SENTENCE.objective === 'infonce' ? `sentence InfoNCE (weight ${SENTENCE.weight}, temperature ${SENTENCE.temperature}, views masked at ${SENTENCE.maskRate}${SENTENCE.hard ? ', MLM-sampled hard negatives' : ''}` : `CLS-conditioned decoder (weight ${SENTENCE.weight}, copy masked at ${SENTENCE.decoderMask}`}, MLM weight ${SENTENCE.mlm})` : ''}, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
   '',
   '| metric | pretrained init | random init | held |',
   '|---|---|---|---|',
