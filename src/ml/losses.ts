@@ -43,8 +43,9 @@ export function infoNceLoss(a: tf.Tensor, b: tf.Tensor, temperature: number, har
   const unit = (x: tf.Tensor) => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', -1, true), 1e-12));
   const logits = tf.div(tf.matMul(unit(a), unit(b), false, true), temperature);
   if (!hard) return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
-  // Hard negatives (`neg` [B, D], one per row; `valid[k]` false leaves row k's out): every a_i also scores
-  // cos(a_i, neg_k) / temperature for each valid k, as extra columns of the a->b direction; b->a is unchanged.
+  // Hard negatives (`neg` [B, D], one made from each row; `valid[k]` false leaves neg_k out): every a_i also scores
+  // cos(a_i, neg_k) / temperature for each valid k (all of the batch's, as SimCSE's supervised loss), as extra
+  // columns of the a->b direction; b->a is unchanged.
   const n = a.shape[0]!;
   const off = tf.tensor1d(hard.valid.map((v) => (v ? 0 : -1e9)));
   const extra = tf.add(tf.div(tf.matMul(unit(a), unit(hard.neg), false, true), temperature), off.reshape([1, n]));

@@ -272,6 +272,27 @@ describe('two-view InfoNCE (train.mlm sentence objective)', () => {
       ),
     ).toBeCloseTo(ab, 6);
   });
+  it('hard negatives add columns to the a->b direction only, invalid ones left out', () => {
+    const eye = [
+      [1, 0],
+      [0, 1],
+    ];
+    // Every row also scores each valid negative (SimCSE's supervised form: all of the batch's hard negatives are
+    // columns): neg_0 = [0, 1] gives row 0 cos 0 and row 1 cos 1; neg_1 is invalid. b->a: columns of eye.
+    const ab = (lse([1, 0, 0]) - 1 + (lse([0, 1, 1]) - 1)) / 2;
+    const ba = Math.log(1 + Math.exp(-1));
+    const l = infoNceLoss(tf.tensor2d(eye), tf.tensor2d(eye), 1, {
+      neg: tf.tensor2d([
+        [0, 1],
+        [1, 0],
+      ]),
+      valid: [true, false],
+    });
+    expect(val(l)).toBeCloseTo((ab + ba) / 2, 6);
+    // Hard negatives equal to the positives: each a->b row is lse([1, 0, 1, 0]) - 1.
+    const l2 = infoNceLoss(tf.tensor2d(eye), tf.tensor2d(eye), 1, { neg: tf.tensor2d(eye), valid: [true, true] });
+    expect(val(l2)).toBeCloseTo((lse([1, 0, 1, 0]) - 1 + ba) / 2, 6);
+  });
   it('equals the definition on random batches', () => {
     const rng = new Rng(7);
     for (const [b, d, tau] of [

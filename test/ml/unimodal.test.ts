@@ -115,6 +115,34 @@ describe('unimodal pretraining kinds', () => {
     expect(config.model).toBe('text');
     ps.dispose();
   }, 120_000);
+
+  it('train.mlm with the decoder objective and with hard negatives runs and lowers its loss', async () => {
+    for (const extra of [{ sentence_objective: 'decoder' }, { sentence_hard_negatives: true }]) {
+      const { ctx, rec } = await makeCtx(root, `mlm-${Object.keys(extra)[0]}`);
+      const steps = 30;
+      await runKind(trainMlm, ctx, {
+        corpus: join(syn, 'corpus'),
+        vocab_size: 200,
+        max_len: 16,
+        width: 32,
+        depth: 2,
+        heads: 2,
+        batch_size: 16,
+        steps,
+        eval_every: steps,
+        lr: 3e-3,
+        sentence_weight: 1,
+        ...extra,
+      });
+      const losses = rec.metrics.filter((x) => x.name === 'loss' && x.step !== undefined).map((x) => x.value);
+      const head = losses.slice(0, 3).reduce((a, b) => a + b) / 3,
+        tail = losses.slice(-3).reduce((a, b) => a + b) / 3;
+      expect(tail).toBeLessThan(head * 0.9);
+      const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
+      expect(Number.isFinite(m.val_sentence_loss)).toBe(true);
+      expect(Number.isFinite(m.val_loss)).toBe(true);
+    }
+  }, 120_000);
 });
 
 describe('BERT masking', () => {
