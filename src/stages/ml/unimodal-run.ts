@@ -217,6 +217,8 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
   // words look alike after the embedding LayerNorm.
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
   const objective = p.sentence_weight > 0 ? p.sentence_objective : 'none';
+  // A weight without a known objective would silently train MLM alone (as a schema older than this code did once).
+  if (objective !== 'none' && objective !== 'infonce' && objective !== 'decoder') throw new Error(`train.mlm: unknown sentence_objective '${String(objective)}'`);
   if (objective === 'decoder') defineBlock(ps, 'retro.block', textBlockConfig(cfg));
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = p.batch_size;
