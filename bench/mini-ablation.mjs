@@ -75,9 +75,29 @@ const MINI = {
     trainVocabulary: arg('train-vocab', 'full'),
   },
 };
-const SENTENCE = { weight: Number(arg('sentence', 0)), temperature: Number(arg('sentence-temp', 0.05)), mlm: Number(arg('mlm-weight', 1)), maskRate: Number(arg('sentence-mask', 0.15)), objective: arg('sentence-objective', 'infonce'), decoderMask: Number(arg('decoder-mask', 0.6)), hard: process.argv.includes('--hard-negatives') };
-const sentenceTag = SENTENCE.weight ? `-${SENTENCE.objective === 'infonce' ? 'sim' : 'retro'}${SENTENCE.weight}${SENTENCE.temperature === 0.05 ? '' : `-tau${SENTENCE.temperature}`}${SENTENCE.mlm === 1 ? '' : `-mlm${SENTENCE.mlm}`}${SENTENCE.maskRate === 0.15 ? '' : `-vm${SENTENCE.maskRate}`}${SENTENCE.objective === 'infonce' ? '' : `-dec${SENTENCE.decoderMask}`}${SENTENCE.hard ? '-hard' : ''}` : '';
-const sentenceParams = SENTENCE.weight ? { sentence_weight: SENTENCE.weight, sentence_temperature: SENTENCE.temperature, mlm_weight: SENTENCE.mlm, sentence_mask_rate: SENTENCE.maskRate, sentence_objective: SENTENCE.objective, decoder_mask_rate: SENTENCE.decoderMask, sentence_hard_negatives: SENTENCE.hard } : {};
+const SENTENCE = {
+  weight: Number(arg('sentence', 0)),
+  temperature: Number(arg('sentence-temp', 0.05)),
+  mlm: Number(arg('mlm-weight', 1)),
+  maskRate: Number(arg('sentence-mask', 0.15)),
+  objective: arg('sentence-objective', 'infonce'),
+  decoderMask: Number(arg('decoder-mask', 0.6)),
+  hard: process.argv.includes('--hard-negatives'),
+};
+const sentenceTag = SENTENCE.weight
+  ? `-${SENTENCE.objective === 'infonce' ? 'sim' : 'retro'}${SENTENCE.weight}${SENTENCE.temperature === 0.05 ? '' : `-tau${SENTENCE.temperature}`}${SENTENCE.mlm === 1 ? '' : `-mlm${SENTENCE.mlm}`}${SENTENCE.maskRate === 0.15 ? '' : `-vm${SENTENCE.maskRate}`}${SENTENCE.objective === 'infonce' ? '' : `-dec${SENTENCE.decoderMask}`}${SENTENCE.hard ? '-hard' : ''}`
+  : '';
+const sentenceParams = SENTENCE.weight
+  ? {
+      sentence_weight: SENTENCE.weight,
+      sentence_temperature: SENTENCE.temperature,
+      mlm_weight: SENTENCE.mlm,
+      sentence_mask_rate: SENTENCE.maskRate,
+      sentence_objective: SENTENCE.objective,
+      decoder_mask_rate: SENTENCE.decoderMask,
+      sentence_hard_negatives: SENTENCE.hard,
+    }
+  : {};
 const dataTag = `${MINI.data.knowledgeFraction ? `-k${MINI.data.knowledgeFraction}` : ''}${MINI.data.trainVocabulary === 'full' ? '' : `-v${MINI.data.trainVocabulary}`}`;
 const glue = process.argv.includes('--glue');
 // --arms pretrained (or random) runs one arm: two processes run the arms side by side, a third prints the table.

@@ -64,7 +64,18 @@ for (const dir of dirs) {
   const cls = (texts) => {
     const enc = texts.map((t) => tok.encode(t, undefined, cfg.maxLen));
     const out = tf.tidy(() => {
-      const batch = { ids: tf.tensor2d(enc.map((e) => e.ids), undefined, 'int32'), mask: tf.tensor2d(enc.map((e) => e.mask), undefined, 'int32') };
+      const batch = {
+        ids: tf.tensor2d(
+          enc.map((e) => e.ids),
+          undefined,
+          'int32',
+        ),
+        mask: tf.tensor2d(
+          enc.map((e) => e.mask),
+          undefined,
+          'int32',
+        ),
+      };
       return textTokens(m, batch).slice([0, 0, 0], [-1, 1, -1]).squeeze([1]);
     });
     const v = out.arraySync();
@@ -93,6 +104,8 @@ for (const dir of dirs) {
       return captions[argmax(sims)].label === captions[i].label ? 1 : 0;
     }),
   );
-  console.log(`| ${dir} | ${mean(pair).toFixed(3)} | ${mean(same).toFixed(3)} / ${mean(other).toFixed(3)} | ${(top1 * 100).toFixed(1)} | ${(nn * 100).toFixed(1)} |`);
+  console.log(
+    `| ${dir} | ${mean(pair).toFixed(3)} | ${mean(same).toFixed(3)} / ${mean(other).toFixed(3)} | ${(top1 * 100).toFixed(1)} | ${(nn * 100).toFixed(1)} |`,
+  );
   m.ps.dispose();
 }

@@ -16,7 +16,20 @@ import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
 import { defineText, textBlockConfig, textForward, type TextConfig } from '../../ml/text.js';
-import { block, defineBlock, defineLayerNorm, defineLinear, embed, gelu, l2normalize, layerNorm, linear, maskToBias, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
+import {
+  block,
+  defineBlock,
+  defineLayerNorm,
+  defineLinear,
+  embed,
+  gelu,
+  l2normalize,
+  layerNorm,
+  linear,
+  maskToBias,
+  oneHotFloat,
+  type BlockOutput,
+} from '../../ml/layers.js';
 import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
@@ -218,7 +231,8 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
   const objective = p.sentence_weight > 0 ? p.sentence_objective : 'none';
   // A weight without a known objective would silently train MLM alone (as a schema older than this code did once).
-  if (objective !== 'none' && objective !== 'infonce' && objective !== 'decoder') throw new Error(`train.mlm: unknown sentence_objective '${String(objective)}'`);
+  if (objective !== 'none' && objective !== 'infonce' && objective !== 'decoder')
+    throw new Error(`train.mlm: unknown sentence_objective '${String(objective)}'`);
   if (objective === 'decoder') defineBlock(ps, 'retro.block', textBlockConfig(cfg));
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = p.batch_size;

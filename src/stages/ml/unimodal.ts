@@ -97,10 +97,27 @@ const trainMlmParams = {
     // from the encoder's CLS in place of its own first token, so the CLS must carry what the visible words do not
     // predict (in the synthetic world: the colours and shapes), the MLM head shared.
     sentence_weight: { type: 'number', minimum: 0, default: 0, description: 'Weight of the sentence objective over the CLS (0: MLM only, as before).' },
-    sentence_objective: { type: 'string', enum: ['infonce', 'decoder'], default: 'infonce', description: 'infonce: two masked views, InfoNCE over their CLS; decoder: CLS-conditioned reconstruction of a masked copy.' },
-    decoder_mask_rate: { type: 'number', minimum: 0, maximum: 1, default: 0.6, description: "Share of tokens masked in the decoder's copy (RetroMAE: 0.5-0.7)." },
+    sentence_objective: {
+      type: 'string',
+      enum: ['infonce', 'decoder'],
+      default: 'infonce',
+      description: 'infonce: two masked views, InfoNCE over their CLS; decoder: CLS-conditioned reconstruction of a masked copy.',
+    },
+    decoder_mask_rate: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.6,
+      description: "Share of tokens masked in the decoder's copy (RetroMAE: 0.5-0.7).",
+    },
     sentence_temperature: { type: 'number', exclusiveMinimum: 0, default: 0.05, description: "InfoNCE temperature (SimCSE's 0.05)." },
-    sentence_mask_rate: { type: 'number', minimum: 0, maximum: 1, default: 0.15, description: "Share of tokens masked in each view of the infonce objective (BERT's 15%; MLM predicts the masked ones)." },
+    sentence_mask_rate: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.15,
+      description: "Share of tokens masked in each view of the infonce objective (BERT's 15%; MLM predicts the masked ones).",
+    },
     sentence_hard_negatives: {
       type: 'boolean',
       default: false,
