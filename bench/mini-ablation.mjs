@@ -18,6 +18,12 @@
 //          [--mim-target simclr [--temperature T] [--view-scale S] [--view-flip] [--proj-dim P]]
 //          [--image-steps N] [--image-batch B]
 // --image-steps N / --image-batch B: the image encoder's own step count and batch size (default --unimodal and 32).
+//          [--sentence W] [--sentence-temp T] [--mlm-weight W] [--sentence-mask R] [--sentence-objective infonce|decoder] [--decoder-mask R] [--hard-negatives]
+// --sentence W gives the MLM a sentence-level objective beside it (train.mlm `sentence_weight`: a two-view InfoNCE
+// over the CLS, temperature --sentence-temp, default 0.05, views masked at --sentence-mask, default 0.15; --mlm-weight 0 drops the MLM loss; --sentence-objective decoder: a CLS-conditioned one-block decoder of a copy masked
+// at --decoder-mask, default 0.6, instead of the InfoNCE; --hard-negatives: each sentence's hard negative is itself
+// with its masked tokens swapped for the MLM head's samples); its text encoder and
+// the pretrained arm are named by it, the random arm (which reads only the vocabulary) is shared.
 // --profile pipeline takes pipelines/full.smke's mini sizes instead of this bench's historical ones: unimodal 200
 // steps (MIM norm_pix, mask 0.4), S-SMKE 200 steps at lr 5e-4 on the coco, cc3m and cc12m stand-ins' training
 // pairs (seeds 42, 3, 12), a classification set of 10 classes x 50/20 images; explicit options still override.
@@ -81,6 +87,29 @@ const MINI = {
     trainVocabulary: arg('train-vocab', 'full'),
   },
 };
+const SENTENCE = {
+  weight: Number(arg('sentence', 0)),
+  temperature: Number(arg('sentence-temp', 0.05)),
+  mlm: Number(arg('mlm-weight', 1)),
+  maskRate: Number(arg('sentence-mask', 0.15)),
+  objective: arg('sentence-objective', 'infonce'),
+  decoderMask: Number(arg('decoder-mask', 0.6)),
+  hard: process.argv.includes('--hard-negatives'),
+};
+const sentenceTag = SENTENCE.weight
+  ? `-${SENTENCE.objective === 'infonce' ? 'sim' : 'retro'}${SENTENCE.weight}${SENTENCE.temperature === 0.05 ? '' : `-tau${SENTENCE.temperature}`}${SENTENCE.mlm === 1 ? '' : `-mlm${SENTENCE.mlm}`}${SENTENCE.maskRate === 0.15 ? '' : `-vm${SENTENCE.maskRate}`}${SENTENCE.objective === 'infonce' ? '' : `-dec${SENTENCE.decoderMask}`}${SENTENCE.hard ? '-hard' : ''}`
+  : '';
+const sentenceParams = SENTENCE.weight
+  ? {
+      sentence_weight: SENTENCE.weight,
+      sentence_temperature: SENTENCE.temperature,
+      mlm_weight: SENTENCE.mlm,
+      sentence_mask_rate: SENTENCE.maskRate,
+      sentence_objective: SENTENCE.objective,
+      decoder_mask_rate: SENTENCE.decoderMask,
+      sentence_hard_negatives: SENTENCE.hard,
+    }
+  : {};
 const dataTag = `${MINI.data.knowledgeFraction ? `-k${MINI.data.knowledgeFraction}` : ''}${MINI.data.trainVocabulary === 'full' ? '' : `-v${MINI.data.trainVocabulary}`}`;
 const glue = process.argv.includes('--glue');
 // --arms pretrained (or random) runs one arm: two processes run the arms side by side, a third prints the table.
@@ -135,7 +164,11 @@ for (const seed of seeds) {
     return join((await stage(dir, name, kind, params, seed)).outDir, 'model');
   };
   const teacher = await unimodal('teacher', `teacher-${u}`, 'train.teacher', { images: join(syn, 'classify'), steps });
-  const text = await unimodal('text', `text_encoder-u${MINI.textSteps}`, 'train.mlm', { corpus: join(syn, 'corpus'), steps: MINI.textSteps });
+  const text = await unimodal('text', `text_encoder-u${MINI.textSteps}${sentenceTag}`, 'train.mlm', {
+    corpus: join(syn, 'corpus'),
+    steps: MINI.textSteps,
+    ...sentenceParams,
+  });
   const image = await unimodal('image', `image_encoder-${imageTag}`, 'train.image_encoder', {
     images: poolDir,
     steps: MINI.imageSteps,
@@ -151,7 +184,7 @@ for (const seed of seeds) {
     const tag =
       init === 'random'
         ? `${u}-${smkeTag}`
-        : `${imageTag}-${smkeTag}${MINI.textSteps === steps ? '' : `-t${MINI.textSteps}`}${untrained.map((w) => `-no${w}`).join('')}`;
+        : `${imageTag}-${smkeTag}${MINI.textSteps === steps ? '' : `-t${MINI.textSteps}`}${sentenceTag}${untrained.map((w) => `-no${w}`).join('')}`;
     const s = await stage(
       dir,
       `s_smke_${init}-${tag}`,
@@ -181,7 +214,7 @@ const stat = (xs) => {
 };
 const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
 const out = [
-  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
+  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${SENTENCE.weight ? ` + ${SENTENCE.objective === 'infonce' ? `sentence InfoNCE (weight ${SENTENCE.weight}, temperature ${SENTENCE.temperature}, views masked at ${SENTENCE.maskRate}${SENTENCE.hard ? ', MLM-sampled hard negatives' : ''}` : `CLS-conditioned decoder (weight ${SENTENCE.weight}, copy masked at ${SENTENCE.decoderMask}`}, MLM weight ${SENTENCE.mlm})` : ''}, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
   '',
   '| metric | pretrained init | random init | held |',
   '|---|---|---|---|',
@@ -211,7 +244,7 @@ console.log(out.join('\n'));
 writeFileSync(
   join(
     work,
-    `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-p${MINI.pairs}-pool${MINI.imagePool}-t${MINI.textSteps}-l${MINI.smke.layers}${untrained.map((w) => `-no${w}`).join('')}-seeds${seeds.join('_')}.md`,
+    `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-p${MINI.pairs}-pool${MINI.imagePool}-t${MINI.textSteps}-l${MINI.smke.layers}${sentenceTag}${untrained.map((w) => `-no${w}`).join('')}-seeds${seeds.join('_')}.md`,
   ),
   out.join('\n') + '\n',
 );

@@ -32,6 +32,27 @@ export function clipLoss(a: tf.Tensor, b: tf.Tensor, logScale: tf.Tensor): tf.Sc
   return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
 }
 
+/**
+ * InfoNCE between two views: row i of `a` and of `b` [B, D] (not normalised) are two views of item i, every other
+ * row of the batch a negative. logits_ij = cos(a_i, b_j) / temperature; L = (CE(a->b) + CE(b->a)) / 2 with the
+ * diagonal as labels (the symmetric form; SimCSE's unsupervised loss is the a->b half). The text pretraining's
+ * sentence objective (train.mlm `sentence_weight`). With `hard`, a->b also has hard negatives (SimCSE's supervised
+ * form): train.mlm makes them by swapping masked tokens for the MLM's own samples (ELECTRA's and DiffCSE's edits).
+ */
+export function infoNceLoss(a: tf.Tensor, b: tf.Tensor, temperature: number, hard?: { neg: tf.Tensor; valid: boolean[] }): tf.Scalar {
+  const unit = (x: tf.Tensor) => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', -1, true), 1e-12));
+  const logits = tf.div(tf.matMul(unit(a), unit(b), false, true), temperature);
+  if (!hard) return tf.div(tf.add(diagonalCrossEntropy(logits), diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
+  // Hard negatives (`neg` [B, D], one made from each row; `valid[k]` false leaves neg_k out): every a_i also scores
+  // cos(a_i, neg_k) / temperature for each valid k (all of the batch's, as SimCSE's supervised loss), as extra
+  // columns of the a->b direction; b->a is unchanged.
+  const n = a.shape[0]!;
+  const off = tf.tensor1d(hard.valid.map((v) => (v ? 0 : -1e9)));
+  const extra = tf.add(tf.div(tf.matMul(unit(a), unit(hard.neg), false, true), temperature), off.reshape([1, n]));
+  const ab = diagonalCrossEntropy(tf.concat([logits, extra], 1));
+  return tf.div(tf.add(ab, diagonalCrossEntropy(logits.transpose())), 2) as tf.Scalar;
+}
+
 /** c = exp(log(1/0.07)): the KD temperature, fixed (the S-SMKE paper; docs/ml.md). */
 export const KD_SCALE = 1 / 0.07;
 /** Logit scales are clamped to [0, ln 100] after every step. */

@@ -1,11 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/ml/backend.js';
-import { clipLoss, diagonalAccuracy, diagonalCrossEntropy, kdLoss, MemoryBank, LOGIT_SCALE_MAX } from '../../src/ml/losses.js';
+import { clipLoss, diagonalAccuracy, diagonalCrossEntropy, infoNceLoss, kdLoss, MemoryBank, LOGIT_SCALE_MAX } from '../../src/ml/losses.js';
 import { cosineWithWarmup, AdamW, clipByGlobalNorm, GradAccumulator } from '../../src/ml/optim.js';
 import { ParamStore } from '../../src/ml/params.js';
 import { defineSmke, clampLogitScales } from '../../src/ml/smke.js';
 import { TINY } from './tiny.js';
+import { Rng } from '../../src/data/rng.js';
 
 const val = (t: tf.Tensor) => t.dataSync()[0]!;
 
@@ -204,5 +205,116 @@ describe('optimisation', () => {
     expect(val(ps.get('scale.interm'))).toBeCloseTo(LOGIT_SCALE_MAX, 5);
     expect(val(ps.get('scale.out'))).toBe(0);
     ps.dispose();
+  });
+});
+
+describe('two-view InfoNCE (train.mlm sentence objective)', () => {
+  const lse = (xs: number[]) => Math.log(xs.reduce((s, x) => s + Math.exp(x), 0));
+  const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
+  const cos = (a: number[], b: number[]) => norm(a).reduce((s, x, i) => s + x * norm(b)[i]!, 0);
+  // The definition, as plain loops: logits_ij = cos(a_i, b_j) / tau; mean over rows of -log softmax at the diagonal,
+  // for a->b (rows) and b->a (columns), averaged.
+  const byDefinition = (a: number[][], b: number[][], tau: number) => {
+    const l = a.map((ai) => b.map((bj) => cos(ai, bj) / tau));
+    const rows = l.map((r, i) => lse(r) - r[i]!);
+    const cols = l.map((_, j) => lse(l.map((r) => r[j]!)) - l[j]![j]!);
+    return (rows.reduce((s, x) => s + x, 0) + cols.reduce((s, x) => s + x, 0)) / (2 * l.length);
+  };
+  it('matches hand-computed cases', () => {
+    // Identical orthogonal views at tau 1: each row is [1, 0] with label its own -> log(1 + e^-1).
+    const eye = [
+      [1, 0],
+      [0, 1],
+    ];
+    expect(val(infoNceLoss(tf.tensor2d(eye), tf.tensor2d(eye), 1))).toBeCloseTo(Math.log(1 + Math.exp(-1)), 6);
+    // Scale does not matter (cosine): a = 3 * eye, b = 0.5 * eye at tau 0.5 -> log(1 + e^-2).
+    expect(
+      val(
+        infoNceLoss(
+          tf.tensor2d([
+            [3, 0],
+            [0, 3],
+          ]),
+          tf.tensor2d([
+            [0.5, 0],
+            [0, 0.5],
+          ]),
+          0.5,
+        ),
+      ),
+    ).toBeCloseTo(Math.log(1 + Math.exp(-2)), 6);
+    // Asymmetric: a = [[1,0],[0,1]], b = [[0.6,0.8],[0,1]], tau 1 (as the CLIP case): rows [0.6,0] and [0.8,1],
+    // columns [0.6,0.8] and [0,1].
+    const ab = (lse([0.6, 0]) - 0.6 + (lse([0.8, 1]) - 1) + (lse([0.6, 0.8]) - 0.6) + (lse([0, 1]) - 1)) / 4;
+    expect(
+      val(
+        infoNceLoss(
+          tf.tensor2d(eye),
+          tf.tensor2d([
+            [0.6, 0.8],
+            [0, 1],
+          ]),
+          1,
+        ),
+      ),
+    ).toBeCloseTo(ab, 6);
+    // Swapped views: the loss is symmetric.
+    expect(
+      val(
+        infoNceLoss(
+          tf.tensor2d([
+            [0.6, 0.8],
+            [0, 1],
+          ]),
+          tf.tensor2d(eye),
+          1,
+        ),
+      ),
+    ).toBeCloseTo(ab, 6);
+  });
+  it('hard negatives add columns to the a->b direction only, invalid ones left out', () => {
+    const eye = [
+      [1, 0],
+      [0, 1],
+    ];
+    // Every row also scores each valid negative (SimCSE's supervised form: all of the batch's hard negatives are
+    // columns): neg_0 = [0, 1] gives row 0 cos 0 and row 1 cos 1; neg_1 is invalid. b->a: columns of eye.
+    const ab = (lse([1, 0, 0]) - 1 + (lse([0, 1, 1]) - 1)) / 2;
+    const ba = Math.log(1 + Math.exp(-1));
+    const l = infoNceLoss(tf.tensor2d(eye), tf.tensor2d(eye), 1, {
+      neg: tf.tensor2d([
+        [0, 1],
+        [1, 0],
+      ]),
+      valid: [true, false],
+    });
+    expect(val(l)).toBeCloseTo((ab + ba) / 2, 6);
+    // Hard negatives equal to the positives: each a->b row is lse([1, 0, 1, 0]) - 1.
+    const l2 = infoNceLoss(tf.tensor2d(eye), tf.tensor2d(eye), 1, { neg: tf.tensor2d(eye), valid: [true, true] });
+    expect(val(l2)).toBeCloseTo((lse([1, 0, 1, 0]) - 1 + ba) / 2, 6);
+  });
+  it('equals the definition on random batches', () => {
+    const rng = new Rng(7);
+    for (const [b, d, tau] of [
+      [3, 4, 0.05],
+      [5, 8, 0.2],
+      [8, 3, 1],
+    ] as const) {
+      const draw = () => Array.from({ length: b }, () => Array.from({ length: d }, () => rng.next() * 2 - 1));
+      const a = draw(),
+        c = draw();
+      expect(val(infoNceLoss(tf.tensor2d(a), tf.tensor2d(c), tau))).toBeCloseTo(byDefinition(a, c, tau), 4);
+    }
+  });
+  it('a few gradient steps on free vectors lower it', () => {
+    const rng = new Rng(11);
+    const init = (n: number) => Array.from({ length: n * 6 }, () => rng.next() - 0.5);
+    const a = tf.variable(tf.tensor2d(init(6), [6, 6])),
+      b = tf.variable(tf.tensor2d(init(6), [6, 6]));
+    const opt = tf.train.sgd(0.5);
+    const f = () => infoNceLoss(a, b, 0.1);
+    const first = val(f());
+    for (let i = 0; i < 10; i++) opt.minimize(f);
+    expect(val(f())).toBeLessThan(first * 0.5);
   });
 });

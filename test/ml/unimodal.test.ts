@@ -79,6 +79,69 @@ describe('unimodal pretraining kinds', () => {
     const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
     expect(m.val_loss).toBeLessThan(unigram - 0.1);
     expect(rec.metrics.some((x) => x.name === 'val_loss')).toBe(true);
+    // The sentence objective is off by default: no two views, no sentence metrics.
+    expect(m.val_sentence_loss).toBeUndefined();
+    expect(rec.metrics.some((x) => x.name === 'val_sentence_loss')).toBe(false);
+  }, 120_000);
+
+  it('train.mlm with the sentence objective alone lowers the two-view InfoNCE over the CLS', async () => {
+    const { ctx, rec } = await makeCtx(root, 'mlm-sentence');
+    const steps = 30;
+    await runKind(trainMlm, ctx, {
+      corpus: join(syn, 'corpus'),
+      vocab_size: 200,
+      max_len: 16,
+      width: 32,
+      depth: 2,
+      heads: 2,
+      batch_size: 16,
+      steps,
+      eval_every: steps,
+      lr: 3e-3,
+      sentence_weight: 1,
+      mlm_weight: 0,
+    });
+    // With mlm_weight 0 the training loss is the InfoNCE alone: log(16) ~ 2.77 for a CLS that tells no sentence apart.
+    const losses = rec.metrics.filter((x) => x.name === 'loss' && x.step !== undefined).map((x) => x.value);
+    expect(losses).toHaveLength(steps);
+    const head = losses.slice(0, 3).reduce((a, b) => a + b) / 3,
+      tail = losses.slice(-3).reduce((a, b) => a + b) / 3;
+    expect(tail).toBeLessThan(head * 0.7);
+    const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
+    expect(m.val_sentence_loss).toBeLessThan(Math.log(16));
+    expect(m.val_sentence_accuracy).toBeGreaterThan(100 / 16);
+    expect(Number.isFinite(m.val_loss)).toBe(true);
+    const { config, ps } = await loadModel(join(ctx.outDir, 'model'));
+    expect(config.model).toBe('text');
+    ps.dispose();
+  }, 120_000);
+
+  it('train.mlm with the decoder objective and with hard negatives runs and lowers its loss', async () => {
+    for (const extra of [{ sentence_objective: 'decoder' }, { sentence_hard_negatives: true }] as Record<string, string | boolean>[]) {
+      const { ctx, rec } = await makeCtx(root, `mlm-${Object.keys(extra)[0]}`);
+      const steps = 30;
+      await runKind(trainMlm, ctx, {
+        corpus: join(syn, 'corpus'),
+        vocab_size: 200,
+        max_len: 16,
+        width: 32,
+        depth: 2,
+        heads: 2,
+        batch_size: 16,
+        steps,
+        eval_every: steps,
+        lr: 3e-3,
+        sentence_weight: 1,
+        ...extra,
+      });
+      const losses = rec.metrics.filter((x) => x.name === 'loss' && x.step !== undefined).map((x) => x.value);
+      const head = losses.slice(0, 3).reduce((a, b) => a + b) / 3,
+        tail = losses.slice(-3).reduce((a, b) => a + b) / 3;
+      expect(tail).toBeLessThan(head * 0.9);
+      const m = JSON.parse(await readFile(join(ctx.outDir, 'metrics.json'), 'utf8'));
+      expect(Number.isFinite(m.val_sentence_loss)).toBe(true);
+      expect(Number.isFinite(m.val_loss)).toBe(true);
+    }
   }, 120_000);
 });
 

@@ -15,14 +15,28 @@ import { Rng, deriveSeed } from '../../data/rng.js';
 import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
-import { defineText, textForward, type TextConfig } from '../../ml/text.js';
-import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat, type BlockOutput } from '../../ml/layers.js';
+import { defineText, textBlockConfig, textForward, type TextConfig } from '../../ml/text.js';
+import {
+  block,
+  defineBlock,
+  defineLayerNorm,
+  defineLinear,
+  embed,
+  gelu,
+  l2normalize,
+  layerNorm,
+  linear,
+  maskToBias,
+  oneHotFloat,
+  type BlockOutput,
+} from '../../ml/layers.js';
 import { data2vecLoss, data2vecTargets, emaDecay, emaUpdate, initTeacher, layerNormPlain } from '../../ml/data2vec.js';
 import { ntXentAccuracy, ntXentLoss } from '../../ml/contrastive.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
+import { diagonalAccuracy, infoNceLoss } from '../../ml/losses.js';
 import { setupBackend, writeMetrics } from './common.js';
 import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
 import { epochBatches, imageBatch, loadImageSplit, viewBatch } from './images.js';
@@ -265,7 +279,18 @@ export function maskTokens(ids: number[], special: Set<number>, vocab: number, m
   return { input, targets };
 }
 
-export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void> {
+export async function runMlm(ctx: StageContext, given: TrainMlmParams): Promise<void> {
+  // The sentence objective's parameters have no schema defaults (./unimodal.ts): these are theirs.
+  const p = {
+    ...given,
+    sentence_weight: given.sentence_weight ?? 0,
+    sentence_objective: given.sentence_objective ?? 'infonce',
+    decoder_mask_rate: given.decoder_mask_rate ?? 0.6,
+    sentence_temperature: given.sentence_temperature ?? 0.05,
+    sentence_mask_rate: given.sentence_mask_rate ?? 0.15,
+    sentence_hard_negatives: given.sentence_hard_negatives ?? false,
+    mlm_weight: given.mlm_weight ?? 1,
+  };
   await setupBackend(ctx, p);
   const lines = (await readCorpus(p.corpus)).filter((l) => l.trim());
   const tok = WordPieceTokenizer.build(lines, p.vocab_size);
@@ -291,38 +316,126 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
   // drifts the whole (narrow) embedding table along one direction, until all
   // words look alike after the embedding LayerNorm.
   defineLinear(ps, 'mlm.decoder', cfg.dim, cfg.vocabSize);
+  const objective = p.sentence_weight > 0 ? p.sentence_objective : 'none';
+  // A weight without a known objective would silently train MLM alone (as a schema older than this code did once).
+  if (objective !== 'none' && objective !== 'infonce' && objective !== 'decoder')
+    throw new Error(`train.mlm: unknown sentence_objective '${String(objective)}'`);
+  if (objective === 'decoder') defineBlock(ps, 'retro.block', textBlockConfig(cfg));
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const b = p.batch_size;
-  const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
-    const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng));
-    const t = cfg.maxLen;
+  const t = cfg.maxLen;
+  // With the infonce sentence objective each row is masked twice (view 1 draws its masks first, as MLM alone does).
+  const twoViews = objective === 'infonce';
+  const mlmParts = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
+    const rate = twoViews ? p.sentence_mask_rate : undefined;
+    const m = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng, rate));
+    if (twoViews) m.push(...rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng, rate)));
+    const attn = twoViews ? [...rows, ...rows] : rows;
     const ids = tf.tensor2d(
       m.flatMap((x) => x.input),
-      [rows.length, t],
+      [m.length, t],
       'int32',
     );
     const mask = tf.tensor2d(
-      rows.flatMap((r) => r.mask),
-      [rows.length, t],
+      attn.flatMap((r) => r.mask),
+      [m.length, t],
       'int32',
     );
     const h = textForward(ps, 'text', cfg, { ids, mask });
-    const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', h)), cfg.eps).reshape([-1, cfg.dim]);
-    const logits = linear(ps, 'mlm.decoder', z);
-    const tgt = m.flatMap((x) => x.targets);
-    const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
-    const y = oneHotFloat(
-      tf.tensor1d(
-        tgt.map((x) => Math.max(0, x)),
-        'int32',
-      ),
-      cfg.vocabSize,
+    // The MLM head's mean negative log-likelihood of the targets (>= 0) at the rows of hidden states `hs`.
+    let mlmLogits: tf.Tensor | undefined;
+    const headNll = (hs: tf.Tensor, tgt: number[]) => {
+      const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', hs)), cfg.eps).reshape([-1, cfg.dim]);
+      const logits = linear(ps, 'mlm.decoder', z);
+      mlmLogits ??= logits;
+      const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
+      const y = oneHotFloat(
+        tf.tensor1d(
+          tgt.map((x) => Math.max(0, x)),
+          'int32',
+        ),
+        cfg.vocabSize,
+      );
+      const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
+      return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
+    };
+    const mlm = headNll(
+      h,
+      m.flatMap((x) => x.targets),
     );
-    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
-    return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
+    if (objective === 'decoder') {
+      // RetroMAE-style: a masked copy (its own draw, at decoder_mask_rate), embedded by the encoder's embeddings,
+      // its first position replaced by the encoder's CLS output, through one new block; the MLM head predicts the
+      // copy's masked tokens. Gradient reaches the encoder's blocks only through the CLS.
+      const d = rows.map((r) => maskTokens(r.ids, special, tok.size, tok.maskId, rng, p.decoder_mask_rate));
+      const dIds = tf.tensor2d(
+        d.flatMap((x) => x.input),
+        [rows.length, t],
+        'int32',
+      );
+      const e = layerNorm(
+        ps,
+        'text.embln',
+        tf.add(tf.add(embed(ps.get('text.word'), dIds), ps.get('text.pos').slice([0, 0], [t, cfg.dim])), ps.get('text.segment').slice([0, 0], [1, cfg.dim])),
+        cfg.eps,
+      );
+      const x = tf.concat([h.slice([0, 0, 0], [-1, 1, -1]), e.slice([0, 1, 0], [-1, -1, -1])], 1);
+      const hd = block(ps, 'retro.block', textBlockConfig(cfg), x, maskToBias(mask)).out;
+      const sentence = headNll(
+        hd,
+        d.flatMap((x) => x.targets),
+      );
+      return { mlm, sentence, sentenceAcc: tf.scalar(NaN) };
+    }
+    if (!twoViews) return { mlm };
+    // The CLS output of the last block (what S-SMKE's shared block reads for text) of each view.
+    const cls = h.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]);
+    const [c1, c2] = [cls.slice([0, 0], [rows.length, -1]), cls.slice([rows.length, 0], [rows.length, -1])];
+    let hard: { neg: tf.Tensor; valid: boolean[] } | undefined;
+    if (p.sentence_hard_negatives) {
+      // View 1's masked positions, each swapped for a token drawn from the MLM head's softmax there (a constant: read
+      // back, no gradient); where the draw is the original token nothing changes, and a row with no change has no
+      // hard negative. Template words are predicted confidently and mostly kept; what the context leaves open
+      // (a colour, a shape) is swapped for another plausible value.
+      const n = rows.length;
+      const probs = tf.softmax(mlmLogits!.slice([0, 0], [n * t, -1])).dataSync();
+      const neg = rows.map((r) => r.ids.slice());
+      const valid = rows.map(() => false);
+      m.slice(0, n).forEach((x, i) =>
+        x.targets.forEach((orig, j) => {
+          if (orig < 0) return;
+          let u = rng.next();
+          let tokId = 0;
+          const base = (i * t + j) * cfg.vocabSize;
+          for (; tokId < cfg.vocabSize - 1; tokId++) if ((u -= probs[base + tokId]!) < 0) break;
+          if (special.has(tokId) || tokId === orig) return;
+          neg[i]![j] = tokId;
+          valid[i] = true;
+        }),
+      );
+      const hn = textForward(ps, 'text', cfg, {
+        ids: tf.tensor2d(neg.flat(), [n, t], 'int32'),
+        mask: tf.tensor2d(
+          rows.flatMap((r) => r.mask),
+          [n, t],
+          'int32',
+        ),
+      });
+      hard = { neg: hn.slice([0, 0, 0], [-1, 1, -1]).squeeze([1]), valid };
+    }
+    const sentence = infoNceLoss(c1, c2, p.sentence_temperature, hard);
+    const sentenceAcc = diagonalAccuracy(tf.matMul(l2normalize(c1), l2normalize(c2), false, true));
+    return { mlm, sentence, sentenceAcc };
+  };
+  const mlmLoss = (rows: { ids: number[]; mask: number[] }[], rng: Rng) => {
+    const r = mlmParts(rows, rng);
+    if (!r.sentence) return r.mlm;
+    return tf.add(tf.mul(r.mlm, p.mlm_weight), tf.mul(r.sentence, p.sentence_weight)) as tf.Scalar;
   };
   const batches = epochBatches(trainEnc.length, b, ctx.seed);
   let valLoss = NaN;
+  let valSentence = NaN;
+  let valSentenceAcc = NaN;
   const { finalLoss } = await trainLoop({
     ctx,
     ps,
@@ -335,20 +448,49 @@ export async function runMlm(ctx: StageContext, p: TrainMlmParams): Promise<void
       ),
     evaluate: async (step) => {
       const rng = new Rng(deriveSeed(ctx.seed, 'val-mask'));
-      const out = await inBatches(valEnc.length, 64, (idx) =>
-        mlmLoss(
+      // val_loss stays the MLM loss alone (its perplexity is comparable with and without the sentence objective).
+      const out = await inBatches(valEnc.length, 64, (idx) => {
+        const r = mlmParts(
           idx.map((i) => valEnc[i]!),
           rng,
-        ).reshape([1]),
-      );
-      valLoss = out.data.reduce((a, c) => a + c, 0) / Math.max(1, out.data.length);
+        );
+        return r.sentence ? tf.stack([r.mlm, r.sentence, r.sentenceAcc]).reshape([1, 3]) : r.mlm.reshape([1]);
+      });
+      const col = (k: number) => {
+        const xs = Array.from({ length: out.data.length / out.cols }, (_, i) => out.data[i * out.cols + k]!);
+        return xs.reduce((a, c) => a + c, 0) / Math.max(1, xs.length);
+      };
+      valLoss = col(0);
       ctx.metric('val_loss', valLoss, step);
+      if (objective !== 'none') {
+        [valSentence, valSentenceAcc] = [col(1), col(2)];
+        ctx.metric('val_sentence_loss', valSentence, step);
+        if (objective === 'infonce') ctx.metric('val_sentence_accuracy', valSentenceAcc, step);
+      }
     },
   });
   const dir = join(ctx.outDir, 'model');
   await mkdir(dir, { recursive: true });
-  await saveCheckpoint(dir, ps, { model: 'text', text: cfg, trained_by: 'train.mlm', objective: 'masked language modelling' });
+  await saveCheckpoint(dir, ps, {
+    model: 'text',
+    text: cfg,
+    trained_by: 'train.mlm',
+    objective:
+      objective === 'infonce'
+        ? `masked language modelling (weight ${p.mlm_weight}) + two-view InfoNCE over the CLS (weight ${p.sentence_weight}, temperature ${p.sentence_temperature}, views masked at ${p.sentence_mask_rate}${p.sentence_hard_negatives ? ', MLM-sampled hard negatives' : ''})`
+        : objective === 'decoder'
+          ? `masked language modelling (weight ${p.mlm_weight}) + CLS-conditioned one-block decoder of a copy masked at ${p.decoder_mask_rate} (weight ${p.sentence_weight})`
+          : 'masked language modelling',
+  });
   await writeFile(join(dir, VOCAB_FILE), tok.toVocabText());
-  await writeMetrics(ctx, { loss: finalLoss, val_loss: valLoss, val_perplexity: Math.exp(valLoss), vocab_size: tok.size, params: ps.count('text.') });
+  await writeMetrics(ctx, {
+    loss: finalLoss,
+    val_loss: valLoss,
+    val_perplexity: Math.exp(valLoss),
+    ...(objective === 'infonce' ? { val_sentence_loss: valSentence, val_sentence_accuracy: valSentenceAcc * 100 } : {}),
+    ...(objective === 'decoder' ? { val_sentence_loss: valSentence, val_decoder_perplexity: Math.exp(valSentence) } : {}),
+    vocab_size: tok.size,
+    params: ps.count('text.'),
+  });
   ps.dispose();
 }

@@ -99,6 +99,40 @@ const trainMlmParams = {
     heads: int(4, 1),
     mlp_ratio: int(2, 1),
     eval_every: int(100),
+    // A sentence-level objective beside MLM (unsupervised SimCSE-style; off at 0): each sentence is masked twice
+    // independently, both views go through the encoder, and an InfoNCE loss over their CLS vectors (the other
+    // sentences of the batch as negatives) trains the CLS that S-SMKE's shared block starts from, which MLM
+    // alone never trains. The MLM loss is then the mean over both views' masked tokens.
+    // `decoder` instead (RetroMAE-style): a one-block decoder reconstructs a heavily masked copy of the sentence
+    // from the encoder's CLS in place of its own first token, so the CLS must carry what the visible words do not
+    // predict (in the synthetic world: the colours and shapes), the MLM head shared.
+    // No schema defaults (the code's apply): a default would enter every train.mlm key and rerun
+    // today's text encoders for nothing (sentence_weight 0 trains exactly the MLM of before).
+    sentence_weight: { type: 'number', minimum: 0, description: 'Weight of the sentence objective over the CLS (default 0: MLM only, as before).' },
+    sentence_objective: {
+      type: 'string',
+      enum: ['infonce', 'decoder'],
+      description: 'infonce (the default): two masked views, InfoNCE over their CLS; decoder: CLS-conditioned reconstruction of a masked copy.',
+    },
+    decoder_mask_rate: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description: "Share of tokens masked in the decoder's copy (default 0.6; RetroMAE: 0.5-0.7).",
+    },
+    sentence_temperature: { type: 'number', exclusiveMinimum: 0, description: "InfoNCE temperature (default SimCSE's 0.05)." },
+    sentence_mask_rate: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description: "Share of tokens masked in each view of the infonce objective (default BERT's 0.15; MLM predicts the masked ones).",
+    },
+    sentence_hard_negatives: {
+      type: 'boolean',
+      description:
+        "infonce (default false): each sentence also gets a hard negative, itself with view 1's masked tokens swapped for the MLM head's samples (where they differ): sentences that differ in what the context does not predict.",
+    },
+    mlm_weight: { type: 'number', minimum: 0, description: 'Weight of the MLM loss (default 1; 0 with sentence_weight > 0: the sentence objective alone).' },
     ...TRAIN_COMMON,
     steps: int(300),
     lr: num(2e-3),
