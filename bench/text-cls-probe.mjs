@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Does a text encoder's CLS (the last layer's vector at position 0: what
 // S-SMKE's shared block starts from for text) tell the zero-shot classes apart?
-// A cheap gate before any S-SMKE run (issue #13, sixth attempt). Per model dir
+// A cheap gate before any S-SMKE run (docs/ml.md, "Sixth attempt (text side)"). Per model dir
 // (a train.mlm output's model/):
 // - prompts: the CLS of each class name in each template, normalised, averaged
 //   over templates and renormalised (eval.zeroshot's class vectors); their mean
