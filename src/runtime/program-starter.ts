@@ -17,7 +17,7 @@
 // started, and programs' own children stay in the group, where the stray scan
 // looks for them (the starter itself is spared: `pid`).
 
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -27,9 +27,26 @@ import type { ProgramEnd, ProgramSpec, StartedProgram } from '../stages/stage-ki
 /** The starter binary, in the package's dist/ (this file is in src/runtime or dist/runtime). */
 export const STARTER_PATH = fileURLToPath(new URL('../../dist/native/spawn-server', import.meta.url));
 
-/** Whether pooled workers should use the starter here. */
+const works = new Map<string, boolean>();
+
+/**
+ * Whether the starter at `path` runs on this machine: a dist/ built elsewhere
+ * may hold a binary of another architecture, and then programs are started
+ * with Node rather than failed. Checked once per process, by starting it with
+ * its stdin closed, which it answers by exiting 0.
+ */
+export function starterRuns(path = STARTER_PATH): boolean {
+  let ok = works.get(path);
+  if (ok === undefined) {
+    ok = existsSync(path) && spawnSync(path, [], { input: '', stdio: ['pipe', 'ignore', 'ignore'], timeout: 5000 }).status === 0;
+    works.set(path, ok);
+  }
+  return ok;
+}
+
+/** Whether pooled workers should use the starter here: wanted, on Linux, built, and runnable. */
 export function starterAvailable(): boolean {
-  return process.env.SMKE_PROGRAM_STARTER !== 'node' && process.platform === 'linux' && existsSync(STARTER_PATH);
+  return process.env.SMKE_PROGRAM_STARTER !== 'node' && process.platform === 'linux' && starterRuns();
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));

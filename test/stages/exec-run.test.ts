@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StageContext } from '../../src/stages/stage-kind.js';
 import type { ExecParams } from '../../src/stages/exec/exec.js';
 import { runExec } from '../../src/stages/exec/exec-run.js';
-import { ProgramStarter, STARTER_PATH } from '../../src/runtime/program-starter.js';
+import { ProgramStarter, STARTER_PATH, starterRuns } from '../../src/runtime/program-starter.js';
 
 let dir: string;
 beforeEach(() => {
@@ -161,6 +161,14 @@ describe.each(['node', 'starter'] as const)('started by %s', (how) => {
 });
 
 describe('the program starter', () => {
+  it('is used only where it runs: a binary of another machine (or none) leaves programs to Node', () => {
+    expect(starterRuns()).toBe(true);
+    const foreign = join(dir, 'spawn-server');
+    writeFileSync(foreign, '\x7fELF\x02\x01\x01 not for this machine', { mode: 0o755 });
+    expect(starterRuns(foreign)).toBe(false);
+    expect(starterRuns(join(dir, 'absent'))).toBe(false);
+  });
+
   it('a starter that dies fails the programs it had in hand, clearly; the next program gets a new one', async () => {
     mode = 'starter';
     const running = runExec(context(), params(`touch ${dir}/running; exec sleep 600`));
