@@ -73,8 +73,10 @@ static int spawn_found(pid_t *pid, char **argv, char **envp, const posix_spawn_f
     size_t dlen = (size_t)(end - dir);
     char *full = malloc(dlen + nlen + 3);
     // An empty entry is the working directory, as in execvp.
-    int n = dlen ? sprintf(full, "%.*s/%s", (int)dlen, dir, name) : sprintf(full, "./%s", name);
-    (void)n;
+    if (dlen)
+      sprintf(full, "%.*s/%s", (int)dlen, dir, name);
+    else
+      sprintf(full, "./%s", name);
     // Relative entries are relative to the program's working directory, which
     // only the child has: they are tried; absolute ones are looked at first.
     if (full[0] != '/' || access(full, F_OK) == 0) {

@@ -115,7 +115,7 @@ export async function serveWorker(): Promise<number> {
           writeSync(fd, t);
         },
         fd,
-        ...(starter && { starter, logPath: job.logPath }),
+        ...(starter && { starter }),
       });
     } finally {
       closeSync(fd);
@@ -145,9 +145,8 @@ interface JobOutput {
   write(text: string): void;
   /** A descriptor for child programs' stdout/stderr; absent: they inherit the worker's. */
   fd?: number;
-  /** Starts child programs appending to `logPath` (the file `fd` writes), more cheaply than Node can. */
+  /** Starts child programs appending to the job's log (the file `fd` writes), more cheaply than Node can. */
   starter?: ProgramStarter;
-  logPath?: string;
 }
 
 async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: JobOutput, jobPath?: string): Promise<number> {
@@ -201,7 +200,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
       resources: job.resources,
       backend: job.backend,
       outputFd: out.fd,
-      ...(out.starter && out.logPath !== undefined && { startProgram: (spec) => out.starter!.start(spec, out.logPath!) }),
+      ...(out.starter && { startProgram: (spec) => out.starter!.start(spec, job.logPath) }),
       log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
       progress: (done, total, unit) => sink.emit({ type: 'progress', done, total, unit }),
       metric: (name, value, step) => {
