@@ -5,14 +5,16 @@
 //   chain: M stages each reading the previous one's output, cold (serial latency)
 //
 //   nice node bench/exec-overhead.mjs [--wide 1000] [--chain 200] [--reps 1] [--only smke,ninja,snakemake,node-floor,smke-node-spawn]
-//     [--snakemake-scheduler greedy]
+//     [--snakemake-scheduler greedy] [--baseline DIR]   (--reps N: the tools take turns, median of N)
 //
 // node-floor (bench/lib/spawn-floor.mjs) runs the same commands from one bare
 // Node process: what any orchestrator written in Node pays to start them
 // (libuv forks). vfork-floor (bench/lib/vfork-floor.py, if python3 >= 3.10 is
 // installed) starts them with vfork, as ninja's posix_spawn does. smke-node-spawn is smke with
 // SMKE_PROGRAM_STARTER=node: its pooled workers start programs with Node instead of the program
-// starter (src/runtime/program-starter.ts).
+// starter (src/runtime/program-starter.ts). --baseline DIR adds the row smke-baseline: the smke
+// of another checkout (built: `git worktree add --detach DIR <commit>`, then `npm run build` there),
+// for a before/after measured in one run.
 //
 // Run after `npx tsc -p tsconfig.json` (it uses dist/). Never part of `npm test`.
 // The 10k no-op comparison is bench/runtime-noop.mjs.
@@ -26,6 +28,7 @@ const WIDE = Number(args.wide ?? 1000);
 const CHAIN = Number(args.chain ?? 200);
 const REPS = Number(args.reps ?? 1);
 const only = new Set((args.only ?? 'ninja,snakemake,vfork-floor,node-floor,smke').split(','));
+if (args.baseline) only.add('smke-baseline');
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin/smke.js');
 const work = mkdtempSync(join(tmpdir(), 'smke-exec-bench-'));
@@ -80,30 +83,29 @@ rule s:
 `,
   );
   // Compile once into smke's plan cache (dry run): cold means the stages run, not that the file is parsed.
-  const r = spawnSync(process.execPath, [bin, 'run', 'bench.smke', '--dry-run', '--progress', 'plain'], { cwd: dir, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
+  for (const b of [bin, ...(args.baseline ? [join(args.baseline, 'bin/smke.js')] : [])]) {
+    const r = spawnSync(process.execPath, [b, 'run', 'bench.smke', '--dry-run', '--progress', 'plain'], { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(dir, '.smke', f), { force: true });
+  }
   return dir;
 }
 
 function clean(dir) {
-  for (const p of ['out', '.ninja_log', '.ninja_deps', '.snakemake', '.smke/store', 'results']) rmSync(join(dir, p), { recursive: true, force: true });
+  // The state database too: a baseline smke may not read a newer schema, and cold means no records either.
+  for (const p of ['out', '.ninja_log', '.ninja_deps', '.snakemake', '.smke/store', '.smke/state.db', '.smke/state.db-wal', '.smke/state.db-shm', 'results'])
+    rmSync(join(dir, p), { recursive: true, force: true });
 }
 
-function time(dir, cmd, argv, env = {}) {
-  const ts = [];
-  const cpus = [];
-  let last = '';
-  for (let i = 0; i < REPS; i++) {
-    clean(dir);
-    const t = performance.now();
-    const c = childCpu();
-    const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 1 << 28 });
-    ts.push(performance.now() - t);
-    cpus.push(childCpu() - c);
-    if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-    last = r.stdout.trim().split('\n').slice(-1)[0];
-  }
-  return { ms: median(ts), cpu: median(cpus), last };
+/** One cold run of a tool: wall and CPU milliseconds. */
+function once(dir, cmd, argv, env = {}) {
+  clean(dir);
+  const t = performance.now();
+  const c = childCpu();
+  const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 1 << 28 });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return { ms, cpu: childCpu() - c };
 }
 
 const tools = {
@@ -116,6 +118,7 @@ const tools = {
   smke: (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
   // The same smke with programs started by Node in the pooled workers instead of the program starter.
   'smke-node-spawn': (j) => [process.execPath, [bin, 'run', 'bench.smke', '-j', String(j), '--progress', 'plain'], { SMKE_PROGRAM_STARTER: 'node' }],
+  'smke-baseline': (j) => [process.execPath, [join(args.baseline ?? '', 'bin/smke.js'), 'run', 'bench.smke', '-j', String(j), '--progress', 'plain']],
 };
 const snakeVersion = spawnSync('snakemake', ['--version'], { encoding: 'utf8' }).stdout?.trim();
 if (!snakeVersion) only.delete('snakemake');
@@ -130,12 +133,16 @@ for (const [name, n, chained, j] of [
 ]) {
   if (!n) continue;
   const dir = project(name, n, chained);
-  const res = {};
-  for (const tool of ['ninja', 'snakemake', 'vfork-floor', 'node-floor', 'smke-node-spawn', 'smke']) {
-    if (!only.has(tool)) continue;
-    const [cmd, argv, env] = tools[tool](j);
-    res[tool] = time(dir, cmd, argv, env);
+  // Repetitions go round the tools in turn, so that a change of load on the shared machine falls on all of them alike.
+  const runs = {};
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const tool of ['ninja', 'snakemake', 'vfork-floor', 'node-floor', 'smke-node-spawn', 'smke-baseline', 'smke']) {
+      if (!only.has(tool)) continue;
+      const [cmd, argv, env] = tools[tool](j);
+      (runs[tool] ??= []).push(once(dir, cmd, argv, env));
+    }
   }
+  const res = Object.fromEntries(Object.entries(runs).map(([tool, rs]) => [tool, { ms: median(rs.map((r) => r.ms)), cpu: median(rs.map((r) => r.cpu)) }]));
   console.log(`\n## ${name}: ${n} trivial stages${chained ? ' in one chain' : ''}, cold, -j ${j}`);
   for (const [tool, r] of Object.entries(res)) {
     const vs = tool !== 'ninja' && res.ninja ? `   = ${(r.ms / res.ninja.ms).toFixed(2)}x ninja` : '';

@@ -12,6 +12,7 @@ import { registry } from '../stages/registry.js';
 import type { Layout } from './layout.js';
 import type { EntryFile, StateDb } from './state.js';
 import { checkEntry, quarantine } from './store.js';
+import { bootId, signatureTrusted } from './durability.js';
 
 import { UsageError } from './errors.js';
 
@@ -162,6 +163,7 @@ export async function analyse(opts: {
   const { plan, layout, state, digester } = opts;
   const last = state.lastFingerprints();
   const known = state.entries();
+  const boot = bootId();
   const keys = new Map<string, CacheKey>();
   // Verified files of the entries of instances that are cached now (their outputs' digests go into dependants' keys).
   const files = new Map<string, EntryFile[]>();
@@ -217,7 +219,9 @@ export async function analyse(opts: {
       else item.reasons.push(...diffFingerprints(item.prev!, fp).filter((r) => !r.startsWith('upstream ')), ...pendingReasons(fp.pending, item.prev, fp, byId));
     } else {
       const entryDir = join(layout.storeDir, fp.key);
-      const check = checkEntry(entryDir, fp.key, digester, known.get(fp.key)?.files);
+      const rec = known.get(fp.key);
+      // An entry recorded before a crash it may not have been synced for is read again, whatever its stat says.
+      const check = checkEntry(entryDir, fp.key, digester, rec && signatureTrusted(rec.unsyncedBoot, boot) ? rec.files : undefined);
       if (check.state === 'ok') {
         files.set(inst.id, check.files);
         item.action = 'cached';

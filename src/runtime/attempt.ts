@@ -16,6 +16,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
+import { bootId } from './durability.js';
 import { registry } from '../stages/registry.js';
 import type { Analysed } from './analyse.js';
 import type { AttemptFailure } from './attempt-failure.js';
@@ -165,6 +166,8 @@ export function writeJob(o: {
   // has only the allow-list, ./secrets.ts) get a worker process of their own.
   const passEnv = passedEnvNames(inst);
   const pooled = !o.onSlurm && inst.resources.gpus === 0 && passEnv.length === 0 && registry().get(inst.kind)?.pooled === true;
+  // A pooled stage is small and its worker lives on: its publish leaves the sync to this run's end (./durability.ts).
+  if (pooled && bootId() !== undefined) job.deferSync = true;
   if (!pooled) writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
   return { job, jobFile, pooled, passEnv };
 }

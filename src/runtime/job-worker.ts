@@ -236,6 +236,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
       entryDir: job.entryDir,
       logPath: job.logPath,
       digester: await digester(),
+      deferSync: job.deferSync === true,
       manifest: {
         format: 1,
         key: job.key,

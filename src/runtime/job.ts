@@ -34,6 +34,8 @@ export interface JobSpec {
   resources: Resources & { gpuIds: number[] };
   backend?: string;
   smkeVersion: string;
+  /** Publish without syncing first; the orchestrator syncs the store when its run ends (./durability.ts). Only for pooled local workers. */
+  deferSync?: boolean;
 }
 
 export function refKey(instance: string, output: string): string {

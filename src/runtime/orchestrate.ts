@@ -8,7 +8,7 @@
 //                   (lock, reuse, remote pull, then ./attempt.ts for the attempt itself)
 //   finish          count, close the run's row, write the snapshot for the next fast path
 
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
@@ -30,7 +30,8 @@ import { planDigest } from './plancache.js';
 import { privateDb, privateDir } from './secrets.js';
 import type { CacheKey } from './cache-key.js';
 import { fingerprint } from './fingerprint.js';
-import { adoptEntry, checkEntry, cleanTmp, linkResult, tmpName } from './store.js';
+import { adoptEntry, checkEntry, cleanTmp, linkResult, syncEntry, tmpName } from './store.js';
+import { bootId, syncFileSystem } from './durability.js';
 import { fileSignature } from './signature.js';
 import { waitUnlessAborted } from './wait.js';
 import type { RemoteConfig, RemoteStore } from './remote.js';
@@ -135,12 +136,39 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
   const executors = await chooseExecutors(opts, toRun);
   const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun });
+  const synced = await syncRecordedEntries(lay, state);
 
   const exitCode = finish(state, runId, counts, final, opts.signal?.aborted === true);
-  if (exitCode === EXIT.ok && digest && !only && !digester.racy) writeFastPathSnapshot(lay, plan, digest, digester, analysis, used, runId);
+  // The fast path trusts stats alone, so it may cover only entries known to be on disk.
+  if (exitCode === EXIT.ok && synced && digest && !only && !digester.racy) writeFastPathSnapshot(lay, plan, digest, digester, analysis, used, runId);
   const summary = { exitCode, ...counts, seconds: seconds() };
   bus.emit({ type: 'summary', ...summary, dryRun: false });
   return summary;
+}
+
+/**
+ * Make durable, together, every entry recorded in this boot and not known
+ * synced: those this run published through pooled workers (which do not sync
+ * before their rename), verified or reused, and any a killed run left
+ * (./durability.ts). One sync of the store's file system; if that cannot be
+ * done, entry by entry. False when neither worked: the records keep saying
+ * that those entries are to be re-read after a crash.
+ */
+async function syncRecordedEntries(lay: Layout, state: StateDb): Promise<boolean> {
+  const boot = bootId();
+  if (boot === undefined) return true;
+  // Taken before the sync: an entry recorded meanwhile by another run is not covered by it.
+  const keys = state.unsyncedEntries(boot);
+  if (keys.length === 0) return true;
+  if (!(await syncFileSystem(lay.storeDir))) {
+    try {
+      for (const k of keys) if (existsSync(join(lay.storeDir, k))) await syncEntry(join(lay.storeDir, k));
+    } catch {
+      return false;
+    }
+  }
+  state.markSynced(keys);
+  return true;
 }
 
 /** Count the final states into `counts`, close the run's row; the exit code. */
@@ -216,7 +244,7 @@ class UsedEntries {
     const { state, runId, lay } = this;
     if (files) this.files.set(a.fp.key, files);
     state.recordRunInstance(runId, a.inst.id, a.fp.key, ran);
-    if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId);
+    if (files && verified) state.recordEntry(a.fp.key, a.inst.id, files, runId, bootId() ?? null);
     if (a.prevKey !== a.fp.key) {
       state.recordFingerprint({ instance: a.inst.id, stage: a.inst.stage, key: a.fp.key, fingerprint: JSON.stringify(a.fp), run_id: runId });
     }

@@ -74,6 +74,10 @@ const MIGRATIONS: string[] = [
   // 6: why an attempt failed, as data (./attempt-failure.ts, JSON). `error`
   // keeps the rendered text; rows from before have only that.
   `ALTER TABLE attempts ADD COLUMN failure TEXT;`,
+  // 7: entries recorded before the store's file system was synced carry the
+  // boot they were recorded in (./durability.ts); NULL once synced. Rows from
+  // before were synced before their rename.
+  `ALTER TABLE entries ADD COLUMN unsynced_boot TEXT;`,
 ];
 
 /** SQLite's codes for a file that is not (or no longer) a whole database. */
@@ -181,6 +185,15 @@ export interface EntryFile {
   /** Absent in rows recorded before ctime joined the signature: such an entry is re-digested once. */
   ctimeNs?: string;
   digest: string;
+}
+
+/** A store entry this project recorded. */
+export interface KnownEntry {
+  instance: string;
+  files: EntryFile[];
+  lastRun: number;
+  /** The boot it was recorded in, while the store is not known synced since (./durability.ts); null once it is. */
+  unsyncedBoot: string | null;
 }
 
 export class StateDb implements StatCache {
@@ -454,20 +467,42 @@ export class StateDb implements StatCache {
     );
   }
 
-  entries(): Map<CacheKey, { instance: string; files: EntryFile[]; lastRun: number }> {
-    const rows = this.db.prepare('SELECT key, instance, files, last_run FROM entries').all() as {
+  entries(): Map<CacheKey, KnownEntry> {
+    const rows = this.db.prepare('SELECT key, instance, files, last_run, unsynced_boot FROM entries').all() as {
       key: string;
       instance: string;
       files: string;
       last_run: number;
+      unsynced_boot: string | null;
     }[];
     return new Map(
-      rows.map((r) => [parseCacheKey(r.key, 'state.db entries'), { instance: r.instance, files: JSON.parse(r.files) as EntryFile[], lastRun: r.last_run }]),
+      rows.map((r) => [
+        parseCacheKey(r.key, 'state.db entries'),
+        { instance: r.instance, files: JSON.parse(r.files) as EntryFile[], lastRun: r.last_run, unsyncedBoot: r.unsynced_boot },
+      ]),
     );
   }
 
-  recordEntry(key: CacheKey, instance: string, files: EntryFile[], runId: number): void {
-    this.stmt('INSERT OR REPLACE INTO entries (key, instance, files, last_run) VALUES (?, ?, ?, ?)').run(key, instance, JSON.stringify(files), runId);
+  /** `unsyncedBoot`: the boot this is recorded in, until the store's file system is synced (./durability.ts); null when known synced. */
+  recordEntry(key: CacheKey, instance: string, files: EntryFile[], runId: number, unsyncedBoot: string | null): void {
+    this.stmt('INSERT OR REPLACE INTO entries (key, instance, files, last_run, unsynced_boot) VALUES (?, ?, ?, ?, ?)').run(
+      key,
+      instance,
+      JSON.stringify(files),
+      runId,
+      unsyncedBoot,
+    );
+  }
+
+  /** Entries recorded in `boot` and not yet known synced. */
+  unsyncedEntries(boot: string): CacheKey[] {
+    return (this.stmt('SELECT key FROM entries WHERE unsynced_boot = ?').pluck().all(boot) as string[]).map((k) => parseCacheKey(k, 'state.db entries'));
+  }
+
+  /** These entries are on disk now: their stat signatures stand for their content after a crash too. */
+  markSynced(keys: CacheKey[]): void {
+    if (keys.length === 0) return;
+    this.db.prepare('UPDATE entries SET unsynced_boot = NULL WHERE key IN (SELECT value FROM json_each(?))').run(JSON.stringify(keys));
   }
 
   forgetEntry(key: CacheKey): void {

@@ -63,6 +63,12 @@ async function fsyncTree(disk: Disk, dir: string): Promise<void> {
   await Promise.all(treePaths(dir).map(async (p) => disk.fsync(p)));
 }
 
+/** Make a published entry, and its name in the store, durable: what a publish with `deferSync` left to the orchestrator, when syncing the whole file system failed. */
+export async function syncEntry(entryDir: string, disk: Disk = realDisk): Promise<void> {
+  await fsyncTree(disk, entryDir);
+  await disk.fsync(dirname(entryDir));
+}
+
 export type PublishResult = 'published' | 'exists';
 
 /**
@@ -117,6 +123,12 @@ export async function publish(opts: {
   logPath?: string;
   digester: Digester;
   disk?: Disk;
+  /**
+   * Rename without syncing first: the orchestrator syncs the store's file
+   * system when its run ends, and until then its records say the entry may
+   * not survive a crash of the machine (./durability.ts).
+   */
+  deferSync?: boolean;
 }): Promise<PublishResult> {
   const disk = opts.disk ?? realDisk;
   try {
@@ -126,7 +138,7 @@ export async function publish(opts: {
     for (const [rel, v] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) outputs[rel] = v;
     const manifest: Manifest = { ...opts.manifest, outputs };
     disk.writeFile(join(opts.tmpDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    await fsyncTree(disk, opts.tmpDir);
+    if (!opts.deferSync) await fsyncTree(disk, opts.tmpDir);
   } catch (e) {
     removeTree(opts.tmpDir);
     const err = e as NodeJS.ErrnoException;
@@ -146,7 +158,7 @@ export async function publish(opts: {
   // instead of changing a result its consumers were keyed on (./readonly.ts).
   // After the rename: a directory moved to a new parent must be writable.
   sealTree(opts.entryDir);
-  syncDirSoon(disk, dirname(opts.entryDir));
+  if (!opts.deferSync) syncDirSoon(disk, dirname(opts.entryDir));
   return 'published';
 }
 

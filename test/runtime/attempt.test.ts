@@ -278,7 +278,7 @@ describe('attempt failures in the state database', () => {
     db.db.prepare(`UPDATE attempts SET error = ?, failure = NULL WHERE id = ?`).run('the worker exited with code 3 before reporting a result', start('old'));
     db.finishAttempt(start('ok'), 'succeeded', { exitCode: 0 });
     // Back to the schema before the column (an older smke's database), then open it again: migrated, old rows kept.
-    db.db.exec('ALTER TABLE attempts DROP COLUMN failure');
+    db.db.exec('ALTER TABLE attempts DROP COLUMN failure; ALTER TABLE entries DROP COLUMN unsynced_boot');
     db.db.pragma('user_version = 5');
     db.close();
     db = new StateDb(path);

@@ -6,7 +6,7 @@ import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { realDisk, type Disk } from '../../src/runtime/disk.js';
 import { STORE_FORMAT } from '../../src/runtime/fingerprint.js';
-import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced } from '../../src/runtime/store.js';
+import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced, syncEntry } from '../../src/runtime/store.js';
 import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
@@ -105,6 +105,26 @@ describe('store', () => {
     expect(synced.filter((p) => p === storeDir)).toHaveLength(2);
     // Nothing pending: resolves at once.
     await storeSynced();
+  });
+
+  it('with deferSync renames without syncing anything, and syncEntry later syncs every file and directory and the store directory', async () => {
+    const storeDir = join(proj.dir, 'store');
+    const synced: string[] = [];
+    const disk: Disk = { ...realDisk, fsync: (p) => (synced.push(p), realDisk.fsync(p)) };
+    const keys = ['4', '5'].map((c) => parseCacheKey(c.repeat(64), 'test'));
+    for (const [i, key] of keys.entries()) {
+      const { tmp, entry } = staged(`d${i}`, key);
+      expect(await publish({ tmpDir: tmp, entryDir: entry, manifest: { ...manifest, key }, digester: d, disk, deferSync: true })).toBe('published');
+      expect(checkEntry(entry, key, d)).toMatchObject({ state: 'ok', verified: true });
+    }
+    await storeSynced();
+    expect(synced).toEqual([]);
+    // The fallback of the orchestrator's end-of-run sync: the entry is sealed read-only, and still syncs.
+    const entry = join(storeDir, keys[0]!);
+    await syncEntry(entry, disk);
+    expect(synced.map((p) => p.replace(entry, 'E')).sort()).toEqual(
+      ['E', 'E/_smke', 'E/_smke/manifest.json', 'E/model.bin', 'E/sub', 'E/sub/m.json', storeDir].sort(),
+    );
   });
 
   for (const step of ['writeFile', 'fsync', 'rename'] as const) {
