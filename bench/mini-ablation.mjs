@@ -16,7 +16,9 @@
 //          [--layers K] [--text-steps N] [--untrained text|image] [--glue] [--work DIR]
 //          [--profile pipeline] [--knowledge F] [--train-vocab full|paired]
 //          [--mim-target simclr [--temperature T] [--view-scale S] [--view-flip] [--proj-dim P]]
-//          [--image-steps N] [--image-batch B]
+//          [--image-steps N] [--image-batch B] [--val-per-class N] [--coco-test N]
+// --val-per-class N / --coco-test N: larger evaluation sets (zero-shot: N images per class, default 20 at the pipeline's
+// sizes; retrieval: N COCO-like test images, default 250), so that the spread over seeds is less the evaluation's own noise.
 // --image-steps N / --image-batch B: the image encoder's own step count and batch size (default --unimodal and 32).
 //          [--sentence W] [--sentence-temp T] [--mlm-weight W] [--sentence-mask R] [--sentence-objective infonce|decoder] [--decoder-mask R] [--hard-negatives]
 // --sentence W gives the MLM a sentence-level objective beside it (train.mlm `sentence_weight`: a two-view InfoNCE
@@ -82,7 +84,10 @@ const MINI = {
   },
   glue: { steps: 150, batch_size: 32, lr: 1e-3 },
   data: {
-    classify: pipelineSizes ? { classes: 10, trainPerClass: 50, valPerClass: 20 } : { classes: 10, trainPerClass: 100, valPerClass: 50 },
+    classify: pipelineSizes
+      ? { classes: 10, trainPerClass: 50, valPerClass: Number(arg('val-per-class', 20)) }
+      : { classes: 10, trainPerClass: 100, valPerClass: Number(arg('val-per-class', 50)) },
+    ...(arg('coco-test') && { coco: { train: 2000, val: 250, test: Number(arg('coco-test')) } }),
     knowledgeFraction: Number(arg('knowledge', 0)),
     trainVocabulary: arg('train-vocab', 'full'),
   },
@@ -110,7 +115,7 @@ const sentenceParams = SENTENCE.weight
       sentence_hard_negatives: SENTENCE.hard,
     }
   : {};
-const dataTag = `${MINI.data.knowledgeFraction ? `-k${MINI.data.knowledgeFraction}` : ''}${MINI.data.trainVocabulary === 'full' ? '' : `-v${MINI.data.trainVocabulary}`}`;
+const dataTag = `${MINI.data.knowledgeFraction ? `-k${MINI.data.knowledgeFraction}` : ''}${MINI.data.trainVocabulary === 'full' ? '' : `-v${MINI.data.trainVocabulary}`}${arg('val-per-class') ? `-val${arg('val-per-class')}` : ''}${arg('coco-test') ? `-test${arg('coco-test')}` : ''}`;
 const glue = process.argv.includes('--glue');
 // --arms pretrained (or random) runs one arm: two processes run the arms side by side, a third prints the table.
 const arms = arg('arms', 'pretrained,random').split(',');
