@@ -67,7 +67,7 @@ async function stage(name, kind, params, stageSeed = seed) {
   if (r.ran) {
     const { m } = r;
     console.log(
-      `  ${name.padEnd(40)} ${r.ran.wallSeconds.toFixed(1).padStart(7)} s wall ${r.ran.cpuSeconds.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}${m.adapt_steps ? ` adapt mlm ${m.adapt_mlm_loss_before.toFixed(2)} -> ${m.adapt_mlm_loss_after.toFixed(2)} (${m.adapt_seconds.toFixed(1)} s)` : ""}` : `loss ${m.loss.toFixed(3)}`}`,
+      `  ${name.padEnd(40)} ${r.ran.wallSeconds.toFixed(1).padStart(7)} s wall ${r.ran.cpuSeconds.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}${m.adapt_steps ? ` adapt mlm ${m.adapt_mlm_loss_before.toFixed(2)} -> ${m.adapt_mlm_loss_after.toFixed(2)} (${m.adapt_seconds.toFixed(1)} s)` : ''}` : `loss ${m.loss.toFixed(3)}`}`,
     );
   }
   return r;
@@ -103,7 +103,9 @@ for (const task of tasks) {
         if (adaptObjective) adapt.adapt_objective = adaptObjective;
         if (adaptPairWeight) adapt.adapt_pair_weight = Number(adaptPairWeight);
       }
-      const adaptTag = adapt.adapt_steps ? `-a${adapt.adapt_steps}${adapt.adapt_lr ? `lr${adapt.adapt_lr}` : ''}${adapt.adapt_mask_rate ? `m${adapt.adapt_mask_rate}` : ''}${adaptObjective ? `-${adaptObjective}` : ''}${adaptPairWeight ? `-pw${adaptPairWeight}` : ''}` : '';
+      const adaptTag = adapt.adapt_steps
+        ? `-a${adapt.adapt_steps}${adapt.adapt_lr ? `lr${adapt.adapt_lr}` : ''}${adapt.adapt_mask_rate ? `m${adapt.adapt_mask_rate}` : ''}${adaptObjective ? `-${adaptObjective}` : ''}${adaptPairWeight ? `-pw${adaptPairWeight}` : ''}`
+        : '';
       const tag = `glue-${task}${glueTag}-${from}-s${steps}-b${batch}-lr${lrOf(task)}${adaptTag}${fseed === seed ? '' : `-f${fseed}`}`;
       const params = { model, tasks: glueDir, task, steps, batch_size: batch, lr: lrOf(task), ...adapt };
       row[init] = (await stage(tag, 'finetune.text', params, fseed)).m.score;
@@ -124,4 +126,7 @@ for (const r of rows) {
   );
 }
 console.log(out.join('\n'));
-writeFileSync(join(work, `table-m${modelArg ? modelTag : mlmSteps}${glueTag}-s${stepsArg}-b${batch}${adaptArg !== '0' ? `-a${adaptArg}` : ''}.md`), out.join('\n') + '\n');
+writeFileSync(
+  join(work, `table-m${modelArg ? modelTag : mlmSteps}${glueTag}-s${stepsArg}-b${batch}${adaptArg !== '0' ? `-a${adaptArg}` : ''}.md`),
+  out.join('\n') + '\n',
+);

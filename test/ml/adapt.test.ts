@@ -20,7 +20,17 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'smke-ml-adapt-'));
   syn = await tinySynthetic();
   const { ctx } = await makeCtx(root, 'mlm');
-  await runKind(trainMlm, ctx, { corpus: join(syn, 'corpus'), vocab_size: 200, max_len: 24, width: 16, heads: 2, depth: 2, batch_size: 16, steps: 30, lr: 3e-3 });
+  await runKind(trainMlm, ctx, {
+    corpus: join(syn, 'corpus'),
+    vocab_size: 200,
+    max_len: 24,
+    width: 16,
+    heads: 2,
+    depth: 2,
+    batch_size: 16,
+    steps: 30,
+    lr: 3e-3,
+  });
   text = join(ctx.outDir, 'model');
 }, 120_000);
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -109,13 +119,25 @@ describe('finetune.text adapt_steps', () => {
   it.each([
     ['electra', {}],
     ['pair_rtd', { adapt_pair_weight: 1 }],
-  ])('adapt_objective %s trains with finite losses', async (objective, extra) => {
-    const { ctx, rec } = await makeCtx(root, `adapt-${objective}`);
-    await runKind(finetuneText, ctx, { ...base, model: text, tasks: join(syn, 'glue'), adapt_steps: 6, adapt_lr: 3e-3, adapt_objective: objective, ...extra });
-    const l = rec.metrics.filter((x) => x.name === 'adapt_loss').map((x) => x.value);
-    expect(l).toHaveLength(6);
-    for (const v of l) expect(Number.isFinite(v)).toBe(true);
-    const m = await metricsOf(ctx.outDir);
-    expect(Number.isFinite(m.score)).toBe(true);
-  }, 120_000);
+  ])(
+    'adapt_objective %s trains with finite losses',
+    async (objective, extra) => {
+      const { ctx, rec } = await makeCtx(root, `adapt-${objective}`);
+      await runKind(finetuneText, ctx, {
+        ...base,
+        model: text,
+        tasks: join(syn, 'glue'),
+        adapt_steps: 6,
+        adapt_lr: 3e-3,
+        adapt_objective: objective,
+        ...extra,
+      });
+      const l = rec.metrics.filter((x) => x.name === 'adapt_loss').map((x) => x.value);
+      expect(l).toHaveLength(6);
+      for (const v of l) expect(Number.isFinite(v)).toBe(true);
+      const m = await metricsOf(ctx.outDir);
+      expect(Number.isFinite(m.score)).toBe(true);
+    },
+    120_000,
+  );
 });

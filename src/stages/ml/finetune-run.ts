@@ -289,7 +289,9 @@ export async function runFinetuneText(ctx: StageContext, p: FinetuneTextParams):
       loss: finalLoss,
       train_examples: nTrain,
       eval_examples: nEval,
-      ...(adapted ? { adapt_steps: adaptSteps, adapt_mlm_loss_before: adapted.before, adapt_mlm_loss_after: adapted.after, adapt_seconds: adapted.seconds } : {}),
+      ...(adapted
+        ? { adapt_steps: adaptSteps, adapt_mlm_loss_before: adapted.before, adapt_mlm_loss_after: adapted.after, adapt_seconds: adapted.seconds }
+        : {}),
     });
   } finally {
     await trainSrc?.close();

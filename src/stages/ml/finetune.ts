@@ -27,8 +27,7 @@ const finetuneTextParams = {
     adapt_steps: {
       type: 'integer',
       minimum: 0,
-      description:
-        "Steps of masked language modelling on the task's training inputs (as pairs, labels unused) before the classifier trains; 0 (default) none.",
+      description: "Steps of masked language modelling on the task's training inputs (as pairs, labels unused) before the classifier trains; 0 (default) none.",
     },
     adapt_lr: { type: 'number', exclusiveMinimum: 0, description: 'Peak learning rate of the adaptation; default lr.' },
     adapt_mask_rate: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'Share of real tokens masked in the adaptation; default 0.15.' },
@@ -41,7 +40,8 @@ const finetuneTextParams = {
     adapt_pair_weight: {
       type: 'number',
       minimum: 0,
-      description: "With adapt_objective 'pair_rtd': weight of a pair-level head on the first token telling replaced pairs from intact ones (half are left intact); default 0, none.",
+      description:
+        "With adapt_objective 'pair_rtd': weight of a pair-level head on the first token telling replaced pairs from intact ones (half are left intact); default 0, none.",
     },
     adapt_rtd_weight: { type: 'number', minimum: 0, description: "Weight of the replaced-token detection loss with adapt_objective 'electra'; default 50." },
   },
