@@ -116,6 +116,17 @@ describe('finetune.text adapt_steps', () => {
     expect(scores[1]).toEqual(scores[0]);
   }, 120_000);
 
+  it("reads the same pairs with data = 'stream' as in memory", async () => {
+    const losses: number[][] = [];
+    for (const data of ['memory', 'stream']) {
+      const { ctx } = await makeCtx(root, `adapt-${data}`);
+      await runKind(finetuneText, ctx, { ...base, model: text, tasks: join(syn, 'glue'), adapt_steps: 8, adapt_lr: 3e-3, data });
+      const m = await metricsOf(ctx.outDir);
+      losses.push([m.adapt_mlm_loss_before, m.adapt_mlm_loss_after]);
+    }
+    expect(losses[1]).toEqual(losses[0]);
+  }, 120_000);
+
   it.each([
     ['electra', {}],
     ['pair_rtd', { adapt_pair_weight: 1 }],
