@@ -84,7 +84,7 @@ export function maskPair(e: Encoded, tok: WordPieceTokenizer, rng: Rng, rate: nu
  * Task-adaptive pretraining (Gururangan et al. 2020) before the classification head trains: masked
  * language modelling on the task's own training inputs, given as the pairs the classifier sees
  * (segment ids as for classification; labels are not read). A word of one side that the other side
- * holds can be recovered by finding it there, which is the content-addressed matching the pair
+ * holds can be recovered by finding it there: the content-addressed matching that the pair
  * tasks need (docs/ml.md, "Seventh attempt (GLUE pair tasks)"). The MLM head ('adapt.*') is new,
  * untied as train.mlm's is, and frozen afterwards. Returns the MLM loss on a fixed masked draw of
  * (up to) the first 128 training inputs before and after.

@@ -43,7 +43,11 @@ const finetuneTextParams = {
       description:
         "With adapt_objective 'pair_rtd': weight of a pair-level head on the first token telling replaced pairs from intact ones (half are left intact); default 0, none.",
     },
-    adapt_rtd_weight: { type: 'number', minimum: 0, description: "Weight of the replaced-token detection loss with adapt_objective 'electra'; default 50." },
+    adapt_rtd_weight: {
+      type: 'number',
+      minimum: 0,
+      description: "Weight of the replaced-token detection loss with adapt_objective 'electra' or 'pair_rtd'; default 50.",
+    },
   },
 } as const satisfies ObjectSchema;
 
