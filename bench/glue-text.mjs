@@ -43,6 +43,18 @@ const lrArg = arg('lr', '1e-3');
 const lrOf = perTask(lrArg, 1e-3);
 const stepsArg = arg('steps', '80');
 const stepsOf = perTask(stepsArg, 80);
+// --adapt-steps 200 | mrpc=200,...: finetune.text's task-adaptive MLM on the task's pairs before the head
+// trains (adapt_steps; 0 = off, the pipeline's default), at --adapt-lr (default: the task's lr) and
+// --adapt-mask-rate (default 0.15), per task like --lr.
+const adaptArg = arg('adapt-steps', '0');
+const adaptOf = perTask(adaptArg, 0);
+const adaptLrArg = arg('adapt-lr', undefined);
+const adaptLrOf = adaptLrArg ? perTask(adaptLrArg, NaN) : () => NaN;
+const adaptRateArg = arg('adapt-mask-rate', undefined);
+const adaptRateOf = adaptRateArg ? perTask(adaptRateArg, NaN) : () => NaN;
+// --adapt-objective electra: replaced-token detection beside the MLM (adapt_objective).
+const adaptObjective = arg('adapt-objective', undefined);
+const adaptPairWeight = arg('adapt-pair-weight', undefined);
 const work = arg('work', join('bench', 'out', seed === 42 ? 'glue-text' : `glue-text-seed${seed}`));
 const glueArg = arg('glue', undefined);
 const finetuneSeeds = arg('finetune-seeds', String(seed)).split(',').map(Number);
@@ -55,7 +67,7 @@ async function stage(name, kind, params, stageSeed = seed) {
   if (r.ran) {
     const { m } = r;
     console.log(
-      `  ${name.padEnd(40)} ${r.ran.wallSeconds.toFixed(1).padStart(7)} s wall ${r.ran.cpuSeconds.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}` : `loss ${m.loss.toFixed(3)}`}`,
+      `  ${name.padEnd(40)} ${r.ran.wallSeconds.toFixed(1).padStart(7)} s wall ${r.ran.cpuSeconds.toFixed(1).padStart(7)} s cpu  ${m.score !== undefined ? `score ${m.score.toFixed(1)} loss ${m.loss.toFixed(3)}${m.adapt_steps ? ` adapt mlm ${m.adapt_mlm_loss_before.toFixed(2)} -> ${m.adapt_mlm_loss_after.toFixed(2)} (${m.adapt_seconds.toFixed(1)} s)` : ''}` : `loss ${m.loss.toFixed(3)}`}`,
     );
   }
   return r;
@@ -83,15 +95,26 @@ for (const task of tasks) {
       const model = init === 'pretrained' ? encoders.pretrained : encoders.random;
       const from = init === 'pretrained' ? (modelArg ? `model${modelTag}` : `pretrained${mlmSteps}`) : init;
       const steps = stepsOf(task);
-      const tag = `glue-${task}${glueTag}-${from}-s${steps}-b${batch}-lr${lrOf(task)}${fseed === seed ? '' : `-f${fseed}`}`;
-      const params = { model, tasks: glueDir, task, steps, batch_size: batch, lr: lrOf(task) };
+      const adapt = {};
+      if (adaptOf(task) > 0) {
+        adapt.adapt_steps = adaptOf(task);
+        if (Number.isFinite(adaptLrOf(task))) adapt.adapt_lr = adaptLrOf(task);
+        if (Number.isFinite(adaptRateOf(task))) adapt.adapt_mask_rate = adaptRateOf(task);
+        if (adaptObjective) adapt.adapt_objective = adaptObjective;
+        if (adaptPairWeight) adapt.adapt_pair_weight = Number(adaptPairWeight);
+      }
+      const adaptTag = adapt.adapt_steps
+        ? `-a${adapt.adapt_steps}${adapt.adapt_lr ? `lr${adapt.adapt_lr}` : ''}${adapt.adapt_mask_rate ? `m${adapt.adapt_mask_rate}` : ''}${adaptObjective ? `-${adaptObjective}` : ''}${adaptPairWeight ? `-pw${adaptPairWeight}` : ''}`
+        : '';
+      const tag = `glue-${task}${glueTag}-${from}-s${steps}-b${batch}-lr${lrOf(task)}${adaptTag}${fseed === seed ? '' : `-f${fseed}`}`;
+      const params = { model, tasks: glueDir, task, steps, batch_size: batch, lr: lrOf(task), ...adapt };
       row[init] = (await stage(tag, 'finetune.text', params, fseed)).m.score;
     }
     rows.push(row);
   }
 }
 const out = [
-  `## GLUE-like tasks: ${modelArg ? `model ${modelArg}` : `MLM ${mlmSteps} steps`}, finetune ${stepsArg} steps at batch ${batch}, lr ${lrArg}, seed ${seed}`,
+  `## GLUE-like tasks: ${modelArg ? `model ${modelArg}` : `MLM ${mlmSteps} steps`}, finetune ${stepsArg} steps at batch ${batch}, lr ${lrArg}, seed ${seed}${adaptArg !== '0' ? `, adapt ${adaptArg} steps (lr ${adaptLrArg ?? 'as finetune'}, mask ${adaptRateArg ?? 0.15}${adaptObjective ? `, ${adaptObjective}` : ''})` : ''}`,
   '',
   `| task | ${inits.join(' | ')} | baseline | 2 se | ${inits.map((i) => `${i} > baseline + 2 se`).join(' | ')} |`,
   `|---|${inits.map(() => '---|').join('')}---|---|${inits.map(() => '---|').join('')}`,
@@ -103,4 +126,7 @@ for (const r of rows) {
   );
 }
 console.log(out.join('\n'));
-writeFileSync(join(work, `table-m${modelArg ? modelTag : mlmSteps}${glueTag}-s${stepsArg}-b${batch}.md`), out.join('\n') + '\n');
+writeFileSync(
+  join(work, `table-m${modelArg ? modelTag : mlmSteps}${glueTag}-s${stepsArg}-b${batch}${adaptArg !== '0' ? `-a${adaptArg}` : ''}.md`),
+  out.join('\n') + '\n',
+);

@@ -34,7 +34,12 @@ export async function runStage({ kinds, dir, projectDir, name, kind: kindName, p
     backend: process.env.SMKE_BACKEND || undefined,
     log: { debug() {}, info() {}, warn: (m) => console.log(`  [${name}] warn ${m}`), error: (m) => console.log(`  [${name}] error ${m}`) },
     progress() {},
-    metric() {},
+    // STAGE_TRACE=N prints every N-th step's metrics (and every evaluation's) as the stage runs.
+    metric(n, v, step) {
+      const every = Number(process.env.STAGE_TRACE || 0);
+      if (every && n !== 'throughput' && step !== undefined && (step % every === 0 || n.startsWith('eval')))
+        console.log(`  [${name}] ${n} ${v.toFixed(4)} @${step}`);
+    },
     signal: new AbortController().signal,
   };
   const t0 = performance.now();

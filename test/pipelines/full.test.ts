@@ -17,6 +17,9 @@ function plan(profile?: string, set?: Record<string, string>, env: Record<string
 }
 const inst = (p: Plan, id: string): StageInstance => p.instances.find((i) => i.id === id)!;
 const GLUE = ['cola', 'sst2', 'mrpc', 'qqp', 'stsb', 'mnli', 'qnli', 'rte', 'wnli'];
+// QQP and WNLI finetune after task-adaptive pretraining, in a sweep of their own.
+const ADAPTED = ['qqp', 'wnli'];
+const glueId = (t: string) => (ADAPTED.includes(t) ? `glue_adapted[${t}]` : `glue[${t}]`);
 
 describe('pipelines/full.smke', () => {
   const mini = plan();
@@ -55,7 +58,7 @@ describe('pipelines/full.smke', () => {
       'report',
     ])
       expect(ids).toContain(id);
-    for (const t of GLUE) expect(inst(mini, `glue[${t}]`).params.task).toBe(t);
+    for (const t of GLUE) expect(inst(mini, glueId(t)).params.task).toBe(t);
     // The report reads every evaluation: each of them is upstream of it.
     const preds = new Set(mini.graph.predecessors('report'));
     for (const id of [
@@ -68,7 +71,7 @@ describe('pipelines/full.smke', () => {
       'ret_flickr',
       'ablation_zs_scratch',
       'ablation_coco_nobank',
-      ...GLUE.map((t) => `glue[${t}]`),
+      ...GLUE.map(glueId),
     ])
       expect(preds.has(id)).toBe(true);
   });
@@ -147,11 +150,22 @@ describe('pipelines/full.smke', () => {
   });
 
   it('GLUE steps per task: CoLA, SST-2, STS-B and RTE get their own in the mini profile, every task the paper schedule in the paper profile', () => {
-    const steps = (p: Plan) => Object.fromEntries(GLUE.map((t) => [t, inst(p, `glue[${t}]`).params.steps]));
-    expect(steps(mini)).toEqual({ cola: 400, sst2: 200, mrpc: 80, qqp: 80, stsb: 400, mnli: 80, qnli: 80, rte: 200, wnli: 80 });
+    const steps = (p: Plan) => Object.fromEntries(GLUE.map((t) => [t, inst(p, glueId(t)).params.steps]));
+    expect(steps(mini)).toEqual({ cola: 400, sst2: 200, mrpc: 80, qqp: 200, stsb: 400, mnli: 80, qnli: 80, rte: 200, wnli: 200 });
     expect(new Set(Object.values(steps(paper)))).toEqual(new Set([10000]));
     const changed = plan(undefined, { steps_stsb: '300' });
     expect(steps(changed)).toMatchObject({ stsb: 300, cola: 400, sst2: 200, mnli: 80 });
     expect(mini.instances.filter((i) => JSON.stringify(i.params) !== JSON.stringify(inst(changed, i.id).params)).map((i) => i.id)).toEqual(['glue[stsb]']);
+  });
+
+  it('task-adaptive pretraining for QQP and WNLI in the mini profile only; the other seven tasks carry none of its parameters', () => {
+    expect(inst(mini, glueId('qqp')).params.adapt_steps).toBe(800);
+    expect(inst(mini, glueId('wnli')).params.adapt_steps).toBe(400);
+    for (const t of ADAPTED) {
+      expect(inst(mini, glueId(t)).params).toMatchObject({ adapt_lr: 3e-3, lr: 2e-3 });
+      expect(inst(paper, glueId(t)).params).toMatchObject({ adapt_steps: 0, steps: 10000, lr: 2e-5 });
+    }
+    for (const t of GLUE.filter((x) => !ADAPTED.includes(x)))
+      for (const p of [mini, paper]) expect(Object.keys(inst(p, glueId(t)).params).filter((k) => k.startsWith('adapt_'))).toEqual([]);
   });
 });

@@ -13,8 +13,9 @@ import type { StageContext } from '../stage-kind.js';
 import { Rng, deriveSeed } from '../../data/rng.js';
 import { TextTasks } from '../../data/text-tasks.js';
 import type { TextExample, TextMetric } from '../../data/dataset-format.js';
-import { loadModel, loadTokenizer, VOCAB_FILE } from '../../ml/models.js';
-import { defineLayerNorm, defineLinear, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
+import { loadModel, loadTokenizer, VOCAB_FILE, type AnyCheckpoint } from '../../ml/models.js';
+import type { ParamStore } from '../../ml/params.js';
+import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { accuracy, argmaxRows, f1, matthews, pearson, spearman } from '../../ml/metrics.js';
 import { clipLoss } from '../../ml/losses.js';
 import { clampLogitScales } from '../../ml/smke.js';
@@ -27,6 +28,8 @@ import { concatFloats, inBatches, scheduleParams, trainLoop } from './loop.js';
 import { loadPairs, pairBatch, textTensors } from './pairs.js';
 import { stepStream, streamEvaluate } from './streaming.js';
 import { ImageDataset } from '../../data/image-dataset.js';
+import type { Encoded, WordPieceTokenizer } from '../../ml/tokenizer.js';
+import { maskTokens } from './unimodal-run.js';
 
 export function taskMetric(metric: TextMetric, pred: number[], gold: number[]): number {
   switch (metric) {
@@ -41,6 +44,159 @@ export function taskMetric(metric: TextMetric, pred: number[], gold: number[]): 
     case 'spearman':
       return spearman(pred, gold);
   }
+}
+
+/** Task-adaptive pretraining's settings (finetune.text's adapt_* parameters, defaults filled in). */
+export interface AdaptOptions {
+  steps: number;
+  lr: number;
+  maskRate: number;
+  batchSize: number;
+  warmup: number;
+  clip: number;
+  /**
+   * 'mlm' masked language modelling; 'electra' that plus replaced-token detection (ELECTRA); 'pair_rtd'
+   * replaced-token detection whose replacements the MLM head draws reading only the replaced side.
+   */
+  objective: 'mlm' | 'electra' | 'pair_rtd';
+  /** Weight of the replaced-token detection loss (ELECTRA's 50). */
+  rtdWeight: number;
+  /**
+   * With 'pair_rtd': weight of a pair-level detection (was any token of this pair replaced?) read from
+   * the first token; half the pairs are left intact for it. 0: none.
+   */
+  pairWeight: number;
+}
+
+/**
+ * BERT's masking of one encoded pair ([CLS] a [SEP] b [SEP] padding): the real tokens of both sides
+ * can be masked, [CLS], [SEP] and padding never; the segment ids and attention mask are kept.
+ */
+export function maskPair(e: Encoded, tok: WordPieceTokenizer, rng: Rng, rate: number, side?: number): Encoded & { targets: number[] } {
+  const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
+  // With `side`, only that side's tokens are candidates (the other side's read as special here).
+  const ids = side === undefined ? e.ids : e.ids.map((x, j) => (e.segments[j] === side ? x : tok.pad));
+  const { input, targets } = maskTokens(ids, special, tok.size, tok.maskId, rng, rate);
+  return { ids: side === undefined ? input : input.map((x, j) => (e.segments[j] === side ? x : e.ids[j]!)), mask: e.mask, segments: e.segments, targets };
+}
+
+/**
+ * Task-adaptive pretraining (Gururangan et al. 2020) before the classification head trains: masked
+ * language modelling on the task's own training inputs, given as the pairs the classifier sees
+ * (segment ids as for classification; labels are not read). A word of one side that the other side
+ * holds can be recovered by finding it there: the content-addressed matching that the pair
+ * tasks need (docs/ml.md, "Seventh attempt (GLUE pair tasks)"). The MLM head ('adapt.*') is new,
+ * untied as train.mlm's is, and frozen afterwards. Returns the MLM loss on a fixed masked draw of
+ * (up to) the first 128 training inputs before and after.
+ */
+export async function adaptToTask(
+  ctx: StageContext,
+  model: { ps: ParamStore; config: AnyCheckpoint },
+  tok: WordPieceTokenizer,
+  nTrain: number,
+  read: (idx: number[]) => Promise<Encoded[]>,
+  o: AdaptOptions,
+): Promise<{ before: number; after: number; seconds: number }> {
+  const d = textWidth(model);
+  defineLinear(model.ps, 'adapt.transform', d, d);
+  defineLayerNorm(model.ps, 'adapt.ln', d);
+  defineLinear(model.ps, 'adapt.decoder', d, tok.size);
+  const electra = o.objective === 'electra' || o.objective === 'pair_rtd';
+  if (electra) defineLinear(model.ps, 'adapt.rtd', d, 1);
+  const pairLevel = o.objective === 'pair_rtd' && o.pairWeight > 0;
+  if (pairLevel) defineLinear(model.ps, 'adapt.pair', d, 1);
+  const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
+  const mlmParts = (rows: (Encoded & { targets: number[] })[]) => {
+    const h = textTokens(model, textTensors(rows));
+    const z = layerNorm(model.ps, 'adapt.ln', gelu(linear(model.ps, 'adapt.transform', h)), 1e-12).reshape([-1, d]);
+    const logits = linear(model.ps, 'adapt.decoder', z);
+    const tgt = rows.flatMap((r) => r.targets);
+    const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
+    const y = oneHotFloat(
+      tf.tensor1d(
+        tgt.map((x) => Math.max(0, x)),
+        'int32',
+      ),
+      tok.size,
+    );
+    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
+    return { loss: tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar, logits };
+  };
+  const mlmLoss = (rows: (Encoded & { targets: number[] })[]) => mlmParts(rows).loss;
+  // ELECTRA: every masked position takes a word drawn from the MLM head's softmax there (read back: no
+  // gradient through the draw); the same encoder then reads the corrupted pair, and a per-token head
+  // tells which real tokens differ from the original. A drawn word equal to the original counts as
+  // original. Where the other side holds the word, a swapped one is told apart by comparing with it.
+  const electraLoss = (orig: Encoded[], masked: (Encoded & { targets: number[] })[], rng: Rng, genMask?: number[][], intact?: boolean[]) => {
+    const { loss: mlm, logits } = mlmParts(genMask ? masked.map((m, i) => ({ ...m, mask: genMask[i]! })) : masked);
+    const t = orig[0]!.ids.length;
+    const probs = tf.softmax(logits).dataSync();
+    const replaced: number[] = [];
+    const corrupt = masked.map((m, i) => {
+      const ids = orig[i]!.ids.slice();
+      m.targets.forEach((tgt, j) => {
+        if (tgt < 0 || intact?.[i]) return;
+        let u = rng.next();
+        let tokId = 0;
+        const base = (i * t + j) * tok.size;
+        for (; tokId < tok.size - 1; tokId++) if ((u -= probs[base + tokId]!) < 0) break;
+        if (!special.has(tokId)) ids[j] = tokId;
+      });
+      ids.forEach((x, j) => replaced.push(x !== orig[i]!.ids[j] ? 1 : 0));
+      return { ids, mask: m.mask, segments: m.segments };
+    });
+    const weights = orig.flatMap((e) => e.ids.map((x) => (special.has(x) ? 0 : 1)));
+    const h = textTokens(model, textTensors(corrupt));
+    const rtdLogits = linear(model.ps, 'adapt.rtd', h).reshape([-1]);
+    const rtd = tf.losses.sigmoidCrossEntropy(tf.tensor1d(replaced), rtdLogits, tf.tensor1d(weights)) as tf.Scalar;
+    const total = tf.add(mlm, tf.mul(rtd, o.rtdWeight)) as tf.Scalar;
+    if (!pairLevel) return total;
+    const any = corrupt.map((c, i) => (c.ids.some((x, j) => x !== orig[i]!.ids[j]) ? 1 : 0));
+    const pairLogits = linear(model.ps, 'adapt.pair', h.slice([0, 0, 0], [-1, 1, -1]).squeeze([1])).reshape([-1]);
+    const pair = tf.losses.sigmoidCrossEntropy(tf.tensor1d(any), pairLogits) as tf.Scalar;
+    return tf.add(total, tf.mul(pair, o.pairWeight)) as tf.Scalar;
+  };
+  const probeRng = new Rng(deriveSeed(ctx.seed, 'adapt-probe-mask'));
+  const probe = (await read(Array.from({ length: Math.min(128, nTrain) }, (_, i) => i))).map((e) => maskPair(e, tok, probeRng, o.maskRate));
+  const probeLoss = async () => {
+    const t = tf.tidy(() => mlmLoss(probe));
+    const v = (await t.data())[0]!;
+    t.dispose();
+    return v;
+  };
+  const before = await probeLoss();
+  const batches = epochBatches(nTrain, o.batchSize, deriveSeed(ctx.seed, 'adapt'));
+  let rows: Encoded[] = [];
+  const { seconds } = await trainLoop({
+    ctx,
+    ps: model.ps,
+    steps: o.steps,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    warmupFrac: o.warmup,
+    clip: o.clip,
+    metricPrefix: 'adapt_',
+    prepare: async (step) => void (rows = await read(batches(step))),
+    loss: (step) => {
+      const rng = new Rng(deriveSeed(ctx.seed, 'adapt-mask', step));
+      if (o.objective === 'pair_rtd') {
+        // One side of each pair is masked, and the MLM head draws its replacements seeing that side alone
+        // (the other side's tokens are masked out of attention): a drawn word fits its own sentence, and
+        // the detector can tell it apart only by comparing with the other side.
+        const sides = rows.map(() => rng.int(2));
+        const masked = rows.map((e, i) => maskPair(e, tok, rng, o.maskRate, sides[i]));
+        const genMask = rows.map((e, i) => e.mask.map((m, j) => (m && e.segments[j] === sides[i] ? 1 : 0)));
+        const intact = pairLevel ? rows.map(() => rng.chance(0.5)) : undefined;
+        return electraLoss(rows, masked, rng, genMask, intact);
+      }
+      const masked = rows.map((e) => maskPair(e, tok, rng, o.maskRate));
+      return electra ? electraLoss(rows, masked, rng) : mlmLoss(masked);
+    },
+  });
+  const after = await probeLoss();
+  model.ps.setTrainable('adapt.', false);
+  ctx.log.info(`task-adaptive ${o.objective}: ${o.steps} steps at lr ${o.lr}, probe loss ${before.toFixed(3)} -> ${after.toFixed(3)}`);
+  return { before, after, seconds };
 }
 
 export async function runFinetuneText(ctx: StageContext, p: FinetuneTextParams): Promise<void> {
@@ -73,6 +229,22 @@ export async function runFinetuneText(ctx: StageContext, p: FinetuneTextParams):
     return linear(model.ps, 'cls.out', pooled);
   };
   const b = p.batch_size;
+  // Task-adaptive pretraining: off unless adapt_steps is given (its parameters have no schema defaults).
+  const adaptSteps = p.adapt_steps ?? 0;
+  const adapted =
+    adaptSteps > 0
+      ? await adaptToTask(ctx, model, tok, nTrain, async (idx) => encode(trainEx ? idx.map((i) => trainEx[i]!) : await trainSrc!.read(idx)), {
+          steps: adaptSteps,
+          lr: p.adapt_lr ?? p.lr,
+          maskRate: p.adapt_mask_rate ?? 0.15,
+          batchSize: b,
+          warmup: p.warmup,
+          clip: p.clip,
+          objective: p.adapt_objective ?? 'mlm',
+          rtdWeight: p.adapt_rtd_weight ?? 50,
+          pairWeight: p.adapt_pair_weight ?? 0,
+        })
+      : undefined;
   const batches = epochBatches(nTrain, b, ctx.seed);
   let fetched: TextExample[] = [];
   const examplesAt = (idx: number[]) => (trainEx ? idx.map((i) => trainEx[i]!) : fetched);
@@ -117,6 +289,9 @@ export async function runFinetuneText(ctx: StageContext, p: FinetuneTextParams):
       loss: finalLoss,
       train_examples: nTrain,
       eval_examples: nEval,
+      ...(adapted
+        ? { adapt_steps: adaptSteps, adapt_mlm_loss_before: adapted.before, adapt_mlm_loss_after: adapted.after, adapt_seconds: adapted.seconds }
+        : {}),
     });
   } finally {
     await trainSrc?.close();

@@ -22,6 +22,32 @@ const finetuneTextParams = {
     // 100 steps left CoLA and QQP at the majority class in bench/ml-mini; 150 learn them.
     steps: int(150),
     lr: num(1e-3),
+    // Task-adaptive pretraining before the head trains. No schema defaults, so that existing stages' keys
+    // are unchanged: off (0 steps) when not given; adapt_lr defaults to lr, adapt_mask_rate to 0.15.
+    adapt_steps: {
+      type: 'integer',
+      minimum: 0,
+      description: "Steps of masked language modelling on the task's training inputs (as pairs, labels unused) before the classifier trains; 0 (default) none.",
+    },
+    adapt_lr: { type: 'number', exclusiveMinimum: 0, description: 'Peak learning rate of the adaptation; default lr.' },
+    adapt_mask_rate: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'Share of real tokens masked in the adaptation; default 0.15.' },
+    adapt_objective: {
+      type: 'string',
+      enum: ['mlm', 'electra', 'pair_rtd'],
+      description:
+        "The adaptation's objective: 'mlm' (default) masked language modelling; 'electra' that plus replaced-token detection of the MLM head's draws; 'pair_rtd' replaced-token detection of words the MLM head draws reading only the replaced token's side.",
+    },
+    adapt_pair_weight: {
+      type: 'number',
+      minimum: 0,
+      description:
+        "With adapt_objective 'pair_rtd': weight of a pair-level head on the first token telling replaced pairs from intact ones (half are left intact); default 0, none.",
+    },
+    adapt_rtd_weight: {
+      type: 'number',
+      minimum: 0,
+      description: "Weight of the replaced-token detection loss with adapt_objective 'electra' or 'pair_rtd'; default 50.",
+    },
   },
 } as const satisfies ObjectSchema;
 

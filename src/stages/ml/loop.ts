@@ -26,6 +26,8 @@ export interface LoopOptions {
   /** Called every `evalEvery` steps and after the last one. */
   evaluate?(step: number): Promise<void>;
   evalEvery?: number;
+  /** Prefix of the per-step metric names (loss, lr), for a second loop in one stage. */
+  metricPrefix?: string;
 }
 
 /** The schedule options every training kind takes from its parameters (TRAIN_COMMON's steps, lr, warmup, clip; eval_every if it has one). */
@@ -56,7 +58,8 @@ export async function trainLoop(o: LoopOptions): Promise<{ finalLoss: number; se
     finalLoss = (await loss.data())[0]!;
     loss.dispose();
     if (!Number.isFinite(finalLoss)) throw new Error(`loss is ${finalLoss} at step ${step + 1}: lower the learning rate`);
-    reporter.report(step + 1, { loss: finalLoss, lr }, seconds);
+    const pre = o.metricPrefix ?? '';
+    reporter.report(step + 1, { [`${pre}loss`]: finalLoss, [`${pre}lr`]: lr }, seconds);
   };
   try {
     for (let step = 0; step < o.steps; step++) {
