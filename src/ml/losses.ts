@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../data/rng.js';
+import { oneHotFloat } from './layers.js';
 
 /** Mean cross-entropy of logits [B, C] against the diagonal labels 0..B-1. */
 export function diagonalCrossEntropy(logits: tf.Tensor): tf.Scalar {
@@ -10,6 +11,23 @@ export function diagonalCrossEntropy(logits: tf.Tensor): tf.Scalar {
   const logp = tf.logSoftmax(logits, -1);
   const labels = tf.eye(b, logits.shape[1]!);
   return tf.neg(tf.mean(tf.sum(tf.mul(logp, labels), -1))) as tf.Scalar;
+}
+
+/**
+ * Mean negative log-likelihood of `targets` under `logits` [N, V], over the rows whose target is a token
+ * id (>= 0): the masked positions of masked-language modelling; the other rows (target -1) do not count.
+ */
+export function maskedTokenNll(logits: tf.Tensor, targets: number[]): tf.Scalar {
+  const counted = tf.tensor1d(targets.map((x) => (x >= 0 ? 1 : 0)));
+  const y = oneHotFloat(
+    tf.tensor1d(
+      targets.map((x) => Math.max(0, x)),
+      'int32',
+    ),
+    logits.shape[1]!,
+  );
+  const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
+  return tf.div(tf.sum(tf.mul(nll, counted)), tf.sum(counted)) as tf.Scalar;
 }
 
 /** Fraction of rows whose largest logit is the diagonal one, strictly (in-batch accuracy). */

@@ -3,7 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from './params.js';
-import { block, defineBlock, defineLayerNorm, embed, layerNorm, maskToBias, linearInitStd, type BlockConfig } from './layers.js';
+import { block, defineBlock, defineLayerNorm, embed, gelu, layerNorm, linear, maskToBias, linearInitStd, type BlockConfig } from './layers.js';
 
 export interface TextConfig {
   vocabSize: number;
@@ -53,4 +53,14 @@ export function textForward(ps: ParamStore, prefix: string, c: TextConfig, batch
   const n = Math.min(opts.layers ?? c.depth, c.depth);
   for (let i = 0; i < n; i++) x = block(ps, `${prefix}.blocks.${i}`, textBlockConfig(c), x, bias).out;
   return x;
+}
+
+/**
+ * BERT's masked-language-model head on hidden states [..., D]: a dense transform, GELU, LayerNorm and
+ * a decoder to the vocabulary; logits [N, V], one row per position. Its parameters are
+ * `${prefix}.transform`, `${prefix}.ln` and `${prefix}.decoder` (defined by the caller).
+ */
+export function mlmHeadLogits(ps: ParamStore, prefix: string, hidden: tf.Tensor, dim: number, eps: number): tf.Tensor2D {
+  const z = layerNorm(ps, `${prefix}.ln`, gelu(linear(ps, `${prefix}.transform`, hidden)), eps).reshape([-1, dim]);
+  return linear(ps, `${prefix}.decoder`, z) as tf.Tensor2D;
 }

@@ -15,9 +15,10 @@ import { TextTasks } from '../../data/text-tasks.js';
 import type { TextExample, TextMetric } from '../../data/dataset-format.js';
 import { loadModel, loadTokenizer, VOCAB_FILE, type AnyCheckpoint } from '../../ml/models.js';
 import type { ParamStore } from '../../ml/params.js';
-import { defineLayerNorm, defineLinear, gelu, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
+import { mlmHeadLogits } from '../../ml/text.js';
+import { defineLayerNorm, defineLinear, layerNorm, linear, oneHotFloat } from '../../ml/layers.js';
 import { accuracy, argmaxRows, f1, matthews, pearson, spearman } from '../../ml/metrics.js';
-import { clipLoss } from '../../ml/losses.js';
+import { clipLoss, maskedTokenNll } from '../../ml/losses.js';
 import { clampLogitScales } from '../../ml/smke.js';
 import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { dirList, setupBackend, writeMetrics } from './common.js';
@@ -107,20 +108,14 @@ export async function adaptToTask(
   if (pairLevel) defineLinear(model.ps, 'adapt.pair', d, 1);
   const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
   const mlmParts = (rows: (Encoded & { targets: number[] })[]) => {
-    const h = textTokens(model, textTensors(rows));
-    const z = layerNorm(model.ps, 'adapt.ln', gelu(linear(model.ps, 'adapt.transform', h)), 1e-12).reshape([-1, d]);
-    const logits = linear(model.ps, 'adapt.decoder', z);
-    const tgt = rows.flatMap((r) => r.targets);
-    const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
-    const y = oneHotFloat(
-      tf.tensor1d(
-        tgt.map((x) => Math.max(0, x)),
-        'int32',
+    const logits = mlmHeadLogits(model.ps, 'adapt', textTokens(model, textTensors(rows)), d, 1e-12);
+    return {
+      loss: maskedTokenNll(
+        logits,
+        rows.flatMap((r) => r.targets),
       ),
-      tok.size,
-    );
-    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
-    return { loss: tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar, logits };
+      logits,
+    };
   };
   const mlmLoss = (rows: (Encoded & { targets: number[] })[]) => mlmParts(rows).loss;
   // ELECTRA: every masked position takes a word drawn from the MLM head's softmax there (read back: no

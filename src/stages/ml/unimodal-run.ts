@@ -15,7 +15,7 @@ import { Rng, deriveSeed } from '../../data/rng.js';
 import { readCorpus } from '../../data/text-tasks.js';
 import { ParamStore } from '../../ml/params.js';
 import { defineVit, numPatches, patchify, vitForward, type VitConfig } from '../../ml/vit.js';
-import { defineText, textBlockConfig, textForward, type TextConfig } from '../../ml/text.js';
+import { defineText, mlmHeadLogits, textBlockConfig, textForward, type TextConfig } from '../../ml/text.js';
 import {
   block,
   defineBlock,
@@ -36,7 +36,7 @@ import { saveCheckpoint } from '../../ml/checkpoint.js';
 import { VOCAB_FILE } from '../../ml/models.js';
 import { WordPieceTokenizer } from '../../ml/tokenizer.js';
 import { argmaxRows, accuracy } from '../../ml/metrics.js';
-import { diagonalAccuracy, infoNceLoss } from '../../ml/losses.js';
+import { diagonalAccuracy, infoNceLoss, maskedTokenNll } from '../../ml/losses.js';
 import { setupBackend, writeMetrics } from './common.js';
 import type { TrainImageEncoderParams, TrainMlmParams, TrainTeacherParams } from './unimodal.js';
 import { epochBatches, imageBatch, loadImageSplit, viewBatch } from './images.js';
@@ -345,19 +345,9 @@ export async function runMlm(ctx: StageContext, given: TrainMlmParams): Promise<
     // The MLM head's mean negative log-likelihood of the targets (>= 0) at the rows of hidden states `hs`.
     let mlmLogits: tf.Tensor | undefined;
     const headNll = (hs: tf.Tensor, tgt: number[]) => {
-      const z = layerNorm(ps, 'mlm.ln', gelu(linear(ps, 'mlm.transform', hs)), cfg.eps).reshape([-1, cfg.dim]);
-      const logits = linear(ps, 'mlm.decoder', z);
+      const logits = mlmHeadLogits(ps, 'mlm', hs, cfg.dim, cfg.eps);
       mlmLogits ??= logits;
-      const w = tf.tensor1d(tgt.map((x) => (x >= 0 ? 1 : 0)));
-      const y = oneHotFloat(
-        tf.tensor1d(
-          tgt.map((x) => Math.max(0, x)),
-          'int32',
-        ),
-        cfg.vocabSize,
-      );
-      const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), y), 1));
-      return tf.div(tf.sum(tf.mul(nll, w)), tf.sum(w)) as tf.Scalar;
+      return maskedTokenNll(logits, tgt);
     };
     const mlm = headNll(
       h,
