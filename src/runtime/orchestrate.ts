@@ -8,7 +8,7 @@
 //                   (lock, reuse, remote pull, then ./attempt.ts for the attempt itself)
 //   finish          count, close the run's row, write the snapshot for the next fast path
 
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
@@ -30,7 +30,7 @@ import { planDigest } from './plancache.js';
 import { privateDb, privateDir } from './secrets.js';
 import type { CacheKey } from './cache-key.js';
 import { fingerprint } from './fingerprint.js';
-import { adoptEntry, checkEntry, cleanTmp, linkResult, syncEntry, tmpName } from './store.js';
+import { adoptEntry, checkEntry, cleanTmp, linkResult, syncEntries, tmpName } from './store.js';
 import { bootId, syncFileSystem } from './durability.js';
 import { fileSignature } from './signature.js';
 import { waitUnlessAborted } from './wait.js';
@@ -162,7 +162,7 @@ async function syncRecordedEntries(lay: Layout, state: StateDb): Promise<boolean
   if (keys.length === 0) return true;
   if (!(await syncFileSystem(lay.storeDir))) {
     try {
-      for (const k of keys) if (existsSync(join(lay.storeDir, k))) await syncEntry(join(lay.storeDir, k));
+      await syncEntries(keys.map((k) => join(lay.storeDir, k)));
     } catch {
       return false;
     }

@@ -63,10 +63,15 @@ async function fsyncTree(disk: Disk, dir: string): Promise<void> {
   await Promise.all(treePaths(dir).map(async (p) => disk.fsync(p)));
 }
 
-/** Make a published entry, and its name in the store, durable: what a publish with `deferSync` left to the orchestrator, when syncing the whole file system failed. */
-export async function syncEntry(entryDir: string, disk: Disk = realDisk): Promise<void> {
-  await fsyncTree(disk, entryDir);
-  await disk.fsync(dirname(entryDir));
+/**
+ * Make published entries, and their names in the store, durable: what publishes with `deferSync` left
+ * to the orchestrator, when syncing the whole file system failed. Every file and directory of each
+ * entry, then each store directory once (not once per entry). Entries gone meanwhile (gc) are skipped.
+ */
+export async function syncEntries(entryDirs: string[], disk: Disk = realDisk): Promise<void> {
+  const present = entryDirs.filter((d) => existsSync(d));
+  for (const dir of present) await fsyncTree(disk, dir);
+  for (const storeDir of new Set(present.map((d) => dirname(d)))) await disk.fsync(storeDir);
 }
 
 export type PublishResult = 'published' | 'exists';

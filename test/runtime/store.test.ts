@@ -6,7 +6,7 @@ import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { realDisk, type Disk } from '../../src/runtime/disk.js';
 import { STORE_FORMAT } from '../../src/runtime/fingerprint.js';
-import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced, syncEntry } from '../../src/runtime/store.js';
+import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced, syncEntries } from '../../src/runtime/store.js';
 import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
@@ -107,7 +107,7 @@ describe('store', () => {
     await storeSynced();
   });
 
-  it('with deferSync renames without syncing anything, and syncEntry later syncs every file and directory and the store directory', async () => {
+  it('with deferSync renames without syncing anything, and syncEntries later syncs every file and directory and the store directory once', async () => {
     const storeDir = join(proj.dir, 'store');
     const synced: string[] = [];
     const disk: Disk = { ...realDisk, fsync: (p) => (synced.push(p), realDisk.fsync(p)) };
@@ -121,10 +121,16 @@ describe('store', () => {
     expect(synced).toEqual([]);
     // The fallback of the orchestrator's end-of-run sync: the entry is sealed read-only, and still syncs.
     const entry = join(storeDir, keys[0]!);
-    await syncEntry(entry, disk);
+    await syncEntries([entry], disk);
     expect(synced.map((p) => p.replace(entry, 'E')).sort()).toEqual(
       ['E', 'E/_smke', 'E/_smke/manifest.json', 'E/model.bin', 'E/sub', 'E/sub/m.json', storeDir].sort(),
     );
+    // Both entries and one removed meanwhile (gc): each entry's tree, the store directory once, the missing one skipped.
+    synced.length = 0;
+    await syncEntries([...keys.map((k) => join(storeDir, k)), join(storeDir, 'f'.repeat(64))], disk);
+    expect(synced.filter((p) => p === storeDir)).toHaveLength(1);
+    expect(synced.filter((p) => p.endsWith('model.bin')).map((p) => p.slice(storeDir.length + 1, storeDir.length + 2))).toEqual(['4', '5']);
+    expect(synced.some((p) => p.includes('f'.repeat(64)))).toBe(false);
   });
 
   for (const step of ['writeFile', 'fsync', 'rename'] as const) {
