@@ -99,6 +99,8 @@ export class WordPieceTokenizer {
   readonly cls: number;
   readonly sep: number;
   readonly maskId: number;
+  /** [PAD], [UNK], [CLS], [SEP] and [MASK]: the ids masked-language modelling never masks or draws. */
+  readonly specialIds: ReadonlySet<number>;
 
   constructor(tokens: string[]) {
     this.tokens = tokens;
@@ -113,6 +115,7 @@ export class WordPieceTokenizer {
     this.cls = id('[CLS]');
     this.sep = id('[SEP]');
     this.maskId = id('[MASK]');
+    this.specialIds = new Set([this.pad, this.unk, this.cls, this.sep, this.maskId]);
   }
 
   get size(): number {

@@ -74,7 +74,7 @@ export interface AdaptOptions {
  * can be masked, [CLS], [SEP] and padding never; the segment ids and attention mask are kept.
  */
 export function maskPair(e: Encoded, tok: WordPieceTokenizer, rng: Rng, rate: number, side?: number): Encoded & { targets: number[] } {
-  const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
+  const special = tok.specialIds;
   // With `side`, only that side's tokens are candidates (the other side's read as special here).
   const ids = side === undefined ? e.ids : e.ids.map((x, j) => (e.segments[j] === side ? x : tok.pad));
   const { input, targets } = maskTokens(ids, special, tok.size, tok.maskId, rng, rate);
@@ -106,7 +106,7 @@ export async function adaptToTask(
   if (electra) defineLinear(model.ps, 'adapt.rtd', d, 1);
   const pairLevel = o.objective === 'pair_rtd' && o.pairWeight > 0;
   if (pairLevel) defineLinear(model.ps, 'adapt.pair', d, 1);
-  const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
+  const special = tok.specialIds;
   const mlmParts = (rows: (Encoded & { targets: number[] })[]) => {
     const logits = mlmHeadLogits(model.ps, 'adapt', textTokens(model, textTensors(rows)), d, 1e-12);
     return {

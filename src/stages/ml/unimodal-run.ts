@@ -259,7 +259,14 @@ async function runSimclr(
 }
 
 /** BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random token, 10% unchanged. */
-export function maskTokens(ids: number[], special: Set<number>, vocab: number, maskId: number, rng: Rng, rate = 0.15): { input: number[]; targets: number[] } {
+export function maskTokens(
+  ids: number[],
+  special: ReadonlySet<number>,
+  vocab: number,
+  maskId: number,
+  rng: Rng,
+  rate = 0.15,
+): { input: number[]; targets: number[] } {
   const input = ids.slice();
   const targets = ids.map(() => -1);
   const candidates = ids.map((t, i) => (special.has(t) ? -1 : i)).filter((i) => i >= 0);
@@ -321,7 +328,7 @@ export async function runMlm(ctx: StageContext, given: TrainMlmParams): Promise<
   if (objective !== 'none' && objective !== 'infonce' && objective !== 'decoder')
     throw new Error(`train.mlm: unknown sentence_objective '${String(objective)}'`);
   if (objective === 'decoder') defineBlock(ps, 'retro.block', textBlockConfig(cfg));
-  const special = new Set([tok.pad, tok.unk, tok.cls, tok.sep, tok.maskId]);
+  const special = tok.specialIds;
   const b = p.batch_size;
   const t = cfg.maxLen;
   // With the infonce sentence objective each row is masked twice (view 1 draws its masks first, as MLM alone does).
