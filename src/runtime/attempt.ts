@@ -64,7 +64,7 @@ export async function acquireLock(o: {
   let waitingSaid = false;
   for (;;) {
     if (o.signal.aborted) return { kind: 'cancelled' };
-    const r = tryAcquire(o.lockPath, o.instance);
+    const r = tryAcquire(o.lockPath);
     if (r.ok) return { kind: 'held', lock: r.info };
     const stale = staleLock(o.lockPath, r.holder);
     if (stale) {

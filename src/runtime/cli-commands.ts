@@ -9,7 +9,7 @@ import { EXIT, UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
 import { loadPlan, validPlanDigest } from './load-plan.js';
-import { release, tryAcquire } from './locks.js';
+import { lockPresent, release, tryAcquire } from './locks.js';
 import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop-snapshot.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/display-text.js';
@@ -497,12 +497,12 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
       const lockPath = join(lay.locksDir, k);
       let token: string | undefined;
       try {
-        const lock = tryAcquire(lockPath, 'gc');
+        const lock = tryAcquire(lockPath);
         if (!lock.ok) continue;
         token = lock.info.token;
       } catch (e) {
         // No room even for a lock file: go on only if no run holds the entry's lock.
-        if (!isDiskFull(e, lay.locksDir) || existsSync(lockPath)) throw e;
+        if (!isDiskFull(e, lay.locksDir) || lockPresent(lockPath)) throw e;
       }
       try {
         const aside = join(lay.tmpDir, `gc-${k}-${process.pid}`);

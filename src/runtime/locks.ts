@@ -1,14 +1,25 @@
-// Instance locks: `<locksDir>/<key>` holds {pid, host, start, token} while an
-// instance runs, so that a second `smke run` needing the same instance waits
-// for it and reuses the result instead of running it twice.
+// Instance locks: `<locksDir>/<key>` names the process running an instance
+// (pid, its start time, host) and a token, so that a second `smke run` needing
+// the same instance waits for it and reuses the result instead of running it
+// twice.
 //
 // A lock whose process is gone (same host) is stale and is taken over with a
 // warning: there is no "run --unlock", the complaint of Snakemake, DVC and
 // Nextflow users after every crash. The orchestrator creates the lock and the
 // worker adopts it (rewrites it with its own pid), so an orchestrator killed
 // while its worker still runs does not make the lock look stale.
+//
+// A lock is a symbolic link whose target is its content,
+// `<pid>:<pid start>:<token>:<host>`. Creating one is atomic and fails when it
+// exists (one symlink(2) where a file needed a write, a link and an unlink),
+// replacing one is a rename, and a target this short lives in the inode on
+// ext4 and most other file systems: no data block is allocated or freed. A
+// lock file that had been renamed over had its block allocated by ext4 at the
+// rename (auto_da_alloc), and freeing it when the lock was released took ~3 ms
+// on a file system mounted with online discard: the largest single cost of a
+// trivial stage (docs/runtime.md, "Per-stage overhead").
 
-import { closeSync, linkSync, lstatSync, readdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { linkSync, lstatSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -19,9 +30,7 @@ export interface LockInfo {
   /** Start time of the pid (Linux clock ticks since boot), so a reused pid is not mistaken for the holder. */
   pidStart?: string;
   host: string;
-  start: number;
   token: string;
-  instance: string;
 }
 
 export function processStart(pid: number): string | undefined {
@@ -44,8 +53,25 @@ export function pidAlive(pid: number, pidStart?: string): boolean {
   return pidStart === undefined || fields[19] === pidStart;
 }
 
+/** A lock's content as the target of its symbolic link (no ':' in a pid, a start time, a hex token or a host name). */
+export function formatLock(info: LockInfo): string {
+  return `${info.pid}:${info.pidStart ?? ''}:${info.token}:${info.host}`;
+}
+
+function parseLock(text: string): LockInfo | undefined {
+  const [pid, pidStart, token, host, ...rest] = text.split(':');
+  if (rest.length || !host || !token || !/^\d+$/.test(pid ?? '')) return undefined;
+  return { pid: Number(pid), ...(pidStart && { pidStart }), token, host };
+}
+
 /** The lock's content, or undefined when it is absent or not a lock smke wrote (empty, garbage, a directory). */
 export function readLock(path: string): LockInfo | undefined {
+  try {
+    return parseLock(readlinkSync(path));
+  } catch (e) {
+    // Not a symbolic link: a lock file of an older smke (JSON), or something else.
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') return undefined;
+  }
   let v: unknown;
   try {
     v = JSON.parse(readFileSync(path, 'utf8'));
@@ -55,7 +81,7 @@ export function readLock(path: string): LockInfo | undefined {
   const o = v as Partial<LockInfo> | null;
   // Parsable is not enough: `{}` or `null` would make a waiter wait for "pid undefined" forever.
   if (!o || typeof o !== 'object' || !Number.isInteger(o.pid) || typeof o.host !== 'string' || typeof o.token !== 'string') return undefined;
-  return o as LockInfo;
+  return { pid: o.pid!, ...(typeof o.pidStart === 'string' && { pidStart: o.pidStart }), host: o.host, token: o.token };
 }
 
 /**
@@ -90,50 +116,29 @@ export function isStale(info: LockInfo): boolean {
 }
 
 /**
- * Write a lock's content into a new file (linked or renamed into place whole
- * afterwards). Not fsynced: a lock is advisory and only means something while
- * its holder runs. A process that is killed loses no page-cache data, so
- * SIGKILL leaves a whole lock; only a crash of the machine can lose or tear
- * the file, and after that no holder is alive: a lost lock is the same as a
- * released one, a torn one is unreadable and broken after
- * UNREADABLE_LOCK_GRACE_MS, a whole one names a dead pid (or one with another
- * start time) and is stale. What the lock guards, the store entry, is
- * published durably by itself (./store.ts). Two fsyncs per stage, one of
- * them in the orchestrator's event loop, were a large part of a trivial
- * stage's cost.
+ * Locks are not fsynced: a lock is advisory and only means something while
+ * its holder runs. A killed process loses nothing of what it wrote, so
+ * SIGKILL leaves a whole lock; only a crash of the machine can lose one, and
+ * after that no holder is alive: a lost lock is the same as a released one,
+ * one that survived names a dead pid (or one with another start time) and is
+ * stale. What the lock guards, the store entry, is published durably by
+ * itself (./store.ts).
  */
-function writeLockFile(path: string, text: string): void {
-  const fd = openSync(path, 'w');
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export function newLockInfo(instance: string, pid = process.pid): LockInfo {
-  return { pid, pidStart: processStart(pid), host: hostname(), start: Date.now(), token: randomBytes(12).toString('hex'), instance };
+export function newLockInfo(pid = process.pid): LockInfo {
+  return { pid, pidStart: processStart(pid), host: hostname(), token: randomBytes(8).toString('hex') };
 }
 
 export type AcquireResult = { ok: true; info: LockInfo } | { ok: false; holder: LockInfo | undefined };
 
-/** Create the lock atomically (link(2) fails if it exists, and readers never see it half-written). */
-export function tryAcquire(path: string, instance: string): AcquireResult {
-  const info = newLockInfo(instance);
-  const tmp = `${path}.${process.pid}.${info.token}`;
-  writeLockFile(tmp, JSON.stringify(info));
+/** Create the lock atomically: symlink(2) fails if it exists, and readers never see it half-written. */
+export function tryAcquire(path: string): AcquireResult {
+  const info = newLockInfo();
   try {
-    linkSync(tmp, path);
+    symlinkSync(formatLock(info), path);
     return { ok: true, info };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     return { ok: false, holder: readLock(path) };
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* already gone */
-    }
   }
 }
 
@@ -171,9 +176,21 @@ export function adopt(path: string, token: string, pid: number): boolean {
   if (!cur || cur.token !== token) return false;
   const next: LockInfo = { ...cur, pid, pidStart: processStart(pid), host: hostname() };
   const tmp = `${path}.${pid}.adopt`;
-  writeLockFile(tmp, JSON.stringify(next));
+  // A leftover of this pid's killed predecessor (pids are reused) would make symlink(2) fail.
+  rmSync(tmp, { force: true });
+  symlinkSync(formatLock(next), tmp);
   renameSync(tmp, path);
   return true;
+}
+
+/** Whether something is at the lock's path (a lock's target names no file: existsSync would say no). */
+export function lockPresent(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Release the lock if it is still ours. */
@@ -189,9 +206,9 @@ export function release(path: string, token: string): void {
 }
 
 /**
- * Remove the temporary files of lock operations (`<key>.<pid>.<token>`,
- * `<key>.<pid>.adopt`, `<key>.stale.<pid>.<rand>`) whose process is gone:
- * a kill between writing and linking one leaves it behind.
+ * Remove the temporary files of lock operations (`<key>.<pid>.adopt`,
+ * `<key>.stale.<pid>.<rand>`, and an older smke's `<key>.<pid>.<token>`) whose
+ * process is gone: a kill between creating and renaming one leaves it behind.
  */
 export function cleanLockLeftovers(locksDir: string): void {
   let names: string[];

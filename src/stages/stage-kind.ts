@@ -29,9 +29,11 @@ export interface StageContext {
   /**
    * Scratch directory that survives failed and killed attempts of the same key
    * (for resumable work: checkpoints, partial downloads) and is removed after a
-   * successful publish. Never part of the result.
+   * successful publish. Never part of the result. Created when first read:
+   * most stages never use it, and a directory made and removed per stage is
+   * the slowest file-system step of a trivial one (docs/runtime.md).
    */
-  scratchDir: string;
+  readonly scratchDir: string;
   /** Absolute paths of the upstream outputs this instance references (what a sandbox exposes). */
   upstream?: string[];
   /** Project directory: relative paths in params resolve against it. */

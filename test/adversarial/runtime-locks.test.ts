@@ -82,7 +82,7 @@ describe('unreadable lock files', () => {
 
   it('staleLock: a readable live lock is never stale, an unreadable one only after the grace', () => {
     const p = join(proj.dir, 'l');
-    writeFileSync(p, JSON.stringify(newLockInfo('x')));
+    writeFileSync(p, JSON.stringify(newLockInfo()));
     expect(staleLock(p, readLock(p))).toBeUndefined();
     writeFileSync(p, 'junk');
     expect(staleLock(p, undefined)).toBeUndefined();
@@ -95,7 +95,7 @@ describe('waiting for a live lock', () => {
   it('waits for seconds without MaxListenersExceededWarning, then reuses or runs', async () => {
     const p = await lockPath();
     // Held by this (live) process: the run must wait, polling every 10 ms.
-    writeFileSync(p, JSON.stringify(newLockInfo('a')));
+    writeFileSync(p, JSON.stringify(newLockInfo()));
     const warnings: string[] = [];
     const onWarning = (w: Error): void => {
       warnings.push(w.name);
@@ -117,7 +117,7 @@ describe('waiting for a live lock', () => {
 
   it('Ctrl-C while waiting: stops at once, cancelled, exit 130', async () => {
     const p = await lockPath();
-    writeFileSync(p, JSON.stringify(newLockInfo('a')));
+    writeFileSync(p, JSON.stringify(newLockInfo()));
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const c = capture();

@@ -135,7 +135,7 @@ describe('acquireLock', () => {
 
   it('waits for a live holder, polling on the clock; takes the lock when it is freed without a result', async () => {
     const p = join(proj.dir, 'k');
-    const other = tryAcquire(p, 'a');
+    const other = tryAcquire(p);
     if (!other.ok) throw new Error('setup');
     const clock = new ManualClock();
     const c = capture();
@@ -153,7 +153,7 @@ describe('acquireLock', () => {
 
   it('answers published when the holder released the lock with the entry in the store', async () => {
     const p = join(proj.dir, 'k');
-    const other = tryAcquire(p, 'a');
+    const other = tryAcquire(p);
     if (!other.ok) throw new Error('setup');
     const clock = new ManualClock();
     let inStore = false;
@@ -170,7 +170,7 @@ describe('acquireLock', () => {
 
   it('a cancel ends the wait at once and leaves the holder alone', async () => {
     const p = join(proj.dir, 'k');
-    const other = tryAcquire(p, 'a');
+    const other = tryAcquire(p);
     if (!other.ok) throw new Error('setup');
     const clock = new ManualClock();
     const ac = new AbortController();

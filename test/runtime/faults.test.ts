@@ -1,11 +1,12 @@
 // Faults with real worker processes: retries, keep-going, cancellation,
 // GPUs, corrupted entries, stale locks, missing outputs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
+import { formatLock, lockPresent } from '../../src/runtime/locks.js';
 import { StateDb } from '../../src/runtime/state.js';
 import { listEntries } from '../../src/runtime/store.js';
 import { capture, exec, makePlan, ref, tempProject } from './helpers.js';
@@ -163,7 +164,7 @@ describe('runtime faults', () => {
     const r = await runPlan({ plan: plan(), bus: c.bus });
     expect(r).toMatchObject({ exitCode: 0, ran: 1 });
     expect(c.of('warning').map((w) => w.message)).toEqual([expect.stringMatching(new RegExp(`took over the stale lock of a \\(pid ${dead} on .* is gone\\)`))]);
-    expect(existsSync(join(proj.dir, '.smke/locks', key))).toBe(false);
+    expect(lockPresent(join(proj.dir, '.smke/locks', key))).toBe(false);
   });
 
   it('--only runs a stage with what it needs; --force reruns a cached one', async () => {
@@ -254,7 +255,8 @@ describe('a worker that finds its lock taken over', () => {
           tampered = true;
           // A pooled job travels over the pool's pipe; a fresh worker's in its job file.
           const spec = job.pooled ?? (JSON.parse(readFileSync(job.command[3]!, 'utf8')) as { lock: { path: string } });
-          writeFileSync(spec.lock.path, JSON.stringify({ pid: process.pid, host: hostname(), start: Date.now(), token: 'other-run', instance: 'a' }));
+          rmSync(spec.lock.path);
+          symlinkSync(formatLock({ pid: process.pid, host: hostname(), token: 'other-run' }), spec.lock.path);
           const handle = await real.submit(job, onEvent);
           // Once our worker has given up, the other run finishes (without a result) a little later.
           void real.wait(handle).then(() => setTimeout(() => rmSync(spec.lock.path, { force: true }), 300));

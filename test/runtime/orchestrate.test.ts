@@ -142,7 +142,7 @@ async function lockedByAnotherRun(specs: StageSpec[], id: string) {
   // A dry run plans instances downstream of unrun ones without a key (''): only `id`'s is parsed.
   const key = parseCacheKey((await keysOf(specs)).get(id), `the planned event of ${id}`);
   const lockPath = join(proj.dir, '.smke/locks', key);
-  const held = tryAcquire(lockPath, id);
+  const held = tryAcquire(lockPath);
   if (!held.ok) throw new Error('the lock was taken already');
   return {
     key,
@@ -208,7 +208,7 @@ describe('lock races', () => {
     ac.abort();
     expect(await run).toMatchObject({ exitCode: 130, cancelled: 1, skipped: 1 });
     expect(fake.jobs).toHaveLength(0);
-    expect(tryAcquire(lockPath, 'a').ok).toBe(false);
+    expect(tryAcquire(lockPath).ok).toBe(false);
   });
 });
 
@@ -233,7 +233,7 @@ describe('the lost-lock retry', () => {
     const job = await fake.job('a');
     // The other run judged our lock stale and took it.
     rmSync(job.spec.lock.path);
-    const other = tryAcquire(job.spec.lock.path, 'a');
+    const other = tryAcquire(job.spec.lock.path);
     if (!other.ok) throw new Error('setup');
     job.loseLock();
     await clock.asleep();
