@@ -5,7 +5,17 @@
 
 import { describe, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
-import { MRPC_ONE_ATTRIBUTE, MRPC_OTHER_OBJECT, MRPC_POSITIVE, QQP_DUPLICATE, corpusSentence, generateTask, mrpcPair, plural, taskSplits } from '../../src/data/synthetic/glue-tasks.js';
+import {
+  MRPC_ONE_ATTRIBUTE,
+  MRPC_OTHER_OBJECT,
+  MRPC_POSITIVE,
+  QQP_DUPLICATE,
+  corpusSentence,
+  generateTask,
+  mrpcPair,
+  plural,
+  taskSplits,
+} from '../../src/data/synthetic/glue-tasks.js';
 import { Rng } from '../../src/data/rng.js';
 import { COLOR_WORDS, POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS } from '../../src/data/synthetic/language.js';
 import type { TextExample } from '../../src/data/dataset-format.js';
@@ -176,7 +186,7 @@ describe('MRPC negatives: graded in the task, one attribute in the MLM corpus', 
     for (const d of draws) expect(diff(d)).toEqual({ mentioned: d.mentioned, changed: d.changed });
     for (const d of draws) expect(d.changed === 0).toBe(d.negative === undefined);
     const neg = draws.filter((d) => d.negative !== undefined);
-    const share = <T,>(xs: T[], f: (d: T) => boolean) => xs.filter(f).length / xs.length;
+    const share = <T>(xs: T[], f: (d: T) => boolean) => xs.filter(f).length / xs.length;
     // Binomial sampling error on ~360 negatives is at most 0.026: 0.08 is three of them.
     expect(Math.abs(share(draws, (d) => d.negative === undefined) - MRPC_POSITIVE)).toBeLessThan(0.06);
     expect(Math.abs(share(neg, (d) => d.negative === 'one-attribute') - MRPC_ONE_ATTRIBUTE)).toBeLessThan(0.08);
