@@ -4,7 +4,19 @@
 // label noise the generator adds; and the splits are balanced as intended.
 
 import { describe, expect, test } from 'vitest';
-import { MRPC_POSITIVE, QQP_DUPLICATE, generateTask, plural, taskSplits } from '../../src/data/synthetic/glue-tasks.js';
+import { createHash } from 'node:crypto';
+import {
+  MRPC_ONE_ATTRIBUTE,
+  MRPC_OTHER_OBJECT,
+  MRPC_POSITIVE,
+  QQP_DUPLICATE,
+  corpusSentence,
+  generateTask,
+  mrpcPair,
+  plural,
+  taskSplits,
+} from '../../src/data/synthetic/glue-tasks.js';
+import { Rng } from '../../src/data/rng.js';
 import { COLOR_WORDS, POSITION_WORDS, SHAPE_WORDS, SIZE_WORDS } from '../../src/data/synthetic/language.js';
 import type { TextExample } from '../../src/data/dataset-format.js';
 import { spearman } from '../../src/ml/metrics.js';
@@ -155,5 +167,61 @@ describe('GLUE-like tasks: labels are functions of the text', () => {
         expect(trainPos).toBeLessThan(0.75);
       }
     }
+  });
+});
+
+describe('MRPC negatives: graded in the task, one attribute in the MLM corpus', () => {
+  /** Attributes the first sentence mentions and how many of them the second names differently, read from the words. */
+  const diff = (e: { text: string; text_pair?: string }) => {
+    const a = attributeWords(e.text),
+      b = attributeWords(e.text_pair!);
+    const cats = Object.keys(CATEGORIES).filter((k) => a[k] !== '');
+    return { mentioned: cats.length, changed: cats.filter((k) => a[k] !== b[k]).length };
+  };
+
+  test('graded: of the negatives a share MRPC_ONE_ATTRIBUTE changes one attribute, MRPC_OTHER_OBJECT is another object, the rest change 2..all mentioned attributes uniformly; positives as before', () => {
+    const rng = new Rng(5);
+    const draws = Array.from({ length: 800 }, () => mrpcPair(rng));
+    // The words say what the generator decided: each pair changes `changed` of the `mentioned` attributes.
+    for (const d of draws) expect(diff(d)).toEqual({ mentioned: d.mentioned, changed: d.changed });
+    for (const d of draws) expect(d.changed === 0).toBe(d.negative === undefined);
+    const neg = draws.filter((d) => d.negative !== undefined);
+    const share = <T>(xs: T[], f: (d: T) => boolean) => xs.filter(f).length / xs.length;
+    // Binomial sampling error on ~360 negatives is at most 0.026: 0.08 is three of them.
+    expect(Math.abs(share(draws, (d) => d.negative === undefined) - MRPC_POSITIVE)).toBeLessThan(0.06);
+    expect(Math.abs(share(neg, (d) => d.negative === 'one-attribute') - MRPC_ONE_ATTRIBUTE)).toBeLessThan(0.08);
+    expect(Math.abs(share(neg, (d) => d.negative === 'other-object') - MRPC_OTHER_OBJECT)).toBeLessThan(0.08);
+    for (const d of neg) {
+      if (d.negative === 'one-attribute') expect(d.changed).toBe(1);
+      // Another object: nothing the first sentence says holds for it.
+      else if (d.negative === 'other-object') expect(d.changed).toBe(d.mentioned);
+      else expect(d.changed >= 2 && d.changed <= d.mentioned).toBe(true);
+    }
+    // Several: 2..n uniformly, so with four attributes mentioned each of 2, 3, 4 takes a third.
+    for (const n of [3, 4]) {
+      const several = neg.filter((d) => d.mentioned === n && d.negative === 'several');
+      expect(several.length, `n = ${n}`).toBeGreaterThan(20);
+      for (let k = 2; k <= n; k++) expect(Math.abs(share(several, (d) => d.changed === k) - 1 / (n - 1)), `n = ${n}, k = ${k}`).toBeLessThan(0.2);
+    }
+    // Another object may mention what the first sentence does not (its mention is drawn anew).
+    expect(neg.some((d) => d.negative === 'other-object' && attributeWords(d.text).size === '' && attributeWords(d.text_pair).size !== '')).toBe(true);
+    // The task's files are this generator: the shares read from the words of a split agree.
+    const ex = generateTask('mrpc', { train: 800 }, 11).train!.map(diff);
+    const exNeg = ex.filter((d) => d.changed > 0);
+    expect(Math.abs(exNeg.length / ex.length - (1 - MRPC_POSITIVE))).toBeLessThan(0.06);
+    expect(Math.abs(share(exNeg, (d) => d.changed === 1) - MRPC_ONE_ATTRIBUTE)).toBeLessThan(0.08);
+  });
+
+  test("one-attribute (the corpus's form): every negative changes exactly one attribute, and the corpus sentences are those drawn before the negatives were graded", () => {
+    const rng = new Rng(5);
+    const draws = Array.from({ length: 800 }, () => mrpcPair(rng, 'one-attribute'));
+    for (const d of draws) expect(diff(d)).toEqual({ mentioned: d.mentioned, changed: d.negative === undefined ? 0 : 1 });
+    expect(draws.every((d) => d.negative === undefined || d.negative === 'one-attribute')).toBe(true);
+    expect(Math.abs(draws.filter((d) => d.negative === undefined).length / draws.length - MRPC_POSITIVE)).toBeLessThan(0.06);
+    // sha256 of 3,000 corpusSentence draws from Rng(7), joined by newlines, computed with the build
+    // before the change (commit bac32bc): the MLM corpus, and every encoder pretrained on it, are unchanged.
+    const corpus = new Rng(7);
+    const lines = Array.from({ length: 3000 }, () => corpusSentence(corpus));
+    expect(createHash('sha256').update(lines.join('\n')).digest('hex')).toBe('1042ecd5a1f6114ac6aa4971fb03c3aa293017c5fa37f42f01bf6632d2266b43');
   });
 });
