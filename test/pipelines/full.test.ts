@@ -105,6 +105,10 @@ describe('pipelines/full.smke', () => {
     expect(inst(mini, 'coco').kind).toBe('data.synthetic');
     expect(inst(mini, 'teacher').kind).toBe('train.teacher');
     expect(inst(mini, 'text_encoder').kind).toBe('train.mlm');
+    // The mini split of the unimodal budget: 600 SimCLR image steps, 100 MLM steps, the teacher's 200.
+    expect(inst(mini, 'image_encoder').params.steps).toBe(600);
+    expect(inst(mini, 'text_encoder').params.steps).toBe(100);
+    expect(inst(mini, 'teacher').params.steps).toBe(200);
     expect(inst(paper, 'coco').kind).toBe('dataset.coco');
     expect(inst(paper, 'flickr').params.archive).toBe('/datasets/flickr30k/flickr30k-images.tar.gz');
     expect(inst(paper, 'cc3m').params.tsv).toBe('/datasets/cc3m/Train-GCC-training.tsv');
