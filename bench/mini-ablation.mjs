@@ -219,7 +219,7 @@ const stat = (xs) => {
 };
 const fmt = (s) => `${s.mean.toFixed(1)} ± ${(s.spread / 2).toFixed(1)} (${s.lo.toFixed(1)}..${s.hi.toFixed(1)})`;
 const out = [
-  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${SENTENCE.weight ? ` + ${SENTENCE.objective === 'infonce' ? `sentence InfoNCE (weight ${SENTENCE.weight}, temperature ${SENTENCE.temperature}, views masked at ${SENTENCE.maskRate}${SENTENCE.hard ? ', MLM-sampled hard negatives' : ''}` : `CLS-conditioned decoder (weight ${SENTENCE.weight}, copy masked at ${SENTENCE.decoderMask}`}, MLM weight ${SENTENCE.mlm})` : ''}, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
+  `## Mini ablation: ${seeds.length} seeds (${seeds.join(', ')}), unimodal ${MINI.unimodalSteps} steps (image: ${MINI.mimTarget}, mask ${MINI.maskRatio}, ${MINI.imageSteps} steps at batch ${MINI.imageBatch}), S-SMKE ${MINI.smkeSteps} steps at lr ${MINI.smke.lr} on ${MINI.pairs} paired images${pipelineSizes ? ' + the cc3m and cc12m stand-ins (1,000 each)' : ''}, image encoder on ${MINI.imagePool ? `${MINI.imagePool} unpaired images` : 'the paired images'}, MLM ${MINI.textSteps} steps${SENTENCE.weight ? ` + ${SENTENCE.objective === 'infonce' ? `sentence InfoNCE (weight ${SENTENCE.weight}, temperature ${SENTENCE.temperature}, views masked at ${SENTENCE.maskRate}${SENTENCE.hard ? ', MLM-sampled hard negatives' : ''}` : `CLS-conditioned decoder (weight ${SENTENCE.weight}, copy masked at ${SENTENCE.decoderMask}`}, MLM weight ${SENTENCE.mlm})` : ''}, corpus knowledge share ${knowledgeFraction}, training captions' vocabulary ${trainVocabulary}${untrained.length ? ` (untrained in the pretrained arm: ${untrained.join(', ')})` : ''}, ${MINI.smke.layers} encoder layers kept`,
   '',
   '| metric | pretrained init | random init | held |',
   '|---|---|---|---|',
@@ -249,7 +249,7 @@ console.log(out.join('\n'));
 writeFileSync(
   join(
     work,
-    `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-p${MINI.pairs}-pool${MINI.imagePool}-t${MINI.textSteps}-l${MINI.smke.layers}${sentenceTag}${untrained.map((w) => `-no${w}`).join('')}-seeds${seeds.join('_')}.md`,
+    `u${MINI.unimodalSteps}-${MINI.mimTarget}-m${MINI.maskRatio}-s${MINI.smkeSteps}-lr${MINI.smke.lr}-p${MINI.pairs}-pool${MINI.imagePool}-t${MINI.textSteps}-i${MINI.imageSteps}-b${MINI.imageBatch}-l${MINI.smke.layers}${sentenceTag}${untrained.map((w) => `-no${w}`).join('')}-seeds${seeds.join('_')}.md`,
   ),
   out.join('\n') + '\n',
 );

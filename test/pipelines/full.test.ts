@@ -105,6 +105,10 @@ describe('pipelines/full.smke', () => {
     expect(inst(mini, 'coco').kind).toBe('data.synthetic');
     expect(inst(mini, 'teacher').kind).toBe('train.teacher');
     expect(inst(mini, 'text_encoder').kind).toBe('train.mlm');
+    // The mini split of the unimodal budget: 600 SimCLR image steps, 100 MLM steps, the teacher's 200.
+    expect(inst(mini, 'image_encoder').params.steps).toBe(600);
+    expect(inst(mini, 'text_encoder').params.steps).toBe(100);
+    expect(inst(mini, 'teacher').params.steps).toBe(200);
     expect(inst(paper, 'coco').kind).toBe('dataset.coco');
     expect(inst(paper, 'flickr').params.archive).toBe('/datasets/flickr30k/flickr30k-images.tar.gz');
     expect(inst(paper, 'cc3m').params.tsv).toBe('/datasets/cc3m/Train-GCC-training.tsv');
@@ -149,12 +153,12 @@ describe('pipelines/full.smke', () => {
     expect(inst(changed, 'glue[rte]').params.lr).toBe(2.5e-3);
   });
 
-  it('GLUE steps per task: CoLA, SST-2, MRPC, STS-B and RTE get their own in the mini profile, every task the paper schedule in the paper profile', () => {
+  it('GLUE steps per task: CoLA, SST-2, MRPC, STS-B, RTE and MNLI get their own in the mini profile, every task the paper schedule in the paper profile', () => {
     const steps = (p: Plan) => Object.fromEntries(GLUE.map((t) => [t, inst(p, glueId(t)).params.steps]));
-    expect(steps(mini)).toEqual({ cola: 400, sst2: 200, mrpc: 600, qqp: 200, stsb: 400, mnli: 80, qnli: 80, rte: 200, wnli: 200 });
+    expect(steps(mini)).toEqual({ cola: 400, sst2: 200, mrpc: 600, qqp: 200, stsb: 400, mnli: 200, qnli: 80, rte: 200, wnli: 200 });
     expect(new Set(Object.values(steps(paper)))).toEqual(new Set([10000]));
     const changed = plan(undefined, { steps_stsb: '300' });
-    expect(steps(changed)).toMatchObject({ stsb: 300, cola: 400, sst2: 200, mnli: 80 });
+    expect(steps(changed)).toMatchObject({ stsb: 300, cola: 400, sst2: 200, mnli: 200 });
     expect(mini.instances.filter((i) => JSON.stringify(i.params) !== JSON.stringify(inst(changed, i.id).params)).map((i) => i.id)).toEqual(['glue[stsb]']);
   });
 

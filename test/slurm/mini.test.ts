@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, ensureSlurm, jobcompNames, REPO, run, slurmAvailable } from './helpers.js';
 
-const ARGS = ['--only', 'image_encoder', '--set', 'unimodal_steps=5'];
+const ARGS = ['--only', 'image_encoder', '--set', 'image_encoder_steps=5'];
 
 function projectWithFull(): string {
   const dir = mkdtempSync(join(tmpdir(), 'smke-slurm-mini-'));
