@@ -8,6 +8,12 @@ import { createHash } from 'node:crypto';
 
 export type CacheKey = string & { readonly __brand: 'CacheKey' };
 
+/**
+ * Bump when the store's layout or the meaning of a key changes: old entries
+ * then simply stop matching instead of being misread.
+ */
+export const STORE_FORMAT = 2;
+
 const KEY_PATTERN = /^[0-9a-f]{64}$/;
 
 /** The key of canonical fingerprint text. */

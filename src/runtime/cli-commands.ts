@@ -4,20 +4,16 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
-// the scheduler, execa) is loaded by the commands that use it.
+// the scheduler, execa, the store, locks) is loaded by the commands that use it.
 import { EXIT, UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
 import { loadPlan, validPlanDigest } from './load-plan.js';
-import { lockPresent, release, tryAcquire } from './locks.js';
 import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop-snapshot.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/display-text.js';
 import type { StateDb } from './state.js';
-import { removeTree, unsealTree } from './readonly.js';
 import { privateDb, privateDir, SHOWN_SECRET } from './secrets.js';
-import { checkEntry, cleanTmp, listEntries } from './store.js';
-import { resultTargets } from './results.js';
 import { failureOfRow } from './attempt-failure.js';
 
 export type Compile = (file: string, o: { profile?: string; set?: Record<string, string>; projectDir: string }) => Promise<{ plan?: Plan; exitCode: number }>;
@@ -95,7 +91,8 @@ export function runCli(a: RunCliArgs): Promise<number> {
       const projectDir = process.cwd();
       const digest = existsSync(a.file) ? validPlanDigest({ file: a.file, profile: a.profile, set: a.set, projectDir }) : undefined;
       const lay = layout(projectDir, a.store);
-      const snap = digest && existsSync(lay.dbPath) ? checkSnapshot(lay, digest, process.env) : undefined;
+      // Only --json prints an event per instance; the other renderers need their number.
+      const snap = digest && existsSync(lay.dbPath) ? checkSnapshot(lay, digest, process.env, { instances: a.json === true }) : undefined;
       if (snap) {
         answerNoop(snap, lay, bus, resolve(a.file), a.profile, a.argv, t0);
         await renderer.close();
@@ -461,6 +458,10 @@ export async function gcCli(a: { keepLast?: number; dryRun: boolean; store?: str
   // gc is what a full disk calls for, so it must run on one: the ordinary open needs a
   // shared-memory file, which a full disk refuses; an exclusive open reads without it.
   const { isDiskFull } = await import('./faults.js');
+  const { lockPresent, release, tryAcquire } = await import('./locks.js');
+  const { removeTree, unsealTree } = await import('./readonly.js');
+  const { cleanTmp, listEntries } = await import('./store.js');
+  const { resultTargets } = await import('./results.js');
   const state = await openDb(lay, shared).catch((e: unknown) => {
     if (!isDiskFull(e, lay.smkeDir)) throw e;
     return openDb(lay, shared, { exclusive: true });
@@ -583,6 +584,7 @@ export async function verifyCli(a: { store?: string; json?: boolean }): Promise<
   const state = existsSync(lay.dbPath) ? await openDb(lay, a.store !== undefined) : undefined;
   try {
     const { Digester } = await import('./digest.js');
+    const { checkEntry, listEntries } = await import('./store.js');
     const digester = await Digester.create();
     let bad = 0;
     const keys = listEntries(lay.storeDir);

@@ -13,6 +13,11 @@ export type RunEvent =
       /** Downloaded from the remote cache rather than run. */ pulled?: boolean;
       cutoff?: string;
     }
+  /**
+   * The no-op fast path answered: all `count` instances are cached, exactly as after run `sameAs`.
+   * Per-instance `planned` and `cached` events follow only where asked for (--json, runPlan).
+   */
+  | { type: 'noop'; count: number; sameAs: number }
   | { type: 'pushed'; instance: string; key: string }
   | { type: 'queued'; instance: string }
   | { type: 'waiting'; instance: string; holder: string }

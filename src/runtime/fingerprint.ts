@@ -14,17 +14,11 @@
 
 import { createHash } from 'node:crypto';
 import { isOutputRef, type StageInstance, type Value } from '../compiler/plan.js';
-import { keyOf, type CacheKey } from './cache-key.js';
+import { keyOf, STORE_FORMAT, type CacheKey } from './cache-key.js';
 import { canonicalJson } from './canonical.js';
 import type { Digester } from './digest.js';
 import { envValueDigest } from './secrets.js';
 import { META_DIR } from './store.js';
-
-/**
- * Bump when the store's layout or the meaning of a key changes: old entries
- * then simply stop matching instead of being misread.
- */
-export const STORE_FORMAT = 2;
 
 export interface FingerprintParts {
   /** Which code produces the result: a different kind is a different computation. */

@@ -1,6 +1,6 @@
 // Plan loading for the commands: the plan cache first, the compiler on a miss.
 import type { Plan } from '../compiler/plan.js';
-import { registry } from '../stages/registry.js';
+import { KIND_VERSIONS } from '../stages/kind-versions.js';
 import { layout } from './layout.js';
 import { cachedPlanDigest, loadCachedPlan, storeCachedPlan } from './plancache.js';
 import { smkeVersion } from './version.js';
@@ -16,10 +16,9 @@ export interface LoadPlanOptions {
   useCache?: boolean;
 }
 
+/** Every kind's version, without loading any kind (the no-op fast path checks them). */
 export function kindVersions(): Record<string, number> {
-  const kinds: Record<string, number> = {};
-  for (const k of registry().all()) kinds[k.name] = k.version;
-  return kinds;
+  return { ...KIND_VERSIONS };
 }
 
 /** The cached plan's digest if the cache is valid for these options, without loading the plan. */

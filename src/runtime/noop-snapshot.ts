@@ -2,18 +2,21 @@
 // snapshot records what that conclusion depended on: the plan (its cached
 // file's sha256), the digests of declared environment variables, and the stat
 // signature of every input file and directory and of every file of every
-// store entry used. The next run, if all of that is unchanged, knows every
-// key and every entry is as before, and is done after stats alone — no
-// hashing, no fingerprints, no SQLite reads. Any difference, and the run
-// takes the ordinary path (which re-checks everything and writes a new
-// snapshot). This is how a no-op over 10,000 instances stays close to ninja.
+// store entry used (the stat list, ./stat-list.ts, a file of its own beside
+// the snapshot). The next run, if all of that is unchanged, knows every key
+// and every entry is as before, and is done after stats alone — no hashing,
+// no fingerprints, no SQLite reads. Any difference, and the run takes the
+// ordinary path (which re-checks everything and writes a new snapshot). This
+// is how a no-op over 10,000 instances stays close to ninja.
 
-import { appendFileSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { envValueDigest, writePrivateFile } from './secrets.js';
-import { STAT_FIELDS, statMatches, statNumbers } from './signature.js';
-import { STORE_FORMAT } from './fingerprint.js';
+import { statValues } from './signature.js';
+import { encodeStatList, statListUnchanged, type StatListEntry } from './stat-list.js';
+import { STORE_FORMAT } from './cache-key.js';
 import type { Layout } from './layout.js';
 import type { EventBus } from './events.js';
 import type { RunSummary } from './orchestrate.js';
@@ -36,27 +39,23 @@ export function journalPath(dbPath: string): string {
 }
 
 /**
- * The long lists are newline-separated lines in one string each, not nested
- * arrays, and the stat signatures are numbers in one base64 Float64Array:
- * parsing 30,000 small arrays, or building and comparing 30,000 signature
- * strings, cost more than the stats they describe.
+ * Small: the paths and their stat values are in the stat list, a binary file
+ * beside this one that the native checker reads directly (./stat-list.ts),
+ * and the instances in a text file of their own, read only when a caller
+ * wants an event per instance (--json): a plain no-op needs their number.
  */
 export interface Snapshot {
-  format: 5;
+  format: 6;
   plan: string;
   /** A new store format makes every old key meaningless. */
   storeFormat: number;
   storeDir: string;
-  /** Lines "instance id \t stage \t key", in plan order: enough to report without loading the plan. */
-  instances: string;
+  /** How many instances the plan has (each one's id, stage and key: the instance list beside this file). */
+  count: number;
   /** Digests of the declared environment variables (FingerprintParts.env): never their values. */
   env: Record<string, string | null>;
-  /** Lines of absolute paths: every input file and directory the run observed. */
-  inputs: string;
-  /** Lines "key \t file \t file ...": every file of every store entry used, relative to the entry. */
-  entries: string;
-  /** base64 of a Float64Array: statNumbers() of each input, then of each entry file, in the order above. */
-  stats: string;
+  /** The id (hex) the stat list and the instance list beside this file must carry: lists written for another snapshot are not this one's. */
+  statList: string;
   /** results/ directories and the link names each must contain. */
   links: [string, string[]][];
   /** The run whose conclusion this is (history and gc refer to it). */
@@ -77,39 +76,43 @@ export interface SnapshotSource {
   runId: number;
 }
 
-/** The snapshot, or undefined when a name holds a tab or newline or a signature is incomplete (the ordinary path still works). */
-export function makeSnapshot(src: SnapshotSource): Snapshot | undefined {
-  const inputs: string[] = [];
-  const entries: string[] = [];
-  const numbers: number[] = [];
-  const bad = (name: string): boolean => name.includes('\t') || name.includes('\n');
+export interface MadeSnapshot {
+  snapshot: Snapshot;
+  statList: Buffer;
+  instances: string;
+}
+
+/**
+ * The snapshot and its stat list: every input the run observed (absolute
+ * paths), then every file of every entry used (relative to the store). None
+ * when an instance line would hold a tab or newline or a signature is
+ * incomplete (the ordinary path still works).
+ */
+export function makeSnapshot(src: SnapshotSource): MadeSnapshot | undefined {
+  const list: StatListEntry[] = [];
   try {
-    for (const [p, sig] of src.inputs) {
-      if (bad(p)) return undefined;
-      inputs.push(p);
-      numbers.push(...statNumbers(sig));
-    }
-    for (const [key, files] of src.entries) {
-      if (bad(key) || files.some((f) => bad(f.path))) return undefined;
-      entries.push([key, ...files.map((f) => f.path)].join('\t'));
-      for (const f of files) numbers.push(...statNumbers(f.sig));
-    }
+    for (const [path, sig] of src.inputs) list.push({ path, inStore: false, values: statValues(sig) });
+    for (const [key, files] of src.entries) for (const f of files) list.push({ path: `${key}/${f.path}`, inStore: true, values: statValues(f.sig) });
   } catch {
     return undefined;
   }
   if (src.instances.some((l) => l.split('\t').length !== 3 || l.includes('\n'))) return undefined;
+  const id = randomBytes(8);
   return {
-    format: 5,
-    plan: src.plan,
-    storeFormat: STORE_FORMAT,
-    storeDir: src.storeDir,
-    instances: src.instances.join('\n'),
-    env: src.env,
-    inputs: inputs.join('\n'),
-    entries: entries.join('\n'),
-    stats: Buffer.from(new Float64Array(numbers).buffer).toString('base64'),
-    links: src.links,
-    runId: src.runId,
+    snapshot: {
+      format: 6,
+      plan: src.plan,
+      storeFormat: STORE_FORMAT,
+      storeDir: src.storeDir,
+      count: src.instances.length,
+      env: src.env,
+      statList: id.toString('hex'),
+      links: src.links,
+      runId: src.runId,
+    },
+    statList: encodeStatList(id, list),
+    // The id first, then lines "instance id \t stage \t key" in plan order: enough to report without loading the plan.
+    instances: [id.toString('hex'), ...src.instances].join('\n'),
   };
 }
 
@@ -117,9 +120,19 @@ export function snapshotPath(lay: Layout, planDigest: string): string {
   return join(lay.plansDir, `${planDigest}.noop.json`);
 }
 
-export function writeSnapshot(lay: Layout, planDigest: string, snap: Snapshot): void {
-  const path = snapshotPath(lay, planDigest);
-  writePrivateFile(path, JSON.stringify(snap));
+export function statListPath(lay: Layout, planDigest: string): string {
+  return join(lay.plansDir, `${planDigest}.noop.stat`);
+}
+
+function instanceListPath(lay: Layout, planDigest: string): string {
+  return join(lay.plansDir, `${planDigest}.noop.instances`);
+}
+
+/** The lists first: a snapshot is only ever read beside lists at least as new (and the id tells which). */
+export function writeSnapshot(lay: Layout, planDigest: string, made: MadeSnapshot): void {
+  writePrivateFile(statListPath(lay, planDigest), made.statList);
+  writePrivateFile(instanceListPath(lay, planDigest), made.instances);
+  writePrivateFile(snapshotPath(lay, planDigest), JSON.stringify(made.snapshot));
 }
 
 /** Remove snapshots of plans no plan-cache head refers to any more (gc). */
@@ -139,39 +152,40 @@ export function dropStaleSnapshots(lay: Layout): void {
       /* unreadable head */
     }
   }
-  for (const n of names) if (n.endsWith('.noop.json') && !live.has(n.slice(0, -'.noop.json'.length))) rmSync(join(lay.plansDir, n), { force: true });
+  for (const n of names) {
+    const m = /^(.*)\.noop\.(?:json|stat|instances)$/.exec(n);
+    if (m && !live.has(m[1]!)) rmSync(join(lay.plansDir, n), { force: true });
+  }
 }
 
-/** The snapshot, if everything it recorded is unchanged; otherwise undefined. */
-export function checkSnapshot(lay: Layout, planDigest: string, env: Record<string, string | undefined>): Snapshot | undefined {
+/** A snapshot found valid, with its instances when they were asked for. */
+export interface CheckedSnapshot {
+  snapshot: Snapshot;
+  /** [instance id, stage, key] in plan order; only with `instances: true`. */
+  instances?: [string, string, string][];
+}
+
+/**
+ * The snapshot, if everything it recorded is unchanged; otherwise undefined.
+ * `instances: true` reads the instance list too (a missing or mismatched one
+ * makes the snapshot unusable); `native: false` checks the stat list in Node
+ * even where the native checker was built.
+ */
+export function checkSnapshot(
+  lay: Layout,
+  planDigest: string,
+  env: Record<string, string | undefined>,
+  o: { native?: boolean; instances?: boolean } = {},
+): CheckedSnapshot | undefined {
   let snap: Snapshot;
   try {
     snap = JSON.parse(readFileSync(snapshotPath(lay, planDigest), 'utf8')) as Snapshot;
   } catch {
     return undefined;
   }
-  if (snap.format !== 5 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
+  if (snap.format !== 6 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
+  if (typeof snap.statList !== 'string' || !/^[0-9a-f]{16}$/.test(snap.statList) || !Number.isInteger(snap.count)) return undefined;
   for (const [n, v] of Object.entries(snap.env)) if (envValueDigest(env[n]) !== v) return undefined;
-  const raw = Buffer.from(snap.stats, 'base64');
-  if (raw.byteLength % 8 !== 0) return undefined;
-  // A Float64Array view needs an 8-byte-aligned offset; a small Buffer may sit unaligned in Node's pool.
-  const sigs = raw.byteOffset % 8 === 0 ? new Float64Array(raw.buffer, raw.byteOffset, raw.byteLength / 8) : new Float64Array(Uint8Array.from(raw).buffer);
-  let at = 0;
-  const unchanged = (path: string): boolean => {
-    const st = statSync(path, { throwIfNoEntry: false });
-    const ok = st !== undefined && at + STAT_FIELDS <= sigs.length && statMatches(st, sigs, at);
-    at += STAT_FIELDS;
-    return ok;
-  };
-  if (snap.inputs) for (const p of snap.inputs.split('\n')) if (!unchanged(p)) return undefined;
-  if (snap.entries) {
-    for (const line of snap.entries.split('\n')) {
-      const [key, ...files] = line.split('\t');
-      const dir = `${lay.storeDir}/${key}/`;
-      for (const f of files) if (!unchanged(dir + f)) return undefined;
-    }
-  }
-  if (at !== sigs.length) return undefined;
   for (const [dir, names] of snap.links) {
     let present: Set<string>;
     try {
@@ -181,16 +195,49 @@ export function checkSnapshot(lay: Layout, planDigest: string, env: Record<strin
     }
     for (const n of names) if (!present.has(n)) return undefined;
   }
-  return snap;
+  let instances: [string, string, string][] | undefined;
+  if (o.instances) {
+    instances = readInstances(instanceListPath(lay, planDigest), snap);
+    if (!instances) return undefined;
+  }
+  if (!statListUnchanged(statListPath(lay, planDigest), lay.storeDir, Buffer.from(snap.statList, 'hex'), o)) return undefined;
+  return { snapshot: snap, ...(instances && { instances }) };
 }
 
-/** Report a run answered by the no-op fast path (./noop-snapshot.ts), and record it as repeating the snapshot's run. */
-export function answerNoop(snap: Snapshot, lay: Layout, bus: EventBus, file: string, profile: string | undefined, argv: string[], t0: number): RunSummary {
-  const rows = snap.instances ? snap.instances.split('\n').map((l) => l.split('\t') as [string, string, string]) : [];
-  const n = rows.length;
+function readInstances(path: string, snap: Snapshot): [string, string, string][] | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(path, 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  if (lines.shift() !== snap.statList) return undefined;
+  if (snap.count === 0 && lines.length === 1 && lines[0] === '') return [];
+  const rows = lines.map((l) => l.split('\t'));
+  if (rows.length !== snap.count || rows.some((r) => r.length !== 3)) return undefined;
+  return rows as [string, string, string][];
+}
+
+/**
+ * Report a run answered by the no-op fast path (./noop-snapshot.ts), and
+ * record it as repeating the snapshot's run: one `noop` event, then an event
+ * per instance if the snapshot was checked with its instances.
+ */
+export function answerNoop(
+  checked: CheckedSnapshot,
+  lay: Layout,
+  bus: EventBus,
+  file: string,
+  profile: string | undefined,
+  argv: string[],
+  t0: number,
+): RunSummary {
+  const { snapshot: snap, instances } = checked;
+  const n = snap.count;
   journalNoopRun(lay, { file, profile: profile ?? null, argv, sameAs: snap.runId, cached: n, at: Date.now(), host: hostname(), pid: process.pid });
-  for (const [id, stage, key] of rows) bus.emit({ type: 'planned', instance: id, stage, key, action: 'cached', reasons: [] });
-  for (const [id, , key] of rows) bus.emit({ type: 'cached', instance: id, key });
+  bus.emit({ type: 'noop', count: n, sameAs: snap.runId });
+  for (const [id, stage, key] of instances ?? []) bus.emit({ type: 'planned', instance: id, stage, key, action: 'cached', reasons: [] });
+  for (const [id, , key] of instances ?? []) bus.emit({ type: 'cached', instance: id, key });
   const s = { exitCode: 0, ran: 0, cached: n, failed: 0, skipped: 0, cancelled: 0, seconds: (performance.now() - t0) / 1000 };
   bus.emit({ type: 'summary', ...s, dryRun: false });
   return s;

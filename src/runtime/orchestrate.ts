@@ -185,7 +185,8 @@ function finish(state: StateDb, runId: number, counts: Omit<RunSummary, 'exitCod
 
 /** Nothing changed since a run that found everything cached: answer from its snapshot (./noop-snapshot.ts), without analysing the plan or hashing anything. */
 function fastPath(opts: RunOptions, lay: Layout, digest: string, env: Record<string, string | undefined>, t0: number): RunSummary | undefined {
-  const snap = checkSnapshot(lay, digest, env);
+  // runPlan's callers (tests, tools) get every instance's events, as from the ordinary path.
+  const snap = checkSnapshot(lay, digest, env, { instances: true });
   return snap && answerNoop(snap, lay, opts.bus, opts.plan.file, opts.plan.profile, opts.argv ?? [], t0);
 }
 

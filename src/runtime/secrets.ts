@@ -35,7 +35,7 @@ export function privateDir(dir: string): void {
 }
 
 /** Write a file readable by its owner only, atomically (tmp + rename). */
-export function writePrivateFile(path: string, data: string): void {
+export function writePrivateFile(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
   // mode applies only when the file is created: the tmp name is always new.
   writeFileSync(tmp, data, { mode: 0o600 });

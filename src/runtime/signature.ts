@@ -3,7 +3,7 @@
 // ctime is in it because a user can restore mtime (touch -d, utimes) after an
 // edit that keeps the size, but not ctime: every write, chmod or utimes sets
 // it to now. Inode catches a file replaced by another (rename over it).
-import type { BigIntStats, Stats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 
 /** A file's signature from its recorded parts (the state DB keeps them as columns). */
 export function fileSignature(size: number | bigint, mtimeNs: string | bigint, ino: string | bigint, ctimeNs: string | bigint | undefined): string {
@@ -15,31 +15,31 @@ export function signature(st: BigIntStats): string {
   return st.isDirectory() ? `d:${st.mtimeNs}:${st.ctimeNs}` : fileSignature(st.size, st.mtimeNs, st.ino, st.ctimeNs);
 }
 
-/** A kind and four numbers per path: what the no-op snapshot compares a plain (non-bigint) stat against. */
-export const STAT_FIELDS = 5;
-const FILE = 0;
-const DIRECTORY = 1;
+/** What the no-op stat list keeps of a path's signature (./stat-list.ts): exact nanoseconds, compared as integers. */
+export interface StatValues {
+  directory: boolean;
+  /** 0 for a directory (its size is not part of its signature). */
+  size: bigint;
+  /** 0 for a directory. */
+  ino: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
 
-/**
- * What a plain `statSync` reports for a path with this signature: kind, size,
- * inode, mtimeMs, ctimeMs. Times use Node's own formula (sec * 1e3 + nsec / 1e6),
- * so an unchanged path compares exactly equal. Plain stats cost a fifth less
- * than bigint ones and compare without building strings; they keep the time to
- * a quarter of a microsecond, finer than the kernel's timestamp clock.
- */
-export function statNumbers(sig: string): [number, number, number, number, number] {
+/** The values of a signature `signature()` made. */
+export function statValues(sig: string): StatValues {
   const f = sig.split(':');
-  const ms = (ns: string): number => {
-    const t = BigInt(ns);
-    return Number(t / 1_000_000_000n) * 1e3 + Number(t % 1_000_000_000n) / 1e6;
+  const int = (x: string | undefined): bigint => {
+    if (x === undefined || !/^\d+$/.test(x)) throw new Error(`not a stat signature: ${sig}`);
+    return BigInt(x);
   };
-  if (f[0] === 'd' && f.length === 3) return [DIRECTORY, 0, 0, ms(f[1]!), ms(f[2]!)];
-  if (f[0] === 'f' && f.length === 5 && f[4] !== '') return [FILE, Number(f[1]), Number(f[3]), ms(f[2]!), ms(f[4]!)];
+  if (f[0] === 'd' && f.length === 3) return { directory: true, size: 0n, ino: 0n, mtimeNs: int(f[1]), ctimeNs: int(f[2]) };
+  if (f[0] === 'f' && f.length === 5) return { directory: false, size: int(f[1]), ino: int(f[3]), mtimeNs: int(f[2]), ctimeNs: int(f[4]) };
   throw new Error(`not a stat signature: ${sig}`);
 }
 
-/** Whether a plain stat matches the numbers `statNumbers` gave, at `at` in `sigs`. */
-export function statMatches(st: Stats, sigs: Float64Array, at: number): boolean {
-  if (st.mtimeMs !== sigs[at + 3] || st.ctimeMs !== sigs[at + 4]) return false;
-  return sigs[at] === DIRECTORY ? st.isDirectory() : st.isFile() && st.size === sigs[at + 1] && st.ino === sigs[at + 2];
+/** Whether a bigint stat of a path still has the values it had. */
+export function statMatches(st: BigIntStats, v: StatValues): boolean {
+  if (st.mtimeNs !== v.mtimeNs || st.ctimeNs !== v.ctimeNs) return false;
+  return v.directory ? st.isDirectory() : st.isFile() && st.size === v.size && st.ino === v.ino;
 }

@@ -88,7 +88,7 @@ describe('no-op fast path', () => {
     rmSync(join(proj.dir, '.smke/plans'), { recursive: true });
   });
 
-  it('a snapshot whose recorded stats do not line up with its paths is not trusted', async () => {
+  it('a snapshot whose stat list is damaged, of another snapshot, or missing is not trusted', async () => {
     writeFileSync(join(proj.dir, 'in.txt'), 'i\n');
     old(join(proj.dir, 'in.txt'));
     writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
@@ -103,28 +103,43 @@ describe('no-op fast path', () => {
       return r;
     };
     expect((await runPlan({ plan: await plan(), bus: capture().bus })).ran).toBe(1);
-    const snapFile = (): string =>
+    const planFile = (suffix: string): string =>
       join(
         proj.dir,
         '.smke/plans',
-        readdirSync(join(proj.dir, '.smke/plans')).find((n) => n.endsWith('.noop.json'))!,
+        readdirSync(join(proj.dir, '.smke/plans')).find((n) => n.endsWith(suffix))!,
       );
-    const edits: ((b: Buffer) => Buffer)[] = [
-      (b) => b.subarray(0, b.length - 8), // one number short
-      (b) => Buffer.concat([b, b.subarray(0, 8)]), // one number too many
-      (b) => b.subarray(0, b.length - 3), // not whole numbers
-      (b) => Buffer.from(new Float64Array(new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)).map((x, i) => (i === 3 ? x + 1 : x))).buffer), // the input's mtime
+    // Record 0 is the input; its mtime is the fifth number of the record (the list's format: native/stat-check.c).
+    const MTIME_OF_FIRST = 32 + 4 * 8;
+    const edits: ((b: Buffer) => Buffer | undefined)[] = [
+      (b) => b.subarray(0, b.length - 8), // short
+      (b) => Buffer.concat([b, b.subarray(0, 8)]), // too long
+      (b) => {
+        const c = Buffer.from(b);
+        c.writeBigInt64LE(c.readBigInt64LE(MTIME_OF_FIRST) + 1n, MTIME_OF_FIRST);
+        return c;
+      }, // the input's mtime, one nanosecond off
+      () => undefined, // missing
     ];
     for (const edit of edits) {
-      // The snapshot is good (the last ordinary run wrote it): it answers, and is then damaged.
+      // The snapshot is good (the last ordinary run wrote it): it answers, and its list is then damaged.
       expect(await runPlan({ plan: await plan(), bus: capture().bus })).toMatchObject({ ran: 0 });
       expect(lastSameAs()).not.toBeNull();
-      const snap = JSON.parse(readFileSync(snapFile(), 'utf8')) as { stats: string };
-      snap.stats = edit(Buffer.from(snap.stats, 'base64')).toString('base64');
-      writeFileSync(snapFile(), JSON.stringify(snap));
+      const list = planFile('.noop.stat');
+      const edited = edit(readFileSync(list));
+      if (edited) writeFileSync(list, edited);
+      else unlinkSync(list);
       expect(await runPlan({ plan: await plan(), bus: capture().bus })).toMatchObject({ ran: 0, cached: 1 });
       expect(lastSameAs()).toBeNull(); // answered by the ordinary path, which writes a good snapshot again
     }
+
+    // The list of another snapshot (same format, another id) is not this one's.
+    expect(await runPlan({ plan: await plan(), bus: capture().bus })).toMatchObject({ ran: 0 });
+    const snap = JSON.parse(readFileSync(planFile('.noop.json'), 'utf8')) as { statList: string };
+    snap.statList = snap.statList.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    writeFileSync(planFile('.noop.json'), JSON.stringify(snap));
+    expect(await runPlan({ plan: await plan(), bus: capture().bus })).toMatchObject({ ran: 0, cached: 1 });
+    expect(lastSameAs()).toBeNull();
   });
 
   it('is not used with --only, --force or --dry-run', async () => {

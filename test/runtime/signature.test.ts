@@ -1,11 +1,12 @@
-// The no-op snapshot compares plain stats against numbers derived from the
-// bigint signatures the run observed (statNumbers). The two must agree exactly
-// for an unchanged path, and disagree for every kind of change a signature sees.
+// The no-op stat list keeps the values of the signatures the run observed
+// (statValues) and compares fresh stats against them (statMatches). The two
+// must agree exactly for an unchanged path, and disagree for every kind of
+// change a signature sees.
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { STAT_FIELDS, signature, statMatches, statNumbers } from '../../src/runtime/signature.js';
+import { signature, statMatches, statValues, type StatValues } from '../../src/runtime/signature.js';
 
 let dir: string;
 beforeEach(() => {
@@ -13,11 +14,11 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const numbersOf = (p: string): Float64Array => new Float64Array(statNumbers(signature(statSync(p, { bigint: true }))));
-const matches = (p: string, sigs: Float64Array): boolean => statMatches(statSync(p), sigs, 0);
+const numbersOf = (p: string): StatValues => statValues(signature(statSync(p, { bigint: true })));
+const matches = (p: string, v: StatValues): boolean => statMatches(statSync(p, { bigint: true }), v);
 
-describe('statNumbers and statMatches', () => {
-  it('agree with a plain stat for files and directories at many times, fractional milliseconds included', () => {
+describe('statValues and statMatches', () => {
+  it('agree with a stat for files and directories at many times, to the nanosecond', () => {
     // Times with nanosecond parts that do not round evenly to a double of milliseconds.
     const times = [0.000123, 1.5, 1_000_000_000.123456, 1_796_610_958.401244, 2_000_000_000.999999, Date.now() / 1000];
     for (const [i, t] of times.entries()) {
@@ -28,15 +29,15 @@ describe('statNumbers and statMatches', () => {
       mkdirSync(d);
       utimesSync(d, t, t);
       for (const p of [f, d]) {
-        const plain = statSync(p);
+        const st = statSync(p, { bigint: true });
         const n = numbersOf(p);
-        expect(n.length).toBe(STAT_FIELDS);
-        expect(n[3]).toBe(plain.mtimeMs);
-        expect(n[4]).toBe(plain.ctimeMs);
+        expect(n.mtimeNs).toBe(st.mtimeNs);
+        expect(n.ctimeNs).toBe(st.ctimeNs);
+        expect(n.directory).toBe(p === d);
         expect(matches(p, n)).toBe(true);
       }
-      expect(numbersOf(f)[1]).toBe(i);
-      expect(numbersOf(f)[2]).toBe(statSync(f).ino);
+      expect(numbersOf(f).size).toBe(BigInt(i));
+      expect(numbersOf(f).ino).toBe(statSync(f, { bigint: true }).ino);
     }
   });
 
@@ -82,6 +83,7 @@ describe('statNumbers and statMatches', () => {
   });
 
   it('refuses what is not a complete signature', () => {
-    for (const bad of ['', 'f:1:2:3:', 'f:1:2:3', 'd:1', 'x:1:2:3:4', 'f:1:2:3:4:5']) expect(() => statNumbers(bad), bad).toThrow(/not a stat signature/);
+    for (const bad of ['', 'f:1:2:3:', 'f:1:2:3', 'd:1', 'x:1:2:3:4', 'f:1:2:3:4:5', 'f:1:2:x:4', 'd:-1:2'])
+      expect(() => statValues(bad), bad).toThrow(/not a stat signature/);
   });
 });

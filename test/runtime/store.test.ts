@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { realDisk, type Disk } from '../../src/runtime/disk.js';
-import { STORE_FORMAT } from '../../src/runtime/fingerprint.js';
+import { STORE_FORMAT } from '../../src/runtime/cache-key.js';
 import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced, syncEntries } from '../../src/runtime/store.js';
 import { tempProject } from './helpers.js';
 

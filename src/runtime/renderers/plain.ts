@@ -37,6 +37,10 @@ export class PlainRenderer implements Renderer {
 
   handle(e: RunEvent): void {
     const { c } = this;
+    if (e.type === 'noop') {
+      this.cached += e.count;
+      return;
+    }
     if (e.type === 'planned') {
       if (e.action === 'cached') this.cached++;
       else {

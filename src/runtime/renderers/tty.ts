@@ -63,6 +63,9 @@ export class TtyRenderer implements Renderer {
 
   handle(e: RunEvent): void {
     switch (e.type) {
+      case 'noop':
+        this.cached += e.count;
+        break;
       case 'planned':
         if (e.action === 'cached') this.cached++;
         break;

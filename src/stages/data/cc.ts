@@ -3,6 +3,7 @@
 // terms); CC12M's is fetched. Both share the scraper in ./cc-run.ts.
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 export const CC3M_HELP =
   'Download Train-GCC-training.tsv from https://ai.google.com/research/ConceptualCaptions/download (accept the terms), and set `tsv` to its path';
@@ -58,7 +59,7 @@ export type Cc3mParams = ParamsOf<typeof cc3mParams>;
 
 export const cc3mKind = defineKind({
   name: 'dataset.cc3m',
-  version: 1,
+  version: KIND_VERSIONS['dataset.cc3m'],
   summary: 'Conceptual Captions 3M: scrape the images of a user-supplied Train-GCC-training.tsv (caption TAB url) into image-text pairs',
   params: cc3mParams,
   outputs,
@@ -85,7 +86,7 @@ export type Cc12mParams = ParamsOf<typeof cc12mParams>;
 
 export const cc12mKind = defineKind({
   name: 'dataset.cc12m',
-  version: 1,
+  version: KIND_VERSIONS['dataset.cc12m'],
   summary: 'Conceptual 12M: download cc12m.tsv (url TAB caption) and scrape its images into image-text pairs',
   params: cc12mParams,
   outputs,

@@ -2,6 +2,7 @@
 // image classification dataset (32x32 PNGs, train/test, class names).
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 export const CIFAR_URLS = {
   cifar10: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
@@ -24,7 +25,7 @@ export type CifarParams = ParamsOf<typeof cifarParams>;
 
 export const cifarKind = defineKind({
   name: 'dataset.cifar',
-  version: 1,
+  version: KIND_VERSIONS['dataset.cifar'],
   summary: 'CIFAR-10 / CIFAR-100 (binary distribution) as an image classification dataset',
   params: cifarParams,
   outputs() {

@@ -4,6 +4,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { defineKind, type ObjectSchema, type OutputSpec, type ParamsOf, type Symbolic } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 /** The file name a URL downloads to when `filename` is not given. */
 export function downloadName(params: Symbolic<Pick<DownloadParams, 'url' | 'filename'>>): string {
@@ -72,7 +73,7 @@ export type DownloadParams = ParamsOf<typeof downloadParams>;
 
 export const downloadKind = defineKind({
   name: 'download',
-  version: 1,
+  version: KIND_VERSIONS['download'],
   summary: 'Download a file (http, https, file) with resume, retries and checksum checks; optionally extract tar/tar.gz/zip safely',
   params: downloadParams,
   outputs(params) {

@@ -2,6 +2,7 @@
 // download_glue_data.py fetches), in the text-tasks format.
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 export const GLUE_BASE = 'https://dl.fbaipublicfiles.com/glue/data';
 export const MRPC_BASE = 'https://dl.fbaipublicfiles.com/senteval/senteval_data';
@@ -31,7 +32,7 @@ export type GlueParams = ParamsOf<typeof glueParams>;
 
 export const glueKind = defineKind({
   name: 'dataset.glue',
-  version: 1,
+  version: KIND_VERSIONS['dataset.glue'],
   summary: 'The 9 GLUE tasks (train, dev, unlabelled test) in the common text-tasks format',
   params: glueParams,
   outputs() {

@@ -4,6 +4,7 @@
 // the manifest or an error message.
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 export const IMAGENET_TERMS = 'https://huggingface.co/datasets/ILSVRC/imagenet-1k';
 
@@ -31,7 +32,7 @@ export type ImagenetParams = ParamsOf<typeof imagenetParams>;
 
 export const imagenetKind = defineKind({
   name: 'dataset.imagenet',
-  version: 1,
+  version: KIND_VERSIONS['dataset.imagenet'],
   summary: 'ImageNet-1k from the HF hub (HF_TOKEN, HF_ENDPOINT) as an image classification dataset with class names',
   params: imagenetParams,
   outputs() {

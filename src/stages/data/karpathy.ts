@@ -2,6 +2,7 @@
 // Karpathy split (COCO 5k / Flickr30K 1k test images for retrieval).
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 export const KARPATHY_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip';
 export const COCO_URLS = {
@@ -66,7 +67,7 @@ export type CocoParams = ParamsOf<typeof cocoParams>;
 
 export const cocoKind = defineKind({
   name: 'dataset.coco',
-  version: 1,
+  version: KIND_VERSIONS['dataset.coco'],
   summary: 'COCO captions (train2014/val2014 zips + Karpathy split) as image-text pairs',
   params: cocoParams,
   outputs,
@@ -95,7 +96,7 @@ export type Flickr30kParams = ParamsOf<typeof flickr30kParams>;
 
 export const flickr30kKind = defineKind({
   name: 'dataset.flickr30k',
-  version: 1,
+  version: KIND_VERSIONS['dataset.flickr30k'],
   summary: 'Flickr30K (user-placed flickr30k-images.tar.gz + Karpathy split) as image-text pairs',
   params: flickr30kParams,
   outputs,

@@ -2,6 +2,7 @@
 // deterministically (src/data/synthetic), in the same formats as the real ones.
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 const splitSizes = (train: number, val: number, test: number) =>
   ({
@@ -59,7 +60,7 @@ export const syntheticKind = defineKind({
   // 3: text eval splits of 1000 by default (400 before: the same first 400 examples).
   // 4: WNLI as large as the other tasks (2000 train, 1000 eval; 500 and 500 before).
   // 5: MRPC's negatives graded (1 to all mentioned attributes changed; one attribute before); the corpus and the other tasks as before.
-  version: 5,
+  version: KIND_VERSIONS['data.synthetic'],
   summary: 'Generate the synthetic corpora (scene image-text pairs, a classification set, 9 GLUE-style text tasks, an MLM corpus) from a seed',
   params: syntheticParams,
   outputs() {

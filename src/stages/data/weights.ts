@@ -6,6 +6,7 @@
 
 import { basename } from 'node:path';
 import { defineKind, type ObjectSchema, type ParamsOf, type StageContext, type Symbolic } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 export function weightsName(params: Symbolic<{ path: string }>): string {
   // `smke kinds` and docs/stages.md show the outputs of a kind's bare defaults, without the required path.
@@ -65,7 +66,7 @@ export type WeightsFileParams = ParamsOf<typeof weightsFileParams>;
 
 export const weightsFileKind = defineKind({
   name: 'weights.file',
-  version: 1,
+  version: KIND_VERSIONS['weights.file'],
   summary: 'A user-provided weights file (path, optional sha256), copied into the store and digested into the key',
   params: weightsFileParams,
   outputs(params) {
@@ -118,7 +119,7 @@ export type WeightsConvertParams = ParamsOf<typeof weightsConvertParams>;
 
 export const weightsConvertKind = defineKind({
   name: 'weights.convert',
-  version: 1,
+  version: KIND_VERSIONS['weights.convert'],
   summary: 'A published PyTorch image encoder (BEiTv2 .pth, Data2Vec2 .pt) converted to a smke ViT checkpoint, without running its pickle',
   params: weightsConvertParams,
   outputs() {

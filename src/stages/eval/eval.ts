@@ -2,6 +2,7 @@
 // at import time: the work is loaded inside run.
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { path, BACKEND, DATA_MODE, METRICS_OUT } from '../ml/schema.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 /** Where the evaluated images come from: the embeddings are kept either way, the images only with 'memory'. */
 const EVAL_DATA = {
@@ -42,7 +43,7 @@ export type EvalRetrievalParams = ParamsOf<typeof evalRetrievalParams>;
 
 export const evalRetrieval = defineKind({
   name: 'eval.retrieval',
-  version: 2,
+  version: KIND_VERSIONS['eval.retrieval'],
   summary: 'Zero-shot image-text retrieval of an S-SMKE checkpoint: TR@1/5/10 and IR@1/5/10 (x100)',
   params: evalRetrievalParams,
   outputs: () => METRICS_OUT,
@@ -77,7 +78,7 @@ export type EvalZeroshotParams = ParamsOf<typeof evalZeroshotParams>;
 
 export const evalZeroshot = defineKind({
   name: 'eval.zeroshot',
-  version: 2,
+  version: KIND_VERSIONS['eval.zeroshot'],
   summary: 'Zero-shot classification of an S-SMKE checkpoint from class-name prompts averaged over templates (top-1/top-5, x100)',
   params: evalZeroshotParams,
   outputs: () => METRICS_OUT,

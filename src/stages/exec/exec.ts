@@ -5,6 +5,7 @@
 
 import type { Value } from '../../compiler/plan.js';
 import { defineKind, type ObjectSchema, type OutputSpec, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 /** Output names must be usable in references (`stage.name`). */
 const OUTPUT_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
@@ -78,7 +79,7 @@ export type ExecParams = ParamsOf<typeof execParams>;
 
 export const execKind = defineKind({
   name: 'exec',
-  version: 1,
+  version: KIND_VERSIONS['exec'],
   // The program is a process of its own: the worker only waits for it.
   pooled: true,
   summary: 'Run a program (argv array, or a shell command with shell = true) and publish what it writes to {out}',

@@ -2,6 +2,7 @@
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { DATA_MODE, int, num, path, METRICS_OUT, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 const finetuneTextParams = {
   type: 'object',
@@ -56,7 +57,7 @@ export type FinetuneTextParams = ParamsOf<typeof finetuneTextParams>;
 export const finetuneText = defineKind({
   name: 'finetune.text',
   // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
-  version: 4,
+  version: KIND_VERSIONS['finetune.text'],
   summary: "Finetune a text model (S-SMKE or train.mlm) on one GLUE-format task; reports the task's metrics",
   params: finetuneTextParams,
   outputs: () => METRICS_OUT,
@@ -95,7 +96,7 @@ export type FinetuneImageParams = ParamsOf<typeof finetuneImageParams>;
 
 export const finetuneImage = defineKind({
   name: 'finetune.image',
-  version: 3,
+  version: KIND_VERSIONS['finetune.image'],
   summary: 'Linear probe or full finetune of an image encoder on mean-pooled patch tokens -> LN -> linear',
   params: finetuneImageParams,
   outputs: () => METRICS_OUT,
@@ -125,7 +126,7 @@ export type FinetuneRetrievalParams = ParamsOf<typeof finetuneRetrievalParams>;
 export const finetuneRetrieval = defineKind({
   name: 'finetune.retrieval',
   // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
-  version: 4,
+  version: KIND_VERSIONS['finetune.retrieval'],
   summary: 'Finetune S-SMKE for retrieval with the CLIP loss on x',
   params: finetuneRetrievalParams,
   outputs: () => ({ ...MODEL_OUT, checkpoint: MODEL_OUT.model! }),

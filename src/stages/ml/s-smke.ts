@@ -2,6 +2,7 @@
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { DATA_MODE, int, num, path, TRAIN_COMMON, TRAIN_RESOURCES } from './schema.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 const trainSmkeParams = {
   type: 'object',
@@ -48,7 +49,7 @@ export type TrainSmkeParams = ParamsOf<typeof trainSmkeParams>;
 export const trainSmke = defineKind({
   name: 'train.s_smke',
   // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
-  version: 4,
+  version: KIND_VERSIONS['train.s_smke'],
   summary: 'S-SMKE pretraining: truncated pretrained encoders + shared block, contrastive KD with a memory bank + ITC; resumable',
   params: trainSmkeParams,
   outputs() {

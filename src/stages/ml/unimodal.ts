@@ -3,6 +3,7 @@
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
 import { int, num, path, MODEL_OUT, TRAIN_COMMON, TRAIN_RESOURCES, VIT_ARCH } from './schema.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 const trainTeacherParams = {
   type: 'object',
@@ -23,7 +24,7 @@ export type TrainTeacherParams = ParamsOf<typeof trainTeacherParams>;
 
 export const trainTeacher = defineKind({
   name: 'train.teacher',
-  version: 3,
+  version: KIND_VERSIONS['train.teacher'],
   summary: 'Train a ViT teacher supervised on a named-class image set (the mini stand-in for BEiTv2)',
   params: trainTeacherParams,
   outputs: () => MODEL_OUT,
@@ -75,7 +76,7 @@ export type TrainImageEncoderParams = ParamsOf<typeof trainImageEncoderParams>;
 
 export const trainImageEncoder = defineKind({
   name: 'train.image_encoder',
-  version: 4,
+  version: KIND_VERSIONS['train.image_encoder'],
   summary: "Pretrain a ViT by masked image modelling of pixels or of an EMA teacher's features (data2vec): the mini stand-in for Data2Vec2",
   params: trainImageEncoderParams,
   outputs: () => MODEL_OUT,
@@ -144,7 +145,7 @@ export type TrainMlmParams = ParamsOf<typeof trainMlmParams>;
 export const trainMlm = defineKind({
   name: 'train.mlm',
   // 4: token embeddings by gather (its gradient sums in another order than the one-hot product's).
-  version: 4,
+  version: KIND_VERSIONS['train.mlm'],
   summary: 'Pretrain a BERT-style text encoder by masked language modelling, with a WordPiece vocabulary built from the corpus',
   params: trainMlmParams,
   outputs: () => ({ ...MODEL_OUT, model: { type: 'dir', path: 'model', description: 'Checkpoint: model.safetensors + config.json + vocab.txt' } }),

@@ -1,6 +1,7 @@
 // Descriptor of report.paper (run in paper-run.ts). Light at import time.
 
 import { defineKind, type ObjectSchema, type ParamsOf } from '../stage-kind.js';
+import { KIND_VERSIONS } from '../kind-versions.js';
 
 const file = { type: 'string', minLength: 1 } as const;
 const fileMap = (description: string) => ({ type: 'object', additionalProperties: file, default: {}, description }) as const;
@@ -55,7 +56,7 @@ export type ReportPaperParams = ParamsOf<typeof reportPaperParams>;
 
 export const reportPaper = defineKind({
   name: 'report.paper',
-  version: 1,
+  version: KIND_VERSIONS['report.paper'],
   summary:
     "The S-SMKE paper's tables from measured metrics: published value and chance baseline beside each, training curves, provenance; `expect` bands fail the stage",
   params: reportPaperParams,
