@@ -82,24 +82,32 @@ rule s:
 }
 `,
   );
-  // Compile once into smke's plan cache (dry run): cold means the stages run, not that the file is parsed.
-  for (const b of [bin, ...(args.baseline ? [join(args.baseline, 'bin/smke.js')] : [])]) {
-    const r = spawnSync(process.execPath, [b, 'run', 'bench.smke', '--dry-run', '--progress', 'plain'], { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(dir, '.smke', f), { force: true });
-  }
   return dir;
 }
 
-function clean(dir) {
-  // The state database too: a baseline smke may not read a newer schema, and cold means no records either.
-  for (const p of ['out', '.ninja_log', '.ninja_deps', '.snakemake', '.smke/store', '.smke/state.db', '.smke/state.db-wal', '.smke/state.db-shm', 'results'])
-    rmSync(join(dir, p), { recursive: true, force: true });
-}
-
-/** One cold run of a tool: wall and CPU milliseconds. */
-function once(dir, cmd, argv, env = {}) {
-  clean(dir);
+/**
+ * One cold run of a tool, in a fresh copy of the project: wall and CPU milliseconds.
+ *
+ * Nothing is deleted between runs (each gets its own copy; the work directory goes at the end).
+ * This machine's ext4 has no journal, and there the kernel avoids reusing an inode freed in the
+ * last minute or so: every file created after a mass deletion first walks past each recently
+ * freed inode of its block group (fs/ext4/ialloc.c, recently_deleted). Deleting the last run's
+ * outputs right before the next run made each file that run created cost up to ~0.5 ms, so the
+ * tool that creates the most files (smke: about nine per stage, ninja one) paid for the
+ * benchmark's own clean-up (docs/runtime.md, "Per-stage overhead").
+ */
+let runSeq = 0;
+function once(template, cmd, argv, env = {}) {
+  const dir = `${template}-run${++runSeq}`;
+  const cp = spawnSync('cp', ['-a', template, dir]);
+  if (cp.status !== 0) throw new Error(`cp -a ${template} ${dir} failed`);
+  if (cmd === process.execPath && argv[1] === 'run') {
+    // Compile into smke's plan cache first (a dry run; the cache is per project directory): cold
+    // means the stages run, not that the file is parsed. Cold means no records either.
+    const r = spawnSync(process.execPath, [argv[0], 'run', 'bench.smke', '--dry-run', '--progress', 'plain'], { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) rmSync(join(dir, '.smke', f), { force: true });
+  }
   const t = performance.now();
   const c = childCpu();
   const r = spawnSync(cmd, argv, { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 1 << 28 });
