@@ -1,7 +1,7 @@
 // Argument-parsing helpers shared by every command. Kept apart from
 // compile.ts (which loads the compiler) and run.ts, so that a command that
 // only parses arguments loads nothing else.
-import { type Command, CommanderError } from 'commander';
+import { type Command, CommanderError } from './commander.js';
 
 /** commander's collector for a repeatable option: `.option('--set <k=v>', '...', collect, [])`. */
 export function collect(value: string, previous: string[] = []): string[] {

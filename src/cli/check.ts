@@ -1,5 +1,5 @@
 // `smke check FILE`: compile a pipeline and print its diagnostics.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { collect, parseArgs, readSetOptions } from './args.js';
 import { checkFormat, compileForCli } from './compile.js';
 

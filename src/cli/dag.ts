@@ -1,5 +1,5 @@
 // `smke dag FILE`: the instance graph as dot, Mermaid or JSON.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { toDot, toJson, toMermaid } from '../compiler/dag-export.js';
 import { collect, parseArgs, readSetOptions } from './args.js';
 import { checkFormat, compileForCli } from './compile.js';

@@ -1,5 +1,5 @@
 // `smke diff [RUN_A] [RUN_B]`: what changed between two recorded runs.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { intArg, parseArgs } from './args.js';
 
 export default async function diffCommand(argv: string[]): Promise<number> {

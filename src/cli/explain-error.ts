@@ -1,6 +1,6 @@
 // `smke explain-error E0xxx`: the entry for a diagnostic code from docs/errors.md.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { didYouMean } from '../compiler/suggest.js';
 import { parseArgs } from './args.js';
 

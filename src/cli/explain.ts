@@ -1,5 +1,5 @@
 // `smke explain FILE STAGE`: every fingerprint part, and which differ from the last run.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { collect, parseArgs, readSetOptions } from './args.js';
 import { compileLazily } from './run.js';
 

@@ -1,6 +1,6 @@
 // `smke fmt FILE... [--check]`: rewrite .smke files in the canonical layout.
 import { writeFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { formatSource, normalizeSource, readSource } from '../compiler/index.js';
 import { parseArgs } from './args.js';
 import { useColor } from './compile.js';

@@ -1,5 +1,5 @@
 // `smke gc`: remove store entries no recorded run refers to.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { intArg, parseArgs } from './args.js';
 
 export default async function gcCommand(argv: string[]): Promise<number> {

@@ -1,5 +1,5 @@
 // `smke history`: past runs and their stage attempts.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { intArg, parseArgs } from './args.js';
 
 export default async function historyCommand(argv: string[]): Promise<number> {

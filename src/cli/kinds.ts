@@ -1,5 +1,5 @@
 // `smke kinds [KIND]`: the registered stage kinds, from their schemas.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { kindText } from '../compiler/kind-docs.js';
 import { didYouMean } from '../compiler/suggest.js';
 import { parseArgs } from './args.js';

@@ -1,5 +1,5 @@
 // `smke log STAGE`: the log of a stage's latest attempt.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { parseArgs } from './args.js';
 
 export default async function logCommand(argv: string[]): Promise<number> {

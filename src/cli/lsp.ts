@@ -1,6 +1,6 @@
 // `smke lsp`: the language server for editors (docs/editors.md). It speaks LSP
 // on stdin/stdout until the editor closes the connection.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { parseArgs } from './args.js';
 
 export default async function lspCommand(argv: string[]): Promise<number> {

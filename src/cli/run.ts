@@ -1,5 +1,5 @@
 // `smke run FILE`: argument parsing only; the work is in src/runtime.
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.js';
 import { EXECUTORS } from '../compiler/plan.js';
 import { collect, intArg, parseArgs, readSetOptions } from './args.js';
 

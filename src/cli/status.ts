@@ -1,5 +1,5 @@
 // `smke status FILE`: every instance, cached or why it will run.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { collect, parseArgs, readSetOptions } from './args.js';
 import { compileLazily } from './run.js';
 

@@ -1,5 +1,5 @@
 // `smke verify`: re-digest every store entry against its manifest.
-import { Command } from 'commander';
+import { Command } from './commander.js';
 import { parseArgs } from './args.js';
 
 export default async function verifyCommand(argv: string[]): Promise<number> {

@@ -3,7 +3,6 @@
 // checks, output checks, and the ordered graph. Every step reports into one
 // Diagnostics and carries on, so that one compile shows every error.
 
-import { Graph } from '@dagrejs/graphlib';
 import { resolve } from 'node:path';
 import type * as A from './ast.js';
 import { Diagnostics, type Diagnostic } from './diagnostic.js';
@@ -81,16 +80,8 @@ export function build(options: CompileOptions): CompileResult & { texts: Map<str
     profile: profile ?? '',
     params: planParams,
     instances: order.map((i) => drafts[i]!.inst),
-    graph: undefined as unknown as Plan['graph'],
     sources: loaded.sources,
   };
-  defineLazyGraph(
-    plan,
-    drafts.map((d) => d.inst),
-    edges.from,
-    edges.to,
-    edges.isData,
-  );
   return { plan, diagnostics: diags.list, texts };
 }
 
@@ -413,32 +404,6 @@ function orderInstances(drafts: Draft[], edges: Edges, diags: Diagnostics): numb
     }
   }
   return order;
-}
-
-/**
- * graphlib's setNode/setEdge were a quarter of a 100k-stage compile, and the
- * runtime works from instances and refs: `plan.graph` is built when first
- * read (by `smke dag`, or any caller that wants it), then kept. A function of
- * its own so that the getter's closure holds only these arrays, not the
- * whole compile (AST included).
- */
-function defineLazyGraph(plan: Plan, byIndex: StageInstance[], from: number[], to: number[], isData: boolean[]): void {
-  let graph: Plan['graph'] | undefined;
-  Object.defineProperty(plan, 'graph', {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      if (!graph) {
-        graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
-        for (const inst of plan.instances) graph.setNode(inst.id, inst);
-        for (let e = 0; e < from.length; e++) graph.setEdge(byIndex[from[e]!]!.id, byIndex[to[e]!]!.id, { kind: isData[e] ? 'data' : 'after' });
-      }
-      return graph;
-    },
-    set: (g: Plan['graph']) => {
-      graph = g;
-    },
-  });
 }
 
 /**

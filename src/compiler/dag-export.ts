@@ -2,6 +2,7 @@
 // `smke dag`. Node labels carry the kind and the key parameters.
 
 import { isOutputRef, type Plan, type StageInstance, type Value } from './plan.js';
+import { planGraph } from './plan-graph.js';
 
 /**
  * Parameters worth showing on a node: the matrix cell, else the first few
@@ -27,7 +28,8 @@ function short(v: Value): string {
 }
 
 function edges(plan: Plan): { from: string; to: string; kind: 'data' | 'after' }[] {
-  return plan.graph.edges().map((e) => ({ from: e.v, to: e.w, kind: plan.graph.edge(e)?.kind ?? 'data' }));
+  const graph = planGraph(plan);
+  return graph.edges().map((e) => ({ from: e.v, to: e.w, kind: graph.edge(e)?.kind ?? 'data' }));
 }
 
 export function toDot(plan: Plan): string {

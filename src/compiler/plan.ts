@@ -2,8 +2,6 @@
 // between the two layers (docs/architecture.md); the compiler builds it, the
 // runtime only reads it. Nothing here may import from src/runtime.
 
-import type { Graph } from '@dagrejs/graphlib';
-
 /** A place in a source file. Lines and columns are 1-based; offset is 0-based. */
 export interface SourceSpan {
   file: string;
@@ -97,11 +95,6 @@ export interface Plan {
   params: Record<string, Value>;
   /** Instances in a deterministic topological order (upstream first). */
   instances: StageInstance[];
-  /**
-   * Node id = instance id, node label = StageInstance; edge upstream -> downstream.
-   * The compiler builds it on first read (a getter), as most callers need only instances and refs.
-   */
-  graph: Graph<unknown, StageInstance, { kind: 'data' | 'after' }>;
   /** Every .smke file read to build this plan (root first), with its sha256, for plan caching. */
   sources: { path: string; sha256: string }[];
 }

@@ -11,8 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Graph } from '@dagrejs/graphlib';
-import type { Plan, StageInstance } from '../compiler/plan.js';
+import type { Plan } from '../compiler/plan.js';
 import { canonicalJson } from './canonical.js';
 import { keyedEnvDigest, privateDir, projectKeyFor, writePrivateFile } from './secrets.js';
 
@@ -22,7 +21,7 @@ interface CacheFile {
   sources: { path: string; sha256: string }[];
   /** Name -> keyedEnvDigest of its value (null when unset). */
   env: Record<string, string | null>;
-  plan: Omit<Plan, 'graph'>;
+  plan: Plan;
 }
 
 export interface PlanCacheKey {
@@ -61,26 +60,6 @@ function envNames(texts: string[]): string[] {
   return [...names].sort();
 }
 
-/** The graph is rebuilt only if someone asks for it: the runtime walks `instances`. */
-export function attachGraph(plan: Omit<Plan, 'graph'>): Plan {
-  let graph: Plan['graph'] | undefined;
-  Object.defineProperty(plan, 'graph', {
-    enumerable: false,
-    get() {
-      if (!graph) {
-        graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
-        for (const i of plan.instances) graph.setNode(i.id, i);
-        for (const i of plan.instances) {
-          for (const r of i.refs) graph.setEdge(r.instance, i.id, { kind: 'data' });
-          for (const a of i.after) graph.setEdge(a, i.id, { kind: 'after' });
-        }
-      }
-      return graph;
-    },
-  });
-  return plan as Plan;
-}
-
 export function loadCachedPlan(
   plansDir: string,
   k: PlanCacheKey,
@@ -97,7 +76,7 @@ export function loadCachedPlan(
     return undefined;
   }
   if (!valid(plansDir, c, kinds, smke, env)) return undefined;
-  const plan = attachGraph(c.plan);
+  const plan = c.plan;
   const digest = sha256(text);
   digests.set(plan, digest);
   if (!existsSync(headPath(plansDir, k))) {
@@ -167,10 +146,7 @@ export function storeCachedPlan(
     const key = projectKeyFor(plansDir);
     for (const n of names) envValues[n] = keyedEnvDigest(key, env[n]);
   }
-  // Copy the fields without reading `graph`: the compiler may build it lazily, and the cache does not store it.
-  const rest: Record<string, unknown> = {};
-  for (const k of Object.keys(plan)) if (k !== 'graph') rest[k] = (plan as unknown as Record<string, unknown>)[k];
-  const c: CacheFile = { smke, kinds, sources, env: envValues, plan: rest as Omit<Plan, 'graph'> };
+  const c: CacheFile = { smke, kinds, sources, env: envValues, plan };
   privateDir(dirname(plansDir));
   privateDir(plansDir);
   const path = cachePath(plansDir, k);

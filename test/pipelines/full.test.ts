@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compiler/index.js';
 import { renderDiagnostics } from '../../src/compiler/render-diagnostics.js';
 import { isOutputRef, type Plan, type StageInstance, type Value } from '../../src/compiler/plan.js';
+import { planGraph } from '../../src/compiler/plan-graph.js';
 import { registry } from '../../src/stages/registry.js';
 
 const root = resolve(__dirname, '..', '..');
@@ -60,7 +61,7 @@ describe('pipelines/full.smke', () => {
       expect(ids).toContain(id);
     for (const t of GLUE) expect(inst(mini, glueId(t)).params.task).toBe(t);
     // The report reads every evaluation: each of them is upstream of it.
-    const preds = new Set(mini.graph.predecessors('report'));
+    const preds = new Set(planGraph(mini).predecessors('report'));
     for (const id of [
       'zeroshot',
       'zs_coco',

@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Graph } from '@dagrejs/graphlib';
 import { isOutputRef, type OutputRef, type Plan, type Resources, type StageInstance, type Value } from '../../src/compiler/plan.js';
 import { EventBus, type RunEvent } from '../../src/runtime/events.js';
 
@@ -40,7 +39,6 @@ export function exec(argv: (string | OutputRef)[] | string, more: Record<string,
 }
 
 export function makePlan(projectDir: string, specs: StageSpec[]): Plan {
-  const graph = new Graph<unknown, StageInstance, { kind: 'data' | 'after' }>({ directed: true });
   const instances: StageInstance[] = specs.map((s) => {
     const refs: OutputRef['$ref'][] = [];
     collectRefs(s.params, refs);
@@ -62,12 +60,7 @@ export function makePlan(projectDir: string, specs: StageSpec[]): Plan {
       span: { file: join(projectDir, 'p.smke'), line: 1, column: 1, offset: 0, length: 1 },
     };
   });
-  for (const i of instances) graph.setNode(i.id, i);
-  for (const i of instances) {
-    for (const r of i.refs) graph.setEdge(r.instance, i.id, { kind: 'data' });
-    for (const a of i.after) graph.setEdge(a, i.id, { kind: 'after' });
-  }
-  return { file: join(projectDir, 'p.smke'), projectDir, profile: 'mini', params: {}, instances, graph, sources: [] };
+  return { file: join(projectDir, 'p.smke'), projectDir, profile: 'mini', params: {}, instances, sources: [] };
 }
 
 export function tempProject(prefix = 'smke-rt-'): { dir: string; cleanup: () => void } {

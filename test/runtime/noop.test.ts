@@ -3,7 +3,6 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, utimesSync, w
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
-import { attachGraph } from '../../src/runtime/plancache.js';
 import { StateDb } from '../../src/runtime/state.js';
 import { loadPlan } from '../../src/runtime/load-plan.js';
 import { capture, exec, makePlan, tempProject } from './helpers.js';
@@ -153,6 +152,5 @@ describe('no-op fast path', () => {
     const c = capture();
     await runPlan({ plan: await plan(), bus: c.bus, dryRun: true });
     expect(c.of('summary')[0]!.dryRun).toBe(true);
-    void attachGraph;
   });
 });
