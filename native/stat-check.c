@@ -5,18 +5,23 @@
 // (a Stats object, Dates) where stat(2) here costs 3, and runs on two cores.
 // Without this binary smke does the same check in Node.
 //
-// Usage: stat-check LIST STORE_DIR ID_HEX
+// Usage: stat-check LIST STORE_DIR
 //   LIST       the stat list (format below, written by src/runtime/stat-list.ts)
 //   STORE_DIR  the directory relative paths are resolved in
-//   ID_HEX     the id the list must carry (16 hex digits): a list replaced
-//              since its snapshot was read is not the one the snapshot means
+// Prints the list's id (16 hex digits and a newline) once the list is read
+// and valid: the caller compares it with the id its snapshot names, so that a
+// list replaced since is not taken for the snapshot's (it starts this program
+// before reading the snapshot, to stat while it reads).
 // Exit status: 0 every path unchanged, 1 something changed (or is gone),
-// 2 the list is not a valid list with that id, or bad usage.
+// 2 the list is not a valid list (nothing printed), or bad usage.
 //
 // LIST, little-endian:
-//   32-byte header: "SMKESTL1", 8-byte id, u32 count, u32 path bytes, 8 zero bytes
-//   count records of six i64: flags (1 directory, 2 relative to STORE_DIR),
-//     path offset, size, inode, mtime ns, ctime ns
+//   32-byte header: "SMKESTL2", 8-byte id, u32 count, u32 path bytes, 8 zero bytes
+//   count records of eight f64, every one an integer below 2^53: flags (1
+//     directory, 2 relative to STORE_DIR), path offset, size, inode, mtime
+//     seconds, mtime nanoseconds, ctime seconds, ctime nanoseconds
+//     (doubles, so that smke's check in Node reads them without BigInt and
+//     compares them with a plain stat's mtimeMs as Node computes it)
 //   path bytes: NUL-terminated paths, at the records' offsets
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -30,10 +35,10 @@
 #include <unistd.h>
 
 #define HEADER 32
-#define RECORD 48
+#define RECORD 64
 
 struct record {
-  int64_t flags, offset, size, ino, mtime_ns, ctime_ns;
+  double flags, offset, size, ino, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
 };
 
 static const struct record *records;
@@ -43,16 +48,17 @@ static int store_fd = -1;
 static int threads;
 static volatile int changed;
 
-static int64_t ns(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
-
 static int unchanged(const struct record *r) {
-  const char *p = paths + r->offset;
+  const char *p = paths + (size_t)r->offset;
+  int flags = (int)r->flags;
   struct stat st;
-  int rc = (r->flags & 2) ? (store_fd < 0 ? -1 : fstatat(store_fd, p, &st, 0)) : stat(p, &st);
+  int rc = (flags & 2) ? (store_fd < 0 ? -1 : fstatat(store_fd, p, &st, 0)) : stat(p, &st);
   if (rc != 0) return 0;
-  if (ns(st.st_mtim) != r->mtime_ns || ns(st.st_ctim) != r->ctime_ns) return 0;
-  if (r->flags & 1) return S_ISDIR(st.st_mode);
-  return S_ISREG(st.st_mode) && (int64_t)st.st_size == r->size && (int64_t)st.st_ino == r->ino;
+  // Integers below 2^53 convert to double exactly: these compare as the integers they are.
+  if ((double)st.st_mtim.tv_sec != r->mtime_sec || (double)st.st_mtim.tv_nsec != r->mtime_nsec) return 0;
+  if ((double)st.st_ctim.tv_sec != r->ctime_sec || (double)st.st_ctim.tv_nsec != r->ctime_nsec) return 0;
+  if (flags & 1) return S_ISDIR(st.st_mode);
+  return S_ISREG(st.st_mode) && (double)st.st_size == r->size && (double)st.st_ino == r->ino;
 }
 
 static void *check(void *arg) {
@@ -62,20 +68,8 @@ static void *check(void *arg) {
   return NULL;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 int main(int argc, char **argv) {
-  if (argc != 4 || strlen(argv[3]) != 16) return 2;
-  unsigned char id[8];
-  for (int i = 0; i < 8; i++) {
-    int hi = hexval(argv[3][2 * i]), lo = hexval(argv[3][2 * i + 1]);
-    if (hi < 0 || lo < 0) return 2;
-    id[i] = (unsigned char)(hi * 16 + lo);
-  }
+  if (argc != 3) return 2;
   int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 2;
   struct stat st;
@@ -83,7 +77,7 @@ int main(int argc, char **argv) {
   size_t size = (size_t)st.st_size;
   const unsigned char *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (map == MAP_FAILED) return 2;
-  if (memcmp(map, "SMKESTL1", 8) != 0 || memcmp(map + 8, id, 8) != 0) return 2;
+  if (memcmp(map, "SMKESTL2", 8) != 0) return 2;
   uint32_t path_bytes;
   memcpy(&count, map + 16, 4);
   memcpy(&path_bytes, map + 20, 4);
@@ -92,8 +86,16 @@ int main(int argc, char **argv) {
   paths = (const char *)(map + HEADER + (size_t)count * RECORD);
   // Every path must end inside the list: the last byte is a NUL, and no offset points past it.
   if (count > 0 && (path_bytes == 0 || paths[path_bytes - 1] != '\0')) return 2;
-  for (uint32_t i = 0; i < count; i++)
-    if (records[i].offset < 0 || records[i].offset >= (int64_t)path_bytes || (records[i].flags & ~(int64_t)3) != 0) return 2;
+  for (uint32_t i = 0; i < count; i++) {
+    const struct record *r = &records[i];
+    if (!(r->offset >= 0 && r->offset < (double)path_bytes && r->offset == (double)(uint32_t)r->offset)) return 2;
+    if (!(r->flags == 0 || r->flags == 1 || r->flags == 2 || r->flags == 3)) return 2;
+  }
+
+  char id[18];
+  for (int i = 0; i < 8; i++) snprintf(id + 2 * i, 3, "%02x", map[8 + i]);
+  id[16] = '\n';
+  if (write(1, id, 17) != 17) return 2;
 
   store_fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { envValueDigest, writePrivateFile } from './secrets.js';
 import { statValues } from './signature.js';
-import { encodeStatList, statListUnchanged, type StatListEntry } from './stat-list.js';
+import { checkStatList, encodeStatList, type StatListEntry } from './stat-list.js';
 import { STORE_FORMAT } from './cache-key.js';
 import type { Layout } from './layout.js';
 import type { EventBus } from './events.js';
@@ -171,12 +171,12 @@ export interface CheckedSnapshot {
  * makes the snapshot unusable); `native: false` checks the stat list in Node
  * even where the native checker was built.
  */
-export function checkSnapshot(
+export async function checkSnapshot(
   lay: Layout,
   planDigest: string,
   env: Record<string, string | undefined>,
   o: { native?: boolean; instances?: boolean } = {},
-): CheckedSnapshot | undefined {
+): Promise<CheckedSnapshot | undefined> {
   let snap: Snapshot;
   try {
     snap = JSON.parse(readFileSync(snapshotPath(lay, planDigest), 'utf8')) as Snapshot;
@@ -185,6 +185,8 @@ export function checkSnapshot(
   }
   if (snap.format !== 6 || snap.storeFormat !== STORE_FORMAT || snap.plan !== planDigest || snap.storeDir !== lay.storeDir) return undefined;
   if (typeof snap.statList !== 'string' || !/^[0-9a-f]{16}$/.test(snap.statList) || !Number.isInteger(snap.count)) return undefined;
+  // Started before the rest is checked: the native checker stats on the other cores meanwhile.
+  const stats = checkStatList(statListPath(lay, planDigest), lay.storeDir, o);
   for (const [n, v] of Object.entries(snap.env)) if (envValueDigest(env[n]) !== v) return undefined;
   for (const [dir, names] of snap.links) {
     let present: Set<string>;
@@ -200,7 +202,9 @@ export function checkSnapshot(
     instances = readInstances(instanceListPath(lay, planDigest), snap);
     if (!instances) return undefined;
   }
-  if (!statListUnchanged(statListPath(lay, planDigest), lay.storeDir, Buffer.from(snap.statList, 'hex'), o)) return undefined;
+  // The list must be this snapshot's (a concurrent run may have replaced it since), and unchanged.
+  const verdict = await stats;
+  if (verdict.id !== snap.statList || !verdict.unchanged) return undefined;
   return { snapshot: snap, ...(instances && { instances }) };
 }
 

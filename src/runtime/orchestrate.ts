@@ -120,7 +120,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const seconds = (): number => (performance.now() - t0) / 1000;
 
   if (digest && !only && !force && !opts.dryRun) {
-    const noop = fastPath(opts, lay, digest, env, t0);
+    const noop = await fastPath(opts, lay, digest, env, t0);
     if (noop) return noop;
   }
 
@@ -184,9 +184,9 @@ function finish(state: StateDb, runId: number, counts: Omit<RunSummary, 'exitCod
 }
 
 /** Nothing changed since a run that found everything cached: answer from its snapshot (./noop-snapshot.ts), without analysing the plan or hashing anything. */
-function fastPath(opts: RunOptions, lay: Layout, digest: string, env: Record<string, string | undefined>, t0: number): RunSummary | undefined {
+async function fastPath(opts: RunOptions, lay: Layout, digest: string, env: Record<string, string | undefined>, t0: number): Promise<RunSummary | undefined> {
   // runPlan's callers (tests, tools) get every instance's events, as from the ordinary path.
-  const snap = checkSnapshot(lay, digest, env, { instances: true });
+  const snap = await checkSnapshot(lay, digest, env, { instances: true });
   return snap && answerNoop(snap, lay, opts.bus, opts.plan.file, opts.plan.profile, opts.argv ?? [], t0);
 }
 

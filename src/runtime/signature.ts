@@ -37,9 +37,3 @@ export function statValues(sig: string): StatValues {
   if (f[0] === 'f' && f.length === 5) return { directory: false, size: int(f[1]), ino: int(f[3]), mtimeNs: int(f[2]), ctimeNs: int(f[4]) };
   throw new Error(`not a stat signature: ${sig}`);
 }
-
-/** Whether a bigint stat of a path still has the values it had. */
-export function statMatches(st: BigIntStats, v: StatValues): boolean {
-  if (st.mtimeNs !== v.mtimeNs || st.ctimeNs !== v.ctimeNs) return false;
-  return v.directory ? st.isDirectory() : st.isFile() && st.size === v.size && st.ino === v.ino;
-}

@@ -4,22 +4,25 @@
 // paths for 10,000 stages), so it is done by a small native program when one
 // was built (native/stat-check.c: stat(2) on a few threads), otherwise here.
 // Both read the same file and compare the same values, exactly, in
-// nanoseconds; the format is documented once, in native/stat-check.c.
+// nanoseconds, and both name the id the list carries; the format is
+// documented once, in native/stat-check.c.
 
-import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { statMatches, type StatValues } from './signature.js';
+import type { StatValues } from './signature.js';
 
 /** The stat checker binary, in the package's dist/ (this file is in src/runtime or dist/runtime). */
 export const STAT_CHECK_PATH = fileURLToPath(new URL('../../dist/native/stat-check', import.meta.url));
 
-const MAGIC = 'SMKESTL1';
+const MAGIC = 'SMKESTL2';
 const HEADER = 32;
-const RECORD = 48;
-const DIRECTORY = 1n;
-const IN_STORE = 2n;
+/** Doubles per record: flags, path offset, size, inode, mtime s, mtime ns, ctime s, ctime ns. */
+const FIELDS = 8;
+const RECORD = FIELDS * 8;
+const DIRECTORY = 1;
+const IN_STORE = 2;
 
 export interface StatListEntry {
   /** Absolute, or relative to the store directory when `inStore`. */
@@ -27,6 +30,9 @@ export interface StatListEntry {
   inStore: boolean;
   values: StatValues;
 }
+
+const seconds = (ns: bigint): number => Number(ns / 1_000_000_000n);
+const nanos = (ns: bigint): number => Number(ns % 1_000_000_000n);
 
 /** The list's bytes; `id` (8 bytes) ties it to the snapshot that names it. */
 export function encodeStatList(id: Buffer, entries: readonly StatListEntry[]): Buffer {
@@ -42,8 +48,9 @@ export function encodeStatList(id: Buffer, entries: readonly StatListEntry[]): B
   const blob = HEADER + entries.length * RECORD;
   for (const [i, e] of entries.entries()) {
     const v = e.values;
-    for (const n of [(v.directory ? DIRECTORY : 0n) | (e.inStore ? IN_STORE : 0n), BigInt(offset), v.size, v.ino, v.mtimeNs, v.ctimeNs]) {
-      buf.writeBigInt64LE(n, at);
+    const flags = (v.directory ? DIRECTORY : 0) | (e.inStore ? IN_STORE : 0);
+    for (const n of [flags, offset, Number(v.size), Number(v.ino), seconds(v.mtimeNs), nanos(v.mtimeNs), seconds(v.ctimeNs), nanos(v.ctimeNs)]) {
+      buf.writeDoubleLE(n, at);
       at += 8;
     }
     names[i]!.copy(buf, blob + offset);
@@ -52,49 +59,85 @@ export function encodeStatList(id: Buffer, entries: readonly StatListEntry[]): B
   return buf;
 }
 
-/**
- * Whether every path of the list at `file` still has its recorded values.
- * False as well when the list is missing, damaged, or not the one with `id`.
- * `native: false` checks in Node even when the native checker was built.
- */
-export function statListUnchanged(file: string, storeDir: string, id: Buffer, o: { native?: boolean } = {}): boolean {
-  if (o.native !== false) {
-    const r = spawnSync(STAT_CHECK_PATH, [file, storeDir, id.toString('hex')], { stdio: 'ignore' });
-    // Anything but a verdict (not built, another architecture, killed): check here instead.
-    if (r.status === 0) return true;
-    if (r.status === 1) return false;
-  }
-  return checkInNode(file, storeDir, id);
+/** What a check of a stat list found: the list's id (hex; undefined when it is missing or damaged), and whether every path is unchanged. */
+export interface StatListVerdict {
+  id: string | undefined;
+  unchanged: boolean;
 }
 
-function checkInNode(file: string, storeDir: string, id: Buffer): boolean {
+/**
+ * Checks the list at `file`, started at once: with the native checker, the
+ * stats run in another process (on other cores) while the caller reads the
+ * rest of the snapshot, and the caller compares the id the verdict names with
+ * the one it expects. `native: false` checks in Node even when the native
+ * checker was built.
+ */
+export function checkStatList(file: string, storeDir: string, o: { native?: boolean } = {}): Promise<StatListVerdict> {
+  if (o.native === false || !existsSync(STAT_CHECK_PATH)) return Promise.resolve(checkInNode(file, storeDir));
+  return new Promise((resolve) => {
+    let out = '';
+    let settled = false;
+    const settle = (v: () => StatListVerdict): void => {
+      if (settled) return;
+      settled = true;
+      resolve(v());
+    };
+    const child = spawn(STAT_CHECK_PATH, [file, storeDir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
+    // Anything but a verdict (another architecture, killed): check here instead. A spawn that
+    // fails reports 'error' and then 'close': the first settles.
+    child.on('error', () => settle(() => checkInNode(file, storeDir)));
+    child.on('close', (code) => {
+      const id = /^([0-9a-f]{16})\n$/.exec(out)?.[1];
+      if (code === 2) settle(() => ({ id: undefined, unchanged: false }));
+      else if ((code === 0 || code === 1) && id) settle(() => ({ id, unchanged: code === 0 }));
+      else settle(() => checkInNode(file, storeDir));
+    });
+  });
+}
+
+/**
+ * The same check with plain `statSync`: its times are milliseconds as doubles,
+ * `sec * 1e3 + nsec / 1e6`, and the same formula on the recorded seconds and
+ * nanoseconds gives the same double for an unchanged path (a quarter of a
+ * microsecond apart at most, finer than the kernel's timestamp clock).
+ */
+function checkInNode(file: string, storeDir: string): StatListVerdict {
+  const invalid = { id: undefined, unchanged: false };
   let buf: Buffer;
   try {
     buf = readFileSync(file);
   } catch {
-    return false;
+    return invalid;
   }
-  if (buf.length < HEADER || buf.toString('latin1', 0, 8) !== MAGIC || !buf.subarray(8, 16).equals(id)) return false;
+  if (buf.length < HEADER || buf.toString('latin1', 0, 8) !== MAGIC) return invalid;
   const count = buf.readUInt32LE(16);
   const pathBytes = buf.readUInt32LE(20);
-  if (HEADER + count * RECORD + pathBytes !== buf.length) return false;
+  if (HEADER + count * RECORD + pathBytes !== buf.length) return invalid;
+  if (count > 0 && buf[buf.length - 1] !== 0) return invalid;
   const blob = HEADER + count * RECORD;
-  if (count > 0 && buf[buf.length - 1] !== 0) return false;
+  // A Float64Array view needs an 8-byte-aligned offset; a small Buffer may sit unaligned in Node's pool.
+  const start = buf.byteOffset + HEADER;
+  const rec = start % 8 === 0 ? new Float64Array(buf.buffer, start, count * FIELDS) : new Float64Array(Uint8Array.from(buf.subarray(HEADER, blob)).buffer);
+  const paths: string[] = [];
+  // The whole list is read and valid before any verdict on its paths, as in the native checker.
   for (let i = 0; i < count; i++) {
-    const at = HEADER + i * RECORD;
-    const flags = buf.readBigInt64LE(at);
-    const offset = Number(buf.readBigInt64LE(at + 8));
-    if ((flags & ~(DIRECTORY | IN_STORE)) !== 0n || offset < 0 || offset >= pathBytes) return false;
-    const path = buf.toString('utf8', blob + offset, buf.indexOf(0, blob + offset));
-    const values: StatValues = {
-      directory: (flags & DIRECTORY) !== 0n,
-      size: buf.readBigInt64LE(at + 16),
-      ino: buf.readBigInt64LE(at + 24),
-      mtimeNs: buf.readBigInt64LE(at + 32),
-      ctimeNs: buf.readBigInt64LE(at + 40),
-    };
-    const st = statSync((flags & IN_STORE) !== 0n ? join(storeDir, path) : path, { bigint: true, throwIfNoEntry: false });
-    if (!st || !statMatches(st, values)) return false;
+    const flags = rec[i * FIELDS]!;
+    const offset = rec[i * FIELDS + 1]!;
+    if (!(flags >= 0 && flags <= 3 && Number.isInteger(flags)) || !(offset >= 0 && offset < pathBytes && Number.isInteger(offset))) return invalid;
+    paths.push(buf.toString('utf8', blob + offset, buf.indexOf(0, blob + offset)));
   }
-  return true;
+  const id = buf.toString('hex', 8, 16);
+  for (let i = 0; i < count; i++) {
+    const r = i * FIELDS;
+    const flags = rec[r]!;
+    const st = statSync(flags & IN_STORE ? join(storeDir, paths[i]!) : paths[i]!, { throwIfNoEntry: false });
+    const same =
+      st !== undefined &&
+      st.mtimeMs === rec[r + 4]! * 1e3 + rec[r + 5]! / 1e6 &&
+      st.ctimeMs === rec[r + 6]! * 1e3 + rec[r + 7]! / 1e6 &&
+      (flags & DIRECTORY ? st.isDirectory() : st.isFile() && st.size === rec[r + 2] && st.ino === rec[r + 3]);
+    if (!same) return { id, unchanged: false };
+  }
+  return { id, unchanged: true };
 }

@@ -108,14 +108,14 @@ describe('no-op fast path', () => {
         '.smke/plans',
         readdirSync(join(proj.dir, '.smke/plans')).find((n) => n.endsWith(suffix))!,
       );
-    // Record 0 is the input; its mtime is the fifth number of the record (the list's format: native/stat-check.c).
-    const MTIME_OF_FIRST = 32 + 4 * 8;
+    // Record 0 is the input; its mtime's nanoseconds are the sixth number of the record (the list's format: native/stat-check.c).
+    const MTIME_NS_OF_FIRST = 32 + 5 * 8;
     const edits: ((b: Buffer) => Buffer | undefined)[] = [
       (b) => b.subarray(0, b.length - 8), // short
       (b) => Buffer.concat([b, b.subarray(0, 8)]), // too long
       (b) => {
         const c = Buffer.from(b);
-        c.writeBigInt64LE(c.readBigInt64LE(MTIME_OF_FIRST) + 1n, MTIME_OF_FIRST);
+        c.writeDoubleLE(c.readDoubleLE(MTIME_NS_OF_FIRST) + 1, MTIME_NS_OF_FIRST);
         return c;
       }, // the input's mtime, one nanosecond off
       () => undefined, // missing

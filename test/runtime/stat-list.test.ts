@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signature, statValues } from '../../src/runtime/signature.js';
-import { encodeStatList, STAT_CHECK_PATH, statListUnchanged, type StatListEntry } from '../../src/runtime/stat-list.js';
+import { checkStatList, encodeStatList, STAT_CHECK_PATH, type StatListEntry } from '../../src/runtime/stat-list.js';
 
 let dir: string;
 let store: string;
@@ -30,13 +30,24 @@ const write = (entries: StatListEntry[], id = ID): string => {
   return file;
 };
 const native = existsSync(STAT_CHECK_PATH);
-/** The native checker's exit status (0 unchanged, 1 changed, 2 not a valid list with that id). */
-const nativeStatus = (file: string, id = ID): number | null => spawnSync(STAT_CHECK_PATH, [file, store, id.toString('hex')]).status;
-/** Both verdicts, which must agree. */
-const verdicts = (file: string, id = ID): boolean[] => [
-  statListUnchanged(file, store, id, { native: false }),
-  ...(native ? [nativeStatus(file, id) === 0] : []),
-];
+/** The native checker's exit status (0 unchanged, 1 changed, 2 not a valid list) and what it printed (the list's id). */
+const nativeRun = (file: string): { status: number | null; out: string } => {
+  const r = spawnSync(STAT_CHECK_PATH, [file, store], { encoding: 'latin1' });
+  return { status: r.status, out: r.stdout };
+};
+/** Both verdicts, which must agree: unchanged, and the list's id is the one expected. */
+const verdicts = async (file: string, id = ID): Promise<boolean[]> => {
+  const node = await checkStatList(file, store, { native: false });
+  const out = [node.unchanged && node.id === id.toString('hex')];
+  if (native) {
+    const r = nativeRun(file);
+    out.push(r.status === 0 && r.out === `${id.toString('hex')}\n`);
+    // checkStatList with the native checker gives the same verdict as the program itself.
+    const v = await checkStatList(file, store);
+    expect(v.unchanged && v.id === id.toString('hex')).toBe(out[1]);
+  }
+  return out;
+};
 const tick = (): Promise<void> => new Promise((res) => setTimeout(res, 30));
 
 describe('the no-op stat list', () => {
@@ -51,7 +62,7 @@ describe('the no-op stat list', () => {
     mkdirSync(d);
     writeFileSync(join(store, 'k1/o.txt'), 'out');
     const fresh = (): string => write([entry(f), entry(d), entry('k1/o.txt', true)]);
-    expect(verdicts(fresh())).toEqual(native ? [true, true] : [true]);
+    expect(await verdicts(fresh())).toEqual(native ? [true, true] : [true]);
 
     const changes: [string, () => void][] = [
       ['new content, same size', () => writeFileSync(f, 'xyz')],
@@ -96,14 +107,30 @@ describe('the no-op stat list', () => {
       rmSync(join(store, 'k1/o.txt'), { force: true });
       writeFileSync(join(store, 'k1/o.txt'), 'out');
       const file = fresh();
-      expect(verdicts(file), `${what}: before`).toEqual(native ? [true, true] : [true]);
+      expect(await verdicts(file), `${what}: before`).toEqual(native ? [true, true] : [true]);
       await tick(); // past the timestamp granularity, so the change cannot share the tick of the list
       change();
-      expect(verdicts(file), what).toEqual(native ? [false, false] : [false]);
+      expect(await verdicts(file), what).toEqual(native ? [false, false] : [false]);
     }
   });
 
-  it('checks many paths on several threads and finds a single change among them', () => {
+  it('says unchanged at any time a file can have, fractions of a millisecond included (Node compares milliseconds as doubles)', async () => {
+    // Times with nanosecond parts that do not round evenly to a double of milliseconds.
+    const times = [0.000123, 1.5, 1_000_000_000.123456, 1_796_610_958.401244, 2_000_000_000.999999, Date.now() / 1000];
+    const entries: StatListEntry[] = [];
+    for (const [i, t] of times.entries()) {
+      const f = join(dir, `t${i}`);
+      writeFileSync(f, 'x'.repeat(i));
+      utimesSync(f, t, t);
+      const d = join(dir, `td${i}`);
+      mkdirSync(d);
+      utimesSync(d, t, t);
+      entries.push(entry(f), entry(d));
+    }
+    expect(await verdicts(write(entries))).toEqual(native ? [true, true] : [true]);
+  });
+
+  it('checks many paths on several threads and finds a single change among them', async () => {
     const entries: StatListEntry[] = [];
     for (let i = 0; i < 3000; i++) {
       const p = join(dir, `f${i}`);
@@ -111,12 +138,12 @@ describe('the no-op stat list', () => {
       entries.push(entry(p));
     }
     const file = write(entries);
-    expect(verdicts(file)).toEqual(native ? [true, true] : [true]);
+    expect(await verdicts(file)).toEqual(native ? [true, true] : [true]);
     rmSync(join(dir, 'f2999'));
-    expect(verdicts(file)).toEqual(native ? [false, false] : [false]);
+    expect(await verdicts(file)).toEqual(native ? [false, false] : [false]);
   });
 
-  it('is never unchanged when damaged, of another id, or missing', () => {
+  it('is never unchanged when damaged, of another id, or missing', async () => {
     const f = join(dir, 'in.txt');
     writeFileSync(f, 'abc');
     const file = write([entry(f), entry(dir)]);
@@ -137,7 +164,7 @@ describe('the no-op stat list', () => {
         'a path offset past the paths',
         (b) => {
           const c = Buffer.from(b);
-          c.writeBigInt64LE(1n << 40n, 32 + 8);
+          c.writeDoubleLE(2 ** 40, 32 + 8);
           return c;
         },
       ],
@@ -145,7 +172,7 @@ describe('the no-op stat list', () => {
         'an unknown flag',
         (b) => {
           const c = Buffer.from(b);
-          c.writeBigInt64LE(4n, 32);
+          c.writeDoubleLE(4, 32);
           return c;
         },
       ],
@@ -161,17 +188,17 @@ describe('the no-op stat list', () => {
     ];
     for (const [what, damage] of damaged) {
       writeFileSync(file, damage(good));
-      expect(verdicts(file), what).toEqual(native ? [false, false] : [false]);
-      if (native) expect(nativeStatus(file), what).toBe(2);
+      expect(await verdicts(file), what).toEqual(native ? [false, false] : [false]);
+      if (native) expect(nativeRun(file), what).toEqual({ status: 2, out: '' });
     }
     writeFileSync(file, good);
-    expect(verdicts(file, Buffer.from('0123456789abcdee', 'hex'))).toEqual(native ? [false, false] : [false]);
-    if (native) expect(nativeStatus(file, Buffer.from('0123456789abcdee', 'hex'))).toBe(2);
+    expect(await verdicts(file, Buffer.from('0123456789abcdee', 'hex'))).toEqual(native ? [false, false] : [false]);
+    if (native) expect(nativeRun(file).out).toBe('0123456789abcdef\n'); // it names its own id, which is not the one expected
     rmSync(file);
-    expect(verdicts(file)).toEqual(native ? [false, false] : [false]);
+    expect(await verdicts(file)).toEqual(native ? [false, false] : [false]);
   });
 
-  it('an empty list is unchanged (a plan with no inputs and no entries)', () => {
-    expect(verdicts(write([]))).toEqual(native ? [true, true] : [true]);
+  it('an empty list is unchanged (a plan with no inputs and no entries)', async () => {
+    expect(await verdicts(write([]))).toEqual(native ? [true, true] : [true]);
   });
 });
