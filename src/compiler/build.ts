@@ -322,7 +322,6 @@ function indexInstances(drafts: Draft[], diags: Diagnostics): Map<string, number
 class Edges {
   readonly from: number[] = [];
   readonly to: number[] = [];
-  readonly isData: boolean[] = [];
   /** Where each edge was written (a node: its span is built only for a cycle's message). */
   readonly sites: Spanned[] = [];
   /** The first edge into the current instance. */
@@ -336,15 +335,13 @@ class Edges {
     this.index = undefined;
   }
 
-  add(from: number, to: number, site: Spanned, kind: 'data' | 'after'): void {
-    const at = this.existing(from);
-    if (at === undefined) {
-      this.index?.set(from, this.from.length);
-      this.from.push(from);
-      this.to.push(to);
-      this.isData.push(kind === 'data');
-      this.sites.push(site);
-    } else if (kind === 'data') this.isData[at] = true;
+  /** A second edge from the same upstream (two references, or a reference and an `after`) is the first one. */
+  add(from: number, to: number, site: Spanned): void {
+    if (this.existing(from) !== undefined) return;
+    this.index?.set(from, this.from.length);
+    this.from.push(from);
+    this.to.push(to);
+    this.sites.push(site);
   }
 
   private existing(from: number): number | undefined {
@@ -376,9 +373,9 @@ function linkReferences(drafts: Draft[], sites: RefSites, byId: Map<string, numb
           help: didYouMean(ref.output, names) ?? `its outputs are ${names.map((n) => `\`${n}\``).join(', ')}`,
         });
       }
-      edges.add(from, to, expr, 'data');
+      edges.add(from, to, expr);
     }
-    for (const a of d.afterIds) edges.add(byId.get(a.id)!, to, a, 'after');
+    for (const a of d.afterIds) edges.add(byId.get(a.id)!, to, a);
   });
   return edges;
 }

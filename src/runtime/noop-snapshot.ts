@@ -216,7 +216,6 @@ function readInstances(path: string, snap: Snapshot): [string, string, string][]
     return undefined;
   }
   if (lines.shift() !== snap.statList) return undefined;
-  if (snap.count === 0 && lines.length === 1 && lines[0] === '') return [];
   const rows = lines.map((l) => l.split('\t'));
   if (rows.length !== snap.count || rows.some((r) => r.length !== 3)) return undefined;
   return rows as [string, string, string][];

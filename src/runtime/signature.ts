@@ -15,7 +15,7 @@ export function signature(st: BigIntStats): string {
   return st.isDirectory() ? `d:${st.mtimeNs}:${st.ctimeNs}` : fileSignature(st.size, st.mtimeNs, st.ino, st.ctimeNs);
 }
 
-/** What the no-op stat list keeps of a path's signature (./stat-list.ts): exact nanoseconds, compared as integers. */
+/** A path's signature as numbers, what the no-op stat list is made from (./stat-list.ts). */
 export interface StatValues {
   directory: boolean;
   /** 0 for a directory (its size is not part of its signature). */

@@ -3,13 +3,13 @@
 // file beside the snapshot. Checking it is most of a no-op's work (30,000
 // paths for 10,000 stages), so it is done by a small native program when one
 // was built (native/stat-check.c: stat(2) on a few threads), otherwise here.
-// Both read the same file and compare the same values, exactly, in
-// nanoseconds, and both name the id the list carries; the format is
-// documented once, in native/stat-check.c.
+// Both read the same file, compare the same values (the native checker as
+// integers, the check here as Node's millisecond doubles; see checkInNode),
+// and name the id the list carries; the format is documented once, in
+// native/stat-check.c.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatValues } from './signature.js';
 
@@ -131,7 +131,7 @@ function checkInNode(file: string, storeDir: string): StatListVerdict {
   for (let i = 0; i < count; i++) {
     const r = i * FIELDS;
     const flags = rec[r]!;
-    const st = statSync(flags & IN_STORE ? join(storeDir, paths[i]!) : paths[i]!, { throwIfNoEntry: false });
+    const st = statSync(flags & IN_STORE ? `${storeDir}/${paths[i]!}` : paths[i]!, { throwIfNoEntry: false });
     const same =
       st !== undefined &&
       st.mtimeMs === rec[r + 4]! * 1e3 + rec[r + 5]! / 1e6 &&
