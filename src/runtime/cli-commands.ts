@@ -4,7 +4,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 // Only what the no-op fast path needs is imported eagerly; the rest (hashing,
-// the scheduler, execa, the store, locks) is loaded by the commands that use it.
+// the scheduler, the executors, the store, locks) is loaded by the commands that use it.
 import { EXIT, UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';

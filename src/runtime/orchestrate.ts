@@ -308,7 +308,7 @@ async function chooseExecutors(opts: RunOptions, toRun: Analysed[]): Promise<Exe
       : opts.executor?.name === 'slurm'
         ? opts.executor
         : new (await import('./executors/slurm.js')).SlurmExecutor({ projectDir: opts.plan.projectDir });
-  // execa costs ~90 ms to load: a no-op run never needs it.
+  // Loaded only when something runs here: a no-op run never needs it.
   const executor =
     (opts.executor?.name === 'slurm' ? undefined : opts.executor) ??
     (toRun.length > slurmCount ? new (await import('./executors/local.js')).LocalExecutor() : undefined);

@@ -17,7 +17,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import type { WorkerEvent } from '../events.js';
 import { stageEnv } from '../secrets.js';
 import type { Executor, JobExit, JobHandle, JobRequest } from './executor.js';
@@ -45,6 +44,14 @@ interface PoolWorker {
   retired: boolean;
 }
 
+/** How `proc` ended; `error` when it could not be started at all. */
+function exitOf(proc: ChildProcess): Promise<JobExit & { error?: string }> {
+  return new Promise((res) => {
+    proc.once('error', (err) => res({ exitCode: null, signal: null, error: err.message }));
+    proc.once('exit', (code, signal) => res({ exitCode: code, signal }));
+  });
+}
+
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private seq = 0;
@@ -56,32 +63,25 @@ export class LocalExecutor implements Executor {
     mkdirSync(dirname(job.logPath), { recursive: true });
     if (job.pooled) return this.submitPooled(job, onEvent);
     const log = openSync(job.logPath, 'a', 0o600);
-    const spawn = () =>
-      execa(job.command[0]!, job.command.slice(1), {
+    let proc: ChildProcess;
+    try {
+      // node:child_process, not execa: execa takes ~100 ms to load, paid by every run that runs anything.
+      proc = spawn(job.command[0]!, job.command.slice(1), {
         cwd: job.cwd,
         env: { ...stageEnv(process.env, job.passEnv), ...job.env, SMKE_EVENTS_FD: '3' },
-        extendEnv: false,
+        // A detached group outlives us by design: a killed orchestrator's finished work is still published.
         detached: true,
-        // execa 9 accepts a file descriptor here at run time, but its types
-        // only admit literal numbers; the fd goes to the child directly.
-        stdio: ['ignore', log as 1, log as 1, 'pipe'],
-        reject: false,
-        buffer: false,
-        // A detached group outlives us by design (a killed orchestrator's
-        // finished work is still published); execa must not kill it on exit.
-        cleanup: false,
+        stdio: ['ignore', log, log, 'pipe'],
       });
-    let proc: ReturnType<typeof spawn>;
-    try {
-      proc = spawn();
     } finally {
       // The child has its own copy of the descriptor once spawned.
       closeSync(log);
     }
+    const exited = exitOf(proc);
     const pid = proc.pid;
     if (pid === undefined) {
-      const r = await proc;
-      throw new Error(`could not start the worker: ${r.message ?? 'unknown error'}`);
+      const r = await exited;
+      throw new Error(`could not start the worker: ${r.error ?? 'unknown error'}`);
     }
     const events = proc.stdio[3] as Readable;
     const lines = createInterface({ input: events, crlfDelay: Infinity });
@@ -94,9 +94,9 @@ export class LocalExecutor implements Executor {
       }
     });
     const linesClosed = new Promise<void>((res) => lines.once('close', () => res()));
-    const done = proc.then(async (r) => {
+    const done = exited.then(async (exit) => {
       await linesClosed;
-      return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
+      return { exitCode: exit.exitCode, signal: exit.signal };
     });
     return { id: `local-${++this.seq}-${pid}`, pid, done } as LocalHandle;
   }
@@ -154,10 +154,7 @@ export class LocalExecutor implements Executor {
       cur.finish({ exitCode: e.code, signal: null });
     });
     const linesClosed = new Promise<void>((res) => lines.once('close', () => res()));
-    const exited = new Promise<JobExit>((res) => {
-      proc.once('error', (err) => res({ exitCode: null, signal: null, error: err.message } as JobExit));
-      proc.once('exit', (code, signal) => res({ exitCode: code, signal }));
-    });
+    const exited = exitOf(proc);
     void exited.then(async (exit) => {
       await linesClosed;
       w.retired = true;
