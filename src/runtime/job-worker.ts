@@ -22,7 +22,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StageContext } from '../stages/stage-kind.js';
-import { registry } from '../stages/registry.js';
+import { loadKind } from '../stages/kind-loader.js';
 import { Digester } from './digest.js';
 import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
@@ -105,7 +105,9 @@ export async function serveWorker(): Promise<number> {
   let jobs = 0;
   let base: number | undefined;
   // One program starter per pooled worker, started with its first program (./program-starter.ts).
-  const starter = starterAvailable() ? new ProgramStarter() : undefined;
+  // Its check, and the hasher's WebAssembly compile, run while the first job is on its way.
+  const starting = starterAvailable().then((ok) => (ok ? new ProgramStarter() : undefined));
+  void digester();
   for await (const line of lines) {
     if (!line) continue;
     const job = JSON.parse(line) as JobSpec;
@@ -113,6 +115,7 @@ export async function serveWorker(): Promise<number> {
     if (retire) current.abort(new Error('cancelled'));
     mkdirSync(dirname(job.logPath), { recursive: true });
     const fd = openSync(job.logPath, 'a', 0o600);
+    const starter = await starting;
     let code: number;
     try {
       code = await runJob(job, sink, current.signal, {
@@ -135,7 +138,7 @@ export async function serveWorker(): Promise<number> {
     if (retire) break;
   }
   lines.close();
-  starter?.close();
+  (await starting)?.close();
   await storeSynced();
   await sink.close();
   return 0;
@@ -172,7 +175,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
   let started: Date;
   const metrics: Record<string, number> = {};
   try {
-    const kind = registry().get(job.kind);
+    const kind = await loadKind(job.kind);
     if (!kind) throw new Error(`stage kind '${job.kind}' is not registered in this smke (${smkeVersion()})`);
     if (kind.version !== job.kindVersion) {
       throw new Error(`stage kind '${job.kind}' is version ${kind.version} here but the plan was made with version ${job.kindVersion}: rerun smke run`);

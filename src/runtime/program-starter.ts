@@ -17,7 +17,7 @@
 // started, and programs' own children stay in the group, where the stray scan
 // looks for them (the starter itself is spared: `pid`).
 
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -27,25 +27,36 @@ import type { ProgramEnd, ProgramSpec, StartedProgram } from '../stages/stage-ki
 /** The starter binary, in the package's dist/ (this file is in src/runtime or dist/runtime). */
 export const STARTER_PATH = fileURLToPath(new URL('../../dist/native/spawn-server', import.meta.url));
 
-const works = new Map<string, boolean>();
+const works = new Map<string, Promise<boolean>>();
 
 /**
  * Whether the starter at `path` runs on this machine: a dist/ built elsewhere
  * may hold a binary of another architecture, and then programs are started
  * with Node rather than failed. Checked once per process, by starting it with
- * its stdin closed, which it answers by exiting 0.
+ * its stdin closed, which it answers by exiting 0. Asynchronous, so that a
+ * pooled worker checks while it loads the rest of what its first job needs.
  */
-export function starterRuns(path = STARTER_PATH): boolean {
+export function starterRuns(path = STARTER_PATH): Promise<boolean> {
   let ok = works.get(path);
   if (ok === undefined) {
-    ok = existsSync(path) && spawnSync(path, [], { input: '', stdio: ['pipe', 'ignore', 'ignore'], timeout: 5000 }).status === 0;
+    ok = existsSync(path)
+      ? new Promise<boolean>((res) => {
+          const p = spawn(path, [], { stdio: ['ignore', 'ignore', 'ignore'] });
+          const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+          p.once('error', () => res(false));
+          p.once('exit', (code) => {
+            clearTimeout(timer);
+            res(code === 0);
+          });
+        })
+      : Promise.resolve(false);
     works.set(path, ok);
   }
   return ok;
 }
 
 /** Whether pooled workers should use the starter here: wanted, on Linux, built, and runnable. */
-export function starterAvailable(): boolean {
+export async function starterAvailable(): Promise<boolean> {
   return process.env.SMKE_PROGRAM_STARTER !== 'node' && process.platform === 'linux' && starterRuns();
 }
 

@@ -37,12 +37,13 @@ const area = (path: string): string => path.split('/')[0]!;
 
 /**
  * The allowed cross-area imports. An area may always import within itself.
- * `stages` is reached only through the registry (values), kind-versions.ts (the versions, read
- * without loading any kind) and stage-kind.ts (the StageKind type).
+ * `stages` is reached only through the registry (values), kind-loader.ts (one kind, for a
+ * worker), kind-versions.ts (the versions, read without loading any kind) and stage-kind.ts
+ * (the StageKind type).
  */
 const ALLOWED: Record<string, (to: string) => boolean> = {
   cli: (to) => ['compiler', 'runtime', 'lsp'].includes(area(to)) || to === 'stages/registry.ts',
-  runtime: (to) => area(to) === 'compiler' || ['stages/registry.ts', 'stages/kind-versions.ts', 'stages/stage-kind.ts'].includes(to),
+  runtime: (to) => area(to) === 'compiler' || ['stages/registry.ts', 'stages/kind-loader.ts', 'stages/kind-versions.ts', 'stages/stage-kind.ts'].includes(to),
   compiler: () => false,
   lsp: (to) => area(to) === 'compiler',
   stages: (to) => ['compiler', 'ml', 'data'].includes(area(to)),

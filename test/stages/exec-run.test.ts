@@ -161,12 +161,12 @@ describe.each(['node', 'starter'] as const)('started by %s', (how) => {
 });
 
 describe('the program starter', () => {
-  it('is used only where it runs: a binary of another machine (or none) leaves programs to Node', () => {
-    expect(starterRuns()).toBe(true);
+  it('is used only where it runs: a binary of another machine (or none) leaves programs to Node', async () => {
+    expect(await starterRuns()).toBe(true);
     const foreign = join(dir, 'spawn-server');
     writeFileSync(foreign, '\x7fELF\x02\x01\x01 not for this machine', { mode: 0o755 });
-    expect(starterRuns(foreign)).toBe(false);
-    expect(starterRuns(join(dir, 'absent'))).toBe(false);
+    expect(await starterRuns(foreign)).toBe(false);
+    expect(await starterRuns(join(dir, 'absent'))).toBe(false);
   });
 
   it('a starter that dies fails the programs it had in hand, clearly; the next program gets a new one', async () => {
