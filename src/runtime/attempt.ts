@@ -165,22 +165,34 @@ export function writeJob(o: {
   // jobs and stages given variables from smke's environment (a pooled worker
   // has only the allow-list, ./secrets.ts) get a worker process of their own.
   const passEnv = passedEnvNames(inst);
-  const pooled = !o.onSlurm && inst.resources.gpus === 0 && passEnv.length === 0 && registry().get(inst.kind)?.pooled === true;
+  const pooled = runsPooled(inst, o.onSlurm);
   // A pooled stage is small and its worker lives on: its publish leaves the sync to this run's end (./durability.ts).
   if (pooled && bootId() !== undefined) job.deferSync = true;
   if (!pooled) writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
   return { job, jobFile, pooled, passEnv };
 }
 
+/**
+ * Whether `inst` runs in the local executor's worker pool: kinds that may
+ * share a process, given no GPU and nothing from smke's environment beyond
+ * the allow-list (a pooled worker has only that, ./secrets.ts).
+ */
+export function runsPooled(inst: StageInstance, onSlurm: boolean): boolean {
+  return !onSlurm && inst.resources.gpus === 0 && passedEnvNames(inst).length === 0 && registry().get(inst.kind)?.pooled === true;
+}
+
+/** What a local job gets on top of the allow-list: only its granted GPUs are visible (none, to a stage that asked for none). */
+export function jobEnv(gpuIds: number[], gpus: number, onSlurm: boolean): Record<string, string> {
+  return !onSlurm && (gpuIds.length || gpus === 0) ? { CUDA_VISIBLE_DEVICES: gpuIds.join(',') } : {};
+}
+
 /** What an executor is asked to run for a prepared job. */
 export function jobRequest(p: PreparedJob, inst: StageInstance, grant: Grant, onSlurm: boolean, cwd: string): JobRequest {
-  const env: Record<string, string> = {};
-  if (!onSlurm && (grant.gpuIds.length || inst.resources.gpus === 0)) env.CUDA_VISIBLE_DEVICES = grant.gpuIds.join(',');
   return {
     name: inst.id,
     command: workerCommand(p.jobFile),
     cwd,
-    env,
+    env: jobEnv(grant.gpuIds, inst.resources.gpus, onSlurm),
     passEnv: p.passEnv,
     resources: p.job.resources,
     logPath: p.job.logPath,

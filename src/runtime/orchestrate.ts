@@ -13,12 +13,13 @@ import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed, type Analysis } from './analyse.js';
-import { acquireLock, runAttempt, upstreamPaths, type AttemptOutcome, type AttemptScope, type Clock } from './attempt.js';
+import { acquireLock, jobEnv, runAttempt, runsPooled, upstreamPaths, type AttemptOutcome, type AttemptScope, type Clock } from './attempt.js';
 import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import { Digester } from './digest.js';
 import { EXIT } from './errors.js';
 import type { EventBus } from './events.js';
 import type { Executor } from './executors/executor.js';
+import type { LocalExecutor } from './executors/local.js';
 import { cellName, layout as makeLayout, type Layout } from './layout.js';
 import { cleanLockLeftovers, release } from './locks.js';
 import { Scheduler, type FinalState, type Grant, type Outcome, type Task } from './scheduler.js';
@@ -112,7 +113,7 @@ export async function runPlan(opts: RunOptions): Promise<RunSummary> {
 }
 
 async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: number): Promise<RunSummary> {
-  const { plan, bus } = opts;
+  const { plan } = opts;
   const env = opts.env ?? process.env;
   const only = opts.only?.length ? withUpstream(plan, resolveNames(plan, opts.only)) : undefined;
   const force = opts.force?.length ? resolveNames(plan, opts.force) : undefined;
@@ -124,6 +125,31 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
     if (noop) return noop;
   }
 
+  // The first pooled worker starts now, while the plan is analysed.
+  const local = opts.dryRun ? undefined : await prestartPool(opts, lay);
+  try {
+    return await analyseAndRun(opts, lay, state, { env, only, force, digest, local, seconds });
+  } finally {
+    // Used or not: its open pipes would keep this process alive (a second close is harmless).
+    local?.close();
+  }
+}
+
+async function analyseAndRun(
+  opts: RunOptions,
+  lay: Layout,
+  state: StateDb,
+  r: {
+    env: Record<string, string | undefined>;
+    only?: Set<string>;
+    force?: Set<string>;
+    digest?: string;
+    local?: LocalExecutor;
+    seconds: () => number;
+  },
+): Promise<RunSummary> {
+  const { plan, bus } = opts;
+  const { env, only, force, digest, seconds } = r;
   const { analysis, digester } = await analysePlan(opts, lay, state, env, only, force);
   const cachedItems = analysis.items.filter((a) => a.action === 'cached');
   const toRun = analysis.items.filter((a) => a.action === 'run');
@@ -134,7 +160,7 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   recordCached(state, bus, used, runId, cachedItems);
 
   const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
-  const executors = await chooseExecutors(opts, toRun);
+  const executors = await chooseExecutors(opts, toRun, r.local);
   const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun });
   const synced = await syncRecordedEntries(lay, state);
 
@@ -294,12 +320,31 @@ interface Executors {
   close(): void;
 }
 
+const defaultExecutorOf = (opts: RunOptions): string => opts.executorName ?? opts.executor?.name ?? 'local';
+
+/**
+ * When an instance of the plan would run in the local worker pool, start the
+ * pool's first worker now, before the plan is analysed: its start-up then
+ * overlaps with the analysis instead of delaying the first stage. If nothing
+ * turns out to need running, it is closed unused.
+ */
+async function prestartPool(opts: RunOptions, lay: Layout): Promise<LocalExecutor | undefined> {
+  if (opts.executor) return undefined;
+  const defaultExecutor = defaultExecutorOf(opts);
+  if (!opts.plan.instances.some((inst) => runsPooled(inst, (inst.executor ?? defaultExecutor) === 'slurm'))) return undefined;
+  const local = new (await import('./executors/local.js')).LocalExecutor();
+  mkdirSync(lay.logsDir, { recursive: true });
+  local.prestart({ cwd: opts.plan.projectDir, env: jobEnv([], 0, false), workerLog: join(lay.logsDir, 'workers.log') });
+  return local;
+}
+
 /**
  * A stage may choose its executor (`executor = "slurm"`); --executor sets the
- * default. Each executor is made only when an instance to run needs it.
+ * default. Each executor is made only when an instance to run needs it
+ * (`local`: the one prestartPool made, if any).
  */
-async function chooseExecutors(opts: RunOptions, toRun: Analysed[]): Promise<Executors> {
-  const defaultExecutor = opts.executorName ?? opts.executor?.name ?? 'local';
+async function chooseExecutors(opts: RunOptions, toRun: Analysed[], local: LocalExecutor | undefined): Promise<Executors> {
+  const defaultExecutor = defaultExecutorOf(opts);
   const onSlurm = (inst: StageInstance): boolean => (inst.executor ?? defaultExecutor) === 'slurm';
   const slurmCount = toRun.filter((a) => onSlurm(a.inst)).length;
   const slurmExecutor =
@@ -311,7 +356,8 @@ async function chooseExecutors(opts: RunOptions, toRun: Analysed[]): Promise<Exe
   // Loaded only when something runs here: a no-op run never needs it.
   const executor =
     (opts.executor?.name === 'slurm' ? undefined : opts.executor) ??
-    (toRun.length > slurmCount ? new (await import('./executors/local.js')).LocalExecutor() : undefined);
+    (toRun.length > slurmCount ? (local ?? new (await import('./executors/local.js')).LocalExecutor()) : undefined);
+  if (executor !== local) local?.close();
   return {
     slurmCount,
     onSlurm,

@@ -4,7 +4,7 @@
 // published (the same guarantee as a fresh worker, test/runtime/crash.test.ts).
 // Uses bin/smke.js, so dist/ must be built (npx tsc -p tsconfig.json).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
@@ -116,6 +116,41 @@ describe('pooled workers', () => {
     const slowWorker = Number(readFileSync(join(proj.dir, 'slow.pid'), 'utf8'));
     expect(Number(readFileSync(join(proj.dir, 'results/next/p'), 'utf8'))).not.toBe(slowWorker);
     await until('the cancelled worker to exit', () => !alive(slowWorker), 10_000);
+  });
+});
+
+/** Pooled workers started in `dir` that are still running (zombies do not count). */
+function workersIn(dir: string): number[] {
+  return readdirSync('/proc')
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return (
+          !/\) [ZX] /.test(stat) &&
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker\0--serve') &&
+          realpathSync(`/proc/${pid}/cwd`) === realpathSync(dir)
+        );
+      } catch {
+        return false; // gone, or not a process
+      }
+    });
+}
+
+describe('the prestarted worker', () => {
+  it('takes the first job; unneeded (everything cached), it is killed at once, not waited for', async () => {
+    const plan = (): ReturnType<typeof makePlan> =>
+      makePlan(proj.dir, [{ id: 'a', params: exec('cut -d" " -f5 /proc/$$/stat > {out}/group', { outputs: ['group'] }) }]);
+    expect(await runPlan({ plan: plan(), bus: capture().bus, jobs: 1 })).toMatchObject({ exitCode: 0, ran: 1 });
+    // Started before the plan was analysed, so with no run directory yet: its own output goes to logs/.
+    expect(readFileSync(join(proj.dir, '.smke/logs/workers.log'), 'utf8')).toBe('');
+    const group = Number(readFileSync(join(proj.dir, 'results/a/group'), 'utf8'));
+    await until('the run’s worker to exit', () => !alive(group), 10_000);
+
+    // A plan made by hand has no digest, so this run has no fast path: it prestarts a worker, then finds nothing to run.
+    expect(await runPlan({ plan: plan(), bus: capture().bus, jobs: 1 })).toMatchObject({ exitCode: 0, ran: 0, cached: 1 });
+    // Killed with its process group when the run closed its executor: gone (or a zombie) already.
+    expect(workersIn(proj.dir)).toEqual([]);
   });
 });
 

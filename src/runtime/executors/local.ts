@@ -42,6 +42,22 @@ interface PoolWorker {
   current?: PoolJob;
   /** Never given another job (it said it retires, was cancelled, or exited). */
   retired: boolean;
+  /** Given a job at some point: until then it holds nothing (no lock, no output) and may simply be killed. */
+  used: boolean;
+}
+
+/** Workers are only reused for jobs with the same cwd and environment. */
+const poolKey = (cwd: string, env: Record<string, string>): string => JSON.stringify([cwd, env]);
+
+/** Signal a job's whole process group (each job, and each pooled worker, leads its own). */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  // A worker that could not be started has no pid (-1 here): -(-1) would be init.
+  if (!(pid > 0)) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* group already gone */
+  }
 }
 
 /** How `proc` ended; `error` when it could not be started at all. */
@@ -102,35 +118,49 @@ export class LocalExecutor implements Executor {
   }
 
   private submitPooled(job: JobRequest, onEvent: (e: WorkerEvent) => void): LocalHandle {
-    const key = JSON.stringify([job.cwd, job.env]);
+    const key = poolKey(job.cwd, job.env);
     const i = this.idle.findIndex((x) => !x.retired && x.key === key);
-    const w = i >= 0 ? this.idle.splice(i, 1)[0]! : this.startWorker(job, key);
+    const w = i >= 0 ? this.idle.splice(i, 1)[0]! : this.startWorker(job, key, join(dirname(job.logPath), 'workers.log'));
     let finish!: (exit: JobExit) => void;
     const done = new Promise<JobExit>((res) => {
       finish = res;
     });
     const handle: LocalHandle = { id: `local-${++this.seq}-${w.pid}`, pid: w.pid, done, worker: w };
     w.current = { handle, onEvent, finish };
+    w.used = true;
     w.proc.stdin!.write(`${JSON.stringify(job.pooled)}\n`);
     return handle;
   }
 
-  private startWorker(job: JobRequest, key: string): PoolWorker {
+  /**
+   * Start a pooled worker for jobs with this cwd and environment before the
+   * first such job is submitted, so that its start (Node, then the modules a
+   * job needs: ~0.2 s) overlaps with the orchestrator's own. It waits idle.
+   * Its own output (normally none: each job's goes to the job's log) goes to
+   * `workerLog`.
+   */
+  prestart(o: { cwd: string; env: Record<string, string>; workerLog: string }): void {
+    const key = poolKey(o.cwd, o.env);
+    if ([...this.workers].some((w) => w.key === key && !w.retired)) return;
+    this.idle.push(this.startWorker(o, key, o.workerLog));
+  }
+
+  private startWorker(job: Pick<JobRequest, 'cwd' | 'env'>, key: string, workerLog: string): PoolWorker {
     // The worker's own stdout/stderr (each job's output goes to its log through the job).
-    const log = openSync(join(dirname(job.logPath), 'workers.log'), 'a', 0o600);
+    const log = openSync(workerLog, 'a', 0o600);
     let proc: ChildProcess;
     try {
       proc = spawn(process.execPath, [fileURLToPath(new URL('../../../bin/smke.js', import.meta.url)), 'worker', '--serve'], {
         cwd: job.cwd,
-        // The allow-list only: pooled jobs are those given nothing more from smke's environment (orchestrate.ts).
-        env: { ...stageEnv(process.env, job.passEnv), ...job.env, SMKE_EVENTS_FD: '3' },
+        // The allow-list only: pooled jobs are those given nothing more from smke's environment (../attempt.ts runsPooled).
+        env: { ...stageEnv(process.env, []), ...job.env, SMKE_EVENTS_FD: '3' },
         detached: true,
         stdio: ['pipe', log, log, 'pipe'],
       });
     } finally {
       closeSync(log);
     }
-    const w: PoolWorker = { proc, pid: proc.pid ?? -1, key, retired: false };
+    const w: PoolWorker = { proc, pid: proc.pid ?? -1, key, retired: false, used: false };
     this.workers.add(w);
     // A worker that died leaves its stdin broken: the exit handler reports the job.
     proc.stdin!.on('error', () => {
@@ -167,11 +197,16 @@ export class LocalExecutor implements Executor {
     return w;
   }
 
-  /** Let idle workers exit (they finish the job in hand first). */
+  /**
+   * Let workers exit (they finish the job in hand first). One never given a
+   * job (prestarted, then not needed) is killed: it may still be starting,
+   * and this process would wait for it.
+   */
   close(): void {
     for (const w of this.workers) {
       w.retired = true;
-      w.proc.stdin!.end();
+      if (w.used) w.proc.stdin!.end();
+      else killGroup(w.pid, 'SIGKILL');
     }
     this.idle.length = 0;
   }
@@ -187,15 +222,8 @@ export class LocalExecutor implements Executor {
       if (h.worker.current?.handle !== h) return;
       h.worker.retired = true;
     }
-    const kill = (sig: NodeJS.Signals): void => {
-      try {
-        process.kill(-h.pid, sig);
-      } catch {
-        /* group already gone */
-      }
-    };
-    kill('SIGTERM');
-    const timer = setTimeout(() => kill('SIGKILL'), graceMs);
+    killGroup(h.pid, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(h.pid, 'SIGKILL'), graceMs);
     void h.done.finally(() => clearTimeout(timer));
   }
 }
