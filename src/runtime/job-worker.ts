@@ -181,8 +181,11 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
       throw new Error(`stage kind '${job.kind}' is version ${kind.version} here but the plan was made with version ${job.kindVersion}: rerun smke run`);
     }
     removeTree(job.tmpDir);
-    mkdirSync(join(job.tmpDir, META_DIR), { recursive: true });
+    // Only the output directory now; its META_DIR with the first metric (or at publish): a stage
+    // without metrics is spared a directory creation, which costs on some file systems (see scratchDir).
+    mkdirSync(job.tmpDir, { recursive: true });
     const metricsPath = join(job.tmpDir, META_DIR, 'metrics.jsonl');
+    let metaMade = false;
 
     const params = mapParams(job.params, (ref) => {
       const p = job.refPaths[refKey(ref.instance, ref.output)];
@@ -220,6 +223,8 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
       progress: (done, total, unit) => sink.emit({ type: 'progress', done, total, unit }),
       metric: (name, value, step) => {
         metrics[name] = value;
+        if (!metaMade) mkdirSync(dirname(metricsPath), { recursive: true });
+        metaMade = true;
         appendFileSync(metricsPath, `${JSON.stringify({ name, value, step, time: Date.now() })}\n`);
         sink.emit({ type: 'metric', name, value, step });
       },
