@@ -298,13 +298,18 @@ export function classify(
 
 // --- record ----------------------------------------------------------------
 
+/** Records a success's entry and calls `closeRow`, in one state transaction (see `record`). */
+export type RecordSuccess = (files: EntryFile[], closeRow: () => void) => void;
+
 /** What the attempt came to, for the scheduler (through ./orchestrate.ts) and the lost-lock retry. */
 export type AttemptOutcome = { status: 'succeeded' } | { status: 'cancelled' } | { status: 'failed'; failure: AttemptFailure } | { status: 'lost-lock' };
 
 /**
- * Close the attempt's row and say what happened. A success's row is closed in
- * one transaction with `recordSuccess` (which records the entry the run now
- * uses), so the database never has one without the other.
+ * Close the attempt's row and say what happened. A success is handed to
+ * `recordSuccess` with the closing of its row: the caller records the entry
+ * the run now uses and closes the row in one transaction (now, or once the
+ * stages the success unblocked have started), so the database never has one
+ * without the other.
  */
 export function record(
   c: Classified | { status: 'not-started'; message: string },
@@ -316,17 +321,14 @@ export function record(
     key: CacheKey;
     exit?: JobExit;
     seconds: number;
-    recordSuccess: (files: EntryFile[]) => void;
+    recordSuccess: RecordSuccess;
   },
 ): AttemptOutcome {
   const { state, bus, attemptId } = o;
   const exit = { exitCode: o.exit?.exitCode, signal: o.exit?.signal };
   switch (c.status) {
     case 'succeeded':
-      state.transaction(() => {
-        o.recordSuccess(c.files);
-        state.finishAttempt(attemptId, 'succeeded', exit);
-      });
+      o.recordSuccess(c.files, () => state.finishAttempt(attemptId, 'succeeded', exit));
       bus.emit({ type: 'succeeded', instance: o.instance, key: o.key, seconds: o.seconds });
       return { status: 'succeeded' };
     case 'lost-lock':
@@ -370,13 +372,13 @@ export interface AttemptScope {
 /**
  * Write the job, run it, classify and record its end, holding `lock` (which
  * this releases). 'lost-lock' asks the caller to wait for the run that took
- * the instance over. A success's `recordSuccess` runs in the transaction
- * that closes the attempt's row.
+ * the instance over. A success goes to `recordSuccess` with the closing of
+ * the attempt's row (see `record`).
  */
 export async function runAttempt(
   s: AttemptScope,
   a: Analysed,
-  at: { attempt: number; grant: Grant; signal: AbortSignal; lock: LockInfo; mayRetryLostLock: boolean; recordSuccess: (files: EntryFile[]) => void },
+  at: { attempt: number; grant: Grant; signal: AbortSignal; lock: LockInfo; mayRetryLostLock: boolean; recordSuccess: RecordSuccess },
 ): Promise<AttemptOutcome> {
   const { inst, fp } = a;
   const onSlurm = s.onSlurm(inst);

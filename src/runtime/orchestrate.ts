@@ -31,7 +31,7 @@ import { planDigest } from './plancache.js';
 import { privateDb, privateDir } from './secrets.js';
 import type { CacheKey } from './cache-key.js';
 import { fingerprint } from './fingerprint.js';
-import { adoptEntry, checkEntry, cleanTmp, linkResult, syncEntries, tmpName } from './store.js';
+import { adoptEntry, checkEntry, checkLinkable, cleanTmp, linkResult, syncEntries, tmpName } from './store.js';
 import { bootId, syncFileSystem } from './durability.js';
 import { fileSignature } from './signature.js';
 import { waitUnlessAborted } from './wait.js';
@@ -161,7 +161,7 @@ async function analyseAndRun(
 
   const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
   const executors = await chooseExecutors(opts, toRun, r.local);
-  const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun });
+  const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun, later: new Later() });
   const synced = await syncRecordedEntries(lay, state);
 
   const exitCode = finish(state, runId, counts, final, opts.signal?.aborted === true);
@@ -379,6 +379,42 @@ interface ScheduleInput {
   counts: { ran: number; cached: number };
   executors: Executors;
   toRun: Analysed[];
+  later: Later;
+}
+
+/**
+ * Work that may wait until the scheduler has launched what a success
+ * unblocked: it runs on the event loop's next turn, after the launches (they
+ * go on in promise callbacks), and all of it before the run finishes.
+ */
+class Later {
+  private readonly queue: (() => void)[] = [];
+  private scheduled = false;
+  private error: unknown;
+
+  add(fn: () => void): void {
+    this.queue.push(fn);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.run());
+  }
+
+  /** Run what is left now; throws the first error any of it threw. */
+  drain(): void {
+    this.run();
+    if (this.error !== undefined) throw this.error;
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    for (const fn of this.queue.splice(0)) {
+      try {
+        fn();
+      } catch (e) {
+        this.error ??= e;
+      }
+    }
+  }
 }
 
 /** Run every instance that must run, in dependency order, as the pools allow; the final state of each. */
@@ -427,6 +463,7 @@ async function schedule(opts: RunOptions, s: ScheduleInput): Promise<Map<string,
       executors.close();
       await runs.pushed();
       remote?.close();
+      s.later.drain();
     });
 }
 
@@ -551,10 +588,20 @@ class InstanceRuns {
         signal,
         lock,
         mayRetryLostLock: this.lostLocks < LOST_LOCK_RETRIES,
-        recordSuccess: (files) => {
-          this.s.used.record(a, files, true, true);
+        recordSuccess: (files, closeRow) => {
+          // A results path taken by the user's own files fails the stage now, as the link itself would.
+          checkLinkable(this.s.lay.resultsDir, inst.stage, cellName(inst));
+          // What the stages this one unblocks need (their keys, with early cutoff), now...
+          this.s.used.files.set(fp.key, files);
           this.s.counts.ran++;
           this.ranNow.add(inst.id);
+          // ...the records and the results link once they have started: in a chain, off the path from one stage to the next.
+          this.s.later.add(() =>
+            this.s.state.transaction(() => {
+              this.s.used.record(a, files, true, true);
+              closeRow();
+            }),
+          );
         },
       });
       // Another run took the instance over (our lock looked stale to it): wait for it and reuse its result.

@@ -307,20 +307,17 @@ export function listEntries(storeDir: string): CacheKey[] {
   }
 }
 
+/** Where `results/` links a stage's (or a matrix cell's) entry. */
+function resultLinkPath(resultsDir: string, stage: string, cell: string | undefined): string {
+  return cell === undefined ? join(resultsDir, stage) : join(resultsDir, stage, cell);
+}
+
 /**
- * Point `results/<stage>` (plain stages) or `results/<stage>/<cell>` (matrix
- * cells, `glue[cola]` -> results/glue/cola) at an entry. The link is replaced
- * by a rename, so readers never find it missing.
+ * Throws when something that is not smke's stands where `linkResult` would
+ * link: a file, or a directory with files. Only links, and directories of
+ * links (a matrix stage that became plain), give way.
  */
-export function linkResult(resultsDir: string, stage: string, cell: string | undefined, entryDir: string): void {
-  const linkPath = cell === undefined ? join(resultsDir, stage) : join(resultsDir, stage, cell);
-  const target = relative(dirname(linkPath), entryDir);
-  try {
-    if (readlinkSync(linkPath) === target) return;
-  } catch {
-    /* absent or not a link */
-  }
-  // Only what smke made gives way: links, and directories of links (a matrix stage that became plain).
+export function checkLinkable(resultsDir: string, stage: string, cell: string | undefined): void {
   const smkeMade = (p: string): boolean => {
     let st;
     try {
@@ -330,10 +327,27 @@ export function linkResult(resultsDir: string, stage: string, cell: string | und
     }
     return st.isSymbolicLink() || (st.isDirectory() && readdirSync(p).every((n) => lstatSync(join(p, n)).isSymbolicLink()));
   };
+  const linkPath = resultLinkPath(resultsDir, stage, cell);
   for (const p of cell === undefined ? [linkPath] : [join(resultsDir, stage), linkPath]) {
     if (!smkeMade(p))
       throw new SetupError(`${p} is not a link smke made (a file or a directory with files): move it away so that smke can link ${stage}'s outputs there`);
   }
+}
+
+/**
+ * Point `results/<stage>` (plain stages) or `results/<stage>/<cell>` (matrix
+ * cells, `glue[cola]` -> results/glue/cola) at an entry. The link is replaced
+ * by a rename, so readers never find it missing.
+ */
+export function linkResult(resultsDir: string, stage: string, cell: string | undefined, entryDir: string): void {
+  const linkPath = resultLinkPath(resultsDir, stage, cell);
+  const target = relative(dirname(linkPath), entryDir);
+  try {
+    if (readlinkSync(linkPath) === target) return;
+  } catch {
+    /* absent or not a link */
+  }
+  checkLinkable(resultsDir, stage, cell);
   if (cell !== undefined) {
     // A stage that was plain and became a matrix: its old link must give way to a directory.
     try {
