@@ -388,30 +388,26 @@ interface ScheduleInput {
  * go on in promise callbacks), and all of it before the run finishes.
  */
 class Later {
-  private readonly queue: (() => void)[] = [];
+  private readonly queue: { instance: string; fn: () => void }[] = [];
   private scheduled = false;
-  private error: unknown;
+  /** Instances whose deferred work failed, with the error. */
+  readonly failed = new Map<string, string>();
 
-  add(fn: () => void): void {
-    this.queue.push(fn);
+  add(instance: string, fn: () => void): void {
+    this.queue.push({ instance, fn });
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.run());
+    setImmediate(() => this.drain());
   }
 
-  /** Run what is left now; throws the first error any of it threw. */
+  /** Run what is left now. */
   drain(): void {
-    this.run();
-    if (this.error !== undefined) throw this.error;
-  }
-
-  private run(): void {
     this.scheduled = false;
-    for (const fn of this.queue.splice(0)) {
+    for (const { instance, fn } of this.queue.splice(0)) {
       try {
         fn();
       } catch (e) {
-        this.error ??= e;
+        this.failed.set(instance, e instanceof Error ? e.message : String(e));
       }
     }
   }
@@ -457,6 +453,25 @@ async function schedule(opts: RunOptions, s: ScheduleInput): Promise<Map<string,
         const l = runs.lastLog.get(t.id);
         bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, ...runs.failureOf(t.id), logPath: l?.logPath, attempt: l?.attempt ?? 0 });
       },
+    })
+    .then((final) => {
+      // A success whose records could not be written (the database failed): its entry is in the store
+      // and the next run finds it, but this run did not record it (nor, perhaps, link it in results/).
+      s.later.drain();
+      for (const [id, error] of s.later.failed) {
+        final.set(id, 'failed');
+        s.counts.ran--;
+        const l = runs.lastLog.get(id);
+        bus.emit({
+          type: 'failed',
+          instance: id,
+          key: keyOf(id),
+          error: `recording its result failed: ${error}`,
+          logPath: l?.logPath,
+          attempt: l?.attempt ?? 0,
+        });
+      }
+      return final;
     })
     .finally(async () => {
       opts.signal?.removeEventListener('abort', onAbort);
@@ -596,7 +611,7 @@ class InstanceRuns {
           this.s.counts.ran++;
           this.ranNow.add(inst.id);
           // ...the records and the results link once they have started: in a chain, off the path from one stage to the next.
-          this.s.later.add(() =>
+          this.s.later.add(inst.id, () =>
             this.s.state.transaction(() => {
               this.s.used.record(a, files, true, true);
               closeRow();

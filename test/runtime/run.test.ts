@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
@@ -58,5 +58,29 @@ describe('runPlan with the local executor', () => {
     expect(failed.error).toContain('exited with code 3');
     expect(readFileSync(failed.logPath!, 'utf8')).toContain('oops');
     expect(c.of('skipped').map((e) => e.instance)).toEqual(['after_bad']);
+  });
+});
+
+describe('a success whose records cannot be written', () => {
+  it('fails the run naming why, keeps the user’s file, and the entry is reused once the path is free', async () => {
+    const plan = () => makePlan(proj.dir, [{ id: 'a', params: exec('echo made > {out}/x', { outputs: ['x'] }) }]);
+    const c = capture();
+    // The records (and the results/ link) are written just after the success is announced:
+    // the user's file lands in between, where the link would go.
+    c.bus.on((e) => {
+      if (e.type === 'succeeded') {
+        mkdirSync(join(proj.dir, 'results'), { recursive: true });
+        writeFileSync(join(proj.dir, 'results/a'), 'mine\n');
+      }
+    });
+    const r = await runPlan({ plan: plan(), bus: c.bus });
+    expect(r).toMatchObject({ exitCode: 1, ran: 0, failed: 1 });
+    expect(c.of('failed')[0]!.error).toMatch(/^recording its result failed: .*results\/a is not a link smke made/);
+    expect(readFileSync(join(proj.dir, 'results/a'), 'utf8')).toBe('mine\n');
+    // The entry itself was published whole: with the path free, the next run uses it.
+    rmSync(join(proj.dir, 'results/a'));
+    const c2 = capture();
+    expect(await runPlan({ plan: plan(), bus: c2.bus })).toMatchObject({ exitCode: 0, ran: 0, cached: 1 });
+    expect(readFileSync(join(proj.dir, 'results/a/x'), 'utf8')).toBe('made\n');
   });
 });
