@@ -278,11 +278,11 @@ export type Classified =
  */
 export function classify(
   ended: Extract<Ended, { started: true }>,
-  o: { aborted: boolean; timeLimitS: number; mayRetryLostLock: boolean; entry: () => EntryCheck },
+  o: { aborted: boolean; timeLimitS: number; mayRetryLostLock: boolean; entry: (known?: EntryFile[]) => EntryCheck },
 ): Classified {
   const { exit, final } = ended;
   if (!ended.timedOut && final?.status === 'succeeded') {
-    const check = o.entry();
+    const check = o.entry(final.files);
     if (check.state === 'ok') return { status: 'succeeded', files: check.files };
     if (o.aborted) return { status: 'cancelled' };
     return { status: 'failed', failure: { kind: 'bad-entry', state: check.state } };
@@ -364,7 +364,8 @@ export interface AttemptScope {
   executorFor(inst: StageInstance): Executor;
   onSlurm(inst: StageInstance): boolean;
   refPaths(inst: StageInstance): Record<string, string>;
-  checkEntry(key: CacheKey): EntryCheck;
+  /** With `known` (the files the worker reports it published), a check that finds them unchanged is one stat each. */
+  checkEntry(key: CacheKey, known?: EntryFile[]): EntryCheck;
   /** The attempt's log, for the `failed` event the scheduler asks for later. */
   started(instance: string, logPath: string, attempt: number): void;
 }
@@ -428,7 +429,7 @@ export async function runAttempt(
     aborted: at.signal.aborted,
     timeLimitS,
     mayRetryLostLock: at.mayRetryLostLock,
-    entry: () => s.checkEntry(fp.key),
+    entry: (known) => s.checkEntry(fp.key, known),
   });
   cleanUpJob(prepared);
   return record(classified, { ...recordTo, exit: ended.exit, seconds: (performance.now() - t1) / 1000 });

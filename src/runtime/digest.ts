@@ -23,6 +23,15 @@ const { createXXHash128 } = createRequire(import.meta.url)('hash-wasm/dist/xxhas
   createXXHash128(): Promise<IHasher>;
 };
 
+/** A file of `Digester.tree`: its digest, and its stat signature when it was read (as `EntryFile` has it). */
+export interface TreeFile {
+  digest: string;
+  size: number;
+  mtimeNs: string;
+  ino: string;
+  ctimeNs: string;
+}
+
 export interface StatRecord {
   /** The file's stat signature when it was digested (size, mtime_ns, inode, ctime_ns: ./signature.ts). */
   sig: string;
@@ -128,8 +137,8 @@ export class Digester {
     }
   }
 
-  /** Every file under `dir` (relative '/'-paths, sorted) with its digest and size. */
-  tree(dir: string, skip?: (rel: string) => boolean): Map<string, { digest: string; size: number }> {
+  /** Every file under `dir` (relative '/'-paths, sorted) with its digest, size, and the stat signature it was read at. */
+  tree(dir: string, skip?: (rel: string) => boolean): Map<string, TreeFile> {
     const files: string[] = [];
     const walk = (rel: string): void => {
       if (this.observing) this.observe(join(dir, rel), statSync(join(dir, rel), { bigint: true }));
@@ -142,13 +151,13 @@ export class Digester {
     };
     walk('');
     files.sort();
-    const out = new Map<string, { digest: string; size: number }>();
+    const out = new Map<string, TreeFile>();
     const base = dir.endsWith('/') ? dir : `${dir}/`;
     for (const f of files) {
       const p = base + f;
       const st = statSync(p, { bigint: true });
       if (!st.isFile()) continue;
-      out.set(f, { digest: this.file(p, st), size: Number(st.size) });
+      out.set(f, { digest: this.file(p, st), size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), ctimeNs: st.ctimeNs.toString() });
     }
     return out;
   }

@@ -1,6 +1,7 @@
 // Everything the runtime does is an event; renderers (TTY, plain, JSON) and
 // tests consume them. The runtime never asks a renderer anything.
 
+import type { EntryFile } from './state.js';
 import type { AttemptFailure } from './attempt-failure.js';
 
 export type RunEvent =
@@ -58,4 +59,6 @@ export type WorkerEvent =
       /** Why it failed, when the worker knows more than the text (declared outputs missing). */
       reason?: AttemptFailure;
       published?: 'published' | 'exists';
+      /** For an entry the worker published: its files as digested (the orchestrator's `checkEntry` known files). */
+      files?: EntryFile[];
     };

@@ -81,6 +81,9 @@ export async function runWorker(jobPath: string): Promise<number> {
   return code;
 }
 
+/** Outputs past which a success's event leaves the entry's files out (a dataset of a million images). */
+const MAX_REPORTED_FILES = 10_000;
+
 /** Jobs a pooled worker runs before it is replaced (bounds slow leaks in kinds). */
 const POOL_MAX_JOBS = 500;
 /** Growth of the heap and external memory over the first job's, past which a pooled worker is replaced. */
@@ -277,7 +280,10 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
     // Scratch is for resuming failed attempts; a published result needs none.
     removeTree(job.scratchDir);
     releaseLock();
-    return finish({ type: 'final', status: 'succeeded', published }, WORKER_EXIT.ok);
+    // The files as digested, so that the orchestrator's check of the entry is a stat of each (not a
+    // second read of every output); past a size the event should not have, it reads them itself.
+    const files = published.files && published.files.length <= MAX_REPORTED_FILES ? { files: published.files } : {};
+    return finish({ type: 'final', status: 'succeeded', published: published.how, ...files }, WORKER_EXIT.ok);
   } catch (e) {
     removeTree(job.tmpDir);
     releaseLock();

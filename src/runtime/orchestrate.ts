@@ -529,7 +529,7 @@ class InstanceRuns {
           (id) => analysis.byId.get(id)?.inst ?? instById.get(id),
           (id) => this.keyOf(id),
         ),
-      checkEntry: (key) => checkEntry(join(lay.storeDir, key), key, digester),
+      checkEntry: (key, known) => checkEntry(join(lay.storeDir, key), key, digester, known),
       started: (instance, logPath, attempt) => this.lastLog.set(instance, { logPath, attempt }),
     };
   }

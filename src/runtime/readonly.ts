@@ -10,12 +10,13 @@ import { join } from 'node:path';
 const WRITE = 0o222;
 
 /**
- * Remove every write bit under `dir` (children before the directory itself).
- * Links are never followed (chmod would change their target, wherever it is),
- * and a file with other hard links is left alone: it may be a project file a
- * stage linked into its output, which is not ours to lock.
+ * Remove every write bit under `dir` (children before the directory itself),
+ * of its files, its directories, or both (`which`). Links are never followed
+ * (chmod would change their target, wherever it is), and a file with other
+ * hard links is left alone: it may be a project file a stage linked into its
+ * output, which is not ours to lock.
  */
-export function sealTree(dir: string): void {
+export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all'): void {
   let st;
   try {
     st = lstatSync(dir);
@@ -30,8 +31,9 @@ export function sealTree(dir: string): void {
     } catch {
       /* unreadable: leave it */
     }
-    for (const n of names) sealTree(join(dir, n));
-  } else if (!st.isFile() || st.nlink > 1) return;
+    for (const n of names) sealTree(join(dir, n), which);
+    if (which === 'files') return;
+  } else if (!st.isFile() || st.nlink > 1 || which === 'dirs') return;
   try {
     chmodSync(dir, st.mode & 0o7777 & ~WRITE);
   } catch {

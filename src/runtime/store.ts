@@ -76,6 +76,16 @@ export async function syncEntries(entryDirs: string[], disk: Disk = realDisk): P
 
 export type PublishResult = 'published' | 'exists';
 
+/** What `publish` did; for an entry it published, the files `checkEntry` can take as `known`. */
+export interface Published {
+  how: PublishResult;
+  /**
+   * The manifest and every output, with their digests and their stat signatures as digested (after
+   * their write bits were removed): while one stat of each finds them unchanged, nothing was written.
+   */
+  files?: EntryFile[];
+}
+
 /**
  * Group commit of the store directory. The fsync after an entry's rename makes
  * the rename survive a power cut; the entry's wholeness never depends on it
@@ -134,15 +144,27 @@ export async function publish(opts: {
    * not survive a crash of the machine (./durability.ts).
    */
   deferSync?: boolean;
-}): Promise<PublishResult> {
+}): Promise<Published> {
   const disk = opts.disk ?? realDisk;
+  const files: EntryFile[] = [];
   try {
     mkdirSync(join(opts.tmpDir, META_DIR), { recursive: true });
     if (opts.logPath && existsSync(opts.logPath)) disk.copyFile(opts.logPath, join(opts.tmpDir, META_DIR, 'log'));
+    // The files are made read-only before they are digested: any write after that changes their
+    // ctime, so the stat signatures taken with the digests vouch for the content they describe.
+    sealTree(opts.tmpDir, 'files');
     const outputs: Manifest['outputs'] = {};
-    for (const [rel, v] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) outputs[rel] = v;
+    for (const [rel, f] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) {
+      outputs[rel] = { size: f.size, digest: f.digest };
+      files.push({ path: rel, ...f });
+    }
     const manifest: Manifest = { ...opts.manifest, outputs };
-    disk.writeFile(join(opts.tmpDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    const manifestPath = join(opts.tmpDir, MANIFEST);
+    disk.writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    sealTree(manifestPath);
+    const m = statSignature(manifestPath);
+    if (!m) throw new Error(`${MANIFEST} vanished while it was written`);
+    files.unshift({ path: MANIFEST, ...m, digest: '' });
     if (!opts.deferSync) await fsyncTree(disk, opts.tmpDir);
   } catch (e) {
     removeTree(opts.tmpDir);
@@ -156,15 +178,15 @@ export async function publish(opts: {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     removeTree(opts.tmpDir);
-    if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'exists';
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return { how: 'exists' };
     throw new PublishError(`publishing the outputs failed (${code}); nothing was stored`);
   }
   // Read-only once published: a stage writing into another entry fails
   // instead of changing a result its consumers were keyed on (./readonly.ts).
-  // After the rename: a directory moved to a new parent must be writable.
-  sealTree(opts.entryDir);
+  // The directories after the rename: a directory moved to a new parent must be writable.
+  sealTree(opts.entryDir, 'dirs');
   if (!opts.deferSync) syncDirSoon(disk, dirname(opts.entryDir));
-  return 'published';
+  return { how: 'published', files };
 }
 
 /**

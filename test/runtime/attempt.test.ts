@@ -52,6 +52,15 @@ describe('classify', () => {
     expect(classify(ended({ final: { type: 'final', status: 'succeeded' } }), opts({ aborted: true, entry: () => missing })).status).toBe('cancelled');
   });
 
+  it('hands the entry check the files the worker reports it published', () => {
+    const files = [{ path: 'o.txt', size: 2, mtimeNs: '1', ino: '2', ctimeNs: '3', digest: 'd' }];
+    const seen: unknown[] = [];
+    const entry = (known?: unknown): EntryCheck => (seen.push(known), ok);
+    classify(ended({ final: { type: 'final', status: 'succeeded', published: 'published', files } }), opts({ entry }));
+    classify(ended({ final: { type: 'final', status: 'succeeded', published: 'exists' } }), opts({ entry }));
+    expect(seen).toEqual([files, undefined]);
+  });
+
   it('does not look at the entry unless success was reported', () => {
     const entry = (): EntryCheck => {
       throw new Error('entry checked');

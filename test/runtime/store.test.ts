@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ function staged(name = 'x', key = KEY): { tmp: string; entry: string } {
 describe('store', () => {
   it('publishes atomically with a manifest of every output', async () => {
     const { tmp, entry } = staged();
-    expect(await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d })).toBe('published');
+    expect(await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d })).toMatchObject({ how: 'published' });
     expect(existsSync(tmp)).toBe(false);
     const m = readManifest(entry)!;
     expect(Object.keys(m.outputs)).toEqual(['model.bin', 'sub/m.json']);
@@ -54,11 +54,28 @@ describe('store', () => {
     expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'ok', verified: true });
   });
 
+  it('reports the files as digested, read-only since before the digest: a check by one stat each, which a later write fails', async () => {
+    const { tmp, entry } = staged();
+    const { files } = await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
+    // The same list a full check of the entry makes: paths, digests and stat signatures alike.
+    const full = checkEntry(entry, KEY, d);
+    expect(full).toMatchObject({ state: 'ok', verified: true });
+    expect(files).toEqual((full as { files: unknown }).files);
+    const reads = d.reads;
+    expect(checkEntry(entry, KEY, d, files)).toEqual({ state: 'ok', files, verified: false });
+    expect(d.reads).toBe(reads); // nothing read again
+    // Every file was read-only when digested, the directories are now too.
+    for (const p of ['model.bin', 'sub/m.json', MANIFEST, '_smke', 'sub', '.']) expect(statSync(join(entry, p)).mode & 0o222, p).toBe(0);
+    // A write after the digest (root ignores the modes; so would an open descriptor): caught by the stat, then by the digest.
+    writeFileSync(join(entry, 'model.bin'), 'WEIGHTS');
+    expect(checkEntry(entry, KEY, d, files)).toEqual({ state: 'corrupt', problem: 'output model.bin does not match its digest' });
+  });
+
   it('keeps the first entry when two publish the same key', async () => {
     const a = staged();
     await publish({ tmpDir: a.tmp, entryDir: a.entry, manifest, digester: d });
     const b = staged();
-    expect(await publish({ tmpDir: b.tmp, entryDir: b.entry, manifest, digester: d })).toBe('exists');
+    expect(await publish({ tmpDir: b.tmp, entryDir: b.entry, manifest, digester: d })).toEqual({ how: 'exists' });
     expect(existsSync(b.tmp)).toBe(false);
   });
 
@@ -87,7 +104,7 @@ describe('store', () => {
       const m = { ...manifest, key };
       const before = synced.length;
       // Resolves while the first store sync is still held.
-      expect(await publish({ tmpDir: tmp, entryDir: entry, manifest: m, digester: d, disk })).toBe('published');
+      expect(await publish({ tmpDir: tmp, entryDir: entry, manifest: m, digester: d, disk })).toMatchObject({ how: 'published' });
       // Whole before the rename: every file and directory of the entry was synced before it appeared.
       const own = synced.slice(before).filter((p) => p !== storeDir);
       expect(own.map((p) => p.replace(tmp, 'T')).sort()).toEqual(['T', 'T/_smke', 'T/_smke/manifest.json', 'T/model.bin', 'T/sub', 'T/sub/m.json']);
@@ -114,7 +131,9 @@ describe('store', () => {
     const keys = ['4', '5'].map((c) => parseCacheKey(c.repeat(64), 'test'));
     for (const [i, key] of keys.entries()) {
       const { tmp, entry } = staged(`d${i}`, key);
-      expect(await publish({ tmpDir: tmp, entryDir: entry, manifest: { ...manifest, key }, digester: d, disk, deferSync: true })).toBe('published');
+      expect(await publish({ tmpDir: tmp, entryDir: entry, manifest: { ...manifest, key }, digester: d, disk, deferSync: true })).toMatchObject({
+        how: 'published',
+      });
       expect(checkEntry(entry, key, d)).toMatchObject({ state: 'ok', verified: true });
     }
     await storeSynced();
