@@ -6,7 +6,11 @@ import * as fs from 'node:fs';
 
 export interface Disk {
   writeFile(path: string, data: string | Uint8Array): void;
-  copyFile(from: string, to: string): void;
+  /**
+   * Give `to` the content of `from`, a file nobody writes any more (a finished job's log): a hard
+   * link where both are on one file system (no new inode's data to write), a copy elsewhere.
+   */
+  linkOrCopy(from: string, to: string): void;
   /**
    * fsync a file or a directory. Asynchronous, so that publishing can sync
    * every file of an entry at once: the file system then merges them into
@@ -18,7 +22,15 @@ export interface Disk {
 
 export const realDisk: Disk = {
   writeFile: (p, d) => fs.writeFileSync(p, d),
-  copyFile: (a, b) => fs.copyFileSync(a, b),
+  linkOrCopy: (a, b) => {
+    try {
+      fs.linkSync(a, b);
+    } catch (e) {
+      // Another file system (a store given with --store), or one without hard links.
+      if (!['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      fs.copyFileSync(a, b);
+    }
+  },
   // Callback fs rather than fs.promises: a FileHandle costs more CPU than the
   // sync itself on a small file, and a trivial stage syncs five of them.
   fsync: (path) =>

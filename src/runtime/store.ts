@@ -7,7 +7,20 @@
 // after checking it against its manifest (cheaply, by stat signature, when the
 // state DB remembers it), so a corrupted one is rerun, never used.
 
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { hostname } from 'node:os';
 import type { Value } from '../compiler/plan.js';
@@ -149,7 +162,13 @@ export async function publish(opts: {
   const files: EntryFile[] = [];
   try {
     mkdirSync(join(opts.tmpDir, META_DIR), { recursive: true });
-    if (opts.logPath && existsSync(opts.logPath)) disk.copyFile(opts.logPath, join(opts.tmpDir, META_DIR, 'log'));
+    if (opts.logPath && existsSync(opts.logPath)) {
+      const log = join(opts.tmpDir, META_DIR, 'log');
+      disk.linkOrCopy(opts.logPath, log);
+      // Sealed here: a linked log has two names, which sealTree leaves alone (a project file a stage linked
+      // into its output is not ours to lock; the finished job's log is, under both names).
+      chmodSync(log, 0o444);
+    }
     // The files are made read-only before they are digested: any write after that changes their
     // ctime, so the stat signatures taken with the digests vouch for the content they describe.
     sealTree(opts.tmpDir, 'files');

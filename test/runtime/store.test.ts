@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,29 @@ describe('store', () => {
     // A write after the digest (root ignores the modes; so would an open descriptor): caught by the stat, then by the digest.
     writeFileSync(join(entry, 'model.bin'), 'WEIGHTS');
     expect(checkEntry(entry, KEY, d, files)).toEqual({ state: 'corrupt', problem: 'output model.bin does not match its digest' });
+  });
+
+  it('keeps the job’s log in the entry: linked where it can be, copied where it cannot (another file system)', async () => {
+    const logPath = join(proj.dir, 'job.log');
+    writeFileSync(logPath, 'out\n');
+    const { tmp, entry } = staged();
+    await publish({ tmpDir: tmp, entryDir: entry, manifest, logPath, digester: d });
+    expect(readFileSync(join(entry, '_smke/log'), 'utf8')).toBe('out\n');
+    expect(statSync(join(entry, '_smke/log')).ino).toBe(statSync(logPath).ino);
+    // A log on another file system (tmpfs): no hard link across file systems, so a copy.
+    const shm = mkdtempSync('/dev/shm/smke-log-');
+    try {
+      const farLog = join(shm, 'job.log');
+      writeFileSync(farLog, 'far\n');
+      expect(statSync(shm).dev).not.toBe(statSync(proj.dir).dev);
+      const key = parseCacheKey('b'.repeat(64), 'test');
+      const other = staged('y', key);
+      await publish({ tmpDir: other.tmp, entryDir: other.entry, manifest: { ...manifest, key }, logPath: farLog, digester: d });
+      expect(readFileSync(join(other.entry, '_smke/log'), 'utf8')).toBe('far\n');
+      expect(statSync(join(other.entry, '_smke/log')).ino).not.toBe(statSync(farLog).ino);
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
   });
 
   it('keeps the first entry when two publish the same key', async () => {
@@ -152,20 +175,22 @@ describe('store', () => {
     expect(synced.some((p) => p.includes('f'.repeat(64)))).toBe(false);
   });
 
-  for (const step of ['writeFile', 'fsync', 'rename'] as const) {
+  for (const step of ['linkOrCopy', 'writeFile', 'fsync', 'rename'] as const) {
     it(`fails cleanly when the disk is full at ${step}: nothing in the store, nothing left in tmp`, async () => {
       const { tmp, entry } = staged();
+      const logPath = join(proj.dir, 'job.log');
+      writeFileSync(logPath, 'log\n');
       const full: Disk = {
         ...realDisk,
         [step]: () => {
           throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
         },
       };
-      await expect(publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d, disk: full })).rejects.toThrow(PublishError);
+      await expect(publish({ tmpDir: tmp, entryDir: entry, manifest, logPath, digester: d, disk: full })).rejects.toThrow(PublishError);
       expect(existsSync(entry)).toBe(false);
       expect(existsSync(tmp)).toBe(false);
       try {
-        await publish({ tmpDir: staged().tmp, entryDir: entry, manifest, digester: d, disk: full });
+        await publish({ tmpDir: staged().tmp, entryDir: entry, manifest, logPath, digester: d, disk: full });
       } catch (e) {
         expect(String(e)).toMatch(step === 'rename' ? /ENOSPC/ : /disk is full/);
       }
