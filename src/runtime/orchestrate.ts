@@ -333,8 +333,12 @@ async function prestartPool(opts: RunOptions, lay: Layout): Promise<LocalExecuto
   const defaultExecutor = defaultExecutorOf(opts);
   if (!opts.plan.instances.some((inst) => runsPooled(inst, (inst.executor ?? defaultExecutor) === 'slurm'))) return undefined;
   const local = new (await import('./executors/local.js')).LocalExecutor();
-  mkdirSync(lay.logsDir, { recursive: true });
-  local.prestart({ cwd: opts.plan.projectDir, env: jobEnv([], 0, false), workerLog: join(lay.logsDir, 'workers.log') });
+  try {
+    mkdirSync(lay.logsDir, { recursive: true });
+    local.prestart({ cwd: opts.plan.projectDir, env: jobEnv([], 0, false), workerLog: join(lay.logsDir, 'workers.log') });
+  } catch {
+    // Only a head start: what stopped it (a file where logs/ belongs) fails the stages, each with the reason, when they start.
+  }
   return local;
 }
 
