@@ -167,7 +167,7 @@ export async function publish(opts: {
       disk.linkOrCopy(opts.logPath, log);
       // Sealed here: a linked log has two names, which sealTree leaves alone (a project file a stage linked
       // into its output is not ours to lock; the finished job's log is, under both names).
-      chmodSync(log, 0o444);
+      chmodSync(log, statSync(log).mode & 0o555);
     }
     // The files are made read-only before they are digested: any write after that changes their
     // ctime, so the stat signatures taken with the digests vouch for the content they describe.
