@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { IHasher } from 'hash-wasm';
 import { expandGlob, isGlob } from './glob.js';
-import { signature } from './signature.js';
+import { signature, signatureParts, type SignatureParts } from './signature.js';
 
 // Only xxh128's own bundle: hash-wasm's index (every algorithm, ~280 KB) took ~40 ms to load, in the
 // orchestrator and in every worker, before a single file was read.
@@ -24,12 +24,8 @@ const { createXXHash128 } = createRequire(import.meta.url)('hash-wasm/dist/xxhas
 };
 
 /** A file of `Digester.tree`: its digest, and its stat signature when it was read (as `EntryFile` has it). */
-export interface TreeFile {
+export interface TreeFile extends SignatureParts {
   digest: string;
-  size: number;
-  mtimeNs: string;
-  ino: string;
-  ctimeNs: string;
 }
 
 export interface StatRecord {
@@ -157,7 +153,7 @@ export class Digester {
       const p = base + f;
       const st = statSync(p, { bigint: true });
       if (!st.isFile()) continue;
-      out.set(f, { digest: this.file(p, st), size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), ctimeNs: st.ctimeNs.toString() });
+      out.set(f, { digest: this.file(p, st), ...signatureParts(st) });
     }
     return out;
   }

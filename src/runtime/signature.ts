@@ -10,6 +10,18 @@ export function fileSignature(size: number | bigint, mtimeNs: string | bigint, i
   return `f:${size}:${mtimeNs}:${ino}:${ctimeNs ?? ''}`;
 }
 
+/** A file's signature as its parts, the form the state DB and the worker's reports keep (`EntryFile`). */
+export interface SignatureParts {
+  size: number;
+  mtimeNs: string;
+  ino: string;
+  ctimeNs: string;
+}
+
+export function signatureParts(st: BigIntStats): SignatureParts {
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), ctimeNs: st.ctimeNs.toString() };
+}
+
 /** A file as "f:size:mtime_ns:inode:ctime_ns", a directory as "d:mtime_ns:ctime_ns". */
 export function signature(st: BigIntStats): string {
   return st.isDirectory() ? `d:${st.mtimeNs}:${st.ctimeNs}` : fileSignature(st.size, st.mtimeNs, st.ino, st.ctimeNs);

@@ -32,6 +32,7 @@ import type { EntryFile } from './state.js';
 import { isStale, pidAlive, readLock } from './locks.js';
 import { SetupError } from './errors.js';
 import { removeTree, sealTree, unsealTree } from './readonly.js';
+import { signatureParts, type SignatureParts } from './signature.js';
 
 /** Inside each entry: smke's own files, never outputs. */
 export const META_DIR = '_smke';
@@ -245,12 +246,12 @@ export function readManifest(entryDir: string): Manifest | undefined {
 
 export type EntryCheck = { state: 'ok'; files: EntryFile[]; verified: boolean } | { state: 'missing' } | { state: 'corrupt'; problem: string };
 
-function statSignature(path: string): { size: number; mtimeNs: string; ino: string; ctimeNs: string } | undefined {
+function statSignature(path: string): SignatureParts | undefined {
   try {
     const st = statSync(path, { bigint: true });
     // A FIFO or device in place of an output would block or never end the digest: it counts as missing.
     if (!st.isFile()) return undefined;
-    return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), ctimeNs: st.ctimeNs.toString() };
+    return signatureParts(st);
   } catch {
     return undefined;
   }
