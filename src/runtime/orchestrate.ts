@@ -448,15 +448,16 @@ async function schedule(opts: RunOptions, s: ScheduleInput): Promise<Map<string,
   for (const t of tasks) bus.emit({ type: 'queued', instance: t.id });
   const runs = new InstanceRuns(opts, s, remote);
   const keyOf = (id: string): string => s.analysis.byId.get(id)?.fp.key ?? '';
+  const emitFailed = (id: string, error: string): void => {
+    const l = runs.lastLog.get(id);
+    bus.emit({ type: 'failed', instance: id, key: keyOf(id), error, ...runs.failureOf(id), logPath: l?.logPath, attempt: l?.attempt ?? 0 });
+  };
   return scheduler
     .run(tasks, {
       run: (task, attempt, grant, signal) => runs.run(task.id, attempt, grant, signal),
       onRetry: (t, attempt, error) => bus.emit({ type: 'retried', instance: t.id, attempt, error, ...runs.failureOf(t.id) }),
       onSkip: (t, because) => bus.emit({ type: 'skipped', instance: t.id, because }),
-      onFail: (t, error) => {
-        const l = runs.lastLog.get(t.id);
-        bus.emit({ type: 'failed', instance: t.id, key: keyOf(t.id), error, ...runs.failureOf(t.id), logPath: l?.logPath, attempt: l?.attempt ?? 0 });
-      },
+      onFail: (t, error) => emitFailed(t.id, error),
     })
     .then((final) => {
       // A success whose records could not be written (the database failed): its entry is in the store
@@ -465,15 +466,7 @@ async function schedule(opts: RunOptions, s: ScheduleInput): Promise<Map<string,
       for (const [id, error] of s.later.failed) {
         final.set(id, 'failed');
         s.counts.ran--;
-        const l = runs.lastLog.get(id);
-        bus.emit({
-          type: 'failed',
-          instance: id,
-          key: keyOf(id),
-          error: `recording its result failed: ${error}`,
-          logPath: l?.logPath,
-          attempt: l?.attempt ?? 0,
-        });
+        emitFailed(id, `recording its result failed: ${error}`);
       }
       return final;
     })
