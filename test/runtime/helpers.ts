@@ -1,5 +1,5 @@
 // Plans built by hand (no compiler), temporary projects, and event capture.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOutputRef, type OutputRef, type Plan, type Resources, type StageInstance, type Value } from '../../src/compiler/plan.js';
@@ -61,6 +61,24 @@ export function makePlan(projectDir: string, specs: StageSpec[]): Plan {
     };
   });
   return { file: join(projectDir, 'p.smke'), projectDir, profile: 'mini', params: {}, instances, sources: [] };
+}
+
+/**
+ * In `dir`, a file of i bytes and a directory for each of several times (seconds) whose nanosecond
+ * parts do not round evenly to a double of milliseconds, where Node's view of a time and the
+ * kernel's can differ.
+ */
+export function pathsAtOddTimes(dir: string): { file: string; dir: string; size: number }[] {
+  const times = [0.000123, 1.5, 1_000_000_000.123456, 1_796_610_958.401244, 2_000_000_000.999999, Date.now() / 1000];
+  return times.map((t, i) => {
+    const file = join(dir, `f${i}`);
+    writeFileSync(file, 'x'.repeat(i));
+    utimesSync(file, t, t);
+    const d = join(dir, `d${i}`);
+    mkdirSync(d);
+    utimesSync(d, t, t);
+    return { file, dir: d, size: i };
+  });
 }
 
 export function tempProject(prefix = 'smke-rt-'): { dir: string; cleanup: () => void } {

@@ -1,11 +1,12 @@
 // The no-op stat list keeps the values of the signatures the run observed
 // (statValues): they must be exactly a stat's own. How fresh stats are
 // compared with them is test/runtime/stat-list.test.ts.
-import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signature, statValues, type StatValues } from '../../src/runtime/signature.js';
+import { pathsAtOddTimes } from './helpers.js';
 
 let dir: string;
 beforeEach(() => {
@@ -17,15 +18,7 @@ const numbersOf = (p: string): StatValues => statValues(signature(statSync(p, { 
 
 describe('statValues', () => {
   it('agree with a stat for files and directories at many times, to the nanosecond', () => {
-    // Times with nanosecond parts that do not round evenly to a double of milliseconds.
-    const times = [0.000123, 1.5, 1_000_000_000.123456, 1_796_610_958.401244, 2_000_000_000.999999, Date.now() / 1000];
-    for (const [i, t] of times.entries()) {
-      const f = join(dir, `f${i}`);
-      writeFileSync(f, 'x'.repeat(i));
-      utimesSync(f, t, t);
-      const d = join(dir, `d${i}`);
-      mkdirSync(d);
-      utimesSync(d, t, t);
+    for (const { file: f, dir: d, size } of pathsAtOddTimes(dir)) {
       for (const p of [f, d]) {
         const st = statSync(p, { bigint: true });
         const n = numbersOf(p);
@@ -33,7 +26,7 @@ describe('statValues', () => {
         expect(n.ctimeNs).toBe(st.ctimeNs);
         expect(n.directory).toBe(p === d);
       }
-      expect(numbersOf(f).size).toBe(BigInt(i));
+      expect(numbersOf(f).size).toBe(BigInt(size));
       expect(numbersOf(f).ino).toBe(statSync(f, { bigint: true }).ino);
     }
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signature, statValues } from '../../src/runtime/signature.js';
 import { checkStatList, encodeStatList, STAT_CHECK_PATH, type StatListEntry } from '../../src/runtime/stat-list.js';
+import { pathsAtOddTimes } from './helpers.js';
 
 let dir: string;
 let store: string;
@@ -115,18 +116,7 @@ describe('the no-op stat list', () => {
   });
 
   it('says unchanged at any time a file can have, fractions of a millisecond included (Node compares milliseconds as doubles)', async () => {
-    // Times with nanosecond parts that do not round evenly to a double of milliseconds.
-    const times = [0.000123, 1.5, 1_000_000_000.123456, 1_796_610_958.401244, 2_000_000_000.999999, Date.now() / 1000];
-    const entries: StatListEntry[] = [];
-    for (const [i, t] of times.entries()) {
-      const f = join(dir, `t${i}`);
-      writeFileSync(f, 'x'.repeat(i));
-      utimesSync(f, t, t);
-      const d = join(dir, `td${i}`);
-      mkdirSync(d);
-      utimesSync(d, t, t);
-      entries.push(entry(f), entry(d));
-    }
+    const entries = pathsAtOddTimes(dir).flatMap((p) => [entry(p.file), entry(p.dir)]);
     expect(await verdicts(write(entries))).toEqual(native ? [true, true] : [true]);
   });
 
