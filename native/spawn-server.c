@@ -11,6 +11,10 @@
 //     id, cwd, log path (stdout and stderr are appended there; stdin is
 //     /dev/null), argc, argv..., envc, env...
 //   replies on stdout, one line each:
+//     "R"                       ready: the first line, written once at start
+//                               (so that one start both checks that this
+//                               binary runs here and gives the worker its
+//                               starter)
 //     "S <id> <pid>"            started
 //     "E <id> <errno>"          could not start (posix_spawn's error)
 //     "X <pid> <code> <signal>" ended (code -1 when killed by <signal>)
@@ -164,6 +168,7 @@ int main(void) {
   fcntl(1, F_SETFD, FD_CLOEXEC);
   cap = 1 << 16;
   buf = malloc(cap);
+  reply("R\n", 2);
   int open_in = 1;
   for (;;) {
     struct pollfd fds[2] = {{sfd, POLLIN, 0}, {0, POLLIN, 0}};

@@ -31,7 +31,7 @@ import { AttemptFailed } from './attempt-failure.js';
 import { adopt, release } from './locks.js';
 import { removeTree } from './readonly.js';
 import { META_DIR, publish, storeSynced } from './store.js';
-import { ProgramStarter, starterAvailable } from './program-starter.js';
+import { openStarter, type ProgramStarter } from './program-starter.js';
 import { procMark, reapStrays } from './strays.js';
 import { smkeVersion } from './version.js';
 
@@ -107,9 +107,9 @@ export async function serveWorker(): Promise<number> {
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   let jobs = 0;
   let base: number | undefined;
-  // One program starter per pooled worker, started with its first program (./program-starter.ts).
-  // Its check, and the hasher's WebAssembly compile, run while the first job is on its way.
-  const starting = starterAvailable().then((ok) => (ok ? new ProgramStarter() : undefined));
+  // One program starter per pooled worker (./program-starter.ts). It starts, and the hasher's
+  // WebAssembly compiles, while the first job is on its way.
+  const starting = openStarter();
   void digester();
   for await (const line of lines) {
     if (!line) continue;

@@ -27,37 +27,12 @@ import type { ProgramEnd, ProgramSpec, StartedProgram } from '../stages/stage-ki
 /** The starter binary, in the package's dist/ (this file is in src/runtime or dist/runtime). */
 export const STARTER_PATH = fileURLToPath(new URL('../../dist/native/spawn-server', import.meta.url));
 
-const works = new Map<string, Promise<boolean>>();
+/** How long a starter has to say it is ready before it is taken for one that cannot run here. */
+const READY_TIMEOUT_MS = 5000;
 
-/**
- * Whether the starter at `path` runs on this machine: a dist/ built elsewhere
- * may hold a binary of another architecture, and then programs are started
- * with Node rather than failed. Checked once per process, by starting it with
- * its stdin closed, which it answers by exiting 0. Asynchronous, so that a
- * pooled worker checks while it loads the rest of what its first job needs.
- */
-export function starterRuns(path = STARTER_PATH): Promise<boolean> {
-  let ok = works.get(path);
-  if (ok === undefined) {
-    ok = existsSync(path)
-      ? new Promise<boolean>((res) => {
-          const p = spawn(path, [], { stdio: ['ignore', 'ignore', 'ignore'] });
-          const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
-          p.once('error', () => res(false));
-          p.once('exit', (code) => {
-            clearTimeout(timer);
-            res(code === 0);
-          });
-        })
-      : Promise.resolve(false);
-    works.set(path, ok);
-  }
-  return ok;
-}
-
-/** Whether pooled workers should use the starter here: wanted, on Linux, built, and runnable. */
-export async function starterAvailable(): Promise<boolean> {
-  return process.env.SMKE_PROGRAM_STARTER !== 'node' && process.platform === 'linux' && starterRuns();
+/** The starter pooled workers use here: wanted (not SMKE_PROGRAM_STARTER=node), on Linux, built, and runnable. */
+export function openStarter(): Promise<ProgramStarter | undefined> {
+  return process.env.SMKE_PROGRAM_STARTER !== 'node' && process.platform === 'linux' ? ProgramStarter.open() : Promise.resolve(undefined);
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
@@ -79,8 +54,35 @@ export class ProgramStarter {
   /** Programs running, by pid. */
   private readonly byPid = new Map<number, Pending>();
   private partial = '';
+  /** Told whether the starter came up: by its "R" line, or by its end before that line. */
+  private onReady: ((ok: boolean) => void) | undefined;
 
   constructor(private readonly path = STARTER_PATH) {}
+
+  /**
+   * A started starter, once it says it is ready; undefined if it cannot run on this machine (a dist/
+   * built elsewhere may hold a binary of another architecture), and then programs are started with
+   * Node rather than failed. One start is both the check and the starter: a pooled worker opens it
+   * while it loads the rest of what its first job needs, and the first program does not wait for it.
+   */
+  static async open(path = STARTER_PATH): Promise<ProgramStarter | undefined> {
+    if (!existsSync(path)) return undefined;
+    const s = new ProgramStarter(path);
+    const ok = await new Promise<boolean>((res) => {
+      const timer = setTimeout(() => res(false), READY_TIMEOUT_MS);
+      s.onReady = (ready) => {
+        clearTimeout(timer);
+        res(ready);
+      };
+      s.ensure();
+    });
+    s.onReady = undefined;
+    if (ok) return s;
+    const proc = s.proc;
+    s.proc = undefined;
+    proc?.kill('SIGKILL');
+    return undefined;
+  }
 
   /** The starter's pid while it runs (the stray scan must spare it). */
   get pid(): number | undefined {
@@ -135,6 +137,7 @@ export class ProgramStarter {
     // A starter that dies (killed, out of memory) fails what it had in hand; the next program starts a new one.
     const lost = (why: string): void => {
       if (this.proc === proc) this.proc = undefined;
+      this.onReady?.(false);
       const error = new Error(`the program starter (${this.path}) ${why}`);
       for (const p of [...this.byId.values(), ...this.byPid.values()]) p.resolveEnd({ error });
       this.byId.clear();
@@ -152,7 +155,8 @@ export class ProgramStarter {
     this.partial = lines.pop()!;
     for (const line of lines) {
       const [tag, a, b, c] = line.split(' ');
-      if (tag === 'S') {
+      if (tag === 'R') this.onReady?.(true);
+      else if (tag === 'S') {
         const p = this.byId.get(a!);
         if (!p) continue;
         this.byId.delete(a!);

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StageContext } from '../../src/stages/stage-kind.js';
 import type { ExecParams } from '../../src/stages/exec/exec.js';
 import { runExec } from '../../src/stages/exec/exec-run.js';
-import { ProgramStarter, STARTER_PATH, starterRuns } from '../../src/runtime/program-starter.js';
+import { ProgramStarter, STARTER_PATH } from '../../src/runtime/program-starter.js';
 
 let dir: string;
 beforeEach(() => {
@@ -162,11 +162,19 @@ describe.each(['node', 'starter'] as const)('started by %s', (how) => {
 
 describe('the program starter', () => {
   it('is used only where it runs: a binary of another machine (or none) leaves programs to Node', async () => {
-    expect(await starterRuns()).toBe(true);
+    const opened = await ProgramStarter.open();
+    expect(opened?.pid).toBeGreaterThan(0);
+    // Opened means ready to start programs at once.
+    expect(await opened!.start({ file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH } }, join(dir, 'opened.log')).ended).toEqual({ code: 0, signal: null });
+    opened!.close();
     const foreign = join(dir, 'spawn-server');
     writeFileSync(foreign, '\x7fELF\x02\x01\x01 not for this machine', { mode: 0o755 });
-    expect(await starterRuns(foreign)).toBe(false);
-    expect(await starterRuns(join(dir, 'absent'))).toBe(false);
+    expect(await ProgramStarter.open(foreign)).toBeUndefined();
+    expect(await ProgramStarter.open(join(dir, 'absent'))).toBeUndefined();
+    // A program that runs but is no starter (it never says it is ready) is not taken for one either.
+    const impostor = join(dir, 'impostor');
+    writeFileSync(impostor, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    expect(await ProgramStarter.open(impostor)).toBeUndefined();
   });
 
   it('a starter that dies fails the programs it had in hand, clearly; the next program gets a new one', async () => {
