@@ -18,7 +18,6 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, rmSync, existsSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { getHeapStatistics } from 'node:v8';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StageContext } from '../stages/stage-kind.js';
@@ -28,7 +27,7 @@ import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
 import { readJob, refKey, type JobSpec } from './job.js';
 import { AttemptFailed } from './attempt-failure.js';
-import { adopt, release } from './locks.js';
+import { adopt, release, thisHost } from './locks.js';
 import { removeTree } from './readonly.js';
 import { META_DIR, publish, storeSynced } from './store.js';
 import { openStarter, type ProgramStarter } from './program-starter.js';
@@ -116,8 +115,7 @@ export async function serveWorker(): Promise<number> {
     const job = JSON.parse(line) as JobSpec;
     current = new AbortController();
     if (retire) current.abort(new Error('cancelled'));
-    mkdirSync(dirname(job.logPath), { recursive: true });
-    const fd = openSync(job.logPath, 'a', 0o600);
+    const fd = openLog(job.logPath);
     const starter = await starting;
     let code: number;
     try {
@@ -145,6 +143,17 @@ export async function serveWorker(): Promise<number> {
   await storeSynced();
   await sink.close();
   return 0;
+}
+
+/** The job's log, opened to append; its run's directory is made by the first job of the run that finds it missing. */
+function openLog(path: string): number {
+  try {
+    return openSync(path, 'a', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(dirname(path), { recursive: true });
+    return openSync(path, 'a', 0o600);
+  }
 }
 
 // One hasher per process: a pooled worker publishes many jobs. No stat cache:
@@ -274,7 +283,7 @@ async function runJob(job: JobSpec, sink: EventSink, signal: AbortSignal, out: J
         timings: { started: started.toISOString(), finished: finished.toISOString(), seconds: (finished.getTime() - started.getTime()) / 1000 },
         attempt: job.attempt,
         smkeVersion: smkeVersion(),
-        host: hostname(),
+        host: thisHost(),
       },
     });
     // Scratch is for resuming failed attempts; a published result needs none.

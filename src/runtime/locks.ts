@@ -33,6 +33,12 @@ export interface LockInfo {
   token: string;
 }
 
+/** This machine's name, as locks, in-flight directory names and manifests give it (read once: uname(2) on every lock added up). */
+export function thisHost(): string {
+  return (host ??= hostname());
+}
+let host: string | undefined;
+
 export function processStart(pid: number): string | undefined {
   if (pid === process.pid) return (ownStart ??= procStatFields(pid)?.[19]);
   return procStatFields(pid)?.[19]; // field 22, starttime
@@ -112,7 +118,7 @@ export function staleLock(path: string, holder: LockInfo | undefined, now = Date
 
 export function isStale(info: LockInfo): boolean {
   // Another host's process cannot be checked from here: never presume it dead.
-  return info.host === hostname() && !pidAlive(info.pid, info.pidStart);
+  return info.host === thisHost() && !pidAlive(info.pid, info.pidStart);
 }
 
 /**
@@ -125,7 +131,7 @@ export function isStale(info: LockInfo): boolean {
  * itself (./store.ts).
  */
 export function newLockInfo(pid = process.pid): LockInfo {
-  return { pid, pidStart: processStart(pid), host: hostname(), token: randomBytes(8).toString('hex') };
+  return { pid, pidStart: processStart(pid), host: thisHost(), token: randomBytes(8).toString('hex') };
 }
 
 export type AcquireResult = { ok: true; info: LockInfo } | { ok: false; holder: LockInfo | undefined };
@@ -174,10 +180,14 @@ export function breakStale(path: string, seen: LockInfo | undefined): boolean {
 export function adopt(path: string, token: string, pid: number): boolean {
   const cur = readLock(path);
   if (!cur || cur.token !== token) return false;
-  const next: LockInfo = { ...cur, pid, pidStart: processStart(pid), host: hostname() };
+  const next: LockInfo = { ...cur, pid, pidStart: processStart(pid), host: thisHost() };
   const tmp = `${path}.${pid}.adopt`;
   // A leftover of this pid's killed predecessor (pids are reused) would make symlink(2) fail.
-  rmSync(tmp, { force: true });
+  try {
+    unlinkSync(tmp);
+  } catch {
+    /* the usual case: none */
+  }
   symlinkSync(formatLock(next), tmp);
   renameSync(tmp, path);
   return true;

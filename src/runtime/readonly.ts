@@ -9,17 +9,28 @@ import { join } from 'node:path';
 
 const WRITE = 0o222;
 
+/** A directory sealTree walked: its path under the root it was given ('' for the root) and its mode then. */
+export interface SeenDir {
+  rel: string;
+  mode: number;
+}
+
 /**
  * Remove every write bit under `dir` (children before the directory itself),
  * of its files, its directories, or both (`which`). Links are never followed
  * (chmod would change their target, wherever it is), and a file with other
  * hard links is left alone: it may be a project file a stage linked into its
- * output, which is not ours to lock.
+ * output, which is not ours to lock. `seen` collects the directories walked,
+ * children before parents, for sealDirs after the tree has been moved.
  */
-export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all'): void {
+export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all', seen?: SeenDir[]): void {
+  seal(dir, '', which, seen);
+}
+
+function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', seen: SeenDir[] | undefined): void {
   let st;
   try {
-    st = lstatSync(dir);
+    st = lstatSync(path);
   } catch {
     return;
   }
@@ -27,17 +38,32 @@ export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all'): 
   if (st.isDirectory()) {
     let names: string[] = [];
     try {
-      names = readdirSync(dir);
+      names = readdirSync(path);
     } catch {
       /* unreadable: leave it */
     }
-    for (const n of names) sealTree(join(dir, n), which);
+    for (const n of names) seal(join(path, n), rel ? `${rel}/${n}` : n, which, seen);
+    seen?.push({ rel, mode: st.mode });
     if (which === 'files') return;
   } else if (!st.isFile() || st.nlink > 1 || which === 'dirs') return;
   try {
-    chmodSync(dir, st.mode & 0o7777 & ~WRITE);
+    chmodSync(path, st.mode & 0o7777 & ~WRITE);
   } catch {
     /* not ours */
+  }
+}
+
+/**
+ * Remove the write bits of the directories a `sealTree(…, 'files', seen)` walked, now under `root` (the
+ * tree was renamed meanwhile): the same as sealTree(root, 'dirs') without walking the tree again.
+ */
+export function sealDirs(root: string, seen: SeenDir[]): void {
+  for (const d of seen) {
+    try {
+      chmodSync(d.rel ? join(root, d.rel) : root, d.mode & 0o7777 & ~WRITE);
+    } catch {
+      /* not ours */
+    }
   }
 }
 

@@ -22,16 +22,15 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { hostname } from 'node:os';
 import type { Value } from '../compiler/plan.js';
 import { isCacheKey, type CacheKey } from './cache-key.js';
 import type { Digester } from './digest.js';
 import { realDisk, type Disk } from './disk.js';
 import type { FingerprintParts } from './fingerprint.js';
 import type { EntryFile } from './state.js';
-import { isStale, pidAlive, readLock } from './locks.js';
+import { isStale, pidAlive, readLock, thisHost } from './locks.js';
 import { SetupError } from './errors.js';
-import { removeTree, sealTree, unsealTree } from './readonly.js';
+import { removeTree, sealDirs, sealTree, unsealTree, type SeenDir } from './readonly.js';
 import { signatureParts, type SignatureParts } from './signature.js';
 
 /** Inside each entry: smke's own files, never outputs. */
@@ -161,18 +160,14 @@ export async function publish(opts: {
 }): Promise<Published> {
   const disk = opts.disk ?? realDisk;
   const files: EntryFile[] = [];
+  // The directories, sealed after the rename (a directory moved to a new parent must be writable).
+  const dirs: SeenDir[] = [];
   try {
     mkdirSync(join(opts.tmpDir, META_DIR), { recursive: true });
-    if (opts.logPath && existsSync(opts.logPath)) {
-      const log = join(opts.tmpDir, META_DIR, 'log');
-      disk.linkOrCopy(opts.logPath, log);
-      // Sealed here: a linked log has two names, which sealTree leaves alone (a project file a stage linked
-      // into its output is not ours to lock; the finished job's log is, under both names).
-      chmodSync(log, statSync(log).mode & 0o555);
-    }
+    if (opts.logPath) linkLog(disk, opts.logPath, join(opts.tmpDir, META_DIR, 'log'));
     // The files are made read-only before they are digested: any write after that changes their
     // ctime, so the stat signatures taken with the digests vouch for the content they describe.
-    sealTree(opts.tmpDir, 'files');
+    sealTree(opts.tmpDir, 'files', dirs);
     const outputs: Manifest['outputs'] = {};
     for (const [rel, f] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) {
       outputs[rel] = { size: f.size, digest: f.digest };
@@ -192,9 +187,8 @@ export async function publish(opts: {
     const hint = err.code === 'ENOSPC' ? ': the disk is full — free space (smke gc) and rerun' : '';
     throw new PublishError(`publishing the outputs failed (${err.code ?? err.message})${hint}; nothing was stored`);
   }
-  mkdirSync(dirname(opts.entryDir), { recursive: true });
   try {
-    disk.rename(opts.tmpDir, opts.entryDir);
+    renameInto(disk, opts.tmpDir, opts.entryDir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     removeTree(opts.tmpDir);
@@ -203,10 +197,39 @@ export async function publish(opts: {
   }
   // Read-only once published: a stage writing into another entry fails
   // instead of changing a result its consumers were keyed on (./readonly.ts).
-  // The directories after the rename: a directory moved to a new parent must be writable.
-  sealTree(opts.entryDir, 'dirs');
+  sealDirs(opts.entryDir, dirs);
   if (!opts.deferSync) syncDirSoon(disk, dirname(opts.entryDir));
   return { how: 'published', files };
+}
+
+/**
+ * The job's log as the entry's `_smke/log`: a hard link (a copy across file systems), sealed here: a
+ * linked log has two names, which sealTree leaves alone (a project file a stage linked into its output
+ * is not ours to lock; the finished job's log is, under both names). No log (a job that wrote none
+ * and was given no file): nothing.
+ */
+function linkLog(disk: Disk, logPath: string, to: string): void {
+  try {
+    disk.linkOrCopy(logPath, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(logPath)) return;
+    throw e;
+  }
+  chmodSync(to, statSync(to).mode & 0o555);
+}
+
+/**
+ * rename(2) into a store directory, made only when it is missing: it exists for all but the first
+ * entry, so this is one system call where making it first each time took three.
+ */
+function renameInto(disk: Disk, from: string, to: string): void {
+  try {
+    disk.rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(dirname(to))) throw e;
+    mkdirSync(dirname(to), { recursive: true });
+    disk.rename(from, to);
+  }
 }
 
 /**
@@ -218,8 +241,7 @@ export async function publish(opts: {
 export async function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): Promise<PublishResult> {
   try {
     await fsyncTree(disk, tmpDir);
-    mkdirSync(dirname(entryDir), { recursive: true });
-    disk.rename(tmpDir, entryDir);
+    renameInto(disk, tmpDir, entryDir);
   } catch (e) {
     removeTree(tmpDir);
     const code = (e as NodeJS.ErrnoException).code;
@@ -308,7 +330,7 @@ export function quarantine(entryDir: string, tmpDir: string): void {
 
 /** In-flight directory names carry host and pid so a run can clean up after dead runs without touching live ones. */
 export function tmpName(key: CacheKey, seq: number): string {
-  return `${key}.${hostname()}.${process.pid}.${seq}`;
+  return `${key}.${thisHost()}.${process.pid}.${seq}`;
 }
 
 /**
@@ -324,7 +346,7 @@ export function cleanTmp(tmpDir: string, locksDir?: string): number {
   } catch {
     return 0;
   }
-  const host = hostname();
+  const host = thisHost();
   for (const name of names) {
     const m = /^[0-9a-f]{64}\.(.+)\.(\d+)\.\d+(?:\.job\.json)?$/.exec(name) ?? /^corrupt-\d+-(\d+)-/.exec(name);
     if (!m) continue;

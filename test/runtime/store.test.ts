@@ -94,6 +94,16 @@ describe('store', () => {
     }
   });
 
+  it('publishes without a log when the job left none, and makes the store directory with the first entry', async () => {
+    const { tmp, entry } = staged();
+    expect(existsSync(join(proj.dir, 'store'))).toBe(false);
+    const published = await publish({ tmpDir: tmp, entryDir: entry, manifest, logPath: join(proj.dir, 'no-such.log'), digester: d });
+    expect(published.how).toBe('published');
+    expect(existsSync(join(entry, '_smke/log'))).toBe(false);
+    expect(readdirSync(join(proj.dir, 'store'))).toEqual([KEY]);
+    expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'ok' });
+  });
+
   it('keeps the first entry when two publish the same key', async () => {
     const a = staged();
     await publish({ tmpDir: a.tmp, entryDir: a.entry, manifest, digester: d });
@@ -116,9 +126,10 @@ describe('store', () => {
         if (p === storeDir) await held;
         return realDisk.fsync(p);
       },
+      // The renames that happened (the first, into a store directory not made yet, is tried twice).
       rename: (a, b) => {
-        renamed.push(b);
         realDisk.rename(a, b);
+        renamed.push(b);
       },
     };
     const keys = ['1', '2', '3'].map((c) => parseCacheKey(c.repeat(64), 'test'));
