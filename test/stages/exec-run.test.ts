@@ -165,7 +165,10 @@ describe('the program starter', () => {
     const opened = await ProgramStarter.open();
     expect(opened?.pid).toBeGreaterThan(0);
     // Opened means ready to start programs at once.
-    expect(await opened!.start({ file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH } }, join(dir, 'opened.log')).ended).toEqual({ code: 0, signal: null });
+    expect(await opened!.start({ file: 'true', args: [], cwd: dir, env: { PATH: process.env.PATH } }, join(dir, 'opened.log')).ended).toEqual({
+      code: 0,
+      signal: null,
+    });
     opened!.close();
     const foreign = join(dir, 'spawn-server');
     writeFileSync(foreign, '\x7fELF\x02\x01\x01 not for this machine', { mode: 0o755 });
