@@ -27,6 +27,7 @@ import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { safeName, type Layout } from './layout.js';
 import { breakStale, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
 import { passedEnvNames } from './passenv.js';
+import { removeTree } from './readonly.js';
 import type { Grant } from './scheduler.js';
 import type { EntryFile, StateDb } from './state.js';
 import type { EntryCheck } from './store.js';
@@ -209,9 +210,12 @@ function workerCommand(jobFile: string): string[] {
 /** Remove what the attempt made outside the store, and free the lock (the worker's own removal may not have happened: it may have been killed). */
 export function cleanUpJob(p: PreparedJob): void {
   release(p.job.lock.path, p.job.lock.token);
-  rmSync(p.jobFile, { force: true });
-  rmSync(p.job.eventsPath, { force: true });
-  rmSync(p.job.tmpDir, { recursive: true, force: true });
+  // A pooled job has neither: it came over the pool's pipe and so do its events.
+  if (!p.pooled) {
+    rmSync(p.jobFile, { force: true });
+    rmSync(p.job.eventsPath, { force: true });
+  }
+  removeTree(p.job.tmpDir);
 }
 
 // --- submit and wait -------------------------------------------------------

@@ -334,7 +334,6 @@ async function prestartPool(opts: RunOptions, lay: Layout): Promise<LocalExecuto
   if (!opts.plan.instances.some((inst) => runsPooled(inst, (inst.executor ?? defaultExecutor) === 'slurm'))) return undefined;
   const local = new (await import('./executors/local.js')).LocalExecutor();
   try {
-    mkdirSync(lay.logsDir, { recursive: true });
     local.prestart({ cwd: opts.plan.projectDir, env: jobEnv([], 0, false), workerLog: join(lay.logsDir, 'workers.log') });
   } catch {
     // Only a head start: what stopped it (a file where logs/ belongs) fails the stages, each with the reason, when they start.

@@ -406,33 +406,41 @@ export function checkLinkable(resultsDir: string, stage: string, cell: string | 
 export function linkResult(resultsDir: string, stage: string, cell: string | undefined, entryDir: string): void {
   const linkPath = resultLinkPath(resultsDir, stage, cell);
   const target = relative(dirname(linkPath), entryDir);
+  let absent = false;
   try {
     if (readlinkSync(linkPath) === target) return;
-  } catch {
-    /* absent or not a link */
+  } catch (e) {
+    // Nothing at all at a plain stage's link (its first result): nothing to check or to clear away.
+    // (A matrix cell's path goes through results/<stage>, which may still be an old plain link.)
+    absent = cell === undefined && (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
-  checkLinkable(resultsDir, stage, cell);
-  if (cell !== undefined) {
-    // A stage that was plain and became a matrix: its old link must give way to a directory.
-    try {
-      if (lstatSync(join(resultsDir, stage)).isSymbolicLink()) unlinkSync(join(resultsDir, stage));
-    } catch {
-      /* absent */
-    }
-  } else {
-    try {
-      if (lstatSync(linkPath).isDirectory()) rmSync(linkPath, { recursive: true });
-    } catch {
-      /* absent */
+  if (!absent) {
+    checkLinkable(resultsDir, stage, cell);
+    if (cell !== undefined) {
+      // A stage that was plain and became a matrix: its old link must give way to a directory.
+      try {
+        if (lstatSync(join(resultsDir, stage)).isSymbolicLink()) unlinkSync(join(resultsDir, stage));
+      } catch {
+        /* absent */
+      }
+    } else {
+      try {
+        if (lstatSync(linkPath).isDirectory()) rmSync(linkPath, { recursive: true });
+      } catch {
+        /* absent */
+      }
     }
   }
-  mkdirSync(dirname(linkPath), { recursive: true });
   const tmp = `${linkPath}.${process.pid}.tmp`;
+  // The parent directory, and a leftover of a killed run with our pid, are dealt with when the symlink says so.
   try {
-    unlinkSync(tmp);
-  } catch {
-    /* absent */
+    symlinkSync(target, tmp);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') mkdirSync(dirname(linkPath), { recursive: true });
+    else if (code === 'EEXIST') unlinkSync(tmp);
+    else throw e;
+    symlinkSync(target, tmp);
   }
-  symlinkSync(target, tmp);
   renameSync(tmp, linkPath);
 }

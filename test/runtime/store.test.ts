@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { parseCacheKey } from '../../src/runtime/cache-key.js';
 import { Digester } from '../../src/runtime/digest.js';
 import { realDisk, type Disk } from '../../src/runtime/disk.js';
 import { STORE_FORMAT } from '../../src/runtime/cache-key.js';
-import { checkEntry, cleanTmp, MANIFEST, publish, PublishError, readManifest, storeSynced, syncEntries } from '../../src/runtime/store.js';
+import { checkEntry, cleanTmp, linkResult, MANIFEST, publish, PublishError, readManifest, storeSynced, syncEntries } from '../../src/runtime/store.js';
 import { tempProject } from './helpers.js';
 
 let proj: { dir: string; cleanup: () => void };
@@ -238,5 +238,40 @@ describe('store', () => {
     mkdirSync(join(tmpDir, `${KEY}.${hostname()}.${process.pid}.1`), { recursive: true });
     expect(cleanTmp(tmpDir)).toBe(1);
     expect(readdirSync(tmpDir)).toEqual([`${KEY}.${hostname()}.${process.pid}.1`]);
+  });
+});
+
+describe('results/ links', () => {
+  it('are made, re-pointed and kept through what a run can find at their place', () => {
+    const results = join(proj.dir, 'results');
+    const store = join(proj.dir, '.smke/store');
+    const [e1, e2, e3] = ['1', '2', '3'].map((c) => join(store, c.repeat(64)));
+    // No results/ yet: made with the first link.
+    linkResult(results, 'a', undefined, e1!);
+    expect(readlinkSync(join(results, 'a'))).toBe(`../.smke/store/${'1'.repeat(64)}`);
+    // A leftover temporary link of a killed run that had our pid: replaced.
+    symlinkSync('stale', join(results, `b.${process.pid}.tmp`));
+    linkResult(results, 'b', undefined, e2!);
+    expect(readlinkSync(join(results, 'b'))).toBe(`../.smke/store/${'2'.repeat(64)}`);
+    expect(existsSync(join(results, `b.${process.pid}.tmp`))).toBe(false);
+    // Re-pointed at a new entry; the same entry again changes nothing.
+    linkResult(results, 'a', undefined, e3!);
+    expect(readlinkSync(join(results, 'a'))).toBe(`../.smke/store/${'3'.repeat(64)}`);
+    const before = lstatSync(join(results, 'a')).ino;
+    linkResult(results, 'a', undefined, e3!);
+    expect(lstatSync(join(results, 'a')).ino).toBe(before);
+    // A stage that was a matrix and became plain: its directory of cell links gives way.
+    mkdirSync(join(results, 'c'));
+    symlinkSync(e1!, join(results, 'c/x'));
+    linkResult(results, 'c', undefined, e2!);
+    expect(lstatSync(join(results, 'c')).isSymbolicLink()).toBe(true);
+    // A plain stage that became a matrix: its old link gives way to a directory of cells.
+    linkResult(results, 'a', 'x', e1!);
+    expect(lstatSync(join(results, 'a')).isDirectory()).toBe(true);
+    expect(readlinkSync(join(results, 'a/x'))).toBe(`../../.smke/store/${'1'.repeat(64)}`);
+    // The user's own file is never replaced.
+    writeFileSync(join(results, 'mine'), 'notes');
+    expect(() => linkResult(results, 'mine', undefined, e1!)).toThrow(/is not a link smke made/);
+    expect(readFileSync(join(results, 'mine'), 'utf8')).toBe('notes');
   });
 });

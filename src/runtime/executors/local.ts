@@ -76,8 +76,9 @@ export class LocalExecutor implements Executor {
   private readonly workers = new Set<PoolWorker>();
 
   async submit(job: JobRequest, onEvent: (e: WorkerEvent) => void): Promise<JobHandle> {
-    mkdirSync(dirname(job.logPath), { recursive: true });
+    // A pooled worker makes the log's directory itself, when it finds it missing (one system call per job, not three).
     if (job.pooled) return this.submitPooled(job, onEvent);
+    mkdirSync(dirname(job.logPath), { recursive: true });
     const log = openSync(job.logPath, 'a', 0o600);
     let proc: ChildProcess;
     try {
@@ -147,6 +148,7 @@ export class LocalExecutor implements Executor {
 
   private startWorker(job: Pick<JobRequest, 'cwd' | 'env'>, key: string, workerLog: string): PoolWorker {
     // The worker's own stdout/stderr (each job's output goes to its log through the job).
+    mkdirSync(dirname(workerLog), { recursive: true });
     const log = openSync(workerLog, 'a', 0o600);
     let proc: ChildProcess;
     try {
