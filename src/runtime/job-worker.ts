@@ -40,7 +40,11 @@ export const WORKER_EXIT = { ok: 0, failed: 1, lostLock: 75, cancelled: 130 } as
 class EventSink {
   private stream: Socket | undefined;
   private broken = false;
-  constructor(private readonly file: string) {
+  /** `pooled`: a 'done' follows each job's final event, and leaves with it (see emit). */
+  constructor(
+    private readonly file: string,
+    private readonly pooled = false,
+  ) {
     const fd = Number(process.env.SMKE_EVENTS_FD);
     if (Number.isInteger(fd) && fd > 2) {
       // The events pipe as a stream socket: a write goes straight to the pipe when it has room.
@@ -56,7 +60,12 @@ class EventSink {
   emit(e: WorkerEvent | { type: 'done'; code: number; last: boolean }): void {
     const line = `${JSON.stringify(e)}\n`;
     if (this.stream) {
-      if (!this.broken) this.stream.write(line);
+      if (this.broken) return;
+      // A pooled job's final event waits for the 'done' written a moment later, and both leave in one
+      // write: one wake-up of the orchestrator per job, not two.
+      if (this.pooled && e.type === 'final') this.stream.cork();
+      this.stream.write(line);
+      if (e.type === 'done') this.stream.uncork();
     } else appendFileSync(this.file, line);
   }
   async close(): Promise<void> {
@@ -94,7 +103,7 @@ const POOL_MAX_GROWTH = 256 << 20;
  * executor kills a cancelled worker's whole process group anyway).
  */
 export async function serveWorker(): Promise<number> {
-  const sink = new EventSink('');
+  const sink = new EventSink('', true);
   let current: AbortController | undefined;
   let retire = false;
   const onSignal = (): void => {
