@@ -305,22 +305,51 @@ export function classify(
 /** Records a success's entry and calls `closeRow`, in one state transaction (see `record`). */
 export type RecordSuccess = (files: EntryFile[], closeRow: () => void) => void;
 
+type RowDetail = Parameters<StateDb['finishAttempt']>[2];
+
+/**
+ * An attempt's row in the state database, written as deferred writes (AttemptScope.defer): the insert
+ * when the attempt starts, the close when it ends, in that order, neither on the path from one stage
+ * to the next.
+ */
+class AttemptRow {
+  private id: number | undefined;
+
+  constructor(
+    private readonly state: StateDb,
+    defer: (write: () => void) => void,
+    a: Parameters<StateDb['startAttempt']>[0],
+  ) {
+    // The start time now, not when the deferred insert runs.
+    const row = { ...a, startedMs: Date.now() };
+    defer(() => {
+      this.id = state.startAttempt(row);
+    });
+  }
+
+  /** Close the row; call from a deferred write (which runs after the insert). */
+  close(status: string, detail: RowDetail): void {
+    if (this.id === undefined) throw new Error('its attempt row was never written');
+    this.state.finishAttempt(this.id, status, detail);
+  }
+}
+
 /** What the attempt came to, for the scheduler (through ./orchestrate.ts) and the lost-lock retry. */
 export type AttemptOutcome = { status: 'succeeded' } | { status: 'cancelled' } | { status: 'failed'; failure: AttemptFailure } | { status: 'lost-lock' };
 
 /**
  * Close the attempt's row and say what happened. A success is handed to
  * `recordSuccess` with the closing of its row: the caller records the entry
- * the run now uses and closes the row in one transaction (now, or once the
- * stages the success unblocked have started), so the database never has one
- * without the other.
+ * the run now uses and closes the row in one transaction (once the stages
+ * the success unblocked have started), so the database never has one without
+ * the other. Other ends close the row as a deferred write.
  */
 export function record(
   c: Classified | { status: 'not-started'; message: string },
   o: {
-    state: StateDb;
     bus: EventBus;
-    attemptId: number;
+    row: AttemptRow;
+    defer: (write: () => void) => void;
     instance: string;
     key: CacheKey;
     exit?: JobExit;
@@ -328,18 +357,19 @@ export function record(
     recordSuccess: RecordSuccess;
   },
 ): AttemptOutcome {
-  const { state, bus, attemptId } = o;
+  const { bus, row } = o;
   const exit = { exitCode: o.exit?.exitCode, signal: o.exit?.signal };
+  const close = (status: string, detail: RowDetail): void => o.defer(() => row.close(status, detail));
   switch (c.status) {
     case 'succeeded':
-      o.recordSuccess(c.files, () => state.finishAttempt(attemptId, 'succeeded', exit));
+      o.recordSuccess(c.files, () => row.close('succeeded', exit));
       bus.emit({ type: 'succeeded', instance: o.instance, key: o.key, seconds: o.seconds });
       return { status: 'succeeded' };
     case 'lost-lock':
-      state.finishAttempt(attemptId, 'cancelled', { failure: { kind: 'lost-lock' } });
+      close('cancelled', { failure: { kind: 'lost-lock' } });
       return { status: 'lost-lock' };
     case 'cancelled':
-      state.finishAttempt(attemptId, 'cancelled', exit);
+      close('cancelled', exit);
       bus.emit({ type: 'cancelled', instance: o.instance });
       return { status: 'cancelled' };
     case 'not-started':
@@ -348,7 +378,7 @@ export function record(
       return fail(c.failure, exit);
   }
   function fail(failure: AttemptFailure, detail: { exitCode?: number | null; signal?: string | null }): AttemptOutcome {
-    state.finishAttempt(attemptId, 'failed', { failure, ...detail });
+    close('failed', { failure, ...detail });
     return { status: 'failed', failure };
   }
 }
@@ -372,6 +402,12 @@ export interface AttemptScope {
   checkEntry(key: CacheKey, known?: EntryFile[]): EntryCheck;
   /** The attempt's log, for the `failed` event the scheduler asks for later. */
   started(instance: string, logPath: string, attempt: number): void;
+  /**
+   * A write to the state database (or to results/), run on the event loop's next turn in one
+   * transaction with the others due then, in the order they were deferred; one that fails fails
+   * `instance` (./orchestrate.ts, Later).
+   */
+  defer(instance: string, write: () => void): void;
 }
 
 /**
@@ -400,7 +436,8 @@ export async function runAttempt(
     backend: s.backend,
   });
   const { logPath } = prepared.job;
-  const attemptId = s.state.startAttempt({
+  const defer = (write: () => void): void => s.defer(inst.id, write);
+  const row = new AttemptRow(s.state, defer, {
     runId: s.runId,
     instance: inst.id,
     stage: inst.stage,
@@ -424,7 +461,7 @@ export async function runAttempt(
     graceMs: s.cancelGraceMs,
     clock: s.clock,
   });
-  const recordTo = { state: s.state, bus: s.bus, attemptId, instance: inst.id, key: fp.key, recordSuccess: at.recordSuccess };
+  const recordTo = { bus: s.bus, row, defer, instance: inst.id, key: fp.key, recordSuccess: at.recordSuccess };
   if (!ended.started) {
     cleanUpJob(prepared);
     return record({ status: 'not-started', message: ended.message }, { ...recordTo, seconds: 0 });

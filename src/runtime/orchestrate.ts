@@ -161,7 +161,7 @@ async function analyseAndRun(
 
   const counts = { ran: 0, cached: cachedItems.length, failed: 0, skipped: 0, cancelled: 0 };
   const executors = await chooseExecutors(opts, toRun, r.local);
-  const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun, later: new Later() });
+  const final = await schedule(opts, { lay, state, runId, digester, analysis, used, counts, executors, toRun, later: new Later(state) });
   const synced = await syncRecordedEntries(lay, state);
 
   const exitCode = finish(state, runId, counts, final, opts.signal?.aborted === true);
@@ -396,6 +396,8 @@ class Later {
   /** Instances whose deferred work failed, with the error. */
   readonly failed = new Map<string, string>();
 
+  constructor(private readonly state: StateDb) {}
+
   add(instance: string, fn: () => void): void {
     this.queue.push({ instance, fn });
     if (this.scheduled) return;
@@ -403,15 +405,29 @@ class Later {
     setImmediate(() => this.drain());
   }
 
-  /** Run what is left now. */
+  /**
+   * Run what is left now, in order: one transaction for all (one commit, where each write of its own
+   * took SQLite's locks and a WAL commit), each in a savepoint of its own, so that one that fails
+   * leaves none of its writes and the others are kept.
+   */
   drain(): void {
     this.scheduled = false;
-    for (const { instance, fn } of this.queue.splice(0)) {
-      try {
-        fn();
-      } catch (e) {
-        this.failed.set(instance, e instanceof Error ? e.message : String(e));
-      }
+    const batch = this.queue.splice(0);
+    if (batch.length === 0) return;
+    const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+    try {
+      this.state.transaction(() => {
+        for (const { instance, fn } of batch) {
+          try {
+            this.state.transaction(fn);
+          } catch (e) {
+            this.failed.set(instance, why(e));
+          }
+        }
+      });
+    } catch (e) {
+      // The commit itself failed: none of them was written.
+      for (const { instance } of batch) if (!this.failed.has(instance)) this.failed.set(instance, why(e));
     }
   }
 }
@@ -461,8 +477,10 @@ async function schedule(opts: RunOptions, s: ScheduleInput): Promise<Map<string,
     .then((final) => {
       // A success whose records could not be written (the database failed): its entry is in the store
       // and the next run finds it, but this run did not record it (nor, perhaps, link it in results/).
+      // (An instance that failed anyway keeps its own failure.)
       s.later.drain();
       for (const [id, error] of s.later.failed) {
+        if (final.get(id) !== 'succeeded') continue;
         final.set(id, 'failed');
         s.counts.ran--;
         emitFailed(id, `recording its result failed: ${error}`);
@@ -527,6 +545,7 @@ class InstanceRuns {
         ),
       checkEntry: (key, known) => checkEntry(join(lay.storeDir, key), key, digester, known),
       started: (instance, logPath, attempt) => this.lastLog.set(instance, { logPath, attempt }),
+      defer: (instance, write) => s.later.add(instance, write),
     };
   }
 
@@ -606,13 +625,12 @@ class InstanceRuns {
           this.s.used.files.set(fp.key, files);
           this.s.counts.ran++;
           this.ranNow.add(inst.id);
-          // ...the records and the results link once they have started: in a chain, off the path from one stage to the next.
-          this.s.later.add(inst.id, () =>
-            this.s.state.transaction(() => {
-              this.s.used.record(a, files, true, true);
-              closeRow();
-            }),
-          );
+          // ...the records and the results link once they have started: in a chain, off the path from
+          // one stage to the next (a deferred write: one savepoint, so never one without the other).
+          this.s.later.add(inst.id, () => {
+            this.s.used.record(a, files, true, true);
+            closeRow();
+          });
         },
       });
       // Another run took the instance over (our lock looked stale to it): wait for it and reuse its result.

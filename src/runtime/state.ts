@@ -371,11 +371,21 @@ export class StateDb implements StatCache {
     );
   }
 
-  startAttempt(a: { runId: number; instance: string; stage: string; key: CacheKey; attempt: number; reason: string; logPath: string }): number {
+  /** `startedMs`: when the attempt started, if not now (a deferred insert). */
+  startAttempt(a: {
+    runId: number;
+    instance: string;
+    stage: string;
+    key: CacheKey;
+    attempt: number;
+    reason: string;
+    logPath: string;
+    startedMs?: number;
+  }): number {
     const r = this.stmt(
       `INSERT INTO attempts (run_id, instance, stage, key, attempt, status, reason, started_ms, log_path)
                 VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
-    ).run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, Date.now(), a.logPath);
+    ).run(a.runId, a.instance, a.stage, a.key, a.attempt, a.reason, a.startedMs ?? Date.now(), a.logPath);
     return Number(r.lastInsertRowid);
   }
 

@@ -2,7 +2,7 @@
 // each outcome, lock races, the lost-lock retry, cancellation, skips, -k and
 // the concurrency limit. No worker process, no sleeps, no wall-clock bounds:
 // the test decides when each job starts, ends and how.
-import { rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Value } from '../../src/compiler/plan.js';
@@ -84,6 +84,38 @@ describe('each way an attempt ends', () => {
     expect(c.of('succeeded').map((e) => e.instance)).toEqual(['a']);
     expect(attempts()).toEqual([{ instance: 'a', status: 'succeeded', failure: undefined }]);
     expect(fake.closed).toBe(true);
+  });
+
+  it('successes that end together have their records written together; one that cannot be written fails alone, leaving none of its records', async () => {
+    const { fake, c, run } = start([stage('a'), stage('b'), stage('c')]);
+    const jobs = [await fake.job('a'), await fake.job('b'), await fake.job('c')];
+    // The user's file lands where b's results/ link goes, after b's success and before its records.
+    c.bus.on((e) => {
+      if (e.type === 'succeeded' && e.instance === 'b') writeFileSync(join(proj.dir, 'results/b'), 'mine\n');
+    });
+    mkdirSync(join(proj.dir, 'results'), { recursive: true });
+    await Promise.all(jobs.map((j) => j.succeed({ 'out.txt': j.spec.instance })));
+    expect(await run).toMatchObject({ exitCode: 1, ran: 2, failed: 1 });
+    expect(c.of('failed').map((e) => [e.instance, e.error])).toEqual([
+      ['b', expect.stringMatching(/^recording its result failed: .*results\/b is not a link smke made/)],
+    ]);
+    expect(readFileSync(join(proj.dir, 'results/a/out.txt'), 'utf8')).toBe('a');
+    expect(readFileSync(join(proj.dir, 'results/c/out.txt'), 'utf8')).toBe('c');
+    expect(readFileSync(join(proj.dir, 'results/b'), 'utf8')).toBe('mine\n');
+    const rows = attempts();
+    expect(rows.filter((r) => r.instance !== 'b')).toEqual([
+      { instance: 'a', status: 'succeeded', failure: undefined },
+      { instance: 'c', status: 'succeeded', failure: undefined },
+    ]);
+    // b's entry record and the close of its row went back together; a's and c's stayed.
+    expect(rows.find((r) => r.instance === 'b')?.status).toBe('running');
+    const db = new StateDb(join(proj.dir, '.smke/state.db'));
+    try {
+      expect([...(db.runInstances(db.runs(1)[0]!.id)?.keys() ?? [])].sort()).toEqual(['a', 'c']);
+      expect([...db.entries().values()].map((e) => e.instance).sort()).toEqual(['a', 'c']);
+    } finally {
+      db.close();
+    }
   });
 
   it('an executor that cannot start the job: not-started, retried with its reason, then run', async () => {

@@ -20,8 +20,12 @@ describe('readProc', () => {
     const before = forks(true);
     for (let i = 0; i < 3; i++) expect(spawnSync('true').status).toBe(0);
     // The count the kernel produces now, not the text of the first read.
-    expect(forks(true)).toBeGreaterThanOrEqual(before + 3);
-    expect(forks(true)).toBe(forks(false));
+    const kept = forks(true);
+    expect(kept).toBeGreaterThanOrEqual(before + 3);
+    // A fresh open reads the same count, or a later one (the machine's other processes fork too).
+    const plain = forks(false);
+    expect(plain).toBeGreaterThanOrEqual(kept);
+    expect(plain - kept).toBeLessThan(1000);
     expect(openOn('/proc/stat')).toBe(1);
   });
 
