@@ -134,8 +134,12 @@ export class Digester {
   }
 
   /** Every file under `dir` (relative '/'-paths, sorted) with its digest, size, and the stat signature it was read at. */
-  tree(dir: string, skip?: (rel: string) => boolean): Map<string, TreeFile> {
-    const files: string[] = [];
+  /**
+   * `listed`: the path under `dir` of everything in it that is not a directory, from a walk the
+   * caller made already (publish's sealTree): the same files without a second walk.
+   */
+  tree(dir: string, skip?: (rel: string) => boolean, listed?: readonly string[]): Map<string, TreeFile> {
+    let files: string[] = [];
     const walk = (rel: string): void => {
       if (this.observing) this.observe(join(dir, rel), statSync(join(dir, rel), { bigint: true }));
       for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
@@ -145,7 +149,8 @@ export class Digester {
         else files.push(child);
       }
     };
-    walk('');
+    if (listed && !this.observing) files = listed.filter((rel) => !skip || !skippedPath(rel, skip));
+    else walk('');
     files.sort();
     const out = new Map<string, TreeFile>();
     const base = dir.endsWith('/') ? dir : `${dir}/`;
@@ -219,4 +224,10 @@ export class InputError extends Error {
     super(`input '${input}' ${problem}: create it or fix the stage's inputs`);
     this.name = 'InputError';
   }
+}
+
+/** Whether `rel` or a directory above it is one `skip` leaves out (as the walk would not have entered it). */
+function skippedPath(rel: string, skip: (rel: string) => boolean): boolean {
+  for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) if (skip(rel.slice(0, i))) return true;
+  return skip(rel);
 }

@@ -15,35 +15,47 @@ export interface SeenDir {
   mode: number;
 }
 
+/** What a sealTree walked, for those who would walk the same tree next (publish: sealDirs, the digests). */
+export interface TreeWalk {
+  /** Every directory, children before parents. */
+  dirs: SeenDir[];
+  /** The path under the root of everything else: files, symbolic links, other nodes. */
+  others: string[];
+}
+
 /**
  * Remove every write bit under `dir` (children before the directory itself),
  * of its files, its directories, or both (`which`). Links are never followed
  * (chmod would change their target, wherever it is), and a file with other
  * hard links is left alone: it may be a project file a stage linked into its
- * output, which is not ours to lock. `seen` collects the directories walked,
- * children before parents, for sealDirs after the tree has been moved.
+ * output, which is not ours to lock. `walk` collects what was walked (for
+ * sealDirs after the tree has been moved, and the digests of its files).
  */
-export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all', seen?: SeenDir[]): void {
-  seal(dir, '', which, seen);
+export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all', walk?: TreeWalk): void {
+  seal(dir, '', which, walk);
 }
 
-function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', seen: SeenDir[] | undefined): void {
+function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', seen: TreeWalk | undefined): void {
   let st;
   try {
     st = lstatSync(path);
-  } catch {
+  } catch (e) {
+    // A walk someone will rely on must be whole: what vanished or cannot be read fails it.
+    if (seen) throw e;
     return;
   }
+  if (!st.isDirectory()) seen?.others.push(rel);
   if (st.isSymbolicLink()) return;
   if (st.isDirectory()) {
     let names: string[] = [];
     try {
       names = readdirSync(path);
-    } catch {
+    } catch (e) {
+      if (seen) throw e;
       /* unreadable: leave it */
     }
     for (const n of names) seal(join(path, n), rel ? `${rel}/${n}` : n, which, seen);
-    seen?.push({ rel, mode: st.mode });
+    seen?.dirs.push({ rel, mode: st.mode });
     if (which === 'files') return;
   } else if (!st.isFile() || st.nlink > 1 || which === 'dirs') return;
   try {
@@ -57,8 +69,8 @@ function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', seen: 
  * Remove the write bits of the directories a `sealTree(…, 'files', seen)` walked, now under `root` (the
  * tree was renamed meanwhile): the same as sealTree(root, 'dirs') without walking the tree again.
  */
-export function sealDirs(root: string, seen: SeenDir[]): void {
-  for (const d of seen) {
+export function sealDirs(root: string, seen: TreeWalk): void {
+  for (const d of seen.dirs) {
     try {
       chmodSync(d.rel ? join(root, d.rel) : root, d.mode & 0o7777 & ~WRITE);
     } catch {

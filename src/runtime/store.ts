@@ -30,7 +30,7 @@ import type { FingerprintParts } from './fingerprint.js';
 import type { EntryFile } from './state.js';
 import { isStale, pidAlive, readLock, thisHost } from './locks.js';
 import { SetupError } from './errors.js';
-import { removeTree, sealDirs, sealTree, unsealTree, type SeenDir } from './readonly.js';
+import { removeTree, sealDirs, sealTree, unsealTree, type TreeWalk } from './readonly.js';
 import { signatureParts, type SignatureParts } from './signature.js';
 
 /** Inside each entry: smke's own files, never outputs. */
@@ -160,16 +160,17 @@ export async function publish(opts: {
 }): Promise<Published> {
   const disk = opts.disk ?? realDisk;
   const files: EntryFile[] = [];
-  // The directories, sealed after the rename (a directory moved to a new parent must be writable).
-  const dirs: SeenDir[] = [];
+  // What the files pass finds: the files to digest, and the directories, sealed after the rename (a
+  // directory moved to a new parent must be writable).
+  const walked: TreeWalk = { dirs: [], others: [] };
   try {
     mkdirSync(join(opts.tmpDir, META_DIR), { recursive: true });
     if (opts.logPath) linkLog(disk, opts.logPath, join(opts.tmpDir, META_DIR, 'log'));
     // The files are made read-only before they are digested: any write after that changes their
     // ctime, so the stat signatures taken with the digests vouch for the content they describe.
-    sealTree(opts.tmpDir, 'files', dirs);
+    sealTree(opts.tmpDir, 'files', walked);
     const outputs: Manifest['outputs'] = {};
-    for (const [rel, f] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR)) {
+    for (const [rel, f] of opts.digester.tree(opts.tmpDir, (r) => r === META_DIR, walked.others)) {
       outputs[rel] = { size: f.size, digest: f.digest };
       files.push({ path: rel, ...f });
     }
@@ -197,7 +198,7 @@ export async function publish(opts: {
   }
   // Read-only once published: a stage writing into another entry fails
   // instead of changing a result its consumers were keyed on (./readonly.ts).
-  sealDirs(opts.entryDir, dirs);
+  sealDirs(opts.entryDir, walked);
   if (!opts.deferSync) syncDirSoon(disk, dirname(opts.entryDir));
   return { how: 'published', files };
 }

@@ -54,6 +54,21 @@ describe('store', () => {
     expect(checkEntry(entry, KEY, d)).toMatchObject({ state: 'ok', verified: true });
   });
 
+  it('digests what a walk of the output finds, from the walk that seals it: links to files, deep files, and nothing of _smke/', async () => {
+    const { tmp, entry } = staged();
+    mkdirSync(join(tmp, 'sub/deeper/deepest'), { recursive: true });
+    writeFileSync(join(tmp, 'sub/deeper/deepest/z.txt'), 'z');
+    symlinkSync('model.bin', join(tmp, 'alias.bin'));
+    symlinkSync('sub', join(tmp, 'alias-dir'));
+    mkdirSync(join(tmp, '_smke'));
+    writeFileSync(join(tmp, '_smke/metrics.jsonl'), '{}\n');
+    const { files } = await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
+    expect(Object.keys(readManifest(entry)!.outputs)).toEqual(['alias.bin', 'model.bin', 'sub/deeper/deepest/z.txt', 'sub/m.json']);
+    // The same files, digests and signatures as a walk of the published entry finds.
+    expect(files).toEqual((checkEntry(entry, KEY, d) as { files: unknown }).files);
+    expect(statSync(join(entry, 'sub/deeper/deepest')).mode & 0o222).toBe(0);
+  });
+
   it('reports the files as digested, read-only since before the digest: a check by one stat each, which a later write fails', async () => {
     const { tmp, entry } = staged();
     const { files } = await publish({ tmpDir: tmp, entryDir: entry, manifest, digester: d });
