@@ -421,7 +421,8 @@ class Later {
           try {
             this.state.transaction(fn);
           } catch (e) {
-            this.failed.set(instance, why(e));
+            // The first failure of an instance says why (a failed insert of its row fails its close too).
+            if (!this.failed.has(instance)) this.failed.set(instance, why(e));
           }
         }
       });
