@@ -1,8 +1,26 @@
 // The few file-system operations publishing needs, behind an interface (the
 // idea of Ninja's DiskInterface) so tests can make a write fail with ENOSPC
-// at any step. Everything else uses node:fs directly.
+// at any step. Everything else uses node:fs directly, and `inParentDir` for
+// names made in a directory that may not exist yet.
 
 import * as fs from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * Run `create`, which makes `path`; if that fails because the directory `path` goes in is missing,
+ * make the directory and run it again. For names made often in a directory missing only the first
+ * time (a run's logs, the store, results/): one system call where making the directory first took
+ * three.
+ */
+export function inParentDir<T>(path: string, create: () => T): T {
+  try {
+    return create();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || fs.existsSync(dirname(path))) throw e;
+    fs.mkdirSync(dirname(path), { recursive: true });
+    return create();
+  }
+}
 
 export interface Disk {
   writeFile(path: string, data: string | Uint8Array): void;

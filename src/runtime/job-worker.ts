@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline';
 import type { StageContext } from '../stages/stage-kind.js';
 import { loadKind } from '../stages/kind-loader.js';
 import { Digester } from './digest.js';
+import { inParentDir } from './disk.js';
 import type { WorkerEvent } from './events.js';
 import { mapParams } from './fingerprint.js';
 import { readJob, refKey, type JobSpec } from './job.js';
@@ -124,7 +125,8 @@ export async function serveWorker(): Promise<number> {
     const job = JSON.parse(line) as JobSpec;
     current = new AbortController();
     if (retire) current.abort(new Error('cancelled'));
-    const fd = openLog(job.logPath);
+    // The run's log directory is made by the first job of the run that finds it missing.
+    const fd = inParentDir(job.logPath, () => openSync(job.logPath, 'a', 0o600));
     const starter = await starting;
     let code: number;
     try {
@@ -152,17 +154,6 @@ export async function serveWorker(): Promise<number> {
   await storeSynced();
   await sink.close();
   return 0;
-}
-
-/** The job's log, opened to append; its run's directory is made by the first job of the run that finds it missing. */
-function openLog(path: string): number {
-  try {
-    return openSync(path, 'a', 0o600);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(dirname(path), { recursive: true });
-    return openSync(path, 'a', 0o600);
-  }
 }
 
 // One hasher per process: a pooled worker publishes many jobs. No stat cache:

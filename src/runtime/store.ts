@@ -25,7 +25,7 @@ import { dirname, join, relative } from 'node:path';
 import type { Value } from '../compiler/plan.js';
 import { isCacheKey, type CacheKey } from './cache-key.js';
 import type { Digester } from './digest.js';
-import { realDisk, type Disk } from './disk.js';
+import { inParentDir, realDisk, type Disk } from './disk.js';
 import type { FingerprintParts } from './fingerprint.js';
 import type { EntryFile } from './state.js';
 import { isStale, pidAlive, readLock, thisHost } from './locks.js';
@@ -189,7 +189,7 @@ export async function publish(opts: {
     throw new PublishError(`publishing the outputs failed (${err.code ?? err.message})${hint}; nothing was stored`);
   }
   try {
-    renameInto(disk, opts.tmpDir, opts.entryDir);
+    inParentDir(opts.entryDir, () => disk.rename(opts.tmpDir, opts.entryDir));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     removeTree(opts.tmpDir);
@@ -220,20 +220,6 @@ function linkLog(disk: Disk, logPath: string, to: string): void {
 }
 
 /**
- * rename(2) into a store directory, made only when it is missing: it exists for all but the first
- * entry, so this is one system call where making it first each time took three.
- */
-function renameInto(disk: Disk, from: string, to: string): void {
-  try {
-    disk.rename(from, to);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || existsSync(dirname(to))) throw e;
-    mkdirSync(dirname(to), { recursive: true });
-    disk.rename(from, to);
-  }
-}
-
-/**
  * Publish a complete entry that was made elsewhere (pulled from the remote
  * cache and already checked against its manifest): made durable, then
  * renamed into place in one step, like `publish`. If the key was published
@@ -242,7 +228,7 @@ function renameInto(disk: Disk, from: string, to: string): void {
 export async function adoptEntry(tmpDir: string, entryDir: string, disk: Disk = realDisk): Promise<PublishResult> {
   try {
     await fsyncTree(disk, tmpDir);
-    renameInto(disk, tmpDir, entryDir);
+    inParentDir(entryDir, () => disk.rename(tmpDir, entryDir));
   } catch (e) {
     removeTree(tmpDir);
     const code = (e as NodeJS.ErrnoException).code;
@@ -433,15 +419,15 @@ export function linkResult(resultsDir: string, stage: string, cell: string | und
     }
   }
   const tmp = `${linkPath}.${process.pid}.tmp`;
-  // The parent directory, and a leftover of a killed run with our pid, are dealt with when the symlink says so.
-  try {
-    symlinkSync(target, tmp);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') mkdirSync(dirname(linkPath), { recursive: true });
-    else if (code === 'EEXIST') unlinkSync(tmp);
-    else throw e;
-    symlinkSync(target, tmp);
-  }
+  // The parent directory, and a leftover of a killed run that had our pid, are dealt with when the symlink says so.
+  inParentDir(tmp, () => {
+    try {
+      symlinkSync(target, tmp);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      unlinkSync(tmp);
+      symlinkSync(target, tmp);
+    }
+  });
   renameSync(tmp, linkPath);
 }
