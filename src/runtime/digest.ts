@@ -133,10 +133,10 @@ export class Digester {
     }
   }
 
-  /** Every file under `dir` (relative '/'-paths, sorted) with its digest, size, and the stat signature it was read at. */
   /**
-   * `listed`: the path under `dir` of everything in it that is not a directory, from a walk the
-   * caller made already (publish's sealTree): the same files without a second walk.
+   * Every file under `dir` (relative '/'-paths, sorted) with its digest, size, and the stat signature
+   * it was read at. `listed`: the path under `dir` of everything in it that is not a directory, from a
+   * walk the caller made already (publish's sealTree): the same files without a second walk.
    */
   tree(dir: string, skip?: (rel: string) => boolean, listed?: readonly string[]): Map<string, TreeFile> {
     let files: string[] = [];

@@ -46,11 +46,16 @@ export interface ProcMark {
   tasks?: number;
 }
 
+/** The last pid the kernel gave out (NaN if unreadable). */
+const lastPidNow = (): number => Number(readProc('/proc/sys/kernel/ns_last_pid', true));
+/** Processes and threads created since boot (NaN if unreadable). */
+const forksSinceBoot = (): number => Number(/^processes (\d+)$/m.exec(readProc('/proc/stat', true) ?? '')?.[1]);
+
 /** Now, as a ProcMark (fields that cannot be read are left out). */
 export function procMark(): ProcMark {
   const uptime = Number(readProc('/proc/uptime', true)?.split(' ')[0]);
-  const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid', true));
-  const forks = Number(/^processes (\d+)$/m.exec(readProc('/proc/stat', true) ?? '')?.[1]);
+  const lastPid = lastPidNow();
+  const forks = forksSinceBoot();
   const tasks = Number(readProc('/proc/loadavg', true)?.split(' ')[3]?.split('/')[1]);
   return {
     ticks: Number.isFinite(uptime) ? Math.floor(uptime * 100) : 0,
@@ -79,7 +84,7 @@ export function createdSince(from: ProcMark | undefined, nowLastPid: number | un
   if (!from?.lastPid || from.forks === undefined || from.tasks === undefined || nowLastPid === undefined) return undefined;
   pidMax ??= Number(readProc('/proc/sys/kernel/pid_max')) || 0;
   sameNamespace ??= readProc('/proc/self/stat')?.split(' ')[0] === String(process.pid);
-  const forks = Number(/^processes (\d+)$/m.exec(readProc('/proc/stat', true) ?? '')?.[1]) - from.forks;
+  const forks = forksSinceBoot() - from.forks;
   if (!sameNamespace || !(forks >= 0) || 2 * forks + from.tasks + 300 >= pidMax) return undefined;
   return new PidRange(from.lastPid, nowLastPid, pidMax);
 }
@@ -159,7 +164,7 @@ function belongs(pid: number, group: number | undefined, since: number, marker: 
 }
 
 function scan(marker: string, dirs: string[], from: ProcMark | undefined, spare: number | undefined): Stray[] {
-  const lastPid = Number(readProc('/proc/sys/kernel/ns_last_pid', true));
+  const lastPid = lastPidNow();
   const range = createdSince(from, lastPid > 0 ? lastPid : undefined);
   let pids: Iterable<number>;
   // Probing /proc/<n> directly also finds threads (listing /proc shows only
