@@ -5,9 +5,11 @@
 // (a Stats object, Dates) where stat(2) here costs 3, and runs on two cores.
 // Without this binary smke does the same check in Node.
 //
-// Usage: stat-check LIST STORE_DIR
-//   LIST       the stat list (format below, written by src/runtime/stat-list.ts)
-//   STORE_DIR  the directory relative paths are resolved in
+// Usage: stat-check LIST STORE_DIR [--spare-core]
+//   LIST          the stat list (format below, written by src/runtime/stat-list.ts)
+//   STORE_DIR     the directory relative paths are resolved in
+//   --spare-core  one thread fewer than the cores: the caller started this
+//                 check early and is still busy loading (src/runtime/early-check.ts)
 // Prints the list's id (16 hex digits and a newline) once the list is read
 // and valid: the caller compares it with the id its snapshot names, so that a
 // list replaced since is not taken for the snapshot's (it starts this program
@@ -69,7 +71,8 @@ static void *check(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) return 2;
+  int spare = argc == 4 && strcmp(argv[3], "--spare-core") == 0;
+  if (argc != 3 && !spare) return 2;
   int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 2;
   struct stat st;
@@ -99,6 +102,7 @@ int main(int argc, char **argv) {
 
   store_fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (spare) cpus--;
   threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
   if (count < 2000) threads = 1; // a thread costs more than a few hundred stats
   pthread_t t[4];

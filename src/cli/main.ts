@@ -92,6 +92,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`smke: unknown command '${name}'.${hint} Run 'smke --help' for the list.\n`);
     return 2;
   }
+  // A no-op run's stat check, begun before the command's modules load (src/runtime/early-check.ts).
+  if (name === 'run') (await import('../runtime/early-check.js')).startRunEarlyCheck(process.cwd(), rest);
   const mod = await entry.load();
   try {
     return await mod.default(rest);

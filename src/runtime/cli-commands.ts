@@ -9,7 +9,8 @@ import { EXIT, UsageError } from './errors.js';
 import { EventBus } from './events.js';
 import { layout, type Layout } from './layout.js';
 import { loadPlan, validPlanDigest } from './load-plan.js';
-import { answerNoop, checkSnapshot, dropStaleSnapshots } from './noop-snapshot.js';
+import { answerNoop, checkSnapshot, dropStaleSnapshots, writeEarlyCheckHint } from './noop-snapshot.js';
+import { earlyCheckTaken } from './stat-list.js';
 import { chooseRenderer } from './renderers/index.js';
 import { colours, seconds, shown } from './renderers/display-text.js';
 import type { StateDb } from './state.js';
@@ -95,6 +96,14 @@ export function runCli(a: RunCliArgs): Promise<number> {
       const snap = digest && existsSync(lay.dbPath) ? await checkSnapshot(lay, digest, process.env, { instances: a.json === true }) : undefined;
       if (snap) {
         answerNoop(snap, lay, bus, resolve(a.file), a.profile, a.argv, t0);
+        // Answered without the early check (another run's arguments were the hint): these are now.
+        if (!earlyCheckTaken()) {
+          try {
+            writeEarlyCheckHint(lay, snap.snapshot.plan, a.argv);
+          } catch {
+            /* a read-only project: no early check */
+          }
+        }
         await renderer.close();
         return EXIT.ok;
       }

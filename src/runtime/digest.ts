@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { IHasher } from 'hash-wasm';
 import { expandGlob, isGlob } from './glob.js';
-import { signature, signatureParts, type SignatureParts } from './signature.js';
+import { RACY_WINDOW_NS, signature, signatureParts, type SignatureParts } from './signature.js';
 
 // Only xxh128's own bundle: hash-wasm's index (every algorithm, ~280 KB) took ~40 ms to load, in the
 // orchestrator and in every worker, before a single file was read.
@@ -49,14 +49,6 @@ export class MemoryStatCache implements StatCache {
     this.map.set(path, rec);
   }
 }
-
-/**
- * A file modified within this window of "now" is digested but not cached:
- * file systems with coarse timestamps could see a second write inside the same
- * mtime tick, and the cache would then vouch for the old content (git's
- * "racy clean" problem).
- */
-const RACY_WINDOW_NS = 2_000_000_000n;
 
 const CHUNK = 4 << 20;
 

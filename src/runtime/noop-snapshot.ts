@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { envValueDigest, writePrivateFile } from './secrets.js';
 import { statValues } from './signature.js';
 import { checkStatList, encodeStatList, type StatListEntry } from './stat-list.js';
+import { earlyCheckHint, earlyCheckHintPath } from './early-check.js';
 import { STORE_FORMAT } from './cache-key.js';
 import type { Layout } from './layout.js';
 import type { EventBus } from './events.js';
@@ -128,11 +129,21 @@ function instanceListPath(lay: Layout, planDigest: string): string {
   return join(lay.plansDir, `${planDigest}.noop.instances`);
 }
 
-/** The lists first: a snapshot is only ever read beside lists at least as new (and the id tells which). */
-export function writeSnapshot(lay: Layout, planDigest: string, made: MadeSnapshot): void {
+/**
+ * The lists first: a snapshot is only ever read beside lists at least as new (and the id tells which).
+ * Then, when the run's arguments are known, the hint that lets the next run with the same ones
+ * begin the stat check as it starts (./early-check.ts).
+ */
+export function writeSnapshot(lay: Layout, planDigest: string, made: MadeSnapshot, argv?: string[]): void {
   writePrivateFile(statListPath(lay, planDigest), made.statList);
   writePrivateFile(instanceListPath(lay, planDigest), made.instances);
   writePrivateFile(snapshotPath(lay, planDigest), JSON.stringify(made.snapshot));
+  if (argv) writeEarlyCheckHint(lay, planDigest, argv);
+}
+
+/** The hint that lets the next `smke run` with these arguments (after `run`) begin the stat check of this plan's snapshot as it starts. */
+export function writeEarlyCheckHint(lay: Layout, planDigest: string, argv: string[]): void {
+  writePrivateFile(earlyCheckHintPath(lay.plansDir), earlyCheckHint(argv, statListPath(lay, planDigest), lay.storeDir));
 }
 
 /** Remove snapshots of plans no plan-cache head refers to any more (gc). */

@@ -166,7 +166,7 @@ async function analyseAndRun(
 
   const exitCode = finish(state, runId, counts, final, opts.signal?.aborted === true);
   // The fast path trusts stats alone, so it may cover only entries known to be on disk.
-  if (exitCode === EXIT.ok && synced && digest && !only && !digester.racy) writeFastPathSnapshot(lay, plan, digest, digester, analysis, used, runId);
+  if (exitCode === EXIT.ok && synced && digest && !only && !digester.racy) writeFastPathSnapshot(lay, plan, digest, digester, analysis, used, runId, opts.argv);
   const summary = { exitCode, ...counts, seconds: seconds() };
   bus.emit({ type: 'summary', ...summary, dryRun: false });
   return summary;
@@ -727,7 +727,16 @@ class InstanceRuns {
 }
 
 /** Everything is cached now: remember what that depended on, for the next run's fast path (./noop-snapshot.ts). */
-function writeFastPathSnapshot(lay: Layout, plan: Plan, digest: string, digester: Digester, analysis: Analysis, used: UsedEntries, runId: number): void {
+function writeFastPathSnapshot(
+  lay: Layout,
+  plan: Plan,
+  digest: string,
+  digester: Digester,
+  analysis: Analysis,
+  used: UsedEntries,
+  runId: number,
+  argv: string[] | undefined,
+): void {
   const env: Record<string, string | null> = {};
   const entries: [string, { path: string; sig: string }[]][] = [];
   for (const a of analysis.items) {
@@ -746,5 +755,5 @@ function writeFastPathSnapshot(lay: Layout, plan: Plan, digest: string, digester
     links: [...used.links],
     runId,
   });
-  if (snap) writeSnapshot(lay, digest, snap);
+  if (snap) writeSnapshot(lay, digest, snap, argv);
 }

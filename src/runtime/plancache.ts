@@ -1,7 +1,8 @@
 // The compiled-plan cache. A no-op `smke run` of a 10,000-stage pipeline must
 // not pay for chevrotain and ajv: the Plan is stored under .smke/plans/, keyed
 // by the root file, profile and --set, and reused while every source file
-// read by the compiler has the same sha256, every kind has the same version,
+// read by the compiler has the same sha256 (or, past the racy window, the same
+// stat signature), every kind has the same version,
 // smke has the same version, and every environment variable the sources
 // mention in `env("NAME")` has the same value. Those values are kept as HMACs
 // under the project key, never in clear (./secrets.ts): a comment that names
@@ -9,16 +10,22 @@
 // 0700 directory: the plan itself holds resolved parameters.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Plan } from '../compiler/plan.js';
 import { canonicalJson } from './canonical.js';
+import { isRacy, signature } from './signature.js';
 import { keyedEnvDigest, privateDir, projectKeyFor, writePrivateFile } from './secrets.js';
 
 interface CacheFile {
   smke: string;
   kinds: Record<string, number>;
-  sources: { path: string; sha256: string }[];
+  /**
+   * Every file the compiler read. `sig`, its stat signature when the cache was written, lets a
+   * later check trust an unchanged file without reading it (as the no-op's stat list does); it is
+   * left out when the file was modified within the racy window, and then the file is hashed.
+   */
+  sources: { path: string; sha256: string; sig?: string }[];
   /** Name -> keyedEnvDigest of its value (null when unset). */
   env: Record<string, string | null>;
   plan: Plan;
@@ -111,6 +118,7 @@ function valid(plansDir: string, c: Omit<CacheFile, 'plan'>, kinds: Record<strin
   if (c.smke !== smke || canonicalJson(c.kinds) !== canonicalJson(kinds)) return false;
   for (const s of c.sources) {
     try {
+      if (s.sig !== undefined && signature(statSync(s.path, { bigint: true })) === s.sig) continue;
       if (sha256(readFileSync(s.path)) !== s.sha256) return false;
     } catch {
       return false;
@@ -135,9 +143,11 @@ export function storeCachedPlan(
   if (plan.sources.length === 0) return;
   const texts: string[] = [];
   const sources = plan.sources.map((s) => {
+    // Stat first: a write after it changes what a later check sees, never what this one vouches for.
+    const st = statSync(s.path, { bigint: true });
     const buf = readFileSync(s.path);
     texts.push(buf.toString('utf8'));
-    return { path: resolve(s.path), sha256: sha256(buf) };
+    return { path: resolve(s.path), sha256: sha256(buf), ...(!isRacy(st) && { sig: signature(st) }) };
   });
   const envValues: Record<string, string | null> = {};
   const names = envNames(texts);

@@ -5,6 +5,19 @@
 // it to now. Inode catches a file replaced by another (rename over it).
 import type { BigIntStats } from 'node:fs';
 
+/**
+ * A file modified within this window of "now" has a signature that cannot vouch
+ * for its content: file systems with coarse timestamps could see a second write
+ * inside the same mtime tick (git's "racy clean" problem). Such a file is read,
+ * not trusted by its signature, until the window has passed.
+ */
+export const RACY_WINDOW_NS = 2_000_000_000n;
+
+/** Whether `st` was modified within the racy window before `nowMs`. */
+export function isRacy(st: BigIntStats, nowMs: number = Date.now()): boolean {
+  return st.mtimeNs > BigInt(Math.floor(nowMs)) * 1_000_000n - RACY_WINDOW_NS;
+}
+
 /** A file's signature from its recorded parts (the state DB keeps them as columns). */
 export function fileSignature(size: number | bigint, mtimeNs: string | bigint, ino: string | bigint, ctimeNs: string | bigint | undefined): string {
   return `f:${size}:${mtimeNs}:${ino}:${ctimeNs ?? ''}`;

@@ -8,8 +8,9 @@
 // and name the id the list carries; the format is documented once, in
 // native/stat-check.c.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { StatValues } from './signature.js';
 
@@ -70,11 +71,53 @@ export interface StatListVerdict {
  * stats run in another process (on other cores) while the caller reads the
  * rest of the snapshot, and the caller compares the id the verdict names with
  * the one it expects. `native: false` checks in Node even when the native
- * checker was built.
+ * checker was built. A check of the same list against the same store that
+ * `startEarlyCheck` began is taken over instead of starting another.
  */
 export function checkStatList(file: string, storeDir: string, o: { native?: boolean } = {}): Promise<StatListVerdict> {
   if (o.native === false || !existsSync(STAT_CHECK_PATH)) return Promise.resolve(checkInNode(file, storeDir));
-  return new Promise((resolve) => {
+  const started = early;
+  early = undefined;
+  if (started && started.file === file && started.storeDir === storeDir) {
+    earlyTaken = true;
+    // Awaited now: the checker must keep this process alive until it answers.
+    started.child.ref();
+    (started.child.stdout as Socket | null)?.ref();
+    return started.verdict;
+  }
+  return runChecker(file, storeDir).verdict;
+}
+
+/** Whether the check `startEarlyCheck` last began was taken over (else a run may leave a better hint). */
+export function earlyCheckTaken(): boolean {
+  return earlyTaken;
+}
+
+let earlyTaken = false;
+
+/** A native check begun before anyone asked for it (`startEarlyCheck`). */
+let early: { file: string; storeDir: string; child: ChildProcess; verdict: Promise<StatListVerdict> } | undefined;
+
+/**
+ * Starts the native check of `file` now, before the caller knows whether it
+ * will want the verdict: `smke run` begins it as its process starts, on the
+ * list the last run with the same arguments left (./early-check.ts), so that
+ * the checker's stats overlap the loading of smke's modules instead of
+ * following it. A check nobody takes over does not keep the process alive.
+ */
+export function startEarlyCheck(file: string, storeDir: string): void {
+  if (early || !existsSync(STAT_CHECK_PATH)) return;
+  // One core fewer for the checker: the process that starts it goes on loading smke meanwhile.
+  const run = runChecker(file, storeDir, ['--spare-core']);
+  earlyTaken = false;
+  run.child.unref();
+  (run.child.stdout as Socket | null)?.unref();
+  early = { file, storeDir, ...run };
+}
+
+function runChecker(file: string, storeDir: string, flags: string[] = []): { child: ChildProcess; verdict: Promise<StatListVerdict> } {
+  const child = spawn(STAT_CHECK_PATH, [file, storeDir, ...flags], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const verdict = new Promise<StatListVerdict>((resolve) => {
     let out = '';
     let settled = false;
     const settle = (v: () => StatListVerdict): void => {
@@ -82,8 +125,7 @@ export function checkStatList(file: string, storeDir: string, o: { native?: bool
       settled = true;
       resolve(v());
     };
-    const child = spawn(STAT_CHECK_PATH, [file, storeDir], { stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout.setEncoding('latin1').on('data', (d: string) => (out += d));
+    child.stdout!.setEncoding('latin1').on('data', (d: string) => (out += d));
     // Anything but a verdict (another architecture, killed): check here instead. A spawn that
     // fails reports 'error' and then 'close': the first settles.
     child.on('error', () => settle(() => checkInNode(file, storeDir)));
@@ -94,6 +136,7 @@ export function checkStatList(file: string, storeDir: string, o: { native?: bool
       else settle(() => checkInNode(file, storeDir));
     });
   });
+  return { child, verdict };
 }
 
 /**

@@ -1,6 +1,6 @@
 // The commands end to end: real .smke files, the compiler, `node bin/smke.js`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempProject } from './helpers.js';
@@ -71,6 +71,33 @@ describe('smke run / status / explain / log / history / gc / verify', () => {
     const hist = smke(['history']);
     expect(hist.out).toMatch(/run 2 .* succeeded\s+0 ran, 2 cached, 0 failed/);
     expect(hist.out).toMatch(/run 1 .* succeeded\s+2 ran, 0 cached, 0 failed/);
+  });
+
+  it('a no-op begins its stat check early on the hint the last run with the same arguments left, and a stale hint changes no answer', () => {
+    writeFileSync(join(proj.dir, 'p.smke'), PIPELINE);
+    writeFileSync(join(proj.dir, 'data.txt'), 'rows\n');
+    const past = (f: string): void => utimesSync(join(proj.dir, f), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    past('data.txt'); // (an input modified within the racy window keeps a run from writing a snapshot)
+    const hint = (): { argv: string[]; statList: string } => JSON.parse(readFileSync(join(proj.dir, '.smke/plans/early-check.json'), 'utf8')) as never;
+    expect(smke(['run', 'p.smke', '--progress', 'plain']).code).toBe(0);
+    expect(hint().argv).toEqual(['p.smke', '--progress', 'plain']); // left by the run that wrote the snapshot
+    expect(existsSync(hint().statList)).toBe(true);
+    // Other arguments: answered without the early check, and the hint is now theirs.
+    const other = smke(['run', 'p.smke', '--progress', 'plain', '-j', '1']);
+    expect(other.out).toMatch(/smke: 0 ran, 2 cached/);
+    expect(hint().argv).toEqual(['p.smke', '--progress', 'plain', '-j', '1']);
+    // The hint matches: an input changed since is still seen (the early check's verdict), and the stages rerun.
+    writeFileSync(join(proj.dir, 'data.txt'), 'other rows\n');
+    past('data.txt');
+    const rerun = smke(['run', 'p.smke', '--progress', 'plain', '-j', '1']);
+    expect(rerun.out).toMatch(/smke: 2 ran, 0 cached/);
+    expect(readFileSync(join(proj.dir, 'results/train/model.txt'), 'utf8')).toBe('lr=0.1\nother rows\n');
+    // A hint naming a list that is gone, or garbage: the run answers as it would without one.
+    writeFileSync(join(proj.dir, '.smke/plans/early-check.json'), JSON.stringify({ ...hint(), statList: join(proj.dir, 'gone.stat') }));
+    expect(smke(['run', 'p.smke', '--progress', 'plain', '-j', '1']).out).toMatch(/smke: 0 ran, 2 cached/);
+    writeFileSync(join(proj.dir, '.smke/plans/early-check.json'), '{"argv": "not a list"');
+    expect(smke(['run', 'p.smke', '--progress', 'plain', '-j', '1']).out).toMatch(/smke: 0 ran, 2 cached/);
+    expect(hint().argv).toEqual(['p.smke', '--progress', 'plain', '-j', '1']);
   });
 
   it('exit codes: 1 with one line pointing at the log, 2 for usage, 1 for a compile error; --json events', () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signature, statValues } from '../../src/runtime/signature.js';
-import { checkStatList, encodeStatList, STAT_CHECK_PATH, type StatListEntry } from '../../src/runtime/stat-list.js';
+import { checkStatList, earlyCheckTaken, encodeStatList, startEarlyCheck, STAT_CHECK_PATH, type StatListEntry } from '../../src/runtime/stat-list.js';
 import { pathsAtOddTimes } from './helpers.js';
 
 let dir: string;
@@ -190,5 +190,55 @@ describe('the no-op stat list', () => {
 
   it('an empty list is unchanged (a plan with no inputs and no entries)', async () => {
     expect(await verdicts(write([]))).toEqual(native ? [true, true] : [true]);
+  });
+
+  it.runIf(native)('takes over a check begun early only for the same list and store, and its verdict sees changes made before it ran', async () => {
+    const f = join(dir, 'in.txt');
+    writeFileSync(f, 'abc');
+    writeFileSync(join(store, 'k1/o.txt'), 'out');
+    const file = write([entry(f), entry('k1/o.txt', true)]);
+    const hex = ID.toString('hex');
+
+    startEarlyCheck(file, store);
+    expect(await checkStatList(file, store)).toEqual({ id: hex, unchanged: true });
+    expect(earlyCheckTaken()).toBe(true);
+
+    // Begun against another store (SMKE_STORE changed since the hint): a check of its own, with the right verdict.
+    startEarlyCheck(file, join(dir, 'elsewhere'));
+    expect(await checkStatList(file, store)).toEqual({ id: hex, unchanged: true });
+    expect(earlyCheckTaken()).toBe(false);
+    // Another list (the hint is older than the snapshot): not taken either, and the early one is dropped.
+    const other = join(dir, 'other.stat');
+    writeFileSync(other, encodeStatList(Buffer.from('fedcba9876543210', 'hex'), [entry(f)]));
+    startEarlyCheck(other, store);
+    expect(await checkStatList(file, store)).toEqual({ id: hex, unchanged: true });
+    expect(earlyCheckTaken()).toBe(false);
+
+    // A change made before the early check begins is in its verdict (for every kind the list sees).
+    await tick();
+    writeFileSync(join(store, 'k1/o.txt'), 'OUT');
+    startEarlyCheck(file, store);
+    expect(await checkStatList(file, store)).toEqual({ id: hex, unchanged: false });
+    expect(earlyCheckTaken()).toBe(true);
+    rmSync(f);
+    startEarlyCheck(file, store);
+    expect(await checkStatList(file, store)).toEqual({ id: hex, unchanged: false });
+    // A list that was removed: no id, never unchanged.
+    rmSync(file);
+    startEarlyCheck(file, store);
+    expect(await checkStatList(file, store)).toEqual({ id: undefined, unchanged: false });
+  });
+
+  it.runIf(native)('a check begun early and never taken over does not keep the process alive', () => {
+    // A FIFO as the list: the checker blocks opening it until a writer comes, which here is never.
+    const fifo = join(dir, 'list.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const script = `import { startEarlyCheck } from ${JSON.stringify(new URL('../../dist/runtime/stat-list.js', import.meta.url).pathname)};
+startEarlyCheck(${JSON.stringify(fifo)}, ${JSON.stringify(store)});`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.error, 'the process waited for the checker').toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    // Release the checker left behind: it gets an empty list, not a valid one, and exits.
+    writeFileSync(fifo, '');
   });
 });
