@@ -387,12 +387,21 @@ interface ScheduleInput {
 
 /**
  * Work that may wait until the scheduler has launched what a success
- * unblocked: it runs on the event loop's next turn, after the launches (they
- * go on in promise callbacks), and all of it before the run finishes.
+ * unblocked: the records of attempts and successes. It runs in batches, at
+ * most LATER_DELAY_MS after it was added (or at once when LATER_BATCH are
+ * waiting), and all of it before the run finishes. Each batch is one SQLite
+ * transaction: its commit, not the statements, is most of what a record
+ * costs, and 1,000 trivial stages took 0.45-0.7 s of the orchestrator's CPU in
+ * a commit per stage against 0.23 s in batches. A run killed meanwhile loses
+ * the batch, as it lost the records of the turn before: the next run finds
+ * the published entries in the store.
  */
+const LATER_DELAY_MS = 50;
+const LATER_BATCH = 256;
+
 class Later {
   private readonly queue: { instance: string; fn: () => void }[] = [];
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
   /** Instances whose deferred work failed, with the error. */
   readonly failed = new Map<string, string>();
 
@@ -400,9 +409,10 @@ class Later {
 
   add(instance: string, fn: () => void): void {
     this.queue.push({ instance, fn });
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.drain());
+    // Never now: the caller goes on first (a launch, the next record).
+    if (this.queue.length === LATER_BATCH) clearTimeout(this.timer);
+    else if (this.timer) return;
+    this.timer = setTimeout(() => this.drain(), this.queue.length >= LATER_BATCH ? 0 : LATER_DELAY_MS);
   }
 
   /**
@@ -411,7 +421,8 @@ class Later {
    * leaves none of its writes and the others are kept.
    */
   drain(): void {
-    this.scheduled = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const batch = this.queue.splice(0);
     if (batch.length === 0) return;
     const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
