@@ -7,17 +7,21 @@
 // this file does.
 //
 // Protocol (the client is src/runtime/program-starter.ts):
-//   request on stdin, one per program, NUL-terminated fields:
-//     id, cwd, log path (stdout and stderr are appended there; stdin is
-//     /dev/null), argc, argv..., envc, env...
+//   requests on stdin, NUL-terminated fields:
+//     start a program: id (decimal), cwd, log path (stdout and stderr are
+//       appended there; stdin is /dev/null), argc, argv..., envc, env...
+//     signal one:      "K", id, signal number (ignored once the program has
+//       been reaped, so a pid the system gave to another process since is
+//       never signalled)
 //   replies on stdout, one line each:
-//     "R"                       ready: the first line, written once at start
-//                               (so that one start both checks that this
-//                               binary runs here and gives the worker its
-//                               starter)
-//     "S <id> <pid>"            started
-//     "E <id> <errno>"          could not start (posix_spawn's error)
-//     "X <pid> <code> <signal>" ended (code -1 when killed by <signal>)
+//     "R"                      ready: the first line, written once at start
+//                              (so that one start both checks that this
+//                              binary runs here and gives the worker its
+//                              starter)
+//     "E <id> <errno>"         could not start (posix_spawn's error)
+//     "X <id> <code> <signal>" ended (code -1 when killed by <signal>)
+//   A started program gets no reply until it ends: the worker needs nothing
+//   from a start (it signals by id), and a reply would wake it for nothing.
 // The server exits when stdin closes; programs still running are left to
 // finish (as orphans, like the children of a worker that exits). The server
 // stays in its parent's process group, so killing the worker's group kills it
@@ -96,11 +100,27 @@ static int spawn_found(pid_t *pid, char **argv, char **envp, const posix_spawn_f
   }
 }
 
-// Starts the request at the head of the buffer if it is complete; returns the
+// The programs started and not yet reaped: request id and pid.
+static struct running {
+  long id;
+  pid_t pid;
+} *running;
+static size_t nrunning, caprunning;
+
+// Handles the request at the head of the buffer if it is complete; returns the
 // bytes it used, or 0 when more input is needed.
-static size_t start_one(void) {
+static size_t handle_one(void) {
   size_t pos = 0;
-  char *id = field(&pos), *cwd = id ? field(&pos) : NULL, *log = cwd ? field(&pos) : NULL;
+  char *id = field(&pos);
+  if (id && strcmp(id, "K") == 0) {
+    char *which = field(&pos), *sig = which ? field(&pos) : NULL;
+    if (!sig) return 0;
+    long wanted = strtol(which, NULL, 10);
+    for (size_t i = 0; i < nrunning; i++)
+      if (running[i].id == wanted) kill(running[i].pid, (int)strtol(sig, NULL, 10));
+    return pos;
+  }
+  char *cwd = id ? field(&pos) : NULL, *log = cwd ? field(&pos) : NULL;
   char *argc_s = log ? field(&pos) : NULL;
   if (!argc_s) return 0;
   long argc = strtol(argc_s, NULL, 10);
@@ -137,9 +157,14 @@ static size_t start_one(void) {
   int err = spawn_found(&pid, argv, envp, &fa, &attr);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  char line[96];
-  int n = err ? snprintf(line, sizeof line, "E %s %d\n", id, err) : snprintf(line, sizeof line, "S %s %d\n", id, (int)pid);
-  reply(line, (size_t)n);
+  if (err) {
+    char line[96];
+    int n = snprintf(line, sizeof line, "E %s %d\n", id, err);
+    reply(line, (size_t)n);
+  } else {
+    if (nrunning == caprunning) running = realloc(running, (caprunning = caprunning ? 2 * caprunning : 16) * sizeof *running);
+    running[nrunning++] = (struct running){strtol(id, NULL, 10), pid};
+  }
   free(argv);
   free(envp);
   return pos;
@@ -149,9 +174,14 @@ static void report_ended(void) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    size_t i = 0;
+    while (i < nrunning && running[i].pid != pid) i++;
+    if (i == nrunning) continue; // not a program of ours (none should be)
+    long id = running[i].id;
+    running[i] = running[--nrunning];
     char line[96];
-    int n = WIFSIGNALED(status) ? snprintf(line, sizeof line, "X %d -1 %d\n", (int)pid, WTERMSIG(status))
-                                : snprintf(line, sizeof line, "X %d %d 0\n", (int)pid, WEXITSTATUS(status));
+    int n = WIFSIGNALED(status) ? snprintf(line, sizeof line, "X %ld -1 %d\n", id, WTERMSIG(status))
+                                : snprintf(line, sizeof line, "X %ld %d 0\n", id, WEXITSTATUS(status));
     reply(line, (size_t)n);
   }
 }
@@ -191,7 +221,7 @@ int main(void) {
       }
       len += (size_t)r;
       size_t used;
-      while (len > 0 && (used = start_one()) > 0) {
+      while (len > 0 && (used = handle_one()) > 0) {
         memmove(buf, buf + used, len - used);
         len -= used;
       }

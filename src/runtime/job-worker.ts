@@ -93,8 +93,12 @@ export async function runWorker(jobPath: string): Promise<number> {
 /** Outputs past which a success's event leaves the entry's files out (a dataset of a million images). */
 const MAX_REPORTED_FILES = 10_000;
 
-/** Jobs a pooled worker runs before it is replaced (bounds slow leaks in kinds). */
-const POOL_MAX_JOBS = 500;
+/**
+ * Jobs a pooled worker runs before it is replaced (bounds slow leaks in kinds that the memory
+ * check below does not see). A new worker costs ~0.2 s of CPU (Node, its modules, its starter):
+ * at 500, a run of 1,000 trivial stages on two workers started a third for its last few jobs.
+ */
+const POOL_MAX_JOBS = 10_000;
 /** Growth of the heap and external memory over the first job's, past which a pooled worker is replaced. */
 const POOL_MAX_GROWTH = 256 << 20;
 

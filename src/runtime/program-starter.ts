@@ -40,19 +40,14 @@ const errnoNames = new Map<number, string>(Object.entries(constants.errno).map((
 
 interface Pending {
   resolveEnd(end: ProgramEnd): void;
-  pid?: number;
-  /** A kill asked for before the starter said which pid the program got. */
-  killWith?: NodeJS.Signals;
   file: string;
 }
 
 export class ProgramStarter {
   private proc: ChildProcessByStdio<Writable, Readable, null> | undefined;
   private nextId = 1;
-  /** Requests sent, by id, until the starter says started or failed. */
+  /** Programs asked for, by id, until the starter says they failed to start or ended. */
   private readonly byId = new Map<string, Pending>();
-  /** Programs running, by pid. */
-  private readonly byPid = new Map<number, Pending>();
   private partial = '';
   /** Told whether the starter came up: by its "R" line, or by its end before that line. */
   private onReady: ((ok: boolean) => void) | undefined;
@@ -107,9 +102,9 @@ export class ProgramStarter {
     } else proc.stdin.write(`${fields.join('\0')}\0`);
     return {
       ended,
+      // By id: the starter signals the program only while it has not reaped it (its pid is then still its own).
       kill: (signal) => {
-        if (pending.pid === undefined) pending.killWith = signal;
-        else this.signal(pending.pid, signal);
+        if (this.byId.get(id) === pending) this.proc?.stdin.write(`K\0${id}\0${constants.signals[signal]}\0`);
       },
     };
   }
@@ -118,15 +113,6 @@ export class ProgramStarter {
   close(): void {
     this.proc?.stdin.end();
     this.proc = undefined;
-  }
-
-  private signal(pid: number, signal: NodeJS.Signals): void {
-    if (!this.byPid.has(pid)) return; // already ended and reaped: the pid may be someone else's now
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* ended meanwhile */
-    }
   }
 
   private ensure(): ChildProcessByStdio<Writable, Readable, null> {
@@ -139,9 +125,8 @@ export class ProgramStarter {
       if (this.proc === proc) this.proc = undefined;
       this.onReady?.(false);
       const error = new Error(`the program starter (${this.path}) ${why}`);
-      for (const p of [...this.byId.values(), ...this.byPid.values()]) p.resolveEnd({ error });
+      for (const p of this.byId.values()) p.resolveEnd({ error });
       this.byId.clear();
-      this.byPid.clear();
     };
     proc.once('error', (e) => lost(`could not run: ${e.message}`));
     proc.once('exit', (code, sig) => lost(sig ? `was killed by ${sig}` : `exited with code ${code}`));
@@ -156,24 +141,16 @@ export class ProgramStarter {
     for (const line of lines) {
       const [tag, a, b, c] = line.split(' ');
       if (tag === 'R') this.onReady?.(true);
-      else if (tag === 'S') {
-        const p = this.byId.get(a!);
-        if (!p) continue;
-        this.byId.delete(a!);
-        p.pid = Number(b);
-        this.byPid.set(p.pid, p);
-        if (p.killWith) this.signal(p.pid, p.killWith);
-      } else if (tag === 'E') {
+      else if (tag === 'E') {
         const p = this.byId.get(a!);
         if (!p) continue;
         this.byId.delete(a!);
         const code = errnoNames.get(Number(b)) ?? `errno ${b}`;
         p.resolveEnd({ error: Object.assign(new Error(`spawn ${p.file} ${code}`), { code }) });
       } else if (tag === 'X') {
-        const pid = Number(a);
-        const p = this.byPid.get(pid);
+        const p = this.byId.get(a!);
         if (!p) continue;
-        this.byPid.delete(pid);
+        this.byId.delete(a!);
         const signal = Number(c) > 0 ? (signalNames.get(Number(c)) ?? null) : null;
         p.resolveEnd({ code: signal ? null : Number(b), signal });
       }

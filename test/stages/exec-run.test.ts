@@ -180,6 +180,26 @@ describe('the program starter', () => {
     expect(await ProgramStarter.open(impostor)).toBeUndefined();
   });
 
+  it('signals a program by its request: sent with the start, among several running, and never once it has ended', async () => {
+    const s = await ProgramStarter.open();
+    const spec = (cmd: string) => ({ file: '/bin/sh', args: ['-c', cmd], cwd: dir, env: { PATH: process.env.PATH } });
+    const log = join(dir, 'signals.log');
+    // The kill is written right behind the start request: the starter has the program by then.
+    const first = s!.start(spec('exec sleep 600'), log);
+    first.kill('SIGTERM');
+    expect(await first.ended).toEqual({ code: null, signal: 'SIGTERM' });
+    // Only the one named is signalled.
+    const a = s!.start(spec('exec sleep 600'), log);
+    const b = s!.start(spec('sleep 0.3; exit 7'), log);
+    a.kill('SIGKILL');
+    expect(await a.ended).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await b.ended).toEqual({ code: 7, signal: null });
+    // Ended and reaped: a later kill is dropped, and the starter goes on starting programs.
+    b.kill('SIGKILL');
+    expect(await s!.start(spec('exit 0'), log).ended).toEqual({ code: 0, signal: null });
+    s!.close();
+  });
+
   it('a starter that dies fails the programs it had in hand, clearly; the next program gets a new one', async () => {
     mode = 'starter';
     const running = runExec(context(), params(`touch ${dir}/running; exec sleep 600`));
