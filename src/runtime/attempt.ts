@@ -26,7 +26,7 @@ import type { Executor, JobExit, JobHandle, JobRequest } from './executors/execu
 import { refKey, seedFromKey, type JobSpec } from './job.js';
 import { safeName, type Layout } from './layout.js';
 import { breakStale, readLock, release, staleLock, tryAcquire, type LockInfo } from './locks.js';
-import { passedEnvNames } from './passenv.js';
+import { jobEnv, passedEnvNames, runsPooled } from './passenv.js';
 import { removeTree } from './readonly.js';
 import type { Grant } from './scheduler.js';
 import type { EntryFile, StateDb } from './state.js';
@@ -165,26 +165,13 @@ export function writeJob(o: {
   // (no job file: the job travels over the pool's pipe); GPU jobs, Slurm
   // jobs and stages given variables from smke's environment (a pooled worker
   // has only the allow-list, ./secrets.ts) get a worker process of their own.
-  const passEnv = passedEnvNames(inst);
-  const pooled = runsPooled(inst, o.onSlurm);
+  const kind = registry().get(inst.kind);
+  const passEnv = passedEnvNames(inst, kind);
+  const pooled = runsPooled(inst, o.onSlurm, kind);
   // A pooled stage is small and its worker lives on: its publish leaves the sync to this run's end (./durability.ts).
   if (pooled && bootId() !== undefined) job.deferSync = true;
   if (!pooled) writeFileSync(jobFile, JSON.stringify(job), { mode: 0o600 });
   return { job, jobFile, pooled, passEnv };
-}
-
-/**
- * Whether `inst` runs in the local executor's worker pool: kinds that may
- * share a process, given no GPU and nothing from smke's environment beyond
- * the allow-list (a pooled worker has only that, ./secrets.ts).
- */
-export function runsPooled(inst: StageInstance, onSlurm: boolean): boolean {
-  return !onSlurm && inst.resources.gpus === 0 && passedEnvNames(inst).length === 0 && registry().get(inst.kind)?.pooled === true;
-}
-
-/** What a local job gets on top of the allow-list: only its granted GPUs are visible (none, to a stage that asked for none). */
-export function jobEnv(gpuIds: number[], gpus: number, onSlurm: boolean): Record<string, string> {
-  return !onSlurm && (gpuIds.length || gpus === 0) ? { CUDA_VISIBLE_DEVICES: gpuIds.join(',') } : {};
 }
 
 /** What an executor is asked to run for a prepared job. */

@@ -86,6 +86,7 @@ export function runCli(a: RunCliArgs): Promise<number> {
     const bus = new EventBus();
     const renderer = chooseRenderer({ json: a.json, progress: a.progress });
     bus.on((e) => renderer.handle(e));
+    let snapshotChecked: string | undefined;
     if (!a.dryRun && !a.only?.length && !a.force?.length && a.planCache !== false) {
       // The no-op fast path: nothing changed since the last all-cached run,
       // so neither the plan nor the compiler is loaded.
@@ -94,6 +95,7 @@ export function runCli(a: RunCliArgs): Promise<number> {
       const lay = layout(projectDir, a.store);
       // Only --json prints an event per instance; the other renderers need their number.
       const snap = digest && existsSync(lay.dbPath) ? await checkSnapshot(lay, digest, process.env, { instances: a.json === true }) : undefined;
+      snapshotChecked = digest;
       if (snap) {
         answerNoop(snap, lay, bus, resolve(a.file), a.profile, a.argv, t0);
         // Answered without the early check (another run's arguments were the hint): these are now.
@@ -110,7 +112,12 @@ export function runCli(a: RunCliArgs): Promise<number> {
     }
     const { plan, exitCode } = await pipeline(a);
     if (!plan) return exitCode;
-    const { runPlan } = await import('./orchestrate.js');
+    // The first pooled worker starts before the orchestrator's modules load (./pool-start.ts); runPlan closes it.
+    const pool = a.dryRun
+      ? undefined
+      : await (
+          await import('./pool-start.js')
+        ).prestartPool(plan, { defaultExecutor: a.executor ?? 'local', logsDir: layout(plan.projectDir, a.store).logsDir });
     const controller = new AbortController();
     let interrupts = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -123,6 +130,7 @@ export function runCli(a: RunCliArgs): Promise<number> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
+      const { runPlan } = await import('./orchestrate.js');
       const remote = (await import('./remote.js')).remoteConfig(plan.projectDir, { url: a.remote, mode: a.remoteMode });
       const s = await runPlan({
         plan,
@@ -139,11 +147,14 @@ export function runCli(a: RunCliArgs): Promise<number> {
         signal: controller.signal,
         executorName: a.executor,
         remote,
+        snapshotChecked,
+        pool,
       });
       await renderer.close();
       if (!a.dryRun) await writeComparisons(plan, a.store, a.json);
       return s.exitCode;
     } finally {
+      pool?.close();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
@@ -239,6 +250,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
     const { resolveNames } = await import('./analyse.js');
     const { canonicalJson } = await import('./canonical.js');
     const { secretEnvNames } = await import('./passenv.js');
+    const { registry } = await import('../stages/registry.js');
     const ids = resolveNames(plan, [a.stage]);
     const { analysis } = await analysePlan(plan, a.store);
     const c = colours(process.stdout);
@@ -282,7 +294,7 @@ export function explainCli(a: PipelineArgs & { stage: string }): Promise<number>
         const changed = q !== undefined && (q.env[n] ?? null) !== v;
         out(`${mark(changed)}   ${n} ${v === null ? '(unset)' : '(set)'}${changed ? '  (changed)' : ''}`);
       }
-      const secrets = secretEnvNames(i.inst);
+      const secrets = secretEnvNames(i.inst, registry().get(i.inst.kind));
       if (secrets.length) out('  passed, not in the key (values never shown)');
       for (const n of secrets) out(`    ${n} ${process.env[n] === undefined ? '(unset)' : SHOWN_SECRET}`);
       out('  not in the key: resources, executor, retries, log level');

@@ -13,13 +13,14 @@ import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Plan, StageInstance } from '../compiler/plan.js';
 import { analyse, cutoffReason, deps, MissingInputsError, resolveNames, upstreamOutputs, withUpstream, type Analysed, type Analysis } from './analyse.js';
-import { acquireLock, jobEnv, runAttempt, runsPooled, upstreamPaths, type AttemptOutcome, type AttemptScope, type Clock } from './attempt.js';
+import { acquireLock, runAttempt, upstreamPaths, type AttemptOutcome, type AttemptScope, type Clock } from './attempt.js';
 import { describeFailure, type AttemptFailure } from './attempt-failure.js';
 import { Digester } from './digest.js';
 import { EXIT } from './errors.js';
 import type { EventBus } from './events.js';
 import type { Executor } from './executors/executor.js';
 import type { LocalExecutor } from './executors/local.js';
+import { prestartPool } from './pool-start.js';
 import { cellName, layout as makeLayout, type Layout } from './layout.js';
 import { cleanLockLeftovers, release } from './locks.js';
 import { Scheduler, type FinalState, type Grant, type Outcome, type Task } from './scheduler.js';
@@ -64,6 +65,14 @@ export interface RunOptions {
   remote?: RemoteConfig;
   /** Lock polls and time limits; tests pass one they advance by hand. */
   clock?: Clock;
+  /** The local executor with its first pooled worker already started (./pool-start.ts); runPlan closes it. */
+  pool?: LocalExecutor;
+  /**
+   * The plan digest whose no-op snapshot the caller has just checked and found stale (`smke run`
+   * tries it before loading the plan): not checked again for the same plan (a second run of the
+   * native stat check, tens of milliseconds of an incremental rerun).
+   */
+  snapshotChecked?: string;
 }
 
 export interface RunSummary {
@@ -109,6 +118,8 @@ export async function runPlan(opts: RunOptions): Promise<RunSummary> {
     return await runWithState(opts, lay, state, t0);
   } finally {
     state.close();
+    // The caller's head start, if this run did not use it (a no-op, a dry run).
+    opts.pool?.close();
   }
 }
 
@@ -120,13 +131,14 @@ async function runWithState(opts: RunOptions, lay: Layout, state: StateDb, t0: n
   const digest = planDigest(plan);
   const seconds = (): number => (performance.now() - t0) / 1000;
 
-  if (digest && !only && !force && !opts.dryRun) {
+  if (digest && !only && !force && !opts.dryRun && digest !== opts.snapshotChecked) {
     const noop = await fastPath(opts, lay, digest, env, t0);
     if (noop) return noop;
   }
 
-  // The first pooled worker starts now, while the plan is analysed.
-  const local = opts.dryRun ? undefined : await prestartPool(opts, lay);
+  // The first pooled worker starts now (if the caller did not start it), while the plan is analysed.
+  const local =
+    opts.dryRun || opts.executor ? undefined : (opts.pool ?? (await prestartPool(plan, { defaultExecutor: defaultExecutorOf(opts), logsDir: lay.logsDir })));
   try {
     return await analyseAndRun(opts, lay, state, { env, only, force, digest, local, seconds });
   } finally {
@@ -323,28 +335,9 @@ interface Executors {
 const defaultExecutorOf = (opts: RunOptions): string => opts.executorName ?? opts.executor?.name ?? 'local';
 
 /**
- * When an instance of the plan would run in the local worker pool, start the
- * pool's first worker now, before the plan is analysed: its start-up then
- * overlaps with the analysis instead of delaying the first stage. If nothing
- * turns out to need running, it is closed unused.
- */
-async function prestartPool(opts: RunOptions, lay: Layout): Promise<LocalExecutor | undefined> {
-  if (opts.executor) return undefined;
-  const defaultExecutor = defaultExecutorOf(opts);
-  if (!opts.plan.instances.some((inst) => runsPooled(inst, (inst.executor ?? defaultExecutor) === 'slurm'))) return undefined;
-  const local = new (await import('./executors/local.js')).LocalExecutor();
-  try {
-    local.prestart({ cwd: opts.plan.projectDir, env: jobEnv([], 0, false), workerLog: join(lay.logsDir, 'workers.log') });
-  } catch {
-    // Only a head start: what stopped it (a file where logs/ belongs) fails the stages, each with the reason, when they start.
-  }
-  return local;
-}
-
-/**
  * A stage may choose its executor (`executor = "slurm"`); --executor sets the
  * default. Each executor is made only when an instance to run needs it
- * (`local`: the one prestartPool made, if any).
+ * (`local`: the one started ahead, ./pool-start.ts, if any).
  */
 async function chooseExecutors(opts: RunOptions, toRun: Analysed[], local: LocalExecutor | undefined): Promise<Executors> {
   const defaultExecutor = defaultExecutorOf(opts);

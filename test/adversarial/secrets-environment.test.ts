@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { passedEnvNames } from '../../src/runtime/passenv.js';
+import { registry } from '../../src/stages/registry.js';
 import { passedToEveryStage, stageEnv } from '../../src/runtime/secrets.js';
 import { SlurmExecutor, wrapperScript } from '../../src/runtime/executors/slurm.js';
 import { makePlan } from '../runtime/helpers.js';
@@ -77,10 +78,11 @@ stage dump = exec {
       { id: 'plain', params: { argv: ['true'] } },
     ]);
     const [imagenet, download, ex, plain] = plan.instances;
-    expect(passedEnvNames(imagenet!)).toEqual(expect.arrayContaining(['HF_TOKEN', 'HF_ENDPOINT']));
-    expect(passedEnvNames(download!)).toEqual(['SMKE_MIRROR']);
-    expect(passedEnvNames(ex!)).toEqual(['A_TOKEN']);
-    expect(passedEnvNames(plain!)).toEqual([]);
+    const passed = (inst: (typeof plan.instances)[number]): string[] => passedEnvNames(inst, registry().get(inst.kind));
+    expect(passed(imagenet!)).toEqual(expect.arrayContaining(['HF_TOKEN', 'HF_ENDPOINT']));
+    expect(passed(download!)).toEqual(['SMKE_MIRROR']);
+    expect(passed(ex!)).toEqual(['A_TOKEN']);
+    expect(passed(plain!)).toEqual([]);
   });
 });
 

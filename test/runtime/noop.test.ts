@@ -5,7 +5,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/runtime/orchestrate.js';
 import { StateDb } from '../../src/runtime/state.js';
 import { loadPlan } from '../../src/runtime/load-plan.js';
+import { planDigest } from '../../src/runtime/plancache.js';
+import { prestartPool } from '../../src/runtime/pool-start.js';
 import { capture, exec, makePlan, tempProject } from './helpers.js';
+
+/** Alive and not a zombie (a killed child not yet reaped is gone for this purpose). */
+const pidAlive = (pid: number): boolean => {
+  try {
+    return !/^\S+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 
 let proj: { dir: string; cleanup: () => void };
 beforeEach(() => {
@@ -152,5 +163,34 @@ describe('no-op fast path', () => {
     const c = capture();
     await runPlan({ plan: await plan(), bus: c.bus, dryRun: true });
     expect(c.of('summary')[0]!.dryRun).toBe(true);
+  });
+
+  it('runPlan checks the snapshot again only for a plan the caller did not check, and closes a pool started for it', async () => {
+    writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
+    const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/x') }]);
+    compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
+    const plan = async () =>
+      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    const lastSameAs = (): number | null => {
+      const db = new StateDb(join(proj.dir, '.smke/state.db'));
+      const r = db.runs(1)[0]!.same_as;
+      db.close();
+      return r;
+    };
+    expect((await runPlan({ plan: await plan(), bus: capture().bus })).ran).toBe(1);
+    const p = await plan();
+    const digest = planDigest(p)!;
+    // Checked and found stale by the caller (smke run does so before it loads the plan): the ordinary path.
+    expect(await runPlan({ plan: p, bus: capture().bus, snapshotChecked: digest })).toMatchObject({ ran: 0, cached: 1 });
+    expect(lastSameAs()).toBeNull();
+    // A pool started ahead for a run the snapshot answers: the fast path, and the unused worker is gone.
+    const pool = await prestartPool(p, { defaultExecutor: 'local', logsDir: join(proj.dir, '.smke/logs') });
+    expect(pool).toBeDefined();
+    const workers = [...(pool as unknown as { workers: Set<{ pid: number }> }).workers].map((w) => w.pid);
+    expect(workers).toHaveLength(1);
+    expect(await runPlan({ plan: await plan(), bus: capture().bus, pool })).toMatchObject({ ran: 0, cached: 1 });
+    expect(lastSameAs()).not.toBeNull();
+    for (let i = 0; i < 100 && pidAlive(workers[0]!); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(pidAlive(workers[0]!)).toBe(false);
   });
 });
