@@ -14,10 +14,12 @@
 //       been reaped, so a pid the system gave to another process since is
 //       never signalled)
 //   replies on stdout, one line each:
-//     "R"                      ready: the first line, written once at start
-//                              (so that one start both checks that this
-//                              binary runs here and gives the worker its
-//                              starter)
+//     "R 2"                    ready, speaking this protocol (2): the first
+//                              line, written once at start (so that one start
+//                              both checks that this binary runs here and
+//                              gives the worker its starter; a starter built
+//                              from an older source says "R" and is not used,
+//                              since its replies would not be understood)
 //     "E <id> <errno>"         could not start (posix_spawn's error)
 //     "X <id> <code> <signal>" ended (code -1 when killed by <signal>)
 //   A started program gets no reply until it ends: the worker needs nothing
@@ -198,7 +200,7 @@ int main(void) {
   fcntl(1, F_SETFD, FD_CLOEXEC);
   cap = 1 << 16;
   buf = malloc(cap);
-  reply("R\n", 2);
+  reply("R 2\n", 4);
   int open_in = 1;
   for (;;) {
     struct pollfd fds[2] = {{sfd, POLLIN, 0}, {0, POLLIN, 0}};

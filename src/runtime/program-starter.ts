@@ -27,6 +27,9 @@ import type { ProgramEnd, ProgramSpec, StartedProgram } from '../stages/stage-ki
 /** The starter binary, in the package's dist/ (this file is in src/runtime or dist/runtime). */
 export const STARTER_PATH = fileURLToPath(new URL('../../dist/native/spawn-server', import.meta.url));
 
+/** The protocol of native/spawn-server.c this client speaks; the starter names its own in its first line. */
+const PROTOCOL = '2';
+
 /** How long a starter has to say it is ready before it is taken for one that cannot run here. */
 const READY_TIMEOUT_MS = 5000;
 
@@ -49,7 +52,7 @@ export class ProgramStarter {
   /** Programs asked for, by id, until the starter says they failed to start or ended. */
   private readonly byId = new Map<string, Pending>();
   private partial = '';
-  /** Told whether the starter came up: by its "R" line, or by its end before that line. */
+  /** Told whether the starter came up: by its "R <protocol>" line, or by its end before that line. */
   private onReady: ((ok: boolean) => void) | undefined;
 
   constructor(private readonly path = STARTER_PATH) {}
@@ -140,7 +143,8 @@ export class ProgramStarter {
     this.partial = lines.pop()!;
     for (const line of lines) {
       const [tag, a, b, c] = line.split(' ');
-      if (tag === 'R') this.onReady?.(true);
+      // Ready, and speaking this client's protocol: a dist/native built from an older source is not used.
+      if (tag === 'R') this.onReady?.(a === PROTOCOL);
       else if (tag === 'E') {
         const p = this.byId.get(a!);
         if (!p) continue;

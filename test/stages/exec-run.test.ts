@@ -178,6 +178,10 @@ describe('the program starter', () => {
     const impostor = join(dir, 'impostor');
     writeFileSync(impostor, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
     expect(await ProgramStarter.open(impostor)).toBeUndefined();
+    // Nor is a starter of an older protocol (a dist/native built from older source): it says "R", waits, and is killed.
+    const older = join(dir, 'older');
+    writeFileSync(older, '#!/bin/sh\necho R\nexec cat > /dev/null\n', { mode: 0o755 });
+    expect(await ProgramStarter.open(older)).toBeUndefined();
   });
 
   it('signals a program by its request: sent with the start, among several running, and never once it has ended', async () => {
