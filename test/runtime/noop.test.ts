@@ -2,6 +2,7 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Plan } from '../../src/compiler/plan.js';
 import { runPlan } from '../../src/runtime/orchestrate.js';
 import { StateDb } from '../../src/runtime/state.js';
 import { loadPlan } from '../../src/runtime/load-plan.js';
@@ -29,6 +30,18 @@ const old = (p: string): void => {
   utimesSync(p, t, t);
 };
 
+/** The plan through the plan cache, as the CLI loads it: the fast path keys on the cached plan. */
+const viaPlanCache = (compiled: Plan) => async (): Promise<Plan> =>
+  (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+
+/** The last run's `same_as`: the run a fast-path answer repeated, null for an ordinary run. */
+const lastSameAs = (): number | null => {
+  const db = new StateDb(join(proj.dir, '.smke/state.db'));
+  const r = db.runs(1)[0]!.same_as;
+  db.close();
+  return r;
+};
+
 describe('no-op fast path', () => {
   it('answers from the snapshot only while every input, entry, link and env value is unchanged', async () => {
     mkdirSync(join(proj.dir, 'data'));
@@ -41,8 +54,7 @@ describe('no-op fast path', () => {
     ]);
     compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
     // Through the plan cache, as the CLI does: the fast path keys on the cached plan.
-    const load = async () =>
-      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    const load = viaPlanCache(compiled);
     const run = async (env: Record<string, string> = { MODE: 'x' }) => {
       const c = capture();
       const r = await runPlan({ plan: await load(), bus: c.bus, env });
@@ -104,14 +116,7 @@ describe('no-op fast path', () => {
     writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
     const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('cat in.txt > {out}/x', { inputs: ['in.txt'], outputs: ['x'] }) }]);
     compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
-    const plan = async () =>
-      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
-    const lastSameAs = (): number | null => {
-      const db = new StateDb(join(proj.dir, '.smke/state.db'));
-      const r = db.runs(1)[0]!.same_as;
-      db.close();
-      return r;
-    };
+    const plan = viaPlanCache(compiled);
     expect((await runPlan({ plan: await plan(), bus: capture().bus })).ran).toBe(1);
     const planFile = (suffix: string): string =>
       join(
@@ -156,8 +161,7 @@ describe('no-op fast path', () => {
     writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
     const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/x') }]);
     compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
-    const plan = async () =>
-      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
+    const plan = viaPlanCache(compiled);
     await runPlan({ plan: await plan(), bus: capture().bus });
     expect(await runPlan({ plan: await plan(), bus: capture().bus, force: ['a'] })).toMatchObject({ ran: 1 });
     const c = capture();
@@ -169,14 +173,7 @@ describe('no-op fast path', () => {
     writeFileSync(join(proj.dir, 'p.smke'), 'smke 1\n');
     const compiled = makePlan(proj.dir, [{ id: 'a', params: exec('echo > {out}/x') }]);
     compiled.sources = [{ path: join(proj.dir, 'p.smke'), sha256: '' }];
-    const plan = async () =>
-      (await loadPlan({ file: join(proj.dir, 'p.smke'), projectDir: proj.dir, compile: async () => ({ plan: compiled, exitCode: 0 }) })).plan!;
-    const lastSameAs = (): number | null => {
-      const db = new StateDb(join(proj.dir, '.smke/state.db'));
-      const r = db.runs(1)[0]!.same_as;
-      db.close();
-      return r;
-    };
+    const plan = viaPlanCache(compiled);
     expect((await runPlan({ plan: await plan(), bus: capture().bus })).ran).toBe(1);
     const p = await plan();
     const digest = planDigest(p)!;
