@@ -94,8 +94,11 @@ export function runCli(a: RunCliArgs): Promise<number> {
       const digest = existsSync(a.file) ? validPlanDigest({ file: a.file, profile: a.profile, set: a.set, projectDir }) : undefined;
       const lay = layout(projectDir, a.store);
       // Only --json prints an event per instance; the other renderers need their number.
-      const snap = digest && existsSync(lay.dbPath) ? await checkSnapshot(lay, digest, process.env, { instances: a.json === true }) : undefined;
-      snapshotChecked = digest;
+      let snap;
+      if (digest && existsSync(lay.dbPath)) {
+        snap = await checkSnapshot(lay, digest, process.env, { instances: a.json === true });
+        snapshotChecked = digest;
+      }
       if (snap) {
         answerNoop(snap, lay, bus, resolve(a.file), a.profile, a.argv, t0);
         // Answered without the early check (another run's arguments were the hint): these are now.

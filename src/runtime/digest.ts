@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { IHasher } from 'hash-wasm';
 import { expandGlob, isGlob } from './glob.js';
-import { RACY_WINDOW_NS, signature, signatureParts, type SignatureParts } from './signature.js';
+import { racyAfter, signature, signatureParts, type SignatureParts } from './signature.js';
 
 // Only xxh128's own bundle: hash-wasm's index (every algorithm, ~280 KB) took ~40 ms to load, in the
 // orchestrator and in every worker, before a single file was read.
@@ -95,7 +95,7 @@ export class Digester {
   }
 
   /** Files modified after this are within the racy window. Refreshed per input, so a long run stays right. */
-  private racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
+  private racyAfter = racyAfter();
 
   private observe(path: string, st: BigIntStats): void {
     this.observed.set(path, signature(st));
@@ -168,7 +168,7 @@ export class Digester {
    * can name the file that changed.
    */
   input(projectDir: string, pattern: string): Record<string, string> {
-    this.racyAfter = BigInt(Date.now()) * 1_000_000n - RACY_WINDOW_NS;
+    this.racyAfter = racyAfter();
     this.observing = true;
     try {
       return this.inputUnobserved(projectDir, pattern);

@@ -403,9 +403,10 @@ class Later {
   add(instance: string, fn: () => void): void {
     this.queue.push({ instance, fn });
     // Never now: the caller goes on first (a launch, the next record).
-    if (this.queue.length === LATER_BATCH) clearTimeout(this.timer);
-    else if (this.timer) return;
-    this.timer = setTimeout(() => this.drain(), this.queue.length >= LATER_BATCH ? 0 : LATER_DELAY_MS);
+    if (this.queue.length === LATER_BATCH) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.drain(), 0);
+    } else this.timer ??= setTimeout(() => this.drain(), LATER_DELAY_MS);
   }
 
   /**

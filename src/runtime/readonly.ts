@@ -35,27 +35,27 @@ export function sealTree(dir: string, which: 'all' | 'files' | 'dirs' = 'all', w
   seal(dir, '', which, walk);
 }
 
-function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', seen: TreeWalk | undefined): void {
+function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', walk: TreeWalk | undefined): void {
   let st;
   try {
     st = lstatSync(path);
   } catch (e) {
     // A walk someone will rely on must be whole: what vanished or cannot be read fails it.
-    if (seen) throw e;
+    if (walk) throw e;
     return;
   }
-  if (!st.isDirectory()) seen?.others.push(rel);
+  if (!st.isDirectory()) walk?.others.push(rel);
   if (st.isSymbolicLink()) return;
   if (st.isDirectory()) {
     let names: string[] = [];
     try {
       names = readdirSync(path);
     } catch (e) {
-      if (seen) throw e;
+      if (walk) throw e;
       /* unreadable: leave it */
     }
-    for (const n of names) seal(join(path, n), rel ? `${rel}/${n}` : n, which, seen);
-    seen?.dirs.push({ rel, mode: st.mode });
+    for (const n of names) seal(join(path, n), rel ? `${rel}/${n}` : n, which, walk);
+    walk?.dirs.push({ rel, mode: st.mode });
     if (which === 'files') return;
   } else if (!st.isFile() || st.nlink > 1 || which === 'dirs') return;
   try {
@@ -66,11 +66,11 @@ function seal(path: string, rel: string, which: 'all' | 'files' | 'dirs', seen: 
 }
 
 /**
- * Remove the write bits of the directories a `sealTree(…, 'files', seen)` walked, now under `root` (the
+ * Remove the write bits of the directories a `sealTree(…, 'files', walk)` walked, now under `root` (the
  * tree was renamed meanwhile): the same as sealTree(root, 'dirs') without walking the tree again.
  */
-export function sealDirs(root: string, seen: TreeWalk): void {
-  for (const d of seen.dirs) {
+export function sealDirs(root: string, walk: TreeWalk): void {
+  for (const d of walk.dirs) {
     try {
       chmodSync(d.rel ? join(root, d.rel) : root, d.mode & 0o7777 & ~WRITE);
     } catch {

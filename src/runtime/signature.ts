@@ -11,11 +11,16 @@ import type { BigIntStats } from 'node:fs';
  * inside the same mtime tick (git's "racy clean" problem). Such a file is read,
  * not trusted by its signature, until the window has passed.
  */
-export const RACY_WINDOW_NS = 2_000_000_000n;
+const RACY_WINDOW_NS = 2_000_000_000n;
+
+/** The mtime (ns) past which a file is within the racy window of `nowMs`. */
+export function racyAfter(nowMs: number = Date.now()): bigint {
+  return BigInt(Math.floor(nowMs)) * 1_000_000n - RACY_WINDOW_NS;
+}
 
 /** Whether `st` was modified within the racy window before `nowMs`. */
 export function isRacy(st: BigIntStats, nowMs: number = Date.now()): boolean {
-  return st.mtimeNs > BigInt(Math.floor(nowMs)) * 1_000_000n - RACY_WINDOW_NS;
+  return st.mtimeNs > racyAfter(nowMs);
 }
 
 /** A file's signature from its recorded parts (the state DB keeps them as columns). */
